@@ -1,0 +1,1 @@
+"""Faust agents: each module registers one stage of the pipeline on an app."""

@@ -1,0 +1,78 @@
+"""The Faust application: topics, agents and web views, built from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streams import topics as topic_names
+from streams.agents import intake
+from streams.kafka_clients import faust_credentials
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class Topics:
+    mentions: faust.TopicT
+    dlq: faust.TopicT
+    scored: faust.TopicT
+    alerts: faust.TopicT
+
+
+def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
+    # Raw bytes in and out: the agents parse and validate JSON themselves so that nothing a
+    # collector sends can crash the stream; bad input goes to the dead-letter topic instead.
+    return app.topic(
+        settings.topic(name),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+        replicas=settings.topic_replication,
+    )
+
+
+def build_app(settings: Settings) -> tuple[faust.App, Topics]:
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_list],
+        broker_credentials=faust_credentials(settings),
+        store="memory://",
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        producer_acks=-1,
+        autodiscover=False,
+    )
+    topics = Topics(
+        mentions=_topic(app, settings, topic_names.MENTIONS),
+        dlq=_topic(app, settings, topic_names.MENTIONS_DLQ),
+        scored=_topic(app, settings, topic_names.MENTIONS_SCORED),
+        alerts=_topic(app, settings, topic_names.ALERTS),
+    )
+    intake.register(app, topics.mentions, topics.dlq)
+    _register_views(app)
+    return app, topics
+
+
+def _register_views(app: faust.App) -> None:
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        # Up and consuming once the app has finished starting its services.
+        ready = app.consumer is not None and bool(app.consumer.assignment())
+        return web.json({"status": "ok" if ready else "starting"}, status=200 if ready else 503)

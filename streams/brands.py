@@ -1,0 +1,161 @@
+"""The brands file: which brands Stormvarsel watches and how each one speaks.
+
+A YAML document with a top-level ``brands`` list. Brand ids are the only brand values ever used as
+metric labels, which keeps label cardinality bounded by configuration.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streams.errors import ConfigError
+
+Language = Literal["nb", "nn", "sv", "da", "en"]
+Tone = Literal["formal", "warm", "playful", "neutral"]
+
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class BrandsFileError(ConfigError):
+    """The brands file is missing or invalid; the message is one line naming file and key."""
+
+
+def slugify(name: str) -> str:
+    """ASCII slug for a brand name: 'Fjellbrød AS' -> 'fjellbrod-as'."""
+    folded = name.replace("ø", "o").replace("Ø", "O").replace("æ", "ae").replace("Æ", "AE")
+    ascii_name = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:63]
+
+
+class OnCall(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    team: str = Field(min_length=1, description="Alertmanager receiver/team that gets the page.")
+    escalation: str | None = Field(None, description="Who to escalate to when nobody answers.")
+
+
+class Brand(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=120)
+    id: str = Field("", pattern=r"^$|" + _ID_PATTERN)
+    aliases: tuple[str, ...] = ()
+    handles: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    languages: tuple[Language, ...] = ("en",)
+    tone: Tone = "neutral"
+    oncall: OnCall
+
+    @field_validator("handles")
+    @classmethod
+    def _handles(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v if v.startswith("@") else f"@{v}" for v in (s.strip() for s in values) if v)
+
+    @field_validator("hashtags")
+    @classmethod
+    def _hashtags(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v if v.startswith("#") else f"#{v}" for v in (s.strip() for s in values) if v)
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if not values:
+            raise ValueError("expected at least one of nb, nn, sv, da, en")
+        return values
+
+    @model_validator(mode="after")
+    def _derive_id(self) -> Brand:
+        if not self.id:
+            slug = slugify(self.name)
+            if not slug:
+                raise ValueError("id: expected a brand id (the name has no letters to derive one)")
+            object.__setattr__(self, "id", slug)
+        return self
+
+
+class BrandsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    brands: tuple[Brand, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> BrandsFile:
+        seen: set[str] = set()
+        for brand in self.brands:
+            if brand.id in seen:
+                raise ValueError(f"id: expected unique brand ids, {brand.id!r} appears twice")
+            seen.add(brand.id)
+        return self
+
+    def by_id(self, brand_id: str) -> Brand | None:
+        return next((b for b in self.brands if b.id == brand_id), None)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    where = _location(tuple(err.get("loc", ())))
+    msg = err.get("msg", "invalid").removeprefix("Value error, ")
+    kind = err.get("type", "")
+    if kind == "literal_error":
+        msg = f"expected one of {(err.get('ctx') or {}).get('expected', '?')}"
+    elif kind == "missing":
+        msg = "expected a value (the key is required)"
+    elif kind == "extra_forbidden":
+        msg = "unknown key (check its spelling)"
+    elif kind == "string_pattern_mismatch" and where.endswith("id"):
+        msg = "expected lower-case letters, digits, '-' or '_' (at most 63)"
+    given = err.get("input")
+    if kind not in {"missing", "extra_forbidden"} and isinstance(given, str | int | float):
+        msg = f"{msg}, got {given!r}"
+    if where and ":" in msg.split(",")[0] and not msg.startswith("expected"):
+        # A model validator's message already names the key: "id: expected ...".
+        key, _, rest = msg.partition(": ")
+        return f"{where}.{key}: {rest}"
+    if not where:
+        key, _, rest = msg.partition(": ")
+        return f"brands.{key}: {rest}" if rest else msg
+    return f"{where}: {msg}"
+
+
+def parse_brands(data: Any, *, source: str = "<brands>") -> BrandsFile:
+    if data is None:
+        return BrandsFile()
+    if not isinstance(data, dict):
+        raise BrandsFileError(f"{source}: expected a mapping with a 'brands' list at the top level")
+    try:
+        return BrandsFile.model_validate(data)
+    except ValidationError as exc:
+        raise BrandsFileError(f"{source}: {_one_line(exc)}") from None
+
+
+def load_brands(path: Path) -> BrandsFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BrandsFileError(f"{path}: file not found (set STORMVARSEL_BRANDS_FILE)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BrandsFileError(f"{path}: cannot read the file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise BrandsFileError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_brands(data, source=str(path))

@@ -1,0 +1,228 @@
+"""The ``stormvarsel`` command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from streams import __version__
+from streams.errors import StormvarselError
+from streams.settings import ENV_PREFIX, Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn our own errors into one red line and a non-zero exit, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except StormvarselError as exc:
+            _fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except StormvarselError as exc:
+        _fail(str(exc), code=2)
+        raise  # unreachable; keeps type checkers calm
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="stormvarsel")
+def main() -> None:
+    """Stormvarsel: notices early when a shitstorm about a brand begins, and pages on-call comms.
+
+    Settings come from STORMVARSEL_* environment variables; `stormvarsel config show` prints them.
+    """
+    from streams.log_setup import configure_logging
+
+    # The raw environment, not Settings: a bad value must still get its one-line error later.
+    level = os.environ.get(f"{ENV_PREFIX}LOG_LEVEL", "INFO").upper()
+    fmt = os.environ.get(f"{ENV_PREFIX}LOG_FORMAT", "auto").lower()
+    configure_logging(
+        level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO",
+        fmt if fmt in {"auto", "json", "console"} else "auto",
+    )
+
+
+# --- config ---
+@main.group()
+def config() -> None:
+    """Inspect the effective configuration."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of aligned text.")
+@friendly_errors
+def config_show(as_json: bool) -> None:
+    """Print the effective configuration, secrets masked, and the brands file."""
+    settings = _settings()
+    values = settings.masked()
+    brands = settings.brands
+    if as_json:
+        payload = {
+            "settings": values,
+            "brands": [b.model_dump(mode="json") for b in brands.brands],
+        }
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    fields = type(settings).model_fields
+    width = max(len(ENV_PREFIX + name) for name in values)
+    for name, value in values.items():
+        env_name = ENV_PREFIX + name.upper()
+        origin = "env" if env_name in os.environ else "default"
+        shown = "" if value is None else value
+        click.echo(f"{env_name:<{width}}  {shown!s:<40}  ({origin}) {fields[name].description}")
+    click.echo("")
+    if not brands.brands:
+        click.echo("brands: none configured (set STORMVARSEL_BRANDS_FILE)")
+    for brand in brands.brands:
+        click.echo(
+            f"brand {brand.id}: {brand.name!r}, languages {','.join(brand.languages)}, "
+            f"tone {brand.tone}, on-call {brand.oncall.team}, "
+            f"{len(brand.aliases)} aliases, {len(brand.handles)} handles, "
+            f"{len(brand.hashtags)} hashtags"
+        )
+
+
+# --- kafka ---
+@main.group()
+def kafka() -> None:
+    """Run a local single-node Apache Kafka (KRaft) on 127.0.0.1 for development and demos."""
+
+
+_data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Broker data directory [default: STORMVARSEL_KAFKA_LOCAL_DATA_DIR or the user state dir].",
+)
+
+
+def _local_kafka(data_dir: Path | None) -> Any:
+    from streams.kafka_local import LocalKafka
+
+    return LocalKafka.from_settings(_settings(), data_dir=data_dir)
+
+
+@kafka.command("fetch")
+@friendly_errors
+def kafka_fetch() -> None:
+    """Fetch the broker's jars from Maven Central into the cache (start does this when needed)."""
+    broker = _local_kafka(None)
+    libs = broker.ensure_installed(say=lambda m: click.echo(m, err=True))
+    click.echo(f"Apache Kafka {broker.version} is installed in {libs}")
+
+
+@kafka.command("start")
+@_data_dir_option
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for readiness.")
+@friendly_errors
+def kafka_start(data_dir: Path | None, timeout: float) -> None:
+    """Start the broker in the background and wait until it serves clients."""
+    import time
+
+    broker = _local_kafka(data_dir)
+    started_at = time.monotonic()
+    if not broker.start(timeout_s=timeout, say=lambda m: click.echo(m, err=True)):
+        status = broker.status()
+        click.echo(f"Kafka is already running (pid {status.pid}) at {status.bootstrap}.")
+        return
+    elapsed = time.monotonic() - started_at
+    click.echo(
+        f"Kafka {broker.version} is ready at {broker.bootstrap} after {elapsed:.1f} s "
+        f"(data: {broker.data_dir}, log: {broker.log_file})."
+    )
+
+
+@kafka.command("stop")
+@_data_dir_option
+@friendly_errors
+def kafka_stop(data_dir: Path | None) -> None:
+    """Stop the broker and wait until its process has exited."""
+    broker = _local_kafka(data_dir)
+    if broker.stop():
+        click.echo("Kafka stopped.")
+    else:
+        click.echo("Kafka is not running.")
+
+
+@kafka.command("status")
+@_data_dir_option
+@friendly_errors
+def kafka_status(data_dir: Path | None) -> None:
+    """Say whether the broker runs; exit 0 when it runs and answers, 3 otherwise."""
+    status = _local_kafka(data_dir).status()
+    if not status.running:
+        click.echo(f"Kafka is not running (data: {status.data_dir}).")
+        sys.exit(3)
+    health = "answering" if status.reachable else "NOT answering"
+    uptime = f", up {status.uptime_s:.0f} s" if status.uptime_s is not None else ""
+    click.echo(
+        f"Kafka {status.version} is running (pid {status.pid}{uptime}) at {status.bootstrap}, "
+        f"{health} (data: {status.data_dir})."
+    )
+    sys.exit(0 if status.reachable else 3)
+
+
+# --- topics ---
+@main.group()
+def topics() -> None:
+    """Manage the pipeline's Kafka topics."""
+
+
+@topics.command("create")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for Kafka.")
+@friendly_errors
+def topics_create(timeout: float) -> None:
+    """Create missing topics with the configured partition and replication counts."""
+    from streams.topics import PIPELINE_TOPICS, ensure_topics
+
+    settings = _settings()
+    for state in ensure_topics(settings, timeout_s=timeout):
+        what = "created" if state.created else "exists"
+        purpose = PIPELINE_TOPICS.get(state.name.removeprefix(settings.topic_prefix), "")
+        click.echo(f"{state.name:<24} {what:<8} {state.partitions:>3} partitions  {purpose}")
+
+
+# --- worker ---
+@main.command()
+@friendly_errors
+def worker() -> None:
+    """Run the stream-processing worker (stop it with SIGTERM or Ctrl-C)."""
+    from streams.worker import run_worker
+
+    run_worker(_settings())
+
+
+# --- demo ---
+@main.command()
+@click.option("--keep-running", is_flag=True, help="Keep Kafka and the worker up until Ctrl-C.")
+@friendly_errors
+def demo(keep_running: bool) -> None:
+    """Start the local Kafka and a worker, publish sample mentions and show them flow through."""
+    from streams.demo import run_demo
+
+    sys.exit(run_demo(_settings(), keep_running=keep_running))
+
+
+if __name__ == "__main__":
+    main()

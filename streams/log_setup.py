@@ -1,0 +1,87 @@
+"""structlog for our own code and for Faust/aiokafka's stdlib logging, through one formatter.
+
+JSON lines when the output is not a terminal (containers, CI, log shippers); readable, coloured
+lines on a terminal. ``log_format`` in the settings overrides the choice.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import sys
+from typing import Any
+
+import structlog
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.stdlib.ExtraAdder(),
+]
+
+
+def use_json(log_format: str, stream: Any = None) -> bool:
+    if log_format == "json":
+        return True
+    if log_format == "console":
+        return False
+    stream = stream if stream is not None else sys.stderr
+    return not (hasattr(stream, "isatty") and stream.isatty())
+
+
+def logging_config(level: str = "INFO", log_format: str = "auto") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` dict routing all stdlib logging through structlog."""
+    renderer: Any
+    if use_json(log_format):
+        renderer = structlog.processors.JSONRenderer()
+        final: list[Any] = [structlog.processors.format_exc_info]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        final = []
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structlog": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "foreign_pre_chain": _SHARED,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    *final,
+                    renderer,
+                ],
+            }
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "structlog",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            # aiokafka is chatty at INFO about every coordinator step.
+            "aiokafka": {"level": "WARNING" if level in {"INFO", "DEBUG"} else level},
+            "kafka": {"level": "WARNING"},
+        },
+    }
+
+
+def configure_logging(level: str = "INFO", log_format: str = "auto") -> dict[str, Any]:
+    """Configure structlog and stdlib logging; return the dict so Faust's worker can reuse it."""
+    config = logging_config(level, log_format)
+    logging.config.dictConfig(config)
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    return config
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.stdlib.get_logger(name)

@@ -1,0 +1,239 @@
+"""The one typed settings object, read from ``STORMVARSEL_*`` environment variables.
+
+Every knob the worker, the local Kafka and the command line use lives here, so ``stormvarsel config
+show`` can print the effective configuration and a bad value fails at start-up with one clear line.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.brands import BrandsFile, load_brands
+from streams.errors import ConfigError
+
+ENV_PREFIX = "STORMVARSEL_"
+APP_NAME = "stormvarsel"
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP_NAME))
+
+
+def default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Field ``x`` is read from ``STORMVARSEL_X``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        validate_default=True,
+        frozen=True,
+    )
+
+    # --- Kafka connection (any cluster) ---
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    kafka_security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with a SASL_* protocol)."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    kafka_sasl_password_file: Path | None = Field(
+        None, description="File holding the SASL password; used when the password is not set."
+    )
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client private key (mutual TLS).")
+
+    # --- Topics ---
+    topic_prefix: str = Field(
+        "", description="Prefix for every topic name, e.g. 'staging.' (empty by default)."
+    )
+    topic_partitions: int = Field(
+        4, ge=1, le=1024, description="Partitions for the pipeline topics (1..1024)."
+    )
+    topic_replication: int = Field(
+        1, ge=1, le=16, description="Replication factor for the pipeline topics (1..16)."
+    )
+
+    # --- Worker ---
+    app_id: str = Field(
+        "stormvarsel",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Faust app id: consumer group and changelog topic prefix.",
+    )
+    web_host: str = Field("127.0.0.1", description="Address the worker's HTTP server binds to.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's HTTP server.")
+    data_dir: Path = Field(
+        default_factory=lambda: default_state_dir() / "worker",
+        description="Where the worker keeps its local state.",
+    )
+    brands_file: Path | None = Field(None, description="YAML file listing the monitored brands.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="json, console, or auto (console on a terminal, JSON otherwise)."
+    )
+
+    # --- Local development broker (`stormvarsel kafka ...`) ---
+    kafka_version: str = Field(
+        "4.4.0",
+        pattern=r"^4\.\d+\.\d+$",
+        description="Apache Kafka 4.x version fetched from Maven Central for the local broker.",
+    )
+    kafka_local_port: int = Field(
+        9092, ge=1, le=65535, description="Client port of the local broker."
+    )
+    kafka_local_controller_port: int = Field(
+        9093, ge=1, le=65535, description="KRaft controller port of the local broker."
+    )
+    kafka_local_data_dir: Path = Field(
+        default_factory=lambda: default_state_dir() / "kafka",
+        description="Data directory of the local broker.",
+    )
+    kafka_local_heap: str = Field(
+        "512m", pattern=r"^\d+[mMgG]$", description="Java heap of the local broker, e.g. 512m."
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Download cache (Kafka jars, models).",
+    )
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_servers(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("expected host:port[,host:port...]")
+        for server in servers:
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port[,host:port...], got {server!r}")
+        return ",".join(servers)
+
+    @model_validator(mode="after")
+    def _check_sasl(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_"):
+            if self.kafka_sasl_mechanism is None:
+                raise ValueError(
+                    "kafka_sasl_mechanism: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 "
+                    f"when kafka_security_protocol is {self.kafka_security_protocol}"
+                )
+            if not self.kafka_sasl_username:
+                raise ValueError(
+                    "kafka_sasl_username: expected a user name "
+                    f"when kafka_security_protocol is {self.kafka_security_protocol}"
+                )
+            if self.kafka_sasl_password is None and self.kafka_sasl_password_file is None:
+                raise ValueError(
+                    "kafka_sasl_password: expected a password (or kafka_sasl_password_file) "
+                    f"when kafka_security_protocol is {self.kafka_security_protocol}"
+                )
+        if self.kafka_local_port == self.kafka_local_controller_port:
+            raise ValueError(
+                "kafka_local_controller_port: expected a port different from kafka_local_port"
+            )
+        return self
+
+    # --- Derived values ---
+    def topic(self, name: str) -> str:
+        """Full name of a pipeline topic (``mentions``, ``mentions.dlq``, ...)."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        return self.kafka_bootstrap_servers.split(",")
+
+    def sasl_password(self) -> str | None:
+        if self.kafka_sasl_password is not None:
+            return self.kafka_sasl_password.get_secret_value()
+        if self.kafka_sasl_password_file is not None:
+            try:
+                return self.kafka_sasl_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"{ENV_PREFIX}KAFKA_SASL_PASSWORD_FILE: cannot read "
+                    f"{self.kafka_sasl_password_file}: {exc.strerror}"
+                ) from exc
+        return None
+
+    @cached_property
+    def brands(self) -> BrandsFile:
+        """The brands file, parsed and validated (an empty list when none is configured)."""
+        if self.brands_file is None:
+            return BrandsFile()
+        return load_brands(self.brands_file)
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting as plain values, secrets replaced by ``********``."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown[name] = "********"
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        return shown
+
+
+def describe_error(exc: ValidationError, *, prefix: str = ENV_PREFIX) -> str:
+    """The first pydantic error as one line: the env key, what is expected, what was given."""
+    err = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in err.get("loc", ()) if part != "__root__"]
+    message = err.get("msg", "invalid value")
+    message = message.removeprefix("Value error, ")
+    if not loc:
+        # Model-level validators name the field at the start of their message.
+        field, _, rest = message.partition(": ")
+        return f"{prefix}{field.upper()}: {rest}" if rest else message
+    key = prefix + "_".join(loc).upper()
+    given = err.get("input")
+    expected = _expected_form(err, message)
+    if isinstance(given, str | int | float):
+        return f"{key}: {expected}, got {given!r}"
+    return f"{key}: {expected}"
+
+
+def _expected_form(err: Any, message: str) -> str:
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected', '?')}"
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return "expected a whole number"
+    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        return f"expected a number {message.removeprefix('Input should be ')}"
+    if kind == "string_pattern_mismatch":
+        return f"expected text matching {ctx.get('pattern', '?')}"
+    if message.startswith("expected"):
+        return message
+    return f"expected a valid value ({message})"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings from the environment; raise ConfigError with one readable line."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc)) from None
+    return settings

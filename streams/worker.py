@@ -1,0 +1,38 @@
+"""Run the Faust worker: topics first, then the app, with structlog and graceful SIGTERM."""
+
+from __future__ import annotations
+
+import faust
+
+from streams.app import build_app
+from streams.log_setup import configure_logging, get_logger
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+log = get_logger(__name__)
+
+
+def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
+    """Block until the worker stops (SIGTERM or SIGINT shut it down cleanly)."""
+    config = configure_logging(settings.log_level, settings.log_format)
+    brands = settings.brands  # fail early on a bad brands file, before touching Kafka
+    states = ensure_topics(settings, timeout_s=wait_for_kafka_s)
+    app, _topics = build_app(settings)
+    log.info(
+        "worker.starting",
+        app_id=settings.app_id,
+        bootstrap=settings.kafka_bootstrap_servers,
+        topics={s.name: s.partitions for s in states},
+        brands=[b.id for b in brands.brands],
+        web=f"http://{settings.web_host}:{settings.web_port}",
+    )
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        logging_config=config,
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    # mode's Worker installs SIGTERM/SIGINT handlers that stop every service (committing offsets,
+    # flushing the producer) and then exits; execute_from_commandline never returns.
+    worker.execute_from_commandline()
