@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from streams import __version__
-from streams.errors import StormvarselError
+from streams.errors import ConfigError, StormvarselError
 from streams.settings import ENV_PREFIX, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,6 +31,8 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(str(exc), code=2)
         except StormvarselError as exc:
             _fail(str(exc))
 
@@ -205,12 +207,18 @@ def topics_create(timeout: float) -> None:
 
 # --- worker ---
 @main.command()
+@click.option(
+    "--wait-for-kafka",
+    default=60.0,
+    show_default=True,
+    help="Seconds to keep trying to reach Kafka at start-up.",
+)
 @friendly_errors
-def worker() -> None:
+def worker(wait_for_kafka: float) -> None:
     """Run the stream-processing worker (stop it with SIGTERM or Ctrl-C)."""
     from streams.worker import run_worker
 
-    run_worker(_settings())
+    run_worker(_settings(), wait_for_kafka_s=wait_for_kafka)
 
 
 # --- demo ---

@@ -162,7 +162,8 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> int:
         producer.flush()
         producer.close()
         sent = len(mentions) + len(_BROKEN)
-        console.print(f"Published {len(mentions)} sample mentions and {len(_BROKEN)} broken ones")
+        console.print(_published_table(mentions, local.topic(MENTIONS)))
+        console.print(f"... and {len(_BROKEN)} broken records, which must end in the dead-letter topic")
 
         table = _watch_flow(console, f"{base_url}/metrics", before, sent)
         console.print(table)
@@ -184,6 +185,17 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> int:
             if we_started_kafka:
                 broker.stop()
                 console.print("Kafka stopped.")
+
+
+def _published_table(mentions: list[dict[str, Any]], topic: str) -> Table:
+    table = Table(title=f"Published to '{topic}' (record time = the mention's own time)")
+    for column in ("created_at", "lang", "platform", "text"):
+        table.add_column(column, overflow="fold")
+    for mention in mentions:
+        table.add_row(
+            mention["created_at"][11:19], mention["lang"], mention["platform"], mention["text"]
+        )
+    return table
 
 
 def _delta(now: dict[str, float], before: dict[str, float], key: str) -> float:

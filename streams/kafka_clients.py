@@ -74,10 +74,12 @@ def connect_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClie
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while True:
+        remaining_ms = max(1_000, int((deadline - time.monotonic()) * 1000))
         try:
             return KafkaAdminClient(
                 **client_config(settings, "stormvarsel-admin"),
                 request_timeout_ms=10_000,
+                bootstrap_timeout_ms=min(10_000, remaining_ms),
             )
         except (KafkaError, OSError) as exc:
             last_error = exc

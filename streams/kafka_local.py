@@ -153,7 +153,7 @@ class LocalKafka:
         data_dir: Path,
         cache_dir: Path,
         port: int = 9092,
-        controller_port: int = 9093,
+        controller_port: int = 9094,
         heap: str = "512m",
     ) -> None:
         self.version = version
@@ -441,6 +441,7 @@ class LocalKafka:
             admin = KafkaAdminClient(
                 bootstrap_servers=self.bootstrap,
                 request_timeout_ms=timeout_ms,
+                bootstrap_timeout_ms=timeout_ms,
                 client_id="stormvarsel-probe",
             )
         except (KafkaError, OSError, ValueError):

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         9092, ge=1, le=65535, description="Client port of the local broker."
     )
     kafka_local_controller_port: int = Field(
-        9093, ge=1, le=65535, description="KRaft controller port of the local broker."
+        9094, ge=1, le=65535, description="KRaft controller port of the local broker."
     )
     kafka_local_data_dir: Path = Field(
         default_factory=lambda: default_state_dir() / "kafka",

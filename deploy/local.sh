@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Sets up everything Stormvarsel needs on this machine, then runs the demo or the test suite.
+#
+#   bash deploy/local.sh demo     # local Kafka + worker + sample mentions, stops cleanly
+#   bash deploy/local.sh test     # the full test suite (extra arguments go to pytest)
+#   bash deploy/local.sh setup    # only set up
+#
+# Needs: Python >= 3.11, and (installed here with apt-get when run as root on Debian/Ubuntu)
+# Java 17+, Maven, and Prometheus/Alertmanager for the config checks. Idempotent and quick once
+# everything is in place.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+APT_PACKAGES=()
+command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || APT_PACKAGES+=(maven)
+command -v promtool >/dev/null 2>&1 || APT_PACKAGES+=(prometheus)
+command -v amtool >/dev/null 2>&1 || APT_PACKAGES+=(prometheus-alertmanager)
+if ((${#APT_PACKAGES[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "Installing ${APT_PACKAGES[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+  else
+    say "Missing system packages: ${APT_PACKAGES[*]}"
+    echo "Install them (Debian/Ubuntu: sudo apt-get install ${APT_PACKAGES[*]})," >&2
+    echo "or run the whole stack in containers instead: docker compose up -d --build" >&2
+    exit 1
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "Python 3.11 or newer is needed (found: $("$PY" --version 2>&1))." >&2
+  exit 1
+fi
+
+export PATH="$HOME/.local/bin:$PATH"
+if ! command -v uv >/dev/null 2>&1; then
+  say "Installing uv (Python package manager) from PyPI"
+  "$PY" -m pip install --quiet --disable-pip-version-check --user uv 2>/dev/null \
+    || "$PY" -m pip install --quiet --disable-pip-version-check uv
+fi
+
+say "Installing Python dependencies from uv.lock"
+uv sync --frozen --quiet --python "$PY"
+
+say "Fetching Apache Kafka from Maven Central (cached after the first time)"
+.venv/bin/stormvarsel kafka fetch
+
+case "${1:-demo}" in
+  demo) shift || true; exec .venv/bin/stormvarsel demo "$@" ;;
+  test) shift; exec .venv/bin/python -m pytest "$@" ;;
+  setup) say "Set up. Run: .venv/bin/stormvarsel --help" ;;
+  *) echo "usage: bash deploy/local.sh [demo|test|setup]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,47 @@
+"""Shared fixtures: one real local Kafka broker for the whole test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.kafka_local import LocalKafka, LocalKafkaError, free_port
+from streams.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the STORMVARSEL_* variables they set themselves."""
+    for name in list(os.environ):
+        if name.startswith("STORMVARSEL_"):
+            monkeypatch.delenv(name)
+
+
+def make_broker(data_dir: Path) -> LocalKafka:
+    defaults = Settings()
+    return LocalKafka(
+        version=defaults.kafka_version,
+        data_dir=data_dir,
+        cache_dir=defaults.cache_dir,
+        port=free_port(),
+        controller_port=free_port(),
+        heap="384m",
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A real single-node Kafka (KRaft) on 127.0.0.1, shared by the session's integration tests."""
+    broker = make_broker(tmp_path_factory.mktemp("kafka"))
+    try:
+        broker.start(timeout_s=90)
+    except LocalKafkaError as exc:
+        pytest.fail(f"the local Kafka broker could not start: {exc}")
+    yield broker
+    broker.stop()

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from streams.cli import main
+from streams.errors import ConfigError
+from streams.settings import load_settings
+
+
+def test_defaults_are_usable_for_the_local_broker() -> None:
+    settings = load_settings()
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert settings.kafka_security_protocol == "PLAINTEXT"
+    assert settings.topic("mentions") == "mentions"
+    assert settings.brands.brands == ()
+
+
+def test_values_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", " a:1, b:2 ")
+    monkeypatch.setenv("STORMVARSEL_TOPIC_PARTITIONS", "8")
+    monkeypatch.setenv("STORMVARSEL_TOPIC_PREFIX", "staging.")
+    monkeypatch.setenv("TOPIC_PARTITIONS", "99")  # unprefixed: ignored
+    settings = load_settings()
+    assert settings.bootstrap_list == ["a:1", "b:2"]
+    assert settings.topic_partitions == 8
+    assert settings.topic("alerts") == "staging.alerts"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "TOPIC_PARTITIONS",
+            "abc",
+            "STORMVARSEL_TOPIC_PARTITIONS: expected a whole number, got 'abc'",
+        ),
+        (
+            "TOPIC_PARTITIONS",
+            "0",
+            "STORMVARSEL_TOPIC_PARTITIONS: expected a number greater than or equal to 1",
+        ),
+        ("WEB_PORT", "70000", "STORMVARSEL_WEB_PORT: expected a number less than or equal to 65535"),
+        ("KAFKA_SECURITY_PROTOCOL", "TLS", "STORMVARSEL_KAFKA_SECURITY_PROTOCOL: expected one of"),
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "localhost",
+            "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: expected host:port[,host:port...]",
+        ),
+        ("LOG_LEVEL", "LOUD", "STORMVARSEL_LOG_LEVEL: expected one of 'DEBUG', 'INFO'"),
+        ("KAFKA_VERSION", "3.9.0", "STORMVARSEL_KAFKA_VERSION: expected text matching"),
+    ],
+)
+def test_invalid_value_gives_one_line_naming_key_and_form(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(f"STORMVARSEL_{name}", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(expected), message
+
+
+def test_sasl_needs_mechanism_user_and_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ConfigError, match=r"^STORMVARSEL_KAFKA_SASL_MECHANISM: expected PLAIN"):
+        load_settings()
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    with pytest.raises(ConfigError, match=r"^STORMVARSEL_KAFKA_SASL_USERNAME: expected"):
+        load_settings()
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_USERNAME", "svc")
+    with pytest.raises(ConfigError, match=r"^STORMVARSEL_KAFKA_SASL_PASSWORD: expected"):
+        load_settings()
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_PASSWORD", "hunter2")
+    assert load_settings().sasl_password() == "hunter2"
+
+
+def test_password_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-file\n")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_USERNAME", "svc")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_PASSWORD_FILE", str(secret))
+    assert load_settings().sasl_password() == "from-file"
+
+
+def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_USERNAME", "svc")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_PASSWORD", "s3cr3t-value")
+    for args in (["config", "show"], ["config", "show", "--json"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert "s3cr3t-value" not in result.output
+        assert "********" in result.output
+        assert "SCRAM-SHA-256" in result.output
+
+
+def test_config_show_reports_bad_value_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORMVARSEL_TOPIC_REPLICATION", "many")
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: STORMVARSEL_TOPIC_REPLICATION: expected a whole number, got 'many'"
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("worker", "kafka", "config", "topics", "demo"):
+        assert f"  {command} " in result.output
