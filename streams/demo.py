@@ -163,7 +163,7 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> int:
         producer.close()
         sent = len(mentions) + len(_BROKEN)
         console.print(_published_table(mentions, local.topic(MENTIONS)))
-        console.print(f"... and {len(_BROKEN)} broken records, which must end in the dead-letter topic")
+        console.print(f"... and {len(_BROKEN)} broken records, bound for the dead-letter topic")
 
         table = _watch_flow(console, f"{base_url}/metrics", before, sent)
         console.print(table)

@@ -89,7 +89,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
 
 
 def test_missing_file_names_the_setting(tmp_path: Path) -> None:
-    with pytest.raises(BrandsFileError, match="file not found.*STORMVARSEL_BRANDS_FILE"):
+    with pytest.raises(BrandsFileError, match=r"file not found.*STORMVARSEL_BRANDS_FILE"):
         load_brands(tmp_path / "nope.yaml")
 
 

@@ -157,7 +157,7 @@ def test_without_maven_the_message_says_what_to_install(
 def test_old_java_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "bin" / "java"
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    fake.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
     fake.chmod(0o755)
     assert java_major_version(str(fake)) == 11
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))

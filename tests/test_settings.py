@@ -42,7 +42,11 @@ def test_values_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) 
             "0",
             "STORMVARSEL_TOPIC_PARTITIONS: expected a number greater than or equal to 1",
         ),
-        ("WEB_PORT", "70000", "STORMVARSEL_WEB_PORT: expected a number less than or equal to 65535"),
+        (
+            "WEB_PORT",
+            "70000",
+            "STORMVARSEL_WEB_PORT: expected a number less than or equal to 65535",
+        ),
         ("KAFKA_SECURITY_PROTOCOL", "TLS", "STORMVARSEL_KAFKA_SECURITY_PROTOCOL: expected one of"),
         (
             "KAFKA_BOOTSTRAP_SERVERS",

@@ -21,6 +21,7 @@ from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.kafka_local import LocalKafka, free_port
+from streams.topics import PIPELINE_TOPICS
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -102,9 +103,7 @@ def test_worker_consumes_mentions_and_dead_letters_bad_input(
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
     described = {
         t["name"]: len(t["partitions"])
-        for t in admin.describe_topics(
-            [f"{worker.prefix}{n}" for n in ("mentions", "mentions.dlq", "mentions.scored", "alerts")]
-        )
+        for t in admin.describe_topics([f"{worker.prefix}{n}" for n in PIPELINE_TOPICS])
     }
     admin.close()
     assert described == {
