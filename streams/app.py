@@ -73,6 +73,12 @@ def _register_views(app: faust.App) -> None:
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        # Up and consuming once the app has finished starting its services.
-        ready = app.consumer is not None and bool(app.consumer.assignment())
-        return web.json({"status": "ok" if ready else "starting"}, status=200 if ready else 503)
+        # Faust opens its web server only after table recovery, so an answer here already means
+        # "started". A worker with no partitions (more workers than partitions) is still healthy.
+        ready = app.started and not app.should_stop
+        body = {
+            "status": "ok" if ready else "stopping",
+            "rebalancing": bool(app.rebalancing),
+            "partitions": len(app.consumer.assignment()) if ready else 0,
+        }
+        return web.json(body, status=200 if ready else 503)
