@@ -8,9 +8,12 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams import http_ingest
 from streams import topics as topic_names
-from streams.agents import intake
+from streams.agents import validate
+from streams.brand_matching import BrandMatcher
 from streams.kafka_clients import faust_credentials
+from streams.mention import Limits
 from streams.settings import Settings
 
 
@@ -18,6 +21,7 @@ from streams.settings import Settings
 class Topics:
     mentions: faust.TopicT
     dlq: faust.TopicT
+    valid: faust.TopicT
     scored: faust.TopicT
     alerts: faust.TopicT
 
@@ -36,7 +40,14 @@ def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
     )
 
 
-def build_app(settings: Settings) -> tuple[faust.App, Topics]:
+def build_app(
+    settings: Settings, *, mention_partitions: int | None = None
+) -> tuple[faust.App, Topics]:
+    """The app with every stage registered.
+
+    ``mention_partitions`` is the real partition count of the mentions topic (it may predate the
+    current configuration); the de-duplication table must match it.
+    """
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_list],
@@ -58,10 +69,34 @@ def build_app(settings: Settings) -> tuple[faust.App, Topics]:
     topics = Topics(
         mentions=_topic(app, settings, topic_names.MENTIONS),
         dlq=_topic(app, settings, topic_names.MENTIONS_DLQ),
+        valid=_topic(app, settings, topic_names.MENTIONS_VALID),
         scored=_topic(app, settings, topic_names.MENTIONS_SCORED),
         alerts=_topic(app, settings, topic_names.ALERTS),
     )
-    intake.register(app, topics.mentions, topics.dlq)
+    matcher = BrandMatcher.from_file(settings.brands)
+    limits = Limits(
+        max_bytes=settings.mention_max_bytes, max_future_skew_s=settings.max_future_skew_s
+    )
+    validate.register(
+        app,
+        source=topics.mentions,
+        valid=topics.valid,
+        dlq=topics.dlq,
+        matcher=matcher,
+        config=validate.ValidateConfig(
+            limits=limits,
+            dedup_window_ms=int(settings.dedup_window_s * 1000),
+            partitions=mention_partitions or settings.topic_partitions,
+        ),
+    )
+    http_ingest.register(
+        app,
+        mentions=topics.mentions,
+        limits=limits,
+        matcher=matcher,
+        token=settings.ingest_token(),
+        max_bytes=settings.http_max_bytes,
+    )
     _register_views(app)
     return app, topics
 

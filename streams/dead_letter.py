@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import UTC, datetime
 
-from streams.validation import Rejection
+from streams.mention import Rejection
 
 
 def dead_letter(

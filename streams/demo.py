@@ -216,7 +216,14 @@ def _watch_flow(console: Console, metrics_url: str, before: dict[str, float], se
     table.add_column("count", justify="right")
     read = _delta(now, before, "stormvarsel_mentions_total")
     table.add_row("read from 'mentions'", f"{read:.0f}")
-    table.add_row("accepted", f"{_delta(now, before, 'stormvarsel_mentions_accepted_total'):.0f}")
+    for key in sorted(now):
+        if key.startswith("stormvarsel_mentions_accepted_total{"):
+            brand = key.split("brand=", 1)[1].rstrip("}")
+            table.add_row(f"passed on for brand {brand}", f"{_delta(now, before, key):.0f}")
+    for name, label in (("duplicate", "dropped as duplicate"), ("unmatched", "naming no brand")):
+        count = _delta(now, before, f"stormvarsel_mentions_{name}_total")
+        if count:
+            table.add_row(label, f"{count:.0f}")
     for key in sorted(now):
         if key.startswith("stormvarsel_mentions_rejected_total{"):
             reason = key.split("reason=", 1)[1].rstrip("}")

@@ -93,6 +93,28 @@ class Settings(BaseSettings):
         "auto", description="json, console, or auto (console on a terminal, JSON otherwise)."
     )
 
+    # --- Intake ---
+    mention_max_bytes: int = Field(
+        65536, ge=1024, le=10_485_760, description="Largest accepted mention record, in bytes."
+    )
+    max_future_skew_s: float = Field(
+        3600.0, ge=0, description="How far in the future a mention's time may be, in seconds."
+    )
+    dedup_window_s: float = Field(
+        86400.0,
+        ge=0,
+        description="Event-time window in which a repeated mention id is a duplicate (0: off).",
+    )
+    http_ingest_token: SecretStr | None = Field(
+        None, description="Bearer token required by POST /mentions (secret; unset: no auth)."
+    )
+    http_ingest_token_file: Path | None = Field(
+        None, description="File holding the bearer token; used when the token is not set."
+    )
+    http_max_bytes: int = Field(
+        1_048_576, ge=1024, le=104_857_600, description="Largest POST /mentions body, in bytes."
+    )
+
     # --- Local development broker (`stormvarsel kafka ...`) ---
     kafka_version: str = Field(
         "4.4.0",
@@ -172,6 +194,19 @@ class Settings(BaseSettings):
                 raise ConfigError(
                     f"{ENV_PREFIX}KAFKA_SASL_PASSWORD_FILE: cannot read "
                     f"{self.kafka_sasl_password_file}: {exc.strerror}"
+                ) from exc
+        return None
+
+    def ingest_token(self) -> str | None:
+        if self.http_ingest_token is not None:
+            return self.http_ingest_token.get_secret_value()
+        if self.http_ingest_token_file is not None:
+            try:
+                return self.http_ingest_token_file.read_text(encoding="utf-8").strip() or None
+            except OSError as exc:
+                raise ConfigError(
+                    f"{ENV_PREFIX}HTTP_INGEST_TOKEN_FILE: cannot read "
+                    f"{self.http_ingest_token_file}: {exc.strerror}"
                 ) from exc
         return None
 

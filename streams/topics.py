@@ -15,13 +15,15 @@ log = get_logger(__name__)
 
 MENTIONS = "mentions"
 MENTIONS_DLQ = "mentions.dlq"
+MENTIONS_VALID = "mentions.valid"
 MENTIONS_SCORED = "mentions.scored"
 ALERTS = "alerts"
 
 #: name -> what it carries (shown by ``stormvarsel topics list`` and the docs)
 PIPELINE_TOPICS: dict[str, str] = {
-    MENTIONS: "incoming mentions as JSON, key: brand id or none",
+    MENTIONS: "incoming mentions as JSON, key: mention id (or brand, or none)",
     MENTIONS_DLQ: "rejected input: original bytes, machine-readable reason, message",
+    MENTIONS_VALID: "validated mentions, one record per matched brand, key: brand id",
     MENTIONS_SCORED: "validated mentions with sentiment and language, key: brand id",
     ALERTS: "storm episodes (opened, escalated, resolved), key: brand id",
 }

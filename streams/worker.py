@@ -7,7 +7,7 @@ import faust
 from streams.app import build_app
 from streams.log_setup import configure_logging, get_logger
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.topics import MENTIONS, ensure_topics
 
 log = get_logger(__name__)
 
@@ -17,12 +17,13 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
     config = configure_logging(settings.log_level, settings.log_format)
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
     states = ensure_topics(settings, timeout_s=wait_for_kafka_s)
-    app, _topics = build_app(settings)
+    partitions = {s.name: s.partitions for s in states}
+    app, _topics = build_app(settings, mention_partitions=partitions[settings.topic(MENTIONS)])
     log.info(
         "worker.starting",
         app_id=settings.app_id,
         bootstrap=settings.kafka_bootstrap_servers,
-        topics={s.name: s.partitions for s in states},
+        topics=partitions,
         brands=[b.id for b in brands.brands],
         web=f"http://{settings.web_host}:{settings.web_port}",
     )

@@ -8,93 +8,25 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.kafka_local import LocalKafka, free_port
 from streams.topics import PIPELINE_TOPICS
-from tests.conftest import REPO
+from tests.running_worker import RunningWorker, start_worker
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass
-class RunningWorker:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    prefix: str
-    log: Path
-
-    def metrics(self) -> dict[str, float]:
-        with urllib.request.urlopen(f"{self.base_url}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        values = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                values[f"{sample.name}{{{labels}}}"] = sample.value
-        return values
-
-
-def _wait(predicate, timeout_s: float, what: str, worker: RunningWorker) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert worker.process.poll() is None, f"worker died:\n{worker.log.read_text()[-3000:]}"
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}; worker log:\n{worker.log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def worker(kafka: LocalKafka, tmp_path: Path) -> Iterator[RunningWorker]:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    port = free_port()
-    env = {
-        **os.environ,
-        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-        "STORMVARSEL_TOPIC_PREFIX": prefix,
-        "STORMVARSEL_TOPIC_PARTITIONS": "3",
-        "STORMVARSEL_APP_ID": f"test-{prefix.rstrip('.')}",
-        "STORMVARSEL_WEB_PORT": str(port),
-        "STORMVARSEL_DATA_DIR": str(tmp_path / "worker"),
-        "STORMVARSEL_BRANDS_FILE": str(REPO / "deploy" / "brands.yaml"),
-        "STORMVARSEL_LOG_FORMAT": "json",
-    }
-    log = tmp_path / "worker.log"
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-    running = RunningWorker(process, f"http://127.0.0.1:{port}", prefix, log)
-
-    def healthy() -> bool:
-        with urllib.request.urlopen(f"{running.base_url}/healthz", timeout=2) as response:
-            return response.status == 200
-
-    try:
-        _wait(healthy, 90, "the worker's /healthz", running)
-        yield running
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    running = start_worker(kafka, tmp_path)
+    yield running
+    running.stop()
 
 
 def test_worker_consumes_mentions_and_dead_letters_bad_input(
@@ -106,12 +38,7 @@ def test_worker_consumes_mentions_and_dead_letters_bad_input(
         for t in admin.describe_topics([f"{worker.prefix}{n}" for n in PIPELINE_TOPICS])
     }
     admin.close()
-    assert described == {
-        f"{worker.prefix}mentions": 3,
-        f"{worker.prefix}mentions.dlq": 3,
-        f"{worker.prefix}mentions.scored": 3,
-        f"{worker.prefix}alerts": 3,
-    }
+    assert described == {f"{worker.prefix}{name}": 3 for name in PIPELINE_TOPICS}
 
     good = [
         {"id": f"m{i}", "text": f"Nordlys Energi post {i}", "created_at": "2026-11-24T10:00:00Z"}
@@ -133,15 +60,14 @@ def test_worker_consumes_mentions_and_dead_letters_bad_input(
     producer.close()
 
     total = len(good) + len(bad)
-    _wait(
+    worker.wait(
         lambda: worker.metrics().get("stormvarsel_mentions_total{}", 0) >= total,
         60,
         "every mention to be counted",
-        worker,
     )
     metrics = worker.metrics()
     assert metrics["stormvarsel_mentions_total{}"] == total
-    assert metrics["stormvarsel_mentions_accepted_total{}"] == len(good)
+    assert metrics["stormvarsel_mentions_accepted_total{brand=nordlys-energi}"] == len(good)
     for reason in bad:
         assert metrics[f"stormvarsel_mentions_rejected_total{{reason={reason}}}"] == 1
     assert metrics["stormvarsel_build_info{version=0.1.0}"] == 1
@@ -161,6 +87,17 @@ def test_worker_consumes_mentions_and_dead_letters_bad_input(
             break
     consumer.close()
     assert set(letters) == set(bad)
+    consumer = KafkaConsumer(
+        f"{worker.prefix}mentions.valid",
+        bootstrap_servers=kafka.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5_000,
+    )
+    passed = [(m.key, json.loads(m.value)) for m in consumer]
+    consumer.close()
+    assert sorted(record["id"] for _, record in passed) == sorted(m["id"] for m in good)
+    assert {key for key, _ in passed} == {b"nordlys-energi"}
+    assert all(record["matched_by"] == "text" for _, record in passed)
     for reason, raw in bad.items():
         # Nothing is lost: the original bytes come back exactly, with a reason and a message.
         assert base64.b64decode(letters[reason]["original_b64"]) == raw

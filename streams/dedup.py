@@ -1,0 +1,70 @@
+"""Drop mentions whose id was already seen within an event-time window, in bounded memory.
+
+The store is any mutable mapping; the worker passes a changelog-backed Faust table so a restarted
+worker still remembers what it saw. Entries are ``[event_ms, partition, offset]`` of the first
+occurrence:
+
+- the same id from a *different* record is a duplicate (a feed redelivered the post);
+- the same id from the *same* record (partition and offset) is Kafka redelivering it after a crash
+  before the offset was committed. That is not a duplicate: dropping it could lose the mention if
+  its output had not been written yet.
+
+Entries expire once the partition's event-time watermark (highest event time seen) has moved more
+than the window past them, so memory is bounded by the ids seen per window, not by history. Expiry
+only deletes keys first seen on the current partition, because a Faust table writes each change to
+the changelog partition of the event being processed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import MutableMapping
+
+Entry = list[int]  # [event_ms, partition, offset]
+
+
+class Deduplicator:
+    def __init__(self, store: MutableMapping[str, Entry], window_ms: int) -> None:
+        self.store = store
+        self.window_ms = window_ms
+        self._heaps: dict[int, list[tuple[int, str]]] = {}
+        self._watermarks: dict[int, int] = {}
+        self._generation: object = None
+
+    def rebuild(self, generation: object) -> None:
+        """Re-index the store (after a restart or a rebalance brought other partitions)."""
+        if generation == self._generation:
+            return
+        self._generation = generation
+        self._heaps = {}
+        for key, entry in list(self.store.items()):
+            event_ms, partition = int(entry[0]), int(entry[1])
+            self._heaps.setdefault(partition, []).append((event_ms, key))
+            self._watermarks[partition] = max(self._watermarks.get(partition, event_ms), event_ms)
+        for heap in self._heaps.values():
+            heapq.heapify(heap)
+
+    def is_duplicate(self, mention_id: str, event_ms: int, partition: int, offset: int) -> bool:
+        """Record the id, or say it is a duplicate; expire old entries of this partition."""
+        if self.window_ms <= 0:
+            return False
+        watermark = max(self._watermarks.get(partition, event_ms), event_ms)
+        self._watermarks[partition] = watermark
+        self._expire(partition, watermark - self.window_ms)
+        entry = self.store.get(mention_id)
+        if entry is not None and abs(event_ms - int(entry[0])) <= self.window_ms:
+            return not (int(entry[1]) == partition and int(entry[2]) == offset)
+        self.store[mention_id] = [event_ms, partition, offset]
+        heapq.heappush(self._heaps.setdefault(partition, []), (event_ms, mention_id))
+        return False
+
+    def _expire(self, partition: int, cutoff_ms: int) -> None:
+        heap = self._heaps.get(partition)
+        while heap and heap[0][0] < cutoff_ms:
+            event_ms, key = heapq.heappop(heap)
+            entry = self.store.get(key)
+            if entry is not None and int(entry[0]) == event_ms and int(entry[1]) == partition:
+                del self.store[key]
+
+    def __len__(self) -> int:
+        return sum(len(heap) for heap in self._heaps.values())

@@ -1,0 +1,125 @@
+"""A real worker process for integration tests, and helpers to read its topics and metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.kafka_local import LocalKafka, free_port
+from tests.conftest import REPO
+
+
+@dataclass
+class RunningWorker:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    prefix: str
+    log: Path
+    bootstrap: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def metrics(self) -> dict[str, float]:
+        """Samples as ``name{label=value,...}`` -> value."""
+        with urllib.request.urlopen(f"{self.base_url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        values = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                values[f"{sample.name}{{{labels}}}"] = sample.value
+        return values
+
+    def wait(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"worker died:\n{self.log_tail()}"
+            try:
+                if predicate():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        pytest.fail(f"timed out waiting for {what}; worker log:\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def consume(self, name: str, expected: int, timeout_s: float = 30) -> list[Any]:
+        """Every record of a topic, reading until ``expected`` arrived and a quiet second after."""
+        consumer = KafkaConsumer(
+            self.topic(name),
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=1500,
+        )
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                batch = list(consumer)
+                records.extend(batch)
+                if len(records) >= expected and not batch:
+                    break
+        finally:
+            consumer.close()
+        return records
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_worker(kafka: LocalKafka, tmp_path: Path, **extra_env: str) -> RunningWorker:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    port = free_port()
+    env = {
+        **os.environ,
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "STORMVARSEL_TOPIC_PREFIX": prefix,
+        "STORMVARSEL_TOPIC_PARTITIONS": "3",
+        "STORMVARSEL_APP_ID": f"test-{prefix.rstrip('.')}",
+        "STORMVARSEL_WEB_PORT": str(port),
+        "STORMVARSEL_DATA_DIR": str(tmp_path / "worker"),
+        "STORMVARSEL_BRANDS_FILE": str(REPO / "deploy" / "brands.yaml"),
+        "STORMVARSEL_LOG_FORMAT": "json",
+        **extra_env,
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    worker = RunningWorker(process, f"http://127.0.0.1:{port}", prefix, log, kafka.bootstrap, env)
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"{worker.base_url}/healthz", timeout=2) as response:
+            return bool(response.status == 200 and json.loads(response.read())["status"] == "ok")
+
+    try:
+        worker.wait(healthy, 90, "the worker's /healthz")
+    except BaseException:
+        worker.stop()
+        raise
+    return worker

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from streams.dedup import Deduplicator
+
+HOUR = 3_600_000
+
+
+def test_repeated_id_within_window_is_a_duplicate() -> None:
+    dedup = Deduplicator({}, window_ms=24 * HOUR)
+    assert dedup.is_duplicate("x:1", 0, partition=0, offset=10) is False
+    assert dedup.is_duplicate("x:1", 0, partition=0, offset=11) is True  # feed redelivered it
+    assert dedup.is_duplicate("x:1", HOUR, partition=2, offset=5) is True  # any partition
+    assert dedup.is_duplicate("x:2", 0, partition=0, offset=12) is False
+
+
+def test_same_record_redelivered_by_kafka_is_not_a_duplicate() -> None:
+    dedup = Deduplicator({}, window_ms=HOUR)
+    assert dedup.is_duplicate("x:1", 0, partition=1, offset=7) is False
+    # The worker crashed before committing offset 7 and reads it again: pass it on again.
+    assert dedup.is_duplicate("x:1", 0, partition=1, offset=7) is False
+
+
+def test_entries_expire_with_the_event_time_watermark() -> None:
+    store: dict[str, list[int]] = {}
+    dedup = Deduplicator(store, window_ms=HOUR)
+    for i in range(100):
+        assert dedup.is_duplicate(f"x:{i}", i * 60_000, partition=0, offset=i) is False
+    # 100 minutes of ids, 1 hour window: only the last hour is remembered.
+    assert 55 <= len(store) <= 62
+    assert len(dedup) == len(store)
+    assert dedup.is_duplicate("x:0", 100 * 60_000, partition=0, offset=500) is False  # forgotten
+    assert dedup.is_duplicate("x:99", 100 * 60_000, partition=0, offset=501) is True
+
+
+def test_memory_stays_bounded_over_a_long_stream() -> None:
+    store: dict[str, list[int]] = {}
+    dedup = Deduplicator(store, window_ms=HOUR)
+    for i in range(20_000):
+        dedup.is_duplicate(f"x:{i}", i * 1000, partition=i % 3, offset=i)
+    assert len(store) <= 3 * 3700
+
+
+def test_rebuild_after_restart_keeps_expiring() -> None:
+    store: dict[str, list[int]] = {}
+    first = Deduplicator(store, window_ms=HOUR)
+    for i in range(10):
+        first.is_duplicate(f"x:{i}", i * 60_000, partition=0, offset=i)
+    # A new worker recovers the table from the changelog and rebuilds its index.
+    second = Deduplicator(store, window_ms=HOUR)
+    second.rebuild(generation=1)
+    assert second.is_duplicate("x:3", 3 * 60_000, partition=0, offset=99) is True
+    second.is_duplicate("x:new", 3 * HOUR, partition=0, offset=100)
+    assert set(store) == {"x:new"}
+
+
+def test_window_zero_disables() -> None:
+    store: dict[str, list[int]] = {}
+    dedup = Deduplicator(store, window_ms=0)
+    assert dedup.is_duplicate("x:1", 0, 0, 0) is False
+    assert dedup.is_duplicate("x:1", 0, 0, 1) is False
+    assert store == {}

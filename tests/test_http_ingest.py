@@ -1,0 +1,137 @@
+"""POST /mentions: unit checks of the batch logic, and the endpoint on a real worker."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.brand_matching import BrandMatcher
+from streams.brands import Brand, OnCall
+from streams.http_ingest import authorised, check_batch
+from streams.kafka_local import LocalKafka
+from streams.mention import Limits
+from tests.running_worker import RunningWorker, start_worker
+
+MATCHER = BrandMatcher([Brand(name="Nordlys Energi", oncall=OnCall(team="c"))])
+TOKEN = "t0ken-for-tests"
+
+
+def mention(i: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"h{i}",
+        "text": f"Nordlys Energi {i}",
+        "created_at": "2026-11-24T10:00:00Z",
+        **extra,
+    }
+
+
+def test_batch_of_one_object_or_an_array() -> None:
+    one = check_batch(json.dumps(mention(1)).encode(), limits=Limits(), matcher=MATCHER)
+    assert [key for key, _, _ in one.records] == [b"h1"] and not one.errors
+    many = check_batch(
+        json.dumps([mention(i) for i in range(3)]).encode(), limits=Limits(), matcher=MATCHER
+    )
+    assert len(many.records) == 3 and not many.errors
+
+
+def test_batch_lists_every_bad_item() -> None:
+    body = json.dumps(
+        [mention(0), {"id": "x"}, mention(2, brand="Unknown Corp"), mention(3, author=5), 7]
+    ).encode()
+    batch = check_batch(body, limits=Limits(), matcher=MATCHER)
+    assert batch.errors == [
+        {"index": 1, "reason": "missing_field:text", "message": "the mention has no 'text'"},
+        {
+            "index": 2,
+            "reason": "unknown_brand",
+            "message": "brand 'Unknown Corp' is not in the brands file (id, name or alias)",
+        },
+        {"index": 3, "reason": "bad_type:author", "message": batch.errors[2]["message"]},
+        {"index": 4, "reason": "bad_type:mention", "message": "expected a JSON object, got number"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\xff", "not_utf8"),
+        (b"{", "invalid_json"),
+        (b"[]", "empty"),
+        (b"[" * 3000, "invalid_json"),
+    ],
+)
+def test_unparseable_bodies(body: bytes, reason: str) -> None:
+    batch = check_batch(body, limits=Limits(), matcher=MATCHER)
+    assert batch.errors[0]["reason"] == reason and not batch.records
+
+
+def test_bearer_token_check() -> None:
+    assert authorised(None, None)
+    assert authorised(f"Bearer {TOKEN}", TOKEN)
+    assert authorised(f"bearer {TOKEN}", TOKEN)
+    assert not authorised(None, TOKEN)
+    assert not authorised("Bearer wrong", TOKEN)
+    assert not authorised(f"Basic {TOKEN}", TOKEN)
+    assert not authorised(TOKEN, TOKEN)
+
+
+@pytest.fixture
+def worker(kafka: LocalKafka, tmp_path: Path) -> Iterator[RunningWorker]:
+    running = start_worker(
+        kafka, tmp_path, STORMVARSEL_HTTP_INGEST_TOKEN=TOKEN, STORMVARSEL_HTTP_MAX_BYTES="4096"
+    )
+    yield running
+    running.stop()
+
+
+def post(
+    worker: RunningWorker,
+    body: bytes,
+    token: str | None = TOKEN,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(f"{worker.base_url}/mentions", data=body, method="POST")
+    request.add_header("Content-Type", content_type)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.integration
+def test_endpoint_on_a_real_worker(worker: RunningWorker) -> None:
+    code, body = post(worker, json.dumps([mention(i) for i in range(5)]).encode())
+    assert (code, body) == (202, {"accepted": 5})
+    code, body = post(worker, json.dumps(mention(9)).encode())
+    assert (code, body) == (202, {"accepted": 1})
+
+    code, body = post(worker, json.dumps([mention(20), {"id": "bad"}]).encode())
+    assert code == 400
+    assert body["errors"][0]["index"] == 1
+    assert body["errors"][0]["reason"] == "missing_field:text"
+
+    assert post(worker, json.dumps(mention(30)).encode(), token=None)[0] == 401
+    assert post(worker, json.dumps(mention(31)).encode(), token="nope")[0] == 401
+    big = json.dumps([mention(i, text="Nordlys Energi " + "x" * 500) for i in range(10)])
+    assert post(worker, big.encode())[0] == 413
+    assert post(worker, b"id=1", content_type="application/x-www-form-urlencoded")[0] == 415
+
+    # Exactly the accepted mentions come out of validation; the refused ones never entered.
+    records = worker.consume("mentions.valid", expected=6)
+    ids = sorted(json.loads(record.value)["id"] for record in records)
+    assert ids == sorted([f"h{i}" for i in range(5)] + ["h9"])
+    metrics = worker.metrics()
+    assert metrics["stormvarsel_http_ingest_requests_total{code=202}"] == 2
+    assert metrics["stormvarsel_http_ingest_requests_total{code=401}"] == 2
+    assert metrics["stormvarsel_http_ingest_requests_total{code=400}"] == 1
+    assert metrics["stormvarsel_http_ingest_requests_total{code=413}"] == 1
+    assert metrics["stormvarsel_http_ingest_requests_total{code=415}"] == 1

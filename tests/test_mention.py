@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import jsonschema
+import pytest
+
+from streams.mention import Limits, Mention, Rejection, json_schema, validate_record
+from tests.conftest import REPO
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def check(obj: object, **kwargs: object) -> Mention | Rejection:
+    raw = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+    return validate_record(raw, now=NOW, **kwargs)  # type: ignore[arg-type]
+
+
+def base(**extra: object) -> dict[str, object]:
+    return {"id": "p1", "text": "Hei Nordlys", "created_at": "2026-11-24T10:15:00+01:00", **extra}
+
+
+@pytest.mark.parametrize(
+    ("created_at", "iso"),
+    [
+        ("2026-11-24T10:15:00+01:00", "2026-11-24T09:15:00Z"),
+        ("2026-11-24T09:15:00Z", "2026-11-24T09:15:00Z"),
+        ("2026-11-24T09:15:00.250Z", "2026-11-24T09:15:00.250000Z"),
+        (1795511700, "2026-11-24T09:15:00Z"),
+        (1795511700000, "2026-11-24T09:15:00Z"),
+        ("1795511700", "2026-11-24T09:15:00Z"),
+        (1795511700.5, "2026-11-24T09:15:00.500000Z"),
+    ],
+)
+def test_event_time_forms_normalise_to_utc(created_at: object, iso: str) -> None:
+    mention = check(base(created_at=created_at))
+    assert isinstance(mention, Mention), mention
+    record = mention.to_record()
+    assert record["created_at"] == iso
+    assert record["created_at_ms"] == int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def test_full_mention_keeps_unknown_fields_and_normalises() -> None:
+    mention = check(
+        base(
+            id=570306133677760513,
+            platform="Twitter",
+            lang="NB",
+            author={"id": 42, "handle": "@kari", "followers": "1200", "verified": True},
+            url="https://x.com/kari/status/1",
+            engagement={"likes": 3, "shares": 1, "replies": 0},
+            in_reply_to=123,
+            is_brand_reply=False,
+            campaign={"source": "listening-tool", "score": 0.3},
+        )
+    )
+    assert isinstance(mention, Mention)
+    record = mention.to_record()
+    assert record["id"] == "570306133677760513"
+    assert record["platform"] == "x"
+    assert record["lang"] == "nb"
+    assert record["author"] == {"id": "42", "handle": "@kari", "followers": 1200, "verified": True}
+    assert record["in_reply_to"] == "123"
+    assert record["campaign"] == {"source": "listening-tool", "score": 0.3}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "empty"),
+        (b"\xff\xfe{}", "not_utf8"),
+        (b'{"id": "1", "text": "x"', "invalid_json"),
+        (b'{"id": "1", "text": "x", "created_at": NaN}', "invalid_json"),
+        (b"[" * 5000 + b"]" * 5000, "invalid_json"),
+        (b'"just text"', "bad_type:mention"),
+        ({"text": "x", "created_at": 1795511700}, "missing_field:id"),
+        ({"id": "1", "created_at": 1795511700}, "missing_field:text"),
+        ({"id": "1", "text": "x"}, "missing_field:created_at"),
+        (base(text=17), "bad_type:text"),
+        (base(text="   "), "bad_value:text"),
+        (base(id=["a"]), "bad_type:id"),
+        (base(id=True), "bad_type:id"),
+        (base(created_at="yesterday"), "bad_value:created_at"),
+        (base(created_at="2026-11-24T10:15:00"), "bad_value:created_at"),
+        (base(created_at=True), "bad_type:created_at"),
+        (base(created_at="1999-12-31T23:59:59Z"), "timestamp_out_of_range"),
+        (base(created_at="2026-11-24T15:00:00Z"), "timestamp_out_of_range"),
+        (base(created_at=1e30), "timestamp_out_of_range"),
+        (base(platform="myspace"), "bad_value:platform"),
+        (base(platform=5), "bad_type:platform"),
+        (base(lang="Norwegian!"), "bad_value:lang"),
+        (base(author="kari"), "bad_type:author"),
+        (base(author={"followers": -5}), "bad_value:author.followers"),
+        (base(author={"followers": "many"}), "bad_type:author.followers"),
+        (base(engagement={"likes": 1.5}), "bad_type:engagement.likes"),
+        (base(url="javascript:alert(1)"), "bad_value:url"),
+        (base(is_brand_reply="perhaps"), "bad_type:is_brand_reply"),
+        (base(text="x" * 70_000), "too_large"),
+        (base(extra=json.loads("[" * 40 + "]" * 40)), "too_deep"),
+    ],
+)
+def test_each_defect_has_its_reason(raw: object, reason: str) -> None:
+    result = check(raw)
+    assert isinstance(result, Rejection), result
+    assert result.reason == reason, result
+    assert result.message
+
+
+def test_reasons_never_carry_input_text() -> None:
+    # Unknown nested keys with odd values must not turn into a reason label.
+    result = check(base(author={"followers": {"évil key": 1}}))
+    assert isinstance(result, Rejection)
+    assert result.reason == "bad_type:author.followers"
+
+
+def test_limits_are_configurable() -> None:
+    assert isinstance(check(base(), limits=Limits(max_bytes=40)), Rejection)
+    future = base(created_at="2026-11-24T13:30:00Z")
+    assert isinstance(check(future), Rejection)
+    assert isinstance(check(future, limits=Limits(max_future_skew_s=7200)), Mention)
+
+
+def test_published_schema_file_is_current() -> None:
+    published = json.loads((REPO / "docs" / "mention.schema.json").read_text())
+    assert published == json.loads(json.dumps(json_schema())), (
+        "docs/mention.schema.json is stale: regenerate it with "
+        "`python -c 'import json; from streams.mention import json_schema; "
+        "print(json.dumps(json_schema(), indent=2, ensure_ascii=False))'`"
+    )
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        base(),
+        base(id=7, created_at=1795511700000, author={"id": 3}, in_reply_to=9, extra=[1]),
+        base(platform="reddit", lang="sv", engagement={"likes": 2}),
+    ],
+)
+def test_schema_and_validator_agree_on_valid_examples(example: dict[str, object]) -> None:
+    jsonschema.validate(example, json_schema())
+    assert isinstance(check(example), Mention)
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        {"text": "x", "created_at": 1795511700},
+        base(text=17),
+        base(author={"followers": -1}),
+        base(platform="myspace"),
+    ],
+)
+def test_schema_and_validator_agree_on_invalid_examples(example: dict[str, object]) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(example, json_schema())
+    assert isinstance(check(example), Rejection)
