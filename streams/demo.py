@@ -155,7 +155,10 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> int:
         for mention in mentions:
             ts = int(datetime.fromisoformat(mention["created_at"]).timestamp() * 1000)
             producer.send(
-                local.topic(MENTIONS), value=json.dumps(mention).encode(), timestamp_ms=ts
+                local.topic(MENTIONS),
+                key=mention["id"].encode(),
+                value=json.dumps(mention).encode(),
+                timestamp_ms=ts,
             )
         for raw in _BROKEN:
             producer.send(local.topic(MENTIONS), value=raw)
