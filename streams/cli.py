@@ -205,6 +205,146 @@ def topics_create(timeout: float) -> None:
         click.echo(f"{state.name:<24} {what:<8} {state.partitions:>3} partitions  {purpose}")
 
 
+# --- ingest ---
+@main.command()
+@click.argument("source", metavar="FILE|-")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "jsonl", "csv"]),
+    default="auto",
+    show_default=True,
+    help="Input format; auto: .jsonl/.ndjson/.json or .csv by extension, JSON Lines on stdin.",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Take a mention field from a column/key, e.g. id=tweet_id or author.handle=user.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Give a field the same value in every record, e.g. platform=x.",
+)
+@click.option(
+    "--time-format",
+    metavar="STRPTIME",
+    help='Parse created_at with this strptime format, e.g. "%m/%d/%Y %H:%M".',
+)
+@click.option(
+    "--timezone",
+    metavar="NAME",
+    help="IANA zone for times without an offset [default: UTC with --time-format].",
+)
+@click.option(
+    "--topic",
+    metavar="NAME",
+    help="Topic to send to [default: STORMVARSEL_TOPIC_PREFIX + mentions].",
+)
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), metavar="N", help="Send N records/s."
+)
+@click.option(
+    "--speedup",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="X",
+    help="Replay the records' original spacing X times faster.",
+)
+@click.option("--sort", is_flag=True, help="Sort the whole input by event time (in memory) first.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), metavar="N", help="Stop after the first N records."
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write every record not sent to FILE as JSON lines (line, reason, message, raw).",
+)
+@click.option("--allow-rejects", is_flag=True, help="Exit 0 even when records were rejected.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--wait-for-kafka",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    default=10.0,
+    show_default=True,
+    help="Seconds to keep trying to reach Kafka.",
+)
+@friendly_errors
+def ingest(
+    source: str,
+    fmt: str,
+    maps: tuple[str, ...],
+    sets: tuple[str, ...],
+    time_format: str | None,
+    timezone: str | None,
+    topic: str | None,
+    rate: float | None,
+    speedup: float | None,
+    sort: bool,
+    limit: int | None,
+    rejects: Path | None,
+    allow_rejects: bool,
+    quiet: bool,
+    wait_for_kafka: float,
+) -> None:
+    """Send mentions from a JSON Lines or CSV FILE (- for stdin) to the mentions topic.
+
+    Each record is checked with the worker's validator first; records it would refuse are not
+    sent but listed by reason and line. Records are keyed by mention id, and their Kafka
+    timestamp is the mention's event time. Exit 0: all sent; 1: some rejected (unless
+    --allow-rejects) or not sent, or Kafka unreachable; 130: interrupted.
+    """
+    from rich.console import Console
+
+    from streams.ingest import (
+        IngestOptions,
+        OptionError,
+        build_transform,
+        detect_format,
+        run_ingest,
+        summary_lines,
+    )
+
+    if rate is not None and speedup is not None:
+        raise click.UsageError("--rate and --speedup cannot be used together; choose one.")
+    path = None if source == "-" else Path(source)
+    try:
+        options = IngestOptions(
+            source=path,
+            format=detect_format(path, fmt),
+            transform=build_transform(maps, sets, time_format, timezone),
+            topic=topic,
+            rate=rate,
+            speedup=speedup,
+            sort=sort,
+            limit=limit,
+            rejects=rejects,
+            wait_for_kafka_s=wait_for_kafka,
+        )
+        settings = _settings()
+        console = Console(stderr=True)
+        show_progress = not quiet and console.is_terminal
+        report = run_ingest(
+            settings,
+            options,
+            stdin=click.get_binary_stream("stdin"),
+            console=console if show_progress else None,
+        )
+    except OptionError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"'{exc.option}'") from None
+    except KeyboardInterrupt:
+        click.echo("interrupted before anything was sent", err=True)
+        sys.exit(130)
+    for line in summary_lines(report, allow_rejects=allow_rejects):
+        click.echo(line)
+    sys.exit(report.exit_code(allow_rejects=allow_rejects))
+
+
 # --- worker ---
 @main.command()
 @click.option(
