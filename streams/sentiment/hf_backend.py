@@ -1,0 +1,297 @@
+"""Any Hugging Face sequence-classification model as a scorer (``transformers`` backend).
+
+``model`` is a local directory (``config.json``, weights, tokenizer files) or a Hub model id such
+as a multilingual XLM-R tweet-sentiment model; production should pin ``revision`` to a commit.
+Both go through ``from_pretrained``. A Hub id is looked up in the local Hugging Face cache first,
+without any network access, so a worker with a warm cache starts offline and never re-resolves
+the branch. Only when the model is not cached does it contact the Hub: one metadata request with
+a short timeout (so an unreachable Hub fails in seconds, not after the download's retries) that
+also resolves the commit to download, and never when ``HF_HUB_OFFLINE=1`` (or
+``TRANSFORMERS_OFFLINE=1``) is set. Any failure is one :class:`ModelLoadError` line.
+``trust_remote_code`` is never enabled: only architectures that ship with transformers load.
+
+Labels come from the model's ``id2label`` through :func:`streams.sentiment.labels.map_id2label`.
+Texts are sorted by length into batches, so little padding is computed, and returned in input
+order; each is truncated to ``max_length`` tokens (and to the model's position limit). Empty and
+whitespace-only texts are scored as the empty string.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streams.errors import StormvarselError
+from streams.log_setup import get_logger
+from streams.sentiment.base import Sentiment
+from streams.sentiment.labels import LabelMapping, map_id2label
+
+log = get_logger(__name__)
+
+#: Seconds to wait for the Hub's answer when a model is not cached.
+HUB_TIMEOUT_S = 5.0
+#: Characters kept before tokenising; far more than ``max_length`` tokens ever need, it only bounds
+#: the tokeniser's work on huge inputs.
+CHARS_PER_TOKEN_CAP = 16
+
+
+class ModelLoadError(StormvarselError):
+    """The transformers model cannot be loaded (missing, not cached offline, unreachable Hub)."""
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE forbid network access."""
+    return _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(
+        os.environ.get("TRANSFORMERS_OFFLINE")
+    )
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?$")
+
+
+def _looks_like_path(model: str) -> bool:
+    """Not shaped like a Hub id (``name`` or ``org/name``), so meant as a directory."""
+    return not _HUB_ID.match(model)
+
+
+def resolve_device(device: str) -> Any:
+    """``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA when available, else CPU)."""
+    import torch
+
+    name = device.strip().lower()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ModelLoadError(
+            f"sentiment device {device!r}: expected cpu, cuda, cuda:N, mps or auto"
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"sentiment device {device!r}: CUDA is not available on this machine")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError(f"sentiment device {device!r}: MPS is not available on this machine")
+    return resolved
+
+
+class TransformersScorer:
+    """A sequence-classification model as a :class:`streams.sentiment.base.Scorer`."""
+
+    def __init__(
+        self,
+        model: str,
+        revision: str | None = None,
+        batch_size: int = 32,
+        max_length: int = 256,
+        threads: int | None = None,
+        device: str = "cpu",
+        cache_dir: Path | None = None,
+        label_overrides: Mapping[str, str] | None = None,
+        hub_timeout_s: float = HUB_TIMEOUT_S,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if max_length < 2:
+            raise ValueError("max_length must be at least 2 tokens")
+        import torch
+        import transformers
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.batch_size = batch_size
+        self.device = resolve_device(device)
+        self.model_name = model
+        started = time.perf_counter()
+        self._tokenizer, self._model, source = self._load(model, revision, cache_dir, hub_timeout_s)
+        self._model.eval()
+        self._model.to(self.device)
+        config = self._model.config
+        self.mapping: LabelMapping = map_id2label(
+            config.id2label, overrides=label_overrides, model=model
+        )
+        self.max_length = min(max_length, self._position_limit(config))
+        self.version = f"transformers:{self._display_name(model, source)}@{source}"
+        log.info(
+            "sentiment.transformers.loaded",
+            model=model,
+            version=self.version,
+            labels=[config.id2label[i] for i in sorted(config.id2label)],
+            mapped=list(self.mapping.classes),
+            max_length=self.max_length,
+            device=str(self.device),
+            threads=torch.get_num_threads(),
+            transformers=transformers.__version__,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+
+    # --- loading ---
+    @staticmethod
+    def _display_name(model: str, source: str) -> str:
+        if source == "local":
+            return Path(model).expanduser().resolve().name or model
+        return model
+
+    def _load(
+        self, model: str, revision: str | None, cache_dir: Path | None, hub_timeout_s: float
+    ) -> tuple[Any, Any, str]:
+        """(tokenizer, model, source); source is "local" or the revision/commit loaded."""
+        path = Path(model).expanduser()
+        if path.is_dir():
+            try:
+                tokenizer, net = self._from_pretrained(str(path), None, None, local_only=True)
+            except Exception as exc:
+                raise ModelLoadError(f"sentiment model {model!r}: {_one_line(exc)}") from exc
+            return tokenizer, net, "local"
+        if path.exists() or _looks_like_path(model):
+            raise ModelLoadError(
+                f"sentiment model {model!r}: no such directory (expected a local model directory "
+                "or a Hugging Face model id such as org/name)"
+            )
+        shown = f"{model}@{revision}" if revision else model
+        try:
+            tokenizer, net = self._from_pretrained(model, revision, cache_dir, local_only=True)
+        except Exception as cached_exc:
+            if hub_offline():
+                raise ModelLoadError(
+                    f"sentiment model {shown} is not in the Hugging Face cache and HF_HUB_OFFLINE "
+                    "is set, so it cannot be downloaded; fetch it on a connected machine (same "
+                    "HF_HOME) or point to a local model directory"
+                ) from cached_exc
+            commit = self._hub_commit(model, revision, hub_timeout_s)
+            log.info("sentiment.transformers.download", model=model, revision=commit)
+            try:
+                tokenizer, net = self._from_pretrained(model, commit, cache_dir, local_only=False)
+            except Exception as exc:
+                raise ModelLoadError(
+                    f"sentiment model {shown}: download from the Hugging Face Hub failed "
+                    f"({_one_line(exc)})"
+                ) from exc
+            return tokenizer, net, revision or commit
+        cached_commit = getattr(net.config, "_commit_hash", None)
+        return tokenizer, net, revision or cached_commit or "main"
+
+    @staticmethod
+    def _hub_commit(model: str, revision: str | None, timeout_s: float) -> str:
+        """Ask the Hub (one request, short timeout, no retries) which commit to download.
+
+        This fails fast when the Hub is unreachable, instead of the download's own retries with
+        back-off, and names a missing repository or revision plainly.
+        """
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import (
+            GatedRepoError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        shown = f"{model}@{revision}" if revision else model
+        try:
+            info = HfApi().model_info(model, revision=revision, timeout=timeout_s)
+        except RevisionNotFoundError as exc:
+            raise ModelLoadError(
+                f"sentiment model {model}: revision {revision!r} does not exist on the Hub"
+            ) from exc
+        except GatedRepoError as exc:
+            raise ModelLoadError(
+                f"sentiment model {model} is gated: accept its terms on the Hub and set HF_TOKEN"
+            ) from exc
+        except RepositoryNotFoundError as exc:
+            raise ModelLoadError(
+                f"sentiment model {model} was not found on the Hugging Face Hub (private models "
+                "need HF_TOKEN)"
+            ) from exc
+        except Exception as exc:
+            raise ModelLoadError(
+                f"sentiment model {shown} is not cached and the Hugging Face Hub is unreachable "
+                f"({_one_line(exc)}); set HF_HUB_OFFLINE=1 to skip the Hub, or use a local "
+                "model directory"
+            ) from exc
+        return info.sha or revision or "main"
+
+    @staticmethod
+    def _from_pretrained(
+        name: str, revision: str | None, cache_dir: Path | None, *, local_only: bool
+    ) -> tuple[Any, Any]:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        kwargs: dict[str, Any] = {
+            "revision": revision,
+            "local_files_only": local_only,
+            "trust_remote_code": False,
+        }
+        if cache_dir is not None:
+            kwargs["cache_dir"] = str(cache_dir)
+        hf_logging.disable_progress_bar()  # no progress bars in the worker's log
+        tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
+        net = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
+        return tokenizer, net
+
+    def _position_limit(self, config: Any) -> int:
+        """Longest input the model accepts, in tokens (position embeddings, tokeniser limit)."""
+        limit = 1 << 30
+        positions = getattr(config, "max_position_embeddings", None)
+        if isinstance(positions, int) and positions > 0:
+            model_type = str(getattr(config, "model_type", ""))
+            # RoBERTa-style models reserve padding_idx + 1 positions (2 for XLM-R).
+            offset = 2 if "roberta" in model_type or "camembert" in model_type else 0
+            limit = min(limit, positions - offset)
+        tokenizer_limit = getattr(self._tokenizer, "model_max_length", None)
+        if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 1_000_000:
+            limit = min(limit, tokenizer_limit)
+        return limit
+
+    # --- scoring ---
+    def _prepare(self, text: str) -> str:
+        if not text or text.isspace():
+            return ""
+        return text[: self.max_length * CHARS_PER_TOKEN_CAP]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, 3) probabilities over negative/neutral/positive, in input order."""
+        import torch
+
+        prepared = [self._prepare(t) for t in texts]
+        out = np.zeros((len(prepared), 3), dtype=np.float64)
+        if not prepared:
+            return out
+        order = sorted(range(len(prepared)), key=lambda i: len(prepared[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                encoded = self._tokenizer(
+                    [prepared[i] for i in batch],
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                encoded = {k: v.to(self.device) for k, v in encoded.items()}
+                logits = self._model(**encoded).logits.float()
+                probs = torch.softmax(logits, dim=-1).cpu().numpy()
+                out[batch] = self.mapping.apply(probs)
+        return out
+
+    def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[Sentiment]:
+        """Score ``texts``; ``langs`` are not needed by a multilingual model and are ignored."""
+        if len(langs) != len(texts):
+            raise ValueError(f"langs has {len(langs)} entries for {len(texts)} texts")
+        return [
+            Sentiment(negative=float(row[0]), neutral=float(row[1]), positive=float(row[2]))
+            for row in self.predict_proba(texts)
+        ]

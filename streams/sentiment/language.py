@@ -1,0 +1,151 @@
+"""Language identification per mention: Bokmål, Nynorsk, Swedish, Danish or English.
+
+Built on lingua-language-detector, whose n-gram models ship inside the wheel: nothing is downloaded
+at run time. The detector is restricted to the five languages the brands are monitored in, so a
+text in any other language comes out as one of them with low confidence, or as None.
+
+Rules, in order:
+
+1. a language given by the collector wins (normalised: ``no``/``nob``/``nor`` -> ``nb``,
+   ``nno`` -> ``nn``, ``swe`` -> ``sv``, ``dan`` -> ``da``, ``eng`` -> ``en``, region tags
+   dropped (``en-US`` -> ``en``), other codes kept lower-cased; blank and ``und`` count as not
+   given);
+2. otherwise the text is cleaned (URLs, @handles and emoji removed, ``#`` dropped from hashtags
+   so the word still counts) and detected on its first ``max_chars`` characters;
+3. fewer than ``min_letters`` letters left, or a best confidence below ``min_confidence`` -> None.
+   Bokmål and Nynorsk are pooled for that test (a text that is clearly Norwegian but could be
+   either written standard keeps the likelier one).
+
+Danish and Bokmål share most of their short words (``det er ikke``, ``jeg``, ``og``), so on very
+short texts the two are often ambiguous: lingua then gives both similar confidence and the result
+is None (or occasionally the wrong one of the two). For sentiment this matters little, because the
+Danish and Norwegian lexicons overlap heavily, but do not use this module to tell Danish from
+Norwegian users apart on one-line mentions.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+
+from lingua import ConfidenceValue, Language, LanguageDetector, LanguageDetectorBuilder
+
+SUPPORTED: tuple[str, ...] = ("nb", "nn", "sv", "da", "en")
+
+_LINGUA: dict[Language, str] = {
+    Language.BOKMAL: "nb",
+    Language.NYNORSK: "nn",
+    Language.SWEDISH: "sv",
+    Language.DANISH: "da",
+    Language.ENGLISH: "en",
+}
+_ALIASES: dict[str, str] = {
+    "no": "nb",
+    "nob": "nb",
+    "nor": "nb",
+    "nno": "nn",
+    "swe": "sv",
+    "dan": "da",
+    "eng": "en",
+}
+_NOT_GIVEN = {"", "und", "unk", "unknown", "none", "null", "xx"}
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_HANDLE = re.compile(r"(?<!\w)@\w+")
+_HASHTAG = re.compile(r"(?<!\w)#(\w)")
+# Pictographs, dingbats, symbols, flags (regional indicators), skin tones, joiners and selectors.
+_EMOJI = re.compile(
+    "["
+    "\U0001f000-\U0001faff"
+    "\U00002600-\U000027bf"
+    "\U00002300-\U000023ff"
+    "\U00002b00-\U00002bff"
+    "\U0000fe00-\U0000fe0f"
+    "\U0000200d"
+    "\U000020e3"
+    "\U000e0020-\U000e007f"
+    "]+"
+)
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_lang(code: str | None) -> str | None:
+    """A collector's language code in our form (``nb``, ``nn``, ``sv``, ``da``, ``en``, ...).
+
+    None for blank or undetermined (``und``) codes, which then get detected.
+    """
+    if code is None:
+        return None
+    primary = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
+    if primary in _NOT_GIVEN:
+        return None
+    return _ALIASES.get(primary, primary)
+
+
+def clean_for_detection(text: str) -> str:
+    """The text without URLs, @handles, emoji and hashtag signs, spaces collapsed."""
+    text = _URL.sub(" ", text)
+    text = _HANDLE.sub(" ", text)
+    text = _HASHTAG.sub(r"\1", text)
+    text = _EMOJI.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+@functools.cache
+def _detector() -> LanguageDetector:
+    """One detector per process; its models are loaded up front (about 1 s, shared by all)."""
+    return LanguageDetectorBuilder.from_languages(*_LINGUA).with_preloaded_language_models().build()
+
+
+class LanguageIdentifier:
+    """Picks a language per text; see the module docstring for the rules."""
+
+    def __init__(
+        self, min_confidence: float = 0.5, min_letters: int = 3, max_chars: int = 2000
+    ) -> None:
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError("min_confidence must be between 0 and 1")
+        self.min_confidence = min_confidence
+        self.min_letters = min_letters
+        self.max_chars = max_chars
+        self._lingua = _detector()
+
+    def _decide(self, values: list[ConfidenceValue]) -> str | None:
+        if not values:
+            return None
+        scores = {_LINGUA[v.language]: v.value for v in values}
+        best = max(scores, key=lambda code: scores[code])
+        if scores[best] >= self.min_confidence:
+            return best
+        if best in ("nb", "nn") and scores["nb"] + scores["nn"] >= self.min_confidence:
+            return best
+        return None
+
+    def detect(
+        self, texts: Sequence[str], given_langs: Sequence[str | None] | None = None
+    ) -> list[str | None]:
+        """One language code (or None) per text; ``given_langs`` (same length) win when set."""
+        if given_langs is not None and len(given_langs) != len(texts):
+            raise ValueError(f"given_langs has {len(given_langs)} entries for {len(texts)} texts")
+        result: list[str | None] = [None] * len(texts)
+        todo_index: list[int] = []
+        todo_text: list[str] = []
+        for i, text in enumerate(texts):
+            given = normalise_lang(given_langs[i]) if given_langs is not None else None
+            if given is not None:
+                result[i] = given
+                continue
+            cleaned = clean_for_detection(text[: self.max_chars * 2])[: self.max_chars]
+            if sum(ch.isalpha() for ch in cleaned) < self.min_letters:
+                continue
+            todo_index.append(i)
+            todo_text.append(cleaned)
+        if todo_text:
+            confidences = self._lingua.compute_language_confidence_values_in_parallel(todo_text)
+            for i, values in zip(todo_index, confidences, strict=True):
+                result[i] = self._decide(values)
+        return result
+
+    def detect_one(self, text: str, given_lang: str | None = None) -> str | None:
+        return self.detect([text], [given_lang])[0]

@@ -1,0 +1,99 @@
+"""Language identification: clear examples, the collector's language first, short texts -> None."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.sentiment.language import (
+    LanguageIdentifier,
+    clean_for_detection,
+    normalise_lang,
+)
+
+CLEAR = {
+    "en": "The flight was delayed again and nobody at the airport could tell us why.",
+    "nb": "Flyet var forsinket igjen, og ingen på flyplassen kunne fortelle oss hvorfor.",
+    "nn": "Flyet var forseinka igjen, og ingen på flyplassen kunne fortelje oss kvifor det var.",
+    "sv": "Flyget var försenat igen och ingen på flygplatsen kunde berätta för oss varför.",
+    "da": "Flyet var forsinket igen, og ingen i lufthavnen kunne fortælle os hvorfor.",
+}
+
+
+@pytest.fixture(scope="module")
+def lid() -> LanguageIdentifier:
+    return LanguageIdentifier()
+
+
+def test_clear_examples(lid: LanguageIdentifier) -> None:
+    assert lid.detect(list(CLEAR.values())) == list(CLEAR)
+
+
+def test_mention_noise_is_ignored(lid: LanguageIdentifier) -> None:
+    tweet = "@SAS https://t.co/abc123 Flyet var forsinket igjen og ingen sa ifra #skuffet 😡"
+    assert clean_for_detection(tweet) == "Flyet var forsinket igjen og ingen sa ifra skuffet"
+    assert lid.detect_one(tweet) == "nb"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("no", "nb"),
+        ("NOB", "nb"),
+        ("nb", "nb"),
+        ("nno", "nn"),
+        ("nn", "nn"),
+        ("swe", "sv"),
+        ("dan", "da"),
+        ("eng", "en"),
+        ("en-US", "en"),
+        ("nb_NO", "nb"),
+        ("DE", "de"),
+        ("fi", "fi"),
+    ],
+)
+def test_given_language_wins(lid: LanguageIdentifier, given: str, expected: str) -> None:
+    assert normalise_lang(given) == expected
+    assert lid.detect([CLEAR["sv"]], [given]) == [expected]
+
+
+@pytest.mark.parametrize("given", [None, "", "  ", "und", "UND"])
+def test_missing_language_is_detected(lid: LanguageIdentifier, given: str | None) -> None:
+    assert normalise_lang(given) is None
+    assert lid.detect([CLEAR["da"]], [given]) == ["da"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "ok", "😀😀🔥", "12345 !!!", "@sas_norge https://example.com/x #", "Jeg er glad"],
+)
+def test_too_short_or_ambiguous_is_none(lid: LanguageIdentifier, text: str) -> None:
+    assert lid.detect_one(text) is None
+
+
+def test_edge_texts(lid: LanguageIdentifier) -> None:
+    texts = [
+        "",
+        "   \n\t",
+        "😀🔥👍🏽🇳🇴",
+        "Flyet var forsinket igjen og ingen sa noe. " * 1200,  # ~50 kB
+        "The service was great, men maten var kald och förseningen var lång. Tak!",
+    ]
+    result = lid.detect(texts)
+    assert result[:3] == [None, None, None]
+    assert result[3] == "nb"
+    assert result[4] in {None, "en", "nb", "nn", "sv", "da"}
+
+
+def test_mixed_batch_keeps_order(lid: LanguageIdentifier) -> None:
+    codes = list(CLEAR)
+    texts = [CLEAR[c] for c in codes] * 3
+    given = [None, "fi", None, None, "eng"] * 3
+    expected = [
+        c if g is None else normalise_lang(g) for c, g in zip(codes * 3, given, strict=True)
+    ]
+    assert lid.detect(texts, given) == expected
+
+
+def test_given_languages_must_match_texts(lid: LanguageIdentifier) -> None:
+    with pytest.raises(ValueError, match="given_langs"):
+        lid.detect(["a", "b"], [None])

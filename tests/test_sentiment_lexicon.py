@@ -1,0 +1,110 @@
+"""The asent lexicon backend: right polarity per language, edge texts, probabilities."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+
+import pytest
+
+from streams.sentiment.lexicon import LexiconScorer, compound_to_probs
+
+CASES = [
+    ("en", "This is a wonderful airline, I love the friendly crew!", "positive"),
+    ("en", "Terrible service, the worst flight ever. I hate this.", "negative"),
+    ("nb", "Dette var en fantastisk opplevelse, jeg er veldig fornøyd!", "positive"),
+    ("nb", "Elendig service og dårlig mat, jeg er skuffet.", "negative"),
+    ("nn", "Dette var ei fantastisk oppleving, eg er veldig nøgd!", "positive"),
+    ("nn", "Elendig service og dårleg mat, eg er skuffa.", "negative"),
+    ("sv", "Det här var en fantastisk upplevelse, jag är mycket nöjd!", "positive"),
+    ("sv", "Usel service och dålig mat, jag är besviken.", "negative"),
+    ("da", "Det var en fantastisk oplevelse, jeg er meget glad!", "positive"),
+    ("da", "Elendig service og dårlig mad, jeg er skuffet.", "negative"),
+]
+EDGE_TEXTS = [
+    "",
+    "   \n\t  ",
+    "😀🔥👍🏽🇳🇴",
+    "the flight was awful " * 2500,  # ~50 kB
+    "The service was great, men maten var kald och förseningen var lång. Tak!",
+]
+
+
+@pytest.fixture(scope="module")
+def scorer() -> LexiconScorer:
+    return LexiconScorer()
+
+
+@pytest.mark.parametrize(("lang", "text", "expected"), CASES)
+def test_obvious_sentences(scorer: LexiconScorer, lang: str, text: str, expected: str) -> None:
+    [result] = scorer.score([text], [lang])
+    assert result.label == expected
+    assert max(result.negative, result.positive) > 0.9
+
+
+def test_mixed_batch_uses_each_languages_lexicon(scorer: LexiconScorer) -> None:
+    """asent's lexicon lookups are process-global; each language must still get its own."""
+    texts = [text for _, text, _ in CASES]
+    langs = [lang for lang, _, _ in CASES]
+    together = scorer.compounds(texts, langs)
+    alone = [scorer.compounds([t], [lang])[0] for t, lang in zip(texts, langs, strict=True)]
+    assert together == pytest.approx(alone)
+    # English after the Scandinavian pipelines exist: "love"/"hate" are only in the English list.
+    assert scorer.compounds(["I love it", "I hate it"], ["en", "en"])[0] > 0.5
+    assert scorer.compounds(["I love it", "I hate it"], ["en", "en"])[1] < -0.5
+
+
+def test_unknown_or_missing_language_uses_english(scorer: LexiconScorer) -> None:
+    english = scorer.compounds(["I love this great crew"], ["en"])[0]
+    assert scorer.compounds(["I love this great crew"] * 3, [None, "de", ""]) == pytest.approx(
+        [english] * 3
+    )
+    assert LexiconScorer.pipeline_key("nn") == LexiconScorer.pipeline_key("nb")
+    assert LexiconScorer.pipeline_key("NO") == ("nb", "asent_no_v1")
+
+
+def test_edge_texts(scorer: LexiconScorer) -> None:
+    for langs in ([None] * 5, ["en", "nb", "sv", "da", "nn"]):
+        results = scorer.score(EDGE_TEXTS, langs)
+        assert len(results) == len(EDGE_TEXTS)
+        for result in results:
+            total = result.negative + result.neutral + result.positive
+            assert math.isfinite(total)
+            assert total == pytest.approx(1.0)
+    empty, blank = scorer.score(EDGE_TEXTS[:2], [None, None])
+    assert empty.label == blank.label == "neutral"
+    assert scorer.score([], []) == []
+
+
+def test_long_text_is_scored(scorer: LexiconScorer) -> None:
+    [result] = scorer.score([EDGE_TEXTS[3]], ["en"])
+    assert result.label == "negative"
+
+
+def test_language_count_must_match(scorer: LexiconScorer) -> None:
+    with pytest.raises(ValueError, match="langs"):
+        scorer.score(["a", "b"], ["en"])
+
+
+def test_version() -> None:
+    assert LexiconScorer().version == f"lexicon:asent-{importlib.metadata.version('asent')}"
+
+
+def test_compound_to_probabilities() -> None:
+    none = compound_to_probs(0.0)
+    assert none.label == "neutral"
+    assert none.neutral == pytest.approx(1 / (1 + 2 * math.exp(-1.2)))
+    assert none.negative == pytest.approx(none.positive)
+    # VADER's decision rule: the neutral band is |compound| < 0.05.
+    assert compound_to_probs(0.04).label == "neutral"
+    assert compound_to_probs(0.06).label == "positive"
+    assert compound_to_probs(-0.06).label == "negative"
+    previous = -1.0
+    for step in range(-10, 11):
+        probs = compound_to_probs(step / 10)
+        assert probs.negative + probs.neutral + probs.positive == pytest.approx(1.0)
+        assert probs.positive >= previous
+        previous = probs.positive
+    assert compound_to_probs(0.9).positive > 0.99
+    assert compound_to_probs(-0.9).negative > 0.99
+    assert compound_to_probs(5.0) == compound_to_probs(1.0)  # clipped
