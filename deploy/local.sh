@@ -51,6 +51,9 @@ uv sync --frozen --quiet --python "$PY"
 say "Fetching Apache Kafka from Maven Central (cached after the first time)"
 .venv/bin/stormvarsel kafka fetch
 
+say "Preparing the offline sentiment model (cached after the first time)"
+.venv/bin/stormvarsel models install
+
 case "${1:-demo}" in
   demo) shift || true; exec .venv/bin/stormvarsel demo "$@" ;;
   test) shift; exec .venv/bin/python -m pytest "$@" ;;

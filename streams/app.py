@@ -10,11 +10,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import http_ingest
 from streams import topics as topic_names
-from streams.agents import validate
+from streams.agents import score, validate
 from streams.brand_matching import BrandMatcher
 from streams.kafka_clients import faust_credentials
+from streams.log_setup import get_logger
 from streams.mention import Limits
+from streams.sentiment.factory import load_scorer
 from streams.settings import Settings
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,18 @@ def build_app(
             limits=limits,
             dedup_window_ms=int(settings.dedup_window_s * 1000),
             partitions=mention_partitions or settings.topic_partitions,
+        ),
+    )
+    score.register(
+        app,
+        source=topics.valid,
+        scored=topics.scored,
+        dlq=topics.dlq,
+        scorer_factory=lambda: load_scorer(
+            settings, say=lambda m: log.info("scorer.prepare", step=m)
+        ),
+        config=score.ScoreConfig(
+            batch_size=settings.sentiment_batch_size, batch_wait_s=settings.sentiment_batch_wait_s
         ),
     )
     http_ingest.register(

@@ -372,5 +372,31 @@ def demo(keep_running: bool) -> None:
     sys.exit(run_demo(_settings(), keep_running=keep_running))
 
 
+# --- models ---
+@main.group()
+def models() -> None:
+    """Prepare the sentiment models (the offline default needs no model hub)."""
+
+
+@models.command("install")
+@friendly_errors
+def models_install() -> None:
+    """Build the offline e5 encoder and its ONNX runtime files in the cache (once; ~1 minute)."""
+    from streams.sentiment.factory import install_e5
+
+    model_dir = install_e5(_settings(), say=lambda m: click.echo(m, err=True))
+    click.echo(f"The offline sentiment model is ready in {model_dir}")
+
+
+def _register_subcommands() -> None:
+    from streams.sentiment_cli import sentiment_group
+    from streams.sentiment_train_cli import train_command
+
+    sentiment_group.add_command(train_command)
+    main.add_command(sentiment_group)
+
+
+_register_subcommands()
+
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Info
+from prometheus_client import Counter, Histogram, Info
 
 from streams import __version__
 
@@ -36,5 +36,21 @@ HTTP_INGEST_REQUESTS = Counter(
     "POST /mentions requests, by HTTP status code.",
     ["code"],
 )
+MENTIONS_SCORED = Counter(
+    "stormvarsel_mentions_scored",
+    "Mentions scored, by sentiment label and language (nb, nn, sv, da, en, other, unknown).",
+    ["sentiment", "language"],
+)
+SCORING_BATCH_SECONDS = Histogram(
+    "stormvarsel_scoring_batch_duration_seconds",
+    "Time to score one micro-batch (language identification and sentiment).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+SCORING_BATCH_SIZE = Histogram(
+    "stormvarsel_scoring_batch_size",
+    "Mentions per scoring micro-batch.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+SCORER_INFO = Info("stormvarsel_scorer", "The sentiment model the worker scores with.")
 BUILD = Info("stormvarsel_build", "Version of the running Stormvarsel worker.")
 BUILD.info({"version": __version__})

@@ -75,6 +75,12 @@ def sentiment_group() -> None:
     "--limit", type=click.IntRange(min=1), default=None, help="Evaluate the first N rows."
 )
 @click.option(
+    "--hash-split",
+    default=None,
+    metavar="BUCKETS:KEEP",
+    help="Keep rows whose text hashes (crc32) to these buckets, e.g. 2:1 (the held-out half).",
+)
+@click.option(
     "--lang",
     default="auto",
     show_default=True,
@@ -118,6 +124,7 @@ def sentiment_eval(
     label_map: tuple[str, ...],
     filters: tuple[str, ...],
     limit: int | None,
+    hash_split: str | None,
     lang: str,
     lang_col: str | None,
     id_col: str | None,
@@ -148,6 +155,7 @@ def sentiment_eval(
         evaluate,
         load_dataset,
         parse_filters,
+        parse_hash_split,
         write_predictions,
     )
     from streams.sentiment.labels import parse_label_map
@@ -163,6 +171,7 @@ def sentiment_eval(
         limit=limit,
         lang_col=lang_col,
         id_col=id_col,
+        hash_split=parse_hash_split(hash_split),
     )
     if not loaded.examples:
         raise StormvarselError(

@@ -115,6 +115,39 @@ class Settings(BaseSettings):
         1_048_576, ge=1024, le=104_857_600, description="Largest POST /mentions body, in bytes."
     )
 
+    # --- Sentiment scoring ---
+    sentiment_backend: Literal["e5", "transformers", "lexicon"] = Field(
+        "e5",
+        description="e5 (offline default), transformers (any HF model) or lexicon (no torch).",
+    )
+    sentiment_model: str | None = Field(
+        None, description="transformers backend: Hugging Face model id or local directory."
+    )
+    sentiment_model_revision: str | None = Field(
+        None, description="transformers backend: model revision (commit) to pin."
+    )
+    sentiment_head: Path | None = Field(
+        None, description="e5 backend: classification head file (default: the shipped head)."
+    )
+    sentiment_runtime: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8", description="e5 backend runtime: onnx-int8 (fastest), onnx or torch."
+    )
+    sentiment_batch_size: int = Field(
+        64, ge=1, le=4096, description="Largest scoring micro-batch (mentions)."
+    )
+    sentiment_batch_wait_s: float = Field(
+        0.25, gt=0, le=60, description="Longest wait to fill a scoring micro-batch, in seconds."
+    )
+    sentiment_max_length: int = Field(
+        128, ge=8, le=512, description="Tokens per text kept for scoring (longer is truncated)."
+    )
+    sentiment_threads: int = Field(
+        0, ge=0, le=256, description="Inference threads (0: one per CPU core)."
+    )
+    sentiment_device: str = Field(
+        "cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$", description="transformers backend device."
+    )
+
     # --- Local development broker (`stormvarsel kafka ...`) ---
     kafka_version: str = Field(
         "4.4.0",
@@ -209,6 +242,10 @@ class Settings(BaseSettings):
                     f"{self.http_ingest_token_file}: {exc.strerror}"
                 ) from exc
         return None
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
 
     @cached_property
     def brands(self) -> BrandsFile:

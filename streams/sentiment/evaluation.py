@@ -19,6 +19,7 @@ import csv
 import json
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,6 +152,26 @@ def _cell(record: Mapping[str, Any], column: str | None) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
+def hash_bucket(text: str, buckets: int) -> int:
+    """Stable bucket of a text (crc32), to split one file into train and held-out parts."""
+    return zlib.crc32(text.encode("utf-8")) % buckets
+
+
+def parse_hash_split(spec: str | None) -> tuple[int, frozenset[int]] | None:
+    """``"2:1"`` -> rows whose text hashes to bucket 1 of 2 (``"4:0,1"``: buckets 0 and 1 of 4)."""
+    if not spec:
+        return None
+    try:
+        buckets_text, _, keep_text = spec.partition(":")
+        buckets = int(buckets_text)
+        keep = frozenset(int(x) for x in keep_text.split(","))
+    except ValueError:
+        raise EvalDataError(f"--hash-split {spec}: expected BUCKETS:KEEP, e.g. 2:1") from None
+    if buckets < 2 or not keep or not all(0 <= k < buckets for k in keep):
+        raise EvalDataError(f"--hash-split {spec}: expected BUCKETS >= 2 and KEEP in 0..BUCKETS-1")
+    return buckets, keep
+
+
 def load_dataset(
     path: Path,
     *,
@@ -162,6 +183,7 @@ def load_dataset(
     limit: int | None = None,
     lang_col: str | None = None,
     id_col: str | None = None,
+    hash_split: tuple[int, frozenset[int]] | None = None,
 ) -> LoadedData:
     """Read labelled examples; rows with blank or unknown gold labels are counted and skipped."""
     data_format = infer_format(path, fmt)
@@ -182,6 +204,12 @@ def load_dataset(
     loaded = LoadedData(examples=[], rows_read=len(records))
     for row, record in enumerate(records):
         if any((_cell(record, c) or "").strip() != v for c, v in filters):
+            loaded.rows_filtered_out += 1
+            continue
+        if (
+            hash_split
+            and hash_bucket(_cell(record, text_col) or "", hash_split[0]) not in hash_split[1]
+        ):
             loaded.rows_filtered_out += 1
             continue
         raw_label = _cell(record, label_col)

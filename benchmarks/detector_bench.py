@@ -1,0 +1,166 @@
+"""Detector core benchmark: mention updates per second on one core, and state size per brand.
+
+    .venv/bin/python benchmarks/detector_bench.py [--brands 20] [--hours 6] [--rate 100]
+
+1. Throughput: a replay of synthetic mentions for many brands (daily rhythm, a storm in one
+   brand), fed through the same code path the pipeline uses (observe every mention, advance all
+   brands whenever the event-time watermark enters a new 1-minute bucket). Generating the
+   mentions is not timed; observing them and closing every bucket (baselines, scores, state
+   machines, drivers) is.
+2. State: one brand fed a simulated month (30 days) of mentions with a storm in it; prints the
+   size of its serialised state (JSON, and gzip for a changelog topic's view), which must stay
+   bounded whatever the traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detectors.brand import BrandDetector
+from detectors.events import MentionEvent, Sentiment
+from detectors.replay import Replayer
+
+T0 = 1_772_409_600_000  # 2026-03-02 00:00 UTC, a Monday
+MINUTE = 60_000
+WORDS = [
+    "refund",
+    "app",
+    "checkout",
+    "order",
+    "delivery",
+    "late",
+    "broken",
+    "support",
+    "phone",
+    "wait",
+    "hours",
+    "store",
+    "price",
+    "great",
+    "love",
+    "thanks",
+    "new",
+    "summer",
+    "menu",
+    "shoes",
+    "staff",
+    "friendly",
+    "rude",
+    "cancelled",
+    "account",
+    "login",
+]
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    k, p, limit = 0, 1.0, math.exp(-lam)
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def mentions(brands: int, minutes: int, rate: float, seed: int = 1) -> Iterator[MentionEvent]:
+    """Time-ordered synthetic mentions; brand 0 has a negative storm in the middle."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
+    texts = [" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(500)]
+    n = 0
+    for m in range(minutes):
+        t = T0 + m * MINUTE
+        hour = (m // 60) % 24
+        rhythm = 1.0 + 0.8 * math.sin((hour - 12) / 24 * 2 * math.pi)
+        batch: list[MentionEvent] = []
+        for b in range(brands):
+            storm = b == 0 and minutes // 2 <= m < minutes // 2 + 90
+            lam = rate * rhythm * (6.0 if storm else 1.0)
+            negative = 0.8 if storm else 0.25
+            for _ in range(_poisson(rng, lam)):
+                n += 1
+                u = rng.random()
+                sentiment: Sentiment = (
+                    "negative" if u < negative else "positive" if u < negative + 0.3 else "neutral"
+                )
+                batch.append(
+                    MentionEvent(
+                        brand=f"brand{b:02d}",
+                        event_ms=t + rng.randrange(MINUTE),
+                        sentiment=sentiment,
+                        followers=rng.randrange(50_000),
+                        author=f"u{rng.randrange(200_000)}",
+                        lang=rng.choice(("nb", "sv", "da", "en")),
+                        platform=rng.choice(("x", "instagram", "facebook", "news")),
+                        text=rng.choice(texts),
+                        mention_id=f"m{n}",
+                        url=f"https://example.org/p/{n}",
+                        likes=rng.randrange(100),
+                        shares=rng.randrange(20),
+                        replies=rng.randrange(20),
+                    )
+                )
+        batch.sort(key=lambda e: e.event_ms)
+        yield from batch
+
+
+def throughput(brands: int, hours: float, rate: float) -> float:
+    events = list(mentions(brands, round(hours * 60), rate))
+    replayer = Replayer()
+    outputs = 0
+    start = time.perf_counter()
+    for event in events:
+        outputs += len(replayer.feed(event))
+    outputs += len(replayer.flush())
+    elapsed = time.perf_counter() - start
+    per_second = len(events) / elapsed
+    print(
+        f"throughput: {len(events):,} mentions, {brands} brands, {hours:g} h of event time, "
+        f"{outputs:,} outputs in {elapsed:.2f} s = {per_second:,.0f} mention updates/s (one core)"
+    )
+    return per_second
+
+
+def state_size(days: int, rate: float) -> int:
+    detector = BrandDetector("brand00")
+    count = 0
+    watermark = T0
+    for event in mentions(1, days * 1440, rate, seed=2):
+        detector.observe(event)
+        count += 1
+        if event.event_ms - MINUTE > watermark:
+            watermark = event.event_ms - event.event_ms % MINUTE
+            detector.advance(watermark)
+    detector.advance(watermark + MINUTE)
+    raw = json.dumps(detector.to_state(), separators=(",", ":")).encode()
+    print(
+        f"state: after {days} days ({count:,} mentions, {days * 1440:,} buckets) one brand's "
+        f"state is {len(raw):,} bytes of JSON ({len(gzip.compress(raw)):,} gzipped)"
+    )
+    return len(raw)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--brands", type=int, default=20)
+    parser.add_argument("--hours", type=float, default=6.0)
+    parser.add_argument("--rate", type=float, default=100.0, help="mean mentions/min per brand")
+    parser.add_argument("--state-days", type=int, default=30)
+    parser.add_argument("--state-rate", type=float, default=10.0)
+    args = parser.parse_args()
+    throughput(args.brands, args.hours, args.rate)
+    state_size(args.state_days, args.state_rate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Scoring stage: validated mentions in, sentiment and language added, ``mentions.scored`` out.
+
+Inference runs in micro-batches (``take_events``: up to N mentions or T seconds) on a dedicated
+thread, so a slow model never blocks the event loop that keeps the consumer's heartbeats and the
+web server alive. The stage is stateless: more partitions and workers scale it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from streams import metrics
+from streams.dead_letter import dead_letter
+from streams.log_setup import get_logger
+from streams.mention import Rejection
+from streams.sentiment.base import Scorer
+from streams.sentiment.language import LanguageIdentifier
+
+log = get_logger(__name__)
+
+
+_LANGUAGE_LABELS = frozenset({"nb", "nn", "sv", "da", "en"})
+
+
+def language_label(lang: str | None) -> str:
+    """Metric label for a language: the four product languages, else other/unknown (bounded)."""
+    if not lang:
+        return "unknown"
+    return lang if lang in _LANGUAGE_LABELS else "other"
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    batch_size: int
+    batch_wait_s: float
+
+
+class BatchScorer:
+    """Everything that runs off the event loop: parse, detect language, score, serialise."""
+
+    def __init__(self, scorer_factory: Callable[[], Scorer]) -> None:
+        self._factory = scorer_factory
+        self._scorer: Scorer | None = None
+        self._languages: LanguageIdentifier | None = None
+
+    def warm_up(self) -> str:
+        if self._scorer is None:
+            started = time.monotonic()
+            self._scorer = self._factory()
+            self._languages = LanguageIdentifier()
+            log.info(
+                "scorer.ready",
+                model=self._scorer.version,
+                seconds=round(time.monotonic() - started, 1),
+            )
+        return self._scorer.version
+
+    def run(self, values: Sequence[bytes]) -> list[tuple[bytes, dict[str, Any]] | Rejection]:
+        self.warm_up()
+        assert self._scorer is not None and self._languages is not None
+        parsed: list[dict[str, Any] | Rejection] = []
+        for raw in values:
+            try:
+                record = json.loads(raw)
+                if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                    raise ValueError("not a validated mention")
+                parsed.append(record)
+            except (ValueError, TypeError) as exc:
+                parsed.append(Rejection("invalid_json", f"unreadable validated mention: {exc}"))
+        good = [r for r in parsed if isinstance(r, dict)]
+        texts = [r["text"] for r in good]
+        langs = self._languages.detect(texts, [r.get("lang") for r in good])
+        sentiments = self._scorer.score(texts, langs)
+        version = self._scorer.version
+        out: list[tuple[bytes, dict[str, Any]] | Rejection] = []
+        scored = iter(zip(good, langs, sentiments, strict=True))
+        for item in parsed:
+            if isinstance(item, Rejection):
+                out.append(item)
+                continue
+            record, lang, sentiment = next(scored)
+            record["lang_source"] = "collector" if record.get("lang") else "detected"
+            record["lang"] = lang
+            record["sentiment"] = sentiment.as_dict(version)
+            out.append((json.dumps(record, ensure_ascii=False).encode(), record))
+        return out
+
+
+def register(
+    app: faust.App,
+    *,
+    source: faust.TopicT,
+    scored: faust.TopicT,
+    dlq: faust.TopicT,
+    scorer_factory: Callable[[], Scorer],
+    config: ScoreConfig,
+) -> Any:
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormvarsel-scoring")
+    batch_scorer = BatchScorer(scorer_factory)
+
+    @app.task
+    async def load_model() -> None:
+        # Load (and on first run, prepare) the model before mentions arrive, off the loop.
+        loop = asyncio.get_running_loop()
+        version = await loop.run_in_executor(executor, batch_scorer.warm_up)
+        metrics.SCORER_INFO.info({"model": version})
+
+    @app.agent(source, name="stormvarsel.score")
+    async def score(stream: faust.StreamT) -> None:
+        loop = asyncio.get_running_loop()
+        batches = stream.take_events(config.batch_size, within=config.batch_wait_s)  # type: ignore[attr-defined]
+        async for events in batches:
+            values = [event.message.value for event in events]
+            started = time.perf_counter()
+            results = await loop.run_in_executor(executor, batch_scorer.run, values)
+            metrics.SCORING_BATCH_SECONDS.observe(time.perf_counter() - started)
+            metrics.SCORING_BATCH_SIZE.observe(len(values))
+            for event, result in zip(events, results, strict=True):
+                message = event.message
+                if isinstance(result, Rejection):
+                    value, headers = dead_letter(
+                        result,
+                        message.value,
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+                    )
+                    await dlq.send(key=message.key, value=value, headers=headers)
+                    metrics.MENTIONS_REJECTED.labels(reason=result.reason).inc()
+                    continue
+                payload, record = result
+                await scored.send(
+                    key=message.key, value=payload, timestamp=record["created_at_ms"] / 1000
+                )
+                metrics.MENTIONS_SCORED.labels(
+                    sentiment=record["sentiment"]["label"], language=language_label(record["lang"])
+                ).inc()
+
+    return score

