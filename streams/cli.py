@@ -389,11 +389,13 @@ def models_install() -> None:
 
 
 def _register_subcommands() -> None:
+    from streams.eval_cli import eval_group
     from streams.sentiment_cli import sentiment_group
     from streams.sentiment_train_cli import train_command
 
     sentiment_group.add_command(train_command)
     main.add_command(sentiment_group)
+    main.add_command(eval_group)
 
 
 _register_subcommands()

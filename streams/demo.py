@@ -25,7 +25,7 @@ from streams.errors import StormvarselError
 from streams.kafka_clients import client_config
 from streams.kafka_local import LocalKafka, free_port
 from streams.settings import Settings
-from streams.topics import MENTIONS, MENTIONS_DLQ, ensure_topics
+from streams.topics import MENTIONS, MENTIONS_DLQ, MENTIONS_SCORED, ensure_topics
 
 REPO_BRANDS = Path(__file__).resolve().parents[1] / "deploy" / "brands.yaml"
 
@@ -54,7 +54,8 @@ def sample_mentions(now: datetime) -> list[dict[str, Any]]:
             "text": text,
             "created_at": (start + timedelta(minutes=i)).isoformat(),
             "platform": platform,
-            "lang": lang,
+            # Half the collectors say the language; for the rest the scorer detects it.
+            **({"lang": lang} if i % 2 else {}),
             "author": {"id": f"user-{i}", "handle": f"@demo_user_{i}", "followers": 100 * (i + 1)},
         }
         for i, (lang, platform, text) in enumerate(_SAMPLES)
@@ -170,6 +171,7 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> int:
 
         table = _watch_flow(console, f"{base_url}/metrics", before, sent)
         console.print(table)
+        _show_scored(console, local, {m["id"] for m in mentions})
         _show_dead_letters(console, local, expected=len(_BROKEN))
 
         if keep_running:
@@ -232,6 +234,42 @@ def _watch_flow(console: Console, metrics_url: str, before: dict[str, float], se
             reason = key.split("reason=", 1)[1].rstrip("}")
             table.add_row(f"dead-lettered: {reason}", f"{_delta(now, before, key):.0f}")
     return table
+
+
+def _show_scored(console: Console, settings: Settings, ids: set[str]) -> None:
+    """Read this run's mentions back from mentions.scored: language and sentiment per post."""
+    consumer = KafkaConsumer(
+        settings.topic(MENTIONS_SCORED),
+        **client_config(settings, "stormvarsel-demo-scored"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    found: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 60
+    with console.status("Waiting for sentiment scores ..."):
+        while len(found) < len(ids) and time.monotonic() < deadline:
+            for message in consumer:
+                record = json.loads(message.value)
+                if record.get("id") in ids:
+                    found[record["id"]] = record
+    consumer.close()
+    table = Table(title=f"Scored ('{settings.topic(MENTIONS_SCORED)}', key = brand)")
+    for column in ("brand", "lang", "sentiment", "p(neg)", "text"):
+        table.add_column(column, overflow="fold")
+    colours = {"negative": "red", "neutral": "yellow", "positive": "green"}
+    for record in sorted(found.values(), key=lambda r: r["created_at_ms"]):
+        label = record["sentiment"]["label"]
+        table.add_row(
+            record["brand"],
+            f"{record['lang'] or '?'} ({record['lang_source']})",
+            f"[{colours[label]}]{label}[/]",
+            f"{record['sentiment']['negative']:.2f}",
+            record["text"],
+        )
+    console.print(table)
+    if found:
+        console.print(f"model: {next(iter(found.values()))['sentiment']['model']}")
 
 
 def _show_dead_letters(console: Console, settings: Settings, expected: int) -> None:

@@ -18,7 +18,7 @@ from tests.running_worker import RunningWorker, start_worker
 pytestmark = pytest.mark.integration
 
 SAMPLES = [
-    ("Nordlys Energi er helt forferdelig, tredje strømbrudd denne uka og ingen svarer", None, "negative"),
+    ("Nordlys Energi er helt forferdelig, tredje strømbrudd og ingen svarer", None, "negative"),
     ("Tusen takk til Nordlys Energi for rask og hyggelig hjelp i dag!", None, "positive"),
     ("Nordlys Energi har den sämsta kundtjänsten, jag är så arg", None, "negative"),
     ("Nordlys Energi is the worst company, cancelled my contract without asking", None, "negative"),

@@ -1,0 +1,401 @@
+"""One brand's detector: buckets in, bucket summaries and storm / buzz episodes out.
+
+Pure and deterministic: no clocks, no I/O, no randomness. The caller (a Faust agent, a replay,
+a benchmark) feeds mentions with :meth:`BrandDetector.observe` and moves event time forward with
+:meth:`BrandDetector.advance`; the same ordered calls always give the same outputs. The whole
+state is a JSON-serialisable dict of bounded size (:meth:`to_state` / :meth:`from_state`), so it
+fits a Faust table keyed by brand and survives a rebalance.
+
+How a bucket becomes evidence (details in docs/detectors.md):
+
+* total volume is scored against the seasonal baseline (:mod:`detectors.spikes`); a volume
+  spike that is not more negative than usual feeds the *buzz* state machine;
+* negative volume is scored against baseline volume times the brand's usual negative share;
+  unless the negative share has dropped markedly (a positive burst drags some negatives along),
+  it feeds the *storm* state machine, as does a significant rise of the negative share itself
+  (when there is enough volume for a share to mean anything);
+* each machine (:mod:`detectors.states`) turns its score into normal / watch / warning /
+  critical and the transitions into episode events with drivers (:mod:`detectors.drivers`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import deque
+from typing import Any
+
+from detectors.baseline import DecayedMean, SeasonalBaseline
+from detectors.buckets import GROUPS, OpenBucket, Post
+from detectors.config import DetectorConfig
+from detectors.drivers import EpisodeEvidence, LanguageTable
+from detectors.episodes import BucketSummary, Episode, EpisodeEvent, Kind, Output, iso
+from detectors.events import MentionEvent
+from detectors.spikes import SpikeScorer, SustainedScorer
+from detectors.states import LEVELS, NORMAL, LevelMachine, Transition
+from detectors.text import Terms, extract
+from detectors.timeslots import bucket_start
+
+STATE_VERSION = 1
+
+
+def config_fingerprint(config: DetectorConfig) -> str:
+    """Short hash of a configuration, stored with state so a mismatch is noticed on load."""
+    from detectors.episodes import canonical_json
+
+    return hashlib.blake2b(canonical_json(config.to_dict()).encode(), digest_size=6).hexdigest()
+
+
+class BrandDetector:
+    """Event-time buckets, baselines, scores and state machines for one brand."""
+
+    def __init__(self, brand: str, config: DetectorConfig | None = None) -> None:
+        self.brand = brand
+        self.config = cfg = config or DetectorConfig()
+        self.minutes = cfg.bucket_minutes
+        self.bucket_ms = round(cfg.bucket_minutes * 60_000)
+        #: Posts per sentiment group and bucket that are tokenised for driver terms.
+        self.sample_size = max(4, round(cfg.drivers.sample_per_minute * cfg.bucket_minutes))
+        self.background_size = max(1, round(cfg.drivers.background_per_minute * cfg.bucket_minutes))
+        self.open: dict[int, OpenBucket] = {}
+        #: End of the last closed bucket; mentions before it are late.
+        self.closed_until: int | None = None
+        self.late_total = 0
+        self.late_pending = 0
+        self.baseline = SeasonalBaseline(cfg.baseline)
+        self.volume_scorer = SpikeScorer(cfg.spikes, self.minutes)
+        self.negative_scorer = SpikeScorer(cfg.spikes, self.minutes, cfg.storm.min_negative)
+        self.negative_sustained = SustainedScorer(
+            cfg.storm.sustained_window_minutes,
+            self.minutes,
+            cfg.storm.sustained_prior_phi,
+            cfg.storm.sustained_prior_windows,
+            cfg.storm.sustained_min_ratio,
+            cfg.storm.sustained_z,
+        )
+        #: Decayed counts of negative and all mentions, for the usual negative share.
+        self.share_negative = DecayedMean()
+        self.share_total = DecayedMean()
+        self.reach = DecayedMean()
+        window = max(cfg.storm.share_window_minutes, cfg.storm.figures_window_minutes)
+        #: (volume, expected volume, negative, reach of negatives) of the latest buckets.
+        self.recent: deque[tuple[int, float, int, int]] = deque(
+            maxlen=max(1, round(window / self.minutes))
+        )
+        self.machines = {
+            "storm": LevelMachine(cfg.states, self.minutes),
+            "buzz": LevelMachine(cfg.states, self.minutes),
+        }
+        #: Start of the current run of abnormal buckets, per kind (the "first abnormal" time).
+        self.run_start: dict[str, int | None] = {"storm": None, "buzz": None}
+        self.episodes: dict[str, Episode] = {}
+        self.background = LanguageTable(cfg.drivers)
+        #: Terms of the latest negative posts (about an hour): a storm's build-up.
+        self.recent_terms = LanguageTable(cfg.drivers)
+
+    # --- input -------------------------------------------------------------------------------
+
+    def observe(self, event: MentionEvent) -> None:
+        """Add a mention to its bucket. A mention for an already closed bucket is late: it is
+        counted (``late_total``, and ``late`` in the next bucket summary), not added."""
+        start = bucket_start(event.event_ms, self.bucket_ms)
+        if self.closed_until is not None and start < self.closed_until:
+            self.late_total += 1
+            self.late_pending += 1
+            return
+        bucket = self.open.get(start)
+        if bucket is None:
+            bucket = self.open[start] = OpenBucket(start)
+        bucket.add(event, self.sample_size, self.config.drivers.top_k)
+
+    def advance(self, watermark_ms: int) -> list[Output]:
+        """Close, in order, every bucket that ends at or before ``watermark_ms`` (empty ones too,
+        once the brand has been seen) and return what that produced."""
+        if self.closed_until is None:
+            if not self.open:
+                return []
+            self.closed_until = min(self.open)
+        out: list[Output] = []
+        while self.closed_until + self.bucket_ms <= watermark_ms:
+            start = self.closed_until
+            bucket = self.open.pop(start, None) or OpenBucket(start)
+            self.closed_until = start + self.bucket_ms
+            self._close(bucket, out)
+        return out
+
+    # --- one bucket --------------------------------------------------------------------------
+
+    def _close(self, bucket: OpenBucket, out: list[Output]) -> None:
+        cfg = self.config
+        storm_cfg = cfg.storm
+        start = bucket.start_ms
+        end = start + self.bucket_ms
+        rate = self.baseline.expected_rate(start)
+        expected = rate * self.minutes
+        unseen = 1.0 - self.baseline.seasonal_weight(start)
+        confidence = 1.0 / (1.0 + cfg.spikes.cold_start_factor * unseen)
+        p0 = self.negative_share()
+        volume = self.volume_scorer.step(bucket.volume, expected, confidence)
+        negative = self.negative_scorer.step(bucket.negative, expected * p0, confidence)
+        sustained = self.negative_sustained.step(bucket.negative, expected * p0, confidence)
+        negative_score = max(negative.score, sustained)
+        self.recent.append((bucket.volume, expected, bucket.negative, bucket.reach_negative))
+
+        n = k = 0
+        for i, (v, _, neg, _) in enumerate(reversed(self.recent)):
+            if i * self.minutes >= storm_cfg.share_window_minutes:
+                break
+            n += v
+            k += neg
+        share_z = (k / n - p0) / math.sqrt(p0 * (1.0 - p0) / n) if n else 0.0
+        storm_score = negative_score if share_z > -storm_cfg.share_drop_z else 0.0
+        if n >= storm_cfg.share_min_volume and k >= storm_cfg.min_negative:
+            storm_score = max(storm_score, share_z * confidence / storm_cfg.share_z)
+        # Buzz is volume without extra negativity: not while there is storm evidence.
+        stormy = storm_score >= cfg.states.watch_exit or self.machines["storm"].level > NORMAL
+        buzz_score = volume.score if share_z <= storm_cfg.buzz_share_z and not stormy else 0.0
+
+        half_life = cfg.drivers.recent_half_life_minutes
+        self.recent_terms.decay(self.minutes, half_life)
+        self.background.decay(self.minutes, cfg.drivers.background_half_life_days * 1440.0)
+        # Tokenise only what will be counted: a small prefix of each sample (an unbiased
+        # sample itself) feeds the background and the recent build-up; the full sample of a
+        # group feeds an open episode of its kind.
+        bg_limit = self.background_size
+        sampled: dict[str, list[tuple[Post, Terms]]] = {}
+        for group, kind in (("negative", "storm"), ("other", "buzz")):
+            posts = bucket.sample(group)
+            if kind not in self.episodes:
+                posts = posts[:bg_limit]
+            sampled[group] = [(post, extract(post.text, post.lang)) for post in posts]
+        counts = {"negative": bucket.negative, "other": bucket.volume - bucket.negative}
+        self.recent_terms.add_sample(sampled["negative"], counts["negative"], bg_limit)
+
+        armed = self.baseline.warm
+        tracks: tuple[tuple[Kind, float, str], ...] = (
+            ("storm", storm_score, "negative"),
+            ("buzz", buzz_score, "other"),
+        )
+        for kind, score, group in tracks:
+            self._track(kind, score, bucket, sampled[group], counts[group], end, armed, out)
+
+        if "storm" not in self.episodes and self.machines["storm"].level == NORMAL:
+            for group in GROUPS:
+                self.background.add_sample(sampled[group], counts[group], bg_limit)
+
+        self.baseline.update(start, bucket.volume / self.minutes, self.minutes, rate)
+        # The usual negative share learns from every bucket, but a bucket far busier than
+        # expected (a storm, a viral post) counts as if it had the volume of a busy normal one.
+        share_half_life = storm_cfg.share_half_life_days * 1440.0
+        cap = (
+            cfg.baseline.clip_ratio * expected
+            + cfg.baseline.clip_floor_per_hour * self.minutes / 60
+        )
+        scale = 1.0 if not self.baseline.warm or bucket.volume <= cap else cap / bucket.volume
+        self.share_negative.add(bucket.negative * scale, self.minutes, share_half_life)
+        self.share_total.add(bucket.volume * scale, self.minutes, share_half_life)
+        self.reach.add(
+            bucket.reach_negative / self.minutes,
+            self.minutes,
+            storm_cfg.reach_half_life_days * 1440.0,
+        )
+        out.append(
+            BucketSummary(
+                brand=self.brand,
+                start_ms=start,
+                end_ms=end,
+                volume=bucket.volume,
+                negative=bucket.negative,
+                neutral=bucket.neutral,
+                positive=bucket.positive,
+                reach_negative=bucket.reach_negative,
+                unique_authors=len(bucket.authors),
+                languages=dict(sorted(bucket.languages.items())),
+                platforms=dict(sorted(bucket.platforms.items())),
+                expected_volume=expected,
+                negative_share_baseline=p0,
+                volume_score=volume.score,
+                negative_score=negative_score,
+                share_z=share_z,
+                storm_level=LEVELS[self.machines["storm"].level],
+                buzz_level=LEVELS[self.machines["buzz"].level],
+                late=self.late_pending,
+            )
+        )
+        self.late_pending = 0
+
+    def _track(
+        self,
+        kind: Kind,
+        score: float,
+        bucket: OpenBucket,
+        sample: list[tuple[Post, Terms]],
+        count: int,
+        end: int,
+        armed: bool,
+        out: list[Output],
+    ) -> None:
+        """Feed one kind's state machine and keep its episode up to date."""
+        machine = self.machines[kind]
+        start = bucket.start_ms
+        if score >= self.config.states.watch_exit:
+            if self.run_start[kind] is None:
+                self.run_start[kind] = start
+        elif machine.level == NORMAL:
+            self.run_start[kind] = None
+        transition = machine.step(end, score, armed)
+        episode = self.episodes.get(kind)
+        group = "negative" if kind == "storm" else "other"
+        if episode is None and transition is not None and transition.level > NORMAL:
+            # The recent terms already hold this bucket: the build-up is part of the story.
+            seed = self.recent_terms if kind == "storm" else None
+            evidence = EpisodeEvidence(self.config.drivers, seed=seed)
+            evidence.absorb(bucket, group, count)
+            first = self.run_start[kind]
+            episode = Episode(
+                brand=self.brand,
+                kind=kind,
+                start_ms=start,
+                first_abnormal_ms=first if first is not None else start,
+                evidence=evidence,
+                level=transition.level,
+                peak_level=transition.level,
+                peak_ms=start,
+                peak_score=score,
+            )
+            self.episodes[kind] = episode
+            episode.evidence.add_mix(bucket.languages, bucket.platforms)
+            episode.figures = episode.peak_figures = self._figures()
+            out.append(EpisodeEvent("opened", end, episode.to_dict(self.background)))
+            return
+        if episode is None:
+            return
+        episode.evidence.absorb(bucket, group, count, sample)
+        episode.evidence.add_mix(bucket.languages, bucket.platforms)
+        episode.figures = self._figures()
+        if score > episode.peak_score:
+            episode.peak_score = score
+            episode.peak_ms = start
+            episode.peak_figures = episode.figures
+        if transition is not None:
+            self._transition(episode, transition, out)
+
+    def _transition(self, episode: Episode, t: Transition, out: list[Output]) -> None:
+        episode.escalations.append(
+            {
+                "at_ms": t.at_ms,
+                "at": iso(t.at_ms),
+                "from": LEVELS[t.previous],
+                "to": LEVELS[t.level],
+            }
+        )
+        episode.level = max(t.level, NORMAL)
+        if t.level > t.previous:
+            episode.peak_level = max(episode.peak_level, t.level)
+            out.append(EpisodeEvent("escalated", t.at_ms, episode.to_dict(self.background)))
+        elif t.level > NORMAL:
+            out.append(EpisodeEvent("de-escalated", t.at_ms, episode.to_dict(self.background)))
+        else:
+            episode.level = NORMAL
+            episode.end_ms = t.at_ms
+            snapshot = episode.to_dict(self.background)
+            snapshot["severity"] = LEVELS[episode.peak_level]
+            out.append(EpisodeEvent("resolved", t.at_ms, snapshot))
+            del self.episodes[episode.kind]
+            self.run_start[episode.kind] = None
+
+    # --- figures -----------------------------------------------------------------------------
+
+    def negative_share(self) -> float:
+        """The brand's usual negative share: decayed counts shrunk towards a prior share."""
+        s = self.config.storm
+        neg = self.share_negative.mean * self.share_negative.weight
+        total = self.share_total.mean * self.share_total.weight
+        return (neg + s.share_prior * s.share_prior_mentions) / (total + s.share_prior_mentions)
+
+    def _figures(self) -> dict[str, Any]:
+        """Now (the figures window) against baseline: volume, negative share, negative reach."""
+        window = self.config.storm.figures_window_minutes
+        volume = expected = negative = reach = 0.0
+        for i, (v, e, neg, r) in enumerate(reversed(self.recent)):
+            if i * self.minutes >= window:
+                break
+            volume += v
+            expected += e
+            negative += neg
+            reach += r
+        p0 = self.negative_share()
+        return {
+            "window_minutes": window,
+            "volume": {"now": int(volume), "baseline": round(expected, 2)},
+            "negative_share": {
+                "now": round(negative / volume, 4) if volume else 0.0,
+                "baseline": round(p0, 4),
+            },
+            "negative_reach": {"now": int(reach), "baseline": round(self.reach.mean * window, 1)},
+        }
+
+    # --- state -------------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where this detector is (JSON-serialisable)."""
+        return {
+            "version": STATE_VERSION,
+            "config": config_fingerprint(self.config),
+            "brand": self.brand,
+            "open": [b.to_state() for _, b in sorted(self.open.items())],
+            "closed_until": self.closed_until,
+            "late": [self.late_total, self.late_pending],
+            "baseline": self.baseline.to_state(),
+            "volume_scorer": self.volume_scorer.to_state(),
+            "negative_scorer": self.negative_scorer.to_state(),
+            "negative_sustained": self.negative_sustained.to_state(),
+            "share": [
+                [self.share_negative.mean, self.share_negative.weight],
+                [self.share_total.mean, self.share_total.weight],
+            ],
+            "reach": [self.reach.mean, self.reach.weight],
+            "recent": [list(r) for r in self.recent],
+            "machines": {k: m.to_state() for k, m in sorted(self.machines.items())},
+            "run_start": dict(sorted(self.run_start.items())),
+            "episodes": {k: e.to_state() for k, e in sorted(self.episodes.items())},
+            "background": self.background.to_state(),
+            "recent_terms": self.recent_terms.to_state(),
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: dict[str, Any], config: DetectorConfig | None = None
+    ) -> BrandDetector:
+        """Rebuild a detector saved by :meth:`to_state` (with the same configuration)."""
+        config = config or DetectorConfig()
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported detector state version {state.get('version')!r}")
+        if state.get("config") != config_fingerprint(config):
+            raise ValueError("detector state was saved with a different configuration")
+        d = cls(str(state["brand"]), config)
+        d.open = {int(b["start_ms"]): OpenBucket.from_state(b) for b in state["open"]}
+        d.closed_until = state["closed_until"]
+        d.late_total, d.late_pending = (int(v) for v in state["late"])
+        d.baseline = SeasonalBaseline.from_state(config.baseline, state["baseline"])
+        d.volume_scorer.load_state(state["volume_scorer"])
+        d.negative_scorer.load_state(state["negative_scorer"])
+        d.negative_sustained.load_state(state["negative_sustained"])
+        (neg_mean, neg_weight), (tot_mean, tot_weight) = state["share"]
+        d.share_negative = DecayedMean(neg_mean, neg_weight)
+        d.share_total = DecayedMean(tot_mean, tot_weight)
+        d.reach = DecayedMean(*state["reach"])
+        d.recent.clear()
+        d.recent.extend((int(v), float(e), int(n), int(r)) for v, e, n, r in state["recent"])
+        for kind, machine_state in state["machines"].items():
+            d.machines[kind].load_state(machine_state)
+        d.run_start = {
+            k: (int(v) if v is not None else None) for k, v in state["run_start"].items()
+        }
+        d.episodes = {
+            k: Episode.from_state(EpisodeEvidence.from_state(config.drivers, e["evidence"]), e)
+            for k, e in state["episodes"].items()
+        }
+        d.background = LanguageTable.from_state(config.drivers, state["background"])
+        d.recent_terms = LanguageTable.from_state(config.drivers, state["recent_terms"])
+        return d

@@ -1,0 +1,169 @@
+"""Event-time buckets: what one brand's mentions added up to in one bucket of time."""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+from zlib import crc32
+
+from detectors.events import MentionEvent
+
+#: The posts kept as evidence are the mention events themselves (immutable, so shared freely).
+Post = MentionEvent
+#: (rank or -hash, minus arrival number, mention id, post): on equal rank the earlier post wins,
+#: and no two entries ever compare equal, so posts themselves are never compared.
+Entry = tuple[int, int, str, Post]
+
+#: Distinct authors are counted exactly up to this many per bucket, then the count saturates
+#: (keeps a bucket's state bounded in the worst storm).
+MAX_AUTHORS_PER_BUCKET = 2000
+#: Distinct languages / platforms kept per bucket; the rest are counted as "other".
+MAX_MIX_KEYS = 24
+GROUPS = ("negative", "other")
+_POST_FIELDS = tuple(f.name for f in dataclasses.fields(MentionEvent))
+
+
+def stable_hash(text: str) -> int:
+    """A hash that is the same in every process (Python's ``hash`` is salted per process)."""
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
+
+
+def post_state(post: Post) -> list[Any]:
+    return [getattr(post, name) for name in _POST_FIELDS]
+
+
+def post_from_state(state: list[Any]) -> Post:
+    return MentionEvent(**dict(zip(_POST_FIELDS, state, strict=True)))
+
+
+@dataclass(slots=True)
+class OpenBucket:
+    """A bucket still receiving mentions. :meth:`add` is the hot path: counters, small heaps.
+
+    Text is not tokenised here. Per sentiment group ("negative", "other") a bucket keeps a
+    bounded, order-independent sample of posts for driver terms (the ``sample_size`` posts with
+    the smallest hash of their id: a bottom-k sample, so a replay picks the same posts as the
+    live run whatever the arrival order within the bucket), and its top posts by reach and by
+    engagement. Terms are extracted from the sample when the bucket closes.
+    """
+
+    start_ms: int
+    volume: int = 0
+    negative: int = 0
+    neutral: int = 0
+    positive: int = 0
+    reach_negative: int = 0
+    authors: set[str] = field(default_factory=set)
+    languages: dict[str, int] = field(default_factory=dict)
+    platforms: dict[str, int] = field(default_factory=dict)
+    #: Per group: [sample heap, reach heap, engagement heap].
+    heaps: dict[str, list[list[Entry]]] = field(
+        default_factory=lambda: {g: [[], [], []] for g in GROUPS}
+    )
+
+    def add(self, event: MentionEvent, sample_size: int, top_k: int) -> None:
+        self.volume += 1
+        seq = -self.volume
+        sentiment = event.sentiment
+        if sentiment == "negative":
+            self.negative += 1
+            self.reach_negative += event.followers
+            sample, reach, engagement = self.heaps["negative"]
+        else:
+            if sentiment == "positive":
+                self.positive += 1
+            else:
+                self.neutral += 1
+            sample, reach, engagement = self.heaps["other"]
+        author = event.author
+        authors = self.authors
+        if author is not None and len(authors) < MAX_AUTHORS_PER_BUCKET:
+            authors.add(author)
+        lang = event.lang or "unknown"
+        languages = self.languages
+        if lang in languages:
+            languages[lang] += 1
+        else:
+            _bump(languages, lang)
+        platform = event.platform
+        platforms = self.platforms
+        if platform in platforms:
+            platforms[platform] += 1
+        else:
+            _bump(platforms, platform)
+        key = event.mention_id or event.text
+        h = -crc32(key.encode("utf-8", "surrogatepass"))
+        if len(sample) < sample_size:
+            heapq.heappush(sample, (h, seq, key, event))
+        elif (h, seq) > sample[0][:2]:
+            heapq.heapreplace(sample, (h, seq, key, event))
+        rank = event.followers
+        if len(reach) < top_k:
+            heapq.heappush(reach, (rank, seq, key, event))
+        elif rank > reach[0][0]:
+            heapq.heapreplace(reach, (rank, seq, key, event))
+        rank = event.likes + event.shares + event.replies
+        if len(engagement) < top_k:
+            heapq.heappush(engagement, (rank, seq, key, event))
+        elif rank > engagement[0][0]:
+            heapq.heapreplace(engagement, (rank, seq, key, event))
+
+    def sample(self, group: str) -> list[Post]:
+        """The group's sampled posts, smallest hash first (a prefix is again a fair sample)."""
+        return ordered(self.heaps[group][0], reverse=True)
+
+    def top_reach(self, group: str) -> list[Post]:
+        return ordered(self.heaps[group][1])
+
+    def top_engagement(self, group: str) -> list[Post]:
+        return ordered(self.heaps[group][2])
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "start_ms": self.start_ms,
+            "counts": [self.volume, self.negative, self.neutral, self.positive],
+            "reach_negative": self.reach_negative,
+            "authors": sorted(self.authors),
+            "languages": dict(sorted(self.languages.items())),
+            "platforms": dict(sorted(self.platforms.items())),
+            "heaps": {
+                g: [[[r, s, k, post_state(p)] for r, s, k, p in sorted(h, key=_order)] for h in hs]
+                for g, hs in sorted(self.heaps.items())
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> OpenBucket:
+        volume, negative, neutral, positive = state["counts"]
+        bucket = cls(int(state["start_ms"]), volume, negative, neutral, positive)
+        bucket.reach_negative = int(state["reach_negative"])
+        bucket.authors = set(state["authors"])
+        bucket.languages = dict(state["languages"])
+        bucket.platforms = dict(state["platforms"])
+        bucket.heaps = {
+            g: [[(int(r), int(s), str(k), post_from_state(p)) for r, s, k, p in h] for h in hs]
+            for g, hs in state["heaps"].items()
+        }
+        for heaps in bucket.heaps.values():
+            for heap in heaps:
+                heapq.heapify(heap)
+        return bucket
+
+
+def _order(entry: Entry) -> tuple[int, int]:
+    return entry[0], entry[1]
+
+
+def ordered(heap: list[Entry], reverse: bool = False) -> list[Post]:
+    """A heap's posts in a canonical order: by rank (or hash), then arrival."""
+    return [entry[3] for entry in sorted(heap, key=_order, reverse=reverse)]
+
+
+def _bump(mix: dict[str, int], key: str) -> None:
+    if len(mix) < MAX_MIX_KEYS:
+        mix[key] = 1
+    else:
+        mix["other"] = mix.get("other", 0) + 1

@@ -1,0 +1,278 @@
+"""Detector configuration: one fixed default, loadable from a dict or YAML, validated by key."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Seasonal baseline of the mention rate (see detectors.baseline)."""
+
+    level_half_life_hours: float = 24.0
+    day_half_life_days: float = 7.0
+    week_half_life_weeks: float = 4.0
+    day_prior_days: float = 1.0
+    week_prior_weeks: float = 1.0
+    clip_ratio: float = 3.0
+    clip_floor_per_hour: float = 6.0
+    warmup_hours: float = 24.0
+    utc_offset_minutes: int = 0
+
+
+@dataclass(frozen=True)
+class SpikeConfig:
+    """Brand-relative spike and build-up scores (see detectors.spikes)."""
+
+    windows_minutes: tuple[float, ...] = (5.0, 60.0)
+    pseudo_count: float = 1.0
+    anchor_quantile: float = 0.9
+    tail_quantile: float = 0.995
+    tail_half_life_days: float = 14.0
+    prior_sd: float = 0.5
+    prior_weight_hours: float = 24.0
+    min_tail_spread: float = 0.1
+    spike_tails: float = 2.5
+    cusum_drift: float = 0.0
+    cusum_limit: float = 8.0
+    cusum_cap: float = 3.0
+    learn_guard: float = 3.0
+    gate_minutes: float = 60.0
+    min_volume: float = 20.0
+    cold_start_factor: float = 1.0
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Thresholds (score units: 1.0 = watch) and timing of the alert state machine.
+
+    See detectors.states.
+    """
+
+    watch_enter: float = 1.0
+    warning_enter: float = 1.5
+    critical_enter: float = 3.0
+    watch_exit: float = 0.5
+    warning_exit: float = 1.0
+    critical_exit: float = 2.0
+    min_duration_minutes: float = 0.0
+    cool_down_minutes: float = 120.0
+
+
+@dataclass(frozen=True)
+class StormConfig:
+    """How sentiment turns volume evidence into storms and buzz (see detectors.brand)."""
+
+    share_half_life_days: float = 7.0
+    share_prior: float = 0.3
+    share_prior_mentions: float = 50.0
+    share_window_minutes: float = 60.0
+    share_z: float = 3.5
+    share_min_volume: float = 20.0
+    min_negative: float = 10.0
+    share_drop_z: float = 2.0
+    buzz_share_z: float = 1.0
+    reach_half_life_days: float = 7.0
+    figures_window_minutes: float = 60.0
+    sustained_window_minutes: float = 360.0
+    sustained_prior_phi: float = 0.05
+    sustained_prior_windows: float = 4.0
+    sustained_min_ratio: float = 1.5
+    sustained_z: float = 5.0
+
+
+@dataclass(frozen=True)
+class DriversConfig:
+    """What explains an episode, and how much memory that may take (see detectors.drivers)."""
+
+    sample_per_minute: float = 4.0
+    background_per_minute: float = 2.0
+    top_k: int = 5
+    top_terms: int = 10
+    counter_capacity: int = 300
+    background_half_life_days: float = 7.0
+    recent_half_life_minutes: float = 60.0
+    min_term_count: float = 3.0
+    prior_rate: float = 0.01
+    prior_strength: float = 10.0
+    max_languages: int = 8
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Everything a brand's detector needs; the defaults are the one fixed configuration."""
+
+    bucket_minutes: float = 1.0
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    spikes: SpikeConfig = field(default_factory=SpikeConfig)
+    states: StateConfig = field(default_factory=StateConfig)
+    storm: StormConfig = field(default_factory=StormConfig)
+    drivers: DriversConfig = field(default_factory=DriversConfig)
+
+    def replace(self, **changes: Any) -> DetectorConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
+        """Build from a (possibly partial) dict; unknown keys and bad values name their key."""
+        config = _build(cls, data, "")
+        _validate(config)
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> DetectorConfig:
+        import yaml
+
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        return cls.from_dict(data)
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: Any, prefix: str) -> T:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping")
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown key")
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for name in known:
+        key = f"{prefix}{name}"
+        default = getattr(defaults, name)
+        if name not in data:
+            continue
+        raw = data[name]
+        if dataclasses.is_dataclass(default):
+            values[name] = _build(type(default), raw, f"{key}.")
+        elif isinstance(default, bool):
+            if not isinstance(raw, bool):
+                raise ConfigError(f"{key}: expected true or false, got {raw!r}")
+            values[name] = raw
+        elif isinstance(default, int):
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                raise ConfigError(f"{key}: expected an integer, got {raw!r}")
+            values[name] = raw
+        elif isinstance(default, float):
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+                raise ConfigError(f"{key}: expected a number, got {raw!r}")
+            values[name] = float(raw)
+        elif isinstance(default, tuple):
+            if not isinstance(raw, list | tuple) or not raw:
+                raise ConfigError(f"{key}: expected a non-empty list, got {raw!r}")
+            values[name] = tuple(_coerce_item(key, item, default[0]) for item in raw)
+        else:
+            values[name] = raw
+    return cls(**values)
+
+
+def _coerce_item(key: str, item: Any, like: Any) -> Any:
+    if isinstance(item, bool) or not isinstance(item, int | float):
+        raise ConfigError(f"{key}: expected numbers, got {item!r}")
+    if isinstance(like, int) and not float(item).is_integer():
+        raise ConfigError(f"{key}: expected integers, got {item!r}")
+    return type(like)(item)
+
+
+def _validate(config: DetectorConfig) -> None:
+    def positive(key: str, value: float) -> None:
+        if not value > 0:
+            raise ConfigError(f"{key}: must be > 0, got {value!r}")
+
+    def non_negative(key: str, value: float) -> None:
+        if value < 0:
+            raise ConfigError(f"{key}: must be >= 0, got {value!r}")
+
+    positive("bucket_minutes", config.bucket_minutes)
+    b = config.baseline
+    for name in ("level_half_life_hours", "day_half_life_days", "week_half_life_weeks"):
+        positive(f"baseline.{name}", getattr(b, name))
+    for name in ("day_prior_days", "week_prior_weeks", "clip_floor_per_hour", "warmup_hours"):
+        non_negative(f"baseline.{name}", getattr(b, name))
+    if b.clip_ratio < 1:
+        raise ConfigError(f"baseline.clip_ratio: must be >= 1, got {b.clip_ratio!r}")
+    s = config.spikes
+    for window in s.windows_minutes:
+        positive("spikes.windows_minutes", window)
+    for name in (
+        "gate_minutes",
+        "pseudo_count",
+        "tail_half_life_days",
+        "prior_sd",
+        "min_tail_spread",
+        "spike_tails",
+        "cusum_limit",
+        "cusum_cap",
+    ):
+        positive(f"spikes.{name}", getattr(s, name))
+    for name in (
+        "prior_weight_hours",
+        "cusum_drift",
+        "min_volume",
+        "cold_start_factor",
+        "learn_guard",
+    ):
+        non_negative(f"spikes.{name}", getattr(s, name))
+    if not 0.0 < s.anchor_quantile < s.tail_quantile < 1.0:
+        raise ConfigError(
+            "spikes.tail_quantile: must satisfy 0 < anchor_quantile < tail_quantile < 1, got "
+            f"{s.anchor_quantile!r} and {s.tail_quantile!r}"
+        )
+    st = config.states
+    for level in ("watch", "warning", "critical"):
+        enter, exit_ = getattr(st, f"{level}_enter"), getattr(st, f"{level}_exit")
+        if exit_ > enter:
+            raise ConfigError(f"states.{level}_exit: must be <= states.{level}_enter")
+    if not st.watch_enter <= st.warning_enter <= st.critical_enter:
+        raise ConfigError(
+            "states.warning_enter: enter thresholds must rise watch<=warning<=critical"
+        )
+    non_negative("states.min_duration_minutes", st.min_duration_minutes)
+    non_negative("states.cool_down_minutes", st.cool_down_minutes)
+    sc = config.storm
+    for name in (
+        "share_half_life_days",
+        "share_window_minutes",
+        "share_z",
+        "reach_half_life_days",
+        "figures_window_minutes",
+        "sustained_window_minutes",
+        "sustained_z",
+    ):
+        positive(f"storm.{name}", getattr(sc, name))
+    for name in ("sustained_prior_phi", "sustained_prior_windows", "sustained_min_ratio"):
+        non_negative(f"storm.{name}", getattr(sc, name))
+    for name in ("share_prior_mentions", "share_min_volume", "min_negative", "share_drop_z"):
+        non_negative(f"storm.{name}", getattr(sc, name))
+    if not 0.0 < sc.share_prior < 1.0:
+        raise ConfigError(f"storm.share_prior: must be in (0, 1), got {sc.share_prior!r}")
+    d = config.drivers
+    for name in (
+        "sample_per_minute",
+        "background_per_minute",
+        "top_k",
+        "top_terms",
+        "counter_capacity",
+        "background_half_life_days",
+        "recent_half_life_minutes",
+        "prior_rate",
+        "prior_strength",
+        "max_languages",
+    ):
+        positive(f"drivers.{name}", getattr(d, name))
+    non_negative("drivers.min_term_count", d.min_term_count)

@@ -1,0 +1,264 @@
+"""Drivers: what an episode is about, and who and what carries it.
+
+Terms, hashtags and two-word phrases are counted per language (stop words removed, see
+:mod:`detectors.text`) in three bounded places: the brand's *background* (all its mentions in
+normal times, decaying over about a week), a *recent* window of its negative mentions (decaying
+over about an hour, so an episode can start with the posts that built it up), and each open
+episode's own *foreground*. A term's score is the log-odds ratio of its document frequency in the
+foreground against the background, smoothed by a weak prior and divided by its standard error
+(the "informative Dirichlet prior" z of Monroe, Colaresi & Quinn, 2008): frequent *and* unusual
+terms rank first, and a brand with no background yet falls back on plain frequency.
+
+Every counter holds at most ``2 * counter_capacity`` keys per language and at most
+``max_languages`` languages, so memory does not grow with traffic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from detectors.buckets import OpenBucket, Post
+from detectors.config import DriversConfig
+from detectors.counters import BoundedCounter, TopK
+from detectors.text import Terms
+
+KINDS = ("words", "hashtags", "phrases")
+#: Growth factor at which lazily decayed counts are rescaled.
+_RESCALE_AT = 1e6
+
+
+class TermCounts:
+    """Document frequencies of words, hashtags and phrases in one language, lazily decayed.
+
+    One counter holds all three kinds (a hashtag starts with ``#``, a phrase has a space), which
+    keeps the per-post work to one update.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.counter = BoundedCounter(3 * capacity)
+        self.docs = 0.0
+        self.growth = 1.0
+
+    def add(self, terms: Terms, weight: float) -> None:
+        w = weight * self.growth
+        self.docs += w
+        self.counter.add_all(terms.words + terms.hashtags + terms.phrases, w)
+
+    def decay(self, minutes: float, half_life_minutes: float) -> None:
+        """Age the counts: new documents weigh more from now on (O(1) except when rescaling)."""
+        self.growth *= 2.0 ** (minutes / half_life_minutes)
+        if self.growth > _RESCALE_AT:
+            factor = 1.0 / self.growth
+            self.counter.decay(factor, floor=1e-3)
+            self.docs *= factor
+            self.growth = 1.0
+
+    def share(self, key: str) -> tuple[float, float]:
+        """(documents with the key, all documents), in the same (decayed) units."""
+        return self.counter.get(key) / self.growth, self.docs / self.growth
+
+    def copy(self) -> TermCounts:
+        other = TermCounts(self.capacity)
+        other.counter = self.counter.copy()
+        other.docs = self.docs
+        other.growth = self.growth
+        return other
+
+    def to_state(self) -> dict[str, Any]:
+        return {"counter": self.counter.to_state(), "docs": self.docs, "growth": self.growth}
+
+    @classmethod
+    def from_state(cls, capacity: int, state: dict[str, Any]) -> TermCounts:
+        counts = cls(capacity)
+        counts.counter = BoundedCounter.from_state(3 * capacity, state["counter"])
+        counts.docs = float(state["docs"])
+        counts.growth = float(state["growth"])
+        return counts
+
+
+def term_kind(key: str) -> str:
+    if key.startswith("#"):
+        return "hashtags"
+    return "phrases" if " " in key else "words"
+
+
+class LanguageTable:
+    """TermCounts per language, at most ``max_languages`` of them (further ones pool as "other")."""
+
+    def __init__(self, config: DriversConfig) -> None:
+        self.config = config
+        self.by_lang: dict[str, TermCounts] = {}
+
+    def lang_key(self, lang: str | None) -> str:
+        key = (lang or "unknown").split("-", 1)[0].lower()
+        if key in self.by_lang or len(self.by_lang) < self.config.max_languages - 1:
+            return key
+        return "other"
+
+    def add(self, lang: str | None, terms: Terms, weight: float) -> None:
+        key = self.lang_key(lang)
+        counts = self.by_lang.get(key)
+        if counts is None:
+            counts = self.by_lang[key] = TermCounts(self.config.counter_capacity)
+        counts.add(terms, weight)
+
+    def add_sample(
+        self, sample: list[tuple[Post, Terms]], count: int, limit: int | None = None
+    ) -> None:
+        """Add a bucket's sampled posts (the first ``limit`` of them), each standing for an equal
+        share of the ``count`` posts they were drawn from."""
+        if limit is not None:
+            sample = sample[:limit]
+        if sample:
+            weight = count / len(sample)
+            for post, terms in sample:
+                self.add(post.lang, terms, weight)
+
+    def decay(self, minutes: float, half_life_minutes: float) -> None:
+        for counts in self.by_lang.values():
+            counts.decay(minutes, half_life_minutes)
+
+    def copy(self) -> LanguageTable:
+        other = LanguageTable(self.config)
+        other.by_lang = {k: v.copy() for k, v in self.by_lang.items()}
+        return other
+
+    def to_state(self) -> dict[str, Any]:
+        return {k: v.to_state() for k, v in sorted(self.by_lang.items())}
+
+    @classmethod
+    def from_state(cls, config: DriversConfig, state: dict[str, Any]) -> LanguageTable:
+        table = cls(config)
+        table.by_lang = {
+            k: TermCounts.from_state(config.counter_capacity, v) for k, v in state.items()
+        }
+        return table
+
+
+class EpisodeEvidence:
+    """Everything one episode collects: terms, top posts and authors, language/platform mix."""
+
+    def __init__(self, config: DriversConfig, seed: LanguageTable | None = None) -> None:
+        self.config = config
+        self.terms = seed.copy() if seed is not None else LanguageTable(config)
+        self.top_reach = TopK(config.top_k)
+        self.top_engagement = TopK(config.top_k)
+        self.top_authors = TopK(config.top_k)
+        self.languages: dict[str, int] = {}
+        self.platforms: dict[str, int] = {}
+
+    def absorb(
+        self,
+        bucket: OpenBucket,
+        group: str,
+        count: int,
+        sample: list[tuple[Post, Terms]] | None = None,
+    ) -> None:
+        """Add one closed bucket's posts of a sentiment group ("negative" or "other"): its
+        tokenised sample (when given) and its top posts and authors."""
+        if sample is not None:
+            self.terms.add_sample(sample, count)
+        for post in bucket.top_reach(group):
+            self.top_reach.offer(post.mention_id or post.text, post.followers, _post_payload(post))
+        for post in bucket.top_engagement(group):
+            self.top_engagement.offer(
+                post.mention_id or post.text, post.engagement, _post_payload(post)
+            )
+        for post in bucket.top_reach(group):
+            if post.author is not None:
+                self.top_authors.offer(
+                    post.author, post.followers, {"author": post.author, "reach": post.followers}
+                )
+
+    def add_mix(self, languages: dict[str, int], platforms: dict[str, int]) -> None:
+        for source, target in ((languages, self.languages), (platforms, self.platforms)):
+            for key, n in source.items():
+                if key in target or len(target) < 24:
+                    target[key] = target.get(key, 0) + n
+                else:
+                    target["other"] = target.get("other", 0) + n
+
+    def explain(self, background: LanguageTable) -> dict[str, Any]:
+        """The episode's drivers, ready for the alert payload."""
+        cfg = self.config
+        ranked: dict[str, list[tuple[float, str, str, float]]] = {k: [] for k in KINDS}
+        for lang, fg in self.terms.by_lang.items():
+            bg = background.by_lang.get(lang)
+            for key, _ in fg.counter.most_common(3 * cfg.counter_capacity):
+                c, n = fg.share(key)
+                if c < cfg.min_term_count:
+                    continue
+                cb, nb = bg.share(key) if bg is not None else (0.0, 0.0)
+                z = _log_odds_z(c, n, cb, nb, cfg.prior_rate, cfg.prior_strength)
+                if z > 0:
+                    ranked[term_kind(key)].append((z, key, lang, c))
+        out: dict[str, Any] = {}
+        for kind in KINDS:
+            best = sorted(ranked[kind], key=lambda r: (-r[0], r[1], r[2]))[: cfg.top_terms]
+            out[kind] = [
+                {"term": key, "lang": lang, "score": round(z, 3), "count": round(c, 1)}
+                for z, key, lang, c in best
+            ]
+        out["top_posts_by_reach"] = self.top_reach.ranked()
+        out["top_posts_by_engagement"] = self.top_engagement.ranked()
+        out["top_authors"] = self.top_authors.ranked()
+        out["languages"] = _mix(self.languages)
+        out["platforms"] = _mix(self.platforms)
+        return out
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "terms": self.terms.to_state(),
+            "top_reach": self.top_reach.to_state(),
+            "top_engagement": self.top_engagement.to_state(),
+            "top_authors": self.top_authors.to_state(),
+            "languages": dict(sorted(self.languages.items())),
+            "platforms": dict(sorted(self.platforms.items())),
+        }
+
+    @classmethod
+    def from_state(cls, config: DriversConfig, state: dict[str, Any]) -> EpisodeEvidence:
+        ev = cls(config)
+        ev.terms = LanguageTable.from_state(config, state["terms"])
+        ev.top_reach = TopK.from_state(config.top_k, state["top_reach"])
+        ev.top_engagement = TopK.from_state(config.top_k, state["top_engagement"])
+        ev.top_authors = TopK.from_state(config.top_k, state["top_authors"])
+        ev.languages = dict(state["languages"])
+        ev.platforms = dict(state["platforms"])
+        return ev
+
+
+def _log_odds_z(c: float, n: float, cb: float, nb: float, rate: float, strength: float) -> float:
+    """Smoothed log-odds ratio of a key's document frequency, foreground vs background, in SEs."""
+    prior = rate * strength
+    pf = (c + prior) / (n + strength)
+    pb = (cb + prior) / (nb + strength)
+    pf = min(pf, 1.0 - 1e-9)
+    pb = min(pb, 1.0 - 1e-9)
+    delta = math.log(pf / (1.0 - pf)) - math.log(pb / (1.0 - pb))
+    return delta / math.sqrt(1.0 / (c + prior) + 1.0 / (cb + prior))
+
+
+def _post_payload(post: Post) -> dict[str, Any]:
+    return {
+        "id": post.mention_id,
+        "url": post.url,
+        "author": post.author,
+        "reach": post.followers,
+        "engagement": post.engagement,
+        "sentiment": post.sentiment,
+        "lang": post.lang,
+        "platform": post.platform,
+        "text": post.text[:280],
+    }
+
+
+def _mix(counts: dict[str, int]) -> dict[str, float]:
+    total = sum(counts.values())
+    if not total:
+        return {}
+    return {
+        k: round(v / total, 4) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    }

@@ -1,0 +1,89 @@
+"""The detector's input: one scored mention, as the live pipeline and replays hand it over."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+Sentiment = Literal["negative", "neutral", "positive"]
+SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True, slots=True)
+class MentionEvent:
+    """One mention of one brand with its sentiment, reduced to what detection needs."""
+
+    brand: str
+    event_ms: int
+    sentiment: Sentiment
+    followers: int = 0
+    author: str | None = None
+    lang: str | None = None
+    platform: str = "other"
+    text: str = ""
+    mention_id: str = ""
+    url: str | None = None
+    likes: int = 0
+    shares: int = 0
+    replies: int = 0
+    is_brand_reply: bool = False
+
+    @property
+    def engagement(self) -> int:
+        return self.likes + self.shares + self.replies
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> MentionEvent:
+        """Build from a ``mentions.scored`` JSON record.
+
+        Expected fields: ``id``, ``text``, ``created_at_ms``, ``brand``, ``platform``, ``lang``,
+        ``author {id, handle, followers}``, ``url``, ``engagement {likes, shares, replies}``,
+        ``is_brand_reply`` and ``sentiment {label, negative, neutral, positive, model}``.
+        Raises ``ValueError`` naming the field when a required one is missing or malformed.
+        """
+        brand = record.get("brand")
+        if not isinstance(brand, str) or not brand:
+            raise ValueError("brand: required, a non-empty string")
+        created = record.get("created_at_ms")
+        if isinstance(created, bool) or not isinstance(created, int | float):
+            raise ValueError("created_at_ms: required, epoch milliseconds")
+        sentiment = record.get("sentiment")
+        label = sentiment.get("label") if isinstance(sentiment, Mapping) else sentiment
+        if label not in SENTIMENTS:
+            raise ValueError(f"sentiment.label: expected one of {SENTIMENTS}, got {label!r}")
+        author = record.get("author") or {}
+        if not isinstance(author, Mapping):
+            raise ValueError("author: expected an object")
+        engagement = record.get("engagement") or {}
+        if not isinstance(engagement, Mapping):
+            raise ValueError("engagement: expected an object")
+        author_key = author.get("id") or author.get("handle")
+        return cls(
+            brand=brand,
+            event_ms=int(created),
+            sentiment=cast(Sentiment, label),
+            followers=_count(author.get("followers"), "author.followers"),
+            author=str(author_key) if author_key is not None else None,
+            lang=_optional_text(record.get("lang")),
+            platform=_optional_text(record.get("platform")) or "other",
+            text=str(record.get("text") or ""),
+            mention_id=str(record.get("id") or ""),
+            url=_optional_text(record.get("url")),
+            likes=_count(engagement.get("likes"), "engagement.likes"),
+            shares=_count(engagement.get("shares"), "engagement.shares"),
+            replies=_count(engagement.get("replies"), "engagement.replies"),
+            is_brand_reply=bool(record.get("is_brand_reply", False)),
+        )
+
+
+def _count(value: Any, name: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+    return int(value)
+
+
+def _optional_text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None

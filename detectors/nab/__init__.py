@@ -1,0 +1,1 @@
+"""The Numenta Anomaly Benchmark: its scoring method, file formats, and a runner."""

@@ -1,0 +1,103 @@
+"""Reading and writing NAB's file formats: data files, label windows and result files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def parse_time(text: str) -> datetime:
+    """NAB timestamps (UTC): ``2015-03-03 04:37:53``, with ``.000000`` appended in labels."""
+    return datetime.strptime(text.strip().split(".", 1)[0], TIME_FORMAT).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One NAB data file: the raw timestamp strings (kept for output), their times and values."""
+
+    name: str
+    raw_timestamps: tuple[str, ...]
+    times: tuple[datetime, ...]
+    values: tuple[float, ...]
+
+    @property
+    def times_ms(self) -> list[int]:
+        return [int(t.timestamp() * 1000) for t in self.times]
+
+
+def read_series(path: Path) -> Series:
+    """Read a ``timestamp,value`` file."""
+    raw: list[str] = []
+    values: list[float] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"timestamp", "value"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: expected columns timestamp,value")
+        for row in reader:
+            raw.append(row["timestamp"])
+            values.append(float(row["value"]))
+    return Series(path.name, tuple(raw), tuple(parse_time(t) for t in raw), tuple(values))
+
+
+def data_files(directory: Path) -> list[Path]:
+    """Every NAB-format CSV in a directory (not recursive), in name order."""
+    found = []
+    for path in sorted(directory.glob("*.csv")):
+        with path.open(encoding="utf-8") as handle:
+            header = handle.readline().strip().split(",")
+        if header[:2] == ["timestamp", "value"]:
+            found.append(path)
+    return found
+
+
+Windows = list[tuple[datetime, datetime]]
+
+
+def read_windows(labels_file: Path) -> dict[str, Windows]:
+    """NAB's ``combined_windows.json``: data-file key (``category/file.csv``) -> windows."""
+    raw = json.loads(labels_file.read_text(encoding="utf-8"))
+    return {key: [(parse_time(a), parse_time(b)) for a, b in spans] for key, spans in raw.items()}
+
+
+def windows_for(labels: dict[str, Windows], data_file: Path) -> Windows:
+    """The windows of a data file, matched by ``<dir>/<name>`` as NAB keys them, else by name."""
+    key = f"{data_file.parent.name}/{data_file.name}"
+    if key in labels:
+        return labels[key]
+    matches = [k for k in labels if k.rsplit("/", 1)[-1] == data_file.name]
+    if len(matches) == 1:
+        return labels[matches[0]]
+    raise KeyError(f"no labels for {data_file.name} in the labels file")
+
+
+def read_result_scores(path: Path) -> list[float]:
+    """The ``anomaly_score`` column of a NAB results file."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [float(row["anomaly_score"]) for row in csv.DictReader(handle)]
+
+
+def write_results(
+    path: Path,
+    series: Series,
+    anomaly_scores: Sequence[float],
+    labels: Sequence[int],
+) -> None:
+    """Write a NAB results file: ``timestamp,value,anomaly_score,label``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["timestamp", "value", "anomaly_score", "label"])
+        for ts, value, score, label in zip(
+            series.raw_timestamps, series.values, anomaly_scores, labels, strict=True
+        ):
+            writer.writerow([ts, _number(value), _number(score), label])
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -1,0 +1,55 @@
+"""Turning a post into the terms, hashtags and phrases its drivers are counted from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from detectors.stopwords import stop_words
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+#: Words: letters (any script, including æøå), digits and inner apostrophes; hashtags and
+#: handles keep their sigil so they can be told apart.
+_CURLY_APOSTROPHE = "\u2019"
+_TOKEN = re.compile(r"[#@]?[^\W_][\w'\u2019]*", re.UNICODE)
+MIN_TERM_LENGTH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What one post contributes to driver counts (each item counted once per post)."""
+
+    words: tuple[str, ...]
+    hashtags: tuple[str, ...]
+    phrases: tuple[str, ...]
+
+
+def extract(text: str, lang: str | None) -> Terms:
+    """Lower-cased words without stop words, handles or numbers; hashtags; two-word phrases.
+
+    Phrases are pairs of adjacent content words (stop words and handles break a phrase), so
+    "on hold for 2 hours" gives no phrase but "cancelled flight" does.
+    """
+    stops = stop_words(lang)
+    words: list[str] = []
+    hashtags: list[str] = []
+    phrases: list[str] = []
+    previous: str | None = None
+    for raw in _TOKEN.findall(_URL.sub(" ", text.lower())):
+        first = raw[0]
+        if first == "#":
+            if len(raw) > 2:
+                hashtags.append(raw.rstrip("'"))
+            previous = None
+            continue
+        token = raw.replace(_CURLY_APOSTROPHE, "'").strip("'")
+        if first == "@" or len(token) < MIN_TERM_LENGTH or token in stops or token.isdigit():
+            previous = None
+            continue
+        words.append(token)
+        if previous is not None:
+            phrases.append(previous + " " + token)
+        previous = token
+    return Terms(
+        tuple(dict.fromkeys(words)), tuple(dict.fromkeys(hashtags)), tuple(dict.fromkeys(phrases))
+    )

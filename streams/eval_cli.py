@@ -1,0 +1,204 @@
+"""``stormvarsel eval``: score the detectors on public benchmarks (NAB, the airline storm)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from detectors.config import ConfigError, DetectorConfig
+
+
+def _load_config(path: Path | None) -> DetectorConfig:
+    if path is None:
+        return DetectorConfig()
+    try:
+        return DetectorConfig.from_yaml(path)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from exc
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Score the detectors on public benchmarks."""
+
+
+@eval_group.command("nab")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory of NAB data files (timestamp,value), e.g. ../shared/data/nab/realTweets.",
+)
+@click.option(
+    "--labels",
+    "labels_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="NAB label windows, e.g. ../shared/data/nab/labels/combined_windows.json.",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write NAB-format results (and per-profile score tables) here.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Detector configuration (YAML); the built-in default when absent.",
+)
+@click.option("--detector-name", default="stormvarsel", show_default=True)
+@click.option(
+    "--leave-one-out",
+    is_flag=True,
+    help="Also choose a configuration on all files but one, score it on that one (slow).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def eval_nab(
+    data_dir: Path,
+    labels_file: Path,
+    results_dir: Path | None,
+    config_file: Path | None,
+    detector_name: str,
+    leave_one_out: bool,
+    as_json: bool,
+) -> None:
+    """Run the volume detector over every NAB file in DATA and print NAB's normalised scores.
+
+    A detection is a row whose anomaly score is >= 0.5, which is exactly where the detector
+    opens an episode (its alert). NAB's own swept-threshold optimum is shown for comparison.
+    """
+    from detectors.nab import corpus, run
+
+    config = _load_config(config_file)
+    paths = corpus.data_files(data_dir)
+    if not paths:
+        raise click.UsageError(f"no NAB data files (timestamp,value) in {data_dir}")
+    labels = corpus.read_windows(labels_file)
+    try:
+        results = run.run_files(paths, labels, config)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from exc
+    if results_dir is not None:
+        run.write_all(results, results_dir, detector_name)
+    reports = run.report(results)
+    loo: dict[str, Any] | None = None
+    if leave_one_out:
+        from detectors.nab import crossval
+
+        folds, cv, default = crossval.leave_one_out(paths, labels, config)
+        loo = {
+            "cross_validated_standard": round(cv, 3),
+            "default_standard": round(default, 3),
+            "folds": [
+                {
+                    "held_out": f.held_out,
+                    "chosen": f.chosen,
+                    "train_standard": round(f.train_normalised, 3),
+                    "held_out_standard": round(f.held_out_normalised, 3),
+                    "default_held_out_standard": round(f.default_held_out_normalised, 3),
+                }
+                for f in folds
+            ],
+        }
+    if as_json:
+        payload: dict[str, Any] = {
+            "detector": detector_name,
+            "threshold": run.ALERT_THRESHOLD,
+            "files": [r.name for r in results],
+            "profiles": {
+                rep.profile: {
+                    "normalised": round(rep.normalised, 3),
+                    "per_file_raw": {k: round(v, 6) for k, v in rep.per_file_raw.items()},
+                    "per_file_normalised": {
+                        k: round(v, 3) for k, v in rep.per_file_normalised.items()
+                    },
+                    "swept_threshold": rep.swept_threshold,
+                    "swept_normalised": round(rep.swept_normalised, 3),
+                }
+                for rep in reports
+            },
+        }
+        if loo is not None:
+            payload["leave_one_out"] = loo
+        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+        return
+    names = [r.name for r in results]
+    width = max(len(n) for n in [*names, "overall"])
+    click.echo(f"{'file':<{width}}  " + "  ".join(f"{rep.profile:>18}" for rep in reports))
+    for name in names:
+        cells = "  ".join(
+            f"{rep.per_file_normalised[name]:>9.1f} ({rep.per_file_raw[name]:+6.2f})"
+            for rep in reports
+        )
+        click.echo(f"{name:<{width}}  {cells}")
+    click.echo(f"{'overall':<{width}}  " + "  ".join(f"{rep.normalised:>18.1f}" for rep in reports))
+    click.echo("")
+    click.echo("Per file: normalised score (raw NAB score). Detections: anomaly_score >= 0.5.")
+    for rep in reports:
+        click.echo(
+            f"NAB swept optimum, {rep.profile}: {rep.swept_normalised:.1f} "
+            f"at threshold {rep.swept_threshold:.4f} (for information)"
+        )
+    if loo is not None:
+        click.echo("")
+        click.echo("Leave one file out (standard profile; grid in detectors/nab/crossval.py):")
+        for fold in loo["folds"]:
+            click.echo(
+                f"  {fold['held_out']:<{width}}  chosen {fold['chosen']}  train "
+                f"{fold['train_standard']:.1f}  held out {fold['held_out_standard']:.1f} "
+                f"(default {fold['default_held_out_standard']:.1f})"
+            )
+        click.echo(
+            f"  cross-validated standard score {loo['cross_validated_standard']:.1f} "
+            f"(default configuration {loo['default_standard']:.1f})"
+        )
+
+
+@eval_group.command("airline")
+@click.option(
+    "--data",
+    "data_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="airline_tweets.csv (Twitter US Airline Sentiment).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Detector configuration (YAML); the built-in default when absent.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the episode events as JSON lines.")
+def eval_airline(data_file: Path, config_file: Path | None, as_json: bool) -> None:
+    """Replay the airline tweets through the brand detectors and list the episodes."""
+    from detectors.datasets import airline_tweets
+    from detectors.episodes import EpisodeEvent, canonical_json
+    from detectors.replay import replay
+
+    config = _load_config(config_file)
+    for output in replay(airline_tweets(data_file), config):
+        if not isinstance(output, EpisodeEvent):
+            continue
+        if as_json:
+            click.echo(canonical_json(output.to_dict()))
+            continue
+        ep = output.episode
+        if output.type not in ("opened", "resolved"):
+            continue
+        line = (
+            f"{output.type:<9} {ep['kind']:<5} {ep['brand']:<15} {ep['severity']:<8} "
+            f"start {ep['start']}"
+        )
+        if output.type == "resolved":
+            words = ", ".join(t["term"] for t in ep["drivers"]["words"][:6])
+            phrases = ", ".join(t["term"] for t in ep["drivers"]["phrases"][:4])
+            line += (
+                f" end {ep['end']} peak {ep['peak_severity']}\n"
+                f"          words: {words}\n          phrases: {phrases}"
+            )
+        click.echo(line)

@@ -1,0 +1,188 @@
+"""The brand detector on synthetic streams: storms, buzz, gates, cold start, late mentions,
+determinism and state round-trips."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from detectors.brand import BrandDetector
+from detectors.config import DetectorConfig
+from detectors.episodes import EpisodeEvent, Output, canonical_json
+from detectors.events import MentionEvent
+from detectors.replay import replay
+from detectors.timeslots import hour_of_day
+from tests.detector_support import DAY, HOUR, MINUTE, T0, daily_rate, stream
+
+
+def normal_week(brand: str = "acme", days: int = 7, base: float = 1.0) -> list[MentionEvent]:
+    return list(stream(brand, T0, days * 1440, lambda t: daily_rate(hour_of_day(t), base)))
+
+
+def episodes(outputs: Iterable[Output]) -> list[EpisodeEvent]:
+    return [o for o in outputs if isinstance(o, EpisodeEvent)]
+
+
+def merged(*streams: Iterable[MentionEvent]) -> list[MentionEvent]:
+    return sorted((e for s in streams for e in s), key=lambda e: (e.event_ms, e.mention_id))
+
+
+def test_negative_surge_opens_a_storm_with_drivers() -> None:
+    surge_at = T0 + 7 * DAY + 14 * HOUR
+    surge = stream(
+        "acme",
+        surge_at,
+        180,
+        lambda t: 12.0,
+        negative_share=0.85,
+        seed=7,
+        texts=["refund missing, app crashed at checkout #acmefail", "app crashed again, no refund"],
+    )
+    events = merged(normal_week(days=8), surge)
+    out = episodes(replay(events))
+    storms = [e for e in out if e.episode["kind"] == "storm"]
+    assert storms and storms[0].type == "opened"
+    first = storms[0].episode
+    assert surge_at <= first["start_ms"] <= surge_at + 30 * MINUTE
+    assert first["first_abnormal_ms"] <= first["start_ms"]
+    share = first["figures"]["negative_share"]
+    assert share["now"] > share["baseline"]
+    resolved = next(e for e in storms if e.type == "resolved").episode
+    peak = resolved["peak_figures"]
+    assert peak["volume"]["now"] > 3 * peak["volume"]["baseline"]
+    assert peak["negative_share"]["now"] > 2 * peak["negative_share"]["baseline"]
+    words = [t["term"] for t in resolved["drivers"]["words"][:5]]
+    assert {"crashed", "refund"} <= set(words)
+    assert "#acmefail" in [t["term"] for t in resolved["drivers"]["hashtags"]]
+    assert resolved["drivers"]["top_posts_by_reach"][0]["url"].startswith("https://")
+    assert resolved["drivers"]["top_authors"]
+    assert resolved["drivers"]["languages"] == {"en": 1.0}
+    assert resolved["episode_id"] == first["episode_id"]
+    assert resolved["peak_severity"] in ("warning", "critical")
+
+
+def test_positive_viral_burst_is_buzz_not_storm() -> None:
+    burst_at = T0 + 7 * DAY + 15 * HOUR
+    burst = stream(
+        "acme",
+        burst_at,
+        120,
+        lambda t: 15.0,
+        negative_share=0.05,
+        positive_share=0.85,
+        seed=9,
+        texts=["love the new ad campaign", "this ad is brilliant"],
+    )
+    out = episodes(replay(merged(normal_week(days=8), burst)))
+    kinds = {e.episode["kind"] for e in out}
+    assert "buzz" in kinds
+    assert "storm" not in kinds
+
+
+def test_normal_weeks_raise_nothing() -> None:
+    out = episodes(replay(normal_week(days=14)))
+    assert [e.episode["kind"] for e in out if e.episode["severity"] != "watch"] == []
+
+
+def test_three_angry_posts_at_4am_are_not_a_storm() -> None:
+    quiet = list(stream("tiny", T0, 7 * 1440, lambda t: 0.003, seed=3))  # ~4 posts a day
+    angry = [
+        MentionEvent(
+            "tiny",
+            T0 + 7 * DAY + 4 * HOUR + i * MINUTE,
+            "negative",
+            text="awful",
+            mention_id=f"angry{i}",
+        )
+        for i in range(3)
+    ]
+    assert episodes(replay(merged(quiet, angry))) == []
+
+
+def test_cold_start_one_day_of_history_does_not_page_on_the_first_normal_evening() -> None:
+    # The brand appears at 08:00 on day one; day two's evening peak (three times the daily
+    # mean) is the first evening after one day of history.
+    start = T0 + 8 * HOUR
+    events = list(stream("fresh", start, 38 * 60, lambda t: daily_rate(hour_of_day(t), 2.0)))
+    out = episodes(replay(events))
+    assert [e for e in out if e.episode["severity"] in ("warning", "critical")] == []
+
+
+def test_late_mentions_are_counted_not_lost() -> None:
+    d = BrandDetector("acme", DetectorConfig())
+    d.observe(MentionEvent("acme", T0 + 30_000, "neutral", mention_id="a"))
+    out = d.advance(T0 + 2 * MINUTE)
+    assert [o.volume for o in out] == [1, 0]  # type: ignore[union-attr]
+    d.observe(MentionEvent("acme", T0 + 10_000, "negative", mention_id="late"))
+    assert d.late_total == 1
+    d.observe(MentionEvent("acme", T0 + 2 * MINUTE + 1, "neutral", mention_id="b"))
+    out = d.advance(T0 + 3 * MINUTE)
+    assert out[0].late == 1 and out[0].volume == 1  # type: ignore[union-attr]
+    assert d.late_total == 1
+
+
+def test_quiet_brand_buckets_close_empty() -> None:
+    d = BrandDetector("acme", DetectorConfig())
+    d.observe(MentionEvent("acme", T0, "neutral", mention_id="a"))
+    out = d.advance(T0 + 10 * MINUTE)
+    assert len(out) == 10 and sum(o.volume for o in out) == 1  # type: ignore[union-attr]
+    assert d.baseline.history_minutes == 10
+
+
+def _storm_stream() -> list[MentionEvent]:
+    surge = stream(
+        "acme", T0 + 3 * DAY + 14 * HOUR, 120, lambda t: 10.0, negative_share=0.9, seed=5
+    )
+    other = stream("other", T0, 4 * 1440, lambda t: 0.5, seed=11)
+    return merged(normal_week(days=4), surge, other)
+
+
+def test_same_ordered_input_gives_byte_identical_episodes() -> None:
+    events = _storm_stream()
+    first = [canonical_json(e.to_dict()) for e in episodes(replay(events))]
+    second = [canonical_json(e.to_dict()) for e in episodes(replay(events))]
+    assert first and first == second
+    assert "\n".join(first).encode() == "\n".join(second).encode()
+
+
+def test_state_round_trip_gives_identical_future_outputs() -> None:
+    events = [e for e in _storm_stream() if e.brand == "acme"]
+    cut = T0 + 3 * DAY + 14 * HOUR + 30 * MINUTE  # in the middle of the storm
+
+    def run(restore: bool) -> list[str]:
+        d = BrandDetector("acme")
+        out: list[str] = []
+        watermark = T0
+        for e in events:
+            if restore and e.event_ms >= cut and watermark < cut:
+                out += [
+                    canonical_json(o.__dict__ if not isinstance(o, EpisodeEvent) else o.to_dict())
+                    for o in d.advance(cut)
+                ]
+                watermark = cut
+                state = json.loads(json.dumps(d.to_state()))
+                d = BrandDetector.from_state(state, DetectorConfig())
+                assert json.loads(json.dumps(d.to_state())) == state
+            d.observe(e)
+            if e.event_ms - MINUTE > watermark:
+                watermark = e.event_ms - MINUTE
+                for o in d.advance(watermark):
+                    out.append(
+                        canonical_json(
+                            o.__dict__ if not isinstance(o, EpisodeEvent) else o.to_dict()
+                        )
+                    )
+        return out
+
+    plain, restored = run(False), run(True)
+    assert len(plain) > 1000
+    assert plain == restored
+
+
+def test_state_stays_bounded() -> None:
+    d = BrandDetector("acme")
+    for e in normal_week(days=3, base=5.0):
+        d.observe(e)
+    d.advance(T0 + 3 * DAY)
+    size = len(json.dumps(d.to_state()))
+    assert size < 300_000

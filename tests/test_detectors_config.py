@@ -1,0 +1,75 @@
+"""Configuration loading and validation, and the mention record adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detectors.config import ConfigError, DetectorConfig
+from detectors.events import MentionEvent
+
+
+def test_defaults_round_trip_through_a_dict() -> None:
+    config = DetectorConfig()
+    assert DetectorConfig.from_dict(config.to_dict()) == config
+    assert DetectorConfig.from_dict({}) == config
+
+
+def test_partial_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "detector.yaml"
+    path.write_text(
+        "bucket_minutes: 5\nstates:\n  watch_enter: 1.2\nspikes:\n  windows_minutes: [5, 30]\n"
+    )
+    config = DetectorConfig.from_yaml(path)
+    assert config.bucket_minutes == 5.0
+    assert config.states.watch_enter == 1.2
+    assert config.spikes.windows_minutes == (5.0, 30.0)
+    assert config.states.warning_enter == DetectorConfig().states.warning_enter
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"bucket_minutes": 0}, "bucket_minutes"),
+        ({"states": {"watch_exit": 5.0}}, "states.watch_exit"),
+        ({"spikes": {"tail_quantile": 0.2}}, "spikes.tail_quantile"),
+        ({"spikes": {"nonsense": 1}}, "spikes.nonsense"),
+        ({"baseline": {"clip_ratio": "high"}}, "baseline.clip_ratio"),
+        ({"storm": {"share_prior": 1.5}}, "storm.share_prior"),
+        ({"drivers": {"top_k": 0}}, "drivers.top_k"),
+        ({"states": 3}, "states"),
+    ],
+)
+def test_validation_names_the_key(data: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        DetectorConfig.from_dict(data)
+    assert str(info.value).startswith(key), str(info.value)
+
+
+def test_mention_event_from_a_scored_record() -> None:
+    record = {
+        "id": "p1",
+        "text": "Kundeservice svarer ikke",
+        "created_at_ms": 1_772_000_000_000,
+        "brand": "acme",
+        "platform": "x",
+        "lang": "nb",
+        "author": {"id": "u1", "handle": "@kari", "followers": 1200},
+        "url": "https://x.example/p1",
+        "engagement": {"likes": 3, "shares": 1, "replies": 2},
+        "is_brand_reply": False,
+        "sentiment": {"label": "negative", "negative": 0.9, "neutral": 0.08, "positive": 0.02},
+    }
+    event = MentionEvent.from_record(record)
+    assert (event.brand, event.sentiment, event.followers, event.author) == (
+        "acme",
+        "negative",
+        1200,
+        "u1",
+    )
+    assert event.engagement == 6 and event.lang == "nb" and event.event_ms == 1_772_000_000_000
+    with pytest.raises(ValueError, match=r"sentiment\.label"):
+        MentionEvent.from_record({**record, "sentiment": {"label": "angry"}})
+    with pytest.raises(ValueError, match="created_at_ms"):
+        MentionEvent.from_record({k: v for k, v in record.items() if k != "created_at_ms"})
