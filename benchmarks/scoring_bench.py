@@ -91,8 +91,9 @@ def run_stage(texts: list[str], threads: int) -> dict[str, float]:
         for i, t in enumerate(texts)
     ]
     started = time.perf_counter()
-    for i in range(0, len(records), 64):  # the agent's default micro-batch
-        stage.run(records[i : i + 64])
+    size = settings.sentiment_batch_size  # the agent's default micro-batch
+    for i in range(0, len(records), size):
+        stage.run(records[i : i + size])
     elapsed = time.perf_counter() - started
     return {"mentions_per_s": len(texts) / elapsed, "seconds": elapsed}
 

@@ -133,7 +133,10 @@ class Settings(BaseSettings):
         "onnx-int8", description="e5 backend runtime: onnx-int8 (fastest), onnx or torch."
     )
     sentiment_batch_size: int = Field(
-        64, ge=1, le=4096, description="Largest scoring micro-batch (mentions)."
+        256,
+        ge=1,
+        le=4096,
+        description="Largest scoring micro-batch (mentions); sorted by length inside.",
     )
     sentiment_batch_wait_s: float = Field(
         0.25, gt=0, le=60, description="Longest wait to fill a scoring micro-batch, in seconds."

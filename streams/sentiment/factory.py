@@ -86,7 +86,7 @@ def load_scorer(
             onnx_path=onnx_dir(model_dir, head.layers) / onnx,
             threads=settings.sentiment_threads,
             max_length=settings.sentiment_max_length,
-            max_batch=settings.sentiment_batch_size,
+            max_batch=min(64, settings.sentiment_batch_size),
         )
     raise ScorerUnavailable(
         f"unknown sentiment backend {backend!r}: expected e5, transformers or lexicon"
