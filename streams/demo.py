@@ -198,7 +198,10 @@ def _published_table(mentions: list[dict[str, Any]], topic: str) -> Table:
         table.add_column(column, overflow="fold")
     for mention in mentions:
         table.add_row(
-            mention["created_at"][11:19], mention["lang"], mention["platform"], mention["text"]
+            mention["created_at"][11:19],
+            mention.get("lang", "(detect)"),
+            mention["platform"],
+            mention["text"],
         )
     return table
 
