@@ -5,8 +5,13 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
+from typing import Any
 
+from streams import metrics
+from streams.log_setup import get_logger
 from streams.mention import Rejection
+
+log = get_logger(__name__)
 
 
 def dead_letter(
@@ -37,3 +42,25 @@ def dead_letter(
     }
     headers = [("stormvarsel-reason", rejection.reason.encode())]
     return json.dumps(record).encode(), headers
+
+
+async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection) -> None:
+    """Send a consumed Faust message to the dead-letter topic, counted and logged."""
+    value, headers = dead_letter(
+        rejection,
+        message.value,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+    )
+    await dlq.send(key=message.key, value=value, headers=headers)
+    metrics.MENTIONS_REJECTED.labels(reason=rejection.reason).inc()
+    log.info(
+        "mention.rejected",
+        reason=rejection.reason,
+        detail=rejection.message,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+    )

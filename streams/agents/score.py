@@ -18,7 +18,7 @@ from typing import Any
 import faust
 
 from streams import metrics
-from streams.dead_letter import dead_letter
+from streams.dead_letter import send_dead_letter
 from streams.log_setup import get_logger
 from streams.mention import Rejection
 from streams.sentiment.base import Scorer
@@ -126,16 +126,7 @@ def register(
             for event, result in zip(events, results, strict=True):
                 message = event.message
                 if isinstance(result, Rejection):
-                    value, headers = dead_letter(
-                        result,
-                        message.value,
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-                    )
-                    await dlq.send(key=message.key, value=value, headers=headers)
-                    metrics.MENTIONS_REJECTED.labels(reason=result.reason).inc()
+                    await send_dead_letter(dlq, message, result)
                     continue
                 payload, record = result
                 await scored.send(

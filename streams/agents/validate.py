@@ -15,7 +15,7 @@ import faust
 
 from streams import metrics
 from streams.brand_matching import BrandMatcher
-from streams.dead_letter import dead_letter
+from streams.dead_letter import send_dead_letter
 from streams.dedup import Deduplicator
 from streams.log_setup import get_logger
 from streams.mention import Limits, Rejection, validate_record
@@ -49,23 +49,7 @@ def register(
     dedup = Deduplicator(seen, config.dedup_window_ms)
 
     async def reject(message: faust.types.Message, rejection: Rejection) -> None:
-        value, headers = dead_letter(
-            rejection,
-            message.value,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-        )
-        await dlq.send(key=message.key, value=value, headers=headers)
-        metrics.MENTIONS_REJECTED.labels(reason=rejection.reason).inc()
-        log.info(
-            "mention.rejected",
-            reason=rejection.reason,
-            detail=rejection.message,
-            partition=message.partition,
-            offset=message.offset,
-        )
+        await send_dead_letter(dlq, message, rejection)
 
     async def handle(message: faust.types.Message) -> None:
         result = validate_record(message.value, limits=config.limits)
