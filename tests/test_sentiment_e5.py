@@ -125,3 +125,22 @@ def test_token_batches_respect_budget_and_keep_every_index() -> None:
     for batch in batches:
         assert len(batch) <= 3
         assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 256
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8"])
+def test_padding_does_not_change_a_score(model_dir: Path, runtime: str) -> None:
+    """A short text scores the same alone and padded next to a long one (mask honoured)."""
+    head = Head.load(SHIPPED_HEAD)
+    name = "encoder-int8.onnx" if runtime == "onnx-int8" else "encoder.onnx"
+    onnx = model_dir / "onnx" / "-".join(map(str, head.layers)) / name
+    scorer = E5Scorer(model_dir, head, runtime=runtime, onnx_path=onnx, max_batch=64)
+    short = "Kundeservice svarer ikke"
+    long = "Flyet ble forsinket med fire timer og ingen informasjon ble gitt underveis " * 4
+    alone = scorer.encoder.features(scorer.tokenize([short]))
+    padded = scorer.encoder.features(scorer.tokenize([short, long]))[:1]
+    if runtime == "onnx":
+        assert np.abs(alone - padded).max() < 1e-4
+    else:
+        # Dynamic int8 picks activation scales per batch: features move a little, scores do not.
+        diff = np.abs(head.probabilities(alone) - head.probabilities(padded)).max()
+        assert diff < 0.02, diff
