@@ -55,7 +55,7 @@ def test_standard_score_beats_published_detectors(evaluated: tuple[dict[str, Any
 
 
 @pytest.mark.xfail(
-    reason="target not reached: the default configuration scores 84.1 < 85", strict=False
+    reason="target not reached: the default configuration scores 84.1 < 85", strict=True
 )
 def test_standard_target_85(evaluated: tuple[dict[str, Any], Path]) -> None:
     report, _ = evaluated
