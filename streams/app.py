@@ -8,9 +8,10 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from detectors.config import DetectorConfig
 from streams import http_ingest
 from streams import topics as topic_names
-from streams.agents import score, validate
+from streams.agents import detect, score, validate
 from streams.brand_matching import BrandMatcher
 from streams.kafka_clients import faust_credentials
 from streams.log_setup import get_logger
@@ -45,7 +46,10 @@ def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
 
 
 def build_app(
-    settings: Settings, *, mention_partitions: int | None = None
+    settings: Settings,
+    *,
+    mention_partitions: int | None = None,
+    scored_partitions: int | None = None,
 ) -> tuple[faust.App, Topics]:
     """The app with every stage registered.
 
@@ -103,6 +107,22 @@ def build_app(
         ),
         config=score.ScoreConfig(
             batch_size=settings.sentiment_batch_size, batch_wait_s=settings.sentiment_batch_wait_s
+        ),
+    )
+    detector_config = (
+        DetectorConfig.from_yaml(settings.detector_config)
+        if settings.detector_config
+        else DetectorConfig()
+    )
+    detect.register(
+        app,
+        source=topics.scored,
+        alerts=topics.alerts,
+        config=detect.DetectConfig(
+            detector=detector_config,
+            lateness_ms=int(settings.detect_lateness_s * 1000),
+            idle_close_s=settings.detect_idle_close_s,
+            partitions=scored_partitions or settings.topic_partitions,
         ),
     )
     http_ingest.register(

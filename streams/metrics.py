@@ -52,5 +52,22 @@ SCORING_BATCH_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
 SCORER_INFO = Info("stormvarsel_scorer", "The sentiment model the worker scores with.")
+STORM_EPISODE_EVENTS = Counter(
+    "stormvarsel_episode_events",
+    "Storm and buzz episode changes emitted to the alerts topic, by type.",
+    ["type"],
+)
+BUCKETS_CLOSED = Counter(
+    "stormvarsel_buckets_closed",
+    "Per-brand event-time buckets closed by the detectors.",
+)
+LATE_MENTIONS = Counter(
+    "stormvarsel_late_mentions",
+    "Scored mentions that arrived after their bucket had closed (counted, not added).",
+)
+DETECT_REDELIVERED = Counter(
+    "stormvarsel_detect_redelivered",
+    "Scored mentions Kafka delivered again after a restart, already in the detectors (skipped).",
+)
 BUILD = Info("stormvarsel_build", "Version of the running Stormvarsel worker.")
 BUILD.info({"version": __version__})

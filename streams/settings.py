@@ -151,6 +151,20 @@ class Settings(BaseSettings):
         "cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$", description="transformers backend device."
     )
 
+    # --- Detection ---
+    detector_config: Path | None = Field(
+        None, description="YAML file overriding the detectors' default configuration."
+    )
+    detect_lateness_s: float = Field(
+        60.0, ge=0, le=86400, description="Allowed lateness of mentions before buckets close."
+    )
+    detect_idle_close_s: float = Field(
+        120.0,
+        ge=1,
+        le=86400,
+        description="Wall-clock quiet time after which a partition's buckets close anyway.",
+    )
+
     # --- Local development broker (`stormvarsel kafka ...`) ---
     kafka_version: str = Field(
         "4.4.0",

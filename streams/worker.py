@@ -7,7 +7,7 @@ import faust
 from streams.app import build_app
 from streams.log_setup import configure_logging, get_logger
 from streams.settings import Settings
-from streams.topics import MENTIONS, ensure_topics
+from streams.topics import MENTIONS, MENTIONS_SCORED, ensure_topics
 
 log = get_logger(__name__)
 
@@ -18,7 +18,11 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
     states = ensure_topics(settings, timeout_s=wait_for_kafka_s)
     partitions = {s.name: s.partitions for s in states}
-    app, _topics = build_app(settings, mention_partitions=partitions[settings.topic(MENTIONS)])
+    app, _topics = build_app(
+        settings,
+        mention_partitions=partitions[settings.topic(MENTIONS)],
+        scored_partitions=partitions[settings.topic(MENTIONS_SCORED)],
+    )
     log.info(
         "worker.starting",
         app_id=settings.app_id,

@@ -87,8 +87,11 @@ class RunningWorker:
             self.process.wait()
 
 
-def start_worker(kafka: LocalKafka, tmp_path: Path, **extra_env: str) -> RunningWorker:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
+def start_worker(
+    kafka: LocalKafka, tmp_path: Path, prefix: str | None = None, **extra_env: str
+) -> RunningWorker:
+    """A worker with topics of its own (or those of ``prefix``, to restart one)."""
+    prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
     port = free_port()
     env = {
         **os.environ,
@@ -103,7 +106,7 @@ def start_worker(kafka: LocalKafka, tmp_path: Path, **extra_env: str) -> Running
         **extra_env,
     }
     log = tmp_path / "worker.log"
-    with log.open("wb") as handle:
+    with log.open("ab") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],
             env=env,

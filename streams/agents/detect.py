@@ -1,0 +1,216 @@
+"""Detection stage: scored mentions in, storm and buzz episodes out on ``alerts``.
+
+Each partition of ``mentions.scored`` (keyed by brand, so a brand lives on one partition) runs the
+pure core's :class:`detectors.replay.Replayer`: the same code, and so the same episodes, as a
+replay of the same ordered mentions. Its watermark is the highest event time seen on the partition
+minus the allowed lateness; a wall-clock timer moves it on when a partition goes quiet, so a
+silent brand still closes its buckets.
+
+Nothing is lost when a worker dies. Two changelog-backed tables hold the state:
+
+- ``detector-state``: each brand's detector, written after buckets closed, at most every
+  ``save_interval_s`` of wall time (a detector is tens of kilobytes: saving it per mention, or per
+  bucket while replaying history at speed, would flood the changelog);
+- ``detector-pending``: every mention observed since then, keyed by brand and source offset,
+  deleted once the detector state that includes it is saved.
+
+A restarted worker rebuilds each detector from its saved state and re-observes the pending
+mentions in their original order. Episode ids derive from (brand, episode start), so an episode
+re-emitted after a crash updates the same alert instead of paging twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from detectors.brand import BrandDetector
+from detectors.config import DetectorConfig
+from detectors.episodes import EpisodeEvent, Output
+from detectors.events import MentionEvent
+from detectors.replay import Replayer
+from streams import metrics
+from streams.log_setup import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    detector: DetectorConfig
+    lateness_ms: int
+    idle_close_s: float
+    partitions: int
+    save_interval_s: float = 5.0
+
+
+@dataclass
+class PartitionState:
+    replayer: Replayer
+    pending: dict[str, list[str]] = field(default_factory=dict)  # brand -> pending keys
+    last_wall: float = field(default_factory=time.monotonic)
+    last_save: float = field(default_factory=time.monotonic)
+    dirty: bool = False
+    #: Highest source offset already in the detectors: Kafka redelivers what follows the last
+    #: committed offset after a crash, and those records must not be counted twice.
+    high_offset: int = -1
+    saved_until: dict[str, int | None] = field(default_factory=dict)
+
+
+def _pending_key(brand: str, offset: int) -> str:
+    return f"{brand}|{offset:020d}"
+
+
+def register(
+    app: faust.App,
+    *,
+    source: faust.TopicT,
+    alerts: faust.TopicT,
+    config: DetectConfig,
+) -> Any:
+    states = app.Table(
+        "detector-state",
+        partitions=config.partitions,
+        key_type=str,
+        help="Each brand's detector state, saved when its buckets close.",
+    )
+    pending = app.Table(
+        "detector-pending",
+        partitions=config.partitions,
+        key_type=str,
+        help="Scored mentions observed since the brand's state was last saved.",
+    )
+    partitions: dict[int, PartitionState] = {}
+    generation: list[object] = [None]
+
+    def rebuild() -> None:
+        """After start-up or a rebalance: detectors from saved state plus pending mentions."""
+        partitions.clear()
+        detectors: dict[int, dict[str, BrandDetector]] = {}
+        meta: dict[int, dict[str, Any]] = {}
+        for brand, value in list(states.items()):
+            part = int(value["partition"])
+            detector = BrandDetector.from_state(value["state"], config.detector)
+            detectors.setdefault(part, {})[brand] = detector
+            meta.setdefault(part, {"max": None, "adv": None, "offset": -1})
+            for key in ("max", "adv", "offset"):
+                if value.get(key) is not None:
+                    current = meta[part][key]
+                    meta[part][key] = max(current or value[key], value[key])
+        replays: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        # Original arrival order: the shared watermark depends on how brands interleave.
+        for key, record in sorted(pending.items(), key=lambda item: int(item[1]["offset"])):
+            replays.setdefault(int(record["partition"]), []).append((key, record["mention"]))
+        for part in set(detectors) | set(replays):
+            replayer = Replayer(config.detector, config.lateness_ms)
+            replayer.detectors = detectors.get(part, {})
+            replayer.max_event_ms = meta.get(part, {}).get("max")
+            replayer._advanced_to = meta.get(part, {}).get("adv")
+            state = PartitionState(replayer)
+            state.high_offset = int(meta.get(part, {}).get("offset", -1))
+            for brand, detector in replayer.detectors.items():
+                state.saved_until[brand] = detector.closed_until
+            for key, mention in replays.get(part, []):
+                state.high_offset = max(state.high_offset, int(key.rsplit("|", 1)[1]))
+                event = MentionEvent.from_record(mention)
+                replayer.feed(event)  # outputs were emitted before the restart
+                state.pending.setdefault(event.brand, []).append(key)
+            partitions[part] = state
+        log.info("detect.rebuilt", partitions=sorted(partitions), brands=len(states))
+
+    async def emit(outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, EpisodeEvent):
+                brand = str(output.episode.get("brand"))
+                await alerts.send(
+                    key=brand.encode(),
+                    value=json.dumps(output.to_dict(), sort_keys=True).encode(),
+                    timestamp=output.at_ms / 1000,
+                )
+                metrics.STORM_EPISODE_EVENTS.labels(type=str(output.type)).inc()
+                log.info(
+                    "episode." + str(output.type),
+                    brand=brand,
+                    severity=output.episode.get("severity"),
+                    episode=output.episode.get("id"),
+                )
+            else:
+                metrics.BUCKETS_CLOSED.inc()
+
+    def save(part: int, state: PartitionState) -> None:
+        """Persist detectors whose buckets closed, then forget their now-closed pending mentions."""
+        replayer = state.replayer
+        for brand, detector in replayer.detectors.items():
+            if detector.closed_until == state.saved_until.get(brand, "unsaved"):
+                continue
+            states[brand] = {
+                "partition": part,
+                "state": detector.to_state(),
+                "max": replayer.max_event_ms,
+                "adv": replayer._advanced_to,
+                "offset": state.high_offset,
+            }
+            state.saved_until[brand] = detector.closed_until
+            for key in state.pending.pop(brand, []):
+                pending.pop(key, None)
+
+    @app.agent(source, name="stormvarsel.detect")
+    async def detect(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            if generation[0] != app.rebalancing_count:
+                generation[0] = app.rebalancing_count
+                rebuild()
+            message = event.message
+            try:
+                record = json.loads(message.value)
+                mention = MentionEvent.from_record(record)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("detect.unreadable", offset=message.offset, error=str(exc))
+                continue
+            part = message.partition
+            state = partitions.get(part)
+            if state is None:
+                state = partitions[part] = PartitionState(
+                    Replayer(config.detector, config.lateness_ms)
+                )
+            if message.offset <= state.high_offset:
+                metrics.DETECT_REDELIVERED.inc()
+                continue
+            state.high_offset = message.offset
+            state.last_wall = time.monotonic()
+            late_before = sum(d.late_total for d in state.replayer.detectors.values())
+            key = _pending_key(mention.brand, message.offset)
+            pending[key] = {"partition": part, "offset": message.offset, "mention": record}
+            state.pending.setdefault(mention.brand, []).append(key)
+            outputs = state.replayer.feed(mention)
+            late_after = sum(d.late_total for d in state.replayer.detectors.values())
+            if late_after > late_before:
+                metrics.LATE_MENTIONS.inc(late_after - late_before)
+            await emit(outputs)
+            state.dirty = state.dirty or bool(outputs)
+            if state.dirty and state.last_wall - state.last_save >= config.save_interval_s:
+                save(part, state)
+                state.dirty = False
+                state.last_save = state.last_wall
+
+    @app.timer(interval=max(1.0, config.idle_close_s / 4))
+    async def close_quiet_partitions() -> None:
+        # Wall-clock closing for brands that went quiet. Results are emitted now; the state is
+        # saved with the partition's next mention (tables change only inside the stream).
+        now = time.monotonic()
+        for state in partitions.values():
+            replayer = state.replayer
+            idle = now - state.last_wall
+            if replayer.max_event_ms is None or idle < config.idle_close_s:
+                continue
+            watermark = replayer.max_event_ms + int(idle * 1000) - config.lateness_ms
+            boundary = watermark - watermark % replayer.bucket_ms
+            if replayer._advanced_to is None or boundary > replayer._advanced_to:
+                replayer._advanced_to = boundary
+                await emit(replayer.advance(boundary))
+
+    return detect

@@ -1,0 +1,158 @@
+"""The detection stage on the real Kafka gives exactly the pure core's episodes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from kafka import KafkaProducer
+
+from detectors.episodes import EpisodeEvent
+from detectors.events import MentionEvent
+from detectors.replay import Replayer
+from streams.kafka_local import LocalKafka
+from tests.conftest import SHARED_DATA
+from tests.running_worker import RunningWorker, start_worker
+
+pytestmark = pytest.mark.integration
+
+AIRLINES = SHARED_DATA / "sentiment" / "airline_tweets.csv"
+PACIFIC = ZoneInfo("America/Los_Angeles")
+
+
+def scored_airline_records() -> list[dict[str, Any]]:
+    """The airline tweets as `mentions.scored` records, human labels as sentiment, in time order."""
+    records = []
+    with AIRLINES.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            created = datetime.strptime(row["tweet_created"], "%m/%d/%Y %H:%M").replace(
+                tzinfo=PACIFIC
+            )
+            label = row["airline_sentiment"] or "neutral"
+            records.append(
+                {
+                    "id": row["tweet_id"],
+                    "text": row["text"],
+                    "created_at_ms": int(created.timestamp() * 1000),
+                    "brand": row["airline"].lower().replace(" ", "-"),
+                    "platform": "x",
+                    "lang": "en",
+                    "author": {"id": None, "handle": None, "followers": 0},
+                    "engagement": {"likes": 0, "shares": 0, "replies": 0},
+                    "is_brand_reply": False,
+                    "sentiment": {"label": label, "model": "human"},
+                }
+            )
+    records.sort(key=lambda r: (r["created_at_ms"], r["id"]))
+    return records
+
+
+@pytest.fixture
+def worker(kafka: LocalKafka, tmp_path: Path) -> Iterator[RunningWorker]:
+    running = start_worker(
+        kafka,
+        tmp_path,
+        STORMVARSEL_TOPIC_PARTITIONS="1",
+        STORMVARSEL_DETECT_LATENESS_S="60",
+        STORMVARSEL_DETECT_IDLE_CLOSE_S="3600",  # no wall-clock closing during the test
+        STORMVARSEL_LOG_LEVEL="WARNING",
+    )
+    yield running
+    running.stop()
+
+
+@pytest.mark.skipif(not AIRLINES.exists(), reason=f"shared data not found at {AIRLINES}")
+def test_live_detection_equals_the_pure_core(worker: RunningWorker) -> None:
+    records = scored_airline_records()
+    replayer = Replayer(lateness_ms=60_000)
+    expected = [
+        json.dumps(output.to_dict(), sort_keys=True)
+        for record in records
+        for output in replayer.feed(MentionEvent.from_record(record))
+        if isinstance(output, EpisodeEvent)
+    ]
+    assert expected, "the pure core raised no episode on the airline storm"
+
+    producer = KafkaProducer(bootstrap_servers=worker.bootstrap, acks="all", linger_ms=20)
+    for record in records:
+        producer.send(
+            worker.topic("mentions.scored"),
+            key=record["brand"].encode(),
+            value=json.dumps(record).encode(),
+            timestamp_ms=record["created_at_ms"],
+        )
+    producer.flush()
+    producer.close()
+
+    alerts = worker.consume("alerts", expected=len(expected), timeout_s=120)
+    got = [json.dumps(json.loads(m.value), sort_keys=True) for m in alerts]
+    assert got == expected  # byte-identical episodes, in the same order
+
+    opened = [json.loads(e) for e in expected if json.loads(e)["type"] == "opened"]
+    american = [
+        e for e in opened if e["episode"]["brand"] == "american" and e["at"].startswith("2015-02-2")
+    ]
+    assert american, "no episode for American around its storm of 2015-02-22"
+    assert all(m.key.decode() == json.loads(m.value)["episode"]["brand"] for m in alerts)
+    metrics = worker.metrics()
+    assert metrics["stormvarsel_buckets_closed_total{}"] > 1000
+
+
+@pytest.mark.skipif(not AIRLINES.exists(), reason=f"shared data not found at {AIRLINES}")
+def test_a_killed_worker_resumes_from_its_tables(kafka: LocalKafka, tmp_path: Path) -> None:
+    """SIGKILL mid-stream: the restarted worker rebuilds detectors from the changelog tables
+    (saved state + pending mentions) and raises exactly the pure core's episodes. Episodes
+    emitted twice around the crash are identical records (same id), which Alertmanager
+    de-duplicates, so we compare the distinct records."""
+    records = scored_airline_records()
+    replayer = Replayer(lateness_ms=60_000)
+    expected = {
+        json.dumps(output.to_dict(), sort_keys=True)
+        for record in records
+        for output in replayer.feed(MentionEvent.from_record(record))
+        if isinstance(output, EpisodeEvent)
+    }
+    env = {
+        "STORMVARSEL_TOPIC_PARTITIONS": "1",
+        "STORMVARSEL_DETECT_LATENESS_S": "60",
+        "STORMVARSEL_DETECT_IDLE_CLOSE_S": "3600",
+        "STORMVARSEL_LOG_LEVEL": "WARNING",
+    }
+    first = start_worker(kafka, tmp_path, **env)
+    producer = KafkaProducer(bootstrap_servers=first.bootstrap, acks="all", linger_ms=20)
+
+    def send(batch: list[dict[str, Any]]) -> None:
+        for record in batch:
+            producer.send(
+                first.topic("mentions.scored"),
+                key=record["brand"].encode(),
+                value=json.dumps(record).encode(),
+                timestamp_ms=record["created_at_ms"],
+            )
+        producer.flush()
+
+    half = len(records) // 2
+    send(records[:half])
+    first.wait(
+        lambda: first.metrics().get("stormvarsel_buckets_closed_total{}", 0) > 5000,
+        120,
+        "the first half to be processed",
+    )
+    first.process.kill()  # no clean shutdown: offsets and tables as they happen to be
+    first.process.wait()
+
+    second = start_worker(kafka, tmp_path, prefix=first.prefix, **env)
+    try:
+        send(records[half:])
+        producer.close()
+        alerts = second.consume("alerts", expected=len(expected), timeout_s=120)
+        got = {json.dumps(json.loads(m.value), sort_keys=True) for m in alerts}
+        assert got == expected
+    finally:
+        second.stop()
