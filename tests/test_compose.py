@@ -423,8 +423,13 @@ def test_dockerfile_runtime_contract(compose: dict[str, Any]) -> None:
     assert user == "10001", f"runtime user is {user!r}, expected uid 10001"
     assert json.loads(by_keyword["ENTRYPOINT"][-1]) == ["stormvarsel"]
     assert json.loads(by_keyword["CMD"][-1]) == ["worker"]
-    assert any("uv sync --frozen --no-dev" in run for run in by_keyword["RUN"])
+    runs = " ".join(by_keyword["RUN"])
+    # Locked dependencies, but torch from the CPU index and none of PyPI's CUDA wheels.
+    assert "uv export --frozen --no-dev" in runs
+    assert '--index-url "${TORCH_INDEX_URL}"' in runs and '"torch==${torch_version}"' in runs
+    assert "grep -vE '^(torch|triton|nvidia-|cuda-)'" in runs
     assert any("download.pytorch.org/whl/cpu" in arg for arg in by_keyword["ARG"])
+    assert "stormvarsel models install" in runs  # no model download when the worker starts
 
 
 @pytest.mark.usefixtures("clean_env")
