@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from detectors.config import DetectorConfig
@@ -13,6 +14,7 @@ from streams import http_ingest
 from streams import topics as topic_names
 from streams.agents import detect, score, validate
 from streams.brand_matching import BrandMatcher
+from streams.errors import ConfigError
 from streams.kafka_clients import faust_credentials
 from streams.log_setup import get_logger
 from streams.mention import Limits
@@ -43,6 +45,22 @@ def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
         partitions=settings.topic_partitions,
         replicas=settings.topic_replication,
     )
+
+
+def load_detector_config(settings: Settings) -> DetectorConfig:
+    """The detectors' configuration: defaults, or the YAML file named in the settings."""
+    path = settings.detector_config
+    if path is None:
+        return DetectorConfig()
+    try:
+        return DetectorConfig.from_yaml(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"STORMVARSEL_DETECTOR_CONFIG: cannot read {path} ({exc.strerror})"
+        ) from None
+    except (ValueError, yaml.YAMLError) as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError(f"STORMVARSEL_DETECTOR_CONFIG: {path}: {message}") from None
 
 
 def build_app(
@@ -109,11 +127,7 @@ def build_app(
             batch_size=settings.sentiment_batch_size, batch_wait_s=settings.sentiment_batch_wait_s
         ),
     )
-    detector_config = (
-        DetectorConfig.from_yaml(settings.detector_config)
-        if settings.detector_config
-        else DetectorConfig()
-    )
+    detector_config = load_detector_config(settings)
     detect.register(
         app,
         source=topics.scored,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from streams.app import build_app
+from streams.app import build_app, load_detector_config
 from streams.log_setup import configure_logging, get_logger
 from streams.settings import Settings
 from streams.topics import MENTIONS, MENTIONS_SCORED, ensure_topics
@@ -16,6 +16,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
     """Block until the worker stops (SIGTERM or SIGINT shut it down cleanly)."""
     config = configure_logging(settings.log_level, settings.log_format)
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
+    load_detector_config(settings)  # and on a bad detector configuration
     states = ensure_topics(settings, timeout_s=wait_for_kafka_s)
     partitions = {s.name: s.partitions for s in states}
     app, _topics = build_app(

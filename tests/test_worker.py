@@ -132,3 +132,34 @@ def test_worker_without_kafka_fails_with_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "no Kafka broker answered at 127.0.0.1:" in result.stderr
     assert "stormvarsel kafka start" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("bucket_minutes: -3\n", "bucket_minutes: must be > 0, got -3.0"),
+        (None, "cannot read"),
+    ],
+)
+def test_bad_detector_config_is_refused_before_kafka(
+    tmp_path: Path, content: str | None, expected: str
+) -> None:
+    path = tmp_path / "detectors.yaml"
+    if content is not None:
+        path.write_text(content)
+    env = {
+        **os.environ,
+        "STORMVARSEL_DETECTOR_CONFIG": str(path),
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker", "--wait-for-kafka", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: STORMVARSEL_DETECTOR_CONFIG: ") and expected in lines[-1]
+    assert "no Kafka broker answered" not in result.stderr  # refused before trying Kafka
