@@ -235,30 +235,12 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap_servers.split(",")
 
     def sasl_password(self) -> str | None:
-        if self.kafka_sasl_password is not None:
-            return self.kafka_sasl_password.get_secret_value()
-        if self.kafka_sasl_password_file is not None:
-            try:
-                return self.kafka_sasl_password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    f"{ENV_PREFIX}KAFKA_SASL_PASSWORD_FILE: cannot read "
-                    f"{self.kafka_sasl_password_file}: {exc.strerror}"
-                ) from exc
-        return None
+        return _secret(
+            self.kafka_sasl_password, self.kafka_sasl_password_file, "KAFKA_SASL_PASSWORD"
+        )
 
     def ingest_token(self) -> str | None:
-        if self.http_ingest_token is not None:
-            return self.http_ingest_token.get_secret_value()
-        if self.http_ingest_token_file is not None:
-            try:
-                return self.http_ingest_token_file.read_text(encoding="utf-8").strip() or None
-            except OSError as exc:
-                raise ConfigError(
-                    f"{ENV_PREFIX}HTTP_INGEST_TOKEN_FILE: cannot read "
-                    f"{self.http_ingest_token_file}: {exc.strerror}"
-                ) from exc
-        return None
+        return _secret(self.http_ingest_token, self.http_ingest_token_file, "HTTP_INGEST_TOKEN")
 
     @property
     def models_dir(self) -> Path:
@@ -283,6 +265,18 @@ class Settings(BaseSettings):
             else:
                 shown[name] = value
         return shown
+
+
+def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
+    """A secret given directly, else read from its file (``<NAME>_FILE``), else None."""
+    if value is not None:
+        return value.get_secret_value()
+    if file is None:
+        return None
+    try:
+        return file.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name}_FILE: cannot read {file}: {exc.strerror}") from exc
 
 
 def describe_error(exc: ValidationError, *, prefix: str = ENV_PREFIX) -> str:

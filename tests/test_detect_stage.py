@@ -53,6 +53,18 @@ def scored_airline_records() -> list[dict[str, Any]]:
     return records
 
 
+def send_scored(producer: KafkaProducer, topic: str, records: list[dict[str, Any]]) -> None:
+    """Produce scored mentions keyed by brand, with their event time as record time."""
+    for record in records:
+        producer.send(
+            topic,
+            key=record["brand"].encode(),
+            value=json.dumps(record).encode(),
+            timestamp_ms=record["created_at_ms"],
+        )
+    producer.flush()
+
+
 @pytest.fixture
 def worker(kafka: LocalKafka, tmp_path: Path) -> Iterator[RunningWorker]:
     running = start_worker(
@@ -80,14 +92,7 @@ def test_live_detection_equals_the_pure_core(worker: RunningWorker) -> None:
     assert expected, "the pure core raised no episode on the airline storm"
 
     producer = KafkaProducer(bootstrap_servers=worker.bootstrap, acks="all", linger_ms=20)
-    for record in records:
-        producer.send(
-            worker.topic("mentions.scored"),
-            key=record["brand"].encode(),
-            value=json.dumps(record).encode(),
-            timestamp_ms=record["created_at_ms"],
-        )
-    producer.flush()
+    send_scored(producer, worker.topic("mentions.scored"), records)
     producer.close()
 
     alerts = worker.consume("alerts", expected=len(expected), timeout_s=120)
@@ -127,18 +132,8 @@ def test_a_killed_worker_resumes_from_its_tables(kafka: LocalKafka, tmp_path: Pa
     first = start_worker(kafka, tmp_path, **env)
     producer = KafkaProducer(bootstrap_servers=first.bootstrap, acks="all", linger_ms=20)
 
-    def send(batch: list[dict[str, Any]]) -> None:
-        for record in batch:
-            producer.send(
-                first.topic("mentions.scored"),
-                key=record["brand"].encode(),
-                value=json.dumps(record).encode(),
-                timestamp_ms=record["created_at_ms"],
-            )
-        producer.flush()
-
     half = len(records) // 2
-    send(records[:half])
+    send_scored(producer, first.topic("mentions.scored"), records[:half])
     first.wait(
         lambda: first.metrics().get("stormvarsel_buckets_closed_total{}", 0) > 5000,
         120,
@@ -149,7 +144,7 @@ def test_a_killed_worker_resumes_from_its_tables(kafka: LocalKafka, tmp_path: Pa
 
     second = start_worker(kafka, tmp_path, prefix=first.prefix, **env)
     try:
-        send(records[half:])
+        send_scored(producer, first.topic("mentions.scored"), records[half:])
         producer.close()
         alerts = second.consume("alerts", expected=len(expected), timeout_s=120)
         got = {json.dumps(json.loads(m.value), sort_keys=True) for m in alerts}
