@@ -12,15 +12,7 @@ from streams.sentiment.e5_model import build_model_dir, dequantize_q4, is_built
 from streams.sentiment.e5_scorer import SHIPPED_HEAD, E5Scorer, Head, token_batches
 from streams.sentiment.factory import e5_dir, install_e5
 from streams.settings import Settings
-
-EDGE_TEXTS = [
-    "",
-    "   \n\t ",
-    "😡😡😡🔥",
-    "Flyet ble kansellert igjen 😡 and nobody at @SAS answers, fy fan vad dåligt",
-    "Nordlys Energi " * 3500,  # ~50 kB
-    "\u202etxet desrever\u202c <script>alert(1)</script>",
-]
+from tests.sentiment_texts import EDGE_TEXTS
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from streams.sentiment.hf_backend import ModelLoadError, TransformersScorer  # noqa: E402
+from tests.sentiment_texts import EDGE_LANGS, EDGE_TEXTS  # noqa: E402
 
 CORPUS = [
     "the flight was great and the crew was lovely",
@@ -36,13 +37,6 @@ STYLES: dict[str, dict[int, str]] = {
     "binary": {0: "negative", 1: "positive"},
     "cardinal": {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"},
 }
-EDGE_TEXTS = [
-    "",
-    "   \n\t  ",
-    "😀🔥👍🏽🇳🇴",
-    "flight " * 7000 + "terrible",  # ~50 kB
-    "The service was great, men maten var kald och förseningen var lång. Tak!",
-]
 
 
 def build_tiny_model(directory: Path, id2label: dict[int, str], max_positions: int = 64) -> Path:
@@ -181,7 +175,7 @@ def test_batches_are_sorted_by_length_and_returned_in_order(
 
 @pytest.mark.parametrize("style", list(STYLES))
 def test_edge_texts_score_without_error(style: str, scorers: dict[str, TransformersScorer]) -> None:
-    results = scorers[style].score(EDGE_TEXTS, ["nb", None, None, "en", "sv"])
+    results = scorers[style].score(EDGE_TEXTS, EDGE_LANGS)
     assert len(results) == len(EDGE_TEXTS)
     for result in results:
         total = result.negative + result.neutral + result.positive

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from streams.sentiment.lexicon import LexiconScorer, compound_to_probs
+from tests.sentiment_texts import EDGE_LANGS, EDGE_TEXTS
 
 CASES = [
     ("en", "This is a wonderful airline, I love the friendly crew!", "positive"),
@@ -20,13 +21,6 @@ CASES = [
     ("sv", "Usel service och dålig mat, jag är besviken.", "negative"),
     ("da", "Det var en fantastisk oplevelse, jeg er meget glad!", "positive"),
     ("da", "Elendig service og dårlig mad, jeg er skuffet.", "negative"),
-]
-EDGE_TEXTS = [
-    "",
-    "   \n\t  ",
-    "😀🔥👍🏽🇳🇴",
-    "the flight was awful " * 2500,  # ~50 kB
-    "The service was great, men maten var kald och förseningen var lång. Tak!",
 ]
 
 
@@ -64,7 +58,7 @@ def test_unknown_or_missing_language_uses_english(scorer: LexiconScorer) -> None
 
 
 def test_edge_texts(scorer: LexiconScorer) -> None:
-    for langs in ([None] * 5, ["en", "nb", "sv", "da", "nn"]):
+    for langs in ([None] * len(EDGE_TEXTS), EDGE_LANGS):
         results = scorer.score(EDGE_TEXTS, langs)
         assert len(results) == len(EDGE_TEXTS)
         for result in results:

@@ -22,6 +22,17 @@ from tests.running_worker import RunningWorker, start_worker
 pytestmark = pytest.mark.integration
 
 
+def run_worker_cli(env: dict[str, str], wait_s: float) -> subprocess.CompletedProcess[str]:
+    """`stormvarsel worker` in a subprocess that is expected to give up (no Kafka there)."""
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker", "--wait-for-kafka", str(wait_s)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.fixture
 def worker(kafka: LocalKafka, tmp_path: Path) -> Iterator[RunningWorker]:
     running = start_worker(kafka, tmp_path)
@@ -122,13 +133,7 @@ def test_worker_without_kafka_fails_with_clear_message(tmp_path: Path) -> None:
         "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "STORMVARSEL_LOG_FORMAT": "json",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "worker", "--wait-for-kafka", "3"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_worker_cli(env, wait_s=3)
     assert result.returncode == 1
     assert "no Kafka broker answered at 127.0.0.1:" in result.stderr
     assert "stormvarsel kafka start" in result.stderr
@@ -152,13 +157,7 @@ def test_bad_detector_config_is_refused_before_kafka(
         "STORMVARSEL_DETECTOR_CONFIG": str(path),
         "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "worker", "--wait-for-kafka", "30"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_worker_cli(env, wait_s=30)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: STORMVARSEL_DETECTOR_CONFIG: ") and expected in lines[-1]
