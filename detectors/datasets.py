@@ -3,25 +3,46 @@
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import cast
+from zoneinfo import ZoneInfo
 
 from detectors.events import SENTIMENTS, MentionEvent, Sentiment
 
+#: The zone of the airline data set's ``tweet_created`` times (the original export writes them
+#: as ``2015-02-24 11:35:52 -0800``; the shared copy drops the offset: ``2/24/2015 11:35``).
+AIRLINE_ZONE = ZoneInfo("America/Los_Angeles")
+#: Formats of ``tweet_created``: with an explicit UTC offset (it wins), or local and naive.
+_AIRLINE_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%m/%d/%Y %H:%M", "%Y-%m-%d %H:%M:%S")
 
-def airline_tweets(path: Path) -> list[MentionEvent]:
+
+def parse_airline_time(text: str, zone: tzinfo = AIRLINE_ZONE) -> datetime:
+    """A ``tweet_created`` value as an aware time: an explicit offset is kept, a naive local time
+    is read in ``zone`` (as ``streams.ingest`` does with ``--time-format`` and ``--timezone``)."""
+    stripped = text.strip()
+    for fmt in _AIRLINE_FORMATS:
+        try:
+            parsed = datetime.strptime(stripped, fmt)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+    raise ValueError(f"tweet_created: {text!r} is neither m/d/Y H:M nor Y-m-d H:M:S +hhmm")
+
+
+def airline_tweets(path: Path, zone: tzinfo = AIRLINE_ZONE) -> list[MentionEvent]:
     """The "Twitter US Airline Sentiment" CSV as mentions, in time order.
 
     The airline is the brand and the human label the sentiment. Rows of the held-out test split
     have no label: they are kept as *neutral* mentions, because they are real volume (dropping
     them would hide a fifth of every brand's traffic) while their sentiment is unknown. Times are
-    ``m/d/Y H:M`` and taken as UTC; ties keep the tweet-id order.
+    US Pacific (``America/Los_Angeles``, the data set's own zone) unless a row carries its offset;
+    see :func:`parse_airline_time`. Ties keep the tweet-id order.
     """
     events: list[MentionEvent] = []
     with path.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            created = datetime.strptime(row["tweet_created"], "%m/%d/%Y %H:%M").replace(tzinfo=UTC)
+            created = parse_airline_time(row["tweet_created"], zone)
             label = row.get("airline_sentiment") or "neutral"
             sentiment = cast(Sentiment, label if label in SENTIMENTS else "neutral")
             events.append(

@@ -173,15 +173,41 @@ def eval_nab(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Detector configuration (YAML); the built-in default when absent.",
 )
+@click.option(
+    "--timezone",
+    "zone_name",
+    default="America/Los_Angeles",
+    show_default=True,
+    help="IANA zone of tweet_created times written without an offset (the data set's own zone); "
+    "times with an offset (2015-02-24 11:35:52 -0800) keep it. Local times are shown in it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the episode events as JSON lines.")
-def eval_airline(data_file: Path, config_file: Path | None, as_json: bool) -> None:
-    """Replay the airline tweets through the brand detectors and list the episodes."""
+def eval_airline(data_file: Path, config_file: Path | None, zone_name: str, as_json: bool) -> None:
+    """Replay the airline tweets through the brand detectors and list the episodes.
+
+    Episode times are UTC (ISO 8601, as in the episode records), followed by the local time.
+    """
+    from datetime import datetime
+
     from detectors.datasets import airline_tweets
     from detectors.episodes import EpisodeEvent, canonical_json
     from detectors.replay import replay
+    from streams.ingest import OptionError, parse_timezone
 
     config = _load_config(config_file)
-    for output in replay(airline_tweets(data_file), config):
+    try:
+        zone = parse_timezone(zone_name)
+    except OptionError as exc:
+        raise click.BadParameter(exc.message, param_hint="--timezone") from exc
+
+    def local(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, zone).strftime("%m-%d %H:%M %Z")
+
+    try:
+        events = airline_tweets(data_file, zone)
+    except (KeyError, ValueError) as exc:
+        raise click.UsageError(f"{data_file}: {exc}") from exc
+    for output in replay(events, config):
         if not isinstance(output, EpisodeEvent):
             continue
         if as_json:
@@ -192,13 +218,13 @@ def eval_airline(data_file: Path, config_file: Path | None, as_json: bool) -> No
             continue
         line = (
             f"{output.type:<9} {ep['kind']:<5} {ep['brand']:<15} {ep['severity']:<8} "
-            f"start {ep['start']}"
+            f"start {ep['start']} ({local(ep['start_ms'])})"
         )
         if output.type == "resolved":
             words = ", ".join(t["term"] for t in ep["drivers"]["words"][:6])
             phrases = ", ".join(t["term"] for t in ep["drivers"]["phrases"][:4])
             line += (
-                f" end {ep['end']} peak {ep['peak_severity']}\n"
+                f" end {ep['end']} ({local(ep['end_ms'])}) peak {ep['peak_severity']}\n"
                 f"          words: {words}\n          phrases: {phrases}"
             )
         click.echo(line)

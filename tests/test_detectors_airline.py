@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 
-from detectors.datasets import airline_tweets
+from detectors.datasets import AIRLINE_ZONE, airline_tweets, parse_airline_time
 from detectors.episodes import EpisodeEvent, canonical_json
 from detectors.replay import replay
+from streams.eval_cli import eval_group
 from tests.detector_support import DATA
 
 AIRLINE = DATA / "sentiment" / "airline_tweets.csv"
@@ -19,7 +24,42 @@ pytestmark = pytest.mark.skipif(
 
 
 def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%m-%d")
+    """The airlines' own (US Pacific) calendar day."""
+    return datetime.fromtimestamp(ms / 1000, AIRLINE_ZONE).strftime("%m-%d")
+
+
+def test_tweet_times_are_us_pacific() -> None:
+    # The original export's form, with its offset, and the shared copy's naive local form.
+    with_offset = parse_airline_time("2015-02-24 11:35:52 -0800")
+    assert with_offset == datetime(2015, 2, 24, 19, 35, 52, tzinfo=UTC)
+    assert parse_airline_time("2/24/2015 11:35") == datetime(2015, 2, 24, 19, 35, tzinfo=UTC)
+    # An explicit offset wins over the zone given for naive times.
+    assert parse_airline_time("2015-02-24 11:35:52 +0000", ZoneInfo("Europe/Oslo")) == datetime(
+        2015, 2, 24, 11, 35, 52, tzinfo=UTC
+    )
+    assert parse_airline_time("2/24/2015 11:35", UTC) == datetime(2015, 2, 24, 11, 35, tzinfo=UTC)
+    with pytest.raises(ValueError, match="tweet_created"):
+        parse_airline_time("yesterday")
+
+
+def test_events_match_the_live_stage_records() -> None:
+    """Same instants as tests/test_detect_stage.py builds for the live path (Pacific)."""
+    pacific = ZoneInfo("America/Los_Angeles")
+    with AIRLINE.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = {
+        row["tweet_id"]: int(
+            datetime.strptime(row["tweet_created"], "%m/%d/%Y %H:%M")
+            .replace(tzinfo=pacific)
+            .timestamp()
+            * 1000
+        )
+        for row in rows
+    }
+    events = airline_tweets(AIRLINE)
+    assert len(events) == len(rows)
+    assert all(e.event_ms == expected[e.mention_id] for e in events)
+    assert [e.event_ms for e in events] == sorted(e.event_ms for e in events)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +98,29 @@ def test_american_drivers_name_the_complaints(events: list[EpisodeEvent]) -> Non
     assert re.search(r"\bhold\b", text), top
     assert re.search(r"book", text), top
     assert resolved[0]["peak_severity"] == "critical"
+
+
+def test_eval_airline_reads_offsets_and_shows_local_times(tmp_path: Path) -> None:
+    with AIRLINE.open(encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames is not None
+        rows = list(reader)[:50]
+    # One row in the original export's form: 11:35:52 -0800 is 19:35:52 UTC.
+    rows[0]["tweet_created"] = "2015-02-24 11:35:52 -0800"
+    path = tmp_path / "airline.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    events = airline_tweets(path)
+    first = next(e for e in events if e.mention_id == rows[0]["tweet_id"])
+    assert first.event_ms == int(datetime(2015, 2, 24, 19, 35, 52, tzinfo=UTC).timestamp() * 1000)
+    runner = CliRunner()
+    result = runner.invoke(eval_group, ["airline", "--data", str(path)])
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(eval_group, ["airline", "--data", str(path), "--timezone", "Mars/Base"])
+    assert bad.exit_code != 0
+    assert "--timezone" in bad.output
 
 
 def test_replay_is_byte_identical() -> None:
