@@ -12,7 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from detectors.config import DetectorConfig
 from streams import http_ingest
 from streams import topics as topic_names
-from streams.agents import detect, score, validate
+from streams.agents import detect, notify, score, validate
+from streams.alertmanager import Links
 from streams.brand_matching import BrandMatcher
 from streams.errors import ConfigError
 from streams.kafka_clients import faust_credentials
@@ -68,6 +69,7 @@ def build_app(
     *,
     mention_partitions: int | None = None,
     scored_partitions: int | None = None,
+    alerts_partitions: int | None = None,
 ) -> tuple[faust.App, Topics]:
     """The app with every stage registered.
 
@@ -99,7 +101,8 @@ def build_app(
         scored=_topic(app, settings, topic_names.MENTIONS_SCORED),
         alerts=_topic(app, settings, topic_names.ALERTS),
     )
-    matcher = BrandMatcher.from_file(settings.brands)
+    brands = settings.brands
+    matcher = BrandMatcher.from_file(brands)
     limits = Limits(
         max_bytes=settings.mention_max_bytes, max_future_skew_s=settings.max_future_skew_s
     )
@@ -137,8 +140,27 @@ def build_app(
             lateness_ms=int(settings.detect_lateness_s * 1000),
             idle_close_s=settings.detect_idle_close_s,
             partitions=scored_partitions or settings.topic_partitions,
+            voices=brands.voices(),
         ),
     )
+    if settings.alertmanager_url_list:
+        notify.register(
+            app,
+            source=topics.alerts,
+            config=notify.NotifyConfig(
+                urls=settings.alertmanager_url_list,
+                links=Links(
+                    runbook_url=settings.runbook_url, grafana_url=settings.grafana_url
+                ),
+                partitions=alerts_partitions or settings.topic_partitions,
+                token=settings.alertmanager_bearer(),
+                resend_s=settings.notify_resend_s,
+                ttl_s=settings.notify_ttl_s,
+                max_age_s=settings.notify_max_age_s,
+            ),
+        )
+    else:
+        log.info("notify.off", hint="set STORMVARSEL_ALERTMANAGER_URLS to page through it")
     http_ingest.register(
         app,
         mentions=topics.mentions,

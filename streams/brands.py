@@ -7,6 +7,7 @@ metric labels, which keeps label cardinality bounded by configuration.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from pathlib import Path
 from typing import Any, Literal
@@ -14,10 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from detectors.alerting.overrides import lint_overrides
+from detectors.alerting.voice import PLACEHOLDERS, BrandVoice
 from streams.errors import ConfigError
 
 Language = Literal["nb", "nn", "sv", "da", "en"]
 Tone = Literal["formal", "warm", "playful", "neutral"]
+Severity = Literal["watch", "warning", "critical"]
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -40,6 +44,43 @@ class OnCall(BaseModel):
     escalation: str | None = Field(None, description="Who to escalate to when nobody answers.")
 
 
+class Statements(BaseModel):
+    """What the brand's holding-statement drafts may say (see docs/alerts.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    next_update_minutes: int = Field(
+        60, ge=5, le=24 * 60, description="When the next public update comes, in minutes."
+    )
+    contact: str | None = Field(
+        None,
+        max_length=200,
+        description="Private channel: a URL or a short phrase; default: a direct message.",
+    )
+    may_promise: tuple[str, ...] = Field(
+        (), description="Words the brand has decided it may promise, e.g. refund."
+    )
+    templates: dict[Language, dict[Severity, str]] = Field(
+        default_factory=dict,
+        description="Overrides per language and severity, with {issue}, {next_update}, "
+        "{contact} and {brand}.",
+    )
+
+    @field_validator("templates")
+    @classmethod
+    def _placeholders(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for lang, by_severity in value.items():
+            for severity, template in by_severity.items():
+                for _, name, _, _ in string.Formatter().parse(template):
+                    if name is not None and name not in PLACEHOLDERS:
+                        raise ValueError(
+                            f"{lang}.{severity}: unknown placeholder {{{name}}} (expected "
+                            + ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+                            + ")"
+                        )
+        return value
+
+
 class Brand(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,6 +92,7 @@ class Brand(BaseModel):
     languages: tuple[Language, ...] = ("en",)
     tone: Tone = "neutral"
     oncall: OnCall
+    statements: Statements = Statements()
 
     @field_validator("handles")
     @classmethod
@@ -78,6 +120,31 @@ class Brand(BaseModel):
             object.__setattr__(self, "id", slug)
         return self
 
+    @model_validator(mode="after")
+    def _lint_overrides(self) -> Brand:
+        problem = lint_overrides(self.voice())
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def voice(self) -> BrandVoice:
+        """What the holding-statement drafts of this brand depend on."""
+        return BrandVoice(
+            brand_id=self.id,
+            name=self.name,
+            languages=self.languages,
+            tone=self.tone,
+            next_update_minutes=self.statements.next_update_minutes,
+            contact=self.statements.contact,
+            may_promise=self.statements.may_promise,
+            templates={
+                lang: {str(sev): text for sev, text in by_severity.items()}
+                for lang, by_severity in self.statements.templates.items()
+            },
+            team=self.oncall.team,
+            escalation=self.oncall.escalation,
+        )
+
 
 class BrandsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -96,10 +163,15 @@ class BrandsFile(BaseModel):
     def by_id(self, brand_id: str) -> Brand | None:
         return next((b for b in self.brands if b.id == brand_id), None)
 
+    def voices(self) -> dict[str, BrandVoice]:
+        return {brand.id: brand.voice() for brand in self.brands}
+
 
 def _location(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a dict key that failed validation
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, Info
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 from streams import __version__
 
@@ -68,6 +68,25 @@ LATE_MENTIONS = Counter(
 DETECT_REDELIVERED = Counter(
     "stormvarsel_detect_redelivered",
     "Scored mentions Kafka delivered again after a restart, already in the detectors (skipped).",
+)
+ALERTMANAGER_POSTS = Counter(
+    "stormvarsel_alertmanager_posts",
+    "Posts of the current storm alerts to Alertmanager, by result (ok, error).",
+    ["result"],
+)
+ALERTMANAGER_UP = Gauge(
+    "stormvarsel_alertmanager_up",
+    "1 if the last post to every configured Alertmanager succeeded, else 0.",
+)
+NOTIFY_TRACKED = Gauge(
+    "stormvarsel_notify_alerts",
+    "Storm alerts the notifier keeps sending to Alertmanager, by status (firing, resolved).",
+    ["status"],
+)
+NOTIFY_SKIPPED = Counter(
+    "stormvarsel_notify_skipped",
+    "Alert records not sent to Alertmanager, by reason (buzz, stale, unreadable).",
+    ["reason"],
 )
 BUILD = Info("stormvarsel_build", "Version of the running Stormvarsel worker.")
 BUILD.info({"version": __version__})

@@ -21,6 +21,9 @@ ENV_PREFIX = "STORMVARSEL_"
 APP_NAME = "stormvarsel"
 
 
+RUNBOOK_URL = "https://github.com/stormvarsel/stormvarsel/blob/main/docs/runbooks.md#brandstorm"
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_state_dir(APP_NAME))
 
@@ -165,6 +168,39 @@ class Settings(BaseSettings):
         description="Wall-clock quiet time after which a partition's buckets close anyway.",
     )
 
+    # --- Paging through Alertmanager ---
+    alertmanager_urls: str = Field(
+        "",
+        description="Alertmanager base URLs, comma-separated (every instance of an HA cluster); "
+        "empty: alerts stay on the alerts topic and nobody is paged.",
+    )
+    alertmanager_token: SecretStr | None = Field(
+        None, description="Bearer token for Alertmanager (secret)."
+    )
+    alertmanager_token_file: Path | None = Field(
+        None, description="File holding the Alertmanager bearer token."
+    )
+    notify_resend_s: float = Field(
+        60.0, ge=1, le=3600, description="Seconds between re-sends of firing alerts."
+    )
+    notify_ttl_s: float = Field(
+        900.0,
+        ge=10,
+        le=86400,
+        description="How long Alertmanager keeps a firing alert without a re-send (endsAt).",
+    )
+    notify_max_age_s: float = Field(
+        86400.0,
+        ge=0,
+        description="Storm changes older than this (event time vs now) are not paged; 0: no limit.",
+    )
+    runbook_url: str = Field(
+        RUNBOOK_URL, description="Runbook linked from BrandStorm alerts (your wiki's copy)."
+    )
+    grafana_url: str = Field(
+        "http://127.0.0.1:3000", description="Grafana base URL for the alerts' dashboard links."
+    )
+
     # --- Local development broker (`stormvarsel kafka ...`) ---
     kafka_version: str = Field(
         "4.4.0",
@@ -219,6 +255,14 @@ class Settings(BaseSettings):
                     "kafka_sasl_password: expected a password (or kafka_sasl_password_file) "
                     f"when kafka_security_protocol is {self.kafka_security_protocol}"
                 )
+        if self.notify_ttl_s < 2 * self.notify_resend_s:
+            raise ValueError(
+                "notify_ttl_s: expected at least twice notify_resend_s "
+                f"({2 * self.notify_resend_s:g}), got {self.notify_ttl_s:g}"
+            )
+        for url in self.alertmanager_url_list:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"alertmanager_urls: expected http(s):// URLs, got {url!r}")
         if self.kafka_local_port == self.kafka_local_controller_port:
             raise ValueError(
                 "kafka_local_controller_port: expected a port different from kafka_local_port"
@@ -241,6 +285,13 @@ class Settings(BaseSettings):
 
     def ingest_token(self) -> str | None:
         return _secret(self.http_ingest_token, self.http_ingest_token_file, "HTTP_INGEST_TOKEN")
+
+    def alertmanager_bearer(self) -> str | None:
+        return _secret(self.alertmanager_token, self.alertmanager_token_file, "ALERTMANAGER_TOKEN")
+
+    @property
+    def alertmanager_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.alertmanager_urls.split(",") if u.strip()]
 
     @property
     def models_dir(self) -> Path:

@@ -7,7 +7,7 @@ import faust
 from streams.app import build_app, load_detector_config
 from streams.log_setup import configure_logging, get_logger
 from streams.settings import Settings
-from streams.topics import MENTIONS, MENTIONS_SCORED, ensure_topics
+from streams.topics import ALERTS, MENTIONS, MENTIONS_SCORED, ensure_topics
 
 log = get_logger(__name__)
 
@@ -23,6 +23,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
         settings,
         mention_partitions=partitions[settings.topic(MENTIONS)],
         scored_partitions=partitions[settings.topic(MENTIONS_SCORED)],
+        alerts_partitions=partitions[settings.topic(ALERTS)],
     )
     log.info(
         "worker.starting",
@@ -31,6 +32,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
         topics=partitions,
         brands=[b.id for b in brands.brands],
         web=f"http://{settings.web_host}:{settings.web_port}",
+        alertmanager=settings.alertmanager_url_list or None,
     )
     worker = faust.Worker(
         app,

@@ -559,20 +559,16 @@ def test_alertmanager_templates_match_mounted_files(
 
 
 def test_alertmanager_routing(alertmanager_config: dict[str, Any]) -> None:
+    """Every route names a defined receiver (routing and inhibition themselves are proven with
+    amtool and a real Alertmanager in tests/test_alertmanager_config.py)."""
     route = alertmanager_config["route"]
-    assert route["receiver"] == "comms-oncall"
     assert set(route["group_by"]) == {"alertname", "brand"}
     receivers = {r["name"] for r in alertmanager_config["receivers"]}
     assert route["receiver"] in receivers
-    critical = [
-        r for r in route.get("routes", []) if 'severity="critical"' in r.get("matchers", [])
-    ]
-    assert len(critical) == 1 and critical[0]["group_wait"] == "10s"
     assert all(r["receiver"] in receivers for r in route.get("routes", []))
-    (inhibit,) = alertmanager_config["inhibit_rules"]
-    assert inhibit["source_matchers"] == ['severity="critical"']
-    assert inhibit["target_matchers"] == ['severity="warning"']
-    assert set(inhibit["equal"]) == {"brand", "alertname"}
+    assert any(
+        'severity="critical"' in r["source_matchers"] for r in alertmanager_config["inhibit_rules"]
+    )
 
 
 def test_rules_have_runbooks_and_severity() -> None:
@@ -717,18 +713,3 @@ def test_amtool_check_config(compose: dict[str, Any], tmp_path: Path) -> None:
                     f'--template.text={{{{ template "{name}" . }}}}',
                 ]
             )
-
-
-@pytest.mark.parametrize(
-    ("labels", "receiver"),
-    [
-        (["severity=critical", "brand=nordlys-energi", "alertname=BrandStorm"], "comms-oncall"),
-        (["severity=page", "alertname=StormvarselWorkerDown"], "comms-oncall"),
-    ],
-)
-def test_amtool_routes(labels: list[str], receiver: str) -> None:
-    amtool = require_tool("amtool", "prometheus-alertmanager")
-    result = run_tool(
-        [amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels]
-    )
-    assert result.stdout.split() == [receiver]

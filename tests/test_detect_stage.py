@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from kafka import KafkaProducer
 
+from detectors.alerting import build_alert, default_voice
 from detectors.episodes import EpisodeEvent
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
@@ -53,6 +54,21 @@ def scored_airline_records() -> list[dict[str, Any]]:
     return records
 
 
+def expected_alerts(records: list[dict[str, Any]]) -> list[str]:
+    """The alert records the pure core gives for ``records`` (brands without a brands file
+    entry speak with the default voice), as sorted-key JSON."""
+    replayer = Replayer(lateness_ms=60_000)
+    return [
+        json.dumps(
+            build_alert(output.to_dict(), default_voice(str(output.episode["brand"]))),
+            sort_keys=True,
+        )
+        for record in records
+        for output in replayer.feed(MentionEvent.from_record(record))
+        if isinstance(output, EpisodeEvent)
+    ]
+
+
 def send_scored(producer: KafkaProducer, topic: str, records: list[dict[str, Any]]) -> None:
     """Produce scored mentions keyed by brand, with their event time as record time."""
     for record in records:
@@ -82,13 +98,7 @@ def worker(kafka: LocalKafka, tmp_path: Path) -> Iterator[RunningWorker]:
 @pytest.mark.skipif(not AIRLINES.exists(), reason=f"shared data not found at {AIRLINES}")
 def test_live_detection_equals_the_pure_core(worker: RunningWorker) -> None:
     records = scored_airline_records()
-    replayer = Replayer(lateness_ms=60_000)
-    expected = [
-        json.dumps(output.to_dict(), sort_keys=True)
-        for record in records
-        for output in replayer.feed(MentionEvent.from_record(record))
-        if isinstance(output, EpisodeEvent)
-    ]
+    expected = expected_alerts(records)
     assert expected, "the pure core raised no episode on the airline storm"
 
     producer = KafkaProducer(bootstrap_servers=worker.bootstrap, acks="all", linger_ms=20)
@@ -97,14 +107,14 @@ def test_live_detection_equals_the_pure_core(worker: RunningWorker) -> None:
 
     alerts = worker.consume("alerts", expected=len(expected), timeout_s=120)
     got = [json.dumps(json.loads(m.value), sort_keys=True) for m in alerts]
-    assert got == expected  # byte-identical episodes, in the same order
+    assert got == expected  # byte-identical alerts, in the same order
 
-    opened = [json.loads(e) for e in expected if json.loads(e)["type"] == "opened"]
+    opened = [json.loads(e) for e in expected if json.loads(e)["change"] == "opened"]
     american = [
-        e for e in opened if e["episode"]["brand"] == "american" and e["at"].startswith("2015-02-2")
+        e for e in opened if e["brand"] == "american" and e["changed_at"].startswith("2015-02-2")
     ]
     assert american, "no episode for American around its storm of 2015-02-22"
-    assert all(m.key.decode() == json.loads(m.value)["episode"]["brand"] for m in alerts)
+    assert all(m.key.decode() == json.loads(m.value)["brand"] for m in alerts)
     metrics = worker.metrics()
     assert metrics["stormvarsel_buckets_closed_total{}"] > 1000
 
@@ -116,13 +126,7 @@ def test_a_killed_worker_resumes_from_its_tables(kafka: LocalKafka, tmp_path: Pa
     emitted twice around the crash are identical records (same id), which Alertmanager
     de-duplicates, so we compare the distinct records."""
     records = scored_airline_records()
-    replayer = Replayer(lateness_ms=60_000)
-    expected = {
-        json.dumps(output.to_dict(), sort_keys=True)
-        for record in records
-        for output in replayer.feed(MentionEvent.from_record(record))
-        if isinstance(output, EpisodeEvent)
-    }
+    expected = set(expected_alerts(records))
     env = {
         "STORMVARSEL_TOPIC_PARTITIONS": "1",
         "STORMVARSEL_DETECT_LATENESS_S": "60",

@@ -1,4 +1,4 @@
-"""Detection stage: scored mentions in, storm and buzz episodes out on ``alerts``.
+"""Detection stage: scored mentions in, alert records of storm and buzz episodes out on ``alerts``.
 
 Each partition of ``mentions.scored`` (keyed by brand, so a brand lives on one partition) runs the
 pure core's :class:`detectors.replay.Replayer`: the same code, and so the same episodes, as a
@@ -28,9 +28,10 @@ from typing import Any
 
 import faust
 
+from detectors.alerting import BrandVoice, build_alert, default_voice
 from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
-from detectors.episodes import EpisodeEvent, Output
+from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams import metrics
@@ -46,6 +47,8 @@ class DetectConfig:
     idle_close_s: float
     partitions: int
     save_interval_s: float = 5.0
+    #: Brand id -> how its statement drafts speak; brands missing here get a default voice.
+    voices: dict[str, BrandVoice] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,17 +129,20 @@ def register(
         for output in outputs:
             if isinstance(output, EpisodeEvent):
                 brand = str(output.episode.get("brand"))
+                voice = config.voices.get(brand) or default_voice(brand)
+                alert = build_alert(output.to_dict(), voice)
                 await alerts.send(
                     key=brand.encode(),
-                    value=json.dumps(output.to_dict(), sort_keys=True).encode(),
+                    value=canonical_json(alert).encode(),
                     timestamp=output.at_ms / 1000,
                 )
                 metrics.STORM_EPISODE_EVENTS.labels(type=str(output.type)).inc()
                 log.info(
                     "episode." + str(output.type),
                     brand=brand,
-                    severity=output.episode.get("severity"),
-                    episode=output.episode.get("id"),
+                    kind=alert["kind"],
+                    severity=alert["severity"],
+                    alert_id=alert["alert_id"],
                 )
             else:
                 metrics.BUCKETS_CLOSED.inc()

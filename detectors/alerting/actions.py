@@ -1,0 +1,62 @@
+"""Suggested actions for the on-call comms person, following community-management practice:
+acknowledge publicly and resolve privately, answer the constructive critics together in one
+statement, hide (never delete) abuse and spam, and keep answering the supporters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detectors.alerting.voice import BrandVoice
+
+HIGH_REACH = 10_000
+"""Followers from which a post's author is worth answering first."""
+
+
+def suggested_actions(
+    voice: BrandVoice, kind: str, change: str, severity: str, drivers: dict[str, Any]
+) -> list[str]:
+    """What to do now, most urgent first (plain English for the team, not for the public)."""
+    if kind == "buzz":
+        if change == "resolved":
+            return ["The positive buzz has calmed down; note what triggered it for marketing."]
+        return [
+            "Positive buzz, not a storm: no holding statement is needed.",
+            "Thank and engage the supporters; share the best posts if they allow it.",
+        ]
+    if change == "resolved":
+        return [
+            "Post a closing update once the cause is fixed, and thank people for their patience.",
+            "Keep answering the private messages that are still open.",
+            "Write the post-mortem: replay the topics for this episode (see the runbook).",
+        ]
+    actions: list[str] = []
+    if severity == "critical" and voice.escalation:
+        actions.append(f"Escalate to {voice.escalation} now.")
+    if severity == "watch":
+        actions.append(
+            "Watch the trend and prepare the statement; a public post is not needed yet "
+            "unless it grows."
+        )
+    else:
+        actions.append(
+            "Acknowledge publicly: post the holding statement once a person has approved it, "
+            "then move individual cases to private messages."
+        )
+    actions += [
+        "Answer the constructive critics together in one public statement, not one by one.",
+        "Hide (do not delete) abusive posts and spam, following the community guidelines; "
+        "deleting criticism fuels a storm.",
+        "Keep answering supporters and customers who ask for help.",
+    ]
+    top = (drivers.get("top_posts_by_reach") or [{}])[0]
+    if int(top.get("reach") or 0) >= HIGH_REACH:
+        actions.insert(1, "Reply first to the high-reach posts listed under top posts.")
+    if severity in {"warning", "critical"}:
+        actions.append(
+            f"Pause scheduled promotional posts and ads for {voice.name} until this is over."
+        )
+        actions.append(
+            f"Post the next update on time (every {voice.next_update_minutes} minutes), "
+            "even if there is nothing new."
+        )
+    return actions

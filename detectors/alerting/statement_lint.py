@@ -1,0 +1,391 @@
+"""The rules every holding-statement draft must pass, built-in or a brand's own override.
+
+A holding statement acknowledges, says what is being done and when the next update comes, and
+invites affected people to a private channel. It never speculates about causes, assigns blame,
+promises what the brand has not decided to promise, names or quotes individuals, or carries user
+text that could be read as markup. Rules run on the text with its slot values masked, so an
+issue named by the crowd ("delayed refunds") is not mistaken for a promise of refunds; the issue
+slot is checked on its own.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from detectors.alerting.issue_naming import GENERIC_ISSUE, plain_phrase
+from detectors.alerting.statement_texts import DRAFT_LABEL
+from detectors.alerting.statements import Statement
+from detectors.alerting.voice import BrandVoice
+
+MAX_LENGTH = {"watch": 280, "warning": 400, "critical": 600}
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.message}"
+
+
+def _words(*patterns: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)(?:" + "|".join(patterns) + r")(?!\w)", re.IGNORECASE)
+
+
+SPECULATION = {
+    "en": _words(
+        "probably",
+        "likely",
+        "unlikely",
+        "might",
+        "may have",
+        "maybe",
+        "perhaps",
+        "possibly",
+        "presumably",
+        "seems?",
+        "appears? to",
+        "we think",
+        "we believe",
+        "we suspect",
+        "could be",
+        "rumou?rs?",
+    ),
+    "nb": _words(
+        "sannsynligvis",
+        "trolig",
+        "kanskje",
+        "antakelig(?:vis)?",
+        "muligens",
+        "visstnok",
+        "ser ut til",
+        "vi tror",
+        "vi mistenker",
+        "kan skyldes",
+    ),
+    "nn": _words(
+        "sannsynlegvis",
+        "truleg",
+        "kanskje",
+        "visstnok",
+        "ser ut til",
+        "vi trur",
+        "vi mistenkjer",
+    ),
+    "sv": _words(
+        "troligen",
+        "troligtvis",
+        "sannolikt",
+        "kanske",
+        "förmodligen",
+        "möjligen",
+        "antagligen",
+        "verkar",
+        "vi tror",
+        "vi misstänker",
+    ),
+    "da": _words(
+        "sandsynligvis",
+        "formentlig",
+        "måske",
+        "muligvis",
+        "antageligt",
+        "vistnok",
+        "ser ud til",
+        "vi tror",
+        "vi mistænker",
+    ),
+}
+BLAME = {
+    "en": _words(
+        "fault",
+        "blame[sd]?",
+        "caused by",
+        "because of",
+        "due to",
+        "responsible",
+        "suppliers?",
+        "vendors?",
+        "partners?",
+        "contractors?",
+        "hackers?",
+        "user error",
+    ),
+    "nb": _words(
+        "skyld",
+        "skyldes",
+        "på grunn av",
+        "forårsaket",
+        "ansvarlig(?:e)?",
+        "(?:under)?leverandør(?:en|er|ene)?",
+        "samarbeidspartner\\w*",
+        "hackere?",
+    ),
+    "nn": _words(
+        "skuld",
+        "skuldast",
+        "på grunn av",
+        "årsaka av",
+        "ansvarleg(?:e)?",
+        "(?:under)?leverandør(?:en|ar|ane)?",
+        "hackarar?",
+    ),
+    "sv": _words(
+        "skuld",
+        "beror på",
+        "på grund av",
+        "orsakad(?:es)?",
+        "ansvarig(?:a)?",
+        "(?:under)?leverantör(?:en|er|erna)?",
+        "hackare",
+    ),
+    "da": _words(
+        "skyld",
+        "skyldes",
+        "på grund af",
+        "forårsaget",
+        "ansvarlig(?:e)?",
+        "(?:under)?leverandør(?:en|er|erne)?",
+        "hackere?",
+    ),
+}
+PROMISE = {
+    "en": _words(
+        r"refund\w*",
+        r"compensat\w*",
+        r"reimburs\w*",
+        r"guarantee\w*",
+        r"promise\w*",
+        "free of charge",
+        r"discount\w*",
+        r"vouchers?",
+        "will be (?:fixed|resolved|solved|restored|back)",
+        r"fixed (?:soon|shortly)",
+        "full service",
+    ),
+    "nb": _words(
+        r"refusjon\w*",
+        r"refunder\w*",
+        r"kompensasjon\w*",
+        r"kompenser\w*",
+        r"erstatning\w*",
+        r"garanti\w*",
+        "lover",
+        "gratis",
+        r"rabatt\w*",
+        r"blir (?:løst|fikset|rettet)",
+        "vil være løst",
+    ),
+    "nn": _words(
+        r"refusjon\w*",
+        r"kompensasjon\w*",
+        r"kompenser\w*",
+        r"erstatning\w*",
+        r"garanti\w*",
+        "lovar",
+        "gratis",
+        r"rabatt\w*",
+        r"blir (?:løyst|fiksa|retta)",
+    ),
+    "sv": _words(
+        r"återbetal\w*",
+        r"kompensation\w*",
+        r"kompenser\w*",
+        r"ersättning\w*",
+        r"garanti\w*",
+        "lovar",
+        "gratis",
+        r"rabatt\w*",
+        "kommer att (?:lösas|vara löst|åtgärdas)",
+    ),
+    "da": _words(
+        r"refusion\w*",
+        r"refunder\w*",
+        r"kompensation\w*",
+        r"kompenser\w*",
+        r"erstatning\w*",
+        r"garanti\w*",
+        "lover",
+        "gratis",
+        r"rabat\w*",
+        r"bliver (?:løst|rettet)",
+        "vil være løst",
+    ),
+}
+#: A time the statement commits to: only the configured next update may appear.
+TIME = _words(
+    r"\d+\s*(?:min\w*|h|hours?|hrs?|tim\w*|days?|dag\w*|weeks?|uker?|veck\w*|uger?|veker?)",
+    "tomorrow",
+    "tonight",
+    "today",
+    "this (?:morning|afternoon|evening|week)",
+    "i morgen",
+    "imorgen",
+    "i morgon",
+    "imorgon",
+    "i kveld",
+    "i kväll",
+    "ikväll",
+    "i aften",
+    "i dag",
+    "idag",
+    "innen kort",
+    "snart",
+    "soon",
+    "shortly",
+    "straks",
+    "strax",
+    "om lidt",
+    "end of (?:the )?day",
+    "within (?:an? |the )?(?:hour|day|week)s?",
+)
+PROFANITY = _words(
+    r"fuck\w*",
+    r"shit\w*",
+    "crap",
+    "damn",
+    r"bitch\w*",
+    "bastards?",
+    "asshole",
+    "idiots?",
+    "stupid",
+    "faen",
+    "fanden",
+    r"jævl\w*",
+    r"jävl\w*",
+    "helvete",
+    "dritt",
+    "skit",
+    "lort",
+    "satan",
+)
+_HANDLE = re.compile(r"(?<![\w.])@\w+")
+_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+_QUOTES = re.compile('["\u201c\u201d\u201e\u00ab\u00bb\u2018\u201a\u2039\u203a]')
+_MARKUP = re.compile(r"[<>&`*_\[\]{}|\\~]")
+
+
+def _mask(text: str, values: Iterable[str]) -> str:
+    for value in sorted({v for v in values if v}, key=len, reverse=True):
+        text = text.replace(value, " \u2026 ")
+    return text
+
+
+def _normalised_words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _quotes_a_post(text: str, posts: Iterable[str], run: int = 5) -> bool:
+    """True if ``text`` repeats ``run`` consecutive words of any post."""
+    words = _normalised_words(text)
+    grams = {tuple(words[i : i + run]) for i in range(len(words) - run + 1)}
+    for post in posts:
+        post_words = _normalised_words(post)
+        for i in range(len(post_words) - run + 1):
+            if tuple(post_words[i : i + run]) in grams:
+                return True
+    return False
+
+
+def _evidence_names(evidence: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    posts = list(evidence.get("top_posts_by_reach", [])) + list(
+        evidence.get("top_posts_by_engagement", [])
+    )
+    for item in posts + list(evidence.get("top_authors", [])):
+        for key in ("author", "handle", "name"):
+            value = item.get(key) if isinstance(item, dict) else None
+            if isinstance(value, str) and len(value.strip("@")) >= 3:
+                names.add(value.strip("@").lower())
+    return names
+
+
+def lint_statement(
+    statement: Statement, voice: BrandVoice, evidence: dict[str, Any] | None = None
+) -> list[Violation]:
+    """Every rule the draft breaks (empty: it may be shown to a person for approval).
+
+    ``evidence`` is the episode's drivers: the statement must not repeat its authors' names or
+    five consecutive words of its posts.
+    """
+    evidence = evidence or {}
+    out: list[Violation] = []
+    lang, text = statement.lang, statement.text
+
+    def fail(rule: str, message: str) -> None:
+        out.append(Violation(rule, message))
+
+    if not statement.draft or statement.label != DRAFT_LABEL.get(lang):
+        fail("draft-label", "a statement must be labelled as a draft for a person to approve")
+    if lang not in DRAFT_LABEL:
+        fail("language", f"no rules for language {lang!r}")
+        return out
+    if not text.strip():
+        fail("empty", "the statement is empty")
+        return out
+    limit = MAX_LENGTH.get(statement.severity, 280)
+    if len(text) > limit:
+        fail("length", f"{len(text)} characters, at most {limit} at {statement.severity}")
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Co", "Cs"} for ch in text):
+        fail("unescaped", "control or invisible characters")
+
+    issue_ok = statement.issue == GENERIC_ISSUE.get(lang) or (
+        plain_phrase(statement.issue, set()) is not None
+    )
+    if not issue_ok:
+        fail("issue", f"the issue must be plain words, got {statement.issue!r}")
+    if statement.issue and statement.issue not in text:
+        fail("issue", "the statement does not name the issue")
+
+    contact_url = voice.contact if voice.contact and _URL.fullmatch(voice.contact) else None
+    masked = _mask(text, [statement.issue, statement.next_update, statement.contact])
+    for rule, table, what in (
+        ("speculation", SPECULATION, "speculates about causes"),
+        ("blame", BLAME, "assigns blame"),
+    ):
+        hit = table[lang].search(masked)
+        if hit:
+            fail(rule, f"{what}: {hit.group(0)!r}")
+    allowed = tuple(p.lower()[:6] for p in voice.may_promise if p)
+    for hit in PROMISE[lang].finditer(masked):
+        if not hit.group(0).lower().startswith(allowed or ("\0",)):
+            fail("promise", f"promises what the brand has not configured: {hit.group(0)!r}")
+            break
+    hit = TIME.search(masked)
+    if hit:
+        fail("promise", f"commits to a time other than the next update: {hit.group(0)!r}")
+    if PROFANITY.search(text):
+        fail("tone", "contains profanity")
+    if _HANDLE.search(text):
+        fail("names", "names an account (@handle)")
+    lowered = f" {text.lower()} "
+    for name in sorted(_evidence_names(evidence)):
+        if re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", lowered):
+            fail("names", "names a person seen in the evidence")
+            break
+    if _QUOTES.search(text):
+        fail("quotes", "contains quotation marks: statements never quote posts")
+    posts = [
+        str(p.get("text") or "")
+        for p in list(evidence.get("top_posts_by_reach", []))
+        + list(evidence.get("top_posts_by_engagement", []))
+        if isinstance(p, dict)
+    ]
+    if _quotes_a_post(text, posts):
+        fail("quotes", "repeats the words of a post")
+    for url in _URL.findall(text):
+        if url.rstrip(".,;:!?") != contact_url:
+            fail("links", f"links somewhere the brand did not configure: {url!r}")
+            break
+    if _MARKUP.search(_mask(text, [contact_url or ""])):
+        fail("unescaped", "characters that read as markup (<>&`*_[]{}|\\~)")
+    if statement.contact not in text:
+        fail("contact", "does not invite affected people to a private channel")
+    if statement.severity != "watch" and statement.next_update not in text:
+        fail("next-update", "does not say when the next update comes")
+    return out

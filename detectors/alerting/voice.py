@@ -1,0 +1,48 @@
+"""How a brand speaks in its holding statements: its languages, tone and what it may promise.
+
+The brands file (``streams.brands``) is turned into a :class:`BrandVoice`, so this pure package
+does not depend on the configuration code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Tone = Literal["formal", "warm", "playful", "neutral"]
+Severity = Literal["watch", "warning", "critical"]
+
+LANGUAGES = ("nb", "nn", "sv", "da", "en")
+TONES: tuple[Tone, ...] = ("formal", "warm", "playful", "neutral")
+SEVERITIES: tuple[Severity, ...] = ("watch", "warning", "critical")
+#: The placeholders a template (built-in or a brand's override) may use.
+PLACEHOLDERS = ("brand", "issue", "next_update", "contact")
+
+
+@dataclass(frozen=True)
+class BrandVoice:
+    """Everything the statement drafts of one brand depend on."""
+
+    brand_id: str
+    name: str
+    languages: tuple[str, ...] = ("en",)
+    tone: Tone = "neutral"
+    #: Minutes until the next public update: the only time the statements commit to.
+    next_update_minutes: int = 60
+    #: Where affected people are invited to write privately (a URL or a short phrase such as
+    #: "a direct message"); ``None``: the built-in "direct message" wording per language.
+    contact: str | None = None
+    #: Words the brand has decided it may promise ("refund", "compensation"); nothing else.
+    may_promise: tuple[str, ...] = ()
+    #: Brand overrides: language -> severity -> template with the :data:`PLACEHOLDERS`.
+    templates: dict[str, dict[str, str]] = field(default_factory=dict)
+    team: str = "comms-oncall"
+    escalation: str | None = None
+
+    def override(self, lang: str, severity: str) -> str | None:
+        return self.templates.get(lang, {}).get(severity)
+
+
+def default_voice(brand_id: str) -> BrandVoice:
+    """The voice of a brand missing from the brands file: its id as name, English, neutral."""
+    return BrandVoice(brand_id=brand_id, name=brand_id)

@@ -1,0 +1,182 @@
+"""A real Alertmanager (Debian package ``prometheus-alertmanager``) and a local receiver that
+records what it is sent, for the alerting tests (no tests here)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.kafka_local import free_port
+from tests.conftest import REPO
+
+DEPLOY_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+TEMPLATES = REPO / "deploy" / "alertmanager" / "templates"
+BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+needs_alertmanager = pytest.mark.skipif(
+    BINARY is None, reason="Alertmanager not installed (Debian package prometheus-alertmanager)"
+)
+
+
+@dataclass
+class Receiver:
+    """Records every POST by path: Alertmanager's webhook payloads and Slack messages."""
+
+    port: int
+    posts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def received(self, path_prefix: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [body for path, body in self.posts if path.startswith(path_prefix)]
+
+    def alerts(self, receiver: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Every alert of every webhook notification ``receiver`` got (optionally by status)."""
+        out = []
+        for body in self.received(f"/hooks/{receiver}"):
+            out += [a for a in body.get("alerts", []) if status is None or a["status"] == status]
+        return out
+
+
+def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
+    receiver = Receiver(port=free_port())
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            with receiver.lock:
+                receiver.posts.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", receiver.port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return receiver, server
+
+
+def receiver_config(receiver: Receiver, *, fast: bool = True) -> dict[str, Any]:
+    """The deployed configuration with its receivers pointed at ``receiver`` (and a Slack
+    receiver that renders the shipped templates); with ``fast``, short group timings."""
+    config = yaml.safe_load(DEPLOY_CONFIG.read_text())
+    config["templates"] = [str(TEMPLATES / "*.tmpl")]
+    for entry in config["receivers"]:
+        for hook in entry.get("webhook_configs", []):
+            hook["url"] = f"{receiver.url}/hooks/{entry['name']}"
+        if entry["name"] == "comms-chat":
+            entry["slack_configs"] = [
+                {
+                    "api_url": f"{receiver.url}/slack/{entry['name']}",
+                    "channel": "#comms-oncall",
+                    "send_resolved": True,
+                    "title": '{{ template "stormvarsel.title" . }}',
+                    "text": '{{ template "stormvarsel.text" . }}',
+                }
+            ]
+    if fast:
+        routes = [config["route"], *config["route"].get("routes", [])]
+        for route in routes:
+            for key, value in (("group_wait", "1s"), ("group_interval", "2s")):
+                if key in route or route is config["route"]:
+                    route[key] = value
+    return config
+
+
+@dataclass
+class RunningAlertmanager:
+    port: int
+    config_path: Path
+    storage: Path
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        assert BINARY is not None
+        self.process = subprocess.Popen(
+            [
+                BINARY,
+                f"--config.file={self.config_path}",
+                f"--storage.path={self.storage}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+                "--log.level=info",
+            ],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"alertmanager died:\n{self.log_tail()}"
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        pytest.fail(f"alertmanager not ready:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=5) as response:
+            return list(json.loads(response.read()))
+
+    def post(self, alerts: list[dict[str, Any]]) -> None:
+        request = urllib.request.Request(
+            f"{self.url}/api/v2/alerts",
+            data=json.dumps(alerts).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+
+
+def alertmanager(tmp_path: Path, config: dict[str, Any]) -> Iterator[RunningAlertmanager]:
+    config_path = tmp_path / "alertmanager.yml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    running = RunningAlertmanager(
+        port=free_port(),
+        config_path=config_path,
+        storage=tmp_path / "am-data",
+        log=tmp_path / "alertmanager.log",
+    )
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()

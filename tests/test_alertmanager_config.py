@@ -1,0 +1,142 @@
+"""deploy/alertmanager: the configuration is valid, routes by severity, and inhibits a brand's
+warning while the same brand is critical (proven on a real Alertmanager)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.alertmanager_support import (
+    DEPLOY_CONFIG,
+    Receiver,
+    RunningAlertmanager,
+    alertmanager,
+    needs_alertmanager,
+    receiver_config,
+    start_receiver,
+)
+
+AMTOOL = shutil.which("amtool")
+needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool not installed")
+
+
+def amtool(*args: str) -> str:
+    assert AMTOOL is not None
+    done = subprocess.run([AMTOOL, *args], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.strip()
+
+
+@needs_amtool
+def test_amtool_check_config_passes() -> None:
+    out = amtool("check-config", str(DEPLOY_CONFIG))
+    assert "SUCCESS" in out and "2 inhibit rules" in out
+
+
+@needs_amtool
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        (
+            ["alertname=BrandStorm", "brand=nordlys-energi", "severity=critical"],
+            "comms-pager,comms-chat",
+        ),
+        (["alertname=BrandStorm", "brand=nordlys-energi", "severity=warning"], "comms-chat"),
+        (["alertname=BrandStorm", "brand=fjellbrod", "severity=watch"], "comms-watch"),
+        (["alertname=StormvarselWorkerDown", "severity=page"], "ops-pager"),
+        (["alertname=SomethingElse", "severity=info"], "comms-chat"),
+    ],
+)
+def test_routes_by_severity(labels: list[str], receivers: str) -> None:
+    out = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={DEPLOY_CONFIG}",
+        "--verify.receivers",
+        receivers,
+        *labels,
+    )
+    assert out == receivers
+
+
+def test_storm_alerts_are_grouped_by_name_and_brand() -> None:
+    config = yaml.safe_load(DEPLOY_CONFIG.read_text())
+    assert config["route"]["group_by"] == ["alertname", "brand"]
+    rules = config["inhibit_rules"]
+    critical = next(r for r in rules if 'severity="critical"' in r["source_matchers"])
+    assert critical["equal"] == ["brand"]
+    assert 'severity=~"warning|watch"' in critical["target_matchers"]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running, server = start_receiver()
+    yield running
+    server.shutdown()
+
+
+@pytest.fixture
+def am(tmp_path: Path, receiver: Receiver) -> Iterator[RunningAlertmanager]:
+    yield from alertmanager(tmp_path, receiver_config(receiver))
+
+
+def storm(brand: str, severity: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "labels": {
+            "alertname": "BrandStorm",
+            "brand": brand,
+            "severity": severity,
+            "episode": f"{brand}-1",
+        },
+        "annotations": {"summary": f"{brand} {severity}", "statements": "[DRAFT] text"},
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(minutes=10)).isoformat(),
+    }
+
+
+@needs_alertmanager
+def test_critical_inhibits_the_same_brands_warning_only(
+    am: RunningAlertmanager, receiver: Receiver
+) -> None:
+    am.post(
+        [
+            storm("nordlys-energi", "critical"),
+            storm("nordlys-energi", "warning"),
+            storm("fjellbrod", "warning"),
+        ]
+    )
+    deadline = time.monotonic() + 20
+    states: dict[tuple[str, str], dict[str, Any]] = {}
+    while time.monotonic() < deadline:
+        states = {(a["labels"]["brand"], a["labels"]["severity"]): a["status"] for a in am.alerts()}
+        if len(states) == 3 and states[("nordlys-energi", "warning")]["inhibitedBy"]:
+            break
+        time.sleep(0.3)
+    assert states[("nordlys-energi", "warning")]["state"] == "suppressed"
+    assert states[("nordlys-energi", "warning")]["inhibitedBy"]
+    assert states[("nordlys-energi", "critical")]["state"] == "active"
+    assert states[("fjellbrod", "warning")]["state"] == "active"  # another brand: not inhibited
+
+    # And what reaches the receivers: the page for the critical storm, both brands in the chat,
+    # never the inhibited warning.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (
+        receiver.alerts("comms-pager") and len(receiver.received("/hooks/comms-chat")) >= 2
+    ):
+        time.sleep(0.3)
+    paged = {
+        (a["labels"]["brand"], a["labels"]["severity"]) for a in receiver.alerts("comms-pager")
+    }
+    chat = {(a["labels"]["brand"], a["labels"]["severity"]) for a in receiver.alerts("comms-chat")}
+    assert paged == {("nordlys-energi", "critical")}
+    assert chat == {("nordlys-energi", "critical"), ("fjellbrod", "warning")}
