@@ -4,7 +4,7 @@ The notifier keeps the latest record of every storm episode in a changelog-backe
 brand, so it lives with the brand's partition) and, from a background loop, posts the whole
 current set to Alertmanager: at once when something changed, and every ``resend_s`` otherwise,
 so firing alerts never reach their ``endsAt``. While Alertmanager is unreachable the loop backs
-off (1 s, 2 s, ... up to a minute) and then delivers the then-current state: nothing pending is
+off (1 s, 2 s, ... up to the re-send interval) and then delivers the then-current state: nothing pending is
 lost, and since Alertmanager merges alerts with equal labels, neither re-sends nor a restarted
 worker page twice. Resolved alerts are re-sent for one TTL after their resolution, so an
 Alertmanager that restarted in between still learns of it; then they are forgotten.
@@ -26,9 +26,6 @@ from streams.alertmanager import AlertmanagerClient, AlertmanagerError, Links, a
 from streams.log_setup import get_logger
 
 log = get_logger(__name__)
-
-MAX_BACKOFF_S = 60.0
-
 
 @dataclass(frozen=True)
 class NotifyConfig:
@@ -125,6 +122,7 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
         client = AlertmanagerClient(config.urls, token=config.token)
         backoff = 0.0
         next_resend = 0.0
+        last_warning = 0.0
         try:
             while not app.should_stop:
                 if backoff:
@@ -151,20 +149,24 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                 try:
                     await client.post(batch)
                 except AlertmanagerError as exc:
-                    backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2))
+                    backoff = min(config.resend_s, max(1.0, backoff * 2))
                     metrics.ALERTMANAGER_POSTS.labels(result="error").inc()
                     metrics.ALERTMANAGER_UP.set(0)
-                    log.warning(
-                        "notify.alertmanager_unreachable",
-                        error=str(exc),
-                        alerts=len(batch),
-                        retry_in_s=backoff,
-                    )
+                    # One warning when it goes away, then a reminder a minute at most.
+                    if time.monotonic() - last_warning >= 60:
+                        last_warning = time.monotonic()
+                        log.warning(
+                            "notify.alertmanager_unreachable",
+                            error=str(exc),
+                            alerts=len(batch),
+                            retry_in_s=backoff,
+                        )
                     continue
                 if batch:
                     metrics.ALERTMANAGER_POSTS.labels(result="ok").inc()
                     if backoff:
                         log.info("notify.alertmanager_back", alerts=len(batch))
+                last_warning = 0.0
                 metrics.ALERTMANAGER_UP.set(1)
                 backoff = 0.0
                 next_resend = time.monotonic() + config.resend_s
