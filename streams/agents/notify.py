@@ -5,9 +5,9 @@ brand, so it lives with the brand's partition) and, from a background loop, post
 current set to Alertmanager: at once when something changed, and every ``resend_s`` otherwise,
 so firing alerts never reach their ``endsAt``. While Alertmanager is unreachable the loop backs
 off (1 s, 2 s, ... up to the re-send interval) and then delivers the then-current state:
-nothing pending is lost, and since Alertmanager merges alerts with equal labels, neither re-sends nor a restarted
-worker page twice. Resolved alerts are re-sent for one TTL after their resolution, so an
-Alertmanager that restarted in between still learns of it; then they are forgotten.
+nothing pending is lost. Alertmanager merges alerts with equal labels, so neither re-sends nor
+a restarted worker page twice. Resolved alerts are re-sent for one TTL after their resolution,
+so an Alertmanager that restarted in between still learns of it; then they are forgotten.
 """
 
 from __future__ import annotations
