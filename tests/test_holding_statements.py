@@ -1,0 +1,250 @@
+"""Holding-statement drafts: every built-in draft passes the lint, crafted bad ones fail it, the
+issue is named from the drivers in plain words, and the alert record carries it all."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from detectors.alerting import (
+    BrandVoice,
+    Statement,
+    build_alert,
+    holding_statements,
+    lint_statement,
+)
+from detectors.alerting.issue_naming import GENERIC_ISSUE, name_issue
+from detectors.alerting.statements import render
+from detectors.alerting.summary import safe_text
+from detectors.alerting.voice import LANGUAGES, SEVERITIES, TONES
+from streams.brands import BrandsFileError, parse_brands
+
+DRIVERS: dict[str, Any] = {
+    "phrases": [
+        {"term": "forsinket refusjon", "lang": "nb", "score": 4.1, "count": 40},
+        {"term": "fucking scam", "lang": "en", "score": 5.0, "count": 30},
+        {"term": "nordlys energi", "lang": "en", "score": 4.5, "count": 30},
+        {"term": "delayed refund", "lang": "en", "score": 3.2, "count": 25},
+    ],
+    "words": [{"term": "refusjon", "lang": "nb", "score": 4.0, "count": 50}],
+    "hashtags": [{"term": "#nordlysfail", "lang": "nb", "score": 3.0, "count": 9}],
+    "top_posts_by_reach": [
+        {
+            "id": "1",
+            "author": "kari_nordmann",
+            "text": "Tredje uka med forsinket refusjon fra Nordlys Energi, dette er ikke greit",
+            "reach": 20000,
+            "url": "https://x.example/1",
+        },
+    ],
+    "top_posts_by_engagement": [],
+    "top_authors": [{"author": "kari_nordmann", "reach": 20000}],
+    "languages": {"en": 0.3, "nb": 0.6, "sv": 0.1},
+    "platforms": {"x": 1.0},
+}
+VOICE = BrandVoice(brand_id="nordlys-energi", name="Nordlys Energi", languages=LANGUAGES)
+
+
+@pytest.mark.parametrize("tone", TONES)
+@pytest.mark.parametrize("severity", SEVERITIES)
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("contact", [None, "https://nordlys.example/hjelp"])
+def test_every_built_in_draft_passes_the_lint(
+    lang: str, severity: str, tone: str, contact: str | None
+) -> None:
+    voice = replace(VOICE, tone=tone, contact=contact, next_update_minutes=90)  # type: ignore[arg-type]
+    for issue, named in (("delayed deliveries", True), (GENERIC_ISSUE[lang], False)):
+        draft = render(voice, lang, severity, issue, named)
+        assert lint_statement(draft, voice, DRIVERS) == [], draft.text
+        assert draft.draft and draft.label.startswith(("DRAFT", "UTKAST", "UDKAST"))
+        assert issue in draft.text and draft.contact in draft.text
+
+
+def bad(text: str, lang: str = "en", severity: str = "warning", **changes: Any) -> set[str]:
+    good = render(VOICE, lang, severity, "delayed refunds", True)
+    draft = replace(good, text=text, **changes)
+    return {v.rule for v in lint_statement(draft, VOICE, DRIVERS)}
+
+
+TAIL_EN = " We will post an update here within an hour. Please send us a direct message."
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "rule"),
+    [
+        ("About delayed refunds: it is probably a bank glitch." + TAIL_EN, "en", "speculation"),
+        (
+            "Om delayed refunds: det skyldes kanskje banken. Vi legger ut en oppdatering her "
+            "innen en time. Send oss en direktemelding.",
+            "nb",
+            "speculation",
+        ),
+        (
+            "delayed refunds beror troligen på banken. Vi publicerar en uppdatering här inom en "
+            "timme. Skicka oss ett direktmeddelande.",
+            "sv",
+            "speculation",
+        ),
+        (
+            "delayed refunds skyldes vores leverandør. Vi offentliggør en opdatering her inden "
+            "for en time. Send os en direkte besked.",
+            "da",
+            "blame",
+        ),
+        ("delayed refunds are the fault of our payment partner." + TAIL_EN, "en", "blame"),
+        ("Everyone gets a full refund for delayed refunds." + TAIL_EN, "en", "promise"),
+        (
+            "Vi gir kompensasjon for delayed refunds. Vi legger ut en oppdatering her innen en "
+            "time. Send oss en direktemelding.",
+            "nb",
+            "promise",
+        ),
+        ("delayed refunds will be fixed by tomorrow." + TAIL_EN, "en", "promise"),
+        ("delayed refunds: fixed in 2 hours." + TAIL_EN, "en", "promise"),
+        ("Thanks @kari_nordmann for raising delayed refunds." + TAIL_EN, "en", "names"),
+        ("Thanks kari_nordmann, delayed refunds noted." + TAIL_EN, "en", "names"),
+        ('Someone wrote "delayed refunds" here.' + TAIL_EN, "en", "quotes"),
+        (
+            "Tredje uka med forsinket refusjon fra Nordlys Energi, delayed refunds." + TAIL_EN,
+            "en",
+            "quotes",
+        ),
+        ("See https://evil.example about delayed refunds." + TAIL_EN, "en", "links"),
+        ("<b>delayed refunds</b> are known." + TAIL_EN, "en", "unescaped"),
+        ("delayed refunds **now**." + TAIL_EN, "en", "unescaped"),
+        ("Shit happens: delayed refunds." + TAIL_EN, "en", "tone"),
+        ("We know about delayed refunds. Please send us a direct message.", "en", "next-update"),
+        (
+            "We know about delayed refunds. We will post an update here within an hour.",
+            "en",
+            "contact",
+        ),
+        ("We know about something." + TAIL_EN, "en", "issue"),
+        ("delayed refunds " + "and more " * 60 + TAIL_EN, "en", "length"),
+    ],
+)
+def test_crafted_bad_statements_fail_the_lint(text: str, lang: str, rule: str) -> None:
+    assert rule in bad(text, lang)
+
+
+def test_a_draft_must_be_labelled_as_a_draft() -> None:
+    good = render(VOICE, "en", "warning", "delayed refunds", True)
+    assert lint_statement(good, VOICE) == []
+    assert {v.rule for v in lint_statement(replace(good, draft=False), VOICE)} == {"draft-label"}
+    assert "draft-label" in {v.rule for v in lint_statement(replace(good, label=""), VOICE)}
+
+
+def test_what_the_brand_may_promise_is_allowed() -> None:
+    text = "Refunds are on their way for delayed refunds." + TAIL_EN
+    draft = replace(render(VOICE, "en", "warning", "delayed refunds", True), text=text)
+    assert "promise" in {v.rule for v in lint_statement(draft, VOICE)}
+    assert lint_statement(draft, replace(VOICE, may_promise=("refund",))) == []
+
+
+def test_the_issue_is_named_in_plain_words_from_the_drivers() -> None:
+    assert name_issue(DRIVERS, "nb", VOICE) == "forsinket refusjon"
+    # Profanity and the brand's own name never name the issue; the next phrase does.
+    assert name_issue(DRIVERS, "en", VOICE) == "delayed refund"
+    assert name_issue(DRIVERS, "sv", VOICE) is None  # no Swedish phrase: the neutral wording
+    handle = {"phrases": [{"term": "kari_nordmann refusjon", "lang": "nb", "score": 9.0}]}
+    assert name_issue(handle, "nb", VOICE) is None
+    markup = {"phrases": [{"term": "<script> refusjon", "lang": "nb", "score": 9.0}]}
+    assert name_issue(markup, "nb", VOICE) is None
+
+
+def test_drafts_follow_the_language_mix_and_the_tone() -> None:
+    drafts = holding_statements(replace(VOICE, tone="playful"), "critical", DRIVERS)
+    assert [d.lang for d in drafts][:3] == ["nb", "en", "sv"]
+    assert {d.tone for d in drafts} == {"warm"}  # no jokes in a critical storm
+    assert "forsinket refusjon" in drafts[0].text
+    assert drafts[2].issue == GENERIC_ISSUE["sv"] and not drafts[2].issue_named
+    warning = holding_statements(replace(VOICE, tone="playful"), "warning", DRIVERS)
+    assert {d.tone for d in warning} == {"playful"}
+    # Severity scales the text: a watch draft is the shortest and has no update promise.
+    watch = holding_statements(VOICE, "watch", DRIVERS)[0]
+    assert len(watch.text) < len(warning[0].text) < len(drafts[0].text)
+    assert watch.next_update not in watch.text
+
+
+def test_brand_overrides_are_used_and_linted_at_load() -> None:
+    base = {"name": "Nordlys Energi", "languages": ["nb"], "oncall": {"team": "comms"}}
+    ok = {
+        "templates": {
+            "nb": {
+                "warning": "Vi vet om {issue}. Ny oppdatering {next_update}. Send oss {contact}."
+            }
+        }
+    }
+    brands = parse_brands({"brands": [base | {"statements": ok}]})
+    draft = holding_statements(brands.brands[0].voice(), "warning", DRIVERS)[0]
+    assert draft.source == "brand override"
+    assert draft.text == (
+        "Vi vet om forsinket refusjon. Ny oppdatering innen en time. Send oss en direktemelding."
+    )
+    blame = {"templates": {"nb": {"warning": "{issue} skyldes banken. {next_update} {contact}"}}}
+    with pytest.raises(BrandsFileError, match=r"templates\.nb\.warning: blame"):
+        parse_brands({"brands": [base | {"statements": blame}]}, source="brands.yaml")
+    typo = {"templates": {"nb": {"warning": "{isue}"}}}
+    with pytest.raises(BrandsFileError, match="unknown placeholder"):
+        parse_brands({"brands": [base | {"statements": typo}]})
+
+
+def episode_event(change: str, severity: str, kind: str = "storm") -> dict[str, Any]:
+    return {
+        "type": change,
+        "at_ms": 1_772_500_000_000,
+        "at": "2026-03-03T01:06:40.000Z",
+        "episode": {
+            "episode_id": "abc123",
+            "brand": "nordlys-energi",
+            "kind": kind,
+            "severity": severity,
+            "peak_severity": severity,
+            "start_ms": 1_772_499_000_000,
+            "start": "2026-03-03T00:50:00.000Z",
+            "figures": {
+                "volume": {"now": 420, "baseline": 30.5},
+                "negative_share": {"now": 0.81, "baseline": 0.15},
+                "window_minutes": 60,
+            },
+            "drivers": DRIVERS,
+        },
+    }
+
+
+def test_the_alert_record_carries_figures_drivers_actions_and_drafts() -> None:
+    voice = replace(VOICE, languages=("nb", "en"), escalation="head-of-comms")
+    alert = build_alert(episode_event("escalated", "critical"), voice)
+    assert alert["alert_id"] == "abc123" and alert["status"] == "firing"
+    assert [s["lang"] for s in alert["statements"]] == ["nb", "en"]
+    assert alert["drivers"]["top_posts"][0]["url"] == "https://x.example/1"
+    assert alert["actions"][0] == "Escalate to head-of-comms now."
+    joined = " ".join(alert["actions"])
+    for practice in (
+        "Acknowledge publicly",
+        "private messages",
+        "constructive critics together",
+        "Hide (do not delete)",
+        "supporters",
+    ):
+        assert practice in joined
+    # Deterministic: the same event gives byte-identical records (replay equals live).
+    again = build_alert(episode_event("escalated", "critical"), voice)
+    assert json.dumps(alert, sort_keys=True) == json.dumps(again, sort_keys=True)
+    resolved = build_alert(episode_event("resolved", "critical"), voice)
+    assert resolved["status"] == "resolved" and resolved["statements"] == []
+    buzz = build_alert(episode_event("opened", "warning", kind="buzz"), voice)
+    assert buzz["statements"] == [] and "not a storm" in buzz["actions"][0]
+
+
+def test_post_texts_in_notifications_cannot_ping_or_break_markup() -> None:
+    assert safe_text("hey <!channel> `rm`\n\x07next") == "hey \u2039!channel\u203a 'rm' next"
+    assert len(safe_text("x" * 500, 160)) == 160
+
+
+def test_statement_is_a_plain_dataclass() -> None:
+    draft = render(VOICE, "da", "critical", "forsinket levering", True)
+    assert Statement(**draft.to_dict()) == draft
