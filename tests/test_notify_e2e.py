@@ -130,7 +130,8 @@ def test_storm_pages_once_survives_outages_and_resolves(
         page = storm_alerts(receiver, "comms-pager", "firing", "critical")[0]
         assert page["labels"]["episode"] == episode  # the same episode, escalated
         assert "Hele teamet vårt jobber med dette nå" in page["annotations"]["statements"]
-        assert "Escalate to" not in page["annotations"]["description"]  # no escalation set
+        # deploy/brands.yaml names the escalation contact: the first action at critical.
+        assert "- Escalate to head of communications now." in page["annotations"]["description"]
 
         # 3. The worker dies and comes back: it re-sends, Alertmanager merges, nobody is paged.
         worker.process.kill()
