@@ -149,9 +149,7 @@ def build_app(
             source=topics.alerts,
             config=notify.NotifyConfig(
                 urls=settings.alertmanager_url_list,
-                links=Links(
-                    runbook_url=settings.runbook_url, grafana_url=settings.grafana_url
-                ),
+                links=Links(runbook_url=settings.runbook_url, grafana_url=settings.grafana_url),
                 partitions=alerts_partitions or settings.topic_partitions,
                 token=settings.alertmanager_bearer(),
                 resend_s=settings.notify_resend_s,

@@ -145,7 +145,7 @@ def test_storm_pages_once_survives_outages_and_resolves(
         )
         wait_for(
             lambda: worker.metrics().get("stormvarsel_alertmanager_posts_total{result=ok}", 0) >= 3,
-            60,
+            150,  # the consumer group first waits out the killed member's session (about 60 s)
             "the restarted worker to re-send the firing alerts",
             worker,
         )

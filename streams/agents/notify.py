@@ -27,6 +27,7 @@ from streams.log_setup import get_logger
 
 log = get_logger(__name__)
 
+
 @dataclass(frozen=True)
 class NotifyConfig:
     urls: list[str]
@@ -148,7 +149,9 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                 metrics.NOTIFY_TRACKED.labels(status="resolved").set(len(tracked) - firing)
                 try:
                     await client.post(batch)
-                except AlertmanagerError as exc:
+                except Exception as exc:  # the loop must outlive any failure
+                    if not isinstance(exc, AlertmanagerError):
+                        log.exception("notify.post_failed", alerts=len(batch))
                     backoff = min(config.resend_s, max(1.0, backoff * 2))
                     metrics.ALERTMANAGER_POSTS.labels(result="error").inc()
                     metrics.ALERTMANAGER_UP.set(0)
