@@ -15,7 +15,7 @@ import json
 import shutil
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ QK = 32  # weights per Q4_0 block
 _BLOCK_BYTES = 2 + QK // 2
 MODEL_NAME = "multilingual-e5-small"
 FORMAT_VERSION = "1"  # bump when the directory layout produced here changes
+TUNED_FORMAT = "2"  # the same for directories of fine-tuned encoders (build_tuned_dir)
 
 
 class ModelPrepError(StormvarselError):
@@ -200,6 +201,14 @@ _TOKENIZER_CONFIG = {
 }
 
 
+def _marker(directory: Path) -> dict[str, object]:
+    try:
+        data = json.loads((directory / "stormvarsel-model.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def is_built(directory: Path) -> bool:
     marker = directory / "stormvarsel-model.json"
     try:
@@ -241,4 +250,58 @@ def build_model_dir(directory: Path, say: Callable[[str], None] = lambda _m: Non
     shutil.rmtree(directory, ignore_errors=True)
     staging.rename(directory)
     say(f"Offline encoder ready in {directory} ({time.monotonic() - started:.1f} s)")
+    return directory
+
+
+def build_tuned_dir(
+    base: Path,
+    directory: Path,
+    keep_layers: int,
+    tuned: Mapping[str, np.ndarray],
+    say: Callable[[str], None] = lambda _m: None,
+) -> Path:
+    """A transformers directory for a patched encoder: ``base`` cut to its first ``keep_layers``
+    layers (0 keeps all), with the ``tuned`` tensors (fine-tuned weights) in place of the
+    packaged ones. Built once; later calls return at once."""
+    if is_built(directory) and _marker(directory).get("tuned_format") == TUNED_FORMAT:
+        return directory
+    from safetensors.numpy import load_file, save_file
+
+    config = json.loads((base / "config.json").read_text())
+    layers = int(config["num_hidden_layers"])
+    keep = keep_layers or layers
+    if not 0 < keep <= layers:
+        raise ModelPrepError(f"keep_layers={keep_layers}: the encoder has {layers} layers")
+    tensors = load_file(str(base / "model.safetensors"))
+    kept = {
+        name: value
+        for name, value in tensors.items()
+        if not name.startswith("encoder.layer.") or int(name.split(".")[2]) < keep
+    }
+    for name, value in tuned.items():
+        if name not in kept or kept[name].shape != value.shape:
+            raise ModelPrepError(f"fine-tuned tensor {name} {value.shape} does not fit the encoder")
+        kept[name] = value.astype(np.float32)
+    say(f"Applying the fine-tuned encoder layers ({len(tuned)} tensors, {keep} layers kept) ...")
+    staging = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    save_file(kept, str(staging / "model.safetensors"), metadata={"format": "pt"})
+    config["num_hidden_layers"] = keep
+    tuned_layers = sorted(
+        {int(name.split(".")[2]) for name in tuned if name.startswith("encoder.layer.")}
+    )
+    config["stormvarsel"] = {
+        **config.get("stormvarsel", {}),
+        "patched": directory.name,
+        "tuned_layers": tuned_layers,
+    }
+    (staging / "config.json").write_text(json.dumps(config, indent=2))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(base / name, staging / name)
+    marker = json.loads((base / "stormvarsel-model.json").read_text())
+    marker.update({"patched": directory.name, "keep_layers": keep, "tuned_format": TUNED_FORMAT})
+    (staging / "stormvarsel-model.json").write_text(json.dumps(marker))
+    shutil.rmtree(directory, ignore_errors=True)
+    staging.rename(directory)
     return directory

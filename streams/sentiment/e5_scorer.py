@@ -4,18 +4,23 @@ Features are mean-pooled hidden states of a few encoder layers (which ones the h
 computed by ONNX Runtime (int8 or fp32) or by torch. The head is a tiny numpy MLP, so scoring
 needs no torch at run time when an ONNX file is present.
 
-Throughput comes from three things: texts are tokenised once and sorted by length so each batch
-pads little (length bucketing under a token budget), the encoder is int8-quantised for ONNX
-Runtime, and all threads go to one batch at a time.
+Throughput comes from four things: the encoder is cut to 8 layers (the shipped head was trained
+with its top layers fine-tuned), texts are tokenised once and sorted by length so each batch pads
+little (length bucketing under a token budget), the encoder is int8-quantised for ONNX Runtime,
+and batches are small (a few hundred tokens: their activations stay in the CPU cache, measured
+1.5x faster per core than 8,192-token batches) and run side by side, one per core, on one
+session (single-threaded runs need no thread-pool synchronisation inside each operator).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,7 +34,8 @@ log = get_logger(__name__)
 
 QUERY_PREFIX = "query: "  # e5 models expect a prefix; "query: " suits classification
 SHIPPED_HEAD = Path(__file__).with_name("heads") / "e5-small-sentiment.npz"
-TOKEN_BUDGET = 8192  # padded tokens per batch: keeps memory flat and batches dense
+TOKEN_BUDGET = 512  # padded tokens per batch: small enough for the CPU cache (see above)
+TUNED_PREFIX = "tuned/"  # head-file arrays holding fine-tuned encoder weights
 
 
 class HeadError(StormvarselError):
@@ -38,7 +44,13 @@ class HeadError(StormvarselError):
 
 @dataclass(frozen=True)
 class Head:
-    """Standardise, one hidden ReLU layer (optional), softmax over LABELS."""
+    """Standardise, one hidden ReLU layer (optional), softmax over LABELS.
+
+    A head may also carry an encoder patch: ``keep_layers`` (the encoder is cut to its first
+    that many layers; 0 keeps all) and ``tuned`` (fine-tuned encoder tensors, fp16, named as in
+    transformers' ``BertModel``) that replace the packaged weights (see
+    :mod:`streams.sentiment.finetune`).
+    """
 
     layers: tuple[int, ...]
     mean: np.ndarray
@@ -46,6 +58,20 @@ class Head:
     weights: tuple[tuple[np.ndarray, np.ndarray], ...]
     version: str
     card: dict[str, Any]
+    keep_layers: int = 0
+    tuned: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def patches_encoder(self) -> bool:
+        return bool(self.keep_layers or self.tuned)
+
+    def encoder_id(self) -> str:
+        """Names the patched encoder: the version and a digest of the patch."""
+        digest = hashlib.sha256(str(self.keep_layers).encode())
+        for name in sorted(self.tuned):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(self.tuned[name]).tobytes())
+        return f"{self.version}-{digest.hexdigest()[:10]}"
 
     @classmethod
     def load(cls, path: Path) -> Head:
@@ -68,6 +94,12 @@ class Head:
                 weights=weights,
                 version=str(card["version"]),
                 card=card,
+                keep_layers=int(arrays["keep_layers"]) if "keep_layers" in arrays else 0,
+                tuned={
+                    key.removeprefix(TUNED_PREFIX): value
+                    for key, value in arrays.items()
+                    if key.startswith(TUNED_PREFIX)
+                },
             )
         except (KeyError, ValueError) as exc:
             raise HeadError(f"{path} is not a Stormvarsel sentiment head ({exc})") from None
@@ -97,6 +129,10 @@ class Head:
         for i, (w, b) in enumerate(self.weights):
             arrays[f"w{i}"] = w.astype(np.float32)
             arrays[f"b{i}"] = b.astype(np.float32)
+        if self.keep_layers:
+            arrays["keep_layers"] = np.asarray(self.keep_layers, dtype=np.int32)
+        for name, tensor in self.tuned.items():
+            arrays[TUNED_PREFIX + name] = tensor.astype(np.float16)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, **arrays)
 
@@ -113,6 +149,8 @@ class Head:
 
 class FeatureEncoder(Protocol):
     def features(self, ids: list[list[int]]) -> np.ndarray: ...
+
+    def features_many(self, batches: list[list[list[int]]]) -> list[np.ndarray]: ...
 
 
 def token_batches(lengths: Sequence[int], budget: int, max_batch: int) -> list[list[int]]:
@@ -142,22 +180,35 @@ def _pad(ids: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class OnnxEncoder:
-    """Pooled features from an exported ONNX graph (see :mod:`streams.sentiment.e5_export`)."""
+    """Pooled features from an exported ONNX graph (see :mod:`streams.sentiment.e5_export`).
+
+    ``threads`` parallel runs of one session, each single-threaded: :meth:`features_many`
+    spreads batches over them (ONNX Runtime runs a session from several threads at once).
+    """
 
     def __init__(self, path: Path, threads: int, pad_id: int) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.pad_id = pad_id
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
 
     def features(self, ids: list[list[int]]) -> np.ndarray:
         input_ids, mask = _pad(ids, self.pad_id)
         (out,) = self.session.run(["features"], {"input_ids": input_ids, "attention_mask": mask})
         return np.asarray(out, dtype=np.float32)
+
+    def features_many(self, batches: list[list[list[int]]]) -> list[np.ndarray]:
+        if self.threads < 2 or len(batches) < 2:
+            return [self.features(batch) for batch in batches]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="stormvarsel-onnx")
+        return list(self._pool.map(self.features, batches))
 
 
 class TorchEncoder:
@@ -185,6 +236,9 @@ class TorchEncoder:
             m = mask_t.unsqueeze(-1).float()
             pooled = [(hidden[i] * m).sum(1) / m.sum(1) for i in self.layers]
             return torch.cat(pooled, dim=1).numpy()
+
+    def features_many(self, batches: list[list[list[int]]]) -> list[np.ndarray]:
+        return [self.features(batch) for batch in batches]
 
 
 def default_threads(threads: int) -> int:
@@ -237,8 +291,10 @@ class E5Scorer:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
         ids = self.tokenize(texts)
         features = np.zeros((len(ids), self.head.mean.shape[0]), dtype=np.float32)
-        for batch in token_batches([len(x) for x in ids], TOKEN_BUDGET, self.max_batch):
-            features[batch] = self.encoder.features([ids[i] for i in batch])
+        batches = token_batches([len(x) for x in ids], TOKEN_BUDGET, self.max_batch)
+        outputs = self.encoder.features_many([[ids[i] for i in batch] for batch in batches])
+        for batch, out in zip(batches, outputs, strict=True):
+            features[batch] = out
         return self.head.probabilities(features)
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[Sentiment]:

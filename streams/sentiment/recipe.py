@@ -58,6 +58,22 @@ class DatasetSpec(BaseModel):
     )
 
 
+class FinetuneSpec(BaseModel):
+    """Fine-tune the encoder's top layers with the head (see :mod:`streams.sentiment.finetune`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep_layers: int = Field(8, ge=1, le=12)
+    train_layers: int = Field(3, ge=1, le=12)
+    epochs: int = Field(3, ge=1, le=50)
+    learning_rate: float = Field(5e-5, gt=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=1)
+    warmup: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -69,6 +85,7 @@ class Recipe(BaseModel):
     weight_decay: float = Field(1e-3, ge=0)
     holdout: float = Field(0.1, ge=0, lt=0.9)
     seed: int = 13
+    finetune: FinetuneSpec | None = None
     datasets: list[DatasetSpec] = Field(min_length=1)
 
     @classmethod
@@ -112,15 +129,9 @@ def _split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.
     return np.asarray(sorted(train), dtype=np.int64), np.asarray(sorted(hold), dtype=np.int64)
 
 
-def train_from_recipe(
-    recipe: Recipe,
-    features_of: Callable[[list[str], tuple[int, ...]], np.ndarray],
-    say: Callable[[str], None] = lambda _m: None,
-) -> TrainReport:
-    """Load every dataset, embed it, train on the rest and score the holdout of each."""
-    layers = tuple(recipe.layers)
-    parts: list[tuple[str, np.ndarray, np.ndarray, float]] = []
-    report_rows: dict[str, int] = {}
+def load_recipe_data(recipe: Recipe) -> list[tuple[DatasetSpec, list[str], np.ndarray]]:
+    """Every dataset of the recipe: its spec, texts and label indices (into LABELS)."""
+    out = []
     for spec in recipe.datasets:
         loaded = load_dataset(
             spec.path,
@@ -134,6 +145,32 @@ def train_from_recipe(
         )
         texts = [example.text for example in loaded.examples]
         labels = np.asarray([LABELS.index(example.gold) for example in loaded.examples])
+        out.append((spec, texts, labels))
+    return out
+
+
+def train_from_recipe(
+    recipe: Recipe,
+    features_of: Callable[[list[str], tuple[int, ...]], np.ndarray],
+    say: Callable[[str], None] = lambda _m: None,
+) -> TrainReport:
+    """Load every dataset, embed it, train on the rest and score the holdout of each.
+
+    A recipe with ``finetune`` trains the encoder's top layers too, on the packaged encoder
+    (torch; ``features_of`` is not used): :func:`streams.sentiment.finetune.finetune_from_recipe`.
+    """
+    if recipe.finetune is not None:
+        from streams.sentiment.e5_model import build_model_dir
+        from streams.sentiment.factory import e5_dir
+        from streams.sentiment.finetune import finetune_from_recipe
+        from streams.settings import Settings
+
+        base = build_model_dir(e5_dir(Settings()), say=say)
+        return finetune_from_recipe(recipe, base, say=say)
+    layers = tuple(recipe.layers)
+    parts: list[tuple[str, np.ndarray, np.ndarray, float]] = []
+    report_rows: dict[str, int] = {}
+    for spec, texts, labels in load_recipe_data(recipe):
         say(f"{spec.name}: embedding {len(texts)} texts ...")
         parts.append((spec.name, features_of(texts, layers), labels, spec.weight))
         report_rows[spec.name] = len(texts)
@@ -190,8 +227,10 @@ def scorer_features(scorer: E5Scorer) -> Callable[[list[str], tuple[int, ...]], 
 
         ids = scorer.tokenize(texts)
         out = np.zeros((len(ids), scorer.head.mean.shape[0]), dtype=np.float32)
-        for batch in token_batches([len(x) for x in ids], TOKEN_BUDGET, scorer.max_batch):
-            out[batch] = scorer.encoder.features([ids[i] for i in batch])
+        batches = token_batches([len(x) for x in ids], TOKEN_BUDGET, scorer.max_batch)
+        results = scorer.encoder.features_many([[ids[i] for i in batch] for batch in batches])
+        for batch, features in zip(batches, results, strict=True):
+            out[batch] = features
         return out
 
     return features_of

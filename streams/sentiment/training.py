@@ -70,7 +70,8 @@ def train_head(
     )
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(class_weight), reduction="none")
     n = len(labels)
-    steps = config.epochs * max(1, n // config.batch_size)
+    batch_size = min(config.batch_size, n)  # fewer examples than a batch: one batch of all
+    steps = config.epochs * max(1, n // batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.learning_rate, total_steps=steps
     )
@@ -78,10 +79,10 @@ def train_head(
     net.train()
     while step < steps:
         order = rng.permutation(n)
-        for start in range(0, n - config.batch_size + 1, config.batch_size):
+        for start in range(0, n - batch_size + 1, batch_size):
             if step >= steps:
                 break
-            idx = torch.from_numpy(order[start : start + config.batch_size])
+            idx = torch.from_numpy(order[start : start + batch_size])
             losses = loss_fn(net(xs[idx]), y[idx])
             if weight is not None:
                 losses = losses * weight[idx]

@@ -1,0 +1,138 @@
+"""Fine-tuning the encoder's top layers: recipe, cached lower layers, patched encoder, targets."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streams.sentiment.e5_model import build_tuned_dir
+from streams.sentiment.e5_scorer import SHIPPED_HEAD, E5Scorer, Head
+from streams.sentiment.evaluation import evaluate, load_dataset
+from streams.sentiment.factory import e5_dir, ensure_onnx, install_e5
+from streams.sentiment.finetune import TuneConfig, Tuner, balanced_weights
+from streams.sentiment.recipe import Recipe, RecipeError, train_from_recipe
+from streams.settings import Settings
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment"
+
+ROWS = [
+    ("Terrible service, lost my bag again", "negative"),
+    ("Worst airline ever, never again", "negative"),
+    ("Forsinket igjen, helt håpløst", "negative"),
+    ("Thanks for the great flight!", "positive"),
+    ("Supert, takk for hjelpen", "positive"),
+    ("Jag älskar den här appen", "positive"),
+    ("The flight leaves at 9", "neutral"),
+    ("Butikken åpner klokka ti", "neutral"),
+    ("Where is gate 12?", "neutral"),
+]
+
+
+@pytest.fixture(scope="module")
+def base_dir() -> Path:
+    from streams.sentiment.e5_model import build_model_dir
+
+    return build_model_dir(e5_dir(Settings()))
+
+
+def test_balanced_weights_give_every_class_the_same_total() -> None:
+    labels = np.asarray([0, 0, 0, 1, 2, 2])
+    weights = balanced_weights(labels, 2.0)
+    totals = [weights[labels == c].sum() for c in range(3)]
+    assert totals == pytest.approx([2 / 3] * 3)
+
+
+def test_recipe_finetune_section_is_validated(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "version: t\nfinetune: {keep_layers: 8, train_layers: 2, nope: 1}\n"
+        "datasets: [{name: a, path: a.csv}]\n"
+    )
+    with pytest.raises(RecipeError, match=r"finetune\.nope"):
+        Recipe.load(recipe)
+
+
+def test_cached_lower_layers_give_the_full_model_features(base_dir: Path) -> None:
+    """Frozen layers run once and cached (fp16) + top layers = the truncated model, pooled."""
+    import torch
+    from transformers import AutoModel
+
+    config = TuneConfig(keep_layers=4, train_layers=2)
+    tuner = Tuner(base_dir, config, (1, 3, 4))
+    texts = [text for text, _ in ROWS]
+    ids = tuner.tokenize(texts)
+    features = tuner.features(tuner.cache(ids))
+    model = AutoModel.from_pretrained(base_dir, add_pooling_layer=False).eval()
+    reference = []
+    with torch.inference_mode():
+        for seq in ids:
+            hidden = model(input_ids=torch.tensor([seq]), output_hidden_states=True).hidden_states
+            reference.append(torch.cat([hidden[i].mean(1) for i in (1, 3, 4)], 1)[0].numpy())
+    assert np.abs(features - np.stack(reference)).max() < 0.02  # fp16 cache
+
+
+def test_finetune_recipe_end_to_end(tmp_path: Path, base_dir: Path) -> None:
+    """A tiny recipe: the head file carries the tuned layers, the encoder is patched and scores."""
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(ROWS * 2)
+    recipe_file = tmp_path / "r.yaml"
+    recipe_file.write_text(
+        "version: tiny-1\nlayers: [1, 2]\nepochs: 2\nholdout: 0.34\n"
+        "finetune: {keep_layers: 2, train_layers: 1, epochs: 1, batch_size: 4}\n"
+        "datasets: [{name: tiny, path: d.csv}]\n"
+    )
+    report = train_from_recipe(Recipe.load(recipe_file), features_of=lambda *_: np.zeros(0))
+    head = report.head
+    assert head.keep_layers == 2 and head.layers == (1, 2)
+    assert {int(name.split(".")[2]) for name in head.tuned} == {1}
+    assert report.rows == {"tiny": 18} and set(report.holdout_scores) == {"tiny"}
+    assert head.card["finetune"]["tuned_layers"] == [2]
+    path = tmp_path / "tiny.npz"
+    head.save(path)
+    loaded = Head.load(path)
+    assert loaded.encoder_id() == head.encoder_id()
+    assert all(np.array_equal(loaded.tuned[k], head.tuned[k]) for k in head.tuned)
+
+    # What encoder_dir builds in the cache (<e5_dir>/tuned/<id>), here in tmp_path.
+    model_dir = build_tuned_dir(base_dir, tmp_path / loaded.encoder_id(), 2, loaded.tuned)
+    onnx = ensure_onnx(model_dir, loaded.layers) / "encoder-int8.onnx"
+    assert json.loads((onnx.parent / "export.json").read_text())["fp32_matmuls"] == [
+        "/encoder/encoder/layer.1/output/dense/MatMul"
+    ]
+    scorer = E5Scorer(model_dir, loaded, onnx_path=onnx, threads=1)
+    torch_scorer = E5Scorer(model_dir, loaded, runtime="torch", threads=1)
+    texts = [text for text, _ in ROWS]
+    a = scorer.probabilities(texts)
+    b = torch_scorer.probabilities(texts)
+    assert a.shape == (len(ROWS), 3) and np.abs(a - b).max() < 0.1
+
+
+# --- The shipped model on the shared evaluation data (skipped in a fresh clone) ---
+
+
+def _norec_dev() -> Path:
+    path = SHARED / "norec_sentence_3class_dev.json"
+    if not path.exists():
+        pytest.skip(f"shared evaluation data {path} is absent (a fresh clone): see the README")
+    return path
+
+
+def test_shipped_model_meets_the_norec_target_and_int8_keeps_full_precision() -> None:
+    settings = Settings()
+    model_dir = install_e5(settings)
+    head = Head.load(SHIPPED_HEAD)
+    examples = load_dataset(_norec_dev(), text_col="text", label_col="label").examples
+    onnx = ensure_onnx(model_dir, head.layers)
+    scores = {}
+    for runtime, name in (("onnx-int8", "encoder-int8.onnx"), ("onnx", "encoder.onnx")):
+        scorer = E5Scorer(model_dir, head, runtime=runtime, onnx_path=onnx / name, threads=2)
+        scores[runtime] = evaluate(scorer, examples, batch_size=256).metrics.macro_f1
+    assert scores["onnx-int8"] >= 0.65, scores
+    assert abs(scores["onnx-int8"] - scores["onnx"]) <= 0.01, scores
