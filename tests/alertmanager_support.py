@@ -166,6 +166,19 @@ class RunningAlertmanager:
             assert response.status == 200
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running, server = start_receiver()
+    yield running
+    server.shutdown()
+
+
+@pytest.fixture
+def am(tmp_path: Path, receiver: Receiver) -> Iterator[RunningAlertmanager]:
+    """A real Alertmanager with the deployed configuration, delivering to ``receiver``."""
+    yield from alertmanager(tmp_path, receiver_config(receiver))
+
+
 def alertmanager(tmp_path: Path, config: dict[str, Any]) -> Iterator[RunningAlertmanager]:
     config_path = tmp_path / "alertmanager.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -15,6 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+# Fixtures `receiver` and `am` (a real Alertmanager) for the alerting tests.
+pytest_plugins = ["tests.alertmanager_support"]
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see only the STORMVARSEL_* variables they set themselves."""

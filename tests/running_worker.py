@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.kafka_local import LocalKafka, free_port
@@ -126,3 +126,15 @@ def start_worker(
         worker.stop()
         raise
     return worker
+
+
+def send_scored(producer: KafkaProducer, topic: str, records: list[dict[str, Any]]) -> None:
+    """Produce scored mentions keyed by brand, with their event time as record time."""
+    for record in records:
+        producer.send(
+            topic,
+            key=record["brand"].encode(),
+            value=json.dumps(record).encode(),
+            timestamp_ms=record["created_at_ms"],
+        )
+    producer.flush()

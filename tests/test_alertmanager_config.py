@@ -6,9 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +16,7 @@ from tests.alertmanager_support import (
     DEPLOY_CONFIG,
     Receiver,
     RunningAlertmanager,
-    alertmanager,
     needs_alertmanager,
-    receiver_config,
-    start_receiver,
 )
 
 AMTOOL = shutil.which("amtool")
@@ -75,18 +70,6 @@ def test_storm_alerts_are_grouped_by_name_and_brand() -> None:
     critical = next(r for r in rules if 'severity="critical"' in r["source_matchers"])
     assert critical["equal"] == ["brand"]
     assert 'severity=~"warning|watch"' in critical["target_matchers"]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running, server = start_receiver()
-    yield running
-    server.shutdown()
-
-
-@pytest.fixture
-def am(tmp_path: Path, receiver: Receiver) -> Iterator[RunningAlertmanager]:
-    yield from alertmanager(tmp_path, receiver_config(receiver))
 
 
 def storm(brand: str, severity: str) -> dict[str, Any]:

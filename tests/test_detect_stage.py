@@ -19,7 +19,7 @@ from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams.kafka_local import LocalKafka
 from tests.conftest import SHARED_DATA
-from tests.running_worker import RunningWorker, start_worker
+from tests.running_worker import RunningWorker, send_scored, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -67,18 +67,6 @@ def expected_alerts(records: list[dict[str, Any]]) -> list[str]:
         for output in replayer.feed(MentionEvent.from_record(record))
         if isinstance(output, EpisodeEvent)
     ]
-
-
-def send_scored(producer: KafkaProducer, topic: str, records: list[dict[str, Any]]) -> None:
-    """Produce scored mentions keyed by brand, with their event time as record time."""
-    for record in records:
-        producer.send(
-            topic,
-            key=record["brand"].encode(),
-            value=json.dumps(record).encode(),
-            timestamp_ms=record["created_at_ms"],
-        )
-    producer.flush()
 
 
 @pytest.fixture

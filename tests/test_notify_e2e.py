@@ -4,9 +4,7 @@ and the resolution at the end."""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +15,9 @@ from streams.kafka_local import LocalKafka
 from tests.alertmanager_support import (
     Receiver,
     RunningAlertmanager,
-    alertmanager,
     needs_alertmanager,
-    receiver_config,
-    start_receiver,
 )
-from tests.running_worker import RunningWorker, start_worker
+from tests.running_worker import RunningWorker, send_scored, start_worker
 from tests.storm_scenario import BRAND, phases
 
 pytestmark = [pytest.mark.integration, needs_alertmanager]
@@ -35,29 +30,6 @@ WORKER_ENV = {
     "STORMVARSEL_NOTIFY_MAX_AGE_S": "0",  # the scenario is dated 2026-03; page it anyway
     "STORMVARSEL_LOG_LEVEL": "INFO",
 }
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running, server = start_receiver()
-    yield running
-    server.shutdown()
-
-
-@pytest.fixture
-def am(tmp_path: Path, receiver: Receiver) -> Iterator[RunningAlertmanager]:
-    yield from alertmanager(tmp_path, receiver_config(receiver))
-
-
-def send(producer: KafkaProducer, topic: str, records: list[dict[str, Any]]) -> None:
-    for record in records:
-        producer.send(
-            topic,
-            key=record["brand"].encode(),
-            value=json.dumps(record).encode(),
-            timestamp_ms=record["created_at_ms"],
-        )
-    producer.flush()
 
 
 def wait_for(predicate: Any, timeout_s: float, what: str, worker: RunningWorker) -> None:
@@ -81,7 +53,7 @@ def test_storm_pages_once_survives_outages_and_resolves(
     topic = worker.topic("mentions.scored")
     try:
         # 1. The storm opens and turns into a warning: the comms channel gets it with drafts.
-        send(producer, topic, scenario["calm"] + scenario["onset"])
+        send_scored(producer, topic, scenario["calm"] + scenario["onset"])
         wait_for(
             lambda: storm_alerts(receiver, "comms-chat", "firing", "warning"),
             120,
@@ -109,7 +81,7 @@ def test_storm_pages_once_survives_outages_and_resolves(
         # 2. Alertmanager goes away for a minute while the storm turns critical.
         am.stop()
         outage_start = time.monotonic()
-        send(producer, topic, scenario["escalation"])
+        send_scored(producer, topic, scenario["escalation"])
         wait_for(
             lambda: (
                 worker.metrics().get("stormvarsel_alertmanager_posts_total{result=error}", 0) > 0
@@ -156,7 +128,7 @@ def test_storm_pages_once_survives_outages_and_resolves(
         assert len(pages) == 1, f"paged {len(pages)} times for one critical storm"
 
         # 4. Calm returns: the storm resolves and the page is resolved.
-        send(producer, topic, scenario["aftermath"])
+        send_scored(producer, topic, scenario["aftermath"])
         wait_for(
             lambda: storm_alerts(receiver, "comms-pager", "resolved", "critical"),
             120,

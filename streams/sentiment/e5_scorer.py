@@ -169,7 +169,8 @@ def token_batches(lengths: Sequence[int], budget: int, max_batch: int) -> list[l
     return batches
 
 
-def _pad(ids: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+def pad_batch(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids padded to the longest row, and the attention mask."""
     longest = max(len(x) for x in ids)
     input_ids = np.full((len(ids), longest), pad_id, dtype=np.int64)
     mask = np.zeros((len(ids), longest), dtype=np.int64)
@@ -199,7 +200,7 @@ class OnnxEncoder:
         self._pool: ThreadPoolExecutor | None = None
 
     def features(self, ids: list[list[int]]) -> np.ndarray:
-        input_ids, mask = _pad(ids, self.pad_id)
+        input_ids, mask = pad_batch(ids, self.pad_id)
         (out,) = self.session.run(["features"], {"input_ids": input_ids, "attention_mask": mask})
         return np.asarray(out, dtype=np.float32)
 
@@ -226,7 +227,7 @@ class TorchEncoder:
 
     def features(self, ids: list[list[int]]) -> np.ndarray:
         torch = self.torch
-        input_ids, mask = _pad(ids, self.pad_id)
+        input_ids, mask = pad_batch(ids, self.pad_id)
         with torch.inference_mode():
             ids_t = torch.from_numpy(input_ids)
             mask_t = torch.from_numpy(mask)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streams.sentiment.base import LABELS
-from streams.sentiment.e5_scorer import QUERY_PREFIX, Head
+from streams.sentiment.e5_scorer import QUERY_PREFIX, Head, pad_batch
 from streams.sentiment.training import TrainConfig, macro_f1, predict, train_head
 
 if TYPE_CHECKING:
@@ -76,16 +76,6 @@ def _extended_mask(mask: Any) -> Any:
 def _pool(hidden: Any, mask: Any) -> Any:
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-
-
-def _pad(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    longest = max(len(x) for x in ids)
-    out = np.full((len(ids), longest), pad_id, dtype=np.int64)
-    mask = np.zeros((len(ids), longest), dtype=np.int64)
-    for row, seq in enumerate(ids):
-        out[row, : len(seq)] = seq
-        mask[row, : len(seq)] = 1
-    return out, mask
 
 
 class LowerCache:
@@ -182,7 +172,7 @@ class Tuner:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 index = order[start : start + batch_size].tolist()
-                input_ids, mask = _pad([ids[i] for i in index], self.pad_id)
+                input_ids, mask = pad_batch([ids[i] for i in index], self.pad_id)
                 ids_t, mask_t = torch.from_numpy(input_ids), torch.from_numpy(mask)
                 hidden = model.embeddings(input_ids=ids_t)
                 ext = _extended_mask(mask_t)
