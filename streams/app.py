@@ -10,7 +10,7 @@ import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from detectors.config import DetectorConfig
-from streams import http_ingest
+from streams import consumer_lag, http_ingest, metrics
 from streams import topics as topic_names
 from streams.agents import detect, notify, score, validate
 from streams.alertmanager import Links
@@ -167,6 +167,12 @@ def build_app(
         token=settings.ingest_token(),
         max_bytes=settings.http_max_bytes,
     )
+    consumer_lag.register(
+        app,
+        settings,
+        [t.get_topic_name() for t in (topics.mentions, topics.valid, topics.scored, topics.alerts)],
+    )
+    metrics.initialise([brand.id for brand in brands.brands], detector_config.bucket_minutes * 60)
     _register_views(app)
     return app, topics
 

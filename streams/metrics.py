@@ -5,6 +5,11 @@
 
 from __future__ import annotations
 
+import math
+import platform
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 from streams import __version__
@@ -54,8 +59,9 @@ SCORING_BATCH_SIZE = Histogram(
 SCORER_INFO = Info("stormvarsel_scorer", "The sentiment model the worker scores with.")
 STORM_EPISODE_EVENTS = Counter(
     "stormvarsel_episode_events",
-    "Storm and buzz episode changes emitted to the alerts topic, by type.",
-    ["type"],
+    "Alert records emitted to the alerts topic: storm and buzz episode changes, by brand, kind "
+    "(storm, buzz), type (opened, escalated, de-escalated, resolved) and severity.",
+    ["brand", "kind", "type", "severity"],
 )
 BUCKETS_CLOSED = Counter(
     "stormvarsel_buckets_closed",
@@ -74,6 +80,10 @@ ALERTMANAGER_POSTS = Counter(
     "Posts of the current storm alerts to Alertmanager, by result (ok, error).",
     ["result"],
 )
+ALERTMANAGER_RETRIES = Counter(
+    "stormvarsel_alertmanager_retries",
+    "Posts to Alertmanager made again after a failed one (each back-off step counts once).",
+)
 ALERTMANAGER_UP = Gauge(
     "stormvarsel_alertmanager_up",
     "1 if the last post to every configured Alertmanager succeeded, else 0.",
@@ -88,5 +98,124 @@ NOTIFY_SKIPPED = Counter(
     "Alert records not sent to Alertmanager, by reason (buzz, stale, unreadable).",
     ["reason"],
 )
+EVENT_LAG_SECONDS = Histogram(
+    "stormvarsel_event_lag_seconds",
+    "Wall-clock time now minus the mention's event time, when the mention leaves a stage "
+    "(scored: written to mentions.scored; alerted: its bucket produced an alert record).",
+    ["stage"],
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400),
+)
+CONSUMER_LAG = Gauge(
+    "stormvarsel_consumer_lag_records",
+    "Records in a source topic partition this worker owns that its consumer group has not "
+    "committed yet (end offset minus committed offset).",
+    ["topic", "partition"],
+)
+
+# Per-brand figures of the last closed event-time bucket. ``brand`` is always a configured brand.
+BRAND_MENTIONS = Gauge(
+    "stormvarsel_brand_bucket_mentions",
+    "Mentions of the brand in its last closed event-time bucket.",
+    ["brand"],
+)
+BRAND_EXPECTED = Gauge(
+    "stormvarsel_brand_bucket_expected_mentions",
+    "Mentions the brand's seasonal baseline expected in that bucket.",
+    ["brand"],
+)
+BRAND_NEGATIVE = Gauge(
+    "stormvarsel_brand_negative_ratio",
+    "Share of negative mentions in the brand's last closed bucket (NaN when it was empty).",
+    ["brand"],
+)
+BRAND_NEGATIVE_BASELINE = Gauge(
+    "stormvarsel_brand_negative_baseline_ratio",
+    "The negative share the brand's baseline expected in that bucket.",
+    ["brand"],
+)
+BRAND_VOLUME_SCORE = Gauge(
+    "stormvarsel_brand_volume_score",
+    "Volume spike score of the last closed bucket (1 = the watch threshold).",
+    ["brand"],
+)
+BRAND_NEGATIVE_SCORE = Gauge(
+    "stormvarsel_brand_negative_score",
+    "Negative spike score of the last closed bucket (1 = the watch threshold).",
+    ["brand"],
+)
+BRAND_STORM_LEVEL = Gauge(
+    "stormvarsel_brand_storm_level",
+    "Storm level after the last closed bucket: 0 normal, 1 watch, 2 warning, 3 critical.",
+    ["brand"],
+)
+BRAND_BUZZ_LEVEL = Gauge(
+    "stormvarsel_brand_buzz_level",
+    "Positive-buzz level after the last closed bucket: 0 normal, 1 watch, 2 warning, 3 critical.",
+    ["brand"],
+)
+BRAND_BUCKET_END = Gauge(
+    "stormvarsel_brand_bucket_end_timestamp_seconds",
+    "Event time at which the brand's last closed bucket ended (Unix seconds).",
+    ["brand"],
+)
+BUCKET_SECONDS = Gauge(
+    "stormvarsel_detector_bucket_seconds",
+    "Width of the detectors' event-time buckets.",
+)
+BRAND_GAUGES = (
+    BRAND_MENTIONS,
+    BRAND_EXPECTED,
+    BRAND_NEGATIVE,
+    BRAND_NEGATIVE_BASELINE,
+    BRAND_VOLUME_SCORE,
+    BRAND_NEGATIVE_SCORE,
+    BRAND_STORM_LEVEL,
+    BRAND_BUZZ_LEVEL,
+    BRAND_BUCKET_END,
+)
+LEVEL_VALUES = {"normal": 0, "watch": 1, "warning": 2, "critical": 3}
+
 BUILD = Info("stormvarsel_build", "Version of the running Stormvarsel worker.")
-BUILD.info({"version": __version__})
+BUILD.info({"version": __version__, "python": platform.python_version()})
+
+
+def record_bucket(summary: dict[str, Any]) -> None:
+    """Publish one closed bucket (a ``BucketSummary.to_dict()``) as the brand's gauges."""
+    brand = str(summary["brand"])
+    volume = int(summary["volume"])
+    BRAND_MENTIONS.labels(brand=brand).set(volume)
+    BRAND_EXPECTED.labels(brand=brand).set(float(summary["expected_volume"]))
+    share = int(summary["negative"]) / volume if volume else math.nan
+    BRAND_NEGATIVE.labels(brand=brand).set(share)
+    BRAND_NEGATIVE_BASELINE.labels(brand=brand).set(float(summary["negative_share_baseline"]))
+    BRAND_VOLUME_SCORE.labels(brand=brand).set(float(summary["volume_score"]))
+    BRAND_NEGATIVE_SCORE.labels(brand=brand).set(float(summary["negative_score"]))
+    BRAND_STORM_LEVEL.labels(brand=brand).set(LEVEL_VALUES[str(summary["storm_level"])])
+    BRAND_BUZZ_LEVEL.labels(brand=brand).set(LEVEL_VALUES[str(summary["buzz_level"])])
+    BRAND_BUCKET_END.labels(brand=brand).set(int(summary["end_ms"]) / 1000)
+
+
+def forget_brands(keep: Iterable[str] = ()) -> None:
+    """Drop the per-brand gauges of brands this worker no longer owns (after a rebalance), so a
+    stale value never stands in for a brand another worker now watches."""
+    kept = set(keep)
+    for gauge in BRAND_GAUGES:
+        for labels in list(gauge._metrics):  # prometheus_client has no public label listing
+            if labels[0] not in kept:
+                gauge.remove(*labels)
+
+
+def initialise(brands: Iterable[str], bucket_seconds: float) -> None:
+    """Create the label sets known up front, so rates and dashboards start from zero."""
+    BUCKET_SECONDS.set(bucket_seconds)
+    for brand in brands:
+        for kind, severities in (("storm", LEVEL_VALUES), ("buzz", LEVEL_VALUES)):
+            for severity in list(severities)[1:]:
+                for change in ("opened", "escalated", "de-escalated", "resolved"):
+                    STORM_EPISODE_EVENTS.labels(
+                        brand=brand, kind=kind, type=change, severity=severity
+                    )
+    ALERTMANAGER_POSTS.labels(result="ok")
+    ALERTMANAGER_POSTS.labels(result="error")
+    for stage in ("scored", "alerted"):
+        EVENT_LAG_SECONDS.labels(stage=stage)

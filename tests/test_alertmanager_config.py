@@ -46,7 +46,8 @@ def test_amtool_check_config_passes() -> None:
         ),
         (["alertname=BrandStorm", "brand=nordlys-energi", "severity=warning"], "comms-chat"),
         (["alertname=BrandStorm", "brand=fjellbrod", "severity=watch"], "comms-watch"),
-        (["alertname=StormvarselWorkerDown", "severity=page"], "ops-pager"),
+        (["alertname=StormvarselWorkerDown", "severity=critical"], "ops-pager"),
+        (["alertname=StormvarselBrandSilent", "brand=fjellbrod", "severity=warning"], "ops-chat"),
         (["alertname=SomethingElse", "severity=info"], "comms-chat"),
     ],
 )

@@ -123,6 +123,7 @@ def register(
                 replayer.feed(event)  # outputs were emitted before the restart
                 state.pending.setdefault(event.brand, []).append(key)
             partitions[part] = state
+        metrics.forget_brands(b for s in partitions.values() for b in s.replayer.detectors)
         log.info("detect.rebuilt", partitions=sorted(partitions), brands=len(states))
 
     async def emit(outputs: list[Output]) -> None:
@@ -136,7 +137,15 @@ def register(
                     value=canonical_json(alert).encode(),
                     timestamp=output.at_ms / 1000,
                 )
-                metrics.STORM_EPISODE_EVENTS.labels(type=str(output.type)).inc()
+                metrics.STORM_EPISODE_EVENTS.labels(
+                    brand=brand,
+                    kind=str(alert["kind"]),
+                    type=str(output.type),
+                    severity=str(alert["severity"]),
+                ).inc()
+                metrics.EVENT_LAG_SECONDS.labels(stage="alerted").observe(
+                    max(0.0, time.time() - output.at_ms / 1000)
+                )
                 log.info(
                     "episode." + str(output.type),
                     brand=brand,
@@ -146,6 +155,7 @@ def register(
                 )
             else:
                 metrics.BUCKETS_CLOSED.inc()
+                metrics.record_bucket(output.to_dict())
 
     def save(part: int, state: PartitionState) -> None:
         """Persist detectors whose buckets closed, then forget their now-closed pending mentions."""

@@ -128,6 +128,7 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
             while not app.should_stop:
                 if backoff:
                     await asyncio.sleep(backoff)
+                    metrics.ALERTMANAGER_RETRIES.inc()
                 else:
                     timeout = max(0.0, next_resend - time.monotonic())
                     with contextlib.suppress(TimeoutError):

@@ -132,6 +132,9 @@ def register(
                 await scored.send(
                     key=message.key, value=payload, timestamp=record["created_at_ms"] / 1000
                 )
+                metrics.EVENT_LAG_SECONDS.labels(stage="scored").observe(
+                    max(0.0, time.time() - record["created_at_ms"] / 1000)
+                )
                 metrics.MENTIONS_SCORED.labels(
                     sentiment=record["sentiment"]["label"], language=language_label(record["lang"])
                 ).inc()

@@ -1,0 +1,94 @@
+"""Consumer lag as a metric: how far the worker's consumer group is behind on its source topics.
+
+Faust exports no lag of its own, so a timer asks Kafka, like an external lag exporter would: the
+group's committed offsets and the partitions' end offsets. Each worker reports only the
+partitions assigned to it, so summing over workers never counts a partition twice. The Kafka
+calls are blocking (kafka-python) and run in a thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from streams import metrics
+from streams.kafka_clients import client_config
+from streams.log_setup import get_logger
+from streams.settings import Settings
+
+log = get_logger(__name__)
+
+
+class LagProbe:
+    """Reads committed and end offsets for one consumer group (blocking; one per worker)."""
+
+    def __init__(self, settings: Settings, group: str) -> None:
+        self.settings = settings
+        self.group = group
+        self._admin: KafkaAdminClient | None = None
+        self._consumer: KafkaConsumer | None = None
+
+    def lag(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """End offset minus committed offset, for the given partitions that have a commit."""
+        wanted = {TopicPartition(topic, part) for topic, part in partitions}
+        if not wanted:
+            return {}
+        if self._admin is None:
+            config = client_config(self.settings, "stormvarsel-lag")
+            self._admin = KafkaAdminClient(**config, request_timeout_ms=10_000)
+            self._consumer = KafkaConsumer(**config, enable_auto_commit=False)
+        assert self._consumer is not None
+        committed = {
+            tp: meta.offset
+            for tp, meta in self._admin.list_consumer_group_offsets(self.group).items()
+            if tp in wanted and meta.offset >= 0
+        }
+        if not committed:
+            return {}
+        ends = self._consumer.end_offsets(list(committed))
+        return {(tp.topic, tp.partition): max(0, ends[tp] - off) for tp, off in committed.items()}
+
+    def close(self) -> None:
+        for client in (self._admin, self._consumer):
+            if client is not None:
+                client.close()
+        self._admin = self._consumer = None
+
+
+def register(
+    app: faust.App, settings: Settings, topics: Iterable[str], interval_s: float = 15.0
+) -> None:
+    """Update ``stormvarsel_consumer_lag_records`` every ``interval_s`` for the source topics."""
+    sources = set(topics)
+    probe = LagProbe(settings, settings.app_id)
+    reported: set[tuple[str, int]] = set()
+    failures = [0]
+
+    @app.timer(interval=interval_s)
+    async def measure_consumer_lag() -> None:
+        owned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
+        owned = [(topic, part) for topic, part in owned if topic in sources]
+        try:
+            lag: dict[tuple[str, int], int] = await asyncio.to_thread(probe.lag, owned)
+        except (KafkaError, OSError) as exc:
+            failures[0] += 1
+            if failures[0] == 1:  # once per outage; the broker's own health is elsewhere
+                log.warning("consumer_lag.unavailable", error=str(exc))
+            await asyncio.to_thread(probe.close)
+            return
+        failures[0] = 0
+        for key in reported - set(lag):
+            metrics.CONSUMER_LAG.remove(key[0], str(key[1]))
+        for (topic, part), value in lag.items():
+            metrics.CONSUMER_LAG.labels(topic=topic, partition=str(part)).set(value)
+        reported.clear()
+        reported.update(lag)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust types reject async receivers
+    async def close_probe(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await asyncio.to_thread(probe.close)
