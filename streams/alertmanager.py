@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from detectors.alerting import summary as texts
+from streams.settings import redact_url
 
 ALERTNAME = "BrandStorm"
 
@@ -121,7 +122,7 @@ class AlertmanagerClient:
         )
         for url, result in zip(self.urls, results, strict=True):
             if isinstance(result, BaseException):
-                errors.append(f"{url}: {result}")
+                errors.append(f"{redact_url(url)}: {result}")
         if errors:
             raise AlertmanagerError("; ".join(errors))
 

@@ -91,6 +91,14 @@ def build_app(
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        # Only our own views (/metrics, /healthz, POST /mentions): Faust's built-in /table views
+        # would serve table data (dedup ids, detector state, alert records) to anyone who can
+        # reach the port, and /router, /stats and /graph describe the cluster's internals.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         producer_acks=-1,
         autodiscover=False,
     )
@@ -159,12 +167,20 @@ def build_app(
         )
     else:
         log.info("notify.off", hint="set STORMVARSEL_ALERTMANAGER_URLS to page through it")
+    ingest_token = settings.ingest_token()
+    if ingest_token is None and settings.web_host not in {"127.0.0.1", "localhost", "::1"}:
+        log.warning(
+            "http.ingest_open",
+            web_host=settings.web_host,
+            hint="POST /mentions takes mentions from anyone who reaches this port; "
+            "set STORMVARSEL_HTTP_INGEST_TOKEN (or _FILE)",
+        )
     http_ingest.register(
         app,
         mentions=topics.mentions,
         limits=limits,
         matcher=matcher,
-        token=settings.ingest_token(),
+        token=ingest_token,
         max_bytes=settings.http_max_bytes,
     )
     consumer_lag.register(

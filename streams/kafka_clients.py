@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+from aiokafka import errors as aiokafka_errors
+from aiokafka.conn import create_conn
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
@@ -19,6 +23,13 @@ log = get_logger(__name__)
 
 class KafkaUnreachable(StormvarselError):
     """No broker answered in time; the message names the servers and what to try."""
+
+
+class KafkaAccessRefused(KafkaUnreachable):
+    """A broker answered, but the TLS handshake or the SASL login failed: retrying cannot help.
+
+    The message says which, names the settings to check, and never contains a secret.
+    """
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -69,12 +80,82 @@ def client_config(settings: Settings, client_id: str) -> dict[str, Any]:
     return config
 
 
+async def _open_and_close(settings: Settings, server: str, timeout_s: float) -> None:
+    host, _, port = server.rpartition(":")
+    secured = settings.kafka_security_protocol.startswith("SASL_")
+    connection = await asyncio.wait_for(
+        create_conn(
+            host,
+            int(port),
+            client_id="stormvarsel-diagnose",
+            request_timeout_ms=int(timeout_s * 1000),
+            ssl_context=ssl_context(settings),
+            security_protocol=settings.kafka_security_protocol,
+            sasl_mechanism=settings.kafka_sasl_mechanism if secured else None,
+            sasl_plain_username=settings.kafka_sasl_username if secured else None,
+            sasl_plain_password=settings.sasl_password() if secured else None,
+        ),
+        timeout_s,
+    )
+    connection.close()
+
+
+def diagnose_access(settings: Settings, timeout_s: float = 10.0) -> str | None:
+    """Why the first broker refuses us, when it is TLS or SASL; ``None`` for anything else.
+
+    kafka-python only reports "unable to bootstrap" when a login fails, which reads like a broker
+    that is down; one direct connection with aiokafka (the library the worker itself uses) tells
+    a wrong password or an untrusted certificate apart. Runs in a thread of its own, so it works
+    whether or not the caller has an event loop running.
+    """
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    server = settings.bootstrap_list[0]
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormvarsel-diagnose") as pool:
+            pool.submit(asyncio.run, _open_and_close(settings, server, timeout_s)).result()
+    except aiokafka_errors.SaslAuthenticationFailed:
+        return (
+            f"Kafka at {server} refused the SASL login of user "
+            f"{settings.kafka_sasl_username!r} ({settings.kafka_sasl_mechanism}): wrong user name "
+            "or password; check STORMVARSEL_KAFKA_SASL_USERNAME and "
+            "STORMVARSEL_KAFKA_SASL_PASSWORD (or STORMVARSEL_KAFKA_SASL_PASSWORD_FILE)"
+        )
+    except aiokafka_errors.UnsupportedSaslMechanismError:
+        return (
+            f"Kafka at {server} does not offer the SASL mechanism "
+            f"{settings.kafka_sasl_mechanism}; check STORMVARSEL_KAFKA_SASL_MECHANISM"
+        )
+    except ssl.SSLCertVerificationError as exc:
+        return (
+            f"the TLS certificate of the Kafka broker at {server} could not be verified "
+            f"({exc.verify_message}); set STORMVARSEL_KAFKA_SSL_CAFILE to the CA that signed it"
+        )
+    except ssl.SSLError as exc:
+        return (
+            f"the TLS handshake with Kafka at {server} failed ({exc.reason or exc}); is that a TLS "
+            "listener? check STORMVARSEL_KAFKA_SECURITY_PROTOCOL and the port"
+        )
+    except Exception:  # down, starting, a network problem: the caller keeps retrying
+        return None
+    return None
+
+
 def connect_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
-    """An admin client, retrying while the cluster is not reachable yet (e.g. still starting)."""
+    """An admin client, retrying while the cluster is not reachable yet (e.g. still starting).
+
+    A refused TLS handshake or SASL login raises :class:`KafkaAccessRefused` at once.
+    """
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while True:
         remaining_ms = max(1_000, int((deadline - time.monotonic()) * 1000))
+        # Secured: one direct connection first, so a refused login fails in well under a second
+        # instead of after kafka-python's bootstrap timeout.
+        refused = diagnose_access(settings, timeout_s=min(10.0, remaining_ms / 1000))
+        if refused is not None:
+            log.error("kafka.access_refused", problem=refused)
+            raise KafkaAccessRefused(refused)
         try:
             return KafkaAdminClient(
                 **client_config(settings, "stormvarsel-admin"),

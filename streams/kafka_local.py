@@ -39,6 +39,74 @@ class LocalKafkaError(StormvarselError):
 
 
 @dataclass(frozen=True)
+class SaslSslListener:
+    """Serve clients over TLS with SASL/SCRAM instead of plaintext (for testing secured clients).
+
+    The broker's client port speaks SASL_SSL, and so does the broker's own inter-broker traffic;
+    only the KRaft controller listener stays plaintext on 127.0.0.1 (KRaft keeps SCRAM
+    credentials in its metadata, so the controller cannot authenticate with them). The SCRAM
+    users are written into the metadata when the storage is formatted; the first one is the
+    broker's own inter-broker identity.
+    """
+
+    keystore: Path  # PKCS#12 with the broker's key and certificate chain
+    keystore_password: str
+    cafile: Path  # PEM CA that signed the broker certificate (the broker's own trust store)
+    users: tuple[tuple[str, str], ...]  # (name, password); at least one
+    mechanism: str = "SCRAM-SHA-512"
+
+    def __post_init__(self) -> None:
+        if not self.users:
+            raise ValueError("a SASL_SSL listener needs at least one SCRAM user")
+        if self.mechanism not in {"SCRAM-SHA-256", "SCRAM-SHA-512"}:
+            raise ValueError(f"expected SCRAM-SHA-256 or SCRAM-SHA-512, got {self.mechanism!r}")
+        for name, password in self.users:
+            # Both end up inside Kafka's own "[name=..,password=..]" and JAAS quoting.
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", name + password):
+                raise ValueError("SCRAM user names and passwords here must be [A-Za-z0-9._-]")
+
+    @property
+    def broker_user(self) -> tuple[str, str]:
+        return self.users[0]
+
+    def properties(self) -> dict[str, str]:
+        name, password = self.broker_user
+        prefix = f"listener.name.sasl_ssl.{self.mechanism.lower()}"
+        return {
+            "sasl.enabled.mechanisms": self.mechanism,
+            "sasl.mechanism.inter.broker.protocol": self.mechanism,
+            f"{prefix}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{name}" password="{password}";'
+            ),
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.keystore.password": self.keystore_password,
+            "ssl.key.password": self.keystore_password,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.cafile),
+            "ssl.endpoint.identification.algorithm": "https",
+        }
+
+    def format_arguments(self) -> list[str]:
+        args: list[str] = []
+        for name, password in self.users:
+            args += ["--add-scram", f"{self.mechanism}=[name={name},password={password}]"]
+        return args
+
+    def client_kwargs(self) -> dict[str, object]:
+        """kafka-python arguments for the broker's own readiness probe."""
+        name, password = self.broker_user
+        return {
+            "security_protocol": "SASL_SSL",
+            "ssl_cafile": str(self.cafile),
+            "sasl_mechanism": self.mechanism,
+            "sasl_plain_username": name,
+            "sasl_plain_password": password,
+        }
+
+
+@dataclass(frozen=True)
 class KafkaStatus:
     running: bool
     pid: int | None
@@ -155,6 +223,7 @@ class LocalKafka:
         port: int = 9092,
         controller_port: int = 9094,
         heap: str = "512m",
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
         self.version = version
         self.data_dir = data_dir.expanduser().resolve()
@@ -162,6 +231,8 @@ class LocalKafka:
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
+        #: When set, the client port speaks SASL_SSL (SCRAM) instead of PLAINTEXT.
+        self.sasl_ssl = sasl_ssl
         self._child: subprocess.Popen[bytes] | None = None
 
     @classmethod
@@ -313,19 +384,24 @@ class LocalKafka:
         )
 
     # --- start / stop ---
+    @property
+    def client_protocol(self) -> str:
+        return "SASL_SSL" if self.sasl_ssl is not None else "PLAINTEXT"
+
     def _write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        client = self.client_protocol
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
             "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+                f"{client}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
             ),
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "advertised.listeners": f"{client}://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": client,
+            "listener.security.protocol.map": f"{client}:{client},CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.log_dirs),
             "num.partitions": "1",
             "offsets.topic.replication.factor": "1",
@@ -340,7 +416,12 @@ class LocalKafka:
             "auto.create.topics.enable": "false",
             "log.retention.hours": "-1",
         }
+        if self.sasl_ssl is not None:
+            props.update(self.sasl_ssl.properties())
         text = "".join(f"{key}={value}\n" for key, value in props.items())
+        # With a secured listener the file holds the keystore and inter-broker passwords.
+        self.properties_file.touch(mode=0o600)
+        self.properties_file.chmod(0o600)
         self.properties_file.write_text(text, encoding="utf-8")
         (self.data_dir / "log4j2.yaml").write_text(_LOG4J2_YAML, encoding="utf-8")
 
@@ -360,6 +441,7 @@ class LocalKafka:
                 _new_cluster_id(),
                 "-c",
                 str(self.properties_file),
+                *(self.sasl_ssl.format_arguments() if self.sasl_ssl else []),
             ],
             capture_output=True,
             text=True,
@@ -443,6 +525,7 @@ class LocalKafka:
                 request_timeout_ms=timeout_ms,
                 bootstrap_timeout_ms=timeout_ms,
                 client_id="stormvarsel-probe",
+                **(self.sasl_ssl.client_kwargs() if self.sasl_ssl else {}),
             )
         except (KafkaError, OSError, ValueError):
             return False

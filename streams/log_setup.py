@@ -9,9 +9,45 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
+import threading
 from typing import Any
 
 import structlog
+
+#: Secrets shorter than this are not looked for (they would blank out ordinary words).
+MIN_SECRET_LENGTH = 4
+REDACTED = "********"
+_secrets: frozenset[str] = frozenset()
+_secrets_lock = threading.Lock()
+
+
+def add_secret(value: str | None) -> None:
+    """Never let ``value`` reach a log line: every formatted line is scrubbed of it.
+
+    The settings register each secret (SASL password, tokens, passwords inside URLs) as soon as
+    it is read, so even a third-party library that logs its configuration cannot leak one.
+    """
+    global _secrets
+    if value is None or len(value) < MIN_SECRET_LENGTH:
+        return
+    with _secrets_lock:
+        _secrets = _secrets | {value}
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``********`` (longest first)."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
+    """structlog's formatter for every handler, with registered secrets scrubbed from the line
+    (message, fields and tracebacks alike)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -45,7 +81,7 @@ def logging_config(level: str = "INFO", log_format: str = "auto") -> dict[str, A
         "disable_existing_loggers": False,
         "formatters": {
             "structlog": {
-                "()": structlog.stdlib.ProcessorFormatter,
+                "()": RedactingFormatter,
                 "foreign_pre_chain": _SHARED,
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,

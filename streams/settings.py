@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -16,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.brands import BrandsFile, load_brands
 from streams.errors import ConfigError
+from streams.log_setup import REDACTED, add_secret
 
 ENV_PREFIX = "STORMVARSEL_"
 APP_NAME = "stormvarsel"
@@ -291,7 +293,10 @@ class Settings(BaseSettings):
 
     @property
     def alertmanager_url_list(self) -> list[str]:
-        return [u.strip().rstrip("/") for u in self.alertmanager_urls.split(",") if u.strip()]
+        urls = [u.strip().rstrip("/") for u in self.alertmanager_urls.split(",") if u.strip()]
+        for url in urls:
+            add_secret(_url_password(url))  # http://user:password@host: keep it out of logs
+        return urls
 
     @property
     def models_dir(self) -> Path:
@@ -305,29 +310,70 @@ class Settings(BaseSettings):
         return load_brands(self.brands_file)
 
     def masked(self) -> dict[str, Any]:
-        """Every setting as plain values, secrets replaced by ``********``."""
+        """Every setting as plain values, secrets replaced by ``********``.
+
+        Passwords written into URLs (``https://user:password@host``) are masked too.
+        """
         shown: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                shown[name] = "********"
+                shown[name] = REDACTED
             elif isinstance(value, Path):
                 shown[name] = str(value)
+            elif name in _URL_FIELDS and isinstance(value, str):
+                shown[name] = ",".join(redact_url(url) for url in value.split(","))
             else:
                 shown[name] = value
         return shown
 
 
-def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
-    """A secret given directly, else read from its file (``<NAME>_FILE``), else None."""
-    if value is not None:
-        return value.get_secret_value()
-    if file is None:
-        return None
+#: Settings holding URLs, which may carry a password in their user-info part.
+_URL_FIELDS = frozenset({"alertmanager_urls", "runbook_url", "grafana_url"})
+
+
+def _url_password(url: str) -> str | None:
     try:
-        return file.read_text(encoding="utf-8").strip() or None
-    except OSError as exc:
-        raise ConfigError(f"{ENV_PREFIX}{name}_FILE: cannot read {file}: {exc.strerror}") from exc
+        return urlsplit(url.strip()).password
+    except ValueError:
+        return None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user-info part replaced: for logs and ``config show``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{REDACTED}@{host}"))
+
+
+def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
+    """A secret given directly, else read from its file (``<NAME>_FILE``), else None.
+
+    An empty one is refused rather than taken as "no secret": an empty token file or an unset
+    shell variable in a deployment must not silently turn authentication off. Whatever is
+    returned is registered with the log scrubber before the caller sees it.
+    """
+    if value is not None:
+        secret = value.get_secret_value()
+        where = f"{ENV_PREFIX}{name}"
+    elif file is None:
+        return None
+    else:
+        where = f"{ENV_PREFIX}{name}_FILE"
+        try:
+            secret = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read {file}: {exc.strerror}") from exc
+    if not secret.strip():
+        raise ConfigError(f"{where}: expected a secret, got an empty value (unset it instead)")
+    add_secret(secret)
+    return secret
 
 
 def describe_error(exc: ValidationError, *, prefix: str = ENV_PREFIX) -> str:

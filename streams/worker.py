@@ -6,7 +6,7 @@ import faust
 
 from streams.app import build_app, load_detector_config
 from streams.log_setup import configure_logging, get_logger
-from streams.settings import Settings
+from streams.settings import Settings, redact_url
 from streams.topics import ALERTS, MENTIONS, MENTIONS_SCORED, ensure_topics
 
 log = get_logger(__name__)
@@ -32,7 +32,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
         topics=partitions,
         brands=[b.id for b in brands.brands],
         web=f"http://{settings.web_host}:{settings.web_port}",
-        alertmanager=settings.alertmanager_url_list or None,
+        alertmanager=[redact_url(url) for url in settings.alertmanager_url_list] or None,
     )
     worker = faust.Worker(
         app,

@@ -1,24 +1,39 @@
 """Readable texts of an alert for a pager, Slack or e-mail: summary, description, drafts, drivers.
 
 Post texts from the public are evidence, not statements: they are shown shortened, on one line,
-with the characters that chat tools read as markup or mentions (``<``, ``>``, backticks) replaced,
-so a post cannot ping a channel or break a notification.
+with the characters that chat tools read as markup or mentions (``<``, ``>``, backticks, square
+brackets, ``@here``-style group mentions) replaced and every control, format (bidi overrides,
+zero-width) and unassigned character removed, so a post cannot ping a channel, disguise a link,
+reverse the text around it or break a notification. Every text that goes into an annotation
+passes :func:`safe_text`, the statement drafts and suggested actions too.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
-_NEUTRALISE = str.maketrans({"<": "\u2039", ">": "\u203a", "`": "'", "\\": "/"})
+_NEUTRALISE = str.maketrans(
+    {
+        "<": "\u2039",  # Slack's <!channel>, <url|text>; HTML tags
+        ">": "\u203a",
+        "`": "'",  # code spans and blocks
+        "\\": "/",
+        "[": "\uff3b",  # Markdown links [text](url) in Mattermost, Teams, Discord
+        "]": "\uff3d",
+    }
+)
+#: Group mentions that notify everyone in Slack, Mattermost or Discord when a tool links names.
+_GROUP_MENTION = re.compile(r"@(?=(?:everyone|here|channel|all|group)\b)", re.IGNORECASE)
 
 
-def safe_text(text: str | None, limit: int = 160) -> str:
+def safe_text(text: Any, limit: int = 160) -> str:
     """One line of untrusted text, without control characters or markup, at most ``limit``."""
     cleaned = "".join(
         " " if unicodedata.category(ch).startswith("C") else ch for ch in str(text or "")
     )
-    line = " ".join(cleaned.translate(_NEUTRALISE).split())
+    line = " ".join(_GROUP_MENTION.sub("\uff20", cleaned.translate(_NEUTRALISE)).split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "\u2026"
 
 
@@ -77,14 +92,20 @@ def description(alert: dict[str, Any]) -> str:
     actions = alert.get("actions") or []
     if actions:
         lines.append("Suggested actions:")
-        lines += [f"- {a}" for a in actions]
+        lines += [f"- {safe_text(a, 400)}" for a in actions]
     return "\n".join(lines)
 
 
 def statements_text(alert: dict[str, Any]) -> str:
-    """All drafts, each under its draft label, in the order of the storm's language mix."""
+    """All drafts, each under its draft label, in the order of the storm's language mix.
+
+    A draft names the issue only in plain words (see ``issue_naming``), and the rest comes from
+    the built-in texts and the brands file; it still passes :func:`safe_text` here, so whatever
+    a template or a future slot lets through cannot reach a notification as markup.
+    """
     blocks = [
-        f"[{s['label']}] ({s['lang']}, {s['tone']})\n{s['text']}"
+        f"[{safe_text(s.get('label'), 80)}] ({safe_text(s.get('lang'), 8)}, "
+        f"{safe_text(s.get('tone'), 12)})\n{safe_text(s.get('text'), 2000)}"
         for s in alert.get("statements") or []
     ]
     return "\n\n".join(blocks)

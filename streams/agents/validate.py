@@ -60,14 +60,16 @@ def register(
         if isinstance(routed, Rejection):
             await reject(message, routed)
             return
+        if not routed.brands:
+            # Before de-duplication: ids of posts about no configured brand are not remembered,
+            # so a flood of them costs no memory and no changelog writes.
+            metrics.MENTIONS_UNMATCHED.inc()
+            return
         dedup.rebuild(app.rebalancing_count)
         key = f"{result.platform}:{result.id}"
         if dedup.is_duplicate(key, result.event_ms, message.partition, message.offset):
             metrics.MENTIONS_DUPLICATE.inc()
             log.debug("mention.duplicate", partition=message.partition, offset=message.offset)
-            return
-        if not routed.brands:
-            metrics.MENTIONS_UNMATCHED.inc()
             return
         for brand_id, record in routed.records():
             await valid.send(
