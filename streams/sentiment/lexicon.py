@@ -108,6 +108,13 @@ def compound_to_probs(
     return Sentiment(negative=e_neg / total, neutral=e_neu / total, positive=e_pos / total)
 
 
+#: spaCy interns every distinct token it meets in the pipeline's vocabulary and never forgets
+#: it, so a stream of new words (hashtags, handles, typos, a flood of random ones) would grow the
+#: worker's memory without bound. Past this many strings a pipeline is rebuilt from scratch
+#: (about 25 ms); the asent lexicons themselves are a few tens of thousands of strings.
+MAX_VOCAB_STRINGS = 250_000
+
+
 class LexiconScorer:
     """Scores texts with asent; implements :class:`streams.sentiment.base.Scorer`."""
 
@@ -117,6 +124,7 @@ class LexiconScorer:
         neutral_band: float = 0.05,
         temperature: float = 12.0,
         max_chars: int = 5_000,
+        max_vocab_strings: int = MAX_VOCAB_STRINGS,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -125,6 +133,7 @@ class LexiconScorer:
         self.temperature = temperature
         self.max_chars = max_chars
         self.version = f"lexicon:asent-{asent_version()}"
+        self.max_vocab_strings = max_vocab_strings
         self._pipelines: dict[tuple[str, str], Language] = {}
 
     def _pipeline(self, key: tuple[str, str]) -> Language:
@@ -163,6 +172,10 @@ class LexiconScorer:
                 for i, doc in zip(indices, docs, strict=True):
                     polarity = doc._._polarity
                     out[i] = float(polarity["compound"]) if polarity else 0.0
+                strings = len(nlp.vocab.strings)
+                if strings > self.max_vocab_strings:
+                    del self._pipelines[key]  # rebuilt with a fresh vocabulary on next use
+                    log.debug("sentiment.lexicon.vocab_reset", spacy_lang=key[0], strings=strings)
         return out
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[Sentiment]:
