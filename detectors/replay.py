@@ -31,9 +31,15 @@ class Replayer:
         if detector is None:
             detector = self.detectors[event.brand] = BrandDetector(event.brand, self.config)
         detector.observe(event)
-        if self.max_event_ms is None or event.event_ms > self.max_event_ms:
-            self.max_event_ms = event.event_ms
-            watermark = event.event_ms - self.lateness_ms
+        return self.tick(event.event_ms)
+
+    def tick(self, event_ms: int) -> list[Output]:
+        """Move the shared watermark as a mention at ``event_ms`` does (``feed`` calls this after
+        observing it). A replay that leaves some brands out ticks with their mentions, so the
+        brands it keeps see the very watermark, and give the very outputs, of a full run."""
+        if self.max_event_ms is None or event_ms > self.max_event_ms:
+            self.max_event_ms = event_ms
+            watermark = event_ms - self.lateness_ms
             boundary = watermark - watermark % self.bucket_ms
             if self._advanced_to is None or boundary > self._advanced_to:
                 self._advanced_to = boundary

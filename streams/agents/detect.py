@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,20 @@ class PartitionState:
 
 def _pending_key(brand: str, offset: int) -> str:
     return f"{brand}|{offset:020d}"
+
+
+def alert_record(event: EpisodeEvent, voices: Mapping[str, BrandVoice]) -> dict[str, Any]:
+    """The ``alerts`` record of one episode change, in the brand's voice (a default voice for
+    brands missing from ``voices``). Shared with ``stormvarsel replay``."""
+    brand = str(event.episode.get("brand"))
+    return build_alert(event.to_dict(), voices.get(brand) or default_voice(brand))
+
+
+def parse_scored(value: bytes) -> tuple[dict[str, Any], MentionEvent]:
+    """A ``mentions.scored`` record and its detector input; raises ValueError, TypeError or
+    KeyError for a record the stage cannot read. Shared with ``stormvarsel replay``."""
+    record = json.loads(value)
+    return record, MentionEvent.from_record(record)
 
 
 def register(
@@ -130,8 +145,7 @@ def register(
         for output in outputs:
             if isinstance(output, EpisodeEvent):
                 brand = str(output.episode.get("brand"))
-                voice = config.voices.get(brand) or default_voice(brand)
-                alert = build_alert(output.to_dict(), voice)
+                alert = alert_record(output, config.voices)
                 await alerts.send(
                     key=brand.encode(),
                     value=canonical_json(alert).encode(),
@@ -182,8 +196,7 @@ def register(
                 rebuild()
             message = event.message
             try:
-                record = json.loads(message.value)
-                mention = MentionEvent.from_record(record)
+                record, mention = parse_scored(message.value)
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("detect.unreadable", offset=message.offset, error=str(exc))
                 continue

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import faust
@@ -29,6 +31,63 @@ class ValidateConfig:
     limits: Limits
     dedup_window_ms: int
     partitions: int
+
+
+class Skipped(Enum):
+    """Outcomes that send nothing on: counted, never dead-lettered."""
+
+    UNMATCHED = "unmatched"  # names no configured brand
+    DUPLICATE = "duplicate"  # its id was seen within the de-duplication window
+
+
+@dataclass(frozen=True)
+class Passed:
+    """A valid mention: one (brand id, record) per brand it concerns, and its event time."""
+
+    records: list[tuple[str, dict[str, Any]]]
+    event_ms: int
+
+
+Outcome = Rejection | Skipped | Passed
+
+
+def check_mention(
+    value: bytes | None,
+    partition: int,
+    offset: int,
+    *,
+    limits: Limits,
+    matcher: BrandMatcher,
+    dedup: Deduplicator,
+    generation: object,
+    now: datetime | None = None,
+) -> Outcome:
+    """What the stage does with one record of the mentions topic, without sending anything.
+
+    The agent and ``stormvarsel replay`` both call this, so a replay validates, routes and
+    de-duplicates exactly as the live stage did. ``generation`` tells the de-duplicator when
+    to re-index its store (the rebalance count); ``now`` is the clock for the future-time check.
+    """
+    result = validate_record(value, limits=limits, now=now)
+    if isinstance(result, Rejection):
+        return result
+    routed = route(result, matcher)
+    if isinstance(routed, Rejection):
+        return routed
+    if not routed.brands:
+        # Before de-duplication: ids of posts about no configured brand are not remembered,
+        # so a flood of them costs no memory and no changelog writes.
+        return Skipped.UNMATCHED
+    dedup.rebuild(generation)
+    key = f"{result.platform}:{result.id}"
+    if dedup.is_duplicate(key, result.event_ms, partition, offset):
+        return Skipped.DUPLICATE
+    return Passed(routed.records(), result.event_ms)
+
+
+def valid_value(record: dict[str, Any]) -> bytes:
+    """The ``mentions.valid`` record value for one brand's copy of a mention."""
+    return json.dumps(record, ensure_ascii=False).encode()
 
 
 def register(
@@ -52,30 +111,31 @@ def register(
         await send_dead_letter(dlq, message, rejection)
 
     async def handle(message: faust.types.Message) -> None:
-        result = validate_record(message.value, limits=config.limits)
-        if isinstance(result, Rejection):
-            await reject(message, result)
+        outcome = check_mention(
+            message.value,
+            message.partition,
+            message.offset,
+            limits=config.limits,
+            matcher=matcher,
+            dedup=dedup,
+            generation=app.rebalancing_count,
+        )
+        if isinstance(outcome, Rejection):
+            await reject(message, outcome)
             return
-        routed = route(result, matcher)
-        if isinstance(routed, Rejection):
-            await reject(message, routed)
-            return
-        if not routed.brands:
-            # Before de-duplication: ids of posts about no configured brand are not remembered,
-            # so a flood of them costs no memory and no changelog writes.
+        if outcome is Skipped.UNMATCHED:
             metrics.MENTIONS_UNMATCHED.inc()
             return
-        dedup.rebuild(app.rebalancing_count)
-        key = f"{result.platform}:{result.id}"
-        if dedup.is_duplicate(key, result.event_ms, message.partition, message.offset):
+        if outcome is Skipped.DUPLICATE:
             metrics.MENTIONS_DUPLICATE.inc()
             log.debug("mention.duplicate", partition=message.partition, offset=message.offset)
             return
-        for brand_id, record in routed.records():
+        assert isinstance(outcome, Passed)
+        for brand_id, record in outcome.records:
             await valid.send(
                 key=brand_id.encode(),
-                value=json.dumps(record, ensure_ascii=False).encode(),
-                timestamp=result.event_ms / 1000,
+                value=valid_value(record),
+                timestamp=outcome.event_ms / 1000,
             )
             metrics.MENTIONS_ACCEPTED.labels(brand=brand_id).inc()
 
