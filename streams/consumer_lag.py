@@ -9,12 +9,13 @@ calls are blocking (kafka-python) and run in a thread, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
 import faust
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
 
 from streams import metrics
 from streams.kafka_clients import client_config
@@ -31,7 +32,6 @@ class LagProbe:
         self.settings = settings
         self.group = group
         self._admin: KafkaAdminClient | None = None
-        self._consumer: KafkaConsumer | None = None
 
     def lag(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """End offset minus committed offset, for the given partitions that have a commit."""
@@ -39,25 +39,22 @@ class LagProbe:
         if not wanted:
             return {}
         if self._admin is None:
-            config = client_config(self.settings, "stormvarsel-lag")
-            self._admin = KafkaAdminClient(**config, request_timeout_ms=10_000)
-            self._consumer = KafkaConsumer(**config, enable_auto_commit=False)
-        assert self._consumer is not None
-        committed = {
-            tp: meta.offset
-            for tp, meta in self._admin.list_consumer_group_offsets(self.group).items()
-            if tp in wanted and meta.offset >= 0
-        }
+            self._admin = KafkaAdminClient(
+                **client_config(self.settings, "stormvarsel-lag"), request_timeout_ms=10_000
+            )
+        offsets = self._admin.list_group_offsets({self.group: sorted(wanted)}).get(self.group, {})
+        committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
         if not committed:
             return {}
-        ends = self._consumer.end_offsets(list(committed))
-        return {(tp.topic, tp.partition): max(0, ends[tp] - off) for tp, off in committed.items()}
+        ends = self._admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in committed})
+        return {
+            (tp.topic, tp.partition): max(0, ends[tp].offset - off) for tp, off in committed.items()
+        }
 
     def close(self) -> None:
-        for client in (self._admin, self._consumer):
-            if client is not None:
-                client.close()
-        self._admin = self._consumer = None
+        if self._admin is not None:
+            self._admin.close()
+        self._admin = None
 
 
 def register(
@@ -75,11 +72,12 @@ def register(
         owned = [(topic, part) for topic, part in owned if topic in sources]
         try:
             lag: dict[tuple[str, int], int] = await asyncio.to_thread(probe.lag, owned)
-        except (KafkaError, OSError) as exc:
+        except Exception as exc:  # a metric must never take the worker down
             failures[0] += 1
             if failures[0] == 1:  # once per outage; the broker's own health is elsewhere
-                log.warning("consumer_lag.unavailable", error=str(exc))
-            await asyncio.to_thread(probe.close)
+                log.warning("consumer_lag.unavailable", error=f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(probe.close)
             return
         failures[0] = 0
         for key in reported - set(lag):

@@ -1,0 +1,45 @@
+"""The consumer-lag probe on the real Kafka: end offset minus the group's committed offset."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata
+
+from streams.consumer_lag import LagProbe
+from streams.kafka_local import LocalKafka
+from streams.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_lag_is_end_minus_committed_for_committed_partitions(kafka: LocalKafka) -> None:
+    topic = f"lag-{uuid.uuid4().hex[:8]}"
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    for _ in range(10):
+        producer.send(topic, value=b"x", partition=0)
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    part0 = TopicPartition(topic, 0)
+    consumer.commit({part0: OffsetAndMetadata(4, "", -1)})
+    consumer.close()
+
+    probe = LagProbe(Settings(kafka_bootstrap_servers=kafka.bootstrap), group)
+    try:
+        lag = probe.lag([(topic, 0)])
+        assert lag == {(topic, 0): 6}  # 10 records, 4 committed
+        other = f"other-{uuid.uuid4().hex[:8]}"
+        assert probe.lag([(other, 0)]) == {}  # nothing committed there: no made-up lag
+        assert probe.lag([]) == {}
+    finally:
+        probe.close()
