@@ -145,6 +145,7 @@ def test_flood_of_strangers_adds_no_series_and_no_memory(worker: RunningWorker) 
             if key == "brand":
                 assert value in CONFIGURED, f"{name}: brand={value!r}"
     new = sorted(set(after) - set(before))
+    print("series the warm-up had not produced:", [f"{n}{dict(labels)}" for n, labels in new])
     assert len(new) <= 12, new
 
     # The dedup table remembers exactly the mentions about a configured brand, nobody else:

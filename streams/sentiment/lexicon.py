@@ -111,8 +111,9 @@ def compound_to_probs(
 #: spaCy interns every distinct token it meets in the pipeline's vocabulary and never forgets
 #: it, so a stream of new words (hashtags, handles, typos, a flood of random ones) would grow the
 #: worker's memory without bound. Past this many strings a pipeline is rebuilt from scratch
-#: (about 25 ms); the asent lexicons themselves are a few tens of thousands of strings.
-MAX_VOCAB_STRINGS = 250_000
+#: (about 60 ms; at most once per ~20,000 mentions full of new words); the asent lexicons
+#: themselves are at most a few thousand strings, and 100,000 strings take about 40 MB.
+MAX_VOCAB_STRINGS = 100_000
 
 
 class LexiconScorer:
