@@ -361,6 +361,120 @@ def worker(wait_for_kafka: float) -> None:
     run_worker(_settings(), wait_for_kafka_s=wait_for_kafka)
 
 
+# --- replay ---
+@main.command()
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    metavar="TIME",
+    help="Start of the range (record time), ISO 8601: 2015-02-16 or 2015-02-22T12:00[+01:00].",
+)
+@click.option(
+    "--to", "end", required=True, metavar="TIME", help="End of the range (excluded), ISO 8601."
+)
+@click.option(
+    "--brand",
+    "brands",
+    multiple=True,
+    metavar="BRAND",
+    help="Only this brand (id, name or alias; repeatable) [default: every brand].",
+)
+@click.option(
+    "--topic",
+    metavar="NAME",
+    help="Topic to replay [default: STORMVARSEL_TOPIC_PREFIX + mentions]; a *mentions.scored "
+    "topic replays detection on the live scores.",
+)
+@click.option(
+    "--input",
+    "stage",
+    type=click.Choice(["auto", "mentions", "valid", "scored"]),
+    default="auto",
+    show_default=True,
+    help="What the topic holds (auto: from its name).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="A second detector configuration (YAML) to run beside the live one and compare.",
+)
+@click.option(
+    "--publish-prefix",
+    metavar="P",
+    help="Also write alert records and bucket summaries to P+alerts and P+buckets "
+    "(P+candidate.* for --config); never to live topics.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Report directory [default: ./replay-<from>-<to>].",
+)
+@click.option(
+    "--warmup",
+    default="7d",
+    show_default=True,
+    metavar="DURATION",
+    help="History read before --from to teach the detectors, not reported (0 for none).",
+)
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    metavar="NAME",
+    help="IANA zone for times without an offset and for the report.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@friendly_errors
+def replay(
+    start: str,
+    end: str,
+    brands: tuple[str, ...],
+    topic: str | None,
+    stage: str,
+    config_file: Path | None,
+    publish_prefix: str | None,
+    out: Path | None,
+    warmup: str,
+    timezone: str,
+    quiet: bool,
+) -> None:
+    """Replay a time range of the Kafka history through the pipeline and write a post-mortem.
+
+    Reads the range by record timestamp, re-runs validation, scoring and detection with the live
+    worker's code (nothing live is touched: no pages, no writes to live topics, no committed
+    offsets) and writes an HTML report, a Markdown summary and CSV files to --out. Exit 0: done;
+    1: no data in the range, or Kafka unreachable; 2: a bad option or configuration.
+    """
+    from streams.replay.command import CommandOptions, OptionError, run_command
+
+    options = CommandOptions(
+        start=start,
+        end=end,
+        brands=brands,
+        topic=topic,
+        stage=stage,
+        config_file=config_file,
+        publish_prefix=publish_prefix,
+        out=out,
+        warmup=warmup,
+        timezone=timezone,
+        quiet=quiet,
+    )
+    try:
+        lines = run_command(_settings(), options)
+    except OptionError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"'{exc.option}'") from None
+    except KeyboardInterrupt:
+        click.echo("interrupted; no report written", err=True)
+        sys.exit(130)
+    for line in lines:
+        click.echo(line)
+
+
 # --- demo ---
 @main.command()
 @click.option("--keep-running", is_flag=True, help="Keep Kafka and the worker up until Ctrl-C.")

@@ -1,0 +1,367 @@
+"""The report's charts: binned series (the same numbers go to the CSV files) and inline SVG.
+
+A chart is data first (:class:`Chart`): bin start times and named series of numbers, rounded
+once. The SVG is drawn from those numbers and carries them in ``data-values``; the CSV files are
+written from the very same objects, so a chart and its CSV cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from detectors.states import LEVELS
+from streams.replay.escape import h
+from streams.replay.result import BucketPoint, ReplayResult, RunResult
+from streams.replay.times import HOUR_MS, MINUTE_MS
+
+#: Most bins a chart shows; longer ranges use coarser bins.
+MAX_BINS = 480
+_BIN_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
+DIGITS = 4
+
+WIDTH, HEIGHT = 760, 200
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28
+
+
+def choose_bin_ms(span_ms: int, at_least_ms: int) -> int:
+    """The finest bin of at least ``at_least_ms`` that covers ``span_ms`` in MAX_BINS bins."""
+    for minutes in _BIN_MINUTES:
+        bin_ms = minutes * MINUTE_MS
+        if bin_ms >= at_least_ms and math.ceil(span_ms / bin_ms) <= MAX_BINS:
+            return bin_ms
+    return max(at_least_ms, math.ceil(span_ms / MAX_BINS / MINUTE_MS) * MINUTE_MS)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, DIGITS)
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str  # CSV column and data-series name, e.g. "volume", "expected_volume"
+    label: str  # legend text
+    values: list[float | None]
+    css: str  # "s0" .. "s3": colour and dash
+
+
+@dataclass(frozen=True)
+class Chart:
+    id: str  # unique in the page: "<brand>-<kind>"
+    kind: str  # "volume", "negative_share" or "storm_level"
+    brand: str
+    title: str
+    csv: str  # the CSV file holding these numbers
+    starts: list[int]  # bin start times (epoch ms)
+    bin_ms: int
+    series: list[Series]
+    y_max: float
+    step: bool = False  # draw as steps (levels) rather than lines
+    markers: tuple[tuple[int, str, str], ...] = ()  # (time, css, label): alerts
+
+
+@dataclass(frozen=True)
+class Bins:
+    start_ms: int
+    bin_ms: int
+    count: int
+
+    def index(self, at_ms: int) -> int | None:
+        i = (at_ms - self.start_ms) // self.bin_ms
+        return i if 0 <= i < self.count else None
+
+    @property
+    def starts(self) -> list[int]:
+        return [self.start_ms + i * self.bin_ms for i in range(self.count)]
+
+
+def bins_for(result: ReplayResult) -> Bins:
+    """One bin grid for every chart of the report: from the range start to the last bucket."""
+    ends = [p.end_ms for run in result.runs for pts in run.buckets.values() for p in pts]
+    stop = max(ends) if ends else result.end_ms
+    span = max(1, stop - result.start_ms)
+    widest = max(run.bucket_ms for run in result.runs)
+    bin_ms = choose_bin_ms(span, widest)
+    return Bins(result.start_ms, bin_ms, max(1, math.ceil(span / bin_ms)))
+
+
+def _group(points: Sequence[BucketPoint], bins: Bins) -> list[list[BucketPoint]]:
+    grouped: list[list[BucketPoint]] = [[] for _ in range(bins.count)]
+    for point in points:
+        i = bins.index(point.start_ms)
+        if i is not None:
+            grouped[i].append(point)
+    return grouped
+
+
+def volume_values(points: Sequence[BucketPoint], bins: Bins) -> tuple[list, list]:
+    """Per bin: mentions, and the expected (baseline) mentions; None where no bucket closed."""
+    volume: list[float | None] = []
+    expected: list[float | None] = []
+    for group in _group(points, bins):
+        volume.append(float(sum(p.volume for p in group)) if group else None)
+        expected.append(_round(sum(p.expected_volume for p in group)) if group else None)
+    return volume, expected
+
+
+def share_values(points: Sequence[BucketPoint], bins: Bins) -> tuple[list, list, list, list]:
+    """Per bin: negatives, mentions, negative share (None without mentions), usual share."""
+    negative: list[float | None] = []
+    volume: list[float | None] = []
+    share: list[float | None] = []
+    baseline: list[float | None] = []
+    for group in _group(points, bins):
+        if not group:
+            negative.append(None)
+            volume.append(None)
+            share.append(None)
+            baseline.append(None)
+            continue
+        neg = sum(p.negative for p in group)
+        vol = sum(p.volume for p in group)
+        negative.append(float(neg))
+        volume.append(float(vol))
+        share.append(_round(neg / vol) if vol else None)
+        baseline.append(_round(sum(p.negative_share_baseline for p in group) / len(group)))
+    return negative, volume, share, baseline
+
+
+def level_values(points: Sequence[BucketPoint], bins: Bins) -> list[float | None]:
+    """Per bin: the highest storm level (0 normal .. 3 critical) of its buckets."""
+    return [
+        float(max(p.storm_level for p in group)) if group else None
+        for group in _group(points, bins)
+    ]
+
+
+def _run_suffix(index: int) -> str:
+    return "" if index == 0 else "_candidate"
+
+
+def brand_charts(result: ReplayResult, brand: str, bins: Bins) -> list[Chart]:
+    """Volume against baseline, negative share against baseline, storm level: one brand."""
+    name = result.brand_name(brand)
+    runs = result.runs
+    base = runs[0].buckets.get(brand, [])
+    volume, expected = volume_values(base, bins)
+    series = [
+        Series("volume", "mentions", volume, "s0"),
+        Series("expected_volume", f"expected ({runs[0].label})", expected, "s1"),
+    ]
+    for i, run in enumerate(runs[1:], start=1):
+        _, other = volume_values(run.buckets.get(brand, []), bins)
+        if other != expected:
+            series.append(
+                Series(f"expected_volume{_run_suffix(i)}", f"expected ({run.label})", other, "s2")
+            )
+    charts = [
+        Chart(
+            id=f"{brand}-volume",
+            kind="volume",
+            brand=brand,
+            title=f"{name}: mentions against the baseline",
+            csv="volume.csv",
+            starts=bins.starts,
+            bin_ms=bins.bin_ms,
+            series=series,
+            y_max=_nice_max(series),
+        )
+    ]
+    _negative, _vol, share, baseline = share_values(base, bins)
+    share_series = [
+        Series("negative_share", "negative share", share, "s0"),
+        Series("baseline_share", f"usual share ({runs[0].label})", baseline, "s1"),
+    ]
+    for i, run in enumerate(runs[1:], start=1):
+        other = share_values(run.buckets.get(brand, []), bins)[3]
+        if other != baseline:
+            share_series.append(
+                Series(f"baseline_share{_run_suffix(i)}", f"usual share ({run.label})", other, "s2")
+            )
+    charts.append(
+        Chart(
+            id=f"{brand}-negative_share",
+            kind="negative_share",
+            brand=brand,
+            title=f"{name}: negative share against the usual share",
+            csv="negative_share.csv",
+            starts=bins.starts,
+            bin_ms=bins.bin_ms,
+            series=share_series,
+            y_max=1.0,
+        )
+    )
+    level_series = []
+    markers: list[tuple[int, str, str]] = []
+    for i, run in enumerate(runs):
+        css = "s0" if i == 0 else "s3"
+        level_series.append(
+            Series(
+                f"storm_level{_run_suffix(i)}",
+                f"storm level ({run.label})",
+                level_values(run.buckets.get(brand, []), bins),
+                css,
+            )
+        )
+        markers.extend(_alert_markers(run, brand, css))
+    charts.append(
+        Chart(
+            id=f"{brand}-storm_level",
+            kind="storm_level",
+            brand=brand,
+            title=f"{name}: storm level",
+            csv="storm_level.csv",
+            starts=bins.starts,
+            bin_ms=bins.bin_ms,
+            series=level_series,
+            y_max=float(len(LEVELS) - 1),
+            step=True,
+            markers=tuple(markers),
+        )
+    )
+    return charts
+
+
+def _alert_markers(run: RunResult, brand: str, css: str) -> list[tuple[int, str, str]]:
+    return [
+        (int(a["changed_at_ms"]), css, f"{a['change']} {a['severity']} ({run.label})")
+        for a in run.alerts
+        if a.get("brand") == brand and a.get("kind") == "storm"
+    ]
+
+
+def _nice_max(series: Sequence[Series]) -> float:
+    top = max((v for s in series for v in s.values if v is not None), default=0.0)
+    if top <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(top))
+    for step in (1, 2, 2.5, 5, 10):
+        if top <= step * magnitude:
+            return float(step * magnitude)
+    return float(10 * magnitude)
+
+
+# --- SVG ---------------------------------------------------------------------------------------
+
+
+def fmt(value: float | None) -> str:
+    """A number as the CSV files and ``data-values`` write it ("" for none)."""
+    if value is None:
+        return ""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.{DIGITS}f}".rstrip("0").rstrip(".")
+
+
+def y_of(value: float, y_max: float) -> float:
+    plot = HEIGHT - TOP - BOTTOM
+    return round(TOP + plot - min(value, y_max) / y_max * plot, 2)
+
+
+def x_of(i: float, count: int) -> float:
+    plot = WIDTH - LEFT - RIGHT
+    return round(LEFT + i / max(1, count) * plot, 2)
+
+
+def _segments(chart: Chart, values: list[float | None]) -> list[list[tuple[float, float]]]:
+    count = len(chart.starts)
+    segments: list[list[tuple[float, float]]] = []
+    current: list[tuple[float, float]] = []
+    for i, value in enumerate(values):
+        if value is None:
+            if current:
+                segments.append(current)
+            current = []
+            continue
+        y = y_of(value, chart.y_max)
+        if chart.step:
+            current += [(x_of(i, count), y), (x_of(i + 1, count), y)]
+        else:
+            current.append((x_of(i + 0.5, count), y))
+    if current:
+        segments.append(current)
+    return segments
+
+
+def time_ticks(start_ms: int, end_ms: int, zone: tzinfo) -> list[tuple[int, str]]:
+    """At most about eight time axis labels on round local times (hours, midnights)."""
+    span = max(1, end_ms - start_ms)
+    hours = next((n for n in (1, 2, 3, 6, 12, 24, 48, 168) if span / (n * HOUR_MS) <= 8), 336)
+    day = datetime.fromtimestamp(start_ms / 1000, zone).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    ticks: list[tuple[int, str]] = []
+    while int(day.timestamp() * 1000) < end_ms:
+        for hour in range(0, 24, hours) if hours < 24 else (0,):
+            moment = day.replace(hour=hour)
+            at_ms = int(moment.timestamp() * 1000)
+            if start_ms <= at_ms < end_ms:
+                label = moment.strftime("%m-%d" if hour == 0 else "%H:%M")
+                ticks.append((at_ms, label))
+        day = (day + timedelta(days=max(1, hours // 24))).replace(hour=0)
+    return ticks
+
+
+def render_svg(chart: Chart, zone: tzinfo) -> str:
+    """The chart as inline SVG (no scripts, no external references)."""
+    count = len(chart.starts)
+    parts = [
+        f'<svg class="chart" id="chart-{h(chart.id)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'role="img" aria-label="{h(chart.title)}" data-csv="{h(chart.csv)}" '
+        f'data-brand="{h(chart.brand)}" data-kind="{h(chart.kind)}" '
+        f'data-y-max="{fmt(chart.y_max)}" data-bin-minutes="{chart.bin_ms // MINUTE_MS}">'
+    ]
+    bottom = HEIGHT - BOTTOM
+    parts.append(
+        f'<line class="axis" x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}"/>'
+        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}"/>'
+    )
+    if chart.kind == "storm_level":
+        ticks = [(float(i), LEVELS[i]) for i in range(len(LEVELS))]
+    elif chart.kind == "negative_share":
+        ticks = [(0.0, "0%"), (0.5, "50%"), (1.0, "100%")]
+    else:
+        ticks = [
+            (0.0, "0"),
+            (chart.y_max / 2, fmt(chart.y_max / 2)),
+            (chart.y_max, fmt(chart.y_max)),
+        ]
+    for value, label in ticks:
+        y = y_of(value, chart.y_max)
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" y1="{y}" x2="{WIDTH - RIGHT}" y2="{y}"/>'
+            f'<text class="tick" x="{LEFT - 4}" y="{y + 3}" text-anchor="end">{h(label)}</text>'
+        )
+    first = chart.starts[0] if chart.starts else 0
+    for at_ms, label in time_ticks(first, first + count * chart.bin_ms, zone):
+        x = x_of((at_ms - first) / chart.bin_ms, count)
+        parts.append(
+            f'<line class="grid" x1="{x}" y1="{bottom}" x2="{x}" y2="{bottom + 4}"/>'
+            f'<text class="tick" x="{x}" y="{bottom + 16}" text-anchor="middle">{h(label)}</text>'
+        )
+    for at_ms, css, label in chart.markers:
+        x = x_of((at_ms - first) / chart.bin_ms, count)
+        if LEFT <= x <= WIDTH - RIGHT:
+            parts.append(
+                f'<line class="marker {css}" x1="{x}" y1="{TOP}" x2="{x}" y2="{bottom}">'
+                f"<title>{h(label)}</title></line>"
+            )
+    for series in chart.series:
+        values = ",".join(fmt(v) for v in series.values)
+        parts.append(
+            f'<g class="series {series.css}" data-series="{h(series.key)}" '
+            f'data-values="{values}"><title>{h(series.label)}</title>'
+        )
+        for segment in _segments(chart, series.values):
+            points = " ".join(f"{x},{y}" for x, y in segment)
+            parts.append(f'<polyline points="{points}"/>')
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def legend_html(chart: Chart) -> str:
+    items = "".join(f'<span class="key {s.css}"><i></i>{h(s.label)}</span>' for s in chart.series)
+    return f'<div class="legend">{items}</div>'

@@ -1,0 +1,296 @@
+"""The replay pipeline without Kafka: records in, the live stages' code, results out.
+
+Records from a topic are handed to :meth:`ReplayEngine.feed` in the order the live worker would
+have consumed them. The engine runs the very functions the agents run: validation, routing and
+de-duplication (:func:`streams.agents.validate.check_mention`), scoring in micro-batches
+(:class:`streams.agents.score.BatchScorer`), reading scored records
+(:func:`streams.agents.detect.parse_scored`), detection (:class:`detectors.replay.Replayer`) and
+alert records (:func:`streams.agents.detect.alert_record`).
+
+The live detect agent keeps one Replayer per partition of ``mentions.scored``: the brands of a
+partition share one watermark, so which brands share a partition changes *when* buckets close
+and so which mentions are late. The engine therefore sends every scored mention to the partition
+the live producer would have chosen (Kafka's murmur2 partitioner on the brand key) and keeps one
+Replayer per partition, per detector configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka.partitioner.default import murmur2
+
+from detectors.alerting import BrandVoice
+from detectors.config import DetectorConfig
+from detectors.episodes import BucketSummary, EpisodeEvent, Output
+from detectors.events import MentionEvent
+from detectors.replay import Replayer
+from streams.agents.detect import alert_record, parse_scored
+from streams.agents.score import BatchScorer
+from streams.agents.validate import Passed, Skipped, check_mention, valid_value
+from streams.brand_matching import BrandMatcher
+from streams.dedup import Deduplicator
+from streams.log_setup import get_logger
+from streams.mention import Limits, Rejection
+from streams.replay.result import BucketPoint, ReplayCounts, RunResult, Stage
+
+log = get_logger(__name__)
+
+#: Called for every output inside the range: (run index, output, its alert record or None).
+OutputHook = Callable[[int, Output, dict[str, Any] | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record of the replayed topic."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A detector configuration to run over the history."""
+
+    label: str
+    config: DetectorConfig
+    source: str = "defaults"
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java's, aiokafka's and kafka-python's alike:
+    murmur2 of the key) gives a keyed record."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class _Pending:
+    """A brand copy of a mention waiting for the next scoring batch (order is kept)."""
+
+    key: bytes
+    value: bytes
+    event_ms: int
+    score: bool  # False: a brand left out with --brand; it only moves the watermark
+
+
+@dataclass
+class _Run:
+    spec: RunSpec
+    result: RunResult
+    replayers: dict[int, Replayer] = field(default_factory=dict)
+
+
+class ReplayEngine:
+    """Validate, score and detect records in the order given; collect what falls in the range."""
+
+    def __init__(
+        self,
+        *,
+        stage: Stage,
+        runs: Sequence[RunSpec],
+        start_ms: int,
+        end_ms: int,
+        warmup_start_ms: int,
+        lateness_ms: int,
+        partitions: int,
+        voices: Mapping[str, BrandVoice],
+        matcher: BrandMatcher,
+        limits: Limits,
+        dedup_window_ms: int,
+        scorer: BatchScorer | None,
+        batch_size: int = 256,
+        brands: frozenset[str] = frozenset(),
+        on_output: OutputHook | None = None,
+    ) -> None:
+        if stage != "scored" and scorer is None:
+            raise ValueError(f"a replay from {stage} needs a scorer")
+        if not runs:
+            raise ValueError("at least one detector configuration is needed")
+        self.stage = stage
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.warmup_start_ms = min(warmup_start_ms, start_ms)
+        self.lateness_ms = lateness_ms
+        self.partitions = partitions
+        self.voices = voices
+        self.matcher = matcher
+        self.limits = limits
+        self.dedup = Deduplicator({}, dedup_window_ms)
+        self.scorer = scorer
+        self.batch_size = max(1, batch_size)
+        self.brands = brands
+        self.on_output = on_output
+        self.counts = ReplayCounts()
+        self._runs = [_Run(spec, RunResult(spec.label, spec.config, spec.source)) for spec in runs]
+        self._pending: list[_Pending] = []
+        self._to_score = 0
+        #: Brands with a mention inside the range that reached the detectors.
+        self.seen_brands: set[str] = set()
+
+    @property
+    def results(self) -> list[RunResult]:
+        return [run.result for run in self._runs]
+
+    def selected(self, brand: str) -> bool:
+        return not self.brands or brand in self.brands
+
+    # --- input -------------------------------------------------------------------------------
+
+    def feed(self, record: SourceRecord) -> None:
+        """One record of the topic, in consumption order."""
+        counts = self.counts
+        counts.read += 1
+        if not self.warmup_start_ms <= record.timestamp_ms < self.end_ms:
+            counts.outside += 1
+            return
+        if record.timestamp_ms < self.start_ms:
+            counts.warmup += 1
+        else:
+            counts.in_range += 1
+        if self.stage == "mentions":
+            self._validate(record)
+        elif self.stage == "valid":
+            self._from_valid(record)
+        else:
+            self._detect_scored(record.partition, record.value)
+
+    def finish(self) -> list[RunResult]:
+        """Score and detect what is still waiting; the results of every run."""
+        self._flush()
+        return self.results
+
+    # --- validation --------------------------------------------------------------------------
+
+    def _validate(self, record: SourceRecord) -> None:
+        try:
+            outcome = check_mention(
+                record.value,
+                record.partition,
+                record.offset,
+                limits=self.limits,
+                matcher=self.matcher,
+                dedup=self.dedup,
+                generation=0,
+                # The live stage checked "not too far in the future" against its clock when the
+                # record arrived; the record's timestamp is the closest we have to that.
+                now=datetime.fromtimestamp(record.timestamp_ms / 1000, UTC),
+            )
+        except Exception as exc:  # the live stage dead-letters its own bugs, so do we
+            outcome = Rejection("internal_error", f"{type(exc).__name__}: {exc}")
+        if isinstance(outcome, Rejection):
+            self.counts.dead_letter(outcome.reason)
+            return
+        if outcome is Skipped.UNMATCHED:
+            self.counts.unmatched += 1
+            return
+        if outcome is Skipped.DUPLICATE:
+            self.counts.duplicates += 1
+            return
+        assert isinstance(outcome, Passed)
+        for brand_id, brand_record in outcome.records:
+            self.counts.passed += 1
+            self._queue(brand_id.encode(), valid_value(brand_record), outcome.event_ms, brand_id)
+
+    def _from_valid(self, record: SourceRecord) -> None:
+        try:
+            parsed = json.loads(record.value or b"")
+            brand = str(parsed["brand"])
+            event_ms = int(parsed["created_at_ms"])
+        except (ValueError, TypeError, KeyError) as exc:
+            # Unreadable here is unreadable for the scorer too: it would dead-letter it.
+            log.debug("replay.unreadable_valid", offset=record.offset, error=str(exc))
+            self.counts.dead_letter("invalid_json")
+            return
+        self.counts.passed += 1
+        self._queue(record.key or brand.encode(), record.value or b"", event_ms, brand)
+
+    # --- scoring -----------------------------------------------------------------------------
+
+    def _queue(self, key: bytes, value: bytes, event_ms: int, brand: str) -> None:
+        score = self.selected(brand)
+        if not score:
+            self.counts.other_brands += 1
+        self._pending.append(_Pending(key, value, event_ms, score))
+        self._to_score += score
+        if self._to_score >= self.batch_size or len(self._pending) >= 4 * self.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending, self._to_score = self._pending, [], 0
+        if not pending:
+            return
+        wanted = [item.value for item in pending if item.score]
+        assert self.scorer is not None or not wanted
+        results = iter(self.scorer.run(wanted) if self.scorer is not None and wanted else [])
+        for item in pending:
+            partition = key_partition(item.key, self.partitions)
+            if not item.score:
+                self._tick(partition, item.event_ms)
+                continue
+            result = next(results)
+            if isinstance(result, Rejection):
+                self.counts.dead_letter(result.reason)
+                continue
+            self.counts.scored += 1
+            payload, _record = result
+            self._detect_scored(partition, payload)
+
+    # --- detection ---------------------------------------------------------------------------
+
+    def _detect_scored(self, partition: int, value: bytes | None) -> None:
+        try:
+            _record, event = parse_scored(value or b"")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.debug("replay.unreadable_scored", partition=partition, error=str(exc))
+            self.counts.unreadable += 1
+            return
+        if not self.selected(event.brand):
+            self._tick(partition, event.event_ms)
+            return
+        self.counts.detected += 1
+        if event.event_ms >= self.start_ms:
+            self.seen_brands.add(event.brand)
+        self._detect(partition, event)
+
+    def _detect(self, partition: int, event: MentionEvent) -> None:
+        for index, run in enumerate(self._runs):
+            replayer = self._replayer(run, partition)
+            self._collect(index, run, replayer.feed(event))
+
+    def _tick(self, partition: int, event_ms: int) -> None:
+        for index, run in enumerate(self._runs):
+            replayer = self._replayer(run, partition)
+            self._collect(index, run, replayer.tick(event_ms))
+
+    def _replayer(self, run: _Run, partition: int) -> Replayer:
+        replayer = run.replayers.get(partition)
+        if replayer is None:
+            replayer = run.replayers[partition] = Replayer(run.spec.config, self.lateness_ms)
+        return replayer
+
+    def _collect(self, index: int, run: _Run, outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, EpisodeEvent):
+                # at_ms is the end of the bucket that caused the change: in the range when
+                # that bucket is.
+                if output.at_ms <= self.start_ms:
+                    continue
+                alert = alert_record(output, self.voices)
+                run.result.alerts.append(alert)
+                if self.on_output is not None:
+                    self.on_output(index, output, alert)
+            elif isinstance(output, BucketSummary):
+                if output.start_ms < self.start_ms:
+                    continue
+                run.result.buckets.setdefault(output.brand, []).append(
+                    BucketPoint.from_summary(output)
+                )
+                if self.on_output is not None:
+                    self.on_output(index, output, None)

@@ -1,0 +1,110 @@
+"""``--publish-prefix P``: a replay's results on topics of their own, never on live ones."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from detectors.episodes import BucketSummary, EpisodeEvent, Output, canonical_json
+from streams.kafka_clients import client_config, connect_admin
+from streams.log_setup import get_logger
+from streams.replay.source import ReplayError
+from streams.settings import Settings
+from streams.topics import PIPELINE_TOPICS
+
+log = get_logger(__name__)
+
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+def published_topics(prefix: str, runs: int) -> list[tuple[str, str]]:
+    """(alerts topic, buckets topic) per run: ``P alerts``/``P buckets`` for the configuration
+    the live worker uses, ``P candidate.alerts``/``P candidate.buckets`` for ``--config``."""
+    names = [(f"{prefix}alerts", f"{prefix}buckets")]
+    if runs > 1:
+        names.append((f"{prefix}candidate.alerts", f"{prefix}candidate.buckets"))
+    return names
+
+
+def check_prefix(settings: Settings, prefix: str, runs: int) -> list[tuple[str, str]]:
+    """The topics ``prefix`` names; refused when one would be a live pipeline topic."""
+    names = published_topics(prefix, runs)
+    live = {settings.topic(name) for name in PIPELINE_TOPICS}
+    for pair in names:
+        for name in pair:
+            if not _TOPIC_NAME.match(name):
+                raise ReplayError(
+                    f"--publish-prefix {prefix!r}: {name!r} is not a valid topic name "
+                    "(letters, digits, '.', '_' and '-')"
+                )
+            if name in live:
+                raise ReplayError(
+                    f"--publish-prefix {prefix!r} would write to the live topic {name!r}; "
+                    "choose a prefix of its own, e.g. 'replay.'"
+                )
+    return names
+
+
+class Publisher:
+    """Writes alert records and bucket summaries of each run to its prefixed topics."""
+
+    def __init__(self, settings: Settings, prefix: str, runs: int, partitions: int) -> None:
+        self.topics = check_prefix(settings, prefix, runs)
+        self._create(settings, partitions)
+        try:
+            self._producer = KafkaProducer(
+                **client_config(settings, "stormvarsel-replay-publish"),
+                acks="all",
+                linger_ms=50,
+                allow_auto_create_topics=False,
+            )
+        except (KafkaError, OSError) as exc:
+            raise ReplayError(f"cannot open a producer for --publish-prefix: {exc}") from None
+        self.sent = 0
+
+    def _create(self, settings: Settings, partitions: int) -> None:
+        admin = connect_admin(settings)
+        try:
+            existing = set(admin.list_topics())
+            for pair in self.topics:
+                for name in pair:
+                    if name in existing:
+                        continue
+                    try:
+                        admin.create_topics(
+                            [
+                                NewTopic(
+                                    name=name,
+                                    num_partitions=partitions,
+                                    replication_factor=settings.topic_replication,
+                                )
+                            ]
+                        )
+                        log.info("replay.topic_created", topic=name, partitions=partitions)
+                    except TopicAlreadyExistsError:
+                        pass
+        finally:
+            admin.close()
+
+    def send(self, run: int, output: Output, alert: dict[str, Any] | None) -> None:
+        alerts_topic, buckets_topic = self.topics[run]
+        if isinstance(output, EpisodeEvent) and alert is not None:
+            topic, brand, stamp = alerts_topic, str(alert["brand"]), output.at_ms
+            value = canonical_json(alert)
+        elif isinstance(output, BucketSummary):
+            topic, brand, stamp = buckets_topic, output.brand, output.start_ms
+            value = canonical_json(output.to_dict())
+        else:
+            return
+        self._producer.send(topic, key=brand.encode(), value=value.encode(), timestamp_ms=stamp)
+        self.sent += 1
+
+    def close(self) -> None:
+        try:
+            self._producer.flush(timeout=60)
+        finally:
+            self._producer.close(timeout=10)

@@ -1,0 +1,116 @@
+"""What a replay produced: the pure data the report is written from (no Kafka, no clocks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from detectors.config import DetectorConfig
+from detectors.episodes import BucketSummary
+from detectors.states import LEVELS
+
+#: Which topic a replay starts from: raw mentions (validate, score, detect), validated mentions
+#: (score, detect) or scored mentions (detect only).
+Stage = Literal["mentions", "valid", "scored"]
+
+LEVEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(LEVELS)}
+
+
+@dataclass(frozen=True, slots=True)
+class BucketPoint:
+    """The figures of one closed bucket that the report charts (a compact BucketSummary)."""
+
+    start_ms: int
+    end_ms: int
+    volume: int
+    negative: int
+    expected_volume: float
+    negative_share_baseline: float
+    storm_level: int  # index into detectors.states.LEVELS: 0 normal .. 3 critical
+    buzz_level: int
+    late: int = 0
+
+    @classmethod
+    def from_summary(cls, summary: BucketSummary) -> BucketPoint:
+        return cls(
+            start_ms=summary.start_ms,
+            end_ms=summary.end_ms,
+            volume=summary.volume,
+            negative=summary.negative,
+            expected_volume=summary.expected_volume,
+            negative_share_baseline=summary.negative_share_baseline,
+            storm_level=LEVEL_INDEX.get(summary.storm_level, 0),
+            buzz_level=LEVEL_INDEX.get(summary.buzz_level, 0),
+            late=summary.late,
+        )
+
+
+@dataclass
+class RunResult:
+    """One detector configuration run over the history: its alerts and its buckets."""
+
+    label: str  # e.g. "live configuration", "candidate"
+    config: DetectorConfig
+    source: str = "defaults"  # where the configuration came from (a file, or the defaults)
+    #: Alert records (as published on ``alerts``) changed inside the range, in emission order.
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: Brand id -> its closed buckets inside the range, in time order.
+    buckets: dict[str, list[BucketPoint]] = field(default_factory=dict)
+
+    @property
+    def bucket_ms(self) -> int:
+        return round(self.config.bucket_minutes * 60_000)
+
+
+@dataclass
+class ReplayCounts:
+    """Where every record read went (a record may fan out to several brands)."""
+
+    read: int = 0  # records read from the topic
+    outside: int = 0  # their timestamp lies outside [warm-up start, end)
+    warmup: int = 0  # inside the warm-up, before the range: they teach the detectors only
+    in_range: int = 0  # timestamp inside [start, end)
+    passed: int = 0  # brand copies passed on by validation (a mention of two brands counts 2)
+    dead_letters: dict[str, int] = field(default_factory=dict)  # reason -> records
+    duplicates: int = 0
+    unmatched: int = 0  # mentions naming no configured brand
+    other_brands: int = 0  # brand copies of brands left out with --brand (not scored)
+    scored: int = 0
+    unreadable: int = 0  # scored records the detection stage could not read
+    detected: int = 0  # mentions fed to the detectors
+
+    def dead_letter(self, reason: str) -> None:
+        self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
+
+
+@dataclass
+class ReplayResult:
+    """Everything :func:`streams.replay.report.write_report` needs, and nothing from Kafka."""
+
+    topic: str
+    stage: Stage
+    start_ms: int
+    end_ms: int
+    warmup_start_ms: int
+    runs: list[RunResult]
+    counts: ReplayCounts = field(default_factory=ReplayCounts)
+    timezone: str = "UTC"
+    #: Brand id -> display name (from the brands file; the id when unknown).
+    brand_names: dict[str, str] = field(default_factory=dict)
+    #: The brands asked for with --brand (empty: every brand).
+    selected_brands: tuple[str, ...] = ()
+    #: Partitions of mentions.scored: one detector group (one shared watermark) per partition.
+    partitions: int = 1
+    scorer: str | None = None  # model version, when the replay scored
+    lateness_ms: int = 60_000
+
+    def brands(self) -> list[str]:
+        """Brand ids that have buckets or alerts in any run, sorted."""
+        found: set[str] = set()
+        for run in self.runs:
+            found.update(run.buckets)
+            found.update(str(alert.get("brand")) for alert in run.alerts)
+        return sorted(found)
+
+    def brand_name(self, brand: str) -> str:
+        return self.brand_names.get(brand, brand)

@@ -1,0 +1,265 @@
+"""``stormvarsel replay``: plan the range on Kafka, run the engine over it, return the result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from detectors.config import DetectorConfig
+from streams.agents.score import BatchScorer
+from streams.app import load_detector_config
+from streams.brand_matching import BrandMatcher
+from streams.log_setup import get_logger
+from streams.mention import Limits
+from streams.replay.engine import ReplayEngine, RunSpec
+from streams.replay.result import ReplayResult, Stage
+from streams.replay.source import (
+    NoMentions,
+    Plan,
+    ReplayError,
+    consumer,
+    extent,
+    partitions_of,
+    plan_range,
+    read_plan,
+)
+from streams.replay.times import DAY_MS, parse_zone, show_time
+from streams.sentiment.factory import load_scorer
+from streams.settings import Settings
+from streams.topics import MENTIONS, MENTIONS_SCORED, MENTIONS_VALID
+
+log = get_logger(__name__)
+
+LIVE_LABEL = "live configuration"
+CANDIDATE_LABEL = "candidate"
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """What to replay. Times are epoch milliseconds; ``end_ms`` is exclusive."""
+
+    start_ms: int
+    end_ms: int
+    brands: tuple[str, ...] = ()  # ids, names or aliases from the brands file; empty: all
+    topic: str | None = None  # default: the prefixed mentions topic
+    stage: Stage | None = None  # default: from the topic's name
+    #: History read before the range to teach the detectors (not reported).
+    warmup_ms: int = 7 * DAY_MS
+    candidate: DetectorConfig | None = None  # --config: a second configuration to compare
+    candidate_source: str = ""
+    publish_prefix: str | None = None
+    timezone: str = "UTC"  # how the report shows times
+
+
+class Progress:
+    """What the command line shows while a replay runs (a no-op by default)."""
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, read: int) -> None:
+        pass
+
+    def status(self, message: str) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+@dataclass
+class Prepared:
+    """A planned replay, before any record is read (kept apart so checks fail fast)."""
+
+    settings: Settings
+    options: ReplayOptions
+    topic: str
+    stage: Stage
+    plan: Plan
+    partitions: int
+    brands: tuple[str, ...]
+    runs: list[RunSpec] = field(default_factory=list)
+
+
+def infer_stage(topic: str) -> Stage:
+    """``…mentions.scored`` -> scored, ``…mentions.valid`` -> valid, anything else: raw mentions."""
+    if topic.endswith(MENTIONS_SCORED):
+        return "scored"
+    if topic.endswith(MENTIONS_VALID):
+        return "valid"
+    return "mentions"
+
+
+def resolve_brands(matcher: BrandMatcher, given: tuple[str, ...]) -> tuple[str, ...]:
+    ids = []
+    for name in given:
+        brand_id = matcher.resolve(name)
+        if brand_id is None:
+            known = ", ".join(matcher.brand_ids) or "none (set STORMVARSEL_BRANDS_FILE)"
+            raise ReplayError(f"--brand {name!r} is not in the brands file (brands: {known})")
+        ids.append(brand_id)
+    return tuple(dict.fromkeys(ids))
+
+
+def empty_range_message(settings: Settings, topic: str, options: ReplayOptions) -> str:
+    zone = parse_zone(options.timezone)
+    span = f"{show_time(options.start_ms, zone)} and {show_time(options.end_ms, zone)}"
+    client = consumer(settings)
+    try:
+        held = extent(client, topic)
+    finally:
+        client.close(autocommit=False)
+    if held is None:
+        return f"no mentions to replay: topic {topic!r} is empty"
+    return (
+        f"no mentions to replay: topic {topic!r} has no record between {span} "
+        f"(its records run from {show_time(held[0], zone)} to {show_time(held[1], zone)})"
+    )
+
+
+def prepare(settings: Settings, options: ReplayOptions) -> Prepared:
+    """Check the options against the settings and Kafka; plan the offsets to read."""
+    if options.end_ms <= options.start_ms:
+        raise ReplayError("--to must be later than --from")
+    parse_zone(options.timezone)
+    matcher = BrandMatcher.from_file(settings.brands)
+    brands = resolve_brands(matcher, options.brands)
+    topic = options.topic or settings.topic(MENTIONS)
+    stage = options.stage or infer_stage(topic)
+    runs = [RunSpec(LIVE_LABEL, load_detector_config(settings), _config_source(settings))]
+    if options.candidate is not None:
+        runs.append(RunSpec(CANDIDATE_LABEL, options.candidate, options.candidate_source))
+    if options.publish_prefix is not None:
+        from streams.replay.publish import check_prefix
+
+        check_prefix(settings, options.publish_prefix, len(runs))
+    warmup_start = options.start_ms - max(0, options.warmup_ms)
+    client = consumer(settings)
+    try:
+        plan = plan_range(client, topic, warmup_start, options.end_ms)
+        in_range = plan_range(client, topic, options.start_ms, options.end_ms)
+        if stage == "scored":
+            partitions = len(plan.spans)
+        else:
+            # The live worker's detector groups are the partitions of mentions.scored as it is.
+            found = partitions_of(client, settings.topic(MENTIONS_SCORED))
+            partitions = len(found) if found else settings.topic_partitions
+    finally:
+        client.close(autocommit=False)
+    if in_range.total == 0:
+        raise NoMentions(empty_range_message(settings, topic, options))
+    return Prepared(settings, options, topic, stage, plan, partitions, brands, runs)
+
+
+def run_prepared(
+    prepared: Prepared,
+    *,
+    progress: Progress | None = None,
+    scorer_factory: Callable[[], BatchScorer] | None = None,
+) -> ReplayResult:
+    """Read the planned records through the engine; the result for the report."""
+    settings, options = prepared.settings, prepared.options
+    progress = progress or Progress()
+    brands_file = settings.brands
+    scorer: BatchScorer | None = None
+    version: str | None = None
+    if prepared.stage != "scored":
+        scorer = (
+            scorer_factory()
+            if scorer_factory is not None
+            else BatchScorer(
+                lambda: load_scorer(settings, say=lambda m: log.info("scorer.prepare", step=m))
+            )
+        )
+        progress.status("loading the sentiment model")
+        version = scorer.warm_up()
+    publisher = None
+    if options.publish_prefix is not None:
+        from streams.replay.publish import Publisher
+
+        publisher = Publisher(
+            settings, options.publish_prefix, len(prepared.runs), prepared.partitions
+        )
+    engine = ReplayEngine(
+        stage=prepared.stage,
+        runs=prepared.runs,
+        start_ms=options.start_ms,
+        end_ms=options.end_ms,
+        warmup_start_ms=options.start_ms - max(0, options.warmup_ms),
+        lateness_ms=int(settings.detect_lateness_s * 1000),
+        partitions=prepared.partitions,
+        voices=brands_file.voices(),
+        matcher=BrandMatcher.from_file(brands_file),
+        limits=Limits(
+            max_bytes=settings.mention_max_bytes, max_future_skew_s=settings.max_future_skew_s
+        ),
+        dedup_window_ms=int(settings.dedup_window_s * 1000),
+        scorer=scorer,
+        batch_size=settings.sentiment_batch_size,
+        brands=frozenset(prepared.brands),
+        on_output=publisher.send if publisher is not None else None,
+    )
+    log.info(
+        "replay.start",
+        topic=prepared.topic,
+        stage=prepared.stage,
+        records=prepared.plan.total,
+        partitions=prepared.partitions,
+        runs=[run.label for run in prepared.runs],
+    )
+    progress.start(prepared.plan.total)
+    try:
+        for record in read_plan(settings, prepared.plan):
+            engine.feed(record)
+            progress.advance(engine.counts.read)
+        runs = engine.finish()
+        progress.advance(engine.counts.read)
+    finally:
+        progress.stop()
+        if publisher is not None:
+            publisher.close()
+    result = ReplayResult(
+        topic=prepared.topic,
+        stage=prepared.stage,
+        start_ms=options.start_ms,
+        end_ms=options.end_ms,
+        warmup_start_ms=options.start_ms - max(0, options.warmup_ms),
+        runs=runs,
+        counts=engine.counts,
+        timezone=options.timezone,
+        brand_names={b.id: b.name for b in brands_file.brands},
+        selected_brands=prepared.brands,
+        partitions=prepared.partitions,
+        scorer=version,
+        lateness_ms=engine.lateness_ms,
+    )
+    if engine.counts.in_range == 0:
+        raise NoMentions(empty_range_message(settings, prepared.topic, options))
+    if not engine.seen_brands:
+        zone = parse_zone(options.timezone)
+        which = ", ".join(prepared.brands) if prepared.brands else "any configured brand"
+        raise NoMentions(
+            f"no mentions of {which} to replay between {show_time(options.start_ms, zone)} and "
+            f"{show_time(options.end_ms, zone)} ({engine.counts.in_range} records in the range: "
+            f"{engine.counts.unmatched} name no configured brand, "
+            f"{sum(engine.counts.dead_letters.values())} dead-lettered)"
+        )
+    log.info(
+        "replay.done",
+        read=engine.counts.read,
+        in_range=engine.counts.in_range,
+        alerts=[len(run.alerts) for run in runs],
+    )
+    return result
+
+
+def run_replay(
+    settings: Settings, options: ReplayOptions, *, progress: Progress | None = None
+) -> ReplayResult:
+    """The whole replay: prepare (fails fast on a bad option or an empty range), then run."""
+    return run_prepared(prepare(settings, options), progress=progress)
+
+
+def _config_source(settings: Settings) -> str:
+    path = settings.detector_config
+    return str(path) if path is not None else "defaults"

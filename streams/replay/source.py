@@ -1,0 +1,203 @@
+"""Reading a time range of a topic: offsets by record timestamp, records in consumption order.
+
+Nothing here joins a consumer group or commits an offset: every consumer is assigned its
+partition by hand (``group_id=None``), so a replay is invisible to the live worker.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from streams.errors import StormvarselError
+from streams.kafka_clients import KafkaUnreachable, client_config, diagnose_access
+from streams.log_setup import get_logger
+from streams.replay.engine import SourceRecord
+from streams.settings import Settings
+
+log = get_logger(__name__)
+
+CLIENT_ID = "stormvarsel-replay"
+#: Records are read until this long past the end of the range, so a record that arrived a little
+#: out of timestamp order (a collector's retry) is not cut off by the first one past the end.
+END_GRACE_MS = 15 * 60_000
+#: A partition that yields nothing for this long before its planned end offset is an error.
+STALL_S = 30.0
+
+
+class ReplayError(StormvarselError):
+    """The replay cannot run; the message is one line saying why and what to do."""
+
+
+class NoMentions(ReplayError):
+    """The requested range holds no data (or none of the requested brands)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Offsets ``[start, end)`` of one partition to read."""
+
+    partition: int
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return max(0, self.end - self.start)
+
+
+@dataclass(frozen=True)
+class Plan:
+    topic: str
+    spans: list[Span]
+
+    @property
+    def total(self) -> int:
+        return sum(span.size for span in self.spans)
+
+
+def consumer(settings: Settings, timeout_s: float = 30.0) -> KafkaConsumer:
+    """A consumer in no group, committing nothing; a clear error when Kafka cannot be reached."""
+    refused = diagnose_access(settings, timeout_s=min(10.0, timeout_s))
+    if refused is not None:
+        raise KafkaUnreachable(refused)
+    try:
+        return KafkaConsumer(
+            **client_config(settings, CLIENT_ID),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=1000,
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+            request_timeout_ms=30_000,
+        )
+    except (KafkaError, OSError) as exc:
+        raise KafkaUnreachable(
+            f"no Kafka broker answered at {settings.kafka_bootstrap_servers} within "
+            f"{timeout_s:.0f} s ({type(exc).__name__}); start one with `stormvarsel kafka start` "
+            "or set STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
+
+
+def partitions_of(client: KafkaConsumer, topic: str) -> list[int] | None:
+    """The topic's partitions, or None when it does not exist."""
+    found = client.partitions_for_topic(topic)
+    if not found:
+        # The first metadata request may only register our interest in the topic.
+        with suppress(KafkaError):
+            client.topics()
+        found = client.partitions_for_topic(topic)
+    return sorted(found) if found else None
+
+
+def plan_range(client: KafkaConsumer, topic: str, start_ms: int, end_ms: int) -> Plan:
+    """Per partition: the first offset with a timestamp at or after ``start_ms`` up to the first
+    at or after ``end_ms`` plus :data:`END_GRACE_MS` (the log end when there is none)."""
+    partitions = partitions_of(client, topic)
+    if partitions is None:
+        raise ReplayError(
+            f"topic {topic!r} does not exist; check --topic and STORMVARSEL_TOPIC_PREFIX"
+        )
+    tps = [TopicPartition(topic, p) for p in partitions]
+    last = client.end_offsets(tps)
+    starts = client.offsets_for_times({tp: start_ms for tp in tps})
+    ends = client.offsets_for_times({tp: end_ms + END_GRACE_MS for tp in tps})
+    spans = []
+    for tp in tps:
+        first = starts.get(tp)
+        stop = ends.get(tp)
+        begin = first.offset if first is not None else last[tp]
+        finish = stop.offset if stop is not None else last[tp]
+        spans.append(Span(tp.partition, begin, max(begin, finish)))
+    return Plan(topic, spans)
+
+
+def extent(client: KafkaConsumer, topic: str) -> tuple[int, int] | None:
+    """Timestamps of the earliest-offset and latest-offset records over all partitions (what a
+    "no data in that range" message can point to), or None for an empty topic."""
+    partitions = partitions_of(client, topic) or []
+    tps = [TopicPartition(topic, p) for p in partitions]
+    if not tps:
+        return None
+    first = client.beginning_offsets(tps)
+    last = client.end_offsets(tps)
+    stamps: list[int] = []
+    for tp in tps:
+        if last[tp] <= first[tp]:
+            continue
+        for offset in (first[tp], last[tp] - 1):
+            stamp = _timestamp_at(client, tp, offset)
+            if stamp is not None:
+                stamps.append(stamp)
+    client.unsubscribe()
+    return (min(stamps), max(stamps)) if stamps else None
+
+
+def _timestamp_at(client: KafkaConsumer, tp: TopicPartition, offset: int) -> int | None:
+    client.assign([tp])
+    client.seek(tp, offset)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for record in client.poll(timeout_ms=500, max_records=1).get(tp, []):
+            return int(record.timestamp)
+    return None
+
+
+def read_partition(settings: Settings, topic: str, span: Span) -> Iterator[SourceRecord]:
+    """The span's records in offset order, from a consumer of its own."""
+    if span.size == 0:
+        return
+    reader = consumer(settings)
+    tp = TopicPartition(topic, span.partition)
+    try:
+        reader.assign([tp])
+        reader.seek(tp, span.start)
+        last_progress = time.monotonic()
+        while reader.position(tp) < span.end:
+            batch = reader.poll(timeout_ms=1000).get(tp, [])
+            if batch:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > STALL_S:
+                raise ReplayError(
+                    f"{topic} partition {span.partition} stopped at offset "
+                    f"{reader.position(tp)} before {span.end} (deleted by retention meanwhile?)"
+                )
+            for message in batch:
+                if message.offset >= span.end:
+                    return
+                yield _record(message)
+    finally:
+        reader.close(autocommit=False)
+
+
+def _record(message: Any) -> SourceRecord:
+    return SourceRecord(
+        partition=int(message.partition),
+        offset=int(message.offset),
+        timestamp_ms=int(message.timestamp),
+        key=message.key,
+        value=message.value,
+    )
+
+
+def read_plan(settings: Settings, plan: Plan) -> Iterator[SourceRecord]:
+    """Every planned record; partitions merged by record timestamp (then partition, offset).
+
+    Within a partition the offset order is kept whatever the timestamps. Across partitions the
+    live consumption order is not recorded anywhere; timestamp order is what a real-time feed
+    gives (see docs/replay.md).
+    """
+    readers = [read_partition(settings, plan.topic, span) for span in plan.spans if span.size]
+    if len(readers) == 1:
+        yield from readers[0]
+        return
+    yield from heapq.merge(
+        *readers, key=lambda record: (record.timestamp_ms, record.partition, record.offset)
+    )

@@ -1,0 +1,88 @@
+"""Times and durations on the replay command line, and how the report shows them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS_MS = {"": 1000, "s": 1000, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
+
+
+class TimeFormatError(ValueError):
+    """A time, zone or duration the command line cannot read; the message says what is expected."""
+
+
+def parse_zone(name: str) -> tzinfo:
+    """An IANA zone name (``UTC``, ``Europe/Oslo``, ``America/Los_Angeles``)."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TimeFormatError(
+            f"expected an IANA time zone such as UTC or Europe/Oslo, got {name!r}"
+        ) from None
+
+
+def parse_time(text: str, zone: tzinfo = UTC) -> int:
+    """ISO 8601 date or date-time as epoch milliseconds; without an offset it is read in ``zone``.
+
+    ``2015-02-22`` is midnight at the start of that day; ``2015-02-22T12:00``,
+    ``2015-02-22 12:00:00+01:00`` and ``2015-02-22T11:00Z`` are understood too.
+    """
+    stripped = text.strip()
+    if stripped.endswith(("Z", "z")):
+        stripped = stripped[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(stripped)
+    except ValueError:
+        raise TimeFormatError(
+            f"expected an ISO 8601 date or time such as 2015-02-22 or 2015-02-22T12:00, "
+            f"got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return int(moment.timestamp() * 1000)
+
+
+def parse_duration(text: str) -> int:
+    """``90m``, ``12h``, ``7d``, ``2w`` or plain seconds, as milliseconds (``0`` is allowed)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise TimeFormatError(f"expected a duration such as 0, 90m, 12h, 7d or 2w, got {text!r}")
+    return round(float(match.group(1)) * _UNITS_MS[match.group(2)])
+
+
+def show_time(ms: int, zone: tzinfo = UTC) -> str:
+    """``2015-02-22 11:58 PST``: minutes are what buckets resolve; the zone says which clock."""
+    moment = datetime.fromtimestamp(ms / 1000, zone)
+    return moment.strftime("%Y-%m-%d %H:%M ") + (moment.tzname() or "UTC")
+
+
+def iso_utc(ms: int) -> str:
+    """``2015-02-22T19:58:00Z`` (for CSV files: unambiguous and sortable)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso_ms(text: str) -> int:
+    """The ISO 8601 times of alert records (``2015-02-22T19:58:00.000Z``) as epoch ms."""
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def show_duration(ms: int) -> str:
+    """``45 min``, ``3 h 05 min``, ``2 d 4 h``: how long, for people."""
+    sign = "-" if ms < 0 else ""
+    minutes = round(abs(ms) / MINUTE_MS)
+    if minutes < 60:
+        return f"{sign}{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{sign}{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{sign}{days} d {hours} h"
