@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -81,7 +82,8 @@ def test_worker_consumes_mentions_and_dead_letters_bad_input(
     assert metrics["stormvarsel_mentions_accepted_total{brand=nordlys-energi}"] == len(good)
     for reason in bad:
         assert metrics[f"stormvarsel_mentions_rejected_total{{reason={reason}}}"] == 1
-    assert metrics["stormvarsel_build_info{version=0.1.0}"] == 1
+    python = platform.python_version()
+    assert metrics[f"stormvarsel_build_info{{python={python},version=0.1.0}}"] == 1
 
     consumer = KafkaConsumer(
         f"{worker.prefix}mentions.dlq",
