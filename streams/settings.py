@@ -262,9 +262,25 @@ class Settings(BaseSettings):
                 "notify_ttl_s: expected at least twice notify_resend_s "
                 f"({2 * self.notify_resend_s:g}), got {self.notify_ttl_s:g}"
             )
+        has_token = self.alertmanager_token is not None or self.alertmanager_token_file is not None
         for url in self.alertmanager_url_list:
             if not url.startswith(("http://", "https://")):
-                raise ValueError(f"alertmanager_urls: expected http(s):// URLs, got {url!r}")
+                raise ValueError(
+                    f"alertmanager_urls: expected http(s):// URLs, got {redact_url(url)!r}"
+                )
+            if has_token and _url_password(url) is not None:
+                # One Authorization header per request: a bearer token or basic auth, not both.
+                raise ValueError(
+                    "alertmanager_urls: a URL with a password and an Alertmanager token cannot "
+                    f"be combined ({redact_url(url)}); use one of them"
+                )
+        for name in ("grafana_url", "runbook_url"):
+            if _url_password(getattr(self, name)) is not None:
+                # Both go into every page's annotations, read by everyone the page reaches.
+                raise ValueError(
+                    f"{name}: expected a link without a password (it is shown in every page), "
+                    f"got {redact_url(getattr(self, name))!r}"
+                )
         if self.kafka_local_port == self.kafka_local_controller_port:
             raise ValueError(
                 "kafka_local_controller_port: expected a port different from kafka_local_port"

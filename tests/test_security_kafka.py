@@ -170,6 +170,33 @@ def test_clients_and_faust_credentials_produce_and_consume(secure_kafka: SecureK
     assert both == first + [f"faust {i}".encode() for i in range(3)]
 
 
+def test_command_line_tools_work_over_sasl_ssl(secure_kafka: SecureKafka, tmp_path: Path) -> None:
+    """`stormvarsel topics create` and `stormvarsel ingest` use the same settings and clients."""
+    prefix = f"cli{uuid.uuid4().hex[:6]}."
+    env = {**os.environ, **secure_kafka.env(), "STORMVARSEL_TOPIC_PREFIX": prefix}
+    source = tmp_path / "mentions.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"id": f"c{i}", "text": f"Nordlys Energi {i}", "created_at": 1795500000})
+            + "\n"
+            for i in range(3)
+        )
+    )
+    for command in (["topics", "create"], ["ingest", str(source), "--quiet"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "streams.cli", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+        assert result.returncode == 0, result.stdout[-1000:] + result.stderr[-2000:]
+        assert PASSWORD not in result.stdout + result.stderr
+    records = read_topic(secure_kafka.settings(), f"{prefix}mentions", lambda r: len(r) >= 3)
+    assert sorted(json.loads(r.value)["id"] for r in records) == ["c0", "c1", "c2"]
+
+
 def test_tls_alone_is_not_enough(secure_kafka: SecureKafka) -> None:
     """A client that verifies the certificate but does not log in gets nothing."""
     settings = secure_kafka.settings().model_copy(update={"kafka_security_protocol": "SSL"})

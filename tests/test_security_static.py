@@ -123,10 +123,7 @@ def secret_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, from_files: bool
     monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
     monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_USERNAME", "stormvarsel")
-    monkeypatch.setenv(
-        "STORMVARSEL_ALERTMANAGER_URLS",
-        f"https://am1.example:9093,https://pager:{URL_PASSWORD}@am2.example:9093",
-    )
+    monkeypatch.setenv("STORMVARSEL_ALERTMANAGER_URLS", "https://am1.example:9093")
     values = {
         "KAFKA_SASL_PASSWORD": SASL_PASSWORD,
         "HTTP_INGEST_TOKEN": INGEST_TOKEN,
@@ -151,13 +148,11 @@ def test_secrets_are_read_but_never_shown(
     assert settings.sasl_password() == SASL_PASSWORD
     assert settings.ingest_token() == INGEST_TOKEN
     assert settings.alertmanager_bearer() == AM_TOKEN
-    assert f":{URL_PASSWORD}@" in settings.alertmanager_url_list[1]  # used as given
     for args in (["config", "show"], ["config", "show", "--json"]):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         for secret in SECRETS:
             assert secret not in result.output, (secret, args)
-        assert "pager:********@am2.example:9093" in result.output
     shown = json.loads(CliRunner().invoke(main, ["config", "show", "--json"]).output)
     if from_files:
         assert shown["settings"]["http_ingest_token_file"].endswith("http_ingest_token")
@@ -194,6 +189,30 @@ def test_an_empty_secret_is_refused_not_taken_as_none(
         read()
     monkeypatch.setenv(f"STORMVARSEL_{name}", "given")  # given directly, it wins over the file
     assert read() == "given"
+
+
+def test_a_password_in_an_alertmanager_url_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Basic auth in the URL instead of a token: used as given, never shown."""
+    urls = f"https://am1.example:9093,https://pager:{URL_PASSWORD}@am2.example:9093"
+    monkeypatch.setenv("STORMVARSEL_ALERTMANAGER_URLS", urls)
+    assert f":{URL_PASSWORD}@" in load_settings().alertmanager_url_list[1]
+    for args in (["config", "show"], ["config", "show", "--json"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert URL_PASSWORD not in result.output
+        assert "pager:********@am2.example:9093" in result.output
+
+
+@pytest.mark.parametrize("name", ["GRAFANA_URL", "RUNBOOK_URL"])
+def test_links_shown_in_pages_cannot_carry_credentials(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """These URLs go into every page's annotations: a password there would be sent to everyone."""
+    monkeypatch.setenv(f"STORMVARSEL_{name}", f"https://viewer:{URL_PASSWORD}@links.example/x")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert str(refused.value).startswith(f"STORMVARSEL_{name}: expected a link without a password")
+    assert URL_PASSWORD not in str(refused.value)
 
 
 def test_url_passwords_are_masked() -> None:
@@ -234,7 +253,10 @@ def test_secrets_never_reach_a_log_line(
     secret_env(monkeypatch, tmp_path, from_files=True)
     settings = load_settings()
     settings.sasl_password(), settings.ingest_token(), settings.alertmanager_bearer()
-    settings.alertmanager_url_list  # noqa: B018  (registers the URL's password)
+    with_url = load_settings(
+        alertmanager_urls=f"https://pager:{URL_PASSWORD}@am2.example", alertmanager_token_file=None
+    )
+    with_url.alertmanager_url_list  # noqa: B018  (registers the URL's password)
     out = log_output(log_format)
     get_logger("test").info("configured", password=SASL_PASSWORD, token=INGEST_TOKEN)
     third_party = logging.getLogger("aiokafka.conn")
@@ -254,3 +276,19 @@ def test_secrets_never_reach_a_log_line(
 
 def test_redaction_does_not_touch_short_or_unrelated_text() -> None:
     assert redact("nothing secret here") == "nothing secret here"
+
+
+def test_alertmanager_token_and_url_password_are_not_combined(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both would need the one Authorization header; refused at start, the password masked."""
+    monkeypatch.setenv("STORMVARSEL_ALERTMANAGER_URLS", f"https://pager:{URL_PASSWORD}@am.example")
+    monkeypatch.setenv("STORMVARSEL_ALERTMANAGER_TOKEN", AM_TOKEN)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert str(refused.value) == (
+        "STORMVARSEL_ALERTMANAGER_URLS: a URL with a password and an Alertmanager token cannot "
+        "be combined (https://pager:********@am.example); use one of them"
+    )
+    monkeypatch.delenv("STORMVARSEL_ALERTMANAGER_TOKEN")
+    assert load_settings().alertmanager_url_list == [f"https://pager:{URL_PASSWORD}@am.example"]
