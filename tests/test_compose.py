@@ -628,6 +628,17 @@ def test_grafana_dashboards_are_valid() -> None:
                 f"{path.name}: panel {panel.get('title')!r} does not use {variable}"
             )
     assert "stormvarsel-pipeline-health" in uids
+    # The pages' dashboard links open the brand overview by uid, with its brand variable.
+    from streams.alertmanager import Links
+
+    link = Links(runbook_url="", grafana_url="http://grafana").dashboard(
+        {"brand": "nordlys-energi", "start_ms": 7_200_000, "end_ms": None}
+    )
+    uid = link.split("/d/", 1)[1].split("/", 1)[0]
+    assert uid in uids, f"pages link to dashboard uid {uid!r}, which is not provisioned"
+    brand_board = json.loads(uids[uid].read_text(encoding="utf-8"))
+    names = {v["name"] for v in brand_board["templating"]["list"]}
+    assert "brand" in names and "var-brand=nordlys-energi" in link
 
 
 def test_grafana_queries_use_rate_interval_and_existing_metrics() -> None:
