@@ -477,13 +477,40 @@ def replay(
 
 # --- demo ---
 @main.command()
-@click.option("--keep-running", is_flag=True, help="Keep Kafka and the worker up until Ctrl-C.")
+@click.option("--keep-running", is_flag=True, help="Keep everything up at the end, until Ctrl-C.")
+@click.option(
+    "--pace",
+    type=click.FloatRange(0, 10),
+    default=0.6,
+    show_default=True,
+    help="Seconds per story minute while the storm plays (the recovery plays 12x faster).",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("stormvarsel-demo-report"),
+    show_default=True,
+    help="Where the post-mortem report goes.",
+)
+@click.option(
+    "--no-services",
+    is_flag=True,
+    help="Do not start Prometheus and Alertmanager even when installed.",
+)
 @friendly_errors
-def demo(keep_running: bool) -> None:
-    """Start the local Kafka and a worker, publish sample mentions and show them flow through."""
-    from streams.demo import run_demo
+def demo(keep_running: bool, pace: float, report_dir: Path, no_services: bool) -> None:
+    """A brand storm end to end: local Kafka, a worker, Prometheus and Alertmanager (when
+    installed); a calm day, a storm in Norwegian, Swedish and English, the recovery; the page
+    and the post-mortem report. Stops everything at the end or on Ctrl-C (about 3 minutes)."""
+    from streams.demo import DemoOptions, run_demo
+    from streams.log_setup import configure_logging
 
-    sys.exit(run_demo(_settings(), keep_running=keep_running))
+    if f"{ENV_PREFIX}LOG_LEVEL" not in os.environ:  # the story on screen, not every log line
+        configure_logging("WARNING", os.environ.get(f"{ENV_PREFIX}LOG_FORMAT", "auto").lower())
+    options = DemoOptions(
+        keep_running=keep_running, pace_s=pace, report_dir=report_dir, services=not no_services
+    )
+    sys.exit(run_demo(_settings(), options=options))
 
 
 # --- models ---

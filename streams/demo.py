@@ -1,4 +1,12 @@
-"""The README's first command: local Kafka, a worker, sample mentions flowing, a clean stop."""
+"""The README's first command: a brand storm end to end on this machine, then a clean stop.
+
+It starts the local Kafka, a worker and, when their Debian packages are installed, Prometheus and
+Alertmanager on 127.0.0.1. It plays the story of :mod:`streams.demo_scenario`: yesterday's calm
+as a backfill, then the storm and the recovery minute by minute. A live view shows each brand's
+last bucket, and the demo prints the page the on-call person receives and writes the post-mortem
+report with ``stormvarsel replay``. Every run uses topics and a consumer group of its own, so
+runs never mix.
+"""
 
 from __future__ import annotations
 
@@ -12,66 +20,209 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from streams.alertmanager import Links, am_alerts
+from streams.demo_scenario import Scenario, generate
 from streams.errors import StormvarselError
 from streams.kafka_clients import client_config
 from streams.kafka_local import LocalKafka, free_port
+from streams.local_services import (
+    LocalAlertmanager,
+    LocalPrometheus,
+    WebhookReceiver,
+    alertmanager_config,
+    find_binary,
+)
 from streams.settings import Settings
-from streams.topics import MENTIONS, MENTIONS_DLQ, MENTIONS_SCORED, ensure_topics
+from streams.topics import ALERTS, MENTIONS, MENTIONS_DLQ, ensure_topics
 
-REPO_BRANDS = Path(__file__).resolve().parents[1] / "deploy" / "brands.yaml"
-
-# A fictional Nordic brand; the posts are written for this demo.
-_SAMPLES: list[tuple[str, str, str]] = [
-    ("nb", "x", "Endelig fikk jeg pakken fra @Nordlys_Energi, rask levering!"),
-    ("sv", "instagram", "Nordlys Energi har bästa kundtjänsten jag har pratat med"),
-    ("en", "x", "Anyone else on the #nordlysenergi plan? Thinking of switching."),
-    ("da", "facebook", "Nordlys Energi sendte regningen to gange, hvad sker der?"),
-    ("nb", "forum", "Strømmen var borte i to timer i Tromsø i dag. Nordlys Energi svarer ikke."),
-    ("en", "reddit", "Nordlys Energi app keeps logging me out, annoying."),
-    ("sv", "x", "Väntat 40 minuter i telefonkö hos @Nordlys_Energi nu..."),
-    ("nb", "news", "Nordlys Energi lanserer ny fastprisavtale for vinteren."),
-]
-_BROKEN: list[bytes] = [
+REPO = Path(__file__).resolve().parents[1]
+REPO_BRANDS = REPO / "deploy" / "brands.yaml"
+DASHBOARDS = REPO / "deploy" / "grafana" / "dashboards"
+LEVEL_STYLE = {
+    0: ("normal", "green"),
+    1: ("watch", "yellow"),
+    2: ("warning", "dark_orange"),
+    3: ("critical", "bold red"),
+}
+BROKEN: list[bytes] = [
     b'{"id": "demo-broken-1", "text": "unterminated',  # invalid JSON
     json.dumps({"id": "demo-broken-2", "created_at": "2026-01-01T00:00:00Z"}).encode(),
 ]
 
 
-def sample_mentions(now: datetime) -> list[dict[str, Any]]:
-    start = now - timedelta(minutes=len(_SAMPLES))
-    return [
-        {
-            "id": f"demo-{int(now.timestamp())}-{i}",
-            "text": text,
-            "created_at": (start + timedelta(minutes=i)).isoformat(),
-            "platform": platform,
-            # Half the collectors say the language; for the rest the scorer detects it.
-            **({"lang": lang} if i % 2 else {}),
-            "author": {"id": f"user-{i}", "handle": f"@demo_user_{i}", "followers": 100 * (i + 1)},
+@dataclass
+class DemoOptions:
+    keep_running: bool = False
+    #: Wall-clock seconds per story minute while the storm plays (the recovery goes 12x faster).
+    pace_s: float = 0.6
+    report_dir: Path = field(default_factory=lambda: Path.cwd() / "stormvarsel-demo-report")
+    #: Start Prometheus and Alertmanager when installed (off: Kafka and the worker only).
+    services: bool = True
+
+
+@dataclass
+class Stack:
+    """What the demo started, so that it can stop exactly that."""
+
+    broker: LocalKafka
+    kafka_ours: bool = False
+    worker: subprocess.Popen[bytes] | None = None
+    alertmanager: LocalAlertmanager | None = None
+    prometheus: LocalPrometheus | None = None
+    receiver: WebhookReceiver | None = None
+
+    def stop(self, console: Console) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.send_signal(signal.SIGTERM)
+            try:
+                self.worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                console.print("[yellow]the worker did not stop within 30 s; killing it[/]")
+                self.worker.kill()
+                self.worker.wait()
+            console.print("Worker stopped.")
+        for service in (self.prometheus, self.alertmanager):
+            if service is not None:
+                service.stop()
+                console.print(f"{service.name.capitalize()} stopped.")
+        if self.receiver is not None:
+            self.receiver.stop()
+        if self.kafka_ours:
+            self.broker.stop()
+            console.print("Kafka stopped.")
+
+
+def run_demo(
+    settings: Settings, *, keep_running: bool = False, options: DemoOptions | None = None
+) -> int:
+    options = options or DemoOptions(keep_running=keep_running)
+    console = Console()
+    stack = Stack(LocalKafka.from_settings(settings))
+    try:
+        local, base_url = _start(stack, settings, options, console)
+        scenario = generate(int(time.time() * 1000))
+        console.print(
+            f"Story: {len(scenario.all):,} posts about two fictional brands. Yesterday was calm; "
+            f"at {_clock(scenario.storm_start_ms)} UTC a billing run charged Nordlys Energi's "
+            "customers twice."
+        )
+        with _producer(local) as send:
+            for raw in BROKEN:
+                send(None, raw, None)
+            _backfill(console, send, scenario.calm, base_url)
+            _play(console, send, scenario, options.pace_s, base_url, stack.receiver)
+        _show_dead_letters(console, local, expected=len(BROKEN))
+        _show_page(console, local, stack.receiver, settings)
+        _write_report(console, local, scenario, options.report_dir)
+        _where(console, stack, options)
+        if options.keep_running:
+            console.print("Running; press Ctrl-C to stop everything.")
+            while stack.worker is not None and stack.worker.poll() is None:
+                time.sleep(1)
+        console.print("[green]Demo finished.[/]")
+        return 0
+    except KeyboardInterrupt:
+        console.print("\nInterrupted; stopping cleanly ...")
+        return 130
+    finally:
+        with contextlib.suppress(KeyboardInterrupt):
+            stack.stop(console)
+
+
+# --- start-up ------------------------------------------------------------------------------------
+def _start(
+    stack: Stack, settings: Settings, options: DemoOptions, console: Console
+) -> tuple[Settings, str]:
+    with console.status("Starting the local Kafka ..."):
+        t0 = time.monotonic()
+        stack.kafka_ours = stack.broker.start(say=console.print)
+    where = stack.broker.bootstrap
+    console.print(
+        f"Kafka ready at {where} in {time.monotonic() - t0:.1f} s"
+        if stack.kafka_ours
+        else f"Kafka already running at {where}; using it"
+    )
+    run = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    state_dir = settings.kafka_local_data_dir.parent / "demo" / run
+    brands_file = settings.brands_file or (REPO_BRANDS if REPO_BRANDS.exists() else None)
+    local = Settings(
+        **{
+            **settings.model_dump(),
+            "brands_file": brands_file,
+            "kafka_bootstrap_servers": stack.broker.bootstrap,
+            "kafka_security_protocol": "PLAINTEXT",
+            "topic_prefix": f"demo-{run}.",
+            "app_id": f"stormvarsel-demo-{run}",
         }
-        for i, (lang, platform, text) in enumerate(_SAMPLES)
-    ]
-
-
-def _metric_values(url: str) -> dict[str, float]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own worker)
-        text = response.read().decode()
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name.startswith("stormvarsel_mentions"):
-                label = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                values[f"{sample.name}{{{label}}}" if label else sample.name] = sample.value
-    return values
+    )
+    ensure_topics(local)
+    env = {
+        **os.environ,
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap,
+        "STORMVARSEL_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        "STORMVARSEL_TOPIC_PREFIX": local.topic_prefix,
+        "STORMVARSEL_APP_ID": local.app_id,
+        "STORMVARSEL_WEB_PORT": str(free_port()),
+        "STORMVARSEL_DATA_DIR": str(state_dir / "worker"),
+        "STORMVARSEL_LOG_FORMAT": "json",
+        # Close the last buckets a few seconds after the story ends.
+        "STORMVARSEL_DETECT_IDLE_CLOSE_S": "3",
+    }
+    if brands_file is not None:
+        env["STORMVARSEL_BRANDS_FILE"] = str(brands_file)
+    am_binary = find_binary("prometheus-alertmanager", "alertmanager") if options.services else None
+    if am_binary:
+        stack.receiver = WebhookReceiver()
+        stack.receiver.start()
+        stack.alertmanager = LocalAlertmanager(am_binary, state_dir / "alertmanager")
+        with console.status("Starting Alertmanager ..."):
+            stack.alertmanager.start(alertmanager_config(stack.receiver))
+        env["STORMVARSEL_ALERTMANAGER_URLS"] = stack.alertmanager.url
+        env["STORMVARSEL_NOTIFY_RESEND_S"] = "5"
+        console.print(
+            f"Alertmanager ready at {stack.alertmanager.url} (routes from deploy/alertmanager)"
+        )
+    elif options.services:
+        console.print(
+            "[yellow]Alertmanager is not installed (Debian: prometheus-alertmanager); "
+            "the page is shown as it would be sent.[/]"
+        )
+    log_path = state_dir / "worker.log"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as handle:
+        stack.worker = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{env['STORMVARSEL_WEB_PORT']}"
+    with console.status("Starting the worker (loading the sentiment model) ..."):
+        _wait_healthy(base_url, stack.worker, timeout_s=120)
+    console.print(f"Worker ready: {base_url}/metrics, log in {log_path}")
+    prom_binary = find_binary("prometheus") if options.services else None
+    if prom_binary:
+        stack.prometheus = LocalPrometheus(prom_binary, state_dir / "prometheus")
+        with console.status("Starting Prometheus ..."):
+            stack.prometheus.start(base_url.removeprefix("http://"))
+        console.print(f"Prometheus ready at {stack.prometheus.url}, scraping the worker")
+    return local, base_url
 
 
 def _wait_healthy(base_url: str, worker: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -89,205 +240,250 @@ def _wait_healthy(base_url: str, worker: subprocess.Popen[bytes], timeout_s: flo
     raise StormvarselError(f"the worker did not become ready within {timeout_s:.0f} s")
 
 
-def _stop_worker(worker: subprocess.Popen[bytes], console: Console) -> None:
-    if worker.poll() is not None:
-        return
-    worker.send_signal(signal.SIGTERM)
+# --- playing the story ---------------------------------------------------------------------------
+Send = Callable[[bytes | None, bytes, int | None], None]
+
+
+@contextlib.contextmanager
+def _producer(settings: Settings) -> Iterator[Send]:
+    producer = KafkaProducer(
+        **client_config(settings, "stormvarsel-demo"), acks="all", linger_ms=20
+    )
+    topic = settings.topic(MENTIONS)
+
+    def send(key: bytes | None, value: bytes, timestamp_ms: int | None) -> None:
+        producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
+
     try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        console.print("[yellow]worker did not stop within 30 s; killing it[/]")
-        worker.kill()
-        worker.wait()
-
-
-def run_demo(settings: Settings, *, keep_running: bool = False) -> int:
-    console = Console()
-    broker = LocalKafka.from_settings(settings)
-    we_started_kafka = False
-    worker: subprocess.Popen[bytes] | None = None
-    state_dir = settings.kafka_local_data_dir.parent
-    worker_log = state_dir / "demo-worker.log"
-    try:
-        with console.status("Starting the local Kafka ..."):
-            t0 = time.monotonic()
-            we_started_kafka = broker.start(say=console.print)
-        if we_started_kafka:
-            console.print(f"Kafka ready at {broker.bootstrap} in {time.monotonic() - t0:.1f} s")
-        else:
-            console.print(f"Kafka already running at {broker.bootstrap}; using it")
-
-        web_port = free_port()
-        env = {
-            **os.environ,
-            "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-            "STORMVARSEL_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
-            "STORMVARSEL_WEB_PORT": str(web_port),
-            "STORMVARSEL_APP_ID": "stormvarsel-demo",
-            "STORMVARSEL_DATA_DIR": str(state_dir / "demo-worker"),
-            "STORMVARSEL_LOG_FORMAT": "json",
-        }
-        if settings.brands_file is None and REPO_BRANDS.exists():
-            env["STORMVARSEL_BRANDS_FILE"] = str(REPO_BRANDS)
-        worker_log.parent.mkdir(parents=True, exist_ok=True)
-        with worker_log.open("wb") as log_handle:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_handle,
-                stderr=subprocess.STDOUT,
-            )
-        base_url = f"http://127.0.0.1:{web_port}"
-        with console.status("Starting the worker ..."):
-            _wait_healthy(base_url, worker, timeout_s=90)
-        console.print(f"Worker ready: metrics at {base_url}/metrics, log in {worker_log}")
-
-        local = settings.model_copy(
-            update={
-                "kafka_bootstrap_servers": broker.bootstrap,
-                "kafka_security_protocol": "PLAINTEXT",
-            }
-        )
-        ensure_topics(local)
-        before = _metric_values(f"{base_url}/metrics")
-        mentions = sample_mentions(datetime.now(UTC))
-        producer = KafkaProducer(**client_config(local, "stormvarsel-demo"), acks="all")
-        for mention in mentions:
-            ts = int(datetime.fromisoformat(mention["created_at"]).timestamp() * 1000)
-            producer.send(
-                local.topic(MENTIONS),
-                key=mention["id"].encode(),
-                value=json.dumps(mention).encode(),
-                timestamp_ms=ts,
-            )
-        for raw in _BROKEN:
-            producer.send(local.topic(MENTIONS), value=raw)
+        yield send
+    finally:
         producer.flush()
         producer.close()
-        sent = len(mentions) + len(_BROKEN)
-        console.print(_published_table(mentions, local.topic(MENTIONS)))
-        console.print(f"... and {len(_BROKEN)} broken records, bound for the dead-letter topic")
-
-        table = _watch_flow(console, f"{base_url}/metrics", before, sent)
-        console.print(table)
-        _show_scored(console, local, {m["id"] for m in mentions})
-        _show_dead_letters(console, local, expected=len(_BROKEN))
-
-        if keep_running:
-            console.print("Running; press Ctrl-C to stop.")
-            while worker.poll() is None:
-                time.sleep(1)
-        console.print("[green]Demo finished.[/]")
-        return 0
-    except KeyboardInterrupt:
-        console.print("\nInterrupted; stopping cleanly ...")
-        return 130
-    finally:
-        with contextlib.suppress(KeyboardInterrupt):
-            if worker is not None:
-                _stop_worker(worker, console)
-            if we_started_kafka:
-                broker.stop()
-                console.print("Kafka stopped.")
 
 
-def _published_table(mentions: list[dict[str, Any]], topic: str) -> Table:
-    table = Table(title=f"Published to '{topic}' (record time = the mention's own time)")
-    for column in ("created_at", "lang", "platform", "text"):
-        table.add_column(column, overflow="fold")
+def _send_mentions(send: Send, mentions: list[dict[str, Any]]) -> None:
     for mention in mentions:
-        table.add_row(
-            mention["created_at"][11:19],
-            mention.get("lang", "(detect)"),
-            mention["platform"],
-            mention["text"],
-        )
-    return table
+        ms = int(datetime.fromisoformat(mention["created_at"]).timestamp() * 1000)
+        send(mention["id"].encode(), json.dumps(mention, ensure_ascii=False).encode(), ms)
 
 
-def _delta(now: dict[str, float], before: dict[str, float], key: str) -> float:
-    return now.get(key, 0.0) - before.get(key, 0.0)
-
-
-def _watch_flow(console: Console, metrics_url: str, before: dict[str, float], sent: int) -> Table:
-    deadline = time.monotonic() + 60
-    now = before
-    with console.status("Waiting for the worker to process them ..."):
+def _backfill(console: Console, send: Send, calm: list[dict[str, Any]], base_url: str) -> None:
+    """Yesterday at once: the detectors learn each brand's normal day from it."""
+    before = _metrics(base_url).get("stormvarsel_mentions_scored_total", 0.0)
+    _send_mentions(send, calm)
+    progress = Progress(
+        TextColumn("Scoring yesterday's calm day"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    # Each post names one brand, so one scored record per post.
+    with progress:
+        task = progress.add_task("calm", total=len(calm))
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            now = _metric_values(metrics_url)
-            if _delta(now, before, "stormvarsel_mentions_total") >= sent:
+            done = _metrics(base_url).get("stormvarsel_mentions_scored_total", 0.0) - before
+            progress.update(task, completed=min(done, len(calm)))
+            if done >= len(calm):
                 break
             time.sleep(0.5)
-    table = Table(title="Mentions through the worker (this run)")
-    table.add_column("outcome")
-    table.add_column("count", justify="right")
-    read = _delta(now, before, "stormvarsel_mentions_total")
-    table.add_row("read from 'mentions'", f"{read:.0f}")
-    for key in sorted(now):
-        if key.startswith("stormvarsel_mentions_accepted_total{"):
-            brand = key.split("brand=", 1)[1].rstrip("}")
-            table.add_row(f"passed on for brand {brand}", f"{_delta(now, before, key):.0f}")
-    for name, label in (("duplicate", "dropped as duplicate"), ("unmatched", "naming no brand")):
-        count = _delta(now, before, f"stormvarsel_mentions_{name}_total")
-        if count:
-            table.add_row(label, f"{count:.0f}")
-    for key in sorted(now):
-        if key.startswith("stormvarsel_mentions_rejected_total{"):
-            reason = key.split("reason=", 1)[1].rstrip("}")
-            table.add_row(f"dead-lettered: {reason}", f"{_delta(now, before, key):.0f}")
-    return table
 
 
-def _show_scored(console: Console, settings: Settings, ids: set[str]) -> None:
-    """Read this run's mentions back from mentions.scored: language and sentiment per post."""
-    consumer = KafkaConsumer(
-        settings.topic(MENTIONS_SCORED),
-        **client_config(settings, "stormvarsel-demo-scored"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
+def _play(
+    console: Console,
+    send: Send,
+    scenario: Scenario,
+    pace_s: float,
+    base_url: str,
+    receiver: WebhookReceiver | None,
+) -> None:
+    """The storm and the recovery, minute by minute, with the live view."""
+    plan = [(group, pace_s) for group in scenario.minutes("storm")]
+    plan += [(group, pace_s / 12) for group in scenario.minutes("recovery")]
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        last_draw = 0.0
+        for group, pause in plan:
+            _send_mentions(send, group)
+            event_ms = int(datetime.fromisoformat(group[-1]["created_at"]).timestamp() * 1000)
+            if time.monotonic() - last_draw >= 0.5:
+                live.update(_view(base_url, receiver, event_ms))
+                last_draw = time.monotonic()
+            time.sleep(pause)
+        # Let the last buckets close (the worker's idle timer) and the pages arrive.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            live.update(_view(base_url, receiver, scenario.end_ms))
+            if receiver is None or any(a["status"] == "resolved" for a in receiver.alerts()):
+                break
+            time.sleep(1)
+        live.update(_view(base_url, receiver, scenario.end_ms))
+    console.print()
+
+
+def _metrics(base_url: str) -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(f"{base_url}/metrics", timeout=5) as response:  # noqa: S310
+            text = response.read().decode()
+    except OSError:
+        return {}
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            brand = sample.labels.get("brand")
+            key = (
+                f"{sample.name}|{brand}"
+                if brand and sample.name.startswith("stormvarsel_brand_")
+                else sample.name
+            )
+            if key in values and not sample.name.startswith("stormvarsel_brand_"):
+                values[key] += sample.value
+            else:
+                values[key] = sample.value
+    return values
+
+
+def _view(base_url: str, receiver: WebhookReceiver | None, event_ms: int) -> Group:
+    m = _metrics(base_url)
+    table = Table(title=f"Brands, last closed bucket (story time {_clock(event_ms)} UTC)")
+    for column in ("brand", "mentions", "expected", "negative", "usual", "storm level"):
+        table.add_column(column, justify="left" if column in ("brand", "storm level") else "right")
+    brands = sorted(
+        {k.split("|", 1)[1] for k in m if k.startswith("stormvarsel_brand_storm_level|")}
     )
-    found: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + 60
-    with console.status("Waiting for sentiment scores ..."):
-        while len(found) < len(ids) and time.monotonic() < deadline:
-            for message in consumer:
-                record = json.loads(message.value)
-                if record.get("id") in ids:
-                    found[record["id"]] = record
-    consumer.close()
-    table = Table(title=f"Scored ('{settings.topic(MENTIONS_SCORED)}', key = brand)")
-    for column in ("brand", "lang", "sentiment", "p(neg)", "text"):
-        table.add_column(column, overflow="fold")
-    colours = {"negative": "red", "neutral": "yellow", "positive": "green"}
-    for record in sorted(found.values(), key=lambda r: r["created_at_ms"]):
-        label = record["sentiment"]["label"]
+    for brand in brands:
+
+        def g(name: str, brand: str = brand) -> float:
+            return m.get(f"stormvarsel_brand_{name}|{brand}", float("nan"))
+
+        share = g("negative_ratio")
+        level_name, style = LEVEL_STYLE.get(int(g("storm_level")), ("?", "white"))
         table.add_row(
-            record["brand"],
-            f"{record['lang'] or '?'} ({record['lang_source']})",
-            f"[{colours[label]}]{label}[/]",
-            f"{record['sentiment']['negative']:.2f}",
-            record["text"],
+            brand,
+            f"{g('bucket_mentions'):.0f}",
+            f"{g('bucket_expected_mentions'):.1f}",
+            "-" if share != share else f"{share:.0%}",
+            f"{g('negative_baseline_ratio'):.0%}",
+            Text(level_name, style=style),
         )
-    console.print(table)
-    if found:
-        console.print(f"model: {next(iter(found.values()))['sentiment']['model']}")
+    pages = receiver.alerts() if receiver is not None else []
+    line = Text(
+        f"read {m.get('stormvarsel_mentions_total', 0):,.0f} · scored "
+        f"{m.get('stormvarsel_mentions_scored_total', 0):,.0f} · dead letters "
+        f"{m.get('stormvarsel_mentions_rejected_total', 0):,.0f} · alert records "
+        f"{m.get('stormvarsel_episode_events_total', 0):,.0f} · notifications received {len(pages)}"
+    )
+    return Group(table, line)
 
 
+# --- what the on-call person sees ----------------------------------------------------------------
 def _show_dead_letters(console: Console, settings: Settings, expected: int) -> None:
     consumer = KafkaConsumer(
         settings.topic(MENTIONS_DLQ),
         **client_config(settings, "stormvarsel-demo-dlq"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        consumer_timeout_ms=5000,
+        consumer_timeout_ms=3000,
     )
     records = [json.loads(message.value) for message in consumer]
     consumer.close()
-    console.print(f"Dead-letter topic '{settings.topic(MENTIONS_DLQ)}' (latest {expected}):")
+    console.print(f"Dead-letter topic '{settings.topic(MENTIONS_DLQ)}': {len(records)} records")
     for record in records[-expected:]:
         original = base64.b64decode(record["original_b64"]).decode("utf-8", "replace")
         console.print(
             f"  [red]{record['reason']}[/]: {record['message']}; original: {original[:60]!r}"
         )
+
+
+def _show_page(
+    console: Console, settings: Settings, receiver: WebhookReceiver | None, base: Settings
+) -> None:
+    if receiver is not None:
+        alerts = [a for a in receiver.alerts() if a["labels"].get("alertname") == "BrandStorm"]
+        seen: list[str] = []
+        for alert in alerts:  # in the order they arrived, each change once
+            labels = alert["labels"]
+            line = f"{alert['status']} {labels['brand']} {labels['severity']}"
+            if line not in seen:
+                seen.append(line)
+                console.print(f"  notification received: {line}")
+        firing = [a for a in alerts if a["status"] == "firing"]
+        order = {"critical": 3, "warning": 2, "watch": 1}
+        chosen = max(
+            firing or alerts, key=lambda a: order.get(a["labels"]["severity"], 0), default=None
+        )
+        source = "as Alertmanager delivered it to the on-call receiver"
+    else:
+        chosen = _page_without_alertmanager(settings, base)
+        source = "as it would be sent to Alertmanager (not installed here)"
+    if chosen is None:
+        console.print("[yellow]No storm page was raised.[/]")
+        return
+    labels, notes = chosen["labels"], chosen["annotations"]
+    body = Text()
+    body.append(notes.get("summary", "") + "\n\n", style="bold")
+    body.append(notes.get("description", "") + "\n\n")
+    body.append("Holding statements (drafts, approve before posting)\n", style="bold")
+    body.append(notes.get("statements", "") + "\n\n")
+    body.append("Drivers\n", style="bold")
+    body.append(notes.get("drivers", "") + "\n\n")
+    body.append(f"Runbook:   {notes.get('runbook_url', '')}\n")
+    body.append(f"Dashboard: {notes.get('dashboard_url', '')}")
+    title = f"PAGE: {labels.get('alertname')} · {labels.get('brand')} · {labels.get('severity')}"
+    console.print(Panel(body, title=title, subtitle=source, border_style="red"))
+
+
+def _page_without_alertmanager(settings: Settings, base: Settings) -> dict[str, Any] | None:
+    """The latest storm alert record, turned into the alert the notifier would post."""
+    consumer = KafkaConsumer(
+        settings.topic(ALERTS),
+        **client_config(settings, "stormvarsel-demo-alerts"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    records = [json.loads(message.value) for message in consumer]
+    consumer.close()
+    storms = [r for r in records if r.get("kind") == "storm"]
+    if not storms:
+        return None
+    order = {"critical": 3, "warning": 2, "watch": 1}
+    worst = max(storms, key=lambda r: order.get(r["severity"], 0))
+    links = Links(runbook_url=base.runbook_url, grafana_url=base.grafana_url)
+    firing = dict(worst, status="firing")
+    return am_alerts(firing, [worst["severity"]], links, time.time() * 1000, 900_000)[0]
+
+
+def _write_report(console: Console, settings: Settings, scenario: Scenario, out: Path) -> None:
+    from streams.replay.command import CommandOptions, run_command
+
+    start = datetime.fromtimestamp((scenario.storm_start_ms - 3 * 3_600_000) / 1000, UTC)
+    end = datetime.fromtimestamp((scenario.end_ms + 60_000) / 1000, UTC)
+    options = CommandOptions(
+        start=start.isoformat(timespec="minutes"),
+        end=end.isoformat(timespec="minutes"),
+        out=out,
+    )
+    console.print(
+        f"Writing the post-mortem: stormvarsel replay --from {options.start} --to {options.end}"
+    )
+    for line in run_command(settings, options):
+        console.print(f"  {line}")
+
+
+def _where(console: Console, stack: Stack, options: DemoOptions) -> None:
+    lines = [f"Post-mortem report: {options.report_dir / 'report.html'}"]
+    if stack.prometheus is not None:
+        lines.append(
+            f"Prometheus: {stack.prometheus.url}/graph?g0.expr=stormvarsel_brand_storm_level"
+            "&g0.range_input=15m"
+            + ("" if options.keep_running else " (while it runs: --keep-running)")
+        )
+    lines.append(
+        f"Grafana dashboards: {DASHBOARDS}/ (provisioned by `docker compose up`, or import them)"
+    )
+    console.print(Panel("\n".join(lines), title="Where to look"))
+
+
+def _clock(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M")
