@@ -377,16 +377,23 @@ def _view(base_url: str, receiver: WebhookReceiver | None, event_ms: int) -> Gro
 
 
 # --- what the on-call person sees ----------------------------------------------------------------
-def _show_dead_letters(console: Console, settings: Settings, expected: int) -> None:
+def _read_topic(settings: Settings, name: str) -> list[dict[str, Any]]:
+    """Every JSON record of one of this run's topics (they are small), without a consumer group."""
     consumer = KafkaConsumer(
-        settings.topic(MENTIONS_DLQ),
-        **client_config(settings, "stormvarsel-demo-dlq"),
+        settings.topic(name),
+        **client_config(settings, "stormvarsel-demo-reader"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=3000,
     )
-    records = [json.loads(message.value) for message in consumer]
-    consumer.close()
+    try:
+        return [json.loads(message.value) for message in consumer]
+    finally:
+        consumer.close()
+
+
+def _show_dead_letters(console: Console, settings: Settings, expected: int) -> None:
+    records = _read_topic(settings, MENTIONS_DLQ)
     console.print(f"Dead-letter topic '{settings.topic(MENTIONS_DLQ)}': {len(records)} records")
     for record in records[-expected:]:
         original = base64.b64decode(record["original_b64"]).decode("utf-8", "replace")
@@ -435,15 +442,7 @@ def _show_page(
 
 def _page_without_alertmanager(settings: Settings, base: Settings) -> dict[str, Any] | None:
     """The latest storm alert record, turned into the alert the notifier would post."""
-    consumer = KafkaConsumer(
-        settings.topic(ALERTS),
-        **client_config(settings, "stormvarsel-demo-alerts"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
-    )
-    records = [json.loads(message.value) for message in consumer]
-    consumer.close()
+    records = _read_topic(settings, ALERTS)
     storms = [r for r in records if r.get("kind") == "storm"]
     if not storms:
         return None

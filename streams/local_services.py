@@ -130,6 +130,17 @@ class _Process:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / f"{self.name}.yml"
+
+    def _write_config(self, config: dict[str, Any]) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
     def _launch(self, args: list[str], timeout_s: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as handle:
@@ -167,13 +178,13 @@ class _Process:
 class LocalAlertmanager(_Process):
     name = "alertmanager"
 
-    def start(self, config: dict[str, Any]) -> None:
-        path = self.workdir / "alertmanager.yml"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+    def start(self, config: dict[str, Any] | None = None) -> None:
+        """Start with ``config`` (or, restarting, the last one) on the same port and storage."""
+        if config is not None:
+            self._write_config(config)
         self._launch(
             [
-                f"--config.file={path}",
+                f"--config.file={self.config_path}",
                 f"--storage.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--cluster.listen-address=",
@@ -185,22 +196,24 @@ class LocalPrometheus(_Process):
     name = "prometheus"
 
     def start(self, worker_address: str, scrape_interval: str = "2s") -> None:
-        config = {
-            "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-            "rule_files": [str(DEPLOY / "prometheus" / "rules" / "*.yml")],
-            "scrape_configs": [
-                {
-                    "job_name": "stormvarsel-worker",
-                    "static_configs": [{"targets": [worker_address]}],
-                }
-            ],
-        }
-        path = self.workdir / "prometheus.yml"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self._write_config(
+            {
+                "global": {
+                    "scrape_interval": scrape_interval,
+                    "evaluation_interval": scrape_interval,
+                },
+                "rule_files": [str(DEPLOY / "prometheus" / "rules" / "*.yml")],
+                "scrape_configs": [
+                    {
+                        "job_name": "stormvarsel-worker",
+                        "static_configs": [{"targets": [worker_address]}],
+                    }
+                ],
+            }
+        )
         self._launch(
             [
-                f"--config.file={path}",
+                f"--config.file={self.config_path}",
                 f"--storage.tsdb.path={self.workdir / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",

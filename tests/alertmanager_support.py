@@ -4,10 +4,7 @@ records what it is sent, for the alerting tests (no tests here)."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,11 +16,12 @@ import pytest
 import yaml
 
 from streams.kafka_local import free_port
+from streams.local_services import LocalAlertmanager, find_binary
 from tests.conftest import REPO
 
 DEPLOY_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
 TEMPLATES = REPO / "deploy" / "alertmanager" / "templates"
-BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+BINARY = find_binary("prometheus-alertmanager", "alertmanager")
 needs_alertmanager = pytest.mark.skipif(
     BINARY is None, reason="Alertmanager not installed (Debian package prometheus-alertmanager)"
 )
@@ -101,55 +99,8 @@ def receiver_config(receiver: Receiver, *, fast: bool = True) -> dict[str, Any]:
     return config
 
 
-@dataclass
-class RunningAlertmanager:
-    port: int
-    config_path: Path
-    storage: Path
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        assert BINARY is not None
-        self.process = subprocess.Popen(
-            [
-                BINARY,
-                f"--config.file={self.config_path}",
-                f"--storage.path={self.storage}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",
-                "--log.level=info",
-            ],
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"alertmanager died:\n{self.log_tail()}"
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        pytest.fail(f"alertmanager not ready:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
+class RunningAlertmanager(LocalAlertmanager):
+    """The demo's local Alertmanager, plus what the tests ask of its API."""
 
     def alerts(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=5) as response:
@@ -180,15 +131,9 @@ def am(tmp_path: Path, receiver: Receiver) -> Iterator[RunningAlertmanager]:
 
 
 def alertmanager(tmp_path: Path, config: dict[str, Any]) -> Iterator[RunningAlertmanager]:
-    config_path = tmp_path / "alertmanager.yml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    running = RunningAlertmanager(
-        port=free_port(),
-        config_path=config_path,
-        storage=tmp_path / "am-data",
-        log=tmp_path / "alertmanager.log",
-    )
-    running.start()
+    assert BINARY is not None
+    running = RunningAlertmanager(BINARY, tmp_path / "alertmanager")
+    running.start(config)
     try:
         yield running
     finally:

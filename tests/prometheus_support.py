@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -15,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from streams.kafka_local import free_port
+from streams.local_services import LocalPrometheus, find_binary
 from tests.conftest import REPO
 
 RULES = REPO / "deploy" / "prometheus" / "rules"
 DASHBOARDS = REPO / "deploy" / "grafana" / "dashboards"
-BINARY = shutil.which("prometheus")
+BINARY = find_binary("prometheus")
 needs_prometheus = pytest.mark.skipif(
     BINARY is None, reason="Prometheus not installed (Debian package prometheus)"
 )
@@ -32,15 +29,8 @@ class QueryError(AssertionError):
     pass
 
 
-@dataclass
-class RunningPrometheus:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class RunningPrometheus(LocalPrometheus):
+    """The demo's local Prometheus, plus the HTTP API queries the tests make."""
 
     def api(self, path: str, **params: str) -> Any:
         query = urllib.parse.urlencode(params)
@@ -68,66 +58,20 @@ class RunningPrometheus:
     def wait(self, expr: str, timeout_s: float, what: str) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"prometheus died:\n{self.log_tail()}"
+            assert self.process is not None and self.process.poll() is None, self.log_tail()
             result = self.query(expr)
             if result:
                 return result
             time.sleep(0.5)
         pytest.fail(f"timed out waiting for {what} ({expr})")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
 
 def start_prometheus(tmp_path: Path, worker_address: str) -> RunningPrometheus:
     """Scrape ``worker_address`` every second as job ``stormvarsel-worker``, with our rules."""
     assert BINARY is not None
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES / "*.yml")],
-        "scrape_configs": [
-            {
-                "job_name": "stormvarsel-worker",
-                "static_configs": [{"targets": [worker_address]}],
-            }
-        ],
-    }
-    config_path = tmp_path / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = tmp_path / "prometheus.log"
-    process = subprocess.Popen(
-        [
-            BINARY,
-            f"--config.file={config_path}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    prometheus = RunningPrometheus(port, process, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"prometheus died:\n{prometheus.log_tail()}"
-        try:
-            with urllib.request.urlopen(f"{prometheus.url}/-/ready", timeout=2) as response:
-                if response.status == 200:
-                    return prometheus
-        except OSError:
-            time.sleep(0.2)
-    prometheus.stop()
-    pytest.fail(f"prometheus not ready:\n{prometheus.log_tail()}")
+    prometheus = RunningPrometheus(BINARY, tmp_path / "prometheus")
+    prometheus.start(worker_address, scrape_interval="1s")
+    return prometheus
 
 
 @dataclass(frozen=True)
