@@ -62,6 +62,9 @@ class BrandDetector:
         self.closed_until: int | None = None
         self.late_total = 0
         self.late_pending = 0
+        #: Every mention observed since the detector began (in a bucket or late). Saved with the
+        #: state, so it proves each mention was counted once across restarts and rebalances.
+        self.observed_total = 0
         self.baseline = SeasonalBaseline(cfg.baseline)
         self.volume_scorer = SpikeScorer(cfg.spikes, self.minutes)
         self.negative_scorer = SpikeScorer(cfg.spikes, self.minutes, cfg.storm.min_negative)
@@ -98,6 +101,7 @@ class BrandDetector:
     def observe(self, event: MentionEvent) -> None:
         """Add a mention to its bucket. A mention for an already closed bucket is late: it is
         counted (``late_total``, and ``late`` in the next bucket summary), not added."""
+        self.observed_total += 1
         start = bucket_start(event.event_ms, self.bucket_ms)
         if self.closed_until is not None and start < self.closed_until:
             self.late_total += 1
@@ -346,6 +350,7 @@ class BrandDetector:
             "open": [b.to_state() for _, b in sorted(self.open.items())],
             "closed_until": self.closed_until,
             "late": [self.late_total, self.late_pending],
+            "observed": self.observed_total,
             "baseline": self.baseline.to_state(),
             "volume_scorer": self.volume_scorer.to_state(),
             "negative_scorer": self.negative_scorer.to_state(),
@@ -377,6 +382,7 @@ class BrandDetector:
         d.open = {int(b["start_ms"]): OpenBucket.from_state(b) for b in state["open"]}
         d.closed_until = state["closed_until"]
         d.late_total, d.late_pending = (int(v) for v in state["late"])
+        d.observed_total = int(state.get("observed", 0))  # absent in states saved before it
         d.baseline = SeasonalBaseline.from_state(config.baseline, state["baseline"])
         d.volume_scorer.load_state(state["volume_scorer"])
         d.negative_scorer.load_state(state["negative_scorer"])

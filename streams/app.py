@@ -149,6 +149,7 @@ def build_app(
             idle_close_s=settings.detect_idle_close_s,
             partitions=scored_partitions or settings.topic_partitions,
             voices=brands.voices(),
+            dedup_window_ms=int(settings.dedup_window_s * 1000),
         ),
     )
     if settings.alertmanager_url_list:

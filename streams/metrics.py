@@ -75,6 +75,11 @@ DETECT_REDELIVERED = Counter(
     "stormvarsel_detect_redelivered",
     "Scored mentions Kafka delivered again after a restart, already in the detectors (skipped).",
 )
+DETECT_DUPLICATES = Counter(
+    "stormvarsel_detect_duplicates",
+    "Scored mentions already counted by the brand's detector, written again by a validation or "
+    "scoring stage that was redone after a crash (dropped).",
+)
 ALERTMANAGER_POSTS = Counter(
     "stormvarsel_alertmanager_posts",
     "Posts of the current storm alerts to Alertmanager, by result (ok, error).",
@@ -158,6 +163,13 @@ BRAND_BUCKET_END = Gauge(
     "Event time at which the brand's last closed bucket ended (Unix seconds).",
     ["brand"],
 )
+BRAND_COUNTED = Gauge(
+    "stormvarsel_brand_mentions_counted",
+    "Mentions of the brand its detector has counted (in a bucket or as late) since its state "
+    "began. Kept in the saved detector state, so unlike a counter it carries over restarts and "
+    "rebalances: it equals the valid mentions of the brand, each counted once.",
+    ["brand"],
+)
 BUCKET_SECONDS = Gauge(
     "stormvarsel_detector_bucket_seconds",
     "Width of the detectors' event-time buckets.",
@@ -172,6 +184,7 @@ BRAND_GAUGES = (
     BRAND_STORM_LEVEL,
     BRAND_BUZZ_LEVEL,
     BRAND_BUCKET_END,
+    BRAND_COUNTED,
 )
 LEVEL_VALUES = {"normal": 0, "watch": 1, "warning": 2, "critical": 3}
 

@@ -17,6 +17,12 @@ Nothing is lost when a worker dies. Two changelog-backed tables hold the state:
 A restarted worker rebuilds each detector from its saved state and re-observes the pending
 mentions in their original order. Episode ids derive from (brand, episode start), so an episode
 re-emitted after a crash updates the same alert instead of paging twice.
+
+Each mention is counted once even though the stages before this one are at-least-once: a worker
+killed after validating or scoring a record, but before committing its offset, validates and
+scores it again after the restart, so ``mentions.scored`` can hold the same mention twice at two
+offsets. A third table, ``detector-ids``, remembers the (brand, platform, id) of every mention
+counted within the de-duplication window and drops such copies (``stormvarsel_detect_duplicates``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams import metrics
+from streams.dedup import Deduplicator
 from streams.log_setup import get_logger
 
 log = get_logger(__name__)
@@ -48,6 +55,9 @@ class DetectConfig:
     idle_close_s: float
     partitions: int
     save_interval_s: float = 5.0
+    #: Event-time window in which a mention (brand, platform, id) seen again is a copy written
+    #: by an upstream stage that was redone after a crash; 0 turns this off.
+    dedup_window_ms: int = 0
     #: Brand id -> how its statement drafts speak; brands missing here get a default voice.
     voices: dict[str, BrandVoice] = field(default_factory=dict)
 
@@ -102,6 +112,13 @@ def register(
         key_type=str,
         help="Scored mentions observed since the brand's state was last saved.",
     )
+    ids = app.Table(
+        "detector-ids",
+        partitions=config.partitions,
+        key_type=str,
+        help="First [event_ms, partition, offset] of each counted mention, to drop copies.",
+    )
+    dedup = Deduplicator(ids, config.dedup_window_ms)
     partitions: dict[int, PartitionState] = {}
     generation: list[object] = [None]
 
@@ -110,8 +127,10 @@ def register(
         partitions.clear()
         detectors: dict[int, dict[str, BrandDetector]] = {}
         meta: dict[int, dict[str, Any]] = {}
+        saved_offset: dict[str, int] = {}
         for brand, value in list(states.items()):
             part = int(value["partition"])
+            saved_offset[brand] = int(value.get("offset", -1))
             detector = BrandDetector.from_state(value["state"], config.detector)
             detectors.setdefault(part, {})[brand] = detector
             meta.setdefault(part, {"max": None, "adv": None, "offset": -1})
@@ -133,12 +152,20 @@ def register(
             for brand, detector in replayer.detectors.items():
                 state.saved_until[brand] = detector.closed_until
             for key, mention in replays.get(part, []):
-                state.high_offset = max(state.high_offset, int(key.rsplit("|", 1)[1]))
+                offset = int(key.rsplit("|", 1)[1])
+                state.high_offset = max(state.high_offset, offset)
                 event = MentionEvent.from_record(mention)
+                state.pending.setdefault(event.brand, []).append(key)  # deleted at next save
+                if offset <= saved_offset.get(event.brand, -1):
+                    # Already in the brand's saved state: the worker died after writing the
+                    # state but before the deletion of this pending entry reached the changelog.
+                    continue
                 replayer.feed(event)  # outputs were emitted before the restart
-                state.pending.setdefault(event.brand, []).append(key)
             partitions[part] = state
         metrics.forget_brands(b for s in partitions.values() for b in s.replayer.detectors)
+        for state in partitions.values():
+            for brand, detector in state.replayer.detectors.items():
+                metrics.BRAND_COUNTED.labels(brand=brand).set(detector.observed_total)
         log.info("detect.rebuilt", partitions=sorted(partitions), brands=len(states))
 
     async def emit(outputs: list[Output]) -> None:
@@ -209,6 +236,12 @@ def register(
             if message.offset <= state.high_offset:
                 metrics.DETECT_REDELIVERED.inc()
                 continue
+            if mention.mention_id:
+                dedup.rebuild(generation[0])
+                identity = f"{mention.brand}|{mention.platform}:{mention.mention_id}"
+                if dedup.is_duplicate(identity, mention.event_ms, part, message.offset):
+                    metrics.DETECT_DUPLICATES.inc()
+                    continue
             state.high_offset = message.offset
             state.last_wall = time.monotonic()
             late_before = sum(d.late_total for d in state.replayer.detectors.values())
@@ -216,6 +249,9 @@ def register(
             pending[key] = {"partition": part, "offset": message.offset, "mention": record}
             state.pending.setdefault(mention.brand, []).append(key)
             outputs = state.replayer.feed(mention)
+            metrics.BRAND_COUNTED.labels(brand=mention.brand).set(
+                state.replayer.detectors[mention.brand].observed_total
+            )
             late_after = sum(d.late_total for d in state.replayer.detectors.values())
             if late_after > late_before:
                 metrics.LATE_MENTIONS.inc(late_after - late_before)

@@ -1,0 +1,131 @@
+"""Helpers for the chaos tests (no tests here): collector-shaped mentions, a paced producer
+that keeps sending while workers and brokers come and go, and readers of what the pipeline
+counted."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from tests.running_worker import RunningWorker
+
+#: The chaos tests score with the lexicon backend: the same label for the same text in every
+#: run and every batch (the int8 default model can flip a borderline label with the batch it
+#: lands in), and fast enough to leave the test's time to the faults themselves.
+LEXICON = {"STORMVARSEL_SENTIMENT_BACKEND": "lexicon"}
+
+
+def collector_mention(record: dict[str, Any]) -> dict[str, Any]:
+    """A scored scenario record as a collector sends it: no sentiment, ISO event time."""
+    out = {k: v for k, v in record.items() if k not in ("sentiment", "created_at_ms")}
+    out["created_at"] = datetime.fromtimestamp(record["created_at_ms"] / 1000, UTC).isoformat()
+    if isinstance(out.get("author"), dict):
+        out["author"] = {k: v for k, v in out["author"].items() if v is not None}
+    return out
+
+
+class PacedSender(threading.Thread):
+    """Produces mentions to ``topic`` at ``rate`` per second in a background thread, keyed by
+    their id with their event time as record time, as ``stormvarsel ingest`` does. It keeps
+    going whatever happens to the workers; ``sent`` says how far it got."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, records: list[dict[str, Any]], rate: float
+    ) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.records = records
+        self.rate = rate
+        self.sent = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        try:
+            started = time.monotonic()
+            for i, record in enumerate(self.records):
+                producer.send(
+                    self.topic,
+                    key=str(record["id"]).encode(),
+                    value=json.dumps(collector_mention(record)).encode(),
+                    timestamp_ms=record["created_at_ms"],
+                )
+                self.sent = i + 1
+                delay = started + (i + 1) / self.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            producer.flush()
+        except BaseException as exc:  # reported by finish()
+            self.error = exc
+        finally:
+            producer.close()
+
+    def finish(self, timeout_s: float = 120) -> None:
+        self.join(timeout_s)
+        assert not self.is_alive(), "the producer did not finish sending"
+        assert self.error is None, f"the producer failed: {self.error!r}"
+
+
+def send_mentions(bootstrap: str, topic: str, records: Iterable[dict[str, Any]]) -> int:
+    """Produce mentions at once (no pacing); returns how many."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    n = 0
+    try:
+        for record in records:
+            producer.send(
+                topic,
+                key=str(record["id"]).encode(),
+                value=json.dumps(collector_mention(record)).encode(),
+                timestamp_ms=record["created_at_ms"],
+            )
+            n += 1
+        producer.flush()
+    finally:
+        producer.close()
+    return n
+
+
+def counted(worker: RunningWorker, brand: str) -> float:
+    """The brand's detector count: mentions counted once each, kept in the detector state."""
+    return worker.metrics().get(f"stormvarsel_brand_mentions_counted{{brand={brand}}}", 0.0)
+
+
+def read_topic(bootstrap: str, topic: str, quiet_s: float = 3.0) -> list[Any]:
+    """Every record of ``topic`` up to its current end, in partition order per partition."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(quiet_s * 1000),
+    )
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+def id_counts(records: Iterable[Any], brand_field: str = "brand") -> Counter[tuple[str, str]]:
+    """How often each (brand, mention id) occurs in JSON records of a topic."""
+    out: Counter[tuple[str, str]] = Counter()
+    for record in records:
+        value = json.loads(record.value)
+        out[(str(value[brand_field]), str(value["id"]))] += 1
+    return out
+
+
+def alerts_by_brand(records: Iterable[Any]) -> dict[str, list[str]]:
+    """Alert records of the ``alerts`` topic per brand, in order, as sorted-key JSON."""
+    out: dict[str, list[str]] = {}
+    for record in records:
+        value = json.loads(record.value)
+        out.setdefault(str(value["brand"]), []).append(json.dumps(value, sort_keys=True))
+    return out
