@@ -93,6 +93,18 @@ def parse_scored(value: bytes) -> tuple[dict[str, Any], MentionEvent]:
     return record, MentionEvent.from_record(record)
 
 
+def is_copy(
+    dedup: Deduplicator, mention: MentionEvent, partition: int, offset: int, generation: object
+) -> bool:
+    """Whether a scored mention is a copy of one already counted: the same (brand, platform, id)
+    within the de-duplication window at another offset. Shared with ``stormvarsel replay``."""
+    if not mention.mention_id:
+        return False
+    dedup.rebuild(generation)
+    identity = f"{mention.brand}|{mention.platform}:{mention.mention_id}"
+    return dedup.is_duplicate(identity, mention.event_ms, partition, offset)
+
+
 def register(
     app: faust.App,
     *,
@@ -236,12 +248,9 @@ def register(
             if message.offset <= state.high_offset:
                 metrics.DETECT_REDELIVERED.inc()
                 continue
-            if mention.mention_id:
-                dedup.rebuild(generation[0])
-                identity = f"{mention.brand}|{mention.platform}:{mention.mention_id}"
-                if dedup.is_duplicate(identity, mention.event_ms, part, message.offset):
-                    metrics.DETECT_DUPLICATES.inc()
-                    continue
+            if is_copy(dedup, mention, part, message.offset, generation[0]):
+                metrics.DETECT_DUPLICATES.inc()
+                continue
             state.high_offset = message.offset
             state.last_wall = time.monotonic()
             late_before = sum(d.late_total for d in state.replayer.detectors.values())
