@@ -29,7 +29,7 @@ from detectors.config import DetectorConfig
 from detectors.episodes import BucketSummary, EpisodeEvent, Output
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
-from streams.agents.detect import alert_record, parse_scored
+from streams.agents.detect import alert_record, is_copy, parse_scored
 from streams.agents.score import BatchScorer
 from streams.agents.validate import Passed, Skipped, check_mention, valid_value
 from streams.brand_matching import BrandMatcher
@@ -123,6 +123,9 @@ class ReplayEngine:
         self.matcher = matcher
         self.limits = limits
         self.dedup = Deduplicator({}, dedup_window_ms)
+        #: The detect stage's own check for copies an upstream stage wrote twice.
+        self.copies = Deduplicator({}, dedup_window_ms)
+        self._scored_offsets: dict[int, int] = {}
         self.scorer = scorer
         self.batch_size = max(1, batch_size)
         self.brands = brands
@@ -159,7 +162,7 @@ class ReplayEngine:
         elif self.stage == "valid":
             self._from_valid(record)
         else:
-            self._detect_scored(record.partition, record.value)
+            self._detect_scored(record.partition, record.value, record.offset)
 
     def finish(self) -> list[RunResult]:
         """Score and detect what is still waiting; the results of every run."""
@@ -244,12 +247,22 @@ class ReplayEngine:
 
     # --- detection ---------------------------------------------------------------------------
 
-    def _detect_scored(self, partition: int, value: bytes | None) -> None:
+    def _detect_scored(
+        self, partition: int, value: bytes | None, offset: int | None = None
+    ) -> None:
+        """A scored record as the detect agent takes it; ``offset`` is its offset on
+        mentions.scored (a replay that scores numbers its records per partition instead)."""
+        if offset is None:
+            offset = self._scored_offsets.get(partition, 0)
+            self._scored_offsets[partition] = offset + 1
         try:
             _record, event = parse_scored(value or b"")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.debug("replay.unreadable_scored", partition=partition, error=str(exc))
             self.counts.unreadable += 1
+            return
+        if is_copy(self.copies, event, partition, offset, 0):
+            self.counts.copies += 1
             return
         if not self.selected(event.brand):
             self._tick(partition, event.event_ms)

@@ -293,6 +293,8 @@ def _counts_rows(result: ReplayResult) -> list[tuple[str, str]]:
         rows.append(("other brands (watermark only, not scored)", f"{c.other_brands:,}"))
     if c.unreadable:
         rows.append(("scored records the detectors could not read", f"{c.unreadable:,}"))
+    if c.copies:
+        rows.append(("copies of mentions already counted (dropped)", f"{c.copies:,}"))
     rows.append(("mentions detected", f"{c.detected:,}"))
     return rows
 

@@ -77,6 +77,7 @@ class ReplayCounts:
     other_brands: int = 0  # brand copies of brands left out with --brand (not scored)
     scored: int = 0
     unreadable: int = 0  # scored records the detection stage could not read
+    copies: int = 0  # scored copies of a mention already counted, dropped as the detect stage does
     detected: int = 0  # mentions fed to the detectors
 
     def dead_letter(self, reason: str) -> None:
