@@ -22,7 +22,7 @@ from streams.mention import Limits
 from streams.replay.engine import ReplayEngine, RunSpec, SourceRecord, key_partition
 from streams.replay.publish import check_prefix
 from streams.replay.result import BucketPoint
-from streams.replay.source import ReplayError
+from streams.replay.source import ReplayOptionError
 from streams.sentiment.base import Sentiment
 from streams.settings import Settings
 from tests.storm_scenario import BRAND, COMPLAINTS, MINUTE, T0, phases
@@ -266,7 +266,7 @@ def test_publish_prefix_never_names_a_live_topic() -> None:
         "replay.candidate.alerts",
         "replay.candidate.buckets",
     )
-    with pytest.raises(ReplayError, match=r"live topic 'prod\.alerts'"):
+    with pytest.raises(ReplayOptionError, match=r"live topic 'prod\.alerts'"):
         check_prefix(settings, "prod.", 1)
-    with pytest.raises(ReplayError, match="not a valid topic name"):
+    with pytest.raises(ReplayOptionError, match="not a valid topic name"):
         check_prefix(settings, "a b", 1)

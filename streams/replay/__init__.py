@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from streams.replay.report import ReportPaths, write_report
     from streams.replay.result import BucketPoint, ReplayCounts, ReplayResult, RunResult
     from streams.replay.run import ReplayOptions, run_replay
-    from streams.replay.source import NoMentions, ReplayError
+    from streams.replay.source import NoMentions, ReplayError, ReplayOptionError
 
 _EXPORTS = {
     "ReplayEngine": "engine",
@@ -37,6 +37,7 @@ _EXPORTS = {
     "run_replay": "run",
     "NoMentions": "source",
     "ReplayError": "source",
+    "ReplayOptionError": "source",
 }
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "ReplayCounts",
     "ReplayEngine",
     "ReplayError",
+    "ReplayOptionError",
     "ReplayOptions",
     "ReplayResult",
     "ReportPaths",

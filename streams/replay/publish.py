@@ -12,7 +12,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from detectors.episodes import BucketSummary, EpisodeEvent, Output, canonical_json
 from streams.kafka_clients import client_config, connect_admin
 from streams.log_setup import get_logger
-from streams.replay.source import ReplayError
+from streams.replay.source import ReplayError, ReplayOptionError
 from streams.settings import Settings
 from streams.topics import PIPELINE_TOPICS
 
@@ -37,12 +37,12 @@ def check_prefix(settings: Settings, prefix: str, runs: int) -> list[tuple[str, 
     for pair in names:
         for name in pair:
             if not _TOPIC_NAME.match(name):
-                raise ReplayError(
+                raise ReplayOptionError(
                     f"--publish-prefix {prefix!r}: {name!r} is not a valid topic name "
                     "(letters, digits, '.', '_' and '-')"
                 )
             if name in live:
-                raise ReplayError(
+                raise ReplayOptionError(
                     f"--publish-prefix {prefix!r} would write to the live topic {name!r}; "
                     "choose a prefix of its own, e.g. 'replay.'"
                 )

@@ -16,7 +16,7 @@ from streams.replay.result import ReplayResult, Stage
 from streams.replay.source import (
     NoMentions,
     Plan,
-    ReplayError,
+    ReplayOptionError,
     consumer,
     extent,
     partitions_of,
@@ -96,7 +96,7 @@ def resolve_brands(matcher: BrandMatcher, given: tuple[str, ...]) -> tuple[str, 
         brand_id = matcher.resolve(name)
         if brand_id is None:
             known = ", ".join(matcher.brand_ids) or "none (set STORMVARSEL_BRANDS_FILE)"
-            raise ReplayError(f"--brand {name!r} is not in the brands file (brands: {known})")
+            raise ReplayOptionError(f"--brand {name!r} is not in the brands file (brands: {known})")
         ids.append(brand_id)
     return tuple(dict.fromkeys(ids))
 
@@ -120,7 +120,7 @@ def empty_range_message(settings: Settings, topic: str, options: ReplayOptions) 
 def prepare(settings: Settings, options: ReplayOptions) -> Prepared:
     """Check the options against the settings and Kafka; plan the offsets to read."""
     if options.end_ms <= options.start_ms:
-        raise ReplayError("--to must be later than --from")
+        raise ReplayOptionError("--to must be later than --from")
     parse_zone(options.timezone)
     matcher = BrandMatcher.from_file(settings.brands)
     brands = resolve_brands(matcher, options.brands)
@@ -238,11 +238,16 @@ def run_prepared(
     if not engine.seen_brands:
         zone = parse_zone(options.timezone)
         which = ", ".join(prepared.brands) if prepared.brands else "any configured brand"
+        hint = (
+            "; no brands are configured: set STORMVARSEL_BRANDS_FILE"
+            if not brands_file.brands and prepared.stage != "scored"
+            else ""
+        )
         raise NoMentions(
             f"no mentions of {which} to replay between {show_time(options.start_ms, zone)} and "
             f"{show_time(options.end_ms, zone)} ({engine.counts.in_range} records in the range: "
             f"{engine.counts.unmatched} name no configured brand, "
-            f"{sum(engine.counts.dead_letters.values())} dead-lettered)"
+            f"{sum(engine.counts.dead_letters.values())} dead-lettered){hint}"
         )
     log.info(
         "replay.done",

@@ -16,7 +16,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from streams.errors import StormvarselError
+from streams.errors import ConfigError, StormvarselError
 from streams.kafka_clients import KafkaUnreachable, client_config, diagnose_access
 from streams.log_setup import get_logger
 from streams.replay.engine import SourceRecord
@@ -38,6 +38,10 @@ class ReplayError(StormvarselError):
 
 class NoMentions(ReplayError):
     """The requested range holds no data (or none of the requested brands)."""
+
+
+class ReplayOptionError(ConfigError):
+    """An option the replay cannot use (exit status 2, like any configuration error)."""
 
 
 @dataclass(frozen=True)
