@@ -152,10 +152,9 @@ def brand_charts(result: ReplayResult, brand: str, bins: Bins) -> list[Chart]:
     ]
     for i, run in enumerate(runs[1:], start=1):
         _, other = volume_values(run.buckets.get(brand, []), bins)
-        if other != expected:
-            series.append(
-                Series(f"expected_volume{_run_suffix(i)}", f"expected ({run.label})", other, "s2")
-            )
+        series.append(
+            Series(f"expected_volume{_run_suffix(i)}", f"expected ({run.label})", other, "s2")
+        )
     charts = [
         Chart(
             id=f"{brand}-volume",
@@ -176,10 +175,9 @@ def brand_charts(result: ReplayResult, brand: str, bins: Bins) -> list[Chart]:
     ]
     for i, run in enumerate(runs[1:], start=1):
         other = share_values(run.buckets.get(brand, []), bins)[3]
-        if other != baseline:
-            share_series.append(
-                Series(f"baseline_share{_run_suffix(i)}", f"usual share ({run.label})", other, "s2")
-            )
+        share_series.append(
+            Series(f"baseline_share{_run_suffix(i)}", f"usual share ({run.label})", other, "s2")
+        )
     charts.append(
         Chart(
             id=f"{brand}-negative_share",

@@ -19,6 +19,7 @@ Everything that came from mentions is escaped (:mod:`streams.replay.escape`).
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,9 @@ def write_report(result: ReplayResult, out_dir: Path) -> ReportPaths:
     csv_paths.append(_write_timeline_csv(ctx, out_dir / "timeline.csv"))
     if len(result.runs) > 1:
         csv_paths.append(_write_comparison_csv(ctx, out_dir / "comparison.csv"))
+    if len(result.runs) == 1:  # an earlier report with --config in the same directory
+        for stale in ("comparison.csv", "candidate-alerts.jsonl"):
+            (out_dir / stale).unlink(missing_ok=True)
     alert_paths = []
     for i, run in enumerate(result.runs):
         path = out_dir / ("alerts.jsonl" if i == 0 else "candidate-alerts.jsonl")
@@ -492,21 +496,23 @@ def _brand_html(ctx: _Context, brand: str, zone: Any) -> str:
 
 def _timeline_items(ctx: _Context, e: EpisodeTimeline) -> list[tuple[str, str]]:
     """(when, what) lines of an episode's timeline, in time order (plain text)."""
-    items = [(ctx.zone_time(e.first_abnormal_ms), "first abnormal bucket")]
+    items: list[tuple[float, str, str]] = [
+        (e.first_abnormal_ms, ctx.zone_time(e.first_abnormal_ms), "first abnormal bucket")
+    ]
     if e.began_before_range:
-        items.append(("", "alerted before the range began"))
+        items.append((e.first_abnormal_ms, "", "alerted before the range began"))
     for change in e.changes:
         what = _change_text(change.change, change.severity)
         if change.change == "opened":
             after = show_duration(change.at_ms - e.first_abnormal_ms)
             what += f", {after} after the first abnormal bucket"
-        items.append((ctx.zone_time(change.at_ms), what))
+        items.append((change.at_ms, ctx.zone_time(change.at_ms), what))
     if e.peak_ms is not None:
-        items.append((ctx.zone_time(e.peak_ms), f"peak ({e.peak_severity})"))
+        items.append((e.peak_ms, ctx.zone_time(e.peak_ms), f"peak ({e.peak_severity})"))
     if e.end_ms is None:
-        items.append(("", "still open at the end of the replayed data"))
-    items.sort(key=lambda item: item[0] or "~")
-    return items
+        items.append((math.inf, "", "still open at the end of the replayed data"))
+    items.sort(key=lambda item: item[0])  # stable: equal times keep the order above
+    return [(when, what) for _, when, what in items]
 
 
 def _episode_html(ctx: _Context, e: EpisodeTimeline, *, with_details: bool) -> str:
