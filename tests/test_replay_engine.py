@@ -16,8 +16,10 @@ from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams.agents.detect import alert_record
 from streams.agents.score import BatchScorer
+from streams.agents.validate import Passed, check_mention, valid_value
 from streams.brand_matching import BrandMatcher
 from streams.brands import BrandsFile, load_brands
+from streams.dedup import Deduplicator
 from streams.mention import Limits
 from streams.replay.engine import ReplayEngine, RunSpec, SourceRecord, key_partition
 from streams.replay.publish import check_prefix
@@ -270,3 +272,25 @@ def test_publish_prefix_never_names_a_live_topic() -> None:
         check_prefix(settings, "prod.", 1)
     with pytest.raises(ReplayOptionError, match="not a valid topic name"):
         check_prefix(settings, "a b", 1)
+
+
+def test_replaying_the_validated_topic_gives_the_same_alerts(
+    brands: BrandsFile, full: tuple[ReplayEngine, list[dict[str, Any]]]
+) -> None:
+    """From mentions.valid (scoring and detection): the very same alerts."""
+    _, alerts = full
+    matcher = BrandMatcher.from_file(brands)
+    dedup = Deduplicator({}, 24 * 3_600_000)
+    eng = engine(brands, stage="valid")
+    offsets: dict[int, int] = {}
+    for offset, (t_ms, _key, value) in enumerate(raw_mentions()):
+        outcome = check_mention(
+            value, 0, offset, limits=Limits(), matcher=matcher, dedup=dedup, generation=0
+        )
+        assert isinstance(outcome, Passed)
+        for brand_id, record in outcome.records:
+            partition = key_partition(brand_id.encode(), PARTITIONS)
+            at = offsets[partition] = offsets.get(partition, -1) + 1
+            eng.feed(SourceRecord(partition, at, t_ms, brand_id.encode(), valid_value(record)))
+    assert eng.finish()[0].alerts == alerts
+    assert eng.counts.scored == eng.counts.passed == len(raw_mentions())
