@@ -72,6 +72,11 @@ class _Context:
         return [e for e in self.timelines[run] if e.brand == brand]
 
     @property
+    def only_candidate(self) -> set[str]:
+        """Alert ids of the candidate's episodes the live configuration did not have."""
+        return {p.candidate.alert_id for p in self.pairs if p.live is None and p.candidate}
+
+    @property
     def open_until_ms(self) -> int:
         return self.bins.start_ms + self.bins.count * self.bins.bin_ms
 
@@ -490,7 +495,9 @@ def _brand_html(ctx: _Context, brand: str, zone: Any) -> str:
             out.append("<p>No storm or buzz episode in the range.</p>")
             continue
         for episode in found:
-            out.append(_episode_html(ctx, episode, with_details=i == 0))
+            # The candidate's own episodes get their drivers too: real storm or false alarm?
+            details = i == 0 or episode.alert_id in ctx.only_candidate
+            out.append(_episode_html(ctx, episode, with_details=details))
     return "\n".join(out)
 
 
