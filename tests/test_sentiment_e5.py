@@ -175,5 +175,26 @@ def test_padding_does_not_change_a_score(model_dir: Path, runtime: str) -> None:
         assert np.abs(alone - padded).max() < 1e-4
     else:
         # Dynamic int8 picks activation scales per batch: features move a little, scores a few %.
+        # That is why the int8 scorer runs every text alone (next test).
         diff = np.abs(head.probabilities(alone) - head.probabilities(padded)).max()
         assert diff < 0.1, diff  # 0.05 measured with the shipped fine-tuned encoder
+
+
+def test_int8_scores_do_not_depend_on_the_texts_beside_them(model_dir: Path) -> None:
+    """Live micro-batches depend on timing; a replay batches differently. The default int8
+    scorer must give each text the same score either way, or replayed alerts would differ."""
+    head = Head.load(SHIPPED_HEAD)
+    onnx = model_dir / "onnx" / "-".join(map(str, head.layers)) / "encoder-int8.onnx"
+    scorer = E5Scorer(model_dir, head, runtime="onnx-int8", onnx_path=onnx, max_batch=64)
+    texts = [
+        "Kundeservice svarer ikke",
+        "Flyet ble forsinket med fire timer og ingen informasjon ble gitt underveis " * 4,
+        "Great service today, thanks!",
+        "Dubbel dragning från Nordlys Energi, kundtjänst svarar inte",
+        "ok",
+    ]
+    together = scorer.probabilities(texts)
+    alone = np.concatenate([scorer.probabilities([t]) for t in texts])
+    reordered = scorer.probabilities(texts[::-1] + texts[:2])[: len(texts)][::-1]
+    assert np.array_equal(together, alone)
+    assert np.array_equal(together, reordered)
