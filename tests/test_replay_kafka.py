@@ -1,9 +1,8 @@
 """``stormvarsel replay`` on the real Kafka: the airline tweets through the live worker, then
 replayed; the replay's alerts are the live ones, byte for byte.
 
-The worker scores with the fp32 ONNX runtime: with the default int8 runtime a score depends a
-little on the other texts of its inference batch (dynamic quantisation), and the live micro-batches
-depend on timing, so about 2 % of the labels could differ between any two runs (docs/replay.md).
+The worker and the replay score with the default int8 scorer, which gives every text the same
+score whatever is batched beside it (tests/test_sentiment_e5.py), so a re-scored replay is exact.
 """
 
 from __future__ import annotations
@@ -61,7 +60,6 @@ def history(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "STORMVARSEL_TOPIC_PREFIX": prefix,
         "STORMVARSEL_TOPIC_PARTITIONS": "3",
         "STORMVARSEL_BRANDS_FILE": str(BRANDS),
-        "STORMVARSEL_SENTIMENT_RUNTIME": "onnx",
         "STORMVARSEL_DETECT_LATENESS_S": "60",
         "STORMVARSEL_DETECT_IDLE_CLOSE_S": "3600",  # no wall-clock closing during the test
         "STORMVARSEL_LOG_LEVEL": "WARNING",
