@@ -192,9 +192,32 @@ BUILD = Info("stormvarsel_build", "Version of the running Stormvarsel worker.")
 BUILD.info({"version": __version__, "python": platform.python_version()})
 
 
+#: Brand ids of the brands file; per-brand series exist only for these (see brand_label).
+_CONFIGURED: set[str] = set()
+
+
+def brand_label(brand: str) -> str | None:
+    """``brand`` as a label value, or None when it is not in the brands file.
+
+    Validation only passes configured brands on, but anyone who can write ``mentions.scored``
+    could name any brand; series must stay bounded all the same. Without a brands file (tests of
+    the detection stage alone) every brand is its own label.
+    """
+    return brand if not _CONFIGURED or brand in _CONFIGURED else None
+
+
+def set_brand_gauge(gauge: Gauge, brand: str, value: float) -> None:
+    label = brand_label(brand)
+    if label is not None:
+        gauge.labels(brand=label).set(value)
+
+
 def record_bucket(summary: dict[str, Any]) -> None:
     """Publish one closed bucket (a ``BucketSummary.to_dict()``) as the brand's gauges."""
-    brand = str(summary["brand"])
+    label = brand_label(str(summary["brand"]))
+    if label is None:
+        return
+    brand = label
     volume = int(summary["volume"])
     BRAND_MENTIONS.labels(brand=brand).set(volume)
     BRAND_EXPECTED.labels(brand=brand).set(float(summary["expected_volume"]))
@@ -221,7 +244,9 @@ def forget_brands(keep: Iterable[str] = ()) -> None:
 def initialise(brands: Iterable[str], bucket_seconds: float) -> None:
     """Create the label sets known up front, so rates and dashboards start from zero."""
     BUCKET_SECONDS.set(bucket_seconds)
-    for brand in brands:
+    _CONFIGURED.clear()
+    _CONFIGURED.update(brands)
+    for brand in _CONFIGURED:
         for kind, severities in (("storm", LEVEL_VALUES), ("buzz", LEVEL_VALUES)):
             for severity in list(severities)[1:]:
                 for change in ("opened", "escalated", "de-escalated", "resolved"):

@@ -177,7 +177,7 @@ def register(
         metrics.forget_brands(b for s in partitions.values() for b in s.replayer.detectors)
         for state in partitions.values():
             for brand, detector in state.replayer.detectors.items():
-                metrics.BRAND_COUNTED.labels(brand=brand).set(detector.observed_total)
+                metrics.set_brand_gauge(metrics.BRAND_COUNTED, brand, detector.observed_total)
         log.info("detect.rebuilt", partitions=sorted(partitions), brands=len(states))
 
     async def emit(outputs: list[Output]) -> None:
@@ -191,7 +191,7 @@ def register(
                     timestamp=output.at_ms / 1000,
                 )
                 metrics.STORM_EPISODE_EVENTS.labels(
-                    brand=brand,
+                    brand=metrics.brand_label(brand) or "other",
                     kind=str(alert["kind"]),
                     type=str(output.type),
                     severity=str(alert["severity"]),
@@ -258,8 +258,10 @@ def register(
             pending[key] = {"partition": part, "offset": message.offset, "mention": record}
             state.pending.setdefault(mention.brand, []).append(key)
             outputs = state.replayer.feed(mention)
-            metrics.BRAND_COUNTED.labels(brand=mention.brand).set(
-                state.replayer.detectors[mention.brand].observed_total
+            metrics.set_brand_gauge(
+                metrics.BRAND_COUNTED,
+                mention.brand,
+                state.replayer.detectors[mention.brand].observed_total,
             )
             late_after = sum(d.late_total for d in state.replayer.detectors.values())
             if late_after > late_before:

@@ -1,0 +1,73 @@
+"""Per-brand series: the last closed bucket as gauges, and only for brands of the brands file."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import REGISTRY
+
+from streams import metrics
+
+
+def bucket(brand: str, volume: int, negative: int, level: str = "warning") -> dict[str, object]:
+    return {
+        "brand": brand,
+        "volume": volume,
+        "negative": negative,
+        "expected_volume": 3.5,
+        "negative_share_baseline": 0.2,
+        "volume_score": 1.7,
+        "negative_score": 2.4,
+        "storm_level": level,
+        "buzz_level": "normal",
+        "end_ms": 1_700_000_060_000,
+    }
+
+
+def value(name: str, brand: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"brand": brand})
+
+
+@pytest.fixture
+def configured() -> Iterator[None]:
+    saved = set(metrics._CONFIGURED)
+    metrics.initialise(["nordlys-energi"], 60)
+    yield
+    metrics._CONFIGURED.clear()
+    metrics._CONFIGURED.update(saved)
+    metrics.forget_brands(saved)
+
+
+def test_a_closed_bucket_sets_the_brand_gauges(configured: None) -> None:
+    metrics.record_bucket(bucket("nordlys-energi", 20, 5))
+    assert value("stormvarsel_brand_bucket_mentions", "nordlys-energi") == 20
+    assert value("stormvarsel_brand_bucket_expected_mentions", "nordlys-energi") == 3.5
+    assert value("stormvarsel_brand_negative_ratio", "nordlys-energi") == 0.25
+    assert value("stormvarsel_brand_storm_level", "nordlys-energi") == 2
+    assert value("stormvarsel_brand_bucket_end_timestamp_seconds", "nordlys-energi") == 1.70000006e9
+    metrics.record_bucket(bucket("nordlys-energi", 0, 0, "critical"))
+    assert math.isnan(value("stormvarsel_brand_negative_ratio", "nordlys-energi") or 0.0)
+    assert value("stormvarsel_brand_storm_level", "nordlys-energi") == 3
+
+
+def test_brands_outside_the_brands_file_get_no_series(configured: None) -> None:
+    for i in range(50):
+        metrics.record_bucket(bucket(f"intruder-{i}", 9, 9))
+        metrics.set_brand_gauge(metrics.BRAND_COUNTED, f"intruder-{i}", 9)
+    labels = {
+        sample.labels.get("brand")
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if family.name.startswith("stormvarsel_brand_")
+    }
+    assert not any(str(label).startswith("intruder-") for label in labels)
+    assert metrics.brand_label("intruder-1") is None
+    assert metrics.brand_label("nordlys-energi") == "nordlys-energi"
+
+
+def test_a_rebalance_drops_the_brands_this_worker_no_longer_owns(configured: None) -> None:
+    metrics.record_bucket(bucket("nordlys-energi", 20, 5))
+    metrics.forget_brands(keep=[])
+    assert value("stormvarsel_brand_bucket_mentions", "nordlys-energi") is None
