@@ -5,10 +5,11 @@ counted."""
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,13 +38,19 @@ class PacedSender(threading.Thread):
     going whatever happens to the workers; ``sent`` says how far it got."""
 
     def __init__(
-        self, bootstrap: str, topic: str, records: list[dict[str, Any]], rate: float
+        self,
+        bootstrap: str,
+        topic: str,
+        records: list[dict[str, Any]],
+        rate: float,
+        key_field: str = "id",
     ) -> None:
         super().__init__(daemon=True)
         self.bootstrap = bootstrap
         self.topic = topic
         self.records = records
         self.rate = rate
+        self.key_field = key_field
         self.sent = 0
         self.error: BaseException | None = None
 
@@ -54,7 +61,7 @@ class PacedSender(threading.Thread):
             for i, record in enumerate(self.records):
                 producer.send(
                     self.topic,
-                    key=str(record["id"]).encode(),
+                    key=str(record[self.key_field]).encode(),
                     value=json.dumps(collector_mention(record)).encode(),
                     timestamp_ms=record["created_at_ms"],
                 )
@@ -74,15 +81,17 @@ class PacedSender(threading.Thread):
         assert self.error is None, f"the producer failed: {self.error!r}"
 
 
-def send_mentions(bootstrap: str, topic: str, records: Iterable[dict[str, Any]]) -> int:
-    """Produce mentions at once (no pacing); returns how many."""
+def send_mentions(
+    bootstrap: str, topic: str, records: Iterable[dict[str, Any]], key_field: str = "id"
+) -> int:
+    """Produce mentions at once (no pacing), keyed by ``key_field``; returns how many."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
     n = 0
     try:
         for record in records:
             producer.send(
                 topic,
-                key=str(record["id"]).encode(),
+                key=str(record[key_field]).encode(),
                 value=json.dumps(collector_mention(record)).encode(),
                 timestamp_ms=record["created_at_ms"],
             )
@@ -91,6 +100,62 @@ def send_mentions(bootstrap: str, topic: str, records: Iterable[dict[str, Any]])
     finally:
         producer.close()
     return n
+
+
+def settle(
+    read: Callable[[], Mapping[str, float]],
+    expected: Mapping[str, int],
+    timeout_s: float,
+    quiet_s: float = 30,
+    after_s: float = 8,
+) -> dict[str, float]:
+    """Counts per brand once the pipeline is done: every count reached what was sent (then
+    ``after_s`` more, for anything counted twice to show), or the counts stopped moving for
+    ``quiet_s`` (something was lost), or ``timeout_s`` passed. ``read`` may raise OSError while
+    a worker is starting; counts that never appeared do not start the quiet clock."""
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, float] = {}
+    changed = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            now = dict(read())
+        except OSError:
+            now = last
+        if now != last:
+            last, changed = now, time.monotonic()
+        if all(last.get(brand, 0) >= n for brand, n in expected.items()):
+            time.sleep(after_s)
+            return dict(read())
+        if last and time.monotonic() - changed > quiet_s:
+            break
+        time.sleep(1)
+    return last
+
+
+def count_problems(got: Mapping[str, float], expected: Mapping[str, int]) -> list[str]:
+    """What differs between the detectors' counts and the mentions sent, brand by brand."""
+    problems = []
+    for brand, n in sorted(expected.items()):
+        have = int(got.get(brand, 0))
+        if have < n:
+            problems.append(f"{brand}: {n - have} of {n} mentions lost")
+        elif have > n:
+            problems.append(f"{brand}: {have - n} of {n} mentions counted twice")
+    return problems
+
+
+def brand_counts(workers: Iterable[RunningWorker]) -> dict[str, float]:
+    """Each brand's detector count, from whichever worker owns the brand now. A worker that gave
+    a brand away may still show its older, smaller count for a moment, so the largest value is
+    the current one (a mention counted twice pushes it past what was sent)."""
+    out: dict[str, float] = {}
+    prefix = "stormvarsel_brand_mentions_counted{brand="
+    for worker in workers:
+        for key, value in worker.metrics().items():
+            if key.startswith(prefix):
+                brand = key[len(prefix) : -1]
+                out[brand] = max(out.get(brand, 0.0), value)
+    return out
 
 
 def counted(worker: RunningWorker, brand: str) -> float:
@@ -129,3 +194,14 @@ def alerts_by_brand(records: Iterable[Any]) -> dict[str, list[str]]:
         value = json.loads(record.value)
         out.setdefault(str(value["brand"]), []).append(json.dumps(value, sort_keys=True))
     return out
+
+
+def terminate(worker: RunningWorker, timeout_s: float = 60) -> None:
+    """Stop a worker the way an orchestrator does (SIGTERM: it commits and leaves the group)."""
+    worker.process.terminate()
+    try:
+        worker.process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+        raise AssertionError(f"the worker ignored SIGTERM for {timeout_s} s") from None

@@ -135,13 +135,20 @@ def register(
     generation: list[object] = [None]
 
     def rebuild() -> None:
-        """After start-up or a rebalance: detectors from saved state plus pending mentions."""
+        """After start-up or a rebalance: detectors from saved state plus pending mentions.
+
+        Only for the partitions this worker owns now: the tables also hold standby copies of
+        other workers' partitions, which are not this worker's to count or to report."""
         partitions.clear()
+        topic = source.get_topic_name()
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
         detectors: dict[int, dict[str, BrandDetector]] = {}
         meta: dict[int, dict[str, Any]] = {}
         saved_offset: dict[str, int] = {}
         for brand, value in list(states.items()):
             part = int(value["partition"])
+            if part not in owned:
+                continue
             saved_offset[brand] = int(value.get("offset", -1))
             detector = BrandDetector.from_state(value["state"], config.detector)
             detectors.setdefault(part, {})[brand] = detector
@@ -153,6 +160,8 @@ def register(
         replays: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         # Original arrival order: the shared watermark depends on how brands interleave.
         for key, record in sorted(pending.items(), key=lambda item: int(item[1]["offset"])):
+            if int(record["partition"]) not in owned:
+                continue
             replays.setdefault(int(record["partition"]), []).append((key, record["mention"]))
         for part in set(detectors) | set(replays):
             replayer = Replayer(config.detector, config.lateness_ms)
@@ -178,7 +187,11 @@ def register(
         for state in partitions.values():
             for brand, detector in state.replayer.detectors.items():
                 metrics.set_brand_gauge(metrics.BRAND_COUNTED, brand, detector.observed_total)
-        log.info("detect.rebuilt", partitions=sorted(partitions), brands=len(states))
+        log.info(
+            "detect.rebuilt",
+            partitions=sorted(partitions),
+            brands=sum(len(s.replayer.detectors) for s in partitions.values()),
+        )
 
     async def emit(outputs: list[Output]) -> None:
         for output in outputs:
@@ -230,8 +243,12 @@ def register(
     @app.agent(source, name="stormvarsel.detect")
     async def detect(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            if generation[0] != app.rebalancing_count:
-                generation[0] = app.rebalancing_count
+            # The group generation, not Faust's rebalance count: that one changes when a
+            # rebalance starts, and a rebuild then would read the tables before the recovery
+            # of newly assigned partitions (stale standby copies), and never again. Events of
+            # a new generation arrive only once its tables are recovered.
+            if generation[0] != app.consumer_generation_id:
+                generation[0] = app.consumer_generation_id
                 rebuild()
             message = event.message
             try:

@@ -1,0 +1,123 @@
+"""Fixes for Faust committing offsets past records it never processed (lost mentions).
+
+``tests/test_chaos_rebalance.py`` lost hundreds of mentions in some runs when a second worker
+joined or left while mentions were flowing. What happens (faust-streaming 0.15, aiokafka 0.12):
+
+1. A rebalance starts while records of a partition sit prefetched in the consumer. Faust skips
+   them (their generation is old, or flow is paused) and does not ack them.
+2. After the assignment Faust "seeks stream partitions to committed offsets", so that skipped
+   records are fetched again. But aiokafka's ``seek_to_committed`` only seeks when the group has
+   committed an offset above 0: a partition with no commit yet (a new topic or group, a partition
+   that only just received its first records) keeps its fetch position *after* the skipped
+   records.
+3. Faust commits the highest run of consecutive acked offsets. It checks for a hole before that
+   run only when it knows a committed offset above 0, and even then lets a hole of exactly one
+   record through (``min(acked) - committed > 1``). The records in the hole are never processed.
+
+Two changes make commits strict, and the pipeline at-least-once again:
+
+- after Faust's seek to committed offsets, partitions of the agents' source topics without a
+  committed offset are sought to their beginning (what ``auto_offset_reset=earliest`` does on a
+  first start), so skipped records are fetched again;
+- the consumer remembers, per partition, the next offset that must be processed (the committed
+  offset, or the beginning) and commits only a run of acked offsets that starts exactly there.
+
+Records processed twice because of this are handled like any redelivery after a crash: the
+detect stage drops copies of a mention it already counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.utils.functional import consecutive_numbers
+
+from streams.log_setup import get_logger
+
+log = get_logger(__name__)
+
+_MARK = "_stormvarsel_fixed"
+#: Attribute on Faust's consumer: TP -> the next offset to process before anything is committed.
+_NEXT = "_stormvarsel_next_offset"
+
+
+def _next_offsets(consumer: Any) -> MutableMapping[Any, int]:
+    table: MutableMapping[Any, int] | None = getattr(consumer, _NEXT, None)
+    if table is None:
+        table = {}
+        setattr(consumer, _NEXT, table)
+    return table
+
+
+def _is_source(thread: Any, tp: Any) -> bool:
+    return bool(thread.app.topics.acks_enabled_for(tp.topic)) and not tp.topic.endswith(
+        "-changelog"
+    )
+
+
+def strict_new_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset to commit for ``tp``: the end of the run of acked offsets that starts at the
+    partition's next offset to process, or None while that offset has not been acked."""
+    acked: list[int] = consumer._acked[tp]
+    if not acked:
+        return None
+    expected = _next_offsets(consumer)[tp]
+    acked.sort()
+    index: set[int] = consumer._acked_index[tp]
+    stale = 0
+    while stale < len(acked) and acked[stale] < expected:
+        stale += 1
+    if stale:  # processed again after a seek back: already counted in ``expected``
+        index.difference_update(acked[:stale])
+        del acked[:stale]
+    if not acked or acked[0] != expected:
+        return None
+    batch = next(consecutive_numbers(acked))
+    del acked[: len(batch)]
+    index.difference_update(batch)
+    expected = batch[-1] + 1
+    _next_offsets(consumer)[tp] = expected
+    return expected
+
+
+def install() -> None:
+    """Patch Faust's consumer once per process (idempotent)."""
+    if getattr(Consumer._new_offset, _MARK, False):
+        return
+    original_new_offset: Callable[[Any, Any], int | None] = Consumer._new_offset
+    original_seek: Callable[[Any], Awaitable[Mapping[Any, int | None]]]
+    original_seek = AIOKafkaConsumerThread.seek_to_committed
+
+    def new_offset(self: Any, tp: Any) -> int | None:
+        if tp in _next_offsets(self):
+            return strict_new_offset(self, tp)
+        return original_new_offset(self, tp)  # not a source partition of ours
+
+    async def seek_to_committed(self: Any) -> Mapping[Any, int | None]:
+        committed = await original_seek(self)
+        sources = [tp for tp in committed if _is_source(self, tp)]
+        fresh = sorted(
+            (tp for tp in sources if (committed[tp] or 0) <= 0),
+            key=lambda tp: (tp.topic, tp.partition),
+        )
+        starts: Mapping[Any, int] = {}
+        if fresh:
+            await self.seek_to_beginning(*fresh)
+            starts = await self.call_thread(self._ensure_consumer().beginning_offsets, fresh)
+            log.info(
+                "consumer.rewound_uncommitted",
+                partitions=[f"{tp.topic}:{tp.partition}" for tp in fresh],
+            )
+        nexts = _next_offsets(self.consumer)
+        nexts.clear()
+        for tp in sources:
+            offset = committed[tp]
+            nexts[tp] = int(starts[tp]) if tp in starts else int(offset or 0)
+        return committed
+
+    setattr(new_offset, _MARK, True)
+    Consumer._new_offset = new_offset  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign,assignment]

@@ -1,0 +1,150 @@
+"""Chaos: two workers share the partitions; one leaves and comes back while mentions flow.
+
+The week of airline tweets goes through the whole pipeline (validation, lexicon scoring,
+detection) twice, on topics with four partitions: once with a single worker, once with two
+workers in one consumer group, the second stopped (SIGTERM) a third of the way in and started
+again two thirds in. Partitions, and the detectors' state with them, move between the workers
+three times. The alert records of the two runs are equal, brand by brand and record by record,
+and every mention is counted once.
+
+This test found mentions lost when a rebalance came before a partition's first commit (a Faust
+and aiokafka bug: see ``streams/consumer_fixes.py``); without that fix it fails most runs.
+
+The mentions are keyed by brand (the input format allows any key), so each brand's mentions
+keep their order from the producer to the detector in both runs. With id keys the order in
+which a worker happens to interleave the four input partitions decides which mentions arrive
+behind the event-time watermark, and even two single-worker runs would differ.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from streams.kafka_local import LocalKafka
+from tests.chaos_support import (
+    LEXICON,
+    PacedSender,
+    alerts_by_brand,
+    brand_counts,
+    count_problems,
+    read_topic,
+    send_mentions,
+    settle,
+    terminate,
+)
+from tests.conftest import REPO, SHARED_DATA
+from tests.running_worker import start_worker
+
+AIRLINES = SHARED_DATA / "sentiment" / "airline_tweets.csv"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not AIRLINES.exists(), reason=f"shared data not found at {AIRLINES}"),
+]
+
+WORKER_ENV = {
+    **LEXICON,
+    "STORMVARSEL_TOPIC_PARTITIONS": "4",
+    "STORMVARSEL_BRANDS_FILE": str(REPO / "docs" / "examples" / "airlines-brands.yaml"),
+    "STORMVARSEL_DETECT_IDLE_CLOSE_S": "3600",  # event time alone closes buckets
+    "STORMVARSEL_LOG_LEVEL": "INFO",
+}
+RATE = 350  # mentions per second: the week arrives in about 40 s
+PACIFIC = ZoneInfo("America/Los_Angeles")
+
+
+def airline_mentions() -> list[dict[str, Any]]:
+    """The airline tweets as collector mentions, in time order, brand given."""
+    records = []
+    with AIRLINES.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            created = datetime.strptime(row["tweet_created"], "%m/%d/%Y %H:%M")
+            records.append(
+                {
+                    "id": row["tweet_id"],
+                    "text": row["text"],
+                    "created_at_ms": int(created.replace(tzinfo=PACIFIC).timestamp() * 1000),
+                    "brand": row["airline"].lower().replace(" ", "-"),
+                    "platform": "x",
+                    "lang": "en",
+                }
+            )
+    records.sort(key=lambda r: (r["created_at_ms"], r["id"]))
+    return records
+
+
+def expected_counts(records: list[dict[str, Any]]) -> Counter[str]:
+    """Mentions per brand after de-duplication (the file repeats some tweets)."""
+    return Counter(brand for brand, _ in {(r["brand"], r["id"]) for r in records})
+
+
+def worker_dir(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    path.mkdir()
+    return path
+
+
+@pytest.mark.timeout(480)
+def test_two_workers_with_a_rebalance_raise_the_alerts_of_one(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    records = airline_mentions()
+    expected = expected_counts(records)
+
+    # The reference: one worker, the same topics' layout, the same data at once.
+    single = start_worker(kafka, worker_dir(tmp_path, "single"), **WORKER_ENV)
+    try:
+        send_mentions(single.bootstrap, single.topic("mentions"), records, key_field="brand")
+        problems = count_problems(settle(lambda: brand_counts([single]), expected, 240), expected)
+        assert not problems, problems
+        reference = alerts_by_brand(read_topic(single.bootstrap, single.topic("alerts")))
+    finally:
+        terminate(single)
+    assert sum(len(v) for v in reference.values()) >= 10, reference.keys()
+
+    # Two workers in one group; the second leaves and comes back mid-stream.
+    first = start_worker(kafka, worker_dir(tmp_path, "first"), **WORKER_ENV)
+    prefix = first.prefix
+    workers = [first]
+    sender = PacedSender(first.bootstrap, first.topic("mentions"), records, RATE, "brand")
+    try:
+        second = start_worker(kafka, worker_dir(tmp_path, "second"), prefix=prefix, **WORKER_ENV)
+        workers.append(second)
+        sender.start()
+        second.wait(
+            lambda: (
+                sender.sent >= len(records) // 3
+                and second.metrics().get("stormvarsel_mentions_total{}", 0) > 0
+            ),
+            90,
+            "a third of the mentions sent, the second worker taking its share",
+        )
+        terminate(second)
+        workers.remove(second)
+        first.wait(lambda: sender.sent >= 2 * len(records) // 3, 60, "two thirds sent")
+        again = start_worker(kafka, worker_dir(tmp_path, "again"), prefix=prefix, **WORKER_ENV)
+        workers.append(again)
+        sender.finish()
+        counts = settle(lambda: brand_counts(workers), expected, 240)
+        assert all(w.process.poll() is None for w in workers), "a worker died"
+        problems = count_problems(counts, expected)
+        assert not problems, problems
+        assert again.metrics().get("stormvarsel_mentions_total{}", 0) > 0, "no share of work"
+        got = alerts_by_brand(read_topic(first.bootstrap, first.topic("alerts")))
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    print(
+        f"\n{sum(len(v) for v in reference.values())} alert records in each run; "
+        f"{sum(len(v) for v in got.values())} with the rebalances"
+    )
+    assert sorted(got) == sorted(reference)
+    for brand in reference:
+        assert got[brand] == reference[brand], f"{brand}: alerts differ from the one-worker run"
