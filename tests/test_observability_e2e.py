@@ -156,8 +156,12 @@ def test_dashboards_and_rules_on_real_prometheus(
                 assert prometheus.query(f'count({{__name__="{name}"}})'), (
                     f"{rule['name']} reads {name}, which has no data"
                 )
-        firing = prometheus.query('ALERTS{alertname=~"Stormvarsel.*"}')
-        assert not firing, f"pipeline alerts on a healthy pipeline: {firing}"
+        # Not even pending. The one exception is the lag rule: scoring a burst builds a backlog
+        # that grows for a while, and its "for: 10m" is what keeps such a burst from paging.
+        pending = prometheus.query(
+            'ALERTS{alertname=~"Stormvarsel.*", alertname!="StormvarselConsumerLagGrowing"}'
+        )
+        assert not pending, f"pipeline alerts on a healthy pipeline: {pending}"
 
         # The exposition passes promtool's lint.
         with urllib.request.urlopen(f"{worker.base_url}/metrics", timeout=5) as response:
