@@ -10,7 +10,7 @@ import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from detectors.config import DetectorConfig
-from streams import consumer_fixes, consumer_lag, http_ingest, metrics
+from streams import consumer_lag, http_ingest, kafka_fixes, metrics
 from streams import topics as topic_names
 from streams.agents import detect, notify, score, validate
 from streams.alertmanager import Links
@@ -76,7 +76,7 @@ def build_app(
     ``mention_partitions`` is the real partition count of the mentions topic (it may predate the
     current configuration); the de-duplication table must match it.
     """
-    consumer_fixes.install()  # no lost records when a rebalance precedes a first commit
+    kafka_fixes.install()  # Faust/aiokafka bugs the chaos tests found (see the module)
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_list],

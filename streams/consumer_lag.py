@@ -4,12 +4,17 @@ Faust exports no lag of its own, so a timer asks Kafka, like an external lag exp
 group's committed offsets and the partitions' end offsets. Each worker reports only the
 partitions assigned to it, so summing over workers never counts a partition twice. The Kafka
 calls are blocking (kafka-python) and run in a thread, off the event loop.
+
+The same check tells whether the brokers can be reached: ``stormvarsel_kafka_up`` drops to 0
+and ``stormvarsel_kafka_checks_failed_total`` counts while they cannot, and the log says when
+an outage began (``kafka.unreachable``) and how long it lasted (``kafka.reachable``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,6 +70,8 @@ def register(
     probe = LagProbe(settings, settings.app_id)
     reported: set[tuple[str, int]] = set()
     failures = [0]
+    outage_began: list[float | None] = [None]
+    metrics.KAFKA_UP.set(1)  # the worker starts only once it has reached Kafka
 
     @app.timer(interval=interval_s)
     async def measure_consumer_lag() -> None:
@@ -74,12 +81,27 @@ def register(
             lag: dict[tuple[str, int], int] = await asyncio.to_thread(probe.lag, owned)
         except Exception as exc:  # a metric must never take the worker down
             failures[0] += 1
-            if failures[0] == 1:  # once per outage; the broker's own health is elsewhere
-                log.warning("consumer_lag.unavailable", error=f"{type(exc).__name__}: {exc}")
+            metrics.KAFKA_UP.set(0)
+            metrics.KAFKA_CHECKS_FAILED.inc()
+            if failures[0] == 1:  # once per outage
+                outage_began[0] = time.monotonic()
+                log.warning(
+                    "kafka.unreachable",
+                    error=f"{type(exc).__name__}: {exc}",
+                    hint="the worker keeps running and resumes when the brokers are back",
+                )
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(probe.close)
             return
+        if failures[0]:
+            began = outage_began[0] or time.monotonic()
+            log.info(
+                "kafka.reachable",
+                down_s=round(time.monotonic() - began, 1),
+                failed_checks=failures[0],
+            )
         failures[0] = 0
+        metrics.KAFKA_UP.set(1)
         for key in reported - set(lag):
             metrics.CONSUMER_LAG.remove(key[0], str(key[1]))
         for (topic, part), value in lag.items():

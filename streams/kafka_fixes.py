@@ -1,7 +1,8 @@
-"""Fixes for Faust committing offsets past records it never processed (lost mentions).
+"""Fixes for two Kafka client bugs the chaos tests found, installed by ``build_app``.
 
-``tests/test_chaos_rebalance.py`` lost hundreds of mentions in some runs when a second worker
-joined or left while mentions were flowing. What happens (faust-streaming 0.15, aiokafka 0.12):
+**Lost records after a rebalance.** ``tests/test_chaos_rebalance.py`` lost hundreds of
+mentions in some runs when a second worker joined or left while mentions were flowing. What
+happens (faust-streaming 0.15, aiokafka 0.14):
 
 1. A rebalance starts while records of a partition sit prefetched in the consumer. Faust skips
    them (their generation is old, or flow is paused) and does not ack them.
@@ -24,13 +25,23 @@ Two changes make commits strict, and the pipeline at-least-once again:
 
 Records processed twice because of this are handled like any redelivery after a crash: the
 detect stage drops copies of a mention it already counted.
+
+**A busy loop while the brokers are down.** ``tests/test_chaos_broker_restart.py`` found that
+aiokafka's metadata synchroniser retries at once after a failed update (a failed connection
+asks for a new update, which wakes it again): during a 30 s broker outage the worker wrote
+about 250,000 error lines (40 MB) to its log and used 30 CPU seconds, a whole core. A failed
+update now waits the client's ``retry_backoff_ms`` before the next, as every other aiokafka
+retry does: under 1 CPU second for the same outage. (``log_setup.RepeatFilter`` holds back the
+client libraries' repeated warnings that remain.)
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from aiokafka.client import AIOKafkaClient
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.utils.functional import consecutive_numbers
@@ -84,7 +95,27 @@ def strict_new_offset(consumer: Any, tp: Any) -> int | None:
 
 
 def install() -> None:
-    """Patch Faust's consumer once per process (idempotent)."""
+    """Patch Faust's consumer and aiokafka's client once per process (idempotent)."""
+    _install_strict_commits()
+    _install_metadata_backoff()
+
+
+def _install_metadata_backoff() -> None:
+    original: Callable[[Any, Any, Any], Awaitable[bool]] = AIOKafkaClient._metadata_update
+    if getattr(original, _MARK, False):
+        return
+
+    async def metadata_update(self: Any, cluster_metadata: Any, topics: Any) -> bool:
+        updated = await original(self, cluster_metadata, topics)
+        if not updated:
+            await asyncio.sleep(self._retry_backoff)
+        return updated
+
+    setattr(metadata_update, _MARK, True)
+    AIOKafkaClient._metadata_update = metadata_update  # type: ignore[method-assign]
+
+
+def _install_strict_commits() -> None:
     if getattr(Consumer._new_offset, _MARK, False):
         return
     original_new_offset: Callable[[Any, Any], int | None] = Consumer._new_offset

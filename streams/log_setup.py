@@ -10,6 +10,7 @@ import logging
 import logging.config
 import sys
 import threading
+import time
 from typing import Any
 
 import structlog
@@ -48,6 +49,43 @@ class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class RepeatFilter(logging.Filter):
+    """Let one of a run of repeated warnings from the Kafka client libraries through every
+    ``interval_s``, with how many were held back in ``suppressed``.
+
+    While the brokers are down aiokafka reports every failed retry (tens a second); the first
+    line says the brokers are gone, and the worker's own ``kafka.unreachable`` and
+    ``kafka.reachable`` events say when the outage began and how long it lasted.
+    """
+
+    def __init__(
+        self, prefixes: tuple[str, ...] = ("aiokafka", "kafka"), interval_s: float = 30
+    ) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.interval_s = interval_s
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            last, held = self._seen.get(key, (-self.interval_s, 0))
+            if now - last < self.interval_s:
+                self._seen[key] = (last, held + 1)
+                return False
+            self._seen[key] = (now, 0)
+            if len(self._seen) > 1000:  # bounded: forget the oldest templates
+                for old in sorted(self._seen, key=lambda k: self._seen[k][0])[:500]:
+                    del self._seen[old]
+        if held:
+            record.suppressed = held
+        return True
 
 
 _SHARED: list[Any] = [
@@ -91,10 +129,12 @@ def logging_config(level: str = "INFO", log_format: str = "auto") -> dict[str, A
                 ],
             }
         },
+        "filters": {"repeats": {"()": RepeatFilter}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "structlog",
+                "filters": ["repeats"],
                 "stream": "ext://sys.stderr",
             }
         },

@@ -110,6 +110,16 @@ EVENT_LAG_SECONDS = Histogram(
     ["stage"],
     buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400),
 )
+KAFKA_UP = Gauge(
+    "stormvarsel_kafka_up",
+    "1 if the worker's last check of the Kafka cluster (the consumer-lag probe, every 15 s) "
+    "succeeded, 0 while the brokers cannot be reached.",
+)
+KAFKA_CHECKS_FAILED = Counter(
+    "stormvarsel_kafka_checks_failed",
+    "Checks of the Kafka cluster (the consumer-lag probe) that failed: brokers down or "
+    "unreachable. The worker keeps running and resumes by itself when they are back.",
+)
 CONSUMER_LAG = Gauge(
     "stormvarsel_consumer_lag_records",
     "Records in a source topic partition this worker owns that its consumer group has not "

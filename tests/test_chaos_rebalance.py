@@ -8,7 +8,7 @@ three times. The alert records of the two runs are equal, brand by brand and rec
 and every mention is counted once.
 
 This test found mentions lost when a rebalance came before a partition's first commit (a Faust
-and aiokafka bug: see ``streams/consumer_fixes.py``); without that fix it fails most runs.
+and aiokafka bug: see ``streams/kafka_fixes.py``); without that fix it fails most runs.
 
 The mentions are keyed by brand (the input format allows any key), so each brand's mentions
 keep their order from the producer to the detector in both runs. With id keys the order in
