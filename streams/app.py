@@ -150,7 +150,9 @@ def build_app(
             idle_close_s=settings.detect_idle_close_s,
             partitions=scored_partitions or settings.topic_partitions,
             voices=brands.voices(),
-            dedup_window_ms=int(settings.dedup_window_s * 1000),
+            # Copies are dropped whenever de-duplication is on (off: tests comparing with the
+            # pure core, which has no ids).
+            copy_window_records=detect.COPY_WINDOW_RECORDS if settings.dedup_window_s > 0 else 0,
         ),
     )
     if settings.alertmanager_url_list:

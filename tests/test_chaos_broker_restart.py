@@ -131,7 +131,9 @@ def test_worker_rides_out_a_broker_restart(tmp_path: Path) -> None:
         back = [e for e in events if e.get("event") == "kafka.reachable"]
         assert back, names[-40:]
         down_s = float(str(back[-1]["down_s"]))
-        assert 0 < down_s <= outage_s + 30, (down_s, outage_s)
+        # From its first failed check to its first good one: checks run every 15 s, and the
+        # first after the restart may still meet a broker that is loading its groups.
+        assert 0 < down_s <= outage_s + 60, (down_s, outage_s)
         print(
             f"\nbroker down {outage_s:.0f} s; the worker saw it for about {down_s:.0f} s "
             f"({after['stormvarsel_kafka_checks_failed_total{}']:.0f} failed checks, "

@@ -21,8 +21,12 @@ re-emitted after a crash updates the same alert instead of paging twice.
 Each mention is counted once even though the stages before this one are at-least-once: a worker
 killed after validating or scoring a record, but before committing its offset, validates and
 scores it again after the restart, so ``mentions.scored`` can hold the same mention twice at two
-offsets. A third table, ``detector-ids``, remembers the (brand, platform, id) of every mention
-counted within the de-duplication window and drops such copies (``stormvarsel_detect_duplicates``).
+offsets. A third table, ``detector-ids``, remembers the (brand, platform, id) of the mentions
+counted in the last ``COPY_WINDOW_RECORDS`` records of each partition and drops such copies
+(``stormvarsel_detect_duplicates``). The window is counted in records, not in event time: a copy
+comes from work redone from the last committed offset, so it follows its original within a few
+commit intervals of records, however much event time those span (a backlog caught up at speed
+spans days in seconds, and a copy then came after its original's id had expired).
 """
 
 from __future__ import annotations
@@ -55,9 +59,9 @@ class DetectConfig:
     idle_close_s: float
     partitions: int
     save_interval_s: float = 5.0
-    #: Event-time window in which a mention (brand, platform, id) seen again is a copy written
-    #: by an upstream stage that was redone after a crash; 0 turns this off.
-    dedup_window_ms: int = 0
+    #: Records of a partition within which a mention (brand, platform, id) seen again is a copy
+    #: written by an upstream stage that was redone after a crash; 0 turns this off.
+    copy_window_records: int = 0
     #: Brand id -> how its statement drafts speak; brands missing here get a default voice.
     voices: dict[str, BrandVoice] = field(default_factory=dict)
 
@@ -93,16 +97,31 @@ def parse_scored(value: bytes) -> tuple[dict[str, Any], MentionEvent]:
     return record, MentionEvent.from_record(record)
 
 
+#: Ids the detect stage keeps per partition to recognise copies (about 18 MB per partition).
+#: Copies follow their originals within the upstream stages' uncommitted work (a few commit
+#: intervals: the chaos tests saw up to 3,200 records), so this is a wide margin.
+COPY_WINDOW_RECORDS = 50_000
+
+
 def is_copy(
-    dedup: Deduplicator, mention: MentionEvent, partition: int, offset: int, generation: object
+    dedup: Deduplicator,
+    mention: MentionEvent,
+    partition: int,
+    offset: int,
+    generation: object,
+    *,
+    by_offset: bool = False,
 ) -> bool:
     """Whether a scored mention is a copy of one already counted: the same (brand, platform, id)
-    within the de-duplication window at another offset. Shared with ``stormvarsel replay``."""
+    at another offset, within the window of ``dedup``. That window is in records of the
+    partition with ``by_offset`` (the live stage, with ``COPY_WINDOW_RECORDS``), else in event
+    time. Shared with ``stormvarsel replay``."""
     if not mention.mention_id:
         return False
     dedup.rebuild(generation)
     identity = f"{mention.brand}|{mention.platform}:{mention.mention_id}"
-    return dedup.is_duplicate(identity, mention.event_ms, partition, offset)
+    position = offset if by_offset else mention.event_ms
+    return dedup.is_duplicate(identity, position, partition, offset)
 
 
 def register(
@@ -128,9 +147,9 @@ def register(
         "detector-ids",
         partitions=config.partitions,
         key_type=str,
-        help="First [event_ms, partition, offset] of each counted mention, to drop copies.",
+        help="First [offset, partition, offset] of each counted mention, to drop copies.",
     )
-    dedup = Deduplicator(ids, config.dedup_window_ms)
+    dedup = Deduplicator(ids, config.copy_window_records)
     partitions: dict[int, PartitionState] = {}
     generation: list[object] = [None]
 
@@ -265,7 +284,7 @@ def register(
             if message.offset <= state.high_offset:
                 metrics.DETECT_REDELIVERED.inc()
                 continue
-            if is_copy(dedup, mention, part, message.offset, generation[0]):
+            if is_copy(dedup, mention, part, message.offset, generation[0], by_offset=True):
                 metrics.DETECT_DUPLICATES.inc()
                 continue
             state.high_offset = message.offset

@@ -29,7 +29,7 @@ from detectors.config import DetectorConfig
 from detectors.episodes import BucketSummary, EpisodeEvent, Output
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
-from streams.agents.detect import alert_record, is_copy, parse_scored
+from streams.agents.detect import COPY_WINDOW_RECORDS, alert_record, is_copy, parse_scored
 from streams.agents.score import BatchScorer
 from streams.agents.validate import Passed, Skipped, check_mention, valid_value
 from streams.brand_matching import BrandMatcher
@@ -124,7 +124,7 @@ class ReplayEngine:
         self.limits = limits
         self.dedup = Deduplicator({}, dedup_window_ms)
         #: The detect stage's own check for copies an upstream stage wrote twice.
-        self.copies = Deduplicator({}, dedup_window_ms)
+        self.copies = Deduplicator({}, COPY_WINDOW_RECORDS if dedup_window_ms > 0 else 0)
         self._scored_offsets: dict[int, int] = {}
         self.scorer = scorer
         self.batch_size = max(1, batch_size)
@@ -261,7 +261,7 @@ class ReplayEngine:
             log.debug("replay.unreadable_scored", partition=partition, error=str(exc))
             self.counts.unreadable += 1
             return
-        if is_copy(self.copies, event, partition, offset, 0):
+        if is_copy(self.copies, event, partition, offset, 0, by_offset=True):
             self.counts.copies += 1
             return
         if not self.selected(event.brand):
