@@ -8,6 +8,14 @@ off (1 s, 2 s, ... up to the re-send interval) and then delivers the then-curren
 nothing pending is lost. Alertmanager merges alerts with equal labels, so neither re-sends nor
 a restarted worker page twice. Resolved alerts are re-sent for one TTL after their resolution,
 so an Alertmanager that restarted in between still learns of it; then they are forgotten.
+
+With several workers, each posts only the alerts of the ``alerts`` partitions it owns. The table
+also holds standby copies of other workers' partitions, which are stale between rebalances: a
+worker that posted those would re-send an episode as firing after its owner had resolved it
+(the page would come back, or never resolve). So the set is rebuilt when a rebalance has
+recovered the tables (Faust's ``on_rebalance_complete``), from the owned partitions only; events
+are rare, so waiting for the first one of a new generation (as the detect stage does) could
+leave newly owned alerts without re-sends for hours, and Alertmanager would let them expire.
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -47,9 +56,26 @@ class Tracked:
     severities: list[str] = field(default_factory=list)
     #: Wall-clock time of the last change (resolved alerts are kept for one TTL after it).
     changed_wall: float = 0.0
+    #: Partition of ``alerts`` (and of the table) the episode lives on; -1: saved before the
+    #: partition was recorded.
+    partition: int = -1
 
     def expired(self, now: float, ttl_s: float) -> bool:
         return self.alert["status"] == "resolved" and now - self.changed_wall > ttl_s
+
+
+def owned_alerts(
+    values: Iterable[Mapping[str, Mapping[str, Any]]], owned: set[int]
+) -> dict[str, Tracked]:
+    """The alerts of the table's values (one mapping per brand) that live on ``owned``
+    partitions; entries saved without a partition are kept (they predate the field)."""
+    tracked: dict[str, Tracked] = {}
+    for value in values:
+        for alert_id, entry in value.items():
+            item = Tracked(**entry)
+            if item.partition < 0 or item.partition in owned:
+                tracked[alert_id] = item
+    return tracked
 
 
 def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> Any:
@@ -61,25 +87,24 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
     )
     tracked: dict[str, Tracked] = {}
     wake = asyncio.Event()
-    generation: list[object] = [None]
 
     def rebuild() -> None:
+        topic = source.get_topic_name()
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
         tracked.clear()
-        for value in table.values():
-            for alert_id, entry in value.items():
-                tracked[alert_id] = Tracked(**entry)
-        log.info("notify.rebuilt", alerts=len(tracked))
+        tracked.update(owned_alerts(list(table.values()), owned))
+        log.info("notify.rebuilt", alerts=len(tracked), partitions=sorted(owned))
+        wake.set()
 
-    def ensure_current() -> None:
-        if generation[0] != app.rebalancing_count:
-            generation[0] = app.rebalancing_count
-            rebuild()
-            wake.set()
+    async def on_recovered(sender: Any, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
+        rebuild()
+
+    # Kept strongly referenced by the signal (the default); typed loosely for mode's union.
+    app.on_rebalance_complete.connect(cast(Any, on_recovered))
 
     @app.agent(source, name="stormvarsel.notify")
     async def notify(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            ensure_current()
             try:
                 alert = json.loads(event.message.value)
                 alert_id, brand = str(alert["alert_id"]), str(alert["brand"])
@@ -101,7 +126,7 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
             severities = list(previous.severities) if previous else []
             if alert["severity"] not in severities:
                 severities.append(alert["severity"])
-            tracked[alert_id] = Tracked(alert, severities, now)
+            tracked[alert_id] = Tracked(alert, severities, now, event.message.partition)
             entries = {
                 key: value
                 for key, value in (table.get(brand) or {}).items()
@@ -134,7 +159,6 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), timeout)
                 wake.clear()
-                ensure_current()
                 now = time.time()
                 for alert_id in [k for k, t in tracked.items() if t.expired(now, config.ttl_s)]:
                     del tracked[alert_id]
