@@ -12,7 +12,15 @@ Nothing is lost when a worker dies. Two changelog-backed tables hold the state:
   ``save_interval_s`` of wall time (a detector is tens of kilobytes: saving it per mention, or per
   bucket while replaying history at speed, would flood the changelog);
 - ``detector-pending``: every mention observed since then, keyed by brand and source offset,
-  deleted once the detector state that includes it is saved.
+  deleted one save *after* the detector state that includes it: the two tables have changelogs
+  of their own, flushed independently, so a worker killed during a save may leave a brand's
+  new state unwritten while deletions already went through. Its previous state and the
+  pending mentions since then are then still there.
+
+The rebuild replays the pending mentions of a partition from its oldest saved state on, in
+their original order: every one of them moves the partition's watermark as it did, and those a
+brand's saved state already holds are not observed again. So brands saved at different
+moments (a save cut short) still close their buckets exactly when they did.
 
 A restarted worker rebuilds each detector from its saved state and re-observes the pending
 mentions in their original order. Episode ids derive from (brand, episode start), so an episode
@@ -77,6 +85,8 @@ class PartitionState:
     #: committed offset after a crash, and those records must not be counted twice.
     high_offset: int = -1
     saved_until: dict[str, int | None] = field(default_factory=dict)
+    #: Pending keys covered by the last save, deleted at the next one (see the module notes).
+    covered: list[str] = field(default_factory=list)
 
 
 def _pending_key(brand: str, offset: int) -> str:
@@ -174,8 +184,11 @@ def register(
             meta.setdefault(part, {"max": None, "adv": None, "offset": -1})
             for key in ("max", "adv", "offset"):
                 if value.get(key) is not None:
+                    # The watermark of the oldest saved state: replaying from there moves it as
+                    # it moved then (brands saved later ignore advances they are past).
+                    pick = max if key == "offset" else min
                     current = meta[part][key]
-                    meta[part][key] = max(current or value[key], value[key])
+                    meta[part][key] = value[key] if current is None else pick(current, value[key])
         replays: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         # Original arrival order: the shared watermark depends on how brands interleave.
         for key, record in sorted(pending.items(), key=lambda item: int(item[1]["offset"])):
@@ -197,8 +210,9 @@ def register(
                 event = MentionEvent.from_record(mention)
                 state.pending.setdefault(event.brand, []).append(key)  # deleted at next save
                 if offset <= saved_offset.get(event.brand, -1):
-                    # Already in the brand's saved state: the worker died after writing the
-                    # state but before the deletion of this pending entry reached the changelog.
+                    # Already in the brand's saved state (its deletion waits for the next
+                    # save): it only moves the watermark, as it did.
+                    replayer.tick(event.event_ms)
                     continue
                 replayer.feed(event)  # outputs were emitted before the restart
             partitions[part] = state
@@ -243,8 +257,12 @@ def register(
                 metrics.record_bucket(output.to_dict())
 
     def save(part: int, state: PartitionState) -> None:
-        """Persist detectors whose buckets closed, then forget their now-closed pending mentions."""
+        """Persist detectors whose buckets closed; forget the pending mentions the previous save
+        covered (this save's wait for the next one)."""
         replayer = state.replayer
+        for key in state.covered:
+            pending.pop(key, None)
+        state.covered = []
         for brand, detector in replayer.detectors.items():
             if detector.closed_until == state.saved_until.get(brand, "unsaved"):
                 continue
@@ -256,8 +274,7 @@ def register(
                 "offset": state.high_offset,
             }
             state.saved_until[brand] = detector.closed_until
-            for key in state.pending.pop(brand, []):
-                pending.pop(key, None)
+            state.covered.extend(state.pending.pop(brand, []))
 
     @app.agent(source, name="stormvarsel.detect")
     async def detect(stream: faust.StreamT) -> None:
