@@ -119,19 +119,15 @@ def is_copy(
     partition: int,
     offset: int,
     generation: object,
-    *,
-    by_offset: bool = False,
 ) -> bool:
     """Whether a scored mention is a copy of one already counted: the same (brand, platform, id)
-    at another offset, within the window of ``dedup``. That window is in records of the
-    partition with ``by_offset`` (the live stage, with ``COPY_WINDOW_RECORDS``), else in event
-    time. Shared with ``stormvarsel replay``."""
+    at another offset, within the window of ``dedup`` (records of the partition: see
+    ``COPY_WINDOW_RECORDS``). Shared with ``stormvarsel replay``."""
     if not mention.mention_id:
         return False
     dedup.rebuild(generation)
     identity = f"{mention.brand}|{mention.platform}:{mention.mention_id}"
-    position = offset if by_offset else mention.event_ms
-    return dedup.is_duplicate(identity, position, partition, offset)
+    return dedup.is_duplicate(identity, offset, partition, offset)
 
 
 def register(
@@ -301,7 +297,7 @@ def register(
             if message.offset <= state.high_offset:
                 metrics.DETECT_REDELIVERED.inc()
                 continue
-            if is_copy(dedup, mention, part, message.offset, generation[0], by_offset=True):
+            if is_copy(dedup, mention, part, message.offset, generation[0]):
                 metrics.DETECT_DUPLICATES.inc()
                 continue
             state.high_offset = message.offset

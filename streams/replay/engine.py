@@ -261,7 +261,7 @@ class ReplayEngine:
             log.debug("replay.unreadable_scored", partition=partition, error=str(exc))
             self.counts.unreadable += 1
             return
-        if is_copy(self.copies, event, partition, offset, 0, by_offset=True):
+        if is_copy(self.copies, event, partition, offset, 0):
             self.counts.copies += 1
             return
         if not self.selected(event.brand):
