@@ -6,24 +6,18 @@ replay of the same ordered mentions. Its watermark is the highest event time see
 minus the allowed lateness; a wall-clock timer moves it on when a partition goes quiet, so a
 silent brand still closes its buckets.
 
-Nothing is lost when a worker dies. Two changelog-backed tables hold the state:
+Nothing is lost when a worker dies. Two changelog-backed tables hold the state
+(:mod:`streams.agents.detect_state`, which also says why every redelivered record is counted
+exactly once):
 
 - ``detector-state``: each brand's detector, written after buckets closed, at most every
   ``save_interval_s`` of wall time (a detector is tens of kilobytes: saving it per mention, or per
   bucket while replaying history at speed, would flood the changelog);
 - ``detector-pending``: every mention observed since then, keyed by brand and source offset,
-  deleted one save *after* the detector state that includes it: the two tables have changelogs
-  of their own, flushed independently, so a worker killed during a save may leave a brand's
-  new state unwritten while deletions already went through. Its previous state and the
-  pending mentions since then are then still there.
+  deleted one save *after* the detector state that includes it.
 
-The rebuild replays the pending mentions of a partition from its oldest saved state on, in
-their original order: every one of them moves the partition's watermark as it did, and those a
-brand's saved state already holds are not observed again. So brands saved at different
-moments (a save cut short) still close their buckets exactly when they did.
-
-A restarted worker rebuilds each detector from its saved state and re-observes the pending
-mentions in their original order. Episode ids derive from (brand, episode start), so an episode
+A restarted worker rebuilds each detector from its saved state and replays the pending mentions
+in their original order. Episode ids derive from (brand, episode start), so an episode
 re-emitted after a crash updates the same alert instead of paging twice.
 
 Each mention is counted once even though the stages before this one are at-least-once: a worker
@@ -48,12 +42,13 @@ from typing import Any
 import faust
 
 from detectors.alerting import BrandVoice, build_alert, default_voice
-from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams import metrics
+from streams.agents import detect_state
+from streams.agents.detect_state import Disposition, PartitionState
 from streams.dedup import Deduplicator
 from streams.log_setup import get_logger
 
@@ -72,25 +67,6 @@ class DetectConfig:
     copy_window_records: int = 0
     #: Brand id -> how its statement drafts speak; brands missing here get a default voice.
     voices: dict[str, BrandVoice] = field(default_factory=dict)
-
-
-@dataclass
-class PartitionState:
-    replayer: Replayer
-    pending: dict[str, list[str]] = field(default_factory=dict)  # brand -> pending keys
-    last_wall: float = field(default_factory=time.monotonic)
-    last_save: float = field(default_factory=time.monotonic)
-    dirty: bool = False
-    #: Highest source offset already in the detectors: Kafka redelivers what follows the last
-    #: committed offset after a crash, and those records must not be counted twice.
-    high_offset: int = -1
-    saved_until: dict[str, int | None] = field(default_factory=dict)
-    #: Pending keys covered by the last save, deleted at the next one (see the module notes).
-    covered: list[str] = field(default_factory=list)
-
-
-def _pending_key(brand: str, offset: int) -> str:
-    return f"{brand}|{offset:020d}"
 
 
 def alert_record(event: EpisodeEvent, voices: Mapping[str, BrandVoice]) -> dict[str, Any]:
@@ -164,54 +140,18 @@ def register(
 
         Only for the partitions this worker owns now: the tables also hold standby copies of
         other workers' partitions, which are not this worker's to count or to report."""
-        partitions.clear()
         topic = source.get_topic_name()
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
-        detectors: dict[int, dict[str, BrandDetector]] = {}
-        meta: dict[int, dict[str, Any]] = {}
-        saved_offset: dict[str, int] = {}
-        for brand, value in list(states.items()):
-            part = int(value["partition"])
-            if part not in owned:
-                continue
-            saved_offset[brand] = int(value.get("offset", -1))
-            detector = BrandDetector.from_state(value["state"], config.detector)
-            detectors.setdefault(part, {})[brand] = detector
-            meta.setdefault(part, {"max": None, "adv": None, "offset": -1})
-            for key in ("max", "adv", "offset"):
-                if value.get(key) is not None:
-                    # The watermark of the oldest saved state: replaying from there moves it as
-                    # it moved then (brands saved later ignore advances they are past).
-                    pick = max if key == "offset" else min
-                    current = meta[part][key]
-                    meta[part][key] = value[key] if current is None else pick(current, value[key])
-        replays: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-        # Original arrival order: the shared watermark depends on how brands interleave.
-        for key, record in sorted(pending.items(), key=lambda item: int(item[1]["offset"])):
-            if int(record["partition"]) not in owned:
-                continue
-            replays.setdefault(int(record["partition"]), []).append((key, record["mention"]))
-        for part in set(detectors) | set(replays):
-            replayer = Replayer(config.detector, config.lateness_ms)
-            replayer.detectors = detectors.get(part, {})
-            replayer.max_event_ms = meta.get(part, {}).get("max")
-            replayer._advanced_to = meta.get(part, {}).get("adv")
-            state = PartitionState(replayer)
-            state.high_offset = int(meta.get(part, {}).get("offset", -1))
-            for brand, detector in replayer.detectors.items():
-                state.saved_until[brand] = detector.closed_until
-            for key, mention in replays.get(part, []):
-                offset = int(key.rsplit("|", 1)[1])
-                state.high_offset = max(state.high_offset, offset)
-                event = MentionEvent.from_record(mention)
-                state.pending.setdefault(event.brand, []).append(key)  # deleted at next save
-                if offset <= saved_offset.get(event.brand, -1):
-                    # Already in the brand's saved state (its deletion waits for the next
-                    # save): it only moves the watermark, as it did.
-                    replayer.tick(event.event_ms)
-                    continue
-                replayer.feed(event)  # outputs were emitted before the restart
-            partitions[part] = state
+        partitions.clear()
+        partitions.update(
+            detect_state.rebuild(
+                list(states.items()),
+                list(pending.items()),
+                owned,
+                config.detector,
+                config.lateness_ms,
+            )
+        )
         metrics.forget_brands(b for s in partitions.values() for b in s.replayer.detectors)
         for state in partitions.values():
             for brand, detector in state.replayer.detectors.items():
@@ -252,26 +192,6 @@ def register(
                 metrics.BUCKETS_CLOSED.inc()
                 metrics.record_bucket(output.to_dict())
 
-    def save(part: int, state: PartitionState) -> None:
-        """Persist detectors whose buckets closed; forget the pending mentions the previous save
-        covered (this save's wait for the next one)."""
-        replayer = state.replayer
-        for key in state.covered:
-            pending.pop(key, None)
-        state.covered = []
-        for brand, detector in replayer.detectors.items():
-            if detector.closed_until == state.saved_until.get(brand, "unsaved"):
-                continue
-            states[brand] = {
-                "partition": part,
-                "state": detector.to_state(),
-                "max": replayer.max_event_ms,
-                "adv": replayer._advanced_to,
-                "offset": state.high_offset,
-            }
-            state.saved_until[brand] = detector.closed_until
-            state.covered.extend(state.pending.pop(brand, []))
-
     @app.agent(source, name="stormvarsel.detect")
     async def detect(stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -294,19 +214,18 @@ def register(
                 state = partitions[part] = PartitionState(
                     Replayer(config.detector, config.lateness_ms)
                 )
-            if message.offset <= state.high_offset:
+            kind = detect_state.disposition(state, mention.brand, message.offset)
+            if kind is Disposition.SKIP:
                 metrics.DETECT_REDELIVERED.inc()
                 continue
             if is_copy(dedup, mention, part, message.offset, generation[0]):
                 metrics.DETECT_DUPLICATES.inc()
                 continue
-            state.high_offset = message.offset
+            if kind is Disposition.TICK:
+                metrics.DETECT_REDELIVERED.inc()  # counted in its brand's saved state
             state.last_wall = time.monotonic()
             late_before = sum(d.late_total for d in state.replayer.detectors.values())
-            key = _pending_key(mention.brand, message.offset)
-            pending[key] = {"partition": part, "offset": message.offset, "mention": record}
-            state.pending.setdefault(mention.brand, []).append(key)
-            outputs = state.replayer.feed(mention)
+            outputs = detect_state.take(state, kind, message.offset, record, mention, pending, part)
             metrics.set_brand_gauge(
                 metrics.BRAND_COUNTED,
                 mention.brand,
@@ -318,7 +237,7 @@ def register(
             await emit(outputs)
             state.dirty = state.dirty or bool(outputs)
             if state.dirty and state.last_wall - state.last_save >= config.save_interval_s:
-                save(part, state)
+                detect_state.save(part, state, states, pending)
                 state.dirty = False
                 state.last_save = state.last_wall
 

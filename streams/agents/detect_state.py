@@ -1,0 +1,182 @@
+"""The detect stage's durable state, kept apart from Faust so that it can be tested on plain dicts.
+
+Two mappings (changelog-backed Faust tables in the worker) hold a partition's detectors:
+
+- ``states``: brand -> ``{"partition", "state", "max", "adv", "offset"}``, a brand's detector as of
+  a save, the partition's watermark then, and the highest source offset it covered;
+- ``pending``: ``brand|offset`` -> ``{"partition", "offset", "mention"}``, every mention observed
+  since, deleted one save *after* the save that covers it (the two tables' changelogs are flushed
+  independently, so a kill mid-save may keep the old state while deletions went through).
+
+What a kill can lose is a *suffix* of each changelog partition (a changelog partition is written
+in order), never a record whose offset Kafka already committed (Faust flushes the producer before
+committing). So after a restart every redelivered record is one of:
+
+- replayed from ``pending`` already (its offset is at most the highest replayed one): skipped;
+- covered by its brand's saved state (offset at most the brand's saved offset), even though its
+  pending entry was lost or deleted: it only moves the watermark, as it did;
+- neither: its pending entry was lost with the changelog's suffix, so it was never counted
+  anywhere and is fed again, in its original order.
+
+A brand's saved offset speaks only for that brand: the rebuild no longer skips a record because
+the partition's newest save covered a higher offset (a brand left out of that save would lose
+it). ``tests/test_detect_state.py`` kills the stage at many moments, with every combination of
+what the two changelogs kept, and checks the pure core's detectors and episodes come out.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.brand import BrandDetector
+from detectors.config import DetectorConfig
+from detectors.episodes import Output
+from detectors.events import MentionEvent
+from detectors.replay import Replayer
+
+
+@dataclass
+class PartitionState:
+    replayer: Replayer
+    pending: dict[str, list[str]] = field(default_factory=dict)  # brand -> pending keys
+    last_wall: float = field(default_factory=time.monotonic)
+    last_save: float = field(default_factory=time.monotonic)
+    dirty: bool = False
+    #: Highest source offset whose mention is in the detectors through this worker's own feed or
+    #: the rebuild's replay: Kafka redelivers what follows the last committed offset after a
+    #: crash, and those records must not be counted twice.
+    high_offset: int = -1
+    #: Highest source offset each brand's saved state covers (see the module notes).
+    saved_offset: dict[str, int] = field(default_factory=dict)
+    saved_until: dict[str, int | None] = field(default_factory=dict)
+    #: Pending keys covered by the last save, deleted at the next one (see the module notes).
+    covered: list[str] = field(default_factory=list)
+
+
+class Disposition(enum.Enum):
+    """What the stage does with a record of its partition."""
+
+    SKIP = "skip"  # already in the detectors
+    TICK = "tick"  # in its brand's saved state: moves the watermark only
+    FEED = "feed"  # counted now
+
+
+def pending_key(brand: str, offset: int) -> str:
+    return f"{brand}|{offset:020d}"
+
+
+def disposition(state: PartitionState, brand: str, offset: int) -> Disposition:
+    if offset <= state.high_offset:
+        return Disposition.SKIP
+    if offset <= state.saved_offset.get(brand, -1):
+        return Disposition.TICK
+    return Disposition.FEED
+
+
+def take(
+    state: PartitionState,
+    kind: Disposition,
+    offset: int,
+    record: dict[str, Any],
+    mention: MentionEvent,
+    pending: MutableMapping[str, Any],
+    partition: int,
+) -> list[Output]:
+    """Apply a TICK or FEED decision: note the record as pending and run the detectors."""
+    key = pending_key(mention.brand, offset)
+    state.high_offset = offset
+    if kind is Disposition.TICK:
+        # Its brand's saved state holds it; a stale pending entry of it is deleted with the
+        # brand's next save.
+        state.pending.setdefault(mention.brand, []).append(key)
+        return state.replayer.tick(mention.event_ms)
+    pending[key] = {"partition": partition, "offset": offset, "mention": record}
+    state.pending.setdefault(mention.brand, []).append(key)
+    return state.replayer.feed(mention)
+
+
+def save(
+    part: int,
+    state: PartitionState,
+    states: MutableMapping[str, Any],
+    pending: MutableMapping[str, Any],
+) -> None:
+    """Persist detectors whose buckets closed; forget the pending mentions the previous save
+    covered (this save's wait for the next one)."""
+    replayer = state.replayer
+    for key in state.covered:
+        pending.pop(key, None)
+    state.covered = []
+    for brand, detector in replayer.detectors.items():
+        if detector.closed_until == state.saved_until.get(brand, "unsaved"):
+            continue
+        states[brand] = {
+            "partition": part,
+            "state": detector.to_state(),
+            "max": replayer.max_event_ms,
+            "adv": replayer._advanced_to,
+            "offset": state.high_offset,
+        }
+        state.saved_until[brand] = detector.closed_until
+        state.saved_offset[brand] = state.high_offset
+        state.covered.extend(state.pending.pop(brand, []))
+
+
+def rebuild(
+    states: Iterable[tuple[str, Any]],
+    pending: Iterable[tuple[str, Any]],
+    owned: set[int],
+    config: DetectorConfig,
+    lateness_ms: int,
+) -> dict[int, PartitionState]:
+    """Detectors of the ``owned`` partitions from their saved states plus pending mentions.
+
+    The replay starts from the partition's oldest saved watermark and goes through the pending
+    mentions in their original order: each moves the watermark as it did, and those a brand's
+    saved state already holds are not observed again. So brands saved at different moments (a
+    save cut short) still close their buckets exactly when they did."""
+    detectors: dict[int, dict[str, BrandDetector]] = {}
+    watermarks: dict[int, dict[str, Any]] = {}
+    saved_offset: dict[str, int] = {}
+    for brand, value in states:
+        part = int(value["partition"])
+        if part not in owned:
+            continue
+        saved_offset[brand] = int(value.get("offset", -1))
+        detectors.setdefault(part, {})[brand] = BrandDetector.from_state(value["state"], config)
+        marks = watermarks.setdefault(part, {"max": None, "adv": None})
+        for key in ("max", "adv"):
+            if value.get(key) is not None:
+                current = marks[key]
+                marks[key] = value[key] if current is None else min(current, value[key])
+    replays: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    for _key, record in pending:
+        if int(record["partition"]) in owned:
+            replays.setdefault(int(record["partition"]), []).append(
+                (int(record["offset"]), record["mention"])
+            )
+    partitions: dict[int, PartitionState] = {}
+    for part in set(detectors) | set(replays):
+        replayer = Replayer(config, lateness_ms)
+        replayer.detectors = detectors.get(part, {})
+        replayer.max_event_ms = watermarks.get(part, {}).get("max")
+        replayer._advanced_to = watermarks.get(part, {}).get("adv")
+        state = PartitionState(replayer)
+        for brand, detector in replayer.detectors.items():
+            state.saved_until[brand] = detector.closed_until
+            state.saved_offset[brand] = saved_offset[brand]
+        # Original arrival order: the shared watermark depends on how brands interleave.
+        for offset, mention in sorted(replays.get(part, []), key=lambda item: item[0]):
+            event = MentionEvent.from_record(mention)
+            state.high_offset = max(state.high_offset, offset)
+            state.pending.setdefault(event.brand, []).append(pending_key(event.brand, offset))
+            if offset <= state.saved_offset.get(event.brand, -1):
+                replayer.tick(event.event_ms)  # in the brand's saved state already
+            else:
+                replayer.feed(event)  # its outputs were emitted before the restart
+        partitions[part] = state
+    return partitions

@@ -1,0 +1,199 @@
+"""The detect stage's tables survive a kill at any moment: the restarted stage ends with exactly
+the pure core's detectors and episodes.
+
+The stage's bookkeeping (``streams.agents.detect_state``) runs here on tables that record their
+changelog. A kill keeps, of each table's changelog, everything flushed at the last offset commit
+and any further prefix (the two changelogs are flushed independently); Kafka then redelivers from
+the committed offset. This is the integration test's SIGKILL (``tests/test_detect_stage.py``)
+made exhaustive and deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from detectors.episodes import EpisodeEvent, Output, canonical_json
+from detectors.events import MentionEvent
+from detectors.replay import Replayer
+from streams.agents import detect_state
+from streams.agents.detect_state import Disposition, PartitionState
+from tests.test_detect_stage import AIRLINES, scored_airline_records
+
+LATENESS_MS = 60_000
+SAVE_EVERY = 150  # records between saves (the worker: 5 s of wall time)
+COMMIT_EVERY = 97  # records between offset commits (Faust: about 3 s)
+
+
+class ChangelogTable(MutableMapping[str, Any]):
+    """A dict that also keeps its changelog: every set and delete, in order."""
+
+    def __init__(self, ops: list[tuple[str, Any]] | None = None) -> None:
+        self.data: dict[str, Any] = {}
+        self.ops: list[tuple[str, Any]] = []
+        for key, value in ops or []:
+            if value is None:
+                self.pop(key, None)
+            else:
+                self[key] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        frozen = json.loads(json.dumps(value))  # what the changelog holds
+        self.data[key] = frozen
+        self.ops.append((key, frozen))
+
+    def __delitem__(self, key: str) -> None:
+        del self.data[key]
+        self.ops.append((key, None))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where the stage stood once it had handled one offset."""
+
+    committed: int  # the next offset Kafka would deliver after a restart
+    flushed: tuple[int, int]  # changelog lengths (states, pending) at that commit
+    written: tuple[int, int]  # changelog lengths now
+    episodes: int  # episode changes emitted so far
+
+
+@dataclass
+class Run:
+    episodes: list[str]
+    marks: list[Mark]
+    state: PartitionState
+
+
+def episodes_of(outputs: list[Output]) -> list[str]:
+    return [canonical_json(o.to_dict()) for o in outputs if isinstance(o, EpisodeEvent)]
+
+
+def run_stage(
+    records: list[dict[str, Any]],
+    states: ChangelogTable,
+    pending: ChangelogTable,
+    state: PartitionState,
+    start: int,
+) -> Run:
+    """The detect agent's loop over ``records[start:]`` (one partition, offsets = indices)."""
+    episodes: list[str] = []
+    marks: list[Mark] = []
+    committed = start
+    flushed = (len(states.ops), len(pending.ops))
+    for offset in range(start, len(records)):
+        record = records[offset]
+        mention = MentionEvent.from_record(record)
+        kind = detect_state.disposition(state, mention.brand, offset)
+        if kind is not Disposition.SKIP:
+            outputs = detect_state.take(state, kind, offset, record, mention, pending, 0)
+            episodes.extend(episodes_of(outputs))
+            state.dirty = state.dirty or bool(outputs)
+        if offset % SAVE_EVERY == 0 and state.dirty:
+            detect_state.save(0, state, states, pending)
+            state.dirty = False
+        if offset % COMMIT_EVERY == 0:
+            committed = offset + 1  # Faust flushes the producer, then commits
+            flushed = (len(states.ops), len(pending.ops))
+        written = (len(states.ops), len(pending.ops))
+        marks.append(Mark(committed, flushed, written, len(episodes)))
+    return Run(episodes, marks, state)
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict[str, Any]]:
+    if not AIRLINES.exists():
+        pytest.skip(f"shared data not found at {AIRLINES}")
+    return scored_airline_records()
+
+
+@pytest.fixture(scope="module")
+def pure(records: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
+    replayer = Replayer(lateness_ms=LATENESS_MS)
+    episodes = [e for r in records for e in episodes_of(replayer.feed(MentionEvent.from_record(r)))]
+    return episodes, {b: canonical_json(d.to_state()) for b, d in replayer.detectors.items()}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(records: list[dict[str, Any]]) -> tuple[Run, ChangelogTable, ChangelogTable]:
+    states, pending = ChangelogTable(), ChangelogTable()
+    run = run_stage(records, states, pending, PartitionState(Replayer(None, LATENESS_MS)), 0)
+    return run, states, pending
+
+
+def test_the_stage_without_a_kill_is_the_pure_core(
+    uninterrupted: tuple[Run, ChangelogTable, ChangelogTable],
+    pure: tuple[list[str], dict[str, str]],
+) -> None:
+    run = uninterrupted[0]
+    assert run.episodes == pure[0]
+    assert len(pure[0]) >= 10, "the airline data should give several episode changes"
+    got = {b: canonical_json(d.to_state()) for b, d in run.state.replayer.detectors.items()}
+    assert got == pure[1]
+
+
+# Kill points (fractions of the stream) and what survived beyond the last commit: nothing of
+# either changelog, all of the states' and none of the pending (a save went out, the pending
+# entries before it did not), the reverse, or a random prefix of each.
+KILLS = [
+    (0.3, "none"),
+    (0.45, "states-only"),
+    (0.5, "pending-only"),
+    (0.62, "states-only"),
+    (0.7, "random"),
+    (0.81, "states-only"),
+    (0.93, "random"),
+]
+
+
+@pytest.mark.parametrize(("fraction", "survived"), KILLS)
+def test_a_kill_at_any_moment_ends_with_the_pure_cores_detectors_and_episodes(
+    records: list[dict[str, Any]],
+    uninterrupted: tuple[Run, ChangelogTable, ChangelogTable],
+    pure: tuple[list[str], dict[str, str]],
+    fraction: float,
+    survived: str,
+) -> None:
+    run, states_log, pending_log = uninterrupted
+    mark = run.marks[int(len(records) * fraction)]
+    flushed_states, flushed_pending = mark.flushed
+    written_states, written_pending = mark.written
+    rng = random.Random(mark.committed)
+    keep_states = {
+        "none": flushed_states,
+        "states-only": written_states,
+        "pending-only": flushed_states,
+        "random": rng.randint(flushed_states, written_states),
+    }[survived]
+    keep_pending = {
+        "none": flushed_pending,
+        "states-only": flushed_pending,
+        "pending-only": written_pending,
+        "random": rng.randint(flushed_pending, written_pending),
+    }[survived]
+    states = ChangelogTable(states_log.ops[:keep_states])
+    pending = ChangelogTable(pending_log.ops[:keep_pending])
+
+    rebuilt = detect_state.rebuild(
+        list(states.items()), list(pending.items()), {0}, run.state.replayer.config, LATENESS_MS
+    )
+    state = rebuilt.get(0) or PartitionState(Replayer(None, LATENESS_MS))
+    after = run_stage(records, states, pending, state, mark.committed)
+
+    before = run.episodes[: mark.episodes]
+    assert set(before) | set(after.episodes) == set(pure[0])
+    got = {b: canonical_json(d.to_state()) for b, d in after.state.replayer.detectors.items()}
+    assert got == pure[1], "a detector's figures differ from the pure core's after the restart"
