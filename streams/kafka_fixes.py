@@ -1,4 +1,4 @@
-"""Fixes for two Kafka client bugs the chaos tests found, installed by ``build_app``.
+"""Fixes for Kafka client bugs the chaos tests found, installed by ``build_app``.
 
 **Lost records after a rebalance.** ``tests/test_chaos_rebalance.py`` lost hundreds of
 mentions in some runs when a second worker joined or left while mentions were flowing. What
@@ -26,6 +26,15 @@ Two changes make commits strict, and the pipeline at-least-once again:
 Records processed twice because of this are handled like any redelivery after a crash: the
 detect stage drops copies of a mention it already counted.
 
+**Offsets committed ahead of the changelogs.** Faust flushes its producer before it commits
+offsets, so that every table write of a committed record is in its changelog. But its buffer's
+``flush`` returns as soon as 0.1 s pass without a message leaving the buffer: on a busy worker
+(the buffer held over 5,000 messages in ``tests/test_detect_stage.py``) it returns with writes
+still queued, and a kill right after the commit loses table writes of committed records, which
+Kafka will not deliver again. The flush now waits until every message put in the buffer has been
+handed to the Kafka client (whose own flush then waits for delivery), and raises if the buffer
+makes no progress for ``FLUSH_STALL_S``: a failed commit redoes work, a premature one loses it.
+
 **A busy loop while the brokers are down.** ``tests/test_chaos_broker_restart.py`` found that
 aiokafka's metadata synchroniser retries at once after a failed update (a failed connection
 asks for a new update, which wakes it again): during a 30 s broker outage the worker wrote
@@ -38,12 +47,14 @@ client libraries' repeated warnings that remain.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from aiokafka.client import AIOKafkaClient
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.producer import ProducerBuffer
 from faust.utils.functional import consecutive_numbers
 
 from streams.log_setup import get_logger
@@ -51,6 +62,10 @@ from streams.log_setup import get_logger
 log = get_logger(__name__)
 
 _MARK = "_stormvarsel_fixed"
+#: Attribute on Faust's producer buffer: messages put and not yet handed to the Kafka client.
+_UNSENT = "_stormvarsel_unsent"
+#: A flush that sees no message leave the buffer for this long gives up (and so does the commit).
+FLUSH_STALL_S = 120.0
 #: Attribute on Faust's consumer: TP -> the next offset to process before anything is committed.
 _NEXT = "_stormvarsel_next_offset"
 
@@ -95,9 +110,61 @@ def strict_new_offset(consumer: Any, tp: Any) -> int | None:
 
 
 def install() -> None:
-    """Patch Faust's consumer and aiokafka's client once per process (idempotent)."""
+    """Patch Faust's consumer and producer buffer, and aiokafka's client, once per process
+    (idempotent)."""
     _install_strict_commits()
+    _install_complete_flush()
     _install_metadata_backoff()
+
+
+class FlushStalled(RuntimeError):
+    """The producer buffer made no progress: committing now could lose table writes."""
+
+
+def _install_complete_flush() -> None:
+    if getattr(ProducerBuffer.flush, _MARK, False):
+        return
+    original_put: Callable[[Any, Any], None] = ProducerBuffer.put
+    original_send: Callable[[Any, Any], Awaitable[None]] = ProducerBuffer._send_pending
+
+    def put(self: Any, fut: Any) -> None:
+        setattr(self, _UNSENT, getattr(self, _UNSENT, 0) + 1)
+        original_put(self, fut)
+
+    async def send_pending(self: Any, fut: Any) -> None:
+        try:
+            await original_send(self, fut)
+        finally:
+            setattr(self, _UNSENT, getattr(self, _UNSENT, 0) - 1)
+
+    async def flush(self: Any) -> None:
+        """Return once every message put so far has been handed to the Kafka client."""
+        if self.app is not None and self.app.conf.producer_threaded:
+            await self.flush_atmost(None)  # not used here: Faust's own behaviour
+            return
+        loop = asyncio.get_running_loop()
+        last_progress = loop.time()
+        left = getattr(self, _UNSENT, 0)
+        while left > 0:
+            if self.state != "running":
+                raise RuntimeError("Cannot flush: Producer not Running")
+            self.message_sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.message_sent.wait(), timeout=0.1)
+            now_left = getattr(self, _UNSENT, 0)
+            if now_left < left:
+                last_progress = loop.time()
+            elif loop.time() - last_progress > FLUSH_STALL_S:
+                raise FlushStalled(
+                    f"{now_left} messages stuck in the producer buffer for {FLUSH_STALL_S:.0f} s"
+                )
+            left = now_left
+
+    for function in (put, send_pending, flush):
+        setattr(function, _MARK, True)
+    ProducerBuffer.put = put  # type: ignore[method-assign]
+    ProducerBuffer._send_pending = send_pending  # type: ignore[method-assign]
+    ProducerBuffer.flush = flush  # type: ignore[method-assign]
 
 
 def _install_metadata_backoff() -> None:

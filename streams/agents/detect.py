@@ -133,6 +133,8 @@ def register(
     )
     dedup = Deduplicator(ids, config.copy_window_records)
     partitions: dict[int, PartitionState] = {}
+    #: Partitions whose first record since the last rebuild has not arrived yet.
+    resuming: set[int] = set()
     generation: list[object] = [None]
 
     def rebuild() -> None:
@@ -152,6 +154,8 @@ def register(
                 config.lateness_ms,
             )
         )
+        resuming.clear()
+        resuming.update(partitions)
         metrics.forget_brands(b for s in partitions.values() for b in s.replayer.detectors)
         for state in partitions.values():
             for brand, detector in state.replayer.detectors.items():
@@ -210,6 +214,17 @@ def register(
                 continue
             part = message.partition
             state = partitions.get(part)
+            if part in resuming and state is not None:
+                # Where Kafka resumed against what the tables held: a first offset beyond the
+                # replayed ones plus one means records were acknowledged but never counted.
+                resuming.discard(part)
+                log.info(
+                    "detect.resumed",
+                    partition=part,
+                    first_offset=message.offset,
+                    replayed_to=state.high_offset,
+                    saved_offsets=sorted(set(state.saved_offset.values())),
+                )
             if state is None:
                 state = partitions[part] = PartitionState(
                     Replayer(config.detector, config.lateness_ms)
