@@ -188,16 +188,7 @@ class BrandDetector:
                 self.background.add_sample(sampled[group], counts[group], bg_limit)
 
         self.baseline.update(start, bucket.volume / self.minutes, self.minutes, rate)
-        # The usual negative share learns from every bucket, but a bucket far busier than
-        # expected (a storm, a viral post) counts as if it had the volume of a busy normal one.
-        share_half_life = storm_cfg.share_half_life_days * 1440.0
-        cap = (
-            cfg.baseline.clip_ratio * expected
-            + cfg.baseline.clip_floor_per_hour * self.minutes / 60
-        )
-        scale = 1.0 if not self.baseline.warm or bucket.volume <= cap else cap / bucket.volume
-        self.share_negative.add(bucket.negative * scale, self.minutes, share_half_life)
-        self.share_total.add(bucket.volume * scale, self.minutes, share_half_life)
+        self._learn_share(bucket, expected, p0)
         self.reach.add(
             bucket.reach_negative / self.minutes,
             self.minutes,
@@ -227,6 +218,33 @@ class BrandDetector:
             )
         )
         self.late_pending = 0
+
+    def _learn_share(self, bucket: OpenBucket, expected: float, p0: float) -> None:
+        """Teach the usual negative share a closed bucket, winsorised so that a storm cannot
+        poison it.
+
+        Once the baseline is warm, a bucket far busier than expected (a viral post) counts as
+        if it had the volume of a busy normal one, and a bucket of a storm (the storm level is
+        above normal) as if it had just the expected volume. Its negatives count at most at a
+        share chance alone would reach (``share_clip_z`` standard errors above usual). A storm
+        then moves the usual share no more than a few unlucky normal buckets would, while a
+        lasting change of tone still comes through, a bucket at a time.
+        """
+        cfg = self.config
+        storm_cfg = cfg.storm
+        warm = self.baseline.warm
+        floor = cfg.baseline.clip_floor_per_hour * self.minutes / 60
+        ratio = 1.0 if self.machines["storm"].level > NORMAL else cfg.baseline.clip_ratio
+        cap = ratio * expected + floor
+        scale = 1.0 if not warm or bucket.volume <= cap else cap / bucket.volume
+        total = bucket.volume * scale
+        negative = bucket.negative * scale
+        if warm and total > 0:
+            spread = storm_cfg.share_clip_z * math.sqrt(p0 * (1.0 - p0) / total)
+            negative = min(negative, total * min(1.0, p0 + spread))
+        half_life = storm_cfg.share_half_life_days * 1440.0
+        self.share_negative.add(negative, self.minutes, half_life)
+        self.share_total.add(total, self.minutes, half_life)
 
     def _track(
         self,

@@ -79,6 +79,7 @@ class StormConfig:
     share_min_volume: float = 20.0
     min_negative: float = 10.0
     share_drop_z: float = 2.0
+    share_clip_z: float = 2.0
     buzz_share_z: float = 1.0
     reach_half_life_days: float = 7.0
     figures_window_minutes: float = 60.0
@@ -257,7 +258,13 @@ def _validate(config: DetectorConfig) -> None:
         positive(f"storm.{name}", getattr(sc, name))
     for name in ("sustained_prior_phi", "sustained_prior_windows", "sustained_min_ratio"):
         non_negative(f"storm.{name}", getattr(sc, name))
-    for name in ("share_prior_mentions", "share_min_volume", "min_negative", "share_drop_z"):
+    for name in (
+        "share_prior_mentions",
+        "share_min_volume",
+        "min_negative",
+        "share_drop_z",
+        "share_clip_z",
+    ):
         non_negative(f"storm.{name}", getattr(sc, name))
     if not 0.0 < sc.share_prior < 1.0:
         raise ConfigError(f"storm.share_prior: must be in (0, 1), got {sc.share_prior!r}")

@@ -4,7 +4,14 @@ Nordic brands, then a storm about one of them.
 Nordlys Energi (an electricity supplier) has an ordinary day: a few posts a minute with a daily
 rhythm, mostly neutral or happy, some grumbling. Then a billing run charges many customers
 twice. Within minutes Norwegian, Swedish and English posts about the double charge pile up, the
-wave peaks about 40 minutes in, the company answers, and the talk calms down over the next hours.
+wave peaks about 40 minutes in, and the company answers. Refunds land within the hour and the
+complaints about waiting for them fade; after that Nordlys Energi is talked about as on any day,
+the usual grumbling included. The recovery runs seven hours. The detector measures it against
+the brand's usual negative share, which the storm barely moved, and steps down through two-hour
+cool-downs, so the storm resolves about four hours after it began, or up to seven and a half
+when it steps down through watch first; it must resolve inside the story at whatever time of day
+the demo runs (tests/test_demo_story.py).
+
 Fjellbrød (a bakery chain) carries on as usual throughout, so the storm is visibly one brand's.
 
 Everything is seeded: the same ``end`` and seed give the same mentions, in the mention schema
@@ -131,13 +138,14 @@ STORM: dict[str, dict[str, Sequence[str]]] = {
 RECOVERY: dict[str, dict[str, Sequence[str]]] = {
     "nb": {
         "positive": (
-            "{n} har betalt tilbake det doble trekket, det gikk fort til slutt",
+            "{n} har betalt tilbake det doble trekket. Takk for rask hjelp!",
             "Fikk beklagelse og pengene tilbake fra {n}",
         ),
         "neutral": ("{n} sier alle som ble trukket to ganger får pengene tilbake i dag",),
         "negative": ("Fortsatt ikke fått tilbake pengene fra {n} etter dobbelt trekk",),
     },
     "sv": {
+        "positive": ("Pengarna tillbaka från {n}, tack för snabb hjälp",),
         "neutral": ("{n} lovar återbetalning till alla som drabbades",),
         "negative": ("Väntar fortfarande på återbetalningen från {n}",),
     },
@@ -189,6 +197,12 @@ def storm_rate(minute: int, length: int) -> float:
     if minute < peak:
         return 4 + 46 * (minute / peak) ** 1.6
     return 4 + 46 * math.exp(-(minute - peak) / (0.25 * length))
+
+
+def recovery_negative(minute: int) -> float:
+    """Share of the posts about the refunds that still complain, ``minute`` into the recovery:
+    30 % at first, halving every 20 minutes as the refunds land."""
+    return 0.3 * 0.5 ** (minute / 20)
 
 
 class _Writer:
@@ -258,7 +272,7 @@ def generate(
     seed: int = 2026,
     calm_hours: float = 24.0,
     storm_minutes: int = 70,
-    recovery_minutes: int = 300,
+    recovery_minutes: int = 420,
     calm_per_minute: float = 3.0,
 ) -> Scenario:
     """The story, ending at ``end_ms``: calm, storm, recovery (times are event times)."""
@@ -297,8 +311,9 @@ def generate(
         elif phase == "recovery":
             m = minute - int(calm_hours * 60) - storm_minutes
             rate = 3.0 * math.exp(-m / 30)
+            waiting = recovery_negative(m)
             for _ in range(_poisson(rng, rate)):
-                mood = _mood(rng, 0.3, 0.3)
+                mood = _mood(rng, waiting, 0.6 - waiting)
                 lang, text = w.pick(RECOVERY, {"nb": 0.6, "sv": 0.2, "en": 0.2}, mood)
                 out.append(w.mention(t0 + rng.randrange(MINUTE_MS), lang, text))
     for phase in ("calm", "storm", "recovery"):

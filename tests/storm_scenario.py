@@ -78,7 +78,7 @@ def phases() -> dict[str, list[dict[str, Any]]]:
 
     day = 24 * 60
     minutes("calm", 0, day, 3, 0.15)
-    minutes("onset", day, 20, 12, 0.7)
+    minutes("onset", day, 20, 12, 0.5)
     minutes("escalation", day + 20, 30, 40, 0.85)
     minutes("aftermath", day + 50, 240, 3, 0.15)
     return out

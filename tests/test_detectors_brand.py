@@ -186,3 +186,44 @@ def test_state_stays_bounded() -> None:
     d.advance(T0 + 3 * DAY)
     size = len(json.dumps(d.to_state()))
     assert size < 300_000
+
+
+def usual_share_after(events: Iterable[MentionEvent], brand: str = "acme") -> float:
+    detector = BrandDetector(brand)
+    for event in events:
+        detector.observe(event)
+    last = max(e.event_ms for e in events) if isinstance(events, list) else 0
+    detector.advance(last + 2 * MINUTE)
+    return detector.negative_share()
+
+
+def test_a_past_storm_does_not_poison_the_usual_negative_share() -> None:
+    """Three calm days at 25 % negative, then 70 minutes at 85 % and ten times the volume: the
+    usual share must stay about where the calm days put it (it rose from 0.25 to 0.32 before
+    storm buckets were winsorised; now about 0.26), so the next storm is measured against it."""
+    history = normal_week(days=3, base=3.0)
+    calm = usual_share_after(history)
+    storm = list(
+        stream("acme", T0 + 3 * DAY + 14 * HOUR, 70, lambda t: 30.0, negative_share=0.85, seed=9)
+    )
+    stormy = usual_share_after(merged(history, storm))
+    assert abs(calm - 0.25) < 0.02, calm
+    assert stormy - calm < 0.02, (calm, stormy)
+
+
+def test_a_lasting_change_of_tone_still_reaches_the_usual_share() -> None:
+    """Winsorising must not freeze the share: after a week at 40 % negative it has moved most
+    of the way there."""
+    before = normal_week(days=3, base=3.0)
+    after = list(
+        stream(
+            "acme",
+            T0 + 3 * DAY,
+            7 * 1440,
+            lambda t: daily_rate(hour_of_day(t), 3.0),
+            negative_share=0.40,
+            seed=4,
+        )
+    )
+    share = usual_share_after(merged(before, after))
+    assert share > 0.33, share
