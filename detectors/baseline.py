@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.config import BaselineConfig
-from detectors.timeslots import HOURS_PER_WEEK, hour_of_day, hour_of_week
+from detectors.timeslots import HOURS_PER_WEEK, LocalClock, hour_of_day, hour_of_week
 
 
 @dataclass
@@ -44,21 +44,23 @@ class SeasonalBaseline:
         self.day = [DecayedMean() for _ in range(24)]
         self.week = [DecayedMean() for _ in range(HOURS_PER_WEEK)]
         self.history_minutes = 0.0
+        self.clock = LocalClock(config.timezone, config.utc_offset_minutes)
 
     def expected_rate(self, event_ms: int) -> float:
         """Mentions per minute expected in the hour holding ``event_ms``."""
         cfg = self.config
         overall = self.level.mean
-        day = self.day[hour_of_day(event_ms, cfg.utc_offset_minutes)]
+        offset = self.clock.offset_minutes(event_ms)
+        day = self.day[hour_of_day(event_ms, offset)]
         day_prior = cfg.day_prior_days * 60.0
         daily = (day.weight * day.mean + day_prior * overall) / (day.weight + day_prior)
-        week = self.week[hour_of_week(event_ms, cfg.utc_offset_minutes)]
+        week = self.week[hour_of_week(event_ms, offset)]
         week_prior = cfg.week_prior_weeks * 60.0
         return (week.weight * week.mean + week_prior * daily) / (week.weight + week_prior)
 
     def seasonal_weight(self, event_ms: int) -> float:
         """0..1: how much of this hour's expectation rests on data seen at this hour of day."""
-        day = self.day[hour_of_day(event_ms, self.config.utc_offset_minutes)]
+        day = self.day[hour_of_day(event_ms, self.clock.offset_minutes(event_ms))]
         return day.weight / (day.weight + self.config.day_prior_days * 60.0)
 
     def update(self, event_ms: int, rate: float, minutes: float, expected_rate: float) -> None:
@@ -72,10 +74,9 @@ class SeasonalBaseline:
             cap = cfg.clip_ratio * expected_rate + cfg.clip_floor_per_hour / 60.0
             rate = min(rate, cap)
         self.level.add(rate, minutes, cfg.level_half_life_hours * 60.0)
-        self.day[hour_of_day(event_ms, cfg.utc_offset_minutes)].add(
-            rate, minutes, cfg.day_half_life_days * 60.0
-        )
-        self.week[hour_of_week(event_ms, cfg.utc_offset_minutes)].add(
+        offset = self.clock.offset_minutes(event_ms)
+        self.day[hour_of_day(event_ms, offset)].add(rate, minutes, cfg.day_half_life_days * 60.0)
+        self.week[hour_of_week(event_ms, offset)].add(
             rate, minutes, cfg.week_half_life_weeks * 60.0
         )
         self.history_minutes += minutes

@@ -43,7 +43,11 @@ def config_fingerprint(config: DetectorConfig) -> str:
     """Short hash of a configuration, stored with state so a mismatch is noticed on load."""
     from detectors.episodes import canonical_json
 
-    return hashlib.blake2b(canonical_json(config.to_dict()).encode(), digest_size=6).hexdigest()
+    data = config.to_dict()
+    if not config.baseline.timezone:
+        # Added after states were first saved: without a zone, keep the old fingerprint.
+        del data["baseline"]["timezone"]
+    return hashlib.blake2b(canonical_json(data).encode(), digest_size=6).hexdigest()
 
 
 class BrandDetector:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from detectors.timeslots import TimeZoneError, load_zone
+
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range; the message names the key."""
@@ -26,6 +28,9 @@ class BaselineConfig:
     clip_floor_per_hour: float = 6.0
     warmup_hours: float = 24.0
     utc_offset_minutes: int = 0
+    #: IANA zone of the brand's clock (e.g. "Europe/Oslo"); follows summer time. Empty: use
+    #: the fixed ``utc_offset_minutes``.
+    timezone: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,10 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
             if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
                 raise ConfigError(f"{key}: expected a number, got {raw!r}")
             values[name] = float(raw)
+        elif isinstance(default, str):
+            if not isinstance(raw, str):
+                raise ConfigError(f"{key}: expected a string, got {raw!r}")
+            values[name] = raw
         elif isinstance(default, tuple):
             if not isinstance(raw, list | tuple) or not raw:
                 raise ConfigError(f"{key}: expected a non-empty list, got {raw!r}")
@@ -207,6 +216,18 @@ def _validate(config: DetectorConfig) -> None:
         non_negative(f"baseline.{name}", getattr(b, name))
     if b.clip_ratio < 1:
         raise ConfigError(f"baseline.clip_ratio: must be >= 1, got {b.clip_ratio!r}")
+    if b.timezone:
+        try:
+            load_zone(b.timezone)
+        except TimeZoneError as exc:
+            raise ConfigError(f"baseline.timezone: {exc}") from None
+        if b.utc_offset_minutes:
+            raise ConfigError(
+                "baseline.utc_offset_minutes: give either it or baseline.timezone, not both"
+            )
+    if not -1440 < b.utc_offset_minutes < 1440:
+        offset = b.utc_offset_minutes
+        raise ConfigError(f"baseline.utc_offset_minutes: must be under a day, got {offset!r}")
     s = config.spikes
     for window in s.windows_minutes:
         positive("spikes.windows_minutes", window)

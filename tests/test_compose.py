@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from detectors.config import DetectorConfig
 from streams.brands import load_brands
 from streams.settings import ENV_PREFIX, Settings
 
@@ -440,6 +441,16 @@ def test_brands_file_mounted_into_worker_loads(compose: dict[str, Any]) -> None:
     assert source.is_file(), f"{source} (mounted at {brands_in_container}) is missing"
     brands = load_brands(source)
     assert brands.brands, f"{source.relative_to(ROOT)} lists no brands"
+
+
+def test_detector_config_mounted_into_worker_loads(compose: dict[str, Any]) -> None:
+    env = environment(compose, WORKER)
+    in_container = env["STORMVARSEL_DETECTOR_CONFIG"]
+    source = host_path_of_container_path(compose, WORKER, in_container)
+    assert source.is_file(), f"{source} (mounted at {in_container}) is missing"
+    config = DetectorConfig.from_yaml(source)
+    assert config.baseline.timezone == "Europe/Oslo"
+    assert config.replace(baseline=DetectorConfig().baseline) == DetectorConfig()
 
 
 def test_worker_data_dir_is_a_volume(compose: dict[str, Any]) -> None:

@@ -39,6 +39,10 @@ def test_partial_yaml(tmp_path: Path) -> None:
         ({"storm": {"share_prior": 1.5}}, "storm.share_prior"),
         ({"drivers": {"top_k": 0}}, "drivers.top_k"),
         ({"states": 3}, "states"),
+        ({"baseline": {"timezone": "Europe/Atlantis"}}, "baseline.timezone"),
+        ({"baseline": {"timezone": 1}}, "baseline.timezone"),
+        ({"baseline": {"timezone": "Europe/Oslo", "utc_offset_minutes": 60}}, "baseline.utc"),
+        ({"baseline": {"utc_offset_minutes": 1500}}, "baseline.utc_offset_minutes"),
     ],
 )
 def test_validation_names_the_key(data: dict[str, object], key: str) -> None:

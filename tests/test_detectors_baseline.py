@@ -1,0 +1,90 @@
+"""The seasonal baseline keeps a brand's daily rhythm on the brand's own clock."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from detectors.baseline import SeasonalBaseline
+from detectors.brand import config_fingerprint
+from detectors.config import BaselineConfig, DetectorConfig
+
+OSLO = ZoneInfo("Europe/Oslo")
+MINUTE_MS = 60_000
+
+
+def oslo_rate(ms: int) -> float:
+    """Mentions per minute of a brand on Oslo's clocks: quiet nights, a rush from 07:00."""
+    hour = datetime.fromtimestamp(ms / 1000, OSLO).hour
+    return 10.0 if 7 <= hour < 9 else (4.0 if 9 <= hour < 22 else 0.5)
+
+
+def learn_march(config: BaselineConfig) -> SeasonalBaseline:
+    """Three weeks of 5-minute buckets ending just before Europe's clocks go forward."""
+    baseline = SeasonalBaseline(config)
+    start = int(datetime(2026, 3, 8, tzinfo=UTC).timestamp() * 1000)
+    end = int(datetime(2026, 3, 29, 0, 0, tzinfo=UTC).timestamp() * 1000)
+    for ms in range(start, end, 5 * MINUTE_MS):
+        baseline.update(ms, oslo_rate(ms), 5.0, baseline.expected_rate(ms))
+    return baseline
+
+
+def at_oslo(day: int, hour: int, minute: int) -> int:
+    return int(datetime(2026, 3, day, hour, minute, tzinfo=OSLO).timestamp() * 1000)
+
+
+def test_a_zone_keeps_the_morning_rush_in_its_slot_across_the_clock_change() -> None:
+    # Monday 30 March 2026, the first weekday of summer time: 07:30 in Oslo is 05:30 UTC.
+    rush, before_rush = at_oslo(30, 7, 30), at_oslo(30, 6, 30)
+    zoned = learn_march(BaselineConfig(timezone="Europe/Oslo"))
+    assert zoned.expected_rate(rush) > 8.0
+    assert zoned.expected_rate(before_rush) < 1.5
+    # A fixed winter offset puts 07:30 summer time into the 06:00 slot, which was night:
+    # the rush would look like a spike every morning until the slots relearn.
+    fixed = learn_march(BaselineConfig(utc_offset_minutes=60))
+    assert fixed.expected_rate(rush) < 1.5
+    assert fixed.expected_rate(at_oslo(30, 9, 30)) > 8.0
+    # Before the change both clocks agree.
+    assert (
+        abs(zoned.expected_rate(at_oslo(27, 7, 30)) - fixed.expected_rate(at_oslo(27, 7, 30)))
+        < 0.01
+    )
+
+
+def test_a_zone_is_part_of_the_state_fingerprint_but_its_absence_is_not() -> None:
+    default = DetectorConfig()
+    oslo = DetectorConfig.from_dict({"baseline": {"timezone": "Europe/Oslo"}})
+    assert config_fingerprint(default) != config_fingerprint(oslo)
+    # Detector states saved before the option existed carry the default's fingerprint of then;
+    # they must still load. (Changing a default on purpose changes this value too.)
+    assert config_fingerprint(default) == "ea1fa61cba89"
+
+
+def alerts_around_the_clock_change(baseline: dict[str, object]) -> list[str]:
+    """Oslo-clock traffic for six weeks over the March change; the local times alerts opened."""
+    from detectors.states import NORMAL
+    from detectors.volume import VolumeDetector
+
+    rng = random.Random(7)
+    detector = VolumeDetector(DetectorConfig.from_dict({"bucket_minutes": 5, "baseline": baseline}))
+    opened = []
+    start = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000)
+    end = int(datetime(2026, 4, 12, tzinfo=UTC).timestamp() * 1000)
+    for ms in range(start, end, 5 * MINUTE_MS):
+        weekend = datetime.fromtimestamp(ms / 1000, OSLO).weekday() >= 5
+        mean = 5 * oslo_rate(ms) * (0.6 if weekend else 1.0)
+        step = detector.step(ms, max(0, round(rng.gauss(mean, math.sqrt(mean)))))
+        t = step.transition
+        if t is not None and t.previous == NORMAL:
+            opened.append(datetime.fromtimestamp(ms / 1000, OSLO).strftime("%m-%d %H:%M"))
+    return opened
+
+
+def test_summer_time_raises_no_morning_alerts_with_the_brand_zone() -> None:
+    assert alerts_around_the_clock_change({"timezone": "Europe/Oslo"}) == []
+    # On a fixed offset, the rush an hour "early" alerts every morning after the change.
+    fixed = alerts_around_the_clock_change({"utc_offset_minutes": 60})
+    assert len(fixed) >= 5
+    assert all(opened >= "03-29" and opened[6:8] == "07" for opened in fixed)
