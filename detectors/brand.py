@@ -50,6 +50,25 @@ def config_fingerprint(config: DetectorConfig) -> str:
     return hashlib.blake2b(canonical_json(data).encode(), digest_size=6).hexdigest()
 
 
+def layout_fingerprint(config: DetectorConfig) -> str:
+    """Short hash of the settings that give a detector's state its shape and meaning: bucket
+    and window lengths, and the bounds of the term counters. A state saved under another
+    layout cannot continue; one saved under other thresholds or half-lives can."""
+    from detectors.episodes import canonical_json
+
+    layout = {
+        "bucket_minutes": config.bucket_minutes,
+        "windows_minutes": list(config.spikes.windows_minutes),
+        "counter_capacity": config.drivers.counter_capacity,
+        "max_languages": config.drivers.max_languages,
+    }
+    return hashlib.blake2b(canonical_json(layout).encode(), digest_size=6).hexdigest()
+
+
+class StateMismatch(ValueError):
+    """A saved detector state that cannot continue under the configuration given."""
+
+
 class BrandDetector:
     """Event-time buckets, baselines, scores and state machines for one brand."""
 
@@ -368,6 +387,7 @@ class BrandDetector:
         return {
             "version": STATE_VERSION,
             "config": config_fingerprint(self.config),
+            "layout": layout_fingerprint(self.config),
             "brand": self.brand,
             "open": [b.to_state() for _, b in sorted(self.open.items())],
             "closed_until": self.closed_until,
@@ -392,14 +412,26 @@ class BrandDetector:
 
     @classmethod
     def from_state(
-        cls, state: dict[str, Any], config: DetectorConfig | None = None
+        cls, state: dict[str, Any], config: DetectorConfig | None = None, *, retune: bool = False
     ) -> BrandDetector:
-        """Rebuild a detector saved by :meth:`to_state` (with the same configuration)."""
+        """Rebuild a detector saved by :meth:`to_state` with the same configuration.
+
+        With ``retune``, a state saved under another configuration of the same layout (see
+        :func:`layout_fingerprint`) continues under this one: the history it learnt stays, the
+        new thresholds and half-lives apply from now on. Otherwise, and for another layout,
+        :class:`StateMismatch` says what differs.
+        """
         config = config or DetectorConfig()
         if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported detector state version {state.get('version')!r}")
+            raise StateMismatch(f"unsupported detector state version {state.get('version')!r}")
         if state.get("config") != config_fingerprint(config):
-            raise ValueError("detector state was saved with a different configuration")
+            if not retune:
+                raise StateMismatch("detector state was saved with a different configuration")
+            if state.get("layout") != layout_fingerprint(config):
+                raise StateMismatch(
+                    "detector state was saved with other bucket, window or term-counter sizes "
+                    "(or before those were recorded); it cannot continue under this configuration"
+                )
         d = cls(str(state["brand"]), config)
         d.open = {int(b["start_ms"]): OpenBucket.from_state(b) for b in state["open"]}
         d.closed_until = state["closed_until"]

@@ -80,6 +80,16 @@ DETECT_DUPLICATES = Counter(
     "Scored mentions already counted by the brand's detector, written again by a validation or "
     "scoring stage that was redone after a crash (dropped).",
 )
+DETECTOR_STATES_RETUNED = Counter(
+    "stormvarsel_detector_states_retuned",
+    "Brand detector states saved under another detector configuration of the same layout, "
+    "continued under the current one at a rebuild (start-up or rebalance).",
+)
+DETECTOR_STATES_DISCARDED = Counter(
+    "stormvarsel_detector_states_discarded",
+    "Brand detector states that could not continue under the current detector configuration "
+    "(other bucket or window sizes) and were started afresh: the brand warms up again.",
+)
 ALERTMANAGER_POSTS = Counter(
     "stormvarsel_alertmanager_posts",
     "Posts of the current storm alerts to Alertmanager, by result (ok, error).",

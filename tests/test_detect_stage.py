@@ -152,7 +152,7 @@ def test_a_killed_worker_resumes_from_its_tables(kafka: LocalKafka, tmp_path: Pa
         alerts = second.consume("alerts", expected=len(expected), timeout_s=120)
         got = {json.dumps(json.loads(m.value), sort_keys=True) for m in alerts}
         # The episodes and every change of them must be the pure core's. The figures too,
-        # since the producer flush fix (docs/reliability.md, bug 9: 23 of 23 runs byte-exact,
+        # since the producer flush fix (docs/reliability.md, bug 9: 30 of 30 runs byte-exact,
         # against one in seven before); they are reported rather than asserted until CI
         # history confirms it.
         assert {changes(r) for r in got} == {changes(r) for r in expected}

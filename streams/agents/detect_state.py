@@ -32,11 +32,15 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.brand import BrandDetector
+from detectors.brand import BrandDetector, StateMismatch, config_fingerprint
 from detectors.config import DetectorConfig
 from detectors.episodes import Output
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
+from streams import metrics
+from streams.log_setup import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -126,6 +130,30 @@ def save(
         state.covered.extend(state.pending.pop(brand, []))
 
 
+def restore(brand: str, saved: dict[str, Any], config: DetectorConfig) -> BrandDetector | None:
+    """A brand's saved detector under the current configuration, or None to start it afresh.
+
+    A changed threshold or half-life must not blind the worker: the state continues under the
+    new configuration. A state that cannot (other bucket or window sizes) is dropped with an
+    error, and the brand warms up again from its next mention; its pending mentions are then
+    fed to the fresh detector, since the dropped state no longer holds them."""
+    try:
+        detector = BrandDetector.from_state(saved, config, retune=True)
+    except StateMismatch as exc:
+        metrics.DETECTOR_STATES_DISCARDED.inc()
+        log.error("detect.state_discarded", brand=brand, reason=str(exc))
+        return None
+    if saved.get("config") != config_fingerprint(config):
+        metrics.DETECTOR_STATES_RETUNED.inc()
+        log.warning(
+            "detect.state_retuned",
+            brand=brand,
+            saved_config=saved.get("config"),
+            config=config_fingerprint(config),
+        )
+    return detector
+
+
 def rebuild(
     states: Iterable[tuple[str, Any]],
     pending: Iterable[tuple[str, Any]],
@@ -146,8 +174,10 @@ def rebuild(
         part = int(value["partition"])
         if part not in owned:
             continue
-        saved_offset[brand] = int(value.get("offset", -1))
-        detectors.setdefault(part, {})[brand] = BrandDetector.from_state(value["state"], config)
+        detector = restore(brand, value["state"], config)
+        if detector is not None:
+            saved_offset[brand] = int(value.get("offset", -1))
+            detectors.setdefault(part, {})[brand] = detector
         marks = watermarks.setdefault(part, {"max": None, "adv": None})
         for key in ("max", "adv"):
             if value.get(key) is not None:
