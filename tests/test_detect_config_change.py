@@ -4,9 +4,13 @@ bucket or window sizes changed is started afresh, with an error and a metric."""
 
 from __future__ import annotations
 
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaProducer
 from prometheus_client import REGISTRY
 
 from detectors.brand import BrandDetector, StateMismatch
@@ -16,7 +20,9 @@ from detectors.replay import Replayer
 from detectors.timeslots import hour_of_day
 from streams.agents import detect_state
 from streams.agents.detect_state import PartitionState
-from tests.detector_support import T0, daily_rate, stream
+from streams.kafka_local import LocalKafka
+from tests.detector_support import DAY, T0, daily_rate, stream
+from tests.running_worker import RunningWorker, send_scored, start_worker
 from tests.test_detect_state import LATENESS_MS, ChangelogTable, run_stage
 
 RETUNED = "stormvarsel_detector_states_retuned_total"
@@ -109,3 +115,94 @@ def test_without_retune_a_changed_configuration_is_refused() -> None:
     del state["layout"]  # saved before layouts were recorded
     with pytest.raises(StateMismatch, match="cannot continue"):
         BrandDetector.from_state(state, other, retune=True)
+
+
+def stop_cleanly(worker: RunningWorker) -> None:
+    """SIGTERM, so the worker leaves its consumer group and the next one need not wait for the
+    group's session timeout; killed if it takes longer than 30 s."""
+    worker.process.terminate()
+    try:
+        worker.process.wait(30)
+    except subprocess.TimeoutExpired:
+        worker.stop()
+
+
+def test_a_worker_restarted_with_another_configuration_keeps_detecting(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """On the real Kafka: saved states survive a threshold change and are dropped, with the
+    metric, on a bucket change; either way the worker stays up and keeps closing buckets."""
+
+    def calm(t: int) -> float:
+        return daily_rate(hour_of_day(t), 1.0)
+
+    events = [
+        e
+        for brand, seed in (("acme", 1), ("globex", 2))
+        for e in stream(
+            brand, T0, 2 * 1440 + 30, lambda t: daily_rate(hour_of_day(t), 1.0), seed=seed
+        )
+    ]
+    events.sort(key=lambda e: (e.event_ms, e.mention_id))
+    records = [as_record(e) for e in events]
+    later = [r for r in records if r["created_at_ms"] >= T0 + 2 * DAY]
+    records = [r for r in records if r["created_at_ms"] < T0 + 2 * DAY]
+    env = {"STORMVARSEL_TOPIC_PARTITIONS": "1", "STORMVARSEL_LOG_LEVEL": "INFO"}
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=20)
+
+    first = start_worker(kafka, tmp_path, **env)
+    try:
+        send_scored(producer, first.topic("mentions.scored"), records)
+        first.wait(
+            lambda: first.metrics().get("stormvarsel_buckets_closed_total{}", 0) > 5000,
+            120,
+            "two days of buckets",
+        )
+        time.sleep(7)  # one more save (every 5 s of wall time)
+    finally:
+        stop_cleanly(first)
+
+    def restart(name: str, detector_yaml: str, sent: list[dict[str, Any]]) -> RunningWorker:
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(detector_yaml)
+        worker = start_worker(
+            kafka,
+            tmp_path,
+            prefix=first.prefix,
+            STORMVARSEL_DETECTOR_CONFIG=str(config),
+            **env,
+        )
+        send_scored(producer, worker.topic("mentions.scored"), sent)
+        return worker
+
+    retuned = restart("retuned", "states:\n  watch_enter: 1.3\n", later[:20])
+    try:
+        retuned.wait(
+            lambda: retuned.metrics().get(f"{RETUNED}{{}}", 0) == 2,
+            120,
+            "both brands' states to continue under the new thresholds",
+        )
+        assert retuned.metrics().get(f"{DISCARDED}{{}}", 0) == 0
+        closed = retuned.metrics().get("stormvarsel_buckets_closed_total{}", 0)
+        assert closed > 0, "the restarted worker closed no bucket"
+        time.sleep(7)
+    finally:
+        stop_cleanly(retuned)
+    assert "detect.state_retuned" in retuned.log.read_text()
+
+    rebucketed = restart("rebucketed", "bucket_minutes: 5\n", later[20:])
+    try:
+        rebucketed.wait(
+            lambda: rebucketed.metrics().get(f"{DISCARDED}{{}}", 0) == 2,
+            120,
+            "both brands' states to be dropped for their other bucket size",
+        )
+        rebucketed.wait(
+            lambda: rebucketed.metrics().get("stormvarsel_buckets_closed_total{}", 0) > 0,
+            60,
+            "fresh detectors to close buckets",
+        )
+    finally:
+        rebucketed.stop()
+        producer.close()
+    assert "detect.state_discarded" in rebucketed.log.read_text()
