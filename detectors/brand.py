@@ -44,9 +44,12 @@ def config_fingerprint(config: DetectorConfig) -> str:
     from detectors.episodes import canonical_json
 
     data = config.to_dict()
+    # Added after states were first saved: left out while unused, so the fingerprint of a
+    # configuration that does not use them is what it was.
     if not config.baseline.timezone:
-        # Added after states were first saved: without a zone, keep the old fingerprint.
         del data["baseline"]["timezone"]
+    if not config.baseline.brand_timezones:
+        del data["baseline"]["brand_timezones"]
     return hashlib.blake2b(canonical_json(data).encode(), digest_size=6).hexdigest()
 
 
@@ -74,7 +77,7 @@ class BrandDetector:
 
     def __init__(self, brand: str, config: DetectorConfig | None = None) -> None:
         self.brand = brand
-        self.config = cfg = config or DetectorConfig()
+        self.config = cfg = (config or DetectorConfig()).for_brand(brand)
         self.minutes = cfg.bucket_minutes
         self.bucket_ms = round(cfg.bucket_minutes * 60_000)
         #: Posts per sentiment group and bucket that are tokenised for driver terms.
@@ -421,7 +424,7 @@ class BrandDetector:
         new thresholds and half-lives apply from now on. Otherwise, and for another layout,
         :class:`StateMismatch` says what differs.
         """
-        config = config or DetectorConfig()
+        config = (config or DetectorConfig()).for_brand(str(state.get("brand")))
         if state.get("version") != STATE_VERSION:
             raise StateMismatch(f"unsupported detector state version {state.get('version')!r}")
         if state.get("config") != config_fingerprint(config):

@@ -31,6 +31,9 @@ class BaselineConfig:
     #: IANA zone of the brand's clock (e.g. "Europe/Oslo"); follows summer time. Empty: use
     #: the fixed ``utc_offset_minutes``.
     timezone: str = ""
+    #: (brand id, IANA zone) pairs: brands whose clock differs from ``timezone``. Usually
+    #: filled from the brands file's ``timezone`` keys; see ``DetectorConfig.for_brand``.
+    brand_timezones: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,27 @@ class DetectorConfig:
     def replace(self, **changes: Any) -> DetectorConfig:
         return dataclasses.replace(self, **changes)
 
+    def for_brand(self, brand: str) -> DetectorConfig:
+        """The configuration of one brand's detector: its own zone from
+        ``baseline.brand_timezones`` if it has one, and without the other brands' zones (so a
+        brand's saved state does not depend on another brand's entry)."""
+        b = self.baseline
+        if not b.brand_timezones:
+            return self
+        zone = dict(b.brand_timezones).get(brand)
+        if zone is None:
+            return self.replace(baseline=dataclasses.replace(b, brand_timezones=()))
+        own = dataclasses.replace(b, timezone=zone, utc_offset_minutes=0, brand_timezones=())
+        return self.replace(baseline=own)
+
+    def with_brand_timezones(self, zones: dict[str, str]) -> DetectorConfig:
+        """This configuration with ``{brand id: zone}`` added to ``baseline.brand_timezones``
+        (replacing a brand's entry if it had one)."""
+        pairs = tuple(sorted((dict(self.baseline.brand_timezones) | zones).items()))
+        config = self.replace(baseline=dataclasses.replace(self.baseline, brand_timezones=pairs))
+        _validate(config)
+        return config
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -164,7 +188,9 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
         if name not in data:
             continue
         raw = data[name]
-        if dataclasses.is_dataclass(default):
+        if name == "brand_timezones":
+            values[name] = _brand_zones(key, raw)
+        elif dataclasses.is_dataclass(default):
             values[name] = _build(type(default), raw, f"{key}.")
         elif isinstance(default, bool):
             if not isinstance(raw, bool):
@@ -189,6 +215,22 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
         else:
             values[name] = raw
     return cls(**values)
+
+
+def _brand_zones(key: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    """``{brand: zone}`` (as written in YAML) or ``[[brand, zone], ...]`` (as ``to_dict`` gives)."""
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    if not isinstance(pairs, list | tuple) and not isinstance(raw, dict):
+        raise ConfigError(f"{key}: expected a mapping of brand ids to time zones, got {raw!r}")
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ConfigError(f"{key}: expected a mapping of brand ids to time zones, got {raw!r}")
+        brand, zone = pair
+        if not isinstance(brand, str) or not isinstance(zone, str) or not brand:
+            raise ConfigError(f"{key}: expected brand ids and zone names, got {pair!r}")
+        out[brand] = zone
+    return tuple(sorted(out.items()))
 
 
 def _coerce_item(key: str, item: Any, like: Any) -> Any:
@@ -225,6 +267,11 @@ def _validate(config: DetectorConfig) -> None:
             raise ConfigError(
                 "baseline.utc_offset_minutes: give either it or baseline.timezone, not both"
             )
+    for brand, zone in b.brand_timezones:
+        try:
+            load_zone(zone)
+        except TimeZoneError as exc:
+            raise ConfigError(f"baseline.brand_timezones: {brand}: {exc}") from None
     if not -1440 < b.utc_offset_minutes < 1440:
         offset = b.utc_offset_minutes
         raise ConfigError(f"baseline.utc_offset_minutes: must be under a day, got {offset!r}")

@@ -49,7 +49,18 @@ def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
 
 
 def load_detector_config(settings: Settings) -> DetectorConfig:
-    """The detectors' configuration: defaults, or the YAML file named in the settings."""
+    """The detectors' configuration (defaults, or the YAML file named in the settings), with the
+    brands file's time zones."""
+    return with_brand_timezones(_detector_yaml(settings), settings)
+
+
+def with_brand_timezones(config: DetectorConfig, settings: Settings) -> DetectorConfig:
+    """``config`` with the ``timezone`` of each brand in the brands file that names one."""
+    zones = settings.brands.timezones()
+    return config.with_brand_timezones(zones) if zones else config
+
+
+def _detector_yaml(settings: Settings) -> DetectorConfig:
     path = settings.detector_config
     if path is None:
         return DetectorConfig()

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from detectors.alerting.overrides import lint_overrides
 from detectors.alerting.voice import PLACEHOLDERS, BrandVoice
+from detectors.timeslots import load_zone
 from streams.errors import ConfigError
 
 Language = Literal["nb", "nn", "sv", "da", "en"]
@@ -91,6 +92,8 @@ class Brand(BaseModel):
     hashtags: tuple[str, ...] = ()
     languages: tuple[Language, ...] = ("en",)
     tone: Tone = "neutral"
+    #: IANA zone of the brand's audience, for its daily rhythm (default: the detectors').
+    timezone: str | None = None
     oncall: OnCall
     statements: Statements = Statements()
 
@@ -103,6 +106,13 @@ class Brand(BaseModel):
     @classmethod
     def _hashtags(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v if v.startswith("#") else f"#{v}" for v in (s.strip() for s in values) if v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            load_zone(value)  # TimeZoneError is a ValueError: reported with the key
+        return value
 
     @field_validator("languages")
     @classmethod
@@ -165,6 +175,10 @@ class BrandsFile(BaseModel):
 
     def voices(self) -> dict[str, BrandVoice]:
         return {brand.id: brand.voice() for brand in self.brands}
+
+    def timezones(self) -> dict[str, str]:
+        """Brand id -> IANA zone, for the brands that name one."""
+        return {brand.id: brand.timezone for brand in self.brands if brand.timezone}
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -63,6 +63,7 @@ def test_repository_example_brands_file_is_valid() -> None:
         ("tone: playful", "tone: playful\n    colour: blue", "brands[0].colour: unknown key"),
         ("id: sjobris-se", "id: fjellbrod-as", "brands.id: expected unique brand ids"),
         ("id: sjobris-se", "id: Sjøbris SE", "brands[1].id: expected lower-case letters"),
+        ("tone: playful", "timezone: Europe/Bergen", "brands[0].timezone: 'Europe/Bergen' is not"),
     ],
 )
 def test_invalid_brand_gives_one_line_naming_key(
@@ -118,3 +119,21 @@ def test_config_show_lists_brands(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 )
 def test_slugify(name: str, slug: str) -> None:
     assert slugify(name) == slug
+
+
+def test_brand_time_zones_reach_the_detector_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streams.app import load_detector_config
+    from streams.settings import Settings
+
+    text = VALID.replace("languages: [sv]", "languages: [sv]\n    timezone: America/New_York")
+    path = write(tmp_path, text)
+    assert load_brands(path).timezones() == {"sjobris-se": "America/New_York"}
+    detector_yaml = tmp_path / "detector.yaml"
+    detector_yaml.write_text("baseline:\n  timezone: Europe/Oslo\n")
+    monkeypatch.setenv("STORMVARSEL_BRANDS_FILE", str(path))
+    monkeypatch.setenv("STORMVARSEL_DETECTOR_CONFIG", str(detector_yaml))
+    config = load_detector_config(Settings())
+    assert config.for_brand("sjobris-se").baseline.timezone == "America/New_York"
+    assert config.for_brand("fjellbrod-as").baseline.timezone == "Europe/Oslo"

@@ -88,3 +88,17 @@ def test_summer_time_raises_no_morning_alerts_with_the_brand_zone() -> None:
     fixed = alerts_around_the_clock_change({"utc_offset_minutes": 60})
     assert len(fixed) >= 5
     assert all(opened >= "03-29" and opened[6:8] == "07" for opened in fixed)
+
+
+def test_a_brand_zone_is_that_brands_alone() -> None:
+    from detectors.brand import BrandDetector
+
+    base = DetectorConfig.from_dict({"baseline": {"timezone": "Europe/Oslo"}})
+    zoned = base.with_brand_timezones({"acme": "America/New_York"})
+    acme, globex = BrandDetector("acme", zoned), BrandDetector("globex", zoned)
+    assert acme.baseline.clock.zone == ZoneInfo("America/New_York")
+    assert globex.baseline.clock.zone == OSLO
+    # Giving one brand a zone leaves the others' saved states loadable as they were.
+    assert config_fingerprint(globex.config) == config_fingerprint(base)
+    state = BrandDetector("globex", base).to_state()
+    assert BrandDetector.from_state(state, zoned).config == base

@@ -16,6 +16,21 @@ def test_defaults_round_trip_through_a_dict() -> None:
     assert DetectorConfig.from_dict({}) == config
 
 
+def test_brand_time_zones_round_trip_and_resolve_per_brand() -> None:
+    config = DetectorConfig.from_dict(
+        {"baseline": {"timezone": "Europe/Oslo", "brand_timezones": {"acme": "America/Chicago"}}}
+    )
+    assert DetectorConfig.from_dict(config.to_dict()) == config
+    acme, other = config.for_brand("acme").baseline, config.for_brand("globex").baseline
+    assert (acme.timezone, acme.brand_timezones) == ("America/Chicago", ())
+    assert (other.timezone, other.brand_timezones) == ("Europe/Oslo", ())
+    merged = config.with_brand_timezones({"globex": "Europe/London"})
+    assert dict(merged.baseline.brand_timezones) == {
+        "acme": "America/Chicago",
+        "globex": "Europe/London",
+    }
+
+
 def test_partial_yaml(tmp_path: Path) -> None:
     path = tmp_path / "detector.yaml"
     path.write_text(
@@ -43,6 +58,9 @@ def test_partial_yaml(tmp_path: Path) -> None:
         ({"baseline": {"timezone": 1}}, "baseline.timezone"),
         ({"baseline": {"timezone": "Europe/Oslo", "utc_offset_minutes": 60}}, "baseline.utc"),
         ({"baseline": {"utc_offset_minutes": 1500}}, "baseline.utc_offset_minutes"),
+        ({"baseline": {"brand_timezones": {"acme": "Mars/Base"}}}, "baseline.brand_timezones"),
+        ({"baseline": {"brand_timezones": ["acme"]}}, "baseline.brand_timezones"),
+        ({"baseline": {"brand_timezones": "acme"}}, "baseline.brand_timezones"),
     ],
 )
 def test_validation_names_the_key(data: dict[str, object], key: str) -> None:

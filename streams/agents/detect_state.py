@@ -143,13 +143,13 @@ def restore(brand: str, saved: dict[str, Any], config: DetectorConfig) -> BrandD
         metrics.DETECTOR_STATES_DISCARDED.inc()
         log.error("detect.state_discarded", brand=brand, reason=str(exc))
         return None
-    if saved.get("config") != config_fingerprint(config):
+    if saved.get("config") != config_fingerprint(config.for_brand(brand)):
         metrics.DETECTOR_STATES_RETUNED.inc()
         log.warning(
             "detect.state_retuned",
             brand=brand,
             saved_config=saved.get("config"),
-            config=config_fingerprint(config),
+            config=config_fingerprint(config.for_brand(brand)),
         )
     return detector
 

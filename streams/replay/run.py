@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from detectors.config import DetectorConfig
 from streams.agents.score import BatchScorer
-from streams.app import load_detector_config
+from streams.app import load_detector_config, with_brand_timezones
 from streams.brand_matching import BrandMatcher
 from streams.log_setup import get_logger
 from streams.mention import Limits
@@ -128,7 +128,8 @@ def prepare(settings: Settings, options: ReplayOptions) -> Prepared:
     stage = options.stage or infer_stage(topic)
     runs = [RunSpec(LIVE_LABEL, load_detector_config(settings), _config_source(settings))]
     if options.candidate is not None:
-        runs.append(RunSpec(CANDIDATE_LABEL, options.candidate, options.candidate_source))
+        candidate = with_brand_timezones(options.candidate, settings)
+        runs.append(RunSpec(CANDIDATE_LABEL, candidate, options.candidate_source))
     if options.publish_prefix is not None:
         from streams.replay.publish import check_prefix
 
