@@ -158,7 +158,16 @@ def test_a_worker_restarted_with_another_configuration_keeps_detecting(
             120,
             "two days of buckets",
         )
-        time.sleep(7)  # one more save (every 5 s of wall time)
+        # The stage saves with the first mention after 5 s of wall time: a fast machine can
+        # take the whole burst inside that, so send a few more once it has passed.
+        time.sleep(6)
+        closed = first.metrics()["stormvarsel_buckets_closed_total{}"]
+        send_scored(producer, first.topic("mentions.scored"), later[:5])
+        first.wait(
+            lambda: first.metrics()["stormvarsel_buckets_closed_total{}"] > closed,
+            60,
+            "the mentions that trigger a save",
+        )
     finally:
         stop_cleanly(first)
 
@@ -175,7 +184,7 @@ def test_a_worker_restarted_with_another_configuration_keeps_detecting(
         send_scored(producer, worker.topic("mentions.scored"), sent)
         return worker
 
-    retuned = restart("retuned", "states:\n  watch_enter: 1.3\n", later[:20])
+    retuned = restart("retuned", "states:\n  watch_enter: 1.3\n", later[5:25])
     try:
         retuned.wait(
             lambda: retuned.metrics().get(f"{RETUNED}{{}}", 0) == 2,
@@ -190,7 +199,7 @@ def test_a_worker_restarted_with_another_configuration_keeps_detecting(
         stop_cleanly(retuned)
     assert "detect.state_retuned" in retuned.log.read_text()
 
-    rebucketed = restart("rebucketed", "bucket_minutes: 5\n", later[20:])
+    rebucketed = restart("rebucketed", "bucket_minutes: 5\n", later[25:])
     try:
         rebucketed.wait(
             lambda: rebucketed.metrics().get(f"{DISCARDED}{{}}", 0) == 2,
