@@ -6,11 +6,13 @@ rhythm, mostly neutral or happy, some grumbling. Then a billing run charges many
 twice. Within minutes Norwegian, Swedish and English posts about the double charge pile up, the
 wave peaks about 40 minutes in, and the company answers. Refunds land within the hour and the
 complaints about waiting for them fade; after that Nordlys Energi is talked about as on any day,
-the usual grumbling included. The recovery runs seven hours. The detector measures it against
+the usual grumbling included. The recovery runs nine hours. The detector measures it against
 the brand's usual negative share, which the storm barely moved, and steps down through two-hour
 cool-downs, so the storm resolves about four hours after it began, or up to seven and a half
 when it steps down through watch first; it must resolve inside the story at whatever time of day
-the demo runs (tests/test_demo_story.py).
+the demo runs (tests/test_demo_story.py). Seven hours of recovery left too little room: the live
+demo, whose worker closes buckets by event time and an idle timer, missed the resolution in
+about one run in two with the story ending around 12:30 UTC.
 
 Fjellbrød (a bakery chain) carries on as usual throughout, so the storm is visibly one brand's.
 
@@ -272,7 +274,7 @@ def generate(
     seed: int = 2026,
     calm_hours: float = 24.0,
     storm_minutes: int = 70,
-    recovery_minutes: int = 420,
+    recovery_minutes: int = 540,
     calm_per_minute: float = 3.0,
 ) -> Scenario:
     """The story, ending at ``end_ms``: calm, storm, recovery (times are event times)."""
