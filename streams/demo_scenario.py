@@ -11,8 +11,8 @@ the brand's usual negative share, which the storm barely moved, and steps down t
 cool-downs, so the storm resolves about four hours after it began, or up to seven and a half
 when it steps down through watch first; it must resolve inside the story at whatever time of day
 the demo runs (tests/test_demo_story.py). Seven hours of recovery left too little room: the live
-demo, whose worker closes buckets by event time and an idle timer, missed the resolution in
-about one run in two with the story ending around 12:30 UTC.
+demo, whose worker closes buckets by event time and an idle timer, missed the resolution once in
+CI and once in four local runs, with the story ending between 12:20 and 12:40 UTC.
 
 Fjellbrød (a bakery chain) carries on as usual throughout, so the storm is visibly one brand's.
 
