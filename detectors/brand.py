@@ -39,33 +39,39 @@ from detectors.timeslots import bucket_start
 STATE_VERSION = 1
 
 
-def config_fingerprint(config: DetectorConfig) -> str:
-    """Short hash of a configuration, stored with state so a mismatch is noticed on load."""
+#: Keys added after states were first saved: left out of the fingerprint while at their
+#: default, so a configuration that does not use them keeps the fingerprint it had.
+_ADDED_LATER = (("baseline", "timezone"), ("baseline", "brand_timezones"))
+_DEFAULTS = DetectorConfig().to_dict()
+
+
+def _digest(data: dict[str, Any]) -> str:
     from detectors.episodes import canonical_json
 
-    data = config.to_dict()
-    # Added after states were first saved: left out while unused, so the fingerprint of a
-    # configuration that does not use them is what it was.
-    if not config.baseline.timezone:
-        del data["baseline"]["timezone"]
-    if not config.baseline.brand_timezones:
-        del data["baseline"]["brand_timezones"]
     return hashlib.blake2b(canonical_json(data).encode(), digest_size=6).hexdigest()
+
+
+def config_fingerprint(config: DetectorConfig) -> str:
+    """Short hash of a configuration, stored with state so a mismatch is noticed on load."""
+    data = config.to_dict()
+    for section, key in _ADDED_LATER:
+        if data[section][key] == _DEFAULTS[section][key]:
+            del data[section][key]
+    return _digest(data)
 
 
 def layout_fingerprint(config: DetectorConfig) -> str:
     """Short hash of the settings that give a detector's state its shape and meaning: bucket
     and window lengths, and the bounds of the term counters. A state saved under another
     layout cannot continue; one saved under other thresholds or half-lives can."""
-    from detectors.episodes import canonical_json
-
-    layout = {
-        "bucket_minutes": config.bucket_minutes,
-        "windows_minutes": list(config.spikes.windows_minutes),
-        "counter_capacity": config.drivers.counter_capacity,
-        "max_languages": config.drivers.max_languages,
-    }
-    return hashlib.blake2b(canonical_json(layout).encode(), digest_size=6).hexdigest()
+    return _digest(
+        {
+            "bucket_minutes": config.bucket_minutes,
+            "windows_minutes": list(config.spikes.windows_minutes),
+            "counter_capacity": config.drivers.counter_capacity,
+            "max_languages": config.drivers.max_languages,
+        }
+    )
 
 
 class StateMismatch(ValueError):

@@ -219,8 +219,11 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
 
 def _brand_zones(key: str, raw: Any) -> tuple[tuple[str, str], ...]:
     """``{brand: zone}`` (as written in YAML) or ``[[brand, zone], ...]`` (as ``to_dict`` gives)."""
-    pairs = raw.items() if isinstance(raw, dict) else raw
-    if not isinstance(pairs, list | tuple) and not isinstance(raw, dict):
+    if isinstance(raw, dict):
+        pairs: Any = list(raw.items())
+    elif isinstance(raw, list | tuple):
+        pairs = raw
+    else:
         raise ConfigError(f"{key}: expected a mapping of brand ids to time zones, got {raw!r}")
     out: dict[str, str] = {}
     for pair in pairs:

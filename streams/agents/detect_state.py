@@ -143,13 +143,11 @@ def restore(brand: str, saved: dict[str, Any], config: DetectorConfig) -> BrandD
         metrics.DETECTOR_STATES_DISCARDED.inc()
         log.error("detect.state_discarded", brand=brand, reason=str(exc))
         return None
-    if saved.get("config") != config_fingerprint(config.for_brand(brand)):
+    current = config_fingerprint(detector.config)  # the brand's own, zone included
+    if saved.get("config") != current:
         metrics.DETECTOR_STATES_RETUNED.inc()
         log.warning(
-            "detect.state_retuned",
-            brand=brand,
-            saved_config=saved.get("config"),
-            config=config_fingerprint(config.for_brand(brand)),
+            "detect.state_retuned", brand=brand, saved_config=saved.get("config"), config=current
         )
     return detector
 
