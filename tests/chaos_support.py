@@ -144,6 +144,17 @@ def count_problems(got: Mapping[str, float], expected: Mapping[str, int]) -> lis
     return problems
 
 
+def explain(problems: list[str], workers: Iterable[RunningWorker]) -> str:
+    """An assertion message for lost or doubled mentions: the problems, then each worker's state
+    and the end of its log, so a failure on a CI machine can be read without the machine."""
+    parts = ["; ".join(problems)]
+    for worker in workers:
+        code = worker.process.poll()
+        state = "running" if code is None else f"exited with {code}"
+        parts.append(f"--- worker {worker.base_url} ({state}), log tail:\n{worker.log_tail()}")
+    return "\n".join(parts)
+
+
 def brand_counts(workers: Iterable[RunningWorker]) -> dict[str, float]:
     """Each brand's detector count, from whichever worker owns the brand now. A worker that gave
     a brand away may still show its older, smaller count for a moment, so the largest value is

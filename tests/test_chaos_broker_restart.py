@@ -26,6 +26,7 @@ from tests.chaos_support import (
     brand_counts,
     count_problems,
     counted,
+    explain,
     id_counts,
     read_topic,
     send_mentions,
@@ -108,7 +109,7 @@ def test_worker_rides_out_a_broker_restart(tmp_path: Path) -> None:
         assert worker.process.poll() is None, f"the worker died:\n{worker.log_tail()}"
         assert worker.process.pid == pid
         problems = count_problems(counts, {BRAND: total})
-        assert not problems, problems
+        assert not problems, explain(problems, [worker])
         scored = id_counts(read_topic(broker.bootstrap, worker.topic("mentions.scored")))
         assert len(scored) == total, f"{total - len(scored)} mentions never reached scoring"
 

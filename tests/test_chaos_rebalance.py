@@ -34,6 +34,7 @@ from tests.chaos_support import (
     alerts_by_brand,
     brand_counts,
     count_problems,
+    explain,
     read_topic,
     send_mentions,
     settle,
@@ -102,7 +103,7 @@ def test_two_workers_with_a_rebalance_raise_the_alerts_of_one(
     try:
         send_mentions(single.bootstrap, single.topic("mentions"), records, key_field="brand")
         problems = count_problems(settle(lambda: brand_counts([single]), expected, 240), expected)
-        assert not problems, problems
+        assert not problems, explain(problems, [single])
         reference = alerts_by_brand(read_topic(single.bootstrap, single.topic("alerts")))
     finally:
         terminate(single)
@@ -132,7 +133,7 @@ def test_two_workers_with_a_rebalance_raise_the_alerts_of_one(
         workers.append(again)
         sender.finish()
         counts = settle(lambda: brand_counts(workers), expected, 240)
-        assert all(w.process.poll() is None for w in workers), "a worker died"
+        assert all(w.process.poll() is None for w in workers), explain(["a worker died"], workers)
         problems = count_problems(counts, expected)
         dropped = [
             (
@@ -141,7 +142,9 @@ def test_two_workers_with_a_rebalance_raise_the_alerts_of_one(
             )
             for w in workers
         ]
-        assert not problems, f"{problems}; copies dropped, redeliveries skipped: {dropped}"
+        assert not problems, explain(
+            [*problems, f"copies dropped, redeliveries skipped: {dropped}"], workers
+        )
         assert again.metrics().get("stormvarsel_mentions_total{}", 0) > 0, "no share of work"
         got = alerts_by_brand(read_topic(first.bootstrap, first.topic("alerts")))
     finally:

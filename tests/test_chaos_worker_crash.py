@@ -24,6 +24,7 @@ from tests.chaos_support import (
     brand_counts,
     count_problems,
     counted,
+    explain,
     id_counts,
     read_topic,
     send_mentions,
@@ -93,7 +94,7 @@ def test_sigkill_mid_storm_counts_each_mention_once_and_pages_once(
         # Nothing lost on the way, and each mention counted exactly once by its detector.
         assert len(copies) == total, f"{total - len(copies)} mentions never reached scoring"
         problems = count_problems(counts, {BRAND: total})
-        assert not problems, problems
+        assert not problems, explain(problems, [second])
         # The count is the detector's own: the restarted worker scored only part of the input,
         # so the rest of its count came back from the saved detector state.
         scored_by_second = sum(
