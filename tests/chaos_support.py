@@ -116,11 +116,14 @@ def settle(
     deadline = time.monotonic() + timeout_s
     last: dict[str, float] = {}
     changed = time.monotonic()
+    reads, failed, error = 0, 0, ""
     while time.monotonic() < deadline:
+        reads += 1
         try:
             now = dict(read())
-        except OSError:
+        except OSError as exc:
             now = last
+            failed, error = failed + 1, repr(exc)
         if now != last:
             last, changed = now, time.monotonic()
         if all(last.get(brand, 0) >= n for brand, n in expected.items()):
@@ -129,6 +132,9 @@ def settle(
         if last and time.monotonic() - changed > quiet_s:
             break
         time.sleep(1)
+    # Shown with a failing test's output: a worker whose /metrics never answered looks, from
+    # the counts alone, like one that lost everything.
+    print(f"settle: {failed} of {reads} reads failed{f' (last: {error})' if failed else ''}")
     return last
 
 
