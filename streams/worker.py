@@ -7,7 +7,14 @@ import faust
 from streams.app import build_app, load_detector_config
 from streams.log_setup import configure_logging, get_logger
 from streams.settings import Settings, redact_url
-from streams.topics import ALERTS, MENTIONS, MENTIONS_SCORED, ensure_topics
+from streams.topics import (
+    ALERTS,
+    MENTIONS,
+    MENTIONS_SCORED,
+    ensure_internal_topics,
+    ensure_topics,
+    faust_internal_topics,
+)
 
 log = get_logger(__name__)
 
@@ -25,6 +32,8 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
         scored_partitions=partitions[settings.topic(MENTIONS_SCORED)],
         alerts_partitions=partitions[settings.topic(ALERTS)],
     )
+    # Faust's changelogs too, before it subscribes to them (see ensure_internal_topics).
+    ensure_internal_topics(settings, faust_internal_topics(app), timeout_s=wait_for_kafka_s)
     log.info(
         "worker.starting",
         app_id=settings.app_id,

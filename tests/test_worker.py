@@ -9,15 +9,23 @@ import platform
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
+from streams.app import build_app
 from streams.kafka_local import LocalKafka, free_port
-from streams.topics import PIPELINE_TOPICS
+from streams.settings import Settings
+from streams.topics import (
+    PIPELINE_TOPICS,
+    ensure_internal_topics,
+    ensure_topics,
+    faust_internal_topics,
+)
 from tests.running_worker import RunningWorker, start_worker
 
 pytestmark = pytest.mark.integration
@@ -164,3 +172,58 @@ def test_bad_detector_config_is_refused_before_kafka(
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: STORMVARSEL_DETECTOR_CONFIG: ") and expected in lines[-1]
     assert "no Kafka broker answered" not in result.stderr  # refused before trying Kafka
+
+
+def test_faust_topics_are_created_and_led_before_faust_subscribes(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """A CI run lost every mention: Faust subscribed to its just-created changelogs before the
+    broker's metadata listed them, and each table write then raised PartitionsMismatch. The
+    worker now creates them first and waits for their leaders."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    settings = Settings(
+        kafka_bootstrap_servers=kafka.bootstrap,
+        topic_prefix=prefix,
+        app_id=f"test-{prefix.rstrip('.')}",
+        topic_partitions=4,
+        data_dir=tmp_path,
+        alertmanager_urls="http://127.0.0.1:9",  # so the notifier's table exists too
+    )
+    ensure_topics(settings)
+    app, _ = build_app(settings, mention_partitions=4, scored_partitions=4, alerts_partitions=4)
+    internal = {t.name: t for t in faust_internal_topics(app)}
+    changelogs = {
+        f"{settings.app_id}-{table}-changelog"
+        for table in (
+            "mention-ids",
+            "detector-state",
+            "detector-pending",
+            "detector-ids",
+            "notifier-alerts",
+        )
+    }
+    assert changelogs <= internal.keys()
+    assert f"{settings.app_id}-__assignor-__leader" in internal
+    for name in changelogs:
+        assert internal[name].partitions == 4, name
+        assert internal[name].config == {"cleanup.policy": "compact"}, name
+
+    ensure_internal_topics(settings, list(internal.values()), timeout_s=30)
+    ensure_internal_topics(settings, list(internal.values()), timeout_s=30)  # idempotent
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        described = {t["name"]: t for t in admin.describe_topics(sorted(internal))}
+        configs = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(changelogs)]
+        )
+    finally:
+        admin.close()
+    for name, topic in internal.items():
+        partitions = described[name]["partitions"]
+        assert len(partitions) == topic.partitions, name
+        assert all(p["leader_id"] >= 0 for p in partitions), name
+    policies = {
+        name: entries["cleanup.policy"]["value"] for name, entries in configs["topic"].items()
+    }
+    assert policies == dict.fromkeys(changelogs, "compact")
