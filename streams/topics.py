@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 from mode.utils.times import want_seconds
 
 from streams.errors import StormvarselError
@@ -42,38 +40,27 @@ class TopicState:
     created: bool
 
 
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create if missing: a pipeline topic, a table's changelog or Faust's
+    leader-assignor topic."""
+
+    name: str
+    partitions: int
+    replication: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicState]:
     """Create any missing pipeline topic; report existing ones with their partition counts."""
+    specs = [
+        TopicSpec(settings.topic(name), settings.topic_partitions, settings.topic_replication)
+        for name in PIPELINE_TOPICS
+    ]
     admin = connect_admin(settings, timeout_s=timeout_s)
     try:
-        wanted = [settings.topic(name) for name in PIPELINE_TOPICS]
-        existing = set(admin.list_topics())
-        missing = [name for name in wanted if name not in existing]
-        created: set[str] = set()
-        for name in missing:
-            try:
-                admin.create_topics(
-                    [
-                        NewTopic(
-                            name=name,
-                            num_partitions=settings.topic_partitions,
-                            replication_factor=settings.topic_replication,
-                        )
-                    ]
-                )
-                created.add(name)
-                log.info(
-                    "topic.created",
-                    topic=name,
-                    partitions=settings.topic_partitions,
-                    replication=settings.topic_replication,
-                )
-            except TopicAlreadyExistsError:
-                pass  # another worker created it a moment ago
-        # Only just created: the brokers' metadata may not list them yet (a Faust consumer
-        # subscribing now would ignore them).
-        wait_for_leaders(admin, sorted(created), timeout_s)
-        described = admin.describe_topics(wanted)
+        created = _create_missing(admin, specs, timeout_s)
+        described = admin.describe_topics([spec.name for spec in specs])
         states = []
         for topic in described:
             # kafka-python 3 names the field "name"; older releases used "topic".
@@ -92,17 +79,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicStat
         admin.close()
 
 
-@dataclass(frozen=True)
-class InternalTopic:
-    """A topic Faust declares for itself: a table's changelog or the leader assignor's topic."""
-
-    name: str
-    partitions: int
-    replication: int
-    config: dict[str, str] = field(default_factory=dict)
-
-
-def faust_internal_topics(app: Any) -> list[InternalTopic]:
+def faust_internal_topics(app: Any) -> list[TopicSpec]:
     """The topics the Faust ``app`` would create at start-up, with the settings it would use.
 
     The cleanup policy follows Faust's rule: ``compact`` and/or ``delete`` as the topic asks,
@@ -122,7 +99,7 @@ def faust_internal_topics(app: Any) -> list[InternalTopic]:
             config["retention.ms"] = str(int(want_seconds(topic.retention) * 1000))
         config.update({str(k): str(v) for k, v in (topic.config or {}).items()})
         out.append(
-            InternalTopic(
+            TopicSpec(
                 topic.get_topic_name(),
                 topic.partitions or conf.topic_partitions,
                 topic.replicas or conf.topic_replication_factor,
@@ -130,71 +107,55 @@ def faust_internal_topics(app: Any) -> list[InternalTopic]:
             )
         )
     # The leader assignor's topic (see faust.assignor.leader_assignor): one partition.
-    out.append(InternalTopic(f"{conf.id}-__assignor-__leader", 1, conf.topic_replication_factor))
+    out.append(TopicSpec(f"{conf.id}-__assignor-__leader", 1, conf.topic_replication_factor))
     return out
 
 
 def ensure_internal_topics(
-    settings: Settings, topics: list[InternalTopic], timeout_s: float = 30.0
+    settings: Settings, topics: list[TopicSpec], timeout_s: float = 30.0
 ) -> None:
     """Create Faust's own topics before Faust starts, and wait until every partition has a leader.
 
-    Faust creates them itself, but subscribes to them a few milliseconds later. On a busy
-    machine the broker's metadata did not list a just-created changelog yet: the consumer
-    ignored it ("not found in cluster metadata"), kept 0 partitions for it until its next
-    metadata refresh (minutes), and every table write raised ``PartitionsMismatch``. The
-    detect agent then crashed on each mention and lost it. Created here, seconds earlier and
+    Faust creates them itself, but subscribes to them moments later. aiokafka's group
+    coordinator records a subscribed topic that the brokers' metadata does not list yet with
+    0 partitions, until its next metadata refresh (minutes); meanwhile every table write
+    raised ``PartitionsMismatch`` and the detect agent failed each mention. Created here and
     confirmed, the topics already exist when Faust looks, so it leaves them as they are.
     """
     admin = connect_admin(settings, timeout_s=timeout_s)
     try:
-        existing = set(admin.list_topics())
-        for topic in topics:
-            if topic.name in existing:
-                continue
-            try:
-                admin.create_topics(
-                    [
-                        NewTopic(
-                            name=topic.name,
-                            num_partitions=topic.partitions,
-                            replication_factor=topic.replication,
-                            topic_configs=topic.config,
-                        )
-                    ]
-                )
-                log.info("topic.created", topic=topic.name, partitions=topic.partitions)
-            except TopicAlreadyExistsError:
-                pass  # another worker of the group created it a moment ago
-        wait_for_leaders(admin, [t.name for t in topics], timeout_s)
+        _create_missing(admin, topics, timeout_s)
     finally:
         admin.close()
 
 
-def wait_for_leaders(admin: KafkaAdminClient, names: Iterable[str], timeout_s: float) -> None:
-    """Block until the brokers' metadata lists every partition of ``names`` with a leader."""
-    wanted = list(names)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        pending = [name for name in wanted if not _has_leaders(admin, name)]
-        if not pending:
-            return
-        if time.monotonic() >= deadline:
-            raise StormvarselError(
-                f"Kafka created {', '.join(pending)} but named no leader for every partition "
-                f"within {timeout_s:.0f} s; check the brokers' logs"
+def _create_missing(admin: KafkaAdminClient, specs: list[TopicSpec], timeout_s: float) -> set[str]:
+    """Create the topics of ``specs`` that do not exist, then wait until the brokers' metadata
+    lists each new one with a leader for every partition (a consumer subscribing to a topic
+    before that would see none). Returns the names created here."""
+    existing = set(admin.list_topics())
+    fresh = [spec for spec in specs if spec.name not in existing]
+    created: set[str] = set()
+    for spec in fresh:
+        try:
+            admin.create_topics(
+                [NewTopic(spec.name, spec.partitions, spec.replication, topic_configs=spec.config)]
             )
-        time.sleep(0.2)
-
-
-def _has_leaders(admin: KafkaAdminClient, name: str) -> bool:
+        except TopicAlreadyExistsError:
+            continue  # another worker created it a moment ago
+        created.add(spec.name)
+        log.info(
+            "topic.created",
+            topic=spec.name,
+            partitions=spec.partitions,
+            replication=spec.replication,
+        )
+    names = [spec.name for spec in fresh]  # here or by another worker a moment ago
     try:
-        described = admin.describe_topics([name])
-    except KafkaError:
-        return False
-    if not described or described[0].get("error_code", 0) != 0:
-        return False
-    partitions = described[0].get("partitions") or []
-    return bool(partitions) and all(
-        p.get("error_code", 0) == 0 and p.get("leader_id", -1) >= 0 for p in partitions
-    )
+        admin.wait_for_topics(names, timeout_ms=int(timeout_s * 1000))
+    except KafkaTimeoutError as exc:
+        raise StormvarselError(
+            f"Kafka named no leader for every partition of {', '.join(names)} within "
+            f"{timeout_s:.0f} s ({exc}); check the brokers' logs"
+        ) from None
+    return created
