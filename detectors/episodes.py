@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -89,14 +90,19 @@ class Episode:
             "peak_ms": self.peak_ms,
             "peak_score": self.peak_score,
             "end_ms": self.end_ms,
-            "escalations": self.escalations,
-            "figures": self.figures,
-            "peak_figures": self.peak_figures,
+            # Copies: the worker keeps saved states as they are (Faust's in-memory table store,
+            # and a changelog record serialised only when it leaves the producer's buffer), so a
+            # live list here would gain escalations after the save, and a rebuild that replays
+            # the mentions since the save would add them a second time.
+            "escalations": copy.deepcopy(self.escalations),
+            "figures": copy.deepcopy(self.figures),
+            "peak_figures": copy.deepcopy(self.peak_figures),
         }
 
     @classmethod
     def from_state(cls, evidence: EpisodeEvidence, state: dict[str, Any]) -> Episode:
-        values = {k: v for k, v in state.items() if k != "evidence"}
+        """An episode saved by :meth:`to_state`; shares nothing with ``state``."""
+        values = {k: copy.deepcopy(v) for k, v in state.items() if k != "evidence"}
         return cls(evidence=evidence, **values)
 
 
