@@ -142,6 +142,18 @@ def alert_differences(got: list[str], want: list[str]) -> tuple[list[str], int]:
     return problems, identical
 
 
+def state_moves(workers: list[RunningWorker]) -> str:
+    """Each worker's rebuilds and resumptions of the detect stage (which partitions, from which
+    offsets), for reading a failure without the machine."""
+    lines = []
+    for worker in workers:
+        lines.append(f"--- {worker.log.parent.name}")
+        for line in worker.log.read_text(errors="replace").splitlines():
+            if "detect.rebuilt" in line or "detect.resumed" in line:
+                lines.append(line[:300])
+    return "\n".join(lines)
+
+
 def late_mentions(worker: RunningWorker) -> float:
     """Mentions the worker's detectors counted behind their buckets (0 when in order)."""
     return worker.metrics().get("stormvarsel_late_mentions_total{}", 0)
@@ -176,10 +188,12 @@ def test_two_workers_with_a_rebalance_raise_the_alerts_of_one(
     first = start_worker(kafka, worker_dir(tmp_path, "first"), **WORKER_ENV)
     prefix = first.prefix
     workers = [first]
+    everyone = [first]
     sender = PacedSender(first.bootstrap, first.topic("mentions"), records, RATE, "brand")
     try:
         second = start_worker(kafka, worker_dir(tmp_path, "second"), prefix=prefix, **WORKER_ENV)
         workers.append(second)
+        everyone.append(second)
         sender.start()
         second.wait(
             lambda: (
@@ -195,6 +209,7 @@ def test_two_workers_with_a_rebalance_raise_the_alerts_of_one(
         first.wait(lambda: sender.sent >= 2 * len(records) // 3, 60, "two thirds sent")
         again = start_worker(kafka, worker_dir(tmp_path, "again"), prefix=prefix, **WORKER_ENV)
         workers.append(again)
+        everyone.append(again)
         sender.finish()
         counts = settle(lambda: brand_counts(workers), expected, 240)
         assert all(w.process.poll() is None for w in workers), explain(["a worker died"], workers)
@@ -227,7 +242,9 @@ def test_two_workers_with_a_rebalance_raise_the_alerts_of_one(
         f"{identical} of them byte-identical with the rebalances; per worker (copies dropped, "
         f"redeliveries skipped): {dropped}; late mentions per worker: {late}"
     )
-    assert not problems, "alerts differ from the one-worker run:\n" + "\n".join(problems)
+    assert not problems, "alerts differ from the one-worker run:\n" + "\n".join(
+        [*problems, state_moves(everyone)]
+    )
     assert late["single"] == 0, "the ordered week had late mentions in the one-worker run"
 
 
