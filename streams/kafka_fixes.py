@@ -88,10 +88,9 @@ def _next_offsets(consumer: Any) -> MutableMapping[Any, int]:
     return table
 
 
-def _is_source(thread: Any, tp: Any) -> bool:
-    return bool(thread.app.topics.acks_enabled_for(tp.topic)) and not tp.topic.endswith(
-        "-changelog"
-    )
+def _is_source_topic(app: Any, topic: str) -> bool:
+    """A topic an agent consumes with acks (not a table's changelog)."""
+    return bool(app.topics.acks_enabled_for(topic)) and not topic.endswith("-changelog")
 
 
 def strict_new_offset(consumer: Any, tp: Any) -> int | None:
@@ -192,12 +191,6 @@ def _install_metadata_backoff() -> None:
     AIOKafkaClient._metadata_update = metadata_update  # type: ignore[method-assign]
 
 
-def skipped_by_stream(message: Any) -> bool:
-    """Whether Faust is acking a source record that no stream handed to an agent: a stream marks
-    a record *tracked* only once it is past the generation and flow checks that skip it."""
-    return not message.tracked and not message.topic.endswith("-changelog")
-
-
 def _install_strict_commits() -> None:
     if getattr(Consumer._new_offset, _MARK, False):
         return
@@ -205,8 +198,11 @@ def _install_strict_commits() -> None:
     original_ack: Callable[[Any, Any], bool] = Consumer.ack
 
     def ack(self: Any, message: Any) -> bool:
-        if skipped_by_stream(message) and self.app.topics.acks_enabled_for(message.topic):
-            return False  # not processed: committing it would lose it (see the module notes)
+        # A stream marks a record *tracked* only once it is past the generation and flow checks
+        # that skip it: an untracked source record was never processed, and committing it
+        # would lose it (see the module notes).
+        if not message.tracked and _is_source_topic(self.app, message.topic):
+            return False
         return original_ack(self, message)
 
     original_seek: Callable[[Any], Awaitable[Mapping[Any, int | None]]]
@@ -219,7 +215,7 @@ def _install_strict_commits() -> None:
 
     async def seek_to_committed(self: Any) -> Mapping[Any, int | None]:
         committed = await original_seek(self)
-        sources = [tp for tp in committed if _is_source(self, tp)]
+        sources = [tp for tp in committed if _is_source_topic(self.app, tp.topic)]
         fresh = sorted(
             (tp for tp in sources if (committed[tp] or 0) <= 0),
             key=lambda tp: (tp.topic, tp.partition),
