@@ -4,11 +4,11 @@ The week of airline tweets goes through the whole pipeline (validation, lexicon 
 detection) twice, on topics with four partitions: once with a single worker, once with two
 workers in one consumer group, the second stopped (SIGTERM) a third of the way in and started
 again two thirds in. Partitions, and the detectors' state with them, move between the workers
-three times. Every mention is counted once, and the two runs raise the same alert records, brand
-by brand and record by record: the same episodes, changes, times, severities and escalations
-exactly, and the same figures within one mention's worth (one CI run in about ten had a figure
-off in the third or fourth decimal after the rebalances; see docs/reliability.md, known limits).
-The test prints how many records were byte-identical.
+three times. Every mention is counted once and in order (no worker counts a mention behind its
+bucket), and the two runs raise the same alert records, byte for byte. Records that stages
+dropped on their way to a stream after a rebalance (bug 13 in docs/reliability.md) once made
+this fail in about one run of three: mentions counted late moved an episode's start or its
+figures, or mentions were lost.
 
 This test found mentions lost when a rebalance came before a partition's first commit (a Faust
 and aiokafka bug: see ``streams/kafka_fixes.py``); without that fix it fails most runs.
@@ -89,56 +89,22 @@ def expected_counts(records: list[dict[str, Any]]) -> Counter[str]:
     return Counter(brand for brand, _ in {(r["brand"], r["id"]) for r in records})
 
 
-#: What the pages and their timing depend on; compared exactly.
-EXACT_FIELDS = (
-    "alert_id",
-    "brand",
-    "kind",
-    "change",
-    "changed_at_ms",
-    "status",
-    "severity",
-    "peak_severity",
-    "start_ms",
-    "first_abnormal",
-    "peak_ms",
-    "end_ms",
-    "escalations",
-)
-
-
-def figure_differences(got: dict[str, Any], want: dict[str, Any]) -> list[str]:
-    """Figures that differ by more than one mention's worth (a count by more than 1, a share by
-    more than one mention of the window, a baseline by more than 1 %)."""
-    problems = []
-    for section in ("figures", "peak_figures"):
-        for name in ("volume", "negative_share", "negative_reach"):
-            a, b = got[section][name], want[section][name]
-            volume = max(1, want[section]["volume"]["now"] - 1)
-            now_slack = 1.0 / volume + 1e-4 if name == "negative_share" else 1.0
-            base_slack = 0.002 if name == "negative_share" else 0.01 * abs(b["baseline"]) + 0.01
-            if (
-                abs(a["now"] - b["now"]) > now_slack
-                or abs(a["baseline"] - b["baseline"]) > base_slack
-            ):
-                problems.append(f"{section}.{name}: {a} against {b}")
-    return problems
-
-
 def alert_differences(got: list[str], want: list[str]) -> tuple[list[str], int]:
     """What differs between two runs' alert records of a brand, and how many are identical."""
     if len(got) != len(want):
         return [f"{len(got)} alert records against {len(want)}"], 0
     problems, identical = [], 0
     for n, (a_text, b_text) in enumerate(zip(got, want, strict=True)):
-        identical += a_text == b_text
+        if a_text == b_text:
+            identical += 1
+            continue
         a, b = json.loads(a_text), json.loads(b_text)
+        keys = sorted(set(a) | set(b))
         problems += [
             f"record {n} {key}: {a.get(key)!r} against {b.get(key)!r}"
-            for key in EXACT_FIELDS
+            for key in keys
             if a.get(key) != b.get(key)
-        ]
-        problems += [f"record {n} {p}" for p in figure_differences(a, b)]
+        ] or [f"record {n}: same fields, other bytes"]
     return problems, identical
 
 
@@ -245,33 +211,28 @@ def test_two_workers_with_a_rebalance_raise_the_alerts_of_one(
     assert not problems, "alerts differ from the one-worker run:\n" + "\n".join(
         [*problems, state_moves(everyone)]
     )
-    assert late["single"] == 0, "the ordered week had late mentions in the one-worker run"
+    assert not any(late.values()), f"mentions counted behind their buckets: {late}"
 
 
 def _alert(**changes: Any) -> str:
     figures = {
         "volume": {"now": 17, "baseline": 5.99},
         "negative_share": {"now": 0.4706, "baseline": 0.2433},
-        "negative_reach": {"now": 0, "baseline": 0.0},
-        "window_minutes": 60.0,
     }
-    record: dict[str, Any] = {key: None for key in EXACT_FIELDS}
-    record.update(alert_id="d91a", severity="watch", figures=figures, peak_figures=figures)
+    record: dict[str, Any] = {"alert_id": "d91a", "severity": "watch", "figures": figures}
     record.update(changes)
     return json.dumps(record, sort_keys=True)
 
 
-def test_the_comparison_allows_one_mention_and_nothing_more() -> None:
+def test_the_comparison_names_every_field_that_differs() -> None:
     want = [_alert()]
-    one_off = {
-        "volume": {"now": 16, "baseline": 5.98},
-        "negative_share": {"now": 0.4375, "baseline": 0.2435},
-        "negative_reach": {"now": 0, "baseline": 0.0},
-        "window_minutes": 60.0,
-    }
-    assert alert_differences([_alert(figures=one_off)], want) == ([], 0)
     assert alert_differences(want, want) == ([], 1)
-    three_off = {**one_off, "volume": {"now": 14, "baseline": 5.99}}
-    assert alert_differences([_alert(figures=three_off)], want)[0]
-    assert alert_differences([_alert(severity="critical")], want)[0]
-    assert alert_differences([], want)[0]
+    one_off = {"volume": {"now": 16, "baseline": 5.98}}
+    problems, identical = alert_differences([_alert(figures=one_off, severity="critical")], want)
+    assert identical == 0
+    assert [p.split(":")[0] for p in problems] == ["record 0 figures", "record 0 severity"]
+    assert alert_differences([want[0].replace(", ", ",  ")], want) == (
+        ["record 0: same fields, other bytes"],
+        0,
+    )
+    assert alert_differences([], want)[0] == ["0 alert records against 1"]
