@@ -89,6 +89,7 @@ class BrandDetector:
         #: Posts per sentiment group and bucket that are tokenised for driver terms.
         self.sample_size = max(4, round(cfg.drivers.sample_per_minute * cfg.bucket_minutes))
         self.background_size = max(1, round(cfg.drivers.background_per_minute * cfg.bucket_minutes))
+        self.top_k = cfg.drivers.top_k
         self.open: dict[int, OpenBucket] = {}
         #: End of the last closed bucket; mentions before it are late.
         self.closed_until: int | None = None
@@ -117,6 +118,14 @@ class BrandDetector:
         self.recent: deque[tuple[int, float, int, int]] = deque(
             maxlen=max(1, round(window / self.minutes))
         )
+        # Volume and negatives of the buckets in the share window (the latest ones, up to
+        # ``share_window_minutes`` back), kept apart so that they sum in a C loop.
+        share_span = 0
+        while share_span * self.minutes < cfg.storm.share_window_minutes:
+            share_span += 1
+        span = min(share_span, self.recent.maxlen or 1)
+        self.share_volumes: deque[int] = deque(maxlen=span)
+        self.share_negatives: deque[int] = deque(maxlen=span)
         self.machines = {
             "storm": LevelMachine(cfg.states, self.minutes),
             "buzz": LevelMachine(cfg.states, self.minutes),
@@ -135,14 +144,15 @@ class BrandDetector:
         counted (``late_total``, and ``late`` in the next bucket summary), not added."""
         self.observed_total += 1
         start = bucket_start(event.event_ms, self.bucket_ms)
-        if self.closed_until is not None and start < self.closed_until:
+        closed_until = self.closed_until
+        if closed_until is not None and start < closed_until:
             self.late_total += 1
             self.late_pending += 1
             return
         bucket = self.open.get(start)
         if bucket is None:
             bucket = self.open[start] = OpenBucket(start)
-        bucket.add(event, self.sample_size, self.config.drivers.top_k)
+        bucket.add(event, self.sample_size, self.top_k)
 
     def advance(self, watermark_ms: int) -> list[Output]:
         """Close, in order, every bucket that ends at or before ``watermark_ms`` (empty ones too,
@@ -176,13 +186,10 @@ class BrandDetector:
         sustained = self.negative_sustained.step(bucket.negative, expected * p0, confidence)
         negative_score = max(negative.score, sustained)
         self.recent.append((bucket.volume, expected, bucket.negative, bucket.reach_negative))
-
-        n = k = 0
-        for i, (v, _, neg, _) in enumerate(reversed(self.recent)):
-            if i * self.minutes >= storm_cfg.share_window_minutes:
-                break
-            n += v
-            k += neg
+        self.share_volumes.append(bucket.volume)
+        self.share_negatives.append(bucket.negative)
+        n = sum(self.share_volumes)
+        k = sum(self.share_negatives)
         share_z = (k / n - p0) / math.sqrt(p0 * (1.0 - p0) / n) if n else 0.0
         storm_score = negative_score if share_z > -storm_cfg.share_drop_z else 0.0
         if n >= storm_cfg.share_min_volume and k >= storm_cfg.min_negative:
@@ -456,6 +463,8 @@ class BrandDetector:
         d.reach = DecayedMean(*state["reach"])
         d.recent.clear()
         d.recent.extend((int(v), float(e), int(n), int(r)) for v, e, n, r in state["recent"])
+        d.share_volumes.extend(v for v, _, _, _ in d.recent)
+        d.share_negatives.extend(n for _, _, n, _ in d.recent)
         for kind, machine_state in state["machines"].items():
             d.machines[kind].load_state(machine_state)
         d.run_start = {

@@ -6,6 +6,7 @@ import dataclasses
 import heapq
 import zlib
 from dataclasses import dataclass, field
+from heapq import heappush, heapreplace
 from typing import Any
 from zlib import crc32
 
@@ -65,31 +66,34 @@ class OpenBucket:
     )
 
     def add(self, event: MentionEvent, sample_size: int, top_k: int) -> None:
-        self.volume += 1
-        seq = -self.volume
-        sentiment = event.sentiment
-        if sentiment == "negative":
+        # Runs once per mention: locals instead of repeated attribute look-ups, and a heap is
+        # touched only when the post earns a place in it.
+        volume = self.volume + 1
+        self.volume = volume
+        seq = -volume
+        if event.sentiment == "negative":
             self.negative += 1
             self.reach_negative += event.followers
             sample, reach, engagement = self.heaps["negative"]
         else:
-            if sentiment == "positive":
+            if event.sentiment == "positive":
                 self.positive += 1
             else:
                 self.neutral += 1
             sample, reach, engagement = self.heaps["other"]
         author = event.author
-        authors = self.authors
-        if author is not None and len(authors) < MAX_AUTHORS_PER_BUCKET:
-            authors.add(author)
-        lang = event.lang or "unknown"
+        if author is not None:
+            authors = self.authors
+            if len(authors) < MAX_AUTHORS_PER_BUCKET:
+                authors.add(author)
         languages = self.languages
+        lang = event.lang or "unknown"
         if lang in languages:
             languages[lang] += 1
         else:
             _bump(languages, lang)
-        platform = event.platform
         platforms = self.platforms
+        platform = event.platform
         if platform in platforms:
             platforms[platform] += 1
         else:
@@ -97,19 +101,21 @@ class OpenBucket:
         key = event.mention_id or event.text
         h = -crc32(key.encode("utf-8", "surrogatepass"))
         if len(sample) < sample_size:
-            heapq.heappush(sample, (h, seq, key, event))
-        elif (h, seq) > sample[0][:2]:
-            heapq.heapreplace(sample, (h, seq, key, event))
+            heappush(sample, (h, seq, key, event))
+        else:
+            least = sample[0]
+            if h > least[0] or (h == least[0] and seq > least[1]):
+                heapreplace(sample, (h, seq, key, event))
         rank = event.followers
         if len(reach) < top_k:
-            heapq.heappush(reach, (rank, seq, key, event))
+            heappush(reach, (rank, seq, key, event))
         elif rank > reach[0][0]:
-            heapq.heapreplace(reach, (rank, seq, key, event))
+            heapreplace(reach, (rank, seq, key, event))
         rank = event.likes + event.shares + event.replies
         if len(engagement) < top_k:
-            heapq.heappush(engagement, (rank, seq, key, event))
+            heappush(engagement, (rank, seq, key, event))
         elif rank > engagement[0][0]:
-            heapq.heapreplace(engagement, (rank, seq, key, event))
+            heapreplace(engagement, (rank, seq, key, event))
 
     def sample(self, group: str) -> list[Post]:
         """The group's sampled posts, smallest hash first (a prefix is again a fair sample)."""

@@ -25,9 +25,12 @@ class BoundedCounter:
 
     def add_all(self, keys: Iterable[str], weight: float = 1.0) -> None:
         counts = self.counts
+        get = counts.get
+        n = 0
         for key in keys:
-            counts[key] = counts.get(key, 0.0) + weight
-            self.total += weight
+            counts[key] = get(key, 0.0) + weight
+            n += 1
+        self.total += n * weight
         if len(counts) >= 2 * self.capacity:
             self.prune()
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from detectors.config import SpikeConfig
@@ -46,6 +47,41 @@ class SpikeScore:
     observed: float
     expected: float
     window_minutes: float
+
+
+class RecentCounts:
+    """The last ``length`` buckets' (observed, expected) counts, with sums over any suffix.
+
+    The sums are ``math.fsum``: correctly rounded whatever the order of the terms, so a restored
+    state, or another Python version, continues with exactly the same floating-point values; and
+    a C loop, so summing an hour of 1-minute buckets on every bucket stays cheap.
+    """
+
+    def __init__(self, length: int) -> None:
+        self.observed: deque[float] = deque(maxlen=length)
+        self.expected: deque[float] = deque(maxlen=length)
+
+    def append(self, observed: float, expected: float) -> None:
+        self.observed.append(observed)
+        self.expected.append(expected)
+
+    def sums(self, span: int) -> tuple[float, float]:
+        """Observed and expected totals of the latest ``span`` buckets (fewer if fewer seen)."""
+        if span >= len(self.observed):
+            return math.fsum(self.observed), math.fsum(self.expected)
+        return (
+            math.fsum(islice(reversed(self.observed), span)),
+            math.fsum(islice(reversed(self.expected), span)),
+        )
+
+    def to_state(self) -> list[list[float]]:
+        return [[o, e] for o, e in zip(self.observed, self.expected, strict=True)]
+
+    def load_state(self, state: list[list[float]]) -> None:
+        self.observed.clear()
+        self.expected.clear()
+        for o, e in state:
+            self.append(float(o), float(e))
 
 
 class _Scale:
@@ -88,26 +124,16 @@ class SpikeScorer:
         self.gate_span = max(1, round(config.gate_minutes / bucket_minutes))
         self.spans = sorted({s.span for s in self.scales} | {self.gate_span})
         longest = max([s.span for s in self.scales] + [self.gate_span])
-        self.recent: deque[tuple[float, float]] = deque(maxlen=longest)
-
-    def _sums(self, span: int) -> tuple[float, float]:
-        x = e = 0.0
-        recent = self.recent
-        n = len(recent)
-        for i in range(n - 1, max(-1, n - 1 - span), -1):
-            o, ex = recent[i]
-            x += o
-            e += ex
-        return x, e
+        self.recent = RecentCounts(longest)
 
     def step(self, observed: float, expected: float, confidence: float = 1.0) -> SpikeScore:
         """Score a closed bucket, then learn from it. ``confidence`` (0..1] damps early evidence."""
         cfg = self.config
         a = cfg.pseudo_count
-        self.recent.append((observed, expected))
+        self.recent.append(observed, expected)
         sums: dict[int, tuple[float, float]] = {}
         for span in self.spans:
-            sums[span] = self._sums(span)
+            sums[span] = self.recent.sums(span)
         gated = sums[self.gate_span][0] < self.min_volume
         best: SpikeScore | None = None
         for scale in self.scales:
@@ -135,7 +161,7 @@ class SpikeScorer:
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "recent": [list(pair) for pair in self.recent],
+            "recent": self.recent.to_state(),
             "scales": [
                 {
                     "hist": s.hist.to_state(),
@@ -148,8 +174,7 @@ class SpikeScorer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.recent.clear()
-        self.recent.extend((float(o), float(e)) for o, e in state["recent"])
+        self.recent.load_state(state["recent"])
         for scale, saved in zip(self.scales, state["scales"], strict=True):
             scale.hist.load_state(saved["hist"])
             scale.cusum = float(saved["cusum"])
@@ -179,7 +204,7 @@ class SustainedScorer:
     ) -> None:
         self.span = max(1, round(window_minutes / bucket_minutes))
         self.recent_span = max(1, round(60.0 / bucket_minutes))
-        self.recent: deque[tuple[float, float]] = deque(maxlen=self.span)
+        self.recent = RecentCounts(self.span)
         self.prior_phi = prior_phi
         self.prior_windows = prior_windows
         self.min_ratio = min_ratio
@@ -196,13 +221,8 @@ class SustainedScorer:
 
     def step(self, observed: float, expected: float, confidence: float = 1.0) -> float:
         """Add a closed bucket; return the score (1.0 = ``z_unit`` standard errors)."""
-        self.recent.append((observed, expected))
-        # Summed afresh each time (not kept as running sums) so a restored state continues
-        # with exactly the same floating-point values.
-        x = e = 0.0
-        for o, ex in self.recent:
-            x += o
-            e += ex
+        self.recent.append(observed, expected)
+        x, e = self.recent.sums(self.span)
         e = max(e, 1e-9)
         phi = self.phi
         z = (x - e) / math.sqrt(e + phi * e * e)
@@ -220,21 +240,16 @@ class SustainedScorer:
     def _still_rising(self) -> bool:
         """The last ``recent_span`` buckets are themselves above expectation: evidence from
         hours ago alone does not keep an episode open."""
-        x = e = 0.0
-        for i in range(len(self.recent) - 1, max(-1, len(self.recent) - 1 - self.recent_span), -1):
-            o, ex = self.recent[i]
-            x += o
-            e += ex
+        x, e = self.recent.sums(self.recent_span)
         return x >= self.min_ratio * e
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "recent": [list(pair) for pair in self.recent],
+            "recent": self.recent.to_state(),
             "phi": [self.phi_sum, self.phi_n, self.since_sample],
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.recent.clear()
-        self.recent.extend((float(o), float(e)) for o, e in state["recent"])
+        self.recent.load_state(state["recent"])
         self.phi_sum, self.phi_n = float(state["phi"][0]), float(state["phi"][1])
         self.since_sample = int(state["phi"][2])
