@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from detectors.config import ConfigError, DetectorConfig
+
+T = TypeVar("T")
 
 
 def _load_config(path: Path | None) -> DetectorConfig:
@@ -18,6 +21,31 @@ def _load_config(path: Path | None) -> DetectorConfig:
         return DetectorConfig.from_yaml(path)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--config") from exc
+
+
+def _with_progress(label: str, work: Callable[[Callable[[int, int], None]], T]) -> T:
+    """Run ``work`` with a progress callback that draws a bar on stderr when it is a terminal
+    (and does nothing otherwise, so piped and ``--json`` output stay clean)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return work(lambda done, total: None)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return work(update)
 
 
 @click.group("eval")
@@ -55,7 +83,8 @@ def eval_group() -> None:
 @click.option(
     "--leave-one-out",
     is_flag=True,
-    help="Also choose a configuration on all files but one, score it on that one (slow).",
+    help="Also choose a configuration on all files but one, score it on that one (about a "
+    "minute; a progress bar on a terminal).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def eval_nab(
@@ -90,7 +119,10 @@ def eval_nab(
     if leave_one_out:
         from detectors.nab import crossval
 
-        folds, cv, default = crossval.leave_one_out(paths, labels, config)
+        folds, cv, default = _with_progress(
+            "leave one file out",
+            lambda progress: crossval.leave_one_out(paths, labels, config, progress),
+        )
         loo = {
             "cross_validated_standard": round(cv, 3),
             "default_standard": round(default, 3),
