@@ -28,7 +28,8 @@ class DecayedHistogram:
         #: shrinking every bin on every update, new mass is added ever larger, which leaves all
         #: quantiles the same and costs O(1) per update (rescaled once it grows large).
         self.growth = 1.0
-        #: The highest bin holding any mass (0 when empty): mass is never taken away.
+        #: The highest bin holding any mass (0 when empty). Mass is only ever added; only the
+        #: rescaling can round a tiny one to zero, and it looks again.
         self.top = 0
 
     def seed_normal(self, mean: float, sd: float, weight: float) -> None:
@@ -56,6 +57,7 @@ class DecayedHistogram:
             self.mass = [m / self.growth for m in mass]
             self.total /= self.growth
             self.growth = 1.0
+            self.top = _highest_occupied(self.mass)  # a tiny old mass may now be zero
 
     def quantiles(self, probabilities: tuple[float, ...]) -> list[float]:
         """Interpolated quantiles (any order), read from the mass above each bin, counted down

@@ -55,6 +55,16 @@ def test_quantiles_equal_counting_by_hand() -> None:
         assert hist.quantiles(PROBABILITIES) == reference_quantiles(hist, PROBABILITIES)
 
 
+def test_a_mass_rounded_to_zero_by_the_decay_no_longer_counts_as_the_top() -> None:
+    hist = DecayedHistogram(-5.0, 9.0, 280, 1.0)
+    hist.add(8.0, 5.0)
+    for _ in range(400):  # rescaled every ~67 adds: the early mass shrinks below the floats
+        hist.add(0.0, 5.0)
+    assert hist.mass[int((8.0 + 5.0) / hist.width)] == 0.0
+    assert hist.quantiles(PROBABILITIES) == reference_quantiles(hist, PROBABILITIES)
+    assert hist.quantiles((1.0,)) == [pytest.approx(0.05)]
+
+
 def test_quantiles_of_an_empty_histogram_are_zero() -> None:
     assert DecayedHistogram(-5.0, 9.0, 280, 60.0).quantiles((0.9, 0.995)) == [0.0, 0.0]
 
