@@ -167,6 +167,8 @@ def main() -> None:
     parser.add_argument("--state-days", type=int, default=30)
     parser.add_argument("--state-rate", type=float, default=10.0)
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     throughput(args.brands, args.hours, args.rate, args.repeat)
     state_size(args.state_days, args.state_rate)
 

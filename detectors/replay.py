@@ -31,9 +31,6 @@ class Replayer:
         if detector is None:
             detector = self.detectors[event.brand] = BrandDetector(event.brand, self.config)
         detector.observe(event)
-        max_event_ms = self.max_event_ms
-        if max_event_ms is not None and event.event_ms <= max_event_ms:
-            return []  # the watermark has not moved (what ``tick`` would find, sooner)
         return self.tick(event.event_ms)
 
     def tick(self, event_ms: int) -> list[Output]:

@@ -51,8 +51,9 @@ def leave_one_out(
 ) -> tuple[list[Fold], float, float]:
     """Folds, the cross-validated standard score, and the default's standard score.
 
-    Runs every grid configuration over every file; ``progress(done, total)`` is called after
-    each configuration (the whole takes about a minute on the five realTweets files).
+    Runs every grid configuration, and the default, over every file (about a minute on the
+    five realTweets files); ``progress(done, total)`` is told the runs done before each run
+    and once at the end.
     """
     base = base or DetectorConfig()
     profile = scoring.STANDARD
