@@ -17,13 +17,13 @@ T0 = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
 MINUTE = 60_000
 
 CALM = [
-    ("nb", "Byttet til Nordlys Energi i går, enkel prosess"),
+    ("nb", "Byttet til Nordlys Energi i går, det gikk greit"),
     ("en", "Does Nordlys Energi have a student plan?"),
     ("sv", "Nordlys Energi har bra kundtjänst"),
-    ("nb", "Fikk svar fra Nordlys Energi på chatten"),
+    ("nb", "Fikk god hjelp fra Nordlys Energi på chatten"),
 ]
 COMPLAINTS = [
-    ("nb", "Nordlys Energi: forsinket refusjon igjen, venter fortsatt"),
+    ("nb", "Forsinket refusjon fra Nordlys Energi igjen, skuffende"),
     ("nb", "Tredje uka med forsinket refusjon fra Nordlys Energi"),
     ("en", "Still waiting on my delayed refund from Nordlys Energi"),
     ("en", "Nordlys Energi delayed refund for a month now, ridiculous"),
