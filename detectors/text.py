@@ -31,18 +31,24 @@ def extract(text: str, lang: str | None) -> Terms:
     "on hold for 2 hours" gives no phrase but "cancelled flight" does.
     """
     stops = stop_words(lang)
+    text = text.lower()
+    if "http" in text or "www." in text:
+        text = _URL.sub(" ", text)
+    if _CURLY_APOSTROPHE in text:
+        text = text.replace(_CURLY_APOSTROPHE, "'")
+    quoted = "'" in text  # only then can a token carry an apostrophe to strip
     words: list[str] = []
     hashtags: list[str] = []
     phrases: list[str] = []
     previous: str | None = None
-    for raw in _TOKEN.findall(_URL.sub(" ", text.lower())):
+    for raw in _TOKEN.findall(text):
         first = raw[0]
         if first == "#":
             if len(raw) > 2:
                 hashtags.append(raw.rstrip("'"))
             previous = None
             continue
-        token = raw.replace(_CURLY_APOSTROPHE, "'").strip("'")
+        token = raw.strip("'") if quoted else raw
         if first == "@" or len(token) < MIN_TERM_LENGTH or token in stops or token.isdigit():
             previous = None
             continue

@@ -1,0 +1,34 @@
+"""Tokenising a post into driver terms: what counts as a word, hashtag and phrase."""
+
+from __future__ import annotations
+
+from detectors.text import extract
+
+
+def test_urls_leave_no_terms_in_any_case() -> None:
+    terms = extract("Cancelled flight https://t.co/AbCd www.Example.com/path HTTPS://X.Y/Zq", "en")
+    assert terms.words == ("cancelled", "flight")
+    assert terms.phrases == ("cancelled flight",)
+
+
+def test_handles_numbers_and_stop_words_break_phrases() -> None:
+    terms = extract("@united cancelled flight, on hold for 2 hours. #Fail #a #fail", "en")
+    assert terms.words == ("cancelled", "flight", "hold", "hours")
+    assert terms.phrases == ("cancelled flight",)  # "hold hours" is split by "for 2"
+    assert terms.hashtags == ("#fail",)  # lower case, once; a one-letter tag is noise
+
+
+def test_curly_and_straight_apostrophes_are_the_same_word() -> None:
+    straight = extract("don't say 'rebooking' isn't broken", "en")
+    curly = extract("Don\u2019t say \u2019rebooking\u2019 isn\u2019t broken", "en")
+    assert straight == curly
+    # "don't" and "isn't" are English stop words once normalised; quotes are stripped.
+    assert curly.words == ("say", "rebooking", "broken")
+    assert curly.phrases == ("say rebooking",)
+
+
+def test_stop_words_follow_the_language_and_terms_count_once_per_post() -> None:
+    terms = extract("Forsinket refusjon, og jeg venter fortsatt på refusjon", "nb")
+    assert terms.words == ("forsinket", "refusjon", "venter", "fortsatt")
+    assert terms.phrases == ("forsinket refusjon", "venter fortsatt")
+    assert extract("og jeg venter", "sv-SE").words != extract("og jeg venter", "nb").words
