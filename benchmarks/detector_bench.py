@@ -10,8 +10,8 @@
    machines, drivers) is. The best of ``--repeat`` runs is the figure; median and slowest are
    printed beside it. Closing a bucket costs the same however many mentions it holds, so the
    figure depends on the load: the run starts at ``--start-hour`` (09:00 by default: six hours
-   from then average about the nominal ``--rate``, while six from midnight, the quietest part
-   of the day, average about 60 % of it) and prints the mean load it ran at.
+   from then average about the nominal ``--rate``, while six from midnight, running down into
+   the night's trough at 06:00, average about 60 % of it) and prints the mean load it ran at.
 2. State: one brand fed a simulated month (30 days) of mentions with a storm in it; prints the
    size of its serialised state (JSON, and gzip for a changelog topic's view), which must stay
    bounded whatever the traffic.
