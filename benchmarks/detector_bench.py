@@ -127,7 +127,8 @@ def throughput(brands: int, hours: float, start_hour: float, rate: float, repeat
     """Best of ``repeat`` runs (as ``timeit`` reports): on a shared machine, noise only ever
     slows a run down, so the fastest is the closest to what the code itself costs."""
     minutes = round(hours * 60)
-    events = list(mentions(brands, minutes, rate, start_minute=round(start_hour * 60)))
+    start_minute = round(start_hour * 60)
+    events = list(mentions(brands, minutes, rate, start_minute=start_minute))
     rates: list[float] = []
     outputs = 0
     for _ in range(repeat):
@@ -139,7 +140,7 @@ def throughput(brands: int, hours: float, start_hour: float, rate: float, repeat
         outputs += len(replayer.flush())
         rates.append(len(events) / (time.perf_counter() - start))
     best = max(rates)
-    clock = f"{int(start_hour):02d}:{round(start_hour % 1 * 60):02d}"
+    clock = f"{start_minute // 60:02d}:{start_minute % 60:02d}"
     load = len(events) / brands / minutes
     print(
         f"throughput: {len(events):,} mentions, {brands} brands, {hours:g} h of event time "

@@ -34,6 +34,7 @@ from detectors.events import MentionEvent
 from detectors.spikes import SpikeScorer, SustainedScorer
 from detectors.states import LEVELS, NORMAL, LevelMachine, Transition
 from detectors.text import Terms, extract
+from detectors.timeslots import bucket_start
 
 STATE_VERSION = 1
 
@@ -142,8 +143,7 @@ class BrandDetector:
         """Add a mention to its bucket. A mention for an already closed bucket is late: it is
         counted (``late_total``, and ``late`` in the next bucket summary), not added."""
         self.observed_total += 1
-        event_ms = event.event_ms
-        start = event_ms - event_ms % self.bucket_ms  # timeslots.bucket_start, inlined
+        start = bucket_start(event.event_ms, self.bucket_ms)
         closed_until = self.closed_until
         if closed_until is not None and start < closed_until:
             self.late_total += 1
