@@ -2,15 +2,16 @@
 
     .venv/bin/python benchmarks/nab_thinning.py [--keep 1 0.5 0.25] [--seeds 5]
         [--data ../shared/data/nab/realTweets]
-        [--labels ../shared/data/nab/labels/combined_windows.json] [--json]
+        [--labels ../shared/data/nab/labels/combined_windows.json] [--config FILE] [--json]
 
 Every count is replaced by a binomial draw keeping each tweet with probability ``keep``: the
 anomalies stay where NAB labelled them, but they and the brand's ordinary swings become as noisy
 as they would be for a brand with ``keep`` times the audience. The volume detector runs with its
-default configuration, scored exactly as ``stormvarsel eval nab`` scores it (a detection is a row
-where an episode opens). Each fraction below 1 is drawn ``--seeds`` times (seeds 0, 1, ...,
-so a run is reproducible); the line gives the mean normalised score per profile with the range
-over the draws, and the windows detected and false alarms summed over the five files.
+default configuration, or the YAML file ``--config`` names (as ``eval nab --config`` takes it),
+and is scored exactly as ``stormvarsel eval nab`` scores it (a detection is a row where an
+episode opens). Each fraction below 1 is drawn ``--seeds`` times (seeds 0, 1, ..., so a run is
+reproducible); the line gives the mean normalised score per profile with the range over the
+draws, and the windows detected and false alarms summed over all draws and files.
 
 This is the nearest the data beside the project comes to new files: the same five anomalies,
 but a detector tuned to these files' exact counts, rather than to their shape, loses more here.
@@ -31,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from detectors.config import ConfigError, DetectorConfig
 from detectors.nab import corpus, run, scoring
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
@@ -57,13 +59,16 @@ def thinned(series: corpus.Series, keep: float, rng: np.random.Generator) -> cor
 
 
 def score_draw(
-    originals: list[tuple[corpus.Series, scoring.RowWeights]], keep: float, seed: int
+    originals: list[tuple[corpus.Series, scoring.RowWeights]],
+    keep: float,
+    seed: int,
+    config: DetectorConfig | None = None,
 ) -> Draw:
     rng = np.random.default_rng(seed)
     results = []
     for series, weights in originals:
         copy = thinned(series, keep, rng)
-        scores = run.anomaly_scores(copy)
+        scores = run.anomaly_scores(copy, config)
         labels = [1 if w >= 0 else 0 for w in weights.window]
         results.append(run.FileResult(series.name, copy, weights, scores, labels))
     tallies = [
@@ -137,10 +142,17 @@ def main(argv: list[str] | None = None) -> int:
         default=SHARED / "labels" / "combined_windows.json",
         help="NAB's combined_windows.json",
     )
+    parser.add_argument("--config", type=Path, help="detector configuration (YAML)")
     parser.add_argument("--json", action="store_true", help="one JSON object per draw instead")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"--data: no such directory: {args.data}")
+    config = None
+    if args.config is not None:
+        try:
+            config = DetectorConfig.from_yaml(args.config)
+        except (ConfigError, OSError) as exc:
+            parser.error(f"--config: {exc}")
     paths = corpus.data_files(args.data)
     if not paths:
         parser.error(f"--data: no NAB-format CSV files in {args.data}")
@@ -162,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = range(1 if keep >= 1.0 else args.seeds)
         draws = []
         for seed in seeds:
-            draw = score_draw(originals, keep, seed)
+            draw = score_draw(originals, keep, seed, config)
             draws.append(draw)
             if args.json:
                 print(json.dumps(dataclasses.asdict(draw)), flush=True)

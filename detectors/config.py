@@ -41,7 +41,7 @@ class SpikeConfig:
     """Brand-relative spike and build-up scores (see detectors.spikes)."""
 
     windows_minutes: tuple[float, ...] = (5.0, 60.0)
-    pseudo_count: float = 1.0
+    pseudo_count: float = 2.0
     anchor_quantile: float = 0.9
     tail_quantile: float = 0.995
     tail_half_life_days: float = 14.0
