@@ -154,6 +154,12 @@ class BrandDetector:
             bucket = self.open[start] = OpenBucket(start)
         bucket.add(event, self.sample_size, self.top_k)
 
+    def start_at(self, boundary_ms: int) -> None:
+        """Treat every bucket before ``boundary_ms`` (a bucket boundary) as closed: mentions for
+        them are late. For a new brand in a stream whose watermark is already there."""
+        if self.closed_until is None:
+            self.closed_until = boundary_ms
+
     def advance(self, watermark_ms: int) -> list[Output]:
         """Close, in order, every bucket that ends at or before ``watermark_ms`` (empty ones too,
         once the brand has been seen) and return what that produced."""

@@ -30,6 +30,13 @@ class Replayer:
         detector = self.detectors.get(event.brand)
         if detector is None:
             detector = self.detectors[event.brand] = BrandDetector(event.brand, self.config)
+        advanced_to = self._advanced_to
+        if advanced_to is not None and event.event_ms < advanced_to:
+            # A brand not yet advanced (new here) whose mention is older than the shared
+            # watermark: its buckets before the watermark are closed, as every other brand's
+            # are, so the mention is late. Else a first mention dated a year back would make it
+            # close a year of empty buckets at the next tick.
+            detector.start_at(advanced_to)
         detector.observe(event)
         return self.tick(event.event_ms)
 

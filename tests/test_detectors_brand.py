@@ -11,7 +11,7 @@ from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
-from detectors.replay import replay
+from detectors.replay import Replayer, replay
 from detectors.timeslots import hour_of_day
 from tests.detector_support import DAY, HOUR, MINUTE, T0, daily_rate, stream
 
@@ -120,6 +120,26 @@ def test_late_mentions_are_counted_not_lost() -> None:
     out = d.advance(T0 + 3 * MINUTE)
     assert out[0].late == 1 and out[0].volume == 1  # type: ignore[union-attr]
     assert d.late_total == 1
+
+
+def test_a_new_brand_older_than_the_watermark_is_late_not_a_year_of_buckets() -> None:
+    """A backfill of a brand the stream has not seen (a year-old first mention) counts as late,
+    as it would for any known brand, instead of making it close every bucket since."""
+    r = Replayer(DetectorConfig(), lateness_ms=MINUTE)
+    r.feed(MentionEvent("acme", T0 + 10 * MINUTE, "neutral", mention_id="a"))
+    year_ago = T0 - 365 * DAY
+    assert r.feed(MentionEvent("newco", year_ago, "negative", mention_id="old")) == []
+    assert r.feed(MentionEvent("newco", year_ago + HOUR, "negative", mention_id="old2")) == []
+    newco = r.detectors["newco"]
+    assert newco.late_total == 2 and not newco.open
+    out = r.feed(MentionEvent("newco", T0 + 12 * MINUTE, "neutral", mention_id="now"))
+    closed = [o for o in out if o.brand == "newco"]  # type: ignore[union-attr]
+    # From the shared watermark on: a minute or two of buckets, the first carrying the late count.
+    assert 1 <= len(closed) <= 2
+    assert closed[0].start_ms == T0 + 9 * MINUTE and closed[0].late == 2  # type: ignore[union-attr]
+    # A brand whose first mention is current starts at its own first bucket, as before.
+    r.feed(MentionEvent("third", T0 + 12 * MINUTE + 5_000, "neutral", mention_id="c"))
+    assert r.detectors["third"].closed_until is None and r.detectors["third"].late_total == 0
 
 
 def test_quiet_brand_buckets_close_empty() -> None:
