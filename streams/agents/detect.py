@@ -4,7 +4,10 @@ Each partition of ``mentions.scored`` (keyed by brand, so a brand lives on one p
 pure core's :class:`detectors.replay.Replayer`: the same code, and so the same episodes, as a
 replay of the same ordered mentions. Its watermark is the highest event time seen on the partition
 minus the allowed lateness; a wall-clock timer moves it on when a partition goes quiet, so a
-silent brand still closes its buckets.
+silent brand still closes its buckets. The timer acts only on partitions the worker owns, and on
+none while a rebalance is under way: the state is rebuilt when a rebalance has recovered the
+tables (Faust's ``on_rebalance_complete``), so a partition given away is left to its new owner
+and a partition taken over closes even if no mention of it arrives.
 
 Nothing is lost when a worker dies. Two changelog-backed tables hold the state
 (:mod:`streams.agents.detect_state`, which also says why every redelivered record is counted
@@ -37,7 +40,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -106,6 +109,22 @@ def is_copy(
     return dedup.is_duplicate(identity, offset, partition, offset)
 
 
+def assigned_partitions(app: faust.App, topic: str) -> set[int]:
+    """This worker's partitions of ``topic``, as its consumer has them now."""
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+
+
+def timer_partitions(app: faust.App, topic: str) -> set[int]:
+    """The partitions of ``topic`` whose buckets the wall-clock timer may close: the assigned
+    ones, and none while a rebalance is under way (from the revocation until the tables are
+    recovered and the state rebuilt from them). A partition given away is its new owner's to
+    close: the old owner's timer would resolve, under the same alert id, a storm the new owner
+    still sees."""
+    if app.rebalancing:
+        return set()
+    return assigned_partitions(app, topic)
+
+
 def register(
     app: faust.App,
     *,
@@ -142,8 +161,7 @@ def register(
 
         Only for the partitions this worker owns now: the tables also hold standby copies of
         other workers' partitions, which are not this worker's to count or to report."""
-        topic = source.get_topic_name()
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+        owned = assigned_partitions(app, source.get_topic_name())
         partitions.clear()
         partitions.update(
             detect_state.rebuild(
@@ -165,6 +183,17 @@ def register(
             partitions=sorted(partitions),
             brands=sum(len(s.replayer.detectors) for s in partitions.values()),
         )
+
+    async def on_recovered(sender: Any, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
+        # Rebuilt as soon as the tables are recovered, not on the new generation's first event:
+        # until then the timer would close the partitions given away (their new owner's) and
+        # have no state for those taken over (a quiet brand there would never close). The
+        # agent then finds the generation current and does not rebuild again.
+        generation[0] = app.consumer_generation_id
+        rebuild()
+
+    # Kept strongly referenced by the signal (the default); typed loosely for mode's union.
+    app.on_rebalance_complete.connect(cast(Any, on_recovered))
 
     async def emit(outputs: list[Output]) -> None:
         for output in outputs:
@@ -202,7 +231,8 @@ def register(
             # The group generation, not Faust's rebalance count: that one changes when a
             # rebalance starts, and a rebuild then would read the tables before the recovery
             # of newly assigned partitions (stale standby copies), and never again. Events of
-            # a new generation arrive only once its tables are recovered.
+            # a new generation arrive only once its tables are recovered. ``on_recovered``
+            # has rebuilt by then; this is a fallback.
             if generation[0] != app.consumer_generation_id:
                 generation[0] = app.consumer_generation_id
                 rebuild()
@@ -258,18 +288,17 @@ def register(
 
     @app.timer(interval=max(1.0, config.idle_close_s / 4))
     async def close_quiet_partitions() -> None:
-        # Wall-clock closing for brands that went quiet. Results are emitted now; the state is
-        # saved with the partition's next mention (tables change only inside the stream).
-        now = time.monotonic()
-        for state in partitions.values():
-            replayer = state.replayer
-            idle = now - state.last_wall
-            if replayer.max_event_ms is None or idle < config.idle_close_s:
-                continue
-            watermark = replayer.max_event_ms + int(idle * 1000) - config.lateness_ms
-            boundary = watermark - watermark % replayer.bucket_ms
-            if replayer._advanced_to is None or boundary > replayer._advanced_to:
-                replayer._advanced_to = boundary
-                await emit(replayer.advance(boundary))
+        # Wall-clock closing for brands that went quiet, on owned partitions only. Results are
+        # emitted now; the state is saved with the partition's next mention (tables change
+        # only inside the stream).
+        topic = source.get_topic_name()
+        await detect_state.close_quiet(
+            partitions,
+            lambda: timer_partitions(app, topic),
+            time.monotonic(),
+            config.idle_close_s,
+            config.lateness_ms,
+            emit,
+        )
 
     return detect

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,3 +208,47 @@ def rebuild(
                 replayer.feed(event)  # its outputs were emitted before the restart
         partitions[part] = state
     return partitions
+
+
+def idle_boundary(
+    state: PartitionState, now: float, idle_close_s: float, lateness_ms: int
+) -> int | None:
+    """The bucket boundary a partition quiet for ``idle_close_s`` of wall time closes to at
+    monotonic time ``now``: its event-time watermark moved on by the wall time since its last
+    mention. None while it is not quiet, has seen nothing, or has closed that far already."""
+    replayer = state.replayer
+    idle = now - state.last_wall
+    if replayer.max_event_ms is None or idle < idle_close_s:
+        return None
+    watermark = replayer.max_event_ms + int(idle * 1000) - lateness_ms
+    boundary = watermark - watermark % replayer.bucket_ms
+    if replayer._advanced_to is not None and boundary <= replayer._advanced_to:
+        return None
+    return boundary
+
+
+async def close_quiet(
+    partitions: Mapping[int, PartitionState],
+    owned: Callable[[], Collection[int]],
+    now: float,
+    idle_close_s: float,
+    lateness_ms: int,
+    emit: Callable[[list[Output]], Awaitable[None]],
+) -> None:
+    """The wall-clock timer: close the buckets of partitions that went quiet, so a silent brand
+    still closes them (and its episodes de-escalate and resolve).
+
+    Only partitions in ``owned()`` (the worker: its assignment, none while a rebalance is under
+    way), with the state they have now. Both are asked again before each partition, since a
+    rebalance can come while an earlier partition's results are sent: a partition given away
+    is its new owner's to close (closing it here too would resolve, under the same alert id, a
+    storm its new owner still sees), and a rebuild replaces the state. The partitions are
+    taken from a snapshot, as a rebuild may change the mapping meanwhile."""
+    for part, state in list(partitions.items()):
+        if partitions.get(part) is not state or part not in owned():
+            continue
+        boundary = idle_boundary(state, now, idle_close_s, lateness_ms)
+        if boundary is None:
+            continue
+        state.replayer._advanced_to = boundary
+        await emit(state.replayer.advance(boundary))

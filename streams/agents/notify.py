@@ -13,8 +13,8 @@ With several workers, each posts only the alerts of the ``alerts`` partitions it
 also holds standby copies of other workers' partitions, which are stale between rebalances: a
 worker that posted those would re-send an episode as firing after its owner had resolved it
 (the page would come back, or never resolve). So the set is rebuilt when a rebalance has
-recovered the tables (Faust's ``on_rebalance_complete``), from the owned partitions only; events
-are rare, so waiting for the first one of a new generation (as the detect stage does) could
+recovered the tables (Faust's ``on_rebalance_complete``, as the detect stage does too), from the
+owned partitions only; events are rare, so waiting for the first one of a new generation could
 leave newly owned alerts without re-sends for hours, and Alertmanager would let them expire.
 """
 
