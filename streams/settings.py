@@ -263,6 +263,12 @@ class Settings(BaseSettings):
                 f"({2 * self.notify_resend_s:g}), got {self.notify_ttl_s:g}"
             )
         has_token = self.alertmanager_token is not None or self.alertmanager_token_file is not None
+        for name, url in [("alertmanager_urls", u) for u in self.alertmanager_url_list] + [
+            ("grafana_url", self.grafana_url),
+            ("runbook_url", self.runbook_url),
+        ]:
+            if url and not _parses(url):
+                raise ValueError(f"{name}: not a valid URL: {redact_url(url)!r}")
         for url in self.alertmanager_url_list:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(
@@ -355,13 +361,32 @@ def _url_password(url: str) -> str | None:
         return None
 
 
+def _parses(url: str) -> bool:
+    """Whether ``url`` splits into parts, with a valid port if it has one (``urlsplit`` raises
+    for a stray ``[`` in the host part, ``.port`` for a port that is not a number)."""
+    try:
+        _ = urlsplit(url.strip()).port
+    except ValueError:
+        return False
+    return True
+
+
 def redact_url(url: str) -> str:
-    """``url`` with the password of its user-info part replaced: for logs and ``config show``."""
+    """``url`` with the password of its user-info part replaced: for logs and ``config show``.
+
+    A URL that does not parse is masked by its text: everything between ``://`` and the last
+    ``@`` of the host part, so a password is never shown because the rest of the URL is wrong."""
     try:
         parts = urlsplit(url)
         password = parts.password
     except ValueError:
-        return url
+        scheme, sep, rest = url.partition("://")
+        cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        userinfo, at, host = rest[:cut].rpartition("@")
+        if not at:
+            return url
+        user = userinfo.partition(":")[0]
+        return f"{scheme}{sep}{user}:{REDACTED}@{host}{rest[cut:]}"
     if password is None:
         return url
     host = parts.netloc.rpartition("@")[2]

@@ -105,6 +105,27 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         assert "SCRAM-SHA-256" in result.output
 
 
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("STORMVARSEL_GRAFANA_URL", "https://admin:hunt[er2@grafana.example.com/d"),
+        ("STORMVARSEL_ALERTMANAGER_URLS", "http://127.0.0.1:9093,http://am:hunt[er2@am2:9093"),
+        ("STORMVARSEL_RUNBOOK_URL", "https://wiki.example.com:port/runbooks"),
+    ],
+)
+def test_a_url_that_does_not_parse_is_refused_without_showing_its_password(
+    monkeypatch: pytest.MonkeyPatch, name: str, url: str
+) -> None:
+    """urlsplit cannot read these, so nothing could say whether they carry a password: they
+    would have gone into every page, and `config show` printed them in clear text."""
+    monkeypatch.setenv(name, url)
+    for args in (["config", "show"], ["config", "show", "--json"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert f"error: {name}: not a valid URL" in result.output
+        assert "hunt[er2" not in result.output
+
+
 def test_config_show_reports_bad_value_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORMVARSEL_TOPIC_REPLICATION", "many")
     result = CliRunner().invoke(main, ["config", "show"])
