@@ -8,6 +8,7 @@ so this module can be imported from anywhere in ``streams.cli`` without an impor
 from __future__ import annotations
 
 import functools
+import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -160,6 +161,17 @@ def sentiment_eval(
     )
     from streams.sentiment.labels import parse_label_map
     from streams.sentiment.language import normalise_lang
+
+    if predictions_path is not None:
+        # Checked before any scoring: a wrong path must not cost the whole evaluation, or the
+        # labelled input.
+        if predictions_path.resolve() == data_path.resolve():
+            raise click.BadParameter(
+                "is the --data file; it would be overwritten", param_hint="--predictions"
+            )
+        parent = predictions_path.resolve().parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise click.BadParameter(f"cannot write a file in {parent}", param_hint="--predictions")
 
     loaded = load_dataset(
         data_path,

@@ -312,6 +312,21 @@ def test_cli_json_and_predictions(tmp_path: Path, fake_factory: dict[str, object
     assert len(preds.read_text(encoding="utf-8").splitlines()) == 3
 
 
+def test_cli_refuses_to_write_predictions_over_the_data(
+    tmp_path: Path, fake_factory: dict[str, object]
+) -> None:
+    data = _write_csv(tmp_path / "d.csv", ROWS)
+    before = data.read_bytes()
+    for target in (str(data), str(tmp_path / "." / "d.csv")):
+        result = CliRunner().invoke(
+            _cli(), ["eval", "--data", str(data), "--backend", "lexicon", "--predictions", target]
+        )
+        assert result.exit_code == 2, result.output
+        assert "is the --data file; it would be overwritten" in result.output
+    assert data.read_bytes() == before
+    assert fake_factory == {}  # refused before any model was loaded
+
+
 def test_cli_table(tmp_path: Path, fake_factory: dict[str, object]) -> None:
     data = tmp_path / "d.json"
     data.write_text(
