@@ -107,13 +107,21 @@ def eval_nab(
     paths = corpus.data_files(data_dir)
     if not paths:
         raise click.UsageError(f"no NAB data files (timestamp,value) in {data_dir}")
-    labels = corpus.read_windows(labels_file)
+    try:
+        labels = corpus.read_windows(labels_file)
+    except ValueError as exc:  # json.JSONDecodeError too
+        raise click.BadParameter(str(exc), param_hint="--labels") from exc
     try:
         results = run.run_files(paths, labels, config)
     except KeyError as exc:
         raise click.UsageError(str(exc.args[0])) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.UsageError(str(exc)) from exc
     if results_dir is not None:
-        run.write_all(results, results_dir, detector_name)
+        try:
+            run.write_all(results, results_dir, detector_name)
+        except OSError as exc:
+            raise click.BadParameter(str(exc), param_hint="--results-dir") from exc
     reports = run.report(results)
     loo: dict[str, Any] | None = None
     if leave_one_out:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,21 +36,37 @@ def read_series(path: Path) -> Series:
     """Read a ``timestamp,value`` file."""
     raw: list[str] = []
     values: list[float] = []
-    with path.open(newline="", encoding="utf-8") as handle:
+    times: list[datetime] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or not {"timestamp", "value"} <= set(reader.fieldnames):
             raise ValueError(f"{path}: expected columns timestamp,value")
         for row in reader:
+            line = reader.line_num
+            try:
+                time = parse_time(row["timestamp"] or "")
+                value = float(row["value"] or "")
+            except ValueError as exc:
+                raise ValueError(f"{path}, line {line}: {exc}") from None
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{path}, line {line}: expected a count >= 0, got {value}")
+            if times and time <= times[-1]:
+                raise ValueError(f"{path}, line {line}: timestamps must increase")
             raw.append(row["timestamp"])
-            values.append(float(row["value"]))
-    return Series(path.name, tuple(raw), tuple(parse_time(t) for t in raw), tuple(values))
+            times.append(time)
+            values.append(value)
+    if not raw:
+        raise ValueError(f"{path}: no rows")
+    return Series(path.name, tuple(raw), tuple(times), tuple(values))
 
 
 def data_files(directory: Path) -> list[Path]:
     """Every NAB-format CSV in a directory (not recursive), in name order."""
     found = []
     for path in sorted(directory.glob("*.csv")):
-        with path.open(encoding="utf-8") as handle:
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
             header = handle.readline().strip().split(",")
         if header[:2] == ["timestamp", "value"]:
             found.append(path)
@@ -61,8 +78,24 @@ Windows = list[tuple[datetime, datetime]]
 
 def read_windows(labels_file: Path) -> dict[str, Windows]:
     """NAB's ``combined_windows.json``: data-file key (``category/file.csv``) -> windows."""
-    raw = json.loads(labels_file.read_text(encoding="utf-8"))
-    return {key: [(parse_time(a), parse_time(b)) for a, b in spans] for key, spans in raw.items()}
+    try:
+        raw = json.loads(labels_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{labels_file}: not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{labels_file}: expected an object of file -> windows")
+    out: dict[str, Windows] = {}
+    for key, spans in raw.items():
+        try:
+            windows = [(parse_time(a), parse_time(b)) for a, b in spans]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{labels_file}: {key}: expected [[start, end], ...] times ({exc})"
+            ) from None
+        if any(start > end for start, end in windows):
+            raise ValueError(f"{labels_file}: {key}: a window ends before it starts")
+        out[key] = windows
+    return out
 
 
 def windows_for(labels: dict[str, Windows], data_file: Path) -> Windows:
