@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -56,6 +57,13 @@ def train_command(
 
     if (recipe is None) == (data is None):
         raise click.UsageError("give exactly one of --recipe or --data")
+    # numpy adds ".npz" to a name without it: say the name the file really gets. Checked before
+    # training, so a wrong --out does not cost the run.
+    if out.suffix != ".npz":
+        out = Path(f"{out}.npz")
+    parent = out.resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise click.BadParameter(f"cannot write a file in {parent}", param_hint="--out")
     try:
         if recipe is not None:
             plan = Recipe.load(recipe)
@@ -88,7 +96,11 @@ def train_command(
     except (StormvarselError, ValueError) as exc:
         _fail(str(exc))
         return
-    report.head.save(out)
+    try:
+        report.head.save(out)
+    except OSError as exc:
+        _fail(f"cannot write the head to {out}: {exc}")
+        return
     click.echo(
         json.dumps(
             {"head": str(out), "rows": report.rows, "holdout_macro_f1": report.holdout_scores},

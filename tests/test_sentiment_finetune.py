@@ -136,3 +136,16 @@ def test_shipped_model_meets_the_norec_target_and_int8_keeps_full_precision() ->
         scores[runtime] = evaluate(scorer, examples, batch_size=256).metrics.macro_f1
     assert scores["onnx-int8"] >= 0.65, scores
     assert abs(scores["onnx-int8"] - scores["onnx"]) <= 0.01, scores
+
+
+def test_train_refuses_an_out_it_cannot_write_before_training(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from streams.sentiment_train_cli import train_command
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nbra,positive\nfælt,negative\n", encoding="utf-8")
+    out = tmp_path / "no-such-dir" / "head"
+    result = CliRunner().invoke(train_command, ["--data", str(data), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"cannot write a file in {out.parent}" in result.output
