@@ -196,10 +196,13 @@ def topics() -> None:
 @friendly_errors
 def topics_create(timeout: float) -> None:
     """Create missing topics with the configured partition and replication counts."""
+    from streams.kafka_clients import kafka_logs_quiet
     from streams.topics import PIPELINE_TOPICS, ensure_topics
 
     settings = _settings()
-    for state in ensure_topics(settings, timeout_s=timeout):
+    with kafka_logs_quiet():
+        states = ensure_topics(settings, timeout_s=timeout)
+    for state in states:
         what = "created" if state.created else "exists"
         purpose = PIPELINE_TOPICS.get(state.name.removeprefix(settings.topic_prefix), "")
         click.echo(f"{state.name:<24} {what:<8} {state.partitions:>3} partitions  {purpose}")

@@ -20,7 +20,6 @@ import functools
 import io
 import itertools
 import json
-import logging
 import sys
 import threading
 import time
@@ -49,7 +48,12 @@ from rich.text import Text
 
 from streams.brand_matching import BrandMatcher
 from streams.errors import StormvarselError
-from streams.kafka_clients import KafkaUnreachable, client_config, connect_admin
+from streams.kafka_clients import (
+    KafkaUnreachable,
+    client_config,
+    connect_admin,
+    kafka_logs_quiet,
+)
 from streams.log_setup import get_logger
 from streams.mention import Limits, Mention, Rejection, validate_object
 from streams.routing import route
@@ -1049,7 +1053,7 @@ def run_ingest(
         outcomes: Iterable[Ready | Refused] = (preparer.prepare(row) for row in rows)
         if options.sort:
             outcomes = _in_event_order(outcomes)
-        with _kafka_logs_quiet():
+        with kafka_logs_quiet():
             connection = connect(settings, topic, options.wait_for_kafka_s)
             report.retention_ms = connection.retention_ms
             try:
@@ -1085,25 +1089,6 @@ def _run(
     finally:
         if progress is not None:
             progress.close()
-
-
-@contextlib.contextmanager
-def _kafka_logs_quiet() -> Iterator[None]:
-    """Silence kafka-python's own log lines unless debugging.
-
-    It logs every refused connection attempt and lost connection at ERROR; ingest reports an
-    unreachable broker in one line and every record Kafka did not acknowledge in its summary.
-    """
-    library = logging.getLogger("kafka")
-    if logging.getLogger().isEnabledFor(logging.DEBUG):
-        yield
-        return
-    previous = library.level
-    library.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        library.setLevel(previous)
 
 
 def _stdin() -> IO[bytes]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import ssl
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -172,3 +175,23 @@ def connect_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClie
             )
         log.info("kafka.waiting", servers=settings.kafka_bootstrap_servers)
         time.sleep(1.0)
+
+
+@contextlib.contextmanager
+def kafka_logs_quiet() -> Iterator[None]:
+    """Silence kafka-python's own log lines unless debugging.
+
+    It logs every refused connection attempt and lost connection at ERROR; the commands that
+    use it (ingest, topics create, replay) report an unreachable broker in one line and every
+    record Kafka did not acknowledge in their own words.
+    """
+    library = logging.getLogger("kafka")
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    previous = library.level
+    library.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        library.setLevel(previous)

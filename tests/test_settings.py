@@ -140,3 +140,28 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("worker", "kafka", "config", "topics", "demo"):
         assert f"  {command} " in result.output
+
+
+def test_topics_create_without_a_broker_says_so_in_one_line(tmp_path: Path) -> None:
+    """kafka-python logs every refused connection at ERROR; the command's own error is enough."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {"STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}"}
+    run = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "topics", "create", "--timeout", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 1, run.stderr
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: no Kafka broker answered at 127.0.0.1:{port}")

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from detectors.config import DetectorConfig
 from streams.errors import ConfigError
+from streams.kafka_clients import kafka_logs_quiet
 from streams.replay import run as replay_run
 from streams.replay.report import ReportPaths, build_context, comparison_sentence, write_report
 from streams.replay.result import ReplayResult, Stage
@@ -210,7 +211,8 @@ def run_command(settings: Settings, options: CommandOptions) -> list[str]:
         RichProgress(console) if not options.quiet and console.is_terminal else None
     )
     started = time.monotonic()
-    prepared = replay_run.prepare(settings, parsed)
-    result = replay_run.run_prepared(prepared, progress=progress)
+    with kafka_logs_quiet():
+        prepared = replay_run.prepare(settings, parsed)
+        result = replay_run.run_prepared(prepared, progress=progress)
     paths = write_report(result, out)
     return summary_lines(result, paths, time.monotonic() - started)
