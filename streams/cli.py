@@ -95,7 +95,10 @@ def config_show(as_json: bool) -> None:
         click.echo(f"{env_name:<{width}}  {shown!s:<40}  ({origin}) {fields[name].description}")
     click.echo("")
     if not brands.brands:
-        click.echo("brands: none configured (set STORMVARSEL_BRANDS_FILE)")
+        if settings.brands_file is None:
+            click.echo("brands: none configured (set STORMVARSEL_BRANDS_FILE)")
+        else:
+            click.echo(f"brands: none in {settings.brands_file}")
     for brand in brands.brands:
         click.echo(
             f"brand {brand.id}: {brand.name!r}, languages {','.join(brand.languages)}, "
@@ -316,6 +319,8 @@ def ingest(
     if rate is not None and speedup is not None:
         raise click.UsageError("--rate and --speedup cannot be used together; choose one.")
     path = None if source == "-" else Path(source)
+    if path is not None and path.is_dir():
+        raise click.BadParameter(f"{source} is a directory; give a file", param_hint="FILE")
     try:
         options = IngestOptions(
             source=path,

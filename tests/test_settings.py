@@ -165,3 +165,21 @@ def test_topics_create_without_a_broker_says_so_in_one_line(tmp_path: Path) -> N
     lines = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"error: no Kafka broker answered at 127.0.0.1:{port}")
+
+
+def test_config_show_names_an_empty_brands_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    empty = tmp_path / "brands.yaml"
+    empty.write_text("", encoding="utf-8")
+    monkeypatch.setenv("STORMVARSEL_BRANDS_FILE", str(empty))
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert f"brands: none in {empty}" in result.output
+    assert "set STORMVARSEL_BRANDS_FILE" not in result.output
+
+
+def test_ingest_of_a_directory_says_it_is_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["ingest", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{tmp_path} is a directory; give a file" in result.output
