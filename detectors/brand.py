@@ -483,3 +483,42 @@ class BrandDetector:
         d.background = LanguageTable.from_state(config.drivers, state["background"])
         d.recent_terms = LanguageTable.from_state(config.drivers, state["recent_terms"])
         return d
+
+
+def abandoned_episodes(
+    state: dict[str, Any], config: DetectorConfig | None = None
+) -> list[EpisodeEvent]:
+    """An ``abandoned`` event for each episode still open in a saved state that cannot continue
+    (:class:`StateMismatch`), dated at the end of its last closed bucket.
+
+    A dropped state takes with it the only machine that could resolve its episodes: without
+    these events a storm alert stays firing for good (the notifier re-sends what it last heard).
+    Drivers come from the saved evidence where the current configuration can read it, and are
+    left empty otherwise; an episode whose identity (kind, start) is unreadable is skipped, as
+    no alert id can be derived for it."""
+    drivers = (config or DetectorConfig()).for_brand(str(state.get("brand"))).drivers
+    at = state.get("closed_until")
+    episodes = state.get("episodes")
+    if not isinstance(at, int) or not isinstance(episodes, dict):
+        return []
+    try:
+        background = LanguageTable.from_state(drivers, state["background"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        background = LanguageTable(drivers)
+    out: list[EpisodeEvent] = []
+    for _kind, saved in sorted(episodes.items()):
+        try:
+            evidence = EpisodeEvidence.from_state(drivers, saved["evidence"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            evidence = EpisodeEvidence(drivers)
+        try:
+            episode = Episode.from_state(evidence, saved)
+            if episode.end_ms is not None:
+                continue
+            episode.end_ms = at
+            snapshot = episode.to_dict(background)
+            snapshot["severity"] = LEVELS[episode.peak_level]
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            continue
+        out.append(EpisodeEvent("abandoned", at, snapshot))
+    return out

@@ -13,7 +13,9 @@ from detectors.drivers import EpisodeEvidence, LanguageTable
 from detectors.states import LEVELS
 
 Kind = Literal["storm", "buzz"]
-EventType = Literal["opened", "escalated", "de-escalated", "resolved"]
+#: ``abandoned``: the episode's detector state was dropped (see
+#: :func:`detectors.brand.abandoned_episodes`), so nothing follows the episode any more.
+EventType = Literal["opened", "escalated", "de-escalated", "resolved", "abandoned"]
 
 
 def iso(ms: int) -> str:

@@ -269,7 +269,7 @@ def initialise(brands: Iterable[str], bucket_seconds: float) -> None:
     for brand in _CONFIGURED:
         for kind, severities in (("storm", LEVEL_VALUES), ("buzz", LEVEL_VALUES)):
             for severity in list(severities)[1:]:
-                for change in ("opened", "escalated", "de-escalated", "resolved"):
+                for change in ("opened", "escalated", "de-escalated", "resolved", "abandoned"):
                     STORM_EPISODE_EVENTS.labels(
                         brand=brand, kind=kind, type=change, severity=severity
                     )

@@ -4,6 +4,7 @@ bucket or window sizes changed is started afresh, with an error and a metric."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -13,15 +14,18 @@ import pytest
 from kafka import KafkaProducer
 from prometheus_client import REGISTRY
 
-from detectors.brand import BrandDetector, StateMismatch
+from detectors.alerting.summary import summary
+from detectors.brand import BrandDetector, StateMismatch, abandoned_episodes
 from detectors.config import DetectorConfig
+from detectors.episodes import EpisodeEvent
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from detectors.timeslots import hour_of_day
 from streams.agents import detect_state
+from streams.agents.detect import alert_record
 from streams.agents.detect_state import PartitionState
 from streams.kafka_local import LocalKafka
-from tests.detector_support import DAY, T0, daily_rate, stream
+from tests.detector_support import DAY, HOUR, T0, daily_rate, stream
 from tests.running_worker import RunningWorker, send_scored, start_worker
 from tests.test_detect_state import LATENESS_MS, ChangelogTable, run_stage
 
@@ -117,6 +121,69 @@ def test_without_retune_a_changed_configuration_is_refused() -> None:
         BrandDetector.from_state(state, other, retune=True)
 
 
+def mid_storm_tables() -> tuple[ChangelogTable, ChangelogTable, EpisodeEvent]:
+    """The stage's tables saved during an open storm of "acme", and the event that opened it."""
+    surge = stream("acme", T0 + 3 * DAY + 14 * HOUR, 45, lambda t: 10.0, negative_share=0.9, seed=7)
+    calm = stream("acme", T0, 4 * 1440, lambda t: daily_rate(hour_of_day(t), 1.0), seed=3)
+    events = sorted([*surge, *calm], key=lambda e: (e.event_ms, e.mention_id))
+    records = [as_record(e) for e in events if e.event_ms < T0 + 3 * DAY + 15 * HOUR]
+    states, pending = ChangelogTable(), ChangelogTable()
+    state = PartitionState(Replayer(None, LATENESS_MS))
+    run_stage(records, states, pending, state, 0)
+    detect_state.save(0, state, states, pending)
+    replayer = Replayer(None, LATENESS_MS)
+    outputs = [o for r in records for o in replayer.feed(MentionEvent.from_record(r))]
+    first = next(o for o in outputs if isinstance(o, EpisodeEvent) and o.type == "opened")
+    return states, pending, first
+
+
+def test_a_dropped_state_ends_its_open_storm_instead_of_leaving_it_firing() -> None:
+    """A storm open when the bucket size changed: nothing would ever resolve its alert, so the
+    rebuild ends it as ``abandoned``, under the storm's own alert id, saying why."""
+    states, pending, opened = mid_storm_tables()
+    saved = dict(states.items())["acme"]["state"]
+    assert saved["episodes"]["storm"]["end_ms"] is None, "the storm should still be open"
+    partitions = detect_state.rebuild(
+        list(states.items()),
+        list(pending.items()),
+        {0},
+        DetectorConfig.from_dict({"bucket_minutes": 5}),
+        LATENESS_MS,
+    )
+    [event] = partitions[0].abandoned
+    assert isinstance(event, EpisodeEvent) and event.type == "abandoned"
+    assert event.episode["episode_id"] == opened.episode["episode_id"]
+    assert event.at_ms == saved["closed_until"] == event.episode["end_ms"]
+    assert event.episode["drivers"]["words"], "the drivers learnt so far are kept"
+    alert = alert_record(event, {})
+    assert alert["alert_id"] == opened.episode["episode_id"]
+    assert (alert["change"], alert["status"]) == ("abandoned", "resolved")
+    assert alert["statements"] == []
+    assert "reset" in alert["actions"][0]
+    assert "not a sign that it calmed down" in alert["actions"][0]
+    assert "no longer followed" in summary(alert)
+    # A state that continues (same layout) abandons nothing.
+    kept = detect_state.rebuild(
+        list(states.items()), list(pending.items()), {0}, DetectorConfig(), LATENESS_MS
+    )
+    assert kept[0].abandoned == []
+    assert kept[0].replayer.detectors["acme"].episodes["storm"].end_ms is None
+
+
+def test_abandoned_episodes_skip_closed_and_unreadable_ones() -> None:
+    states, _, _ = mid_storm_tables()
+    saved = dict(states.items())["acme"]["state"]
+    assert [e.type for e in abandoned_episodes(saved)] == ["abandoned"]
+    assert abandoned_episodes(BrandDetector("calm").to_state()) == []  # nothing open
+    unreadable = {**saved, "episodes": {"storm": {"kind": "storm"}}}  # no start: no alert id
+    assert abandoned_episodes(unreadable) == []
+    foreign = json.loads(json.dumps(saved))
+    foreign["episodes"]["storm"]["evidence"] = {"terms": "?"}  # drivers another version wrote
+    [event] = abandoned_episodes(foreign)
+    assert event.episode["episode_id"] == abandoned_episodes(saved)[0].episode["episode_id"]
+    assert event.episode["drivers"]["words"] == []
+
+
 def stop_cleanly(worker: RunningWorker) -> None:
     """SIGTERM, so the worker leaves its consumer group and the next one need not wait for the
     group's session timeout; killed if it takes longer than 30 s."""
@@ -131,18 +198,18 @@ def test_a_worker_restarted_with_another_configuration_keeps_detecting(
     kafka: LocalKafka, tmp_path: Path
 ) -> None:
     """On the real Kafka: saved states survive a threshold change and are dropped, with the
-    metric, on a bucket change; either way the worker stays up and keeps closing buckets."""
-
-    def calm(t: int) -> float:
-        return daily_rate(hour_of_day(t), 1.0)
-
+    metric, on a bucket change; either way the worker stays up and keeps closing buckets. The
+    storm open in a dropped state ends with an ``abandoned`` alert instead of firing for good."""
+    surge = stream(
+        "acme", T0 + 2 * DAY - 45 * 60_000, 45, lambda t: 10.0, negative_share=0.9, seed=7
+    )
     events = [
         e
         for brand, seed in (("acme", 1), ("globex", 2))
         for e in stream(
             brand, T0, 2 * 1440 + 30, lambda t: daily_rate(hour_of_day(t), 1.0), seed=seed
         )
-    ]
+    ] + list(surge)
     events.sort(key=lambda e: (e.event_ms, e.mention_id))
     records = [as_record(e) for e in events]
     later = [r for r in records if r["created_at_ms"] >= T0 + 2 * DAY]
@@ -216,7 +283,14 @@ def test_a_worker_restarted_with_another_configuration_keeps_detecting(
             60,
             "fresh detectors to close buckets",
         )
+        alerts = [json.loads(r.value) for r in rebucketed.consume("alerts", 2)]
     finally:
         rebucketed.stop()
         producer.close()
     assert "detect.state_discarded" in rebucketed.log.read_text()
+    storm = [a for a in alerts if a["brand"] == "acme" and a["kind"] == "storm"]
+    assert storm and storm[0]["change"] == "opened", [a["change"] for a in alerts]
+    assert storm[-1]["change"] == "abandoned", [a["change"] for a in storm]
+    assert storm[-1]["alert_id"] == storm[0]["alert_id"]
+    assert storm[-1]["status"] == "resolved"
+    assert "detect.episode_abandoned" in rebucketed.log.read_text()

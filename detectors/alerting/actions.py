@@ -16,6 +16,13 @@ def suggested_actions(
     voice: BrandVoice, kind: str, change: str, severity: str, drivers: dict[str, Any]
 ) -> list[str]:
     """What to do now, most urgent first (plain English for the team, not for the public)."""
+    if change == "abandoned":
+        return [
+            "Stormvarsel no longer follows this episode: its detector was reset after a change "
+            "of bucket or window sizes, so this is not a sign that it calmed down.",
+            f"Check {voice.name}'s mentions by hand; the detector needs a day of mentions "
+            "before it can raise a new alert.",
+        ]
     if kind == "buzz":
         if change == "resolved":
             return ["The positive buzz has calmed down; note what triggered it for marketing."]

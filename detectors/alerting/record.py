@@ -15,6 +15,9 @@ from detectors.alerting.voice import BrandVoice
 
 ALERT_SCHEMA = "stormvarsel.alert/1"
 TOP_POSTS = 5
+#: Changes after which an episode is over for Alertmanager: ``abandoned`` means the detector
+#: that followed it was reset, not that it calmed down (the summary and actions say so).
+ENDED = frozenset({"resolved", "abandoned"})
 
 
 def _top_posts(drivers: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,9 +61,10 @@ def build_alert(event: dict[str, Any], voice: BrandVoice) -> dict[str, Any]:
     kind = str(episode["kind"])
     severity = str(episode["severity"])
     drivers = episode.get("drivers") or {}
+    ended = change in ENDED
     statements = (
         [s.to_dict() for s in holding_statements(voice, severity, drivers)]
-        if kind == "storm" and change != "resolved"
+        if kind == "storm" and not ended
         else []
     )
     return {
@@ -70,7 +74,7 @@ def build_alert(event: dict[str, Any], voice: BrandVoice) -> dict[str, Any]:
         "brand_name": voice.name,
         "kind": kind,
         "change": change,
-        "status": "resolved" if change == "resolved" else "firing",
+        "status": "resolved" if ended else "firing",
         "severity": severity,
         "peak_severity": episode.get("peak_severity"),
         "changed_at": event["at"],

@@ -59,7 +59,13 @@ def summary(alert: dict[str, Any]) -> str:
     fig = alert.get("figures") or {}
     volume, share = fig.get("volume") or {}, fig.get("negative_share") or {}
     minutes = _number(fig.get("window_minutes", 60))
-    state = "resolved" if alert["status"] == "resolved" else alert["severity"]
+    state = (
+        "no longer followed (detector reset)"
+        if alert.get("change") == "abandoned"
+        else "resolved"
+        if alert["status"] == "resolved"
+        else alert["severity"]
+    )
     return (
         f"{safe_text(alert['brand_name'], 80)}: {alert['kind']} {state}: "
         f"{_number(volume.get('now'))} posts in {minutes} min (usual "

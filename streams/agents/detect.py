@@ -156,8 +156,9 @@ def register(
     resuming: set[int] = set()
     generation: list[object] = [None]
 
-    def rebuild() -> None:
+    def rebuild() -> list[Output]:
         """After start-up or a rebalance: detectors from saved state plus pending mentions.
+        Returns the ``abandoned`` events of the states that could not continue, to be sent.
 
         Only for the partitions this worker owns now: the tables also hold standby copies of
         other workers' partitions, which are not this worker's to count or to report."""
@@ -183,6 +184,11 @@ def register(
             partitions=sorted(partitions),
             brands=sum(len(s.replayer.detectors) for s in partitions.values()),
         )
+        abandoned: list[Output] = []
+        for state in partitions.values():
+            abandoned.extend(state.abandoned)
+            state.abandoned = []
+        return abandoned
 
     async def on_recovered(sender: Any, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
         # Rebuilt as soon as the tables are recovered, not on the new generation's first event:
@@ -190,7 +196,7 @@ def register(
         # have no state for those taken over (a quiet brand there would never close). The
         # agent then finds the generation current and does not rebuild again.
         generation[0] = app.consumer_generation_id
-        rebuild()
+        await emit(rebuild())
 
     # Kept strongly referenced by the signal (the default); typed loosely for mode's union.
     app.on_rebalance_complete.connect(cast(Any, on_recovered))
@@ -235,7 +241,7 @@ def register(
             # has rebuilt by then; this is a fallback.
             if generation[0] != app.consumer_generation_id:
                 generation[0] = app.consumer_generation_id
-                rebuild()
+                await emit(rebuild())
             message = event.message
             try:
                 record, mention = parse_scored(message.value)

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.brand import BrandDetector, StateMismatch, config_fingerprint
+from detectors.brand import BrandDetector, StateMismatch, abandoned_episodes, config_fingerprint
 from detectors.config import DetectorConfig
 from detectors.episodes import Output
 from detectors.events import MentionEvent
@@ -59,6 +59,8 @@ class PartitionState:
     saved_until: dict[str, int | None] = field(default_factory=dict)
     #: Pending keys covered by the last save, deleted at the next one (see the module notes).
     covered: list[str] = field(default_factory=list)
+    #: ``abandoned`` events of the open episodes of states the rebuild dropped, to be sent.
+    abandoned: list[Output] = field(default_factory=list)
 
 
 class Disposition(enum.Enum):
@@ -152,6 +154,23 @@ def restore(brand: str, saved: dict[str, Any], config: DetectorConfig) -> BrandD
     return detector
 
 
+def abandon(brand: str, saved: dict[str, Any], config: DetectorConfig) -> list[Output]:
+    """The ``abandoned`` events of a dropped state's open episodes (logged as errors), so their
+    alerts end instead of firing for good: nothing else would ever resolve them. They are sent
+    again by every rebuild until the brand's fresh detector is saved over the old state; that
+    updates the same alerts, as the ids derive from the episodes' starts."""
+    events = abandoned_episodes(saved, config)
+    for event in events:
+        log.error(
+            "detect.episode_abandoned",
+            brand=brand,
+            kind=event.episode.get("kind"),
+            episode_id=event.episode.get("episode_id"),
+            severity=event.episode.get("severity"),
+        )
+    return list(events)
+
+
 def rebuild(
     states: Iterable[tuple[str, Any]],
     pending: Iterable[tuple[str, Any]],
@@ -168,6 +187,7 @@ def rebuild(
     detectors: dict[int, dict[str, BrandDetector]] = {}
     watermarks: dict[int, dict[str, Any]] = {}
     saved_offset: dict[str, int] = {}
+    abandoned: dict[int, list[Output]] = {}
     for brand, value in states:
         part = int(value["partition"])
         if part not in owned:
@@ -176,6 +196,8 @@ def rebuild(
         if detector is not None:
             saved_offset[brand] = int(value.get("offset", -1))
             detectors.setdefault(part, {})[brand] = detector
+        else:
+            abandoned.setdefault(part, []).extend(abandon(brand, value["state"], config))
         marks = watermarks.setdefault(part, {"max": None, "adv": None})
         for key in ("max", "adv"):
             if value.get(key) is not None:
@@ -188,12 +210,12 @@ def rebuild(
                 (int(record["offset"]), record["mention"])
             )
     partitions: dict[int, PartitionState] = {}
-    for part in set(detectors) | set(replays):
+    for part in set(detectors) | set(replays) | set(abandoned):
         replayer = Replayer(config, lateness_ms)
         replayer.detectors = detectors.get(part, {})
         replayer.max_event_ms = watermarks.get(part, {}).get("max")
         replayer._advanced_to = watermarks.get(part, {}).get("adv")
-        state = PartitionState(replayer)
+        state = PartitionState(replayer, abandoned=abandoned.get(part, []))
         for brand, detector in replayer.detectors.items():
             state.saved_until[brand] = detector.closed_until
             state.saved_offset[brand] = saved_offset[brand]

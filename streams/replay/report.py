@@ -241,6 +241,7 @@ def _change_text(change: str, severity: str) -> str:
         "escalated": f"escalated to {severity}",
         "de-escalated": f"de-escalated to {severity}",
         "resolved": "resolved",
+        "abandoned": "no longer followed (detector reset)",
     }.get(change, f"{change} ({severity})")
 
 

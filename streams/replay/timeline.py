@@ -117,7 +117,7 @@ def episodes(alerts: list[dict[str, Any]]) -> list[EpisodeTimeline]:
         if alert.get("peak_ms") is not None:
             episode.peak_ms = int(alert["peak_ms"])
         episode.peak_severity = str(alert.get("peak_severity") or change.severity)
-        if change.change == "resolved":
+        if change.change in ("resolved", "abandoned"):
             episode.end_ms = int(alert.get("end_ms") or change.at_ms)
         episode.figures = dict(alert.get("figures") or {})
         episode.peak_figures = dict(alert.get("peak_figures") or {})
