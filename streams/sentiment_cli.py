@@ -8,7 +8,6 @@ so this module can be imported from anywhere in ``streams.cli`` without an impor
 from __future__ import annotations
 
 import functools
-import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from streams.cli_support import check_writable_parent
 from streams.errors import StormvarselError
 
 if TYPE_CHECKING:
@@ -169,9 +169,7 @@ def sentiment_eval(
             raise click.BadParameter(
                 "is the --data file; it would be overwritten", param_hint="--predictions"
             )
-        parent = predictions_path.resolve().parent
-        if not parent.is_dir() or not os.access(parent, os.W_OK):
-            raise click.BadParameter(f"cannot write a file in {parent}", param_hint="--predictions")
+        check_writable_parent(predictions_path, "--predictions")
 
     loaded = load_dataset(
         data_path,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
+
+from streams.cli_support import check_writable_parent
 
 
 @click.command("train")
@@ -61,9 +62,7 @@ def train_command(
     # training, so a wrong --out does not cost the run.
     if out.suffix != ".npz":
         out = Path(f"{out}.npz")
-    parent = out.resolve().parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise click.BadParameter(f"cannot write a file in {parent}", param_hint="--out")
+    check_writable_parent(out, "--out")
     try:
         if recipe is not None:
             plan = Recipe.load(recipe)
