@@ -10,6 +10,17 @@ import click
 from streams.cli_support import check_writable_parent
 
 
+def _parse_layers(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
+    """``6,8,10,12`` -> [6, 8, 10, 12]; the range is checked against the encoder later."""
+    try:
+        layers = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated layer numbers, e.g. 6,8,10,12, got {value!r}"
+        ) from None
+    return layers
+
+
 @click.command("train")
 @click.option(
     "--recipe",
@@ -22,7 +33,13 @@ from streams.cli_support import check_writable_parent
 @click.option("--label-col", default="label", show_default=True)
 @click.option("--label-map", default=None, help="e.g. neg=negative,pos=positive")
 @click.option("--filter", "filters", multiple=True, help="COL=VALUE, repeatable.")
-@click.option("--layers", default="6,8,10,12", show_default=True, help="Encoder layers to pool.")
+@click.option(
+    "--layers",
+    default="6,8,10,12",
+    show_default=True,
+    callback=_parse_layers,
+    help="Encoder layers to pool (0: the embeddings, N: the output of layer N).",
+)
 @click.option("--holdout", default=0.1, show_default=True, help="Share kept out and scored.")
 @click.option("--version", "version", default="head-custom", show_default=True)
 @click.option(
@@ -39,7 +56,7 @@ def train_command(
     label_col: str,
     label_map: str | None,
     filters: tuple[str, ...],
-    layers: str,
+    layers: list[int],
     holdout: float,
     version: str,
     out: Path,
@@ -51,10 +68,16 @@ def train_command(
     """
     from streams.cli import _fail, _settings
     from streams.errors import StormvarselError
-    from streams.sentiment.e5_model import build_model_dir
+    from streams.sentiment.e5_model import build_model_dir, encoder_layer_count
     from streams.sentiment.e5_scorer import E5Scorer, Head
     from streams.sentiment.factory import e5_dir, ensure_onnx
-    from streams.sentiment.recipe import DatasetSpec, Recipe, scorer_features, train_from_recipe
+    from streams.sentiment.recipe import (
+        DatasetSpec,
+        Recipe,
+        RecipeError,
+        scorer_features,
+        train_from_recipe,
+    )
 
     if (recipe is None) == (data is None):
         raise click.UsageError("give exactly one of --recipe or --data")
@@ -71,7 +94,7 @@ def train_command(
             mapping = dict(p.split("=", 1) for p in (label_map or "").split(",") if "=" in p)
             plan = Recipe(
                 version=version,
-                layers=[int(x) for x in layers.split(",")],
+                layers=layers,
                 holdout=holdout,
                 datasets=[
                     DatasetSpec(
@@ -85,6 +108,13 @@ def train_command(
                     )
                 ],
             )
+        # Checked before the encoder is built and exported for these layers (the export alone
+        # takes about 20 s, and a layer it does not have failed it with a traceback).
+        problem = plan.layers_problem(encoder_layer_count())
+        if problem is not None:
+            if recipe is None:
+                raise click.BadParameter(problem, param_hint="--layers")
+            raise RecipeError(f"{recipe}: layers: {problem}")
         settings = _settings()
         say = lambda message: click.echo(message, err=True)  # noqa: E731
         model_dir = build_model_dir(e5_dir(settings), say=say)

@@ -149,3 +149,47 @@ def test_train_refuses_an_out_it_cannot_write_before_training(tmp_path: Path) ->
     result = CliRunner().invoke(train_command, ["--data", str(data), "--out", str(out)])
     assert result.exit_code == 2, result.output
     assert f"cannot write a file in {out.parent}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--layers", "6,99"], "Invalid value for --layers: 99 is not a layer to pool"),
+        (["--layers", "-1"], "Invalid value for --layers: -1 is not a layer to pool"),
+        (["--layers", "6,x"], "expected comma-separated layer numbers, e.g. 6,8,10,12, got '6,x'"),
+    ],
+)
+def test_train_refuses_layers_the_encoder_lacks_before_building_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], said: str
+) -> None:
+    """A layer beyond the encoder's failed the ONNX export (~20 s in) with an IndexError."""
+    from click.testing import CliRunner
+
+    import streams.sentiment.e5_model as e5_model
+    from streams.sentiment_train_cli import train_command
+
+    def no_build(*_args: object, **_kwargs: object) -> Path:
+        raise AssertionError("the encoder must not be built for a bad --layers")
+
+    monkeypatch.setattr(e5_model, "build_model_dir", no_build)
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nbra,positive\nfælt,negative\n", encoding="utf-8")
+    out = tmp_path / "head"
+    result = CliRunner().invoke(train_command, ["--data", str(data), "--out", str(out), *args])
+    assert result.exit_code == 2, result.output
+    assert said in result.output
+    if "not a layer" in said:
+        assert "expected numbers from 0 (the embeddings) to 12" in result.output
+
+
+def test_recipe_layers_beyond_the_kept_layers_name_the_recipe(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "version: t\nlayers: [6, 10]\nfinetune: {keep_layers: 8}\n"
+        "datasets: [{name: a, path: a.csv}]\n"
+    )
+    assert Recipe.load(recipe).layers_problem(12) == (
+        "10 is not a layer to pool: finetune.keep_layers keeps 8 of the encoder's 12 layers; "
+        "expected numbers from 0 (the embeddings) to 8"
+    )
+    assert Recipe.load(recipe).model_copy(update={"finetune": None}).layers_problem(12) is None

