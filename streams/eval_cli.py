@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from detectors.config import ConfigError, DetectorConfig
+
+if TYPE_CHECKING:
+    from detectors.nab.corpus import SkippedFile
 
 T = TypeVar("T")
 
@@ -104,9 +107,11 @@ def eval_nab(
     from detectors.nab import corpus, run
 
     config = _load_config(config_file)
-    paths = corpus.data_files(data_dir)
+    paths, skipped = corpus.scan_data_files(data_dir)
     if not paths:
-        raise click.UsageError(f"no NAB data files (timestamp,value) in {data_dir}")
+        raise click.UsageError(_no_data_files(data_dir, skipped))
+    for other in skipped:
+        click.echo(f"warning: skipped {other.describe()}", err=True)
     try:
         labels = corpus.read_windows(labels_file)
     except ValueError as exc:  # json.JSONDecodeError too
@@ -197,6 +202,15 @@ def eval_nab(
             f"  cross-validated standard score {loo['cross_validated_standard']:.1f} "
             f"(default configuration {loo['default_standard']:.1f})"
         )
+
+
+def _no_data_files(data_dir: Path, skipped: list[SkippedFile]) -> str:
+    message = f"no NAB data files (timestamp,value) in {data_dir}"
+    if not skipped:
+        return f"{message}: it has no .csv files"
+    shown = "; ".join(other.describe() for other in skipped[:3])
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"{message}: {shown}{more}"
 
 
 @eval_group.command("airline")

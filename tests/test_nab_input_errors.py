@@ -108,3 +108,44 @@ def test_labels_that_are_not_json_and_a_bad_config(tmp_path: Path) -> None:
         data.parent, write_labels(tmp_path / "l.json", LABELS), "--config", str(config)
     )
     assert code == 2 and "cannot read it as YAML" in output
+
+
+def test_a_csv_with_another_header_is_named_not_silently_skipped(tmp_path: Path) -> None:
+    data = write_data(tmp_path / "realTweets", good_rows())
+    other = data.parent / "Twitter_volume_Y.csv"
+    other.write_text("time,value\n2015-03-01 00:00:00,3\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        eval_group,
+        [
+            "nab",
+            "--data",
+            str(data.parent),
+            "--labels",
+            str(write_labels(tmp_path / "l.json", LABELS)),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["files"] == ["Twitter_volume_X.csv"]  # stdout stays JSON
+    assert result.stderr == (
+        f"warning: skipped {other}: its header is 'time,value', not timestamp,value\n"
+    )
+
+
+def test_no_usable_file_is_one_usage_error_saying_what_was_found(tmp_path: Path) -> None:
+    directory = tmp_path / "realTweets"
+    directory.mkdir()
+    labels = write_labels(tmp_path / "l.json", LABELS)
+    code, output = run(directory, labels)
+    assert (
+        code == 2
+        and f"no NAB data files (timestamp,value) in {directory}: it has no .csv" in output
+    )
+    (directory / "a.csv").write_text("Timestamp,Value\n", encoding="utf-8")
+    (directory / "b.csv").write_text("", encoding="utf-8")
+    code, output = run(directory, labels)
+    assert code == 2
+    assert (
+        f"{directory / 'a.csv'}: its header is 'Timestamp,Value', not timestamp,value; "
+        f"{directory / 'b.csv'}: the file is empty"
+    ) in output

@@ -60,17 +60,40 @@ def read_series(path: Path) -> Series:
     return Series(path.name, tuple(raw), tuple(times), tuple(values))
 
 
-def data_files(directory: Path) -> list[Path]:
-    """Every NAB-format CSV in a directory (not recursive), in name order."""
-    found = []
+@dataclass(frozen=True)
+class SkippedFile:
+    """A CSV file in a data directory that is not a NAB data file: its path and first line."""
+
+    path: Path
+    header: str
+
+    def describe(self) -> str:
+        if not self.header:
+            return f"{self.path}: the file is empty"
+        shown = self.header if len(self.header) <= 60 else self.header[:57] + "..."
+        return f"{self.path}: its header is {shown!r}, not timestamp,value"
+
+
+def scan_data_files(directory: Path) -> tuple[list[Path], list[SkippedFile]]:
+    """The NAB-format CSVs in a directory (not recursive), in name order, and the other CSVs
+    (skipped: their first line does not start with ``timestamp,value``)."""
+    found: list[Path] = []
+    skipped: list[SkippedFile] = []
     for path in sorted(directory.glob("*.csv")):
         if not path.is_file():
             continue
         with path.open(encoding="utf-8-sig", errors="replace") as handle:
-            header = handle.readline().strip().split(",")
-        if header[:2] == ["timestamp", "value"]:
+            first = handle.readline().strip()
+        if first.split(",")[:2] == ["timestamp", "value"]:
             found.append(path)
-    return found
+        else:
+            skipped.append(SkippedFile(path, first))
+    return found, skipped
+
+
+def data_files(directory: Path) -> list[Path]:
+    """Every NAB-format CSV in a directory (not recursive), in name order."""
+    return scan_data_files(directory)[0]
 
 
 Windows = list[tuple[datetime, datetime]]
