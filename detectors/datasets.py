@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from detectors.events import SENTIMENTS, MentionEvent, Sentiment
@@ -15,6 +15,8 @@ from detectors.events import SENTIMENTS, MentionEvent, Sentiment
 AIRLINE_ZONE = ZoneInfo("America/Los_Angeles")
 #: Formats of ``tweet_created``: with an explicit UTC offset (it wins), or local and naive.
 _AIRLINE_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%m/%d/%Y %H:%M", "%Y-%m-%d %H:%M:%S")
+#: The columns :func:`airline_tweets` reads (``airline_sentiment`` is optional).
+AIRLINE_COLUMNS = ("tweet_id", "airline", "text", "tweet_created")
 
 
 def parse_airline_time(text: str, zone: tzinfo = AIRLINE_ZONE) -> datetime:
@@ -41,20 +43,54 @@ def airline_tweets(path: Path, zone: tzinfo = AIRLINE_ZONE) -> list[MentionEvent
     """
     events: list[MentionEvent] = []
     with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            created = parse_airline_time(row["tweet_created"], zone)
-            label = row.get("airline_sentiment") or "neutral"
-            sentiment = cast(Sentiment, label if label in SENTIMENTS else "neutral")
-            events.append(
-                MentionEvent(
-                    brand=row["airline"],
-                    event_ms=int(created.timestamp() * 1000),
-                    sentiment=sentiment,
-                    lang="en",
-                    platform="x",
-                    text=row["text"],
-                    mention_id=row["tweet_id"],
+        reader = csv.DictReader(handle)
+        try:
+            header = reader.fieldnames or []
+            if not header:
+                raise ValueError(f"{path}: the file is empty")
+            missing = [name for name in AIRLINE_COLUMNS if name not in header]
+            if missing:
+                raise ValueError(
+                    f"{path}, line 1: no column {', '.join(missing)} "
+                    f"(expected {', '.join(AIRLINE_COLUMNS)}; the header has {', '.join(header)})"
                 )
-            )
+            for row in reader:
+                events.append(_airline_event(path, reader.line_num, row, len(header), zone))
+        except csv.Error as exc:
+            raise ValueError(f"{path}, line {reader.line_num}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"{path}, after line {reader.line_num}: not UTF-8 text ({exc.reason})"
+            ) from None
     events.sort(key=lambda e: (e.event_ms, e.mention_id))
     return events
+
+
+def _airline_event(
+    path: Path, line: int, row: dict[str | Any, Any], columns: int, zone: tzinfo
+) -> MentionEvent:
+    """One row as a mention; a row with fewer or more cells than the header (a file cut short
+    mid-row, a stray comma) or an unreadable time is a ValueError naming the file and line."""
+    cells = columns - sum(value is None for value in row.values())
+    if None in row:  # csv.DictReader keeps the cells beyond the header under the key None
+        cells = columns + len(row[None])
+    if cells != columns:
+        hint = " (is the file cut short?)" if cells < columns else ""
+        raise ValueError(
+            f"{path}, line {line}: the row has {cells} cells, the header {columns}{hint}"
+        )
+    try:
+        created = parse_airline_time(row["tweet_created"], zone)
+    except ValueError as exc:
+        raise ValueError(f"{path}, line {line}: {exc}") from None
+    label = row.get("airline_sentiment") or "neutral"
+    sentiment = cast(Sentiment, label if label in SENTIMENTS else "neutral")
+    return MentionEvent(
+        brand=row["airline"],
+        event_ms=int(created.timestamp() * 1000),
+        sentiment=sentiment,
+        lang="en",
+        platform="x",
+        text=row["text"],
+        mention_id=row["tweet_id"],
+    )

@@ -259,8 +259,10 @@ def eval_airline(data_file: Path, config_file: Path | None, zone_name: str, as_j
 
     try:
         events = airline_tweets(data_file, zone)
-    except (KeyError, ValueError) as exc:
-        raise click.UsageError(f"{data_file}: {exc}") from exc
+    except ValueError as exc:  # names the file and line
+        raise click.UsageError(str(exc)) from exc
+    except OSError as exc:
+        raise click.UsageError(f"{data_file}: cannot read ({exc.strerror})") from exc
     for output in replay(events, config):
         if not isinstance(output, EpisodeEvent):
             continue
