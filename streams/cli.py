@@ -14,7 +14,7 @@ import click
 
 from streams import __version__
 from streams.errors import ConfigError, StormvarselError
-from streams.settings import ENV_PREFIX, Settings, load_settings
+from streams.settings import ENV_PREFIX, LOG_FORMATS, LOG_LEVELS, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,11 +57,11 @@ def main() -> None:
     from streams.log_setup import configure_logging
 
     # The raw environment, not Settings: a bad value must still get its one-line error later.
-    level = os.environ.get(f"{ENV_PREFIX}LOG_LEVEL", "INFO").upper()
-    fmt = os.environ.get(f"{ENV_PREFIX}LOG_FORMAT", "auto").lower()
+    level = os.environ.get(f"{ENV_PREFIX}LOG_LEVEL", "INFO").strip().upper()
+    fmt = os.environ.get(f"{ENV_PREFIX}LOG_FORMAT", "auto").strip().lower()
     configure_logging(
-        level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO",
-        fmt if fmt in {"auto", "json", "console"} else "auto",
+        level if level in LOG_LEVELS else "INFO",
+        fmt if fmt in LOG_FORMATS else "auto",
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
@@ -34,6 +34,10 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+LogFormat = Literal["auto", "json", "console"]
+LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
@@ -91,10 +95,8 @@ class Settings(BaseSettings):
         description="Where the worker keeps its local state.",
     )
     brands_file: Path | None = Field(None, description="YAML file listing the monitored brands.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="DEBUG, INFO, WARNING or ERROR."
-    )
-    log_format: Literal["auto", "json", "console"] = Field(
+    log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING or ERROR (any case).")
+    log_format: LogFormat = Field(
         "auto", description="json, console, or auto (console on a terminal, JSON otherwise)."
     )
 
@@ -226,6 +228,21 @@ class Settings(BaseSettings):
         default_factory=default_cache_dir,
         description="Download cache (Kafka jars, models).",
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: Any) -> Any:
+        """``debug`` is DEBUG, as logging itself takes it; anything else is left to be refused."""
+        if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
+            return value.strip().upper()
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_in_any_case(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in LOG_FORMATS:
+            return value.strip().lower()
+        return value
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

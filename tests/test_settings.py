@@ -183,3 +183,28 @@ def test_ingest_of_a_directory_says_it_is_one(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["ingest", str(tmp_path)])
     assert result.exit_code == 2
     assert f"{tmp_path} is a directory; give a file" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field", "expected"),
+    [
+        ("LOG_LEVEL", "debug", "log_level", "DEBUG"),
+        ("LOG_LEVEL", " Warning ", "log_level", "WARNING"),
+        ("LOG_FORMAT", "JSON", "log_format", "json"),
+    ],
+)
+def test_log_level_and_format_are_accepted_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, field: str, expected: str
+) -> None:
+    monkeypatch.setenv(f"STORMVARSEL_{name}", value)
+    assert getattr(load_settings(), field) == expected
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_bad_log_level_is_still_refused_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORMVARSEL_LOG_LEVEL", "loud")
+    with pytest.raises(
+        ConfigError, match=r"STORMVARSEL_LOG_LEVEL: expected one of .*, got 'loud'$"
+    ):
+        load_settings()
