@@ -447,7 +447,8 @@ def describe_error(exc: ValidationError, *, prefix: str = ENV_PREFIX) -> str:
     key = prefix + "_".join(loc).upper()
     given = err.get("input")
     expected = _expected_form(err, message)
-    if isinstance(given, str | int | float):
+    # A validator's own message may already say what it got (the one bad part of a list).
+    if isinstance(given, str | int | float) and ", got " not in expected:
         return f"{key}: {expected}, got {given!r}"
     return f"{key}: {expected}"
 

@@ -208,3 +208,19 @@ def test_a_bad_log_level_is_still_refused_as_given(monkeypatch: pytest.MonkeyPat
         ConfigError, match=r"STORMVARSEL_LOG_LEVEL: expected one of .*, got 'loud'$"
     ):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [("foo", "'foo'"), ("a:1,foo:x", "'foo:x'"), (" ", "' '")],
+)
+def test_bad_bootstrap_servers_say_what_they_got_once(
+    monkeypatch: pytest.MonkeyPatch, value: str, got: str
+) -> None:
+    """The validator names the bad server; describe_error appended the whole value again."""
+    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        f"STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: expected host:port[,host:port...], got {got}"
+    )
