@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from streams import __version__
+from streams.cli_support import RETRY_SECONDS, TIMEOUT_SECONDS, FiniteFloatRange
 from streams.errors import ConfigError, StormvarselError
 from streams.settings import ENV_PREFIX, LOG_FORMATS, LOG_LEVELS, Settings, load_settings
 
@@ -139,7 +140,13 @@ def kafka_fetch() -> None:
 
 @kafka.command("start")
 @_data_dir_option
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for readiness.")
+@click.option(
+    "--timeout",
+    type=TIMEOUT_SECONDS,
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for readiness.",
+)
 @friendly_errors
 def kafka_start(data_dir: Path | None, timeout: float) -> None:
     """Start the broker in the background and wait until it serves clients."""
@@ -195,7 +202,13 @@ def topics() -> None:
 
 
 @topics.command("create")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for Kafka.")
+@click.option(
+    "--timeout",
+    type=TIMEOUT_SECONDS,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for Kafka.",
+)
 @friendly_errors
 def topics_create(timeout: float) -> None:
     """Create missing topics with the configured partition and replication counts."""
@@ -252,11 +265,11 @@ def topics_create(timeout: float) -> None:
     help="Topic to send to [default: STORMVARSEL_TOPIC_PREFIX + mentions].",
 )
 @click.option(
-    "--rate", type=click.FloatRange(min=0, min_open=True), metavar="N", help="Send N records/s."
+    "--rate", type=FiniteFloatRange(min=0, min_open=True), metavar="N", help="Send N records/s."
 )
 @click.option(
     "--speedup",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     metavar="X",
     help="Replay the records' original spacing X times faster.",
 )
@@ -274,7 +287,7 @@ def topics_create(timeout: float) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--wait-for-kafka",
-    type=click.FloatRange(min=0),
+    type=RETRY_SECONDS,
     metavar="SECONDS",
     default=10.0,
     show_default=True,
@@ -357,6 +370,8 @@ def ingest(
 @main.command()
 @click.option(
     "--wait-for-kafka",
+    type=RETRY_SECONDS,
+    metavar="SECONDS",
     default=60.0,
     show_default=True,
     help="Seconds to keep trying to reach Kafka at start-up.",
@@ -488,7 +503,7 @@ def replay(
 @click.option("--keep-running", is_flag=True, help="Keep everything up at the end, until Ctrl-C.")
 @click.option(
     "--pace",
-    type=click.FloatRange(0, 10),
+    type=FiniteFloatRange(0, 10),
     default=0.6,
     show_default=True,
     help="Seconds per story minute while the storm plays (the recovery plays 12x faster).",

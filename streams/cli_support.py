@@ -6,8 +6,10 @@ import cycle through :mod:`streams.cli`.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,3 +20,23 @@ def check_writable_parent(path: Path, option: str) -> None:
     parent = path.resolve().parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise click.BadParameter(f"cannot write a file in {parent}", param_hint=option)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` and ``inf``.
+
+    ``FloatRange`` lets both through (``nan`` compares false to every bound), and a NaN timeout
+    later crashed ``int(timeout * 1000)`` with a traceback.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+#: Seconds to wait for something: more than 0, finite.
+TIMEOUT_SECONDS = FiniteFloatRange(min=0, min_open=True)
+#: Seconds to keep retrying: 0 (one attempt) or more, finite.
+RETRY_SECONDS = FiniteFloatRange(min=0)

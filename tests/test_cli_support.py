@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from streams.cli_support import check_writable_parent
 
@@ -22,3 +23,46 @@ def test_writable_parent_names_the_option_and_the_directory(tmp_path: Path, pare
         check_writable_parent(target, "--predictions")
     assert info.value.param_hint == "--predictions"
     assert info.value.message == f"cannot write a file in {target.parent}"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["topics", "create", "--timeout", "-1"], "'--timeout': -1.0 is not in the range x>0"),
+        (["topics", "create", "--timeout", "0"], "'--timeout': 0.0 is not in the range x>0"),
+        (["topics", "create", "--timeout", "nan"], "'--timeout': 'nan' is not a finite number"),
+        (["kafka", "start", "--timeout", "-5"], "'--timeout': -5.0 is not in the range x>0"),
+        (["kafka", "start", "--timeout", "inf"], "'--timeout': 'inf' is not a finite number"),
+        (["worker", "--wait-for-kafka", "-1"], "'--wait-for-kafka': -1.0 is not in the range x>=0"),
+        (["worker", "--wait-for-kafka", "nan"], "'--wait-for-kafka': 'nan' is not a finite"),
+        (["ingest", "in.jsonl", "--wait-for-kafka", "nan"], "'--wait-for-kafka': 'nan' is not"),
+        (["ingest", "in.jsonl", "--rate", "nan"], "'--rate': 'nan' is not a finite number"),
+        (["ingest", "in.jsonl", "--speedup", "inf"], "'--speedup': 'inf' is not a finite number"),
+        (["demo", "--pace", "nan"], "'--pace': 'nan' is not a finite number"),
+    ],
+)
+def test_bad_seconds_and_rates_are_usage_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], said: str
+) -> None:
+    """-1, 0, nan and inf went through: 'no Kafka broker answered ... within -1 s', and a
+    traceback from int(nan * 1000) or int(inf * 1000)."""
+    import streams.cli
+    import streams.demo
+    import streams.ingest
+    import streams.topics
+    import streams.worker
+    from streams.cli import main
+
+    def must_not_run(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the command ran with a bad option")
+
+    monkeypatch.setattr(streams.cli, "_local_kafka", must_not_run)
+    monkeypatch.setattr(streams.topics, "ensure_topics", must_not_run)
+    monkeypatch.setattr(streams.worker, "run_worker", must_not_run)
+    monkeypatch.setattr(streams.ingest, "run_ingest", must_not_run)
+    monkeypatch.setattr(streams.demo, "run_demo", must_not_run)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text("", encoding="utf-8")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {said}" in result.output
