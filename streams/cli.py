@@ -233,7 +233,8 @@ def topics_create(timeout: float) -> None:
     type=click.Choice(["auto", "jsonl", "csv"]),
     default="auto",
     show_default=True,
-    help="Input format; auto: .jsonl/.ndjson/.json or .csv by extension, JSON Lines on stdin.",
+    help="Input format; auto: .jsonl/.ndjson/.json or .csv by extension, JSON Lines on stdin. "
+    "jsonl input that starts with '[' is read as one JSON array of mentions.",
 )
 @click.option(
     "--map",
@@ -311,7 +312,8 @@ def ingest(
     quiet: bool,
     wait_for_kafka: float,
 ) -> None:
-    """Send mentions from a JSON Lines or CSV FILE (- for stdin) to the mentions topic.
+    """Send mentions from a JSON Lines (or JSON array) or CSV FILE (- for stdin) to the mentions
+    topic.
 
     Each record is checked with the worker's validator first; records it would refuse are not
     sent but listed by reason and line. Records are keyed by mention id, and their Kafka

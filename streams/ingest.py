@@ -1,4 +1,5 @@
-"""``stormvarsel ingest``: send mentions from a JSON Lines or CSV file to the mentions topic.
+"""``stormvarsel ingest``: send mentions from a JSON Lines (or JSON array) or CSV file to the
+mentions topic.
 
 Every record is mapped to the mention schema, checked with the worker's own validator
 (:func:`streams.mention.validate_object`) and, when a brands file is configured, its brand resolved
@@ -298,7 +299,93 @@ def _json_row(line: int, text: str) -> Row:
     return Row(line, text, fields=value)
 
 
-def jsonl_rows(stream: IO[bytes]) -> Iterator[Row]:
+def json_rows(stream: IO[bytes]) -> Iterator[Row]:
+    """JSON Lines, or one JSON array of mentions when the input's first non-blank character is
+    ``[`` (no JSON Lines record starts so: a line holding an array is refused anyway).
+
+    The first non-blank line is read at once, as the CSV header is. An array is then read whole
+    and checked before anything is sent (an error in its structure is an :class:`IngestError`);
+    JSON Lines are read line by line as they are sent.
+    """
+    head: list[bytes] = []
+    for data in stream:
+        head.append(data)
+        if data.removeprefix(_BOM).strip():
+            break
+    if b"".join(head).removeprefix(_BOM).lstrip().startswith(b"["):
+        return iter(json_array_rows(b"".join(head) + stream.read()))
+    return jsonl_rows(itertools.chain(head, stream))
+
+
+def _skip_space(text: str, pos: int) -> int:
+    """The first position at or after ``pos`` that is not JSON whitespace."""
+    while pos < len(text) and text[pos] in " \t\n\r":
+        pos += 1
+    return pos
+
+
+def _where(text: str, pos: int) -> str:
+    line = text.count("\n", 0, pos) + 1
+    column = pos - text.rfind("\n", 0, pos)
+    return f"line {line}, column {column}"
+
+
+def json_array_rows(data: bytes) -> list[Row]:
+    """One row per element of a JSON array, numbered by the line the element starts on.
+
+    Each element is checked as a JSON Lines record is (an element that is not an object, or
+    holds NaN, is refused with the same reason); an array that is not well-formed, or anything
+    after it, raises :class:`IngestError` naming the line and column.
+    """
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"the JSON array is not UTF-8 (byte {exc.start})") from None
+    decoder = json.JSONDecoder()
+    rows: list[Row] = []
+    pos = _skip_space(text, 0)
+    if not text.startswith("[", pos):
+        raise IngestError(f"the JSON array cannot be read at {_where(text, pos)}: expected '['")
+    pos = _skip_space(text, pos + 1)
+    line, counted = 1, 0
+    if text.startswith("]", pos):
+        pos += 1
+    else:
+        while True:
+            line += text.count("\n", counted, pos)
+            counted = pos
+            try:
+                _value, end = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                raise IngestError(
+                    f"the JSON array cannot be read at {_where(text, exc.pos)}: {exc.msg}"
+                ) from None
+            except RecursionError:
+                raise IngestError(
+                    f"the JSON array cannot be read: the element at line {line} is nested too "
+                    "deeply"
+                ) from None
+            rows.append(_json_row(line, text[pos:end]))
+            pos = _skip_space(text, end)
+            if text.startswith(",", pos):
+                pos = _skip_space(text, pos + 1)
+                continue
+            if text.startswith("]", pos):
+                pos += 1
+                break
+            raise IngestError(
+                f"the JSON array cannot be read at {_where(text, pos)}: expected ',' or ']'"
+            )
+    rest = _skip_space(text, pos)
+    if rest < len(text):
+        raise IngestError(
+            f"the JSON array cannot be read at {_where(text, rest)}: there is more after the "
+            "array's closing ']' (one array of mentions, or JSON Lines, per file)"
+        )
+    return rows
+
+
+def jsonl_rows(stream: Iterable[bytes]) -> Iterator[Row]:
     """One row per non-blank line; blank lines are not records and are skipped."""
     for number, data in enumerate(stream, start=1):
         body = data.rstrip(b"\r\n")
@@ -413,7 +500,7 @@ def _csv_body(tap: _LineTap, reader: Iterator[list[str]], header: list[str]) -> 
 
 
 def read_rows(stream: IO[bytes], fmt: Format, transform: Transform) -> Iterator[Row]:
-    return csv_rows(stream, transform) if fmt == "csv" else jsonl_rows(stream)
+    return csv_rows(stream, transform) if fmt == "csv" else json_rows(stream)
 
 
 def count_records(path: Path, fmt: Format) -> int | None:
@@ -421,7 +508,14 @@ def count_records(path: Path, fmt: Format) -> int | None:
     try:
         with path.open("rb") as handle:
             if fmt == "jsonl":
-                return sum(1 for line in handle if line.strip())
+                count = 0
+                for line in handle:
+                    if not line.removeprefix(_BOM).strip():
+                        continue
+                    if count == 0 and line.removeprefix(_BOM).lstrip().startswith(b"["):
+                        return None  # one JSON array: not counted before it is read
+                    count += 1
+                return count
             text = io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="")
             rows = sum(1 for cells in csv.reader(text) if cells)
             return max(0, rows - 1)

@@ -37,6 +37,7 @@ from streams.ingest import (
     Transform,
     build_object,
     build_transform,
+    count_records,
     csv_rows,
     detect_format,
     jsonl_rows,
@@ -319,6 +320,54 @@ def test_csv_with_a_bom_and_crlf_line_ends() -> None:
 def test_jsonl_reader_skips_blank_lines() -> None:
     rows = list(jsonl_rows(io.BytesIO(b'\n  \n{"a": 1}\r\n')))
     assert [(row.line, row.fields) for row in rows] == [(3, {"a": 1})]
+
+
+def test_a_json_array_is_read_element_by_element_with_line_numbers(tmp_path: Path) -> None:
+    """A .json export holding one array was read as JSON Lines: every line of it was refused
+    as invalid_json (or the whole array, on one line, as one bad_type:mention)."""
+    records: list[object] = [mention(1), {"id": "m2", "created_at": "2026-11-24T10:00:02Z"}]
+    records += [[1, 2], mention(4)]
+    data = b"\xef\xbb\xbf\n" + json.dumps(records, indent=2).encode()
+    rejects = tmp_path / "rejects.jsonl"
+    report, sink = ingest_with(data, rejects=rejects)
+    assert [r.key for r in sink.sent] == [b"m1", b"m4"]
+    assert [r.line for r in sink.sent] == [3, 16]  # the line each element starts on
+    assert {reason: group.lines for reason, group in report.rejected.items()} == {
+        "missing_field:text": [8],
+        "bad_type:mention": [12],
+    }
+    written = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert json.loads(written[0]["raw"]) == records[1]
+    report, sink = ingest_with(json.dumps([mention(1), mention(2)]).encode())
+    assert [r.key for r in sink.sent] == [b"m1", b"m2"] and report.read == 2
+    report, sink = ingest_with(b" [ ] ")
+    assert report.read == 0
+    source = tmp_path / "in.json"
+    source.write_bytes(data)  # the progress bar's total: unknown, not the count of lines
+    assert count_records(source, "jsonl") is None
+    source.write_bytes(b"\n" + jsonl(mention(1), mention(2)))
+    assert count_records(source, "jsonl") == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b'[{"id": "a"},\n {"id": "b"}', "at line 2, column 13: expected ',' or ']'"),
+        (b'[{"id": "a"},\n]', "at line 2, column 1: Expecting value"),
+        (b'[{"id": "a"}]\n{"id": "b"}\n', "at line 2, column 1: there is more after the array"),
+        (b'[{"id": "\xff"}]', "the JSON array is not UTF-8 (byte 9)"),
+    ],
+)
+def test_a_broken_json_array_is_one_error_before_kafka(
+    no_kafka: None, tmp_path: Path, data: bytes, said: str
+) -> None:
+    source = tmp_path / "in.json"
+    source.write_bytes(data)
+    result = CliRunner().invoke(main, ["ingest", str(source)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert said in lines[0]
 
 
 def test_limit_counts_input_records_and_sort_orders_by_event_time() -> None:
