@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from streams.cli_support import check_writable_parent
+from streams.cli_support import FiniteFloatRange, check_writable_parent
+
+if TYPE_CHECKING:
+    from streams.sentiment.recipe import Recipe
 
 
 def _parse_layers(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
@@ -19,6 +23,51 @@ def _parse_layers(_ctx: click.Context, _param: click.Parameter, value: str) -> l
             f"expected comma-separated layer numbers, e.g. 6,8,10,12, got {value!r}"
         ) from None
     return layers
+
+
+def _recipe_from_options(
+    data: Path,
+    fmt: str | None,
+    text_col: str,
+    label_col: str,
+    label_map: str | None,
+    filters: tuple[str, ...],
+    layers: list[int],
+    holdout: float,
+    version: str,
+) -> Recipe:
+    """The one-dataset recipe that --data and its options describe; a value the recipe refuses
+    is a usage error naming the option (pydantic's report was five lines)."""
+    from pydantic import ValidationError
+
+    from streams.sentiment.evaluation import parse_filters
+    from streams.sentiment.labels import parse_label_map
+    from streams.sentiment.recipe import DatasetSpec, Recipe
+
+    try:
+        return Recipe(
+            version=version,
+            layers=layers,
+            holdout=holdout,
+            datasets=[
+                DatasetSpec(
+                    name=data.stem,
+                    path=data,
+                    format=fmt,
+                    text_col=text_col,
+                    label_col=label_col,
+                    label_map=dict(parse_label_map(label_map)),
+                    filter=dict(parse_filters(filters)),
+                )
+            ],
+        )
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = str(err["loc"][0]) if err.get("loc") else "data"
+        option = f"--{field}" if field in {"version", "layers", "holdout"} else "--data"
+        raise click.BadParameter(
+            f"{err['msg']}, got {err.get('input')!r}", param_hint=option
+        ) from None
 
 
 @click.command("train")
@@ -40,7 +89,13 @@ def _parse_layers(_ctx: click.Context, _param: click.Parameter, value: str) -> l
     callback=_parse_layers,
     help="Encoder layers to pool (0: the embeddings, N: the output of layer N).",
 )
-@click.option("--holdout", default=0.1, show_default=True, help="Share kept out and scored.")
+@click.option(
+    "--holdout",
+    type=FiniteFloatRange(min=0, max=0.9, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share kept out and scored.",
+)
 @click.option("--version", "version", default="head-custom", show_default=True)
 @click.option(
     "--out",
@@ -72,7 +127,6 @@ def train_command(
     from streams.sentiment.e5_scorer import E5Scorer, Head
     from streams.sentiment.factory import e5_dir, ensure_onnx
     from streams.sentiment.recipe import (
-        DatasetSpec,
         Recipe,
         RecipeError,
         scorer_features,
@@ -91,22 +145,8 @@ def train_command(
             plan = Recipe.load(recipe)
         else:
             assert data is not None
-            mapping = dict(p.split("=", 1) for p in (label_map or "").split(",") if "=" in p)
-            plan = Recipe(
-                version=version,
-                layers=layers,
-                holdout=holdout,
-                datasets=[
-                    DatasetSpec(
-                        name=data.stem,
-                        path=data,
-                        format=fmt,
-                        text_col=text_col,
-                        label_col=label_col,
-                        label_map=mapping,
-                        filter=dict(f.split("=", 1) for f in filters),
-                    )
-                ],
+            plan = _recipe_from_options(
+                data, fmt, text_col, label_col, label_map, filters, layers, holdout, version
             )
         # Checked before the encoder is built and exported for these layers (the export alone
         # takes about 20 s, and a layer it does not have failed it with a traceback).

@@ -193,3 +193,37 @@ def test_recipe_layers_beyond_the_kept_layers_name_the_recipe(tmp_path: Path) ->
         "expected numbers from 0 (the embeddings) to 8"
     )
     assert Recipe.load(recipe).model_copy(update={"finetune": None}).layers_problem(12) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["--holdout", "5"], 2, "Invalid value for '--holdout': 5.0 is not in the range 0<=x<0.9"),
+        (["--holdout", "nan"], 2, "'--holdout': 'nan' is not a finite number"),
+        (["--version", "a b"], 2, "Invalid value for --version: String should match pattern"),
+        (["--filter", "split"], 1, "error: --filter 'split': expected COLUMN=VALUE"),
+        (["--label-map", "neg"], 1, "error: label map entry 'neg': expected DATASET_LABEL=CLASS"),
+    ],
+)
+def test_train_options_the_recipe_refuses_are_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], code: int, said: str
+) -> None:
+    """pydantic's five-line report, 'dictionary update sequence element #0 has length 1', or (a
+    --label-map entry without '=') silently dropped."""
+    from click.testing import CliRunner
+
+    import streams.sentiment.e5_model as e5_model
+    from streams.sentiment_train_cli import train_command
+
+    def no_build(*_args: object, **_kwargs: object) -> Path:
+        raise AssertionError("the encoder must not be built for a bad option")
+
+    monkeypatch.setattr(e5_model, "build_model_dir", no_build)
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nbra,positive\nfælt,negative\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        train_command, ["--data", str(data), "--out", str(tmp_path / "head"), *args]
+    )
+    assert result.exit_code == code, result.output
+    assert said in result.output
+    assert len(result.output.strip().splitlines()) in (1, 4)  # error:, or click's usage error
