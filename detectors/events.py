@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 Sentiment = Literal["negative", "neutral", "positive"]
 SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
+#: Event times the detector accepts: 2000-01-01 to 2100-01-01 UTC. The validate stage refuses
+#: times outside a much narrower range; this guards the detect stage against records written to
+#: ``mentions.scored`` by anything else, where a time in the year 10^20 would make a brand's
+#: detector close buckets up to it, one by one.
+EVENT_MS_RANGE = (946_684_800_000, 4_102_444_800_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,8 @@ class MentionEvent:
         created = record.get("created_at_ms")
         if isinstance(created, bool) or not isinstance(created, int | float):
             raise ValueError("created_at_ms: required, epoch milliseconds")
+        if not (math.isfinite(created) and EVENT_MS_RANGE[0] <= created < EVENT_MS_RANGE[1]):
+            raise ValueError(f"created_at_ms: {created!r} is not between the years 2000 and 2100")
         sentiment = record.get("sentiment")
         label = sentiment.get("label") if isinstance(sentiment, Mapping) else sentiment
         if label not in SENTIMENTS:
@@ -80,7 +88,12 @@ class MentionEvent:
 def _count(value: Any, name: str) -> int:
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
     return int(value)
 

@@ -155,6 +155,7 @@ def build_app(
         app,
         source=topics.scored,
         alerts=topics.alerts,
+        dlq=topics.dlq,
         config=detect.DetectConfig(
             detector=detector_config,
             lateness_ms=int(settings.detect_lateness_s * 1000),

@@ -95,3 +95,10 @@ def test_mention_event_from_a_scored_record() -> None:
         MentionEvent.from_record({**record, "sentiment": {"label": "angry"}})
     with pytest.raises(ValueError, match="created_at_ms"):
         MentionEvent.from_record({k: v for k, v in record.items() if k != "created_at_ms"})
+    # Times a detector cannot use: not finite (JSON's Infinity, NaN), or far outside the years
+    # 2000-2100 (a detector would close every bucket up to such a time, one by one).
+    for created in (float("inf"), float("nan"), 1e30, -1.0, 4_102_444_800_000):
+        with pytest.raises(ValueError, match="created_at_ms"):
+            MentionEvent.from_record({**record, "created_at_ms": created})
+    with pytest.raises(ValueError, match=r"author\.followers"):
+        MentionEvent.from_record({**record, "author": {"followers": float("inf")}})

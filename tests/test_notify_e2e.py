@@ -4,6 +4,7 @@ and the resolution at the end."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,11 @@ def test_storm_pages_once_survives_outages_and_resolves(
     producer = KafkaProducer(bootstrap_servers=worker.bootstrap, acks="all", linger_ms=20)
     topic = worker.topic("mentions.scored")
     try:
+        # 0. A storm record the notifier cannot post (no status), written by something else:
+        #    it is skipped, and does not stop the loop that posts every alert.
+        broken = {"alert_id": "x1", "brand": BRAND, "kind": "storm", "change": "opened"}
+        broken |= {"severity": "watch", "changed_at_ms": 1_772_000_000_000}
+        producer.send(worker.topic("alerts"), key=BRAND.encode(), value=json.dumps(broken).encode())
         # 1. The storm opens and turns into a warning: the comms channel gets it with drafts.
         send_scored(producer, topic, scenario["calm"] + scenario["onset"])
         wait_for(
@@ -61,6 +67,7 @@ def test_storm_pages_once_survives_outages_and_resolves(
             worker,
         )
         warning = storm_alerts(receiver, "comms-chat", "firing", "warning")[0]
+        assert worker.metrics()["stormvarsel_notify_skipped_total{reason=unreadable}"] == 1
         drafts = warning["annotations"]["statements"]
         assert "UTKAST: må godkjennes av en person før publisering" in drafts
         assert "DRAFT: a person must approve this before it is posted" in drafts

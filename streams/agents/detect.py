@@ -52,8 +52,10 @@ from detectors.replay import Replayer
 from streams import metrics
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
+from streams.dead_letter import send_dead_letter
 from streams.dedup import Deduplicator
 from streams.log_setup import get_logger
+from streams.mention import Rejection
 
 log = get_logger(__name__)
 
@@ -130,6 +132,7 @@ def register(
     *,
     source: faust.TopicT,
     alerts: faust.TopicT,
+    dlq: faust.TopicT,
     config: DetectConfig,
 ) -> Any:
     states = app.Table(
@@ -247,6 +250,9 @@ def register(
                 record, mention = parse_scored(message.value)
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("detect.unreadable", offset=message.offset, error=str(exc))
+                await send_dead_letter(
+                    dlq, message, Rejection("unreadable_scored", f"detect: {exc}")
+                )
                 continue
             part = message.partition
             state = partitions.get(part)
@@ -276,7 +282,21 @@ def register(
                 metrics.DETECT_REDELIVERED.inc()  # counted in its brand's saved state
             state.last_wall = time.monotonic()
             late_before = sum(d.late_total for d in state.replayer.detectors.values())
-            outputs = detect_state.take(state, kind, message.offset, record, mention, pending, part)
+            try:
+                outputs = detect_state.take(
+                    state, kind, message.offset, record, mention, pending, part
+                )
+            except Exception as exc:
+                # Faust acknowledges a record even if the agent fails on it (and restarts the
+                # agent on the same state): keep the record, with the reason, and go on.
+                detect_state.forget(state, mention.brand, message.offset, pending)
+                log.exception("detect.internal_error", partition=part, offset=message.offset)
+                await send_dead_letter(
+                    dlq,
+                    message,
+                    Rejection("internal_error", f"detect: {type(exc).__name__}: {exc}"),
+                )
+                continue
             metrics.set_brand_gauge(
                 metrics.BRAND_COUNTED,
                 mention.brand,

@@ -105,6 +105,18 @@ def take(
     return state.replayer.feed(mention)
 
 
+def forget(
+    state: PartitionState, brand: str, offset: int, pending: MutableMapping[str, Any]
+) -> None:
+    """Undo the pending entry of a record whose :func:`take` raised: it goes to the dead-letter
+    topic instead, and a rebuild must not replay it (it would raise there too, every time)."""
+    key = pending_key(brand, offset)
+    pending.pop(key, None)
+    keys = state.pending.get(brand, [])
+    if key in keys:
+        keys.remove(key)
+
+
 def save(
     part: int,
     state: PartitionState,
@@ -221,13 +233,16 @@ def rebuild(
             state.saved_offset[brand] = saved_offset[brand]
         # Original arrival order: the shared watermark depends on how brands interleave.
         for offset, mention in sorted(replays.get(part, []), key=lambda item: item[0]):
-            event = MentionEvent.from_record(mention)
-            state.high_offset = max(state.high_offset, offset)
-            state.pending.setdefault(event.brand, []).append(pending_key(event.brand, offset))
-            if offset <= state.saved_offset.get(event.brand, -1):
-                replayer.tick(event.event_ms)  # in the brand's saved state already
-            else:
-                replayer.feed(event)  # its outputs were emitted before the restart
+            try:
+                event = MentionEvent.from_record(mention)
+                state.high_offset = max(state.high_offset, offset)
+                state.pending.setdefault(event.brand, []).append(pending_key(event.brand, offset))
+                if offset <= state.saved_offset.get(event.brand, -1):
+                    replayer.tick(event.event_ms)  # in the brand's saved state already
+                else:
+                    replayer.feed(event)  # its outputs were emitted before the restart
+            except Exception:  # one bad entry must not keep the partition from starting
+                log.exception("detect.replay_failed", partition=part, offset=offset)
         partitions[part] = state
     return partitions
 

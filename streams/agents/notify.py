@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -78,6 +79,35 @@ def owned_alerts(
     return tracked
 
 
+def readable_alert(value: bytes | None, links: Links) -> dict[str, Any]:
+    """An ``alerts`` record the notifier can track and post; ValueError says what is wrong.
+
+    Checked whole on the way in, by building its Alertmanager alerts once: the background loop
+    posts every tracked alert together, so one it could not build would stop all pages."""
+    alert = json.loads(value or b"")
+    if not isinstance(alert, dict):
+        raise ValueError("not a JSON object")
+    for key in ("alert_id", "brand", "kind", "change", "severity"):
+        if not isinstance(alert.get(key), str):
+            raise ValueError(f"{key}: required, a string")
+    if alert.get("status") not in ("firing", "resolved"):
+        raise ValueError(f"status: expected 'firing' or 'resolved', got {alert.get('status')!r}")
+    changed = alert.get("changed_at_ms")
+    if (
+        isinstance(changed, bool)
+        or not isinstance(changed, int | float)
+        or not math.isfinite(changed)
+    ):
+        raise ValueError("changed_at_ms: required, epoch milliseconds")
+    try:
+        am_alerts(alert, [], links, 0.0, 0.0)
+    except Exception as exc:  # any field the texts or links need, in the wrong shape
+        raise ValueError(
+            f"cannot build its Alertmanager alert: {type(exc).__name__}: {exc}"
+        ) from exc
+    return alert
+
+
 def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> Any:
     table = app.Table(
         "notifier-alerts",
@@ -106,10 +136,9 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
     async def notify(stream: faust.StreamT) -> None:
         async for event in stream.events():
             try:
-                alert = json.loads(event.message.value)
-                alert_id, brand = str(alert["alert_id"]), str(alert["brand"])
-                kind = alert["kind"]
-            except (ValueError, TypeError, KeyError) as exc:
+                alert = readable_alert(event.message.value, config.links)
+                alert_id, brand, kind = alert["alert_id"], alert["brand"], alert["kind"]
+            except (ValueError, TypeError) as exc:
                 metrics.NOTIFY_SKIPPED.labels(reason="unreadable").inc()
                 log.warning("notify.unreadable", offset=event.message.offset, error=str(exc))
                 continue

@@ -93,6 +93,20 @@ class BatchScorer:
             out.append((json.dumps(record, ensure_ascii=False).encode(), record))
         return out
 
+    def run_each(self, values: Sequence[bytes]) -> list[tuple[bytes, dict[str, Any]] | Rejection]:
+        """:meth:`run` one record at a time, after a batch failed: the record that breaks the
+        model or the language detector becomes an ``internal_error`` dead letter, and the rest
+        of its batch is scored. A model that cannot load still raises."""
+        self.warm_up()
+        out: list[tuple[bytes, dict[str, Any]] | Rejection] = []
+        for value in values:
+            try:
+                out.extend(self.run([value]))
+            except Exception as exc:  # a bug or a model failure on this record only
+                log.exception("scoring.internal_error", size=len(value or b""))
+                out.append(Rejection("internal_error", f"scoring: {type(exc).__name__}: {exc}"))
+        return out
+
 
 def register(
     app: faust.App,
@@ -120,7 +134,13 @@ def register(
         async for events in batches:
             values = [event.message.value for event in events]
             started = time.perf_counter()
-            results = await loop.run_in_executor(executor, batch_scorer.run, values)
+            try:
+                results = await loop.run_in_executor(executor, batch_scorer.run, values)
+            except Exception:
+                # Faust acknowledges the batch even if the agent fails, so a failure here would
+                # lose every mention in it: find the record that breaks, keep the others.
+                log.exception("scoring.batch_failed", size=len(values))
+                results = await loop.run_in_executor(executor, batch_scorer.run_each, values)
             metrics.SCORING_BATCH_SECONDS.observe(time.perf_counter() - started)
             metrics.SCORING_BATCH_SIZE.observe(len(values))
             for event, result in zip(events, results, strict=True):
