@@ -164,7 +164,9 @@ class BrandDetector:
         """Close, in order, every bucket that ends at or before ``watermark_ms`` (empty ones too,
         once the brand has been seen) and return what that produced."""
         if self.closed_until is None:
-            if not self.open:
+            # Buckets close from the brand's first one, once the watermark has passed it (a
+            # first mention dated ahead of the watermark must not make the ones before it late).
+            if not self.open or min(self.open) + self.bucket_ms > watermark_ms:
                 return []
             self.closed_until = min(self.open)
         out: list[Output] = []

@@ -34,10 +34,23 @@ class MentionEvent:
     shares: int = 0
     replies: int = 0
     is_brand_reply: bool = False
+    #: When the validate stage received the mention (``received_at_ms``), if it says.
+    received_ms: int | None = None
 
     @property
     def engagement(self) -> int:
         return self.likes + self.shares + self.replies
+
+    @property
+    def clock_ms(self) -> int:
+        """How far this mention moves the watermark: its event time, but no later than its
+        arrival. A mention dated ahead of its arrival (a collector's clock, or local time
+        written with a ``Z``) still goes into its own bucket; but if it moved the watermark
+        there, every brand sharing the partition would have its current mentions counted late
+        until real time caught up (up to the validator's hour of allowed skew)."""
+        if self.received_ms is None:
+            return self.event_ms
+        return min(self.event_ms, self.received_ms)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> MentionEvent:
@@ -45,7 +58,8 @@ class MentionEvent:
 
         Expected fields: ``id``, ``text``, ``created_at_ms``, ``brand``, ``platform``, ``lang``,
         ``author {id, handle, followers}``, ``url``, ``engagement {likes, shares, replies}``,
-        ``is_brand_reply`` and ``sentiment {label, negative, neutral, positive, model}``.
+        ``is_brand_reply`` and ``sentiment {label, negative, neutral, positive, model}``; and
+        ``received_at_ms`` if the validate stage stamped it (older records lack it).
         Raises ``ValueError`` naming the field when a required one is missing or malformed.
         """
         brand = record.get("brand")
@@ -56,6 +70,14 @@ class MentionEvent:
             raise ValueError("created_at_ms: required, epoch milliseconds")
         if not (math.isfinite(created) and EVENT_MS_RANGE[0] <= created < EVENT_MS_RANGE[1]):
             raise ValueError(f"created_at_ms: {created!r} is not between the years 2000 and 2100")
+        received = record.get("received_at_ms")
+        if received is not None and (
+            isinstance(received, bool)
+            or not isinstance(received, int | float)
+            or not math.isfinite(received)
+            or not EVENT_MS_RANGE[0] <= received < EVENT_MS_RANGE[1]
+        ):
+            raise ValueError(f"received_at_ms: {received!r} is not epoch milliseconds")
         sentiment = record.get("sentiment")
         label = sentiment.get("label") if isinstance(sentiment, Mapping) else sentiment
         if label not in SENTIMENTS:
@@ -82,6 +104,7 @@ class MentionEvent:
             shares=_count(engagement.get("shares"), "engagement.shares"),
             replies=_count(engagement.get("replies"), "engagement.replies"),
             is_brand_reply=bool(record.get("is_brand_reply", False)),
+            received_ms=int(received) if received is not None else None,
         )
 
 

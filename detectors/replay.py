@@ -1,6 +1,7 @@
 """Run many brands' detectors over one ordered stream of mentions, as the live pipeline would.
 
-The watermark is the highest event time seen minus the allowed lateness, shared by all brands
+The watermark is the highest event time seen (each no later than the mention's arrival, when the
+record says: :attr:`MentionEvent.clock_ms`) minus the allowed lateness, shared by all brands
 (like the worker's wall-clock timer, it closes a quiet brand's buckets too). Whenever it enters
 a new bucket, every brand's detector advances to it, in brand order.
 """
@@ -38,7 +39,7 @@ class Replayer:
             # close a year of empty buckets at the next tick.
             detector.start_at(advanced_to)
         detector.observe(event)
-        return self.tick(event.event_ms)
+        return self.tick(event.clock_ms)
 
     def tick(self, event_ms: int) -> list[Output]:
         """Move the shared watermark as a mention at ``event_ms`` does (``feed`` calls this after
@@ -60,10 +61,12 @@ class Replayer:
         return out
 
     def flush(self) -> list[Output]:
-        """Close every bucket up to the end of the last one that holds a mention."""
+        """Close every bucket up to the end of the last one that holds a mention (a mention
+        dated ahead of its arrival can be in a bucket past the watermark's reach)."""
         if self.max_event_ms is None:
             return []
-        end = self.max_event_ms - self.max_event_ms % self.bucket_ms + self.bucket_ms
+        latest = max([self.max_event_ms, *(max(d.open) for d in self.detectors.values() if d.open)])
+        end = latest - latest % self.bucket_ms + self.bucket_ms
         return self.advance(end)
 
 

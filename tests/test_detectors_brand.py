@@ -122,6 +122,37 @@ def test_late_mentions_are_counted_not_lost() -> None:
     assert d.late_total == 1
 
 
+def test_a_mention_dated_ahead_of_its_arrival_does_not_make_other_brands_late() -> None:
+    """A collector writing Oslo time with a ``Z`` dates a mention an hour ahead, within the
+    validator's allowed skew. Its brand still gets it in its own bucket, but the partition's
+    watermark moves only as far as the mention's arrival: the other brands' current mentions
+    are counted in their buckets, not late for an hour."""
+
+    def run(stamped: bool) -> Replayer:
+        replayer = Replayer(lateness_ms=MINUTE)
+        ahead = T0 + 60 * MINUTE
+        received = T0 if stamped else None
+        replayer.feed(
+            MentionEvent("skewed", ahead, "neutral", mention_id="z", received_ms=received)
+        )
+        for minute in range(1, 30):
+            at = T0 + minute * MINUTE
+            replayer.feed(
+                MentionEvent("acme", at, "neutral", mention_id=f"a{minute}", received_ms=at)
+            )
+        replayer.flush()
+        return replayer
+
+    before = run(stamped=False)  # a record without the stamp: the old behaviour
+    assert before.detectors["acme"].late_total == 29
+    after = run(stamped=True)
+    assert after.detectors["acme"].late_total == 0
+    skewed = after.detectors["skewed"]
+    assert skewed.late_total == 0 and skewed.observed_total == 1
+    assert skewed.closed_until is not None and skewed.closed_until > T0 + 60 * MINUTE
+    assert skewed.open == {}  # counted in its own (future) bucket once time got there
+
+
 def test_a_new_brand_older_than_the_watermark_is_late_not_a_year_of_buckets() -> None:
     """A backfill of a brand the stream has not seen (a year-old first mention) counts as late,
     as it would for any known brand, instead of making it close every bucket since."""

@@ -294,3 +294,29 @@ def test_replaying_the_validated_topic_gives_the_same_alerts(
             eng.feed(SourceRecord(partition, at, t_ms, brand_id.encode(), valid_value(record)))
     assert eng.finish()[0].alerts == alerts
     assert eng.counts.scored == eng.counts.passed == len(raw_mentions())
+
+
+def test_validation_stamps_the_arrival_that_caps_the_watermark(brands: BrandsFile) -> None:
+    """Each passed record carries the validator's clock as ``received_at_ms``; the detectors
+    read it back, so a replay of ``mentions.valid`` or ``mentions.scored`` moves the watermark
+    exactly as the live stage did, even for a mention dated ahead of its arrival."""
+    matcher = BrandMatcher.from_file(brands)
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    ahead = int(now.timestamp()) + 1800  # half an hour ahead: within the allowed skew
+    mention = {"id": "1", "text": "again", "created_at": ahead, "brand": BRAND}
+    value = json.dumps(mention).encode()
+    outcome = check_mention(
+        value,
+        0,
+        0,
+        limits=Limits(),
+        matcher=matcher,
+        dedup=Deduplicator({}, 24 * 3_600_000),
+        generation=0,
+        now=now,
+    )
+    assert isinstance(outcome, Passed)
+    [(_brand, record)] = outcome.records
+    assert record["received_at_ms"] == int(now.timestamp() * 1000)
+    event = MentionEvent.from_record({**record, "sentiment": {"label": "neutral"}})
+    assert (event.event_ms, event.clock_ms) == (ahead * 1000, int(now.timestamp() * 1000))

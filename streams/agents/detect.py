@@ -85,6 +85,8 @@ def parse_scored(value: bytes) -> tuple[dict[str, Any], MentionEvent]:
     """A ``mentions.scored`` record and its detector input; raises ValueError, TypeError or
     KeyError for a record the stage cannot read. Shared with ``stormvarsel replay``."""
     record = json.loads(value)
+    if not isinstance(record, dict):
+        raise ValueError(f"a scored mention is a JSON object, not {type(record).__name__}")
     return record, MentionEvent.from_record(record)
 
 

@@ -99,7 +99,7 @@ def take(
         # Its brand's saved state holds it; a stale pending entry of it is deleted with the
         # brand's next save.
         state.pending.setdefault(mention.brand, []).append(key)
-        return state.replayer.tick(mention.event_ms)
+        return state.replayer.tick(mention.clock_ms)
     pending[key] = {"partition": partition, "offset": offset, "mention": record}
     state.pending.setdefault(mention.brand, []).append(key)
     return state.replayer.feed(mention)
@@ -238,7 +238,7 @@ def rebuild(
                 state.high_offset = max(state.high_offset, offset)
                 state.pending.setdefault(event.brand, []).append(pending_key(event.brand, offset))
                 if offset <= state.saved_offset.get(event.brand, -1):
-                    replayer.tick(event.event_ms)  # in the brand's saved state already
+                    replayer.tick(event.clock_ms)  # in the brand's saved state already
                 else:
                     replayer.feed(event)  # its outputs were emitted before the restart
             except Exception:  # one bad entry must not keep the partition from starting

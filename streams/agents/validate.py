@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -66,8 +66,11 @@ def check_mention(
 
     The agent and ``stormvarsel replay`` both call this, so a replay validates, routes and
     de-duplicates exactly as the live stage did. ``generation`` tells the de-duplicator when
-    to re-index its store (the rebalance count); ``now`` is the clock for the future-time check.
+    to re-index its store (the rebalance count); ``now`` is the clock for the future-time check,
+    and the arrival time stamped into each passed record as ``received_at_ms`` (see
+    :attr:`detectors.events.MentionEvent.clock_ms`).
     """
+    now = now or datetime.now(UTC)
     result = validate_record(value, limits=limits, now=now)
     if isinstance(result, Rejection):
         return result
@@ -82,7 +85,11 @@ def check_mention(
     key = f"{result.platform}:{result.id}"
     if dedup.is_duplicate(key, result.event_ms, partition, offset):
         return Skipped.DUPLICATE
-    return Passed(routed.records(), result.event_ms)
+    received_ms = int(now.timestamp() * 1000)
+    records = routed.records()
+    for _brand, record in records:
+        record["received_at_ms"] = received_ms
+    return Passed(records, result.event_ms)
 
 
 def valid_value(record: dict[str, Any]) -> bytes:

@@ -265,7 +265,7 @@ class ReplayEngine:
             self.counts.copies += 1
             return
         if not self.selected(event.brand):
-            self._tick(partition, event.event_ms)
+            self._tick(partition, event.clock_ms)
             return
         self.counts.detected += 1
         if event.event_ms >= self.start_ms:
