@@ -112,9 +112,9 @@ def test_forget_undoes_the_pending_entry_of_a_record_that_failed() -> None:
 def test_the_detect_stage_dead_letters_scored_records_it_cannot_read(
     kafka: LocalKafka, tmp_path: Path
 ) -> None:
-    """On the real Kafka: not JSON, and a time of JSON ``Infinity`` (which used to stop the
-    detect agent with an OverflowError, and lose the record), both end on ``mentions.dlq`` with
-    their original bytes; the brand's next mention is counted as usual."""
+    """On the real Kafka: not JSON, a time of JSON ``Infinity`` and a JSON array (which used to
+    stop the detect agent with an OverflowError or an AttributeError, and lose the record) end
+    on ``mentions.dlq`` with their original bytes; the brand's next mention is counted."""
     worker = start_worker(kafka, tmp_path, STORMVARSEL_TOPIC_PARTITIONS="1")
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
     try:
@@ -122,13 +122,15 @@ def test_the_detect_stage_dead_letters_scored_records_it_cannot_read(
         infinite = json.dumps({**good[0], "id": "inf", "created_at_ms": float("inf")}).encode()
         assert b"Infinity" in infinite
         topic = worker.topic("mentions.scored")
-        for value in (b"not json at all", infinite):
+        for value in (b"not json at all", infinite, b"[1]"):
             producer.send(topic, key=BRAND.encode(), value=value)
         send_scored(producer, topic, good)
-        dead = [json.loads(r.value) for r in worker.consume("mentions.dlq", 2)]
-        assert [d["reason"] for d in dead] == ["unreadable_scored", "unreadable_scored"]
-        assert [base64.b64decode(d["original_b64"]) for d in dead] == [b"not json at all", infinite]
+        dead = [json.loads(r.value) for r in worker.consume("mentions.dlq", 3)]
+        assert [d["reason"] for d in dead] == ["unreadable_scored"] * 3
+        originals = [base64.b64decode(d["original_b64"]) for d in dead]
+        assert originals == [b"not json at all", infinite, b"[1]"]
         assert "created_at_ms" in dead[1]["message"]
+        assert "JSON object" in dead[2]["message"]
         worker.wait(
             lambda: (
                 worker.metrics().get(f"stormvarsel_brand_mentions_counted{{brand={BRAND}}}")
