@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from streams.log_setup import get_logger
 from streams.mention import Limits
 from streams.sentiment.factory import load_scorer
 from streams.settings import Settings
+from streams.upstream import UpstreamProbe
 
 log = get_logger(__name__)
 
@@ -151,6 +153,12 @@ def build_app(
         ),
     )
     detector_config = load_detector_config(settings)
+    upstream = UpstreamProbe(
+        settings,
+        settings.app_id,
+        [topics.mentions.get_topic_name(), topics.valid.get_topic_name()],
+        max_age_s=max(120.0, 3 * detect.timer_interval(settings.detect_idle_close_s)),
+    )
     detect.register(
         app,
         source=topics.scored,
@@ -165,8 +173,14 @@ def build_app(
             # Copies are dropped whenever de-duplication is on (off: tests comparing with the
             # pure core, which has no ids).
             copy_window_records=detect.COPY_WINDOW_RECORDS if settings.dedup_window_s > 0 else 0,
+            upstream_caught_up=upstream.caught_up,
         ),
     )
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust types reject async receivers
+    async def close_upstream_probe(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await asyncio.to_thread(upstream.close)
+
     if settings.alertmanager_url_list:
         notify.register(
             app,

@@ -75,6 +75,11 @@ DETECT_REDELIVERED = Counter(
     "stormvarsel_detect_redelivered",
     "Scored mentions Kafka delivered again after a restart, already in the detectors (skipped).",
 )
+DETECT_TIMER_HELD = Counter(
+    "stormvarsel_detect_timer_held",
+    "Times the detect stage's wall-clock timer left a quiet partition's buckets open because "
+    "the stages before it had not caught up (a backlog, a stall, or Kafka unreachable).",
+)
 DETECT_DUPLICATES = Counter(
     "stormvarsel_detect_duplicates",
     "Scored mentions already counted by the brand's detector, written again by a validation or "

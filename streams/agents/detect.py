@@ -36,9 +36,10 @@ spans days in seconds, and a copy then came after its original's id had expired)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -72,6 +73,14 @@ class DetectConfig:
     copy_window_records: int = 0
     #: Brand id -> how its statement drafts speak; brands missing here get a default voice.
     voices: dict[str, BrandVoice] = field(default_factory=dict)
+    #: Whether the stages before this one have caught up (blocking; see streams.upstream):
+    #: the wall-clock timer closes nothing while they have not. None: always.
+    upstream_caught_up: Callable[[], bool] | None = None
+
+
+def timer_interval(idle_close_s: float) -> float:
+    """How often the wall-clock timer looks for quiet partitions."""
+    return max(1.0, idle_close_s / 4)
 
 
 def alert_record(event: EpisodeEvent, voices: Mapping[str, BrandVoice]) -> dict[str, Any]:
@@ -314,12 +323,36 @@ def register(
                 state.dirty = False
                 state.last_save = state.last_wall
 
-    @app.timer(interval=max(1.0, config.idle_close_s / 4))
+    held_since: list[float | None] = [None]
+
+    @app.timer(interval=timer_interval(config.idle_close_s))
     async def close_quiet_partitions() -> None:
         # Wall-clock closing for brands that went quiet, on owned partitions only. Results are
         # emitted now; the state is saved with the partition's next mention (tables change
         # only inside the stream).
         topic = source.get_topic_name()
+        now = time.monotonic()
+        owned = timer_partitions(app, topic)
+        quiet = [
+            part
+            for part, state in list(partitions.items())
+            if part in owned
+            and detect_state.idle_boundary(state, now, config.idle_close_s, config.lateness_ms)
+            is not None
+        ]
+        if not quiet:
+            return
+        check = config.upstream_caught_up
+        if check is not None and not await asyncio.to_thread(check):
+            # Its mentions may be stuck upstream: closing now would make them late.
+            metrics.DETECT_TIMER_HELD.inc()
+            if held_since[0] is None:
+                held_since[0] = now
+                log.info("detect.timer_held", partitions=sorted(quiet))
+            return
+        if held_since[0] is not None:
+            log.info("detect.timer_released", held_s=round(now - held_since[0], 1))
+            held_since[0] = None
         await detect_state.close_quiet(
             partitions,
             lambda: timer_partitions(app, topic),

@@ -1,0 +1,109 @@
+"""Whether the stages before detection have caught up: the detect stage's wall-clock timer asks
+this before it closes a quiet partition's buckets.
+
+The timer moves a quiet partition's watermark on with wall time, so that a brand that went
+silent still resolves its storm. But a partition can look quiet because the records for it are
+stuck upstream: the brokers were down, or the scoring stage restarted behind a backlog. Closing
+its buckets then would count every one of those mentions late when they arrive (kept out of
+their buckets, and so out of the detection). So the timer closes only once the consumer group
+has committed, on every partition of ``mentions`` and ``mentions.valid``, at least the end
+offsets those partitions had ``settle_s`` earlier: whatever had arrived upstream by then has
+gone through. A steady flow passes (its commits trail the end offsets by a commit interval);
+a stall or a growing backlog does not, and an unreachable Kafka holds the timer too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+
+from streams.kafka_clients import client_config
+from streams.log_setup import get_logger
+from streams.settings import Settings
+
+log = get_logger(__name__)
+
+Offsets = Mapping[tuple[str, int], int]
+
+
+def caught_up(committed: Offsets, earlier_ends: Offsets) -> bool:
+    """Every partition's committed offset has reached the end offset it had earlier (a
+    partition without a commit counts as read up to offset 0)."""
+    return all(committed.get(tp, 0) >= end for tp, end in earlier_ends.items())
+
+
+class UpstreamProbe:
+    """Samples the group's committed and the end offsets of the upstream topics (blocking: run
+    it in a thread). One per worker; :meth:`caught_up` is what the detect timer calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        topics: list[str],
+        settle_s: float = 10.0,
+        max_age_s: float = 120.0,
+    ) -> None:
+        self.settings = settings
+        self.group = group
+        self.topics = topics
+        self.settle_s = settle_s
+        self.max_age_s = max_age_s
+        self._admin: KafkaAdminClient | None = None
+        #: (monotonic time, end offsets) of earlier samples, oldest first.
+        self._samples: deque[tuple[float, dict[tuple[str, int], int]]] = deque()
+
+    def _client(self) -> KafkaAdminClient:
+        if self._admin is None:
+            self._admin = KafkaAdminClient(
+                **client_config(self.settings, "stormvarsel-upstream"),
+                request_timeout_ms=10_000,
+                bootstrap_timeout_ms=10_000,  # the timer waits for this answer
+            )
+        return self._admin
+
+    def sample(self) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+        """(committed, end) offsets of every partition of the upstream topics."""
+        admin = self._client()
+        partitions = [
+            # kafka-python 3's field names ("topic" and "partition" in older releases)
+            TopicPartition(topic["name"], p["partition_index"])
+            for topic in admin.describe_topics(self.topics)
+            for p in topic["partitions"]
+        ]
+        offsets = admin.list_group_offsets({self.group: partitions}).get(self.group, {})
+        committed = {
+            (tp.topic, tp.partition): m.offset for tp, m in offsets.items() if m.offset >= 0
+        }
+        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
+        return committed, {(tp.topic, tp.partition): info.offset for tp, info in ends.items()}
+
+    def caught_up(self, now: float | None = None) -> bool:
+        """Whether the group has gone through everything that was upstream ``settle_s`` ago.
+        False while that cannot be told yet (no sample that old), or Kafka cannot be asked."""
+        now = time.monotonic() if now is None else now
+        try:
+            committed, ends = self.sample()
+        except Exception as exc:  # Kafka unreachable or slow: hold the timer, try again later
+            log.info("detect.upstream_unknown", error=f"{type(exc).__name__}: {exc}")
+            self.close()
+            return False
+        samples = self._samples
+        # The reference is the newest sample at least settle_s old (kept at the front); one
+        # older than max_age_s says nothing about the last few minutes, and is dropped.
+        while len(samples) >= 2 and now - samples[1][0] >= self.settle_s:
+            samples.popleft()
+        while samples and now - samples[0][0] > self.max_age_s:
+            samples.popleft()
+        earlier = samples[0][1] if samples and now - samples[0][0] >= self.settle_s else None
+        samples.append((now, ends))
+        return earlier is not None and caught_up(committed, earlier)
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+        self._admin = None

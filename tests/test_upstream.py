@@ -1,0 +1,74 @@
+"""The upstream probe the detect timer asks before closing a quiet partition: on the real Kafka,
+it says "caught up" only once the group has committed what had arrived upstream a while ago."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata
+
+from streams.kafka_local import LocalKafka, free_port
+from streams.settings import Settings
+from streams.upstream import UpstreamProbe, caught_up
+
+
+def test_caught_up_means_every_partition_committed_its_earlier_end() -> None:
+    earlier = {("mentions", 0): 5, ("mentions", 1): 0, ("mentions.valid", 0): 3}
+    assert caught_up({("mentions", 0): 5, ("mentions.valid", 0): 4}, earlier)
+    assert not caught_up({("mentions", 0): 4, ("mentions.valid", 0): 4}, earlier)
+    assert not caught_up({("mentions", 0): 5}, earlier)  # never committed, yet 3 records
+    assert caught_up({}, {("mentions", 0): 0})
+
+
+@pytest.mark.integration
+def test_the_probe_holds_while_records_wait_upstream(kafka: LocalKafka) -> None:
+    mentions, valid = (f"up-{uuid.uuid4().hex[:8]}.{name}" for name in ("mentions", "valid"))
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin.create_topics([NewTopic(mentions, 2, 1), NewTopic(valid, 1, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+
+    def produce(count: int) -> None:
+        for _ in range(count):
+            producer.send(mentions, value=b"x", partition=1)
+        producer.flush()
+
+    def commit(offset: int) -> None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False
+        )
+        consumer.commit({TopicPartition(mentions, 1): OffsetAndMetadata(offset, "", -1)})
+        consumer.close()
+
+    probe = UpstreamProbe(
+        Settings(kafka_bootstrap_servers=kafka.bootstrap), group, [mentions, valid], settle_s=10
+    )
+    try:
+        commit(0)  # the group exists (as a worker's does) before the probe asks for it
+        produce(5)
+        assert not probe.caught_up(now=0)  # no earlier sample to compare with yet
+        assert not probe.caught_up(now=11)  # five records, none committed
+        commit(5)
+        assert probe.caught_up(now=22)  # all that was there at t=11 went through
+        produce(3)  # a steady flow: arrived after the reference sample (t=22)
+        assert probe.caught_up(now=33)
+        # A stall: the three are still not committed ten seconds and more later.
+        assert not probe.caught_up(now=44)
+        assert not probe.caught_up(now=55)
+        commit(8)
+        assert probe.caught_up(now=66)
+        # A reference older than max_age_s says nothing about now: wait for a fresh one.
+        assert not probe.caught_up(now=66 + probe.max_age_s + 30)
+    finally:
+        probe.close()
+        producer.close()
+
+
+def test_an_unreachable_kafka_holds_the_timer() -> None:
+    settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
+    probe = UpstreamProbe(settings, "group", ["mentions"], settle_s=0)
+    assert not probe.caught_up(now=0)
