@@ -30,6 +30,8 @@ class Deduplicator:
         self._heaps: dict[int, list[tuple[int, str]]] = {}
         self._watermarks: dict[int, int] = {}
         self._generation: object = None
+        #: (id, partition, offset) of the id recorded last, for :meth:`forget`.
+        self._last: tuple[str, int, int] | None = None
 
     def rebuild(self, generation: object) -> None:
         """Re-index the store (after a restart or a rebalance brought other partitions)."""
@@ -56,7 +58,20 @@ class Deduplicator:
             return not (int(entry[1]) == partition and int(entry[2]) == offset)
         self.store[mention_id] = [event_ms, partition, offset]
         heapq.heappush(self._heaps.setdefault(partition, []), (event_ms, mention_id))
+        self._last = (mention_id, partition, offset)
         return False
+
+    def forget(self, partition: int, offset: int) -> None:
+        """Un-record the id that the record at (partition, offset) recorded last, if it did: the
+        record failed and went to the dead-letter topic, and once re-sent from there it must
+        not be dropped as a copy of itself."""
+        if self._last is None or self._last[1:] != (partition, offset):
+            return
+        mention_id = self._last[0]
+        self._last = None
+        entry = self.store.get(mention_id)
+        if entry is not None and (int(entry[1]), int(entry[2])) == (partition, offset):
+            del self.store[mention_id]
 
     def _expire(self, partition: int, cutoff_ms: int) -> None:
         heap = self._heaps.get(partition)

@@ -59,3 +59,18 @@ def test_window_zero_disables() -> None:
     assert dedup.is_duplicate("x:1", 0, 0, 0) is False
     assert dedup.is_duplicate("x:1", 0, 0, 1) is False
     assert store == {}
+
+
+def test_a_record_that_failed_forgets_the_id_it_recorded() -> None:
+    """A record dead-lettered after its id was recorded: re-sent from the dead-letter topic
+    (another offset), it is taken, not dropped as a duplicate of its failed self."""
+    d = Deduplicator({}, window_ms=1000)
+    assert not d.is_duplicate("x:1", 100, partition=0, offset=5)
+    d.forget(partition=0, offset=5)
+    assert not d.is_duplicate("x:1", 100, partition=0, offset=9)
+    # Only the failed record's own id, and only if it recorded one.
+    assert not d.is_duplicate("x:2", 100, partition=0, offset=10)
+    d.forget(partition=0, offset=11)  # that record recorded nothing
+    assert d.is_duplicate("x:2", 100, partition=0, offset=12)
+    d.forget(partition=1, offset=10)  # same offset, another partition
+    assert d.is_duplicate("x:2", 100, partition=0, offset=13)

@@ -301,6 +301,7 @@ def register(
                 # Faust acknowledges a record even if the agent fails on it (and restarts the
                 # agent on the same state): keep the record, with the reason, and go on.
                 detect_state.forget(state, mention.brand, message.offset, pending)
+                dedup.forget(part, message.offset)
                 log.exception("detect.internal_error", partition=part, offset=message.offset)
                 await send_dead_letter(
                     dlq,

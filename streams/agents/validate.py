@@ -154,6 +154,7 @@ def register(
                 await handle(event.message)
             except Exception as exc:  # a bug must not stop the stream or lose the record
                 log.exception("mention.internal_error", offset=event.message.offset)
+                dedup.forget(event.message.partition, event.message.offset)
                 await reject(
                     event.message, Rejection("internal_error", f"{type(exc).__name__}: {exc}")
                 )
