@@ -164,11 +164,13 @@ class BrandDetector:
         """Close, in order, every bucket that ends at or before ``watermark_ms`` (empty ones too,
         once the brand has been seen) and return what that produced."""
         if self.closed_until is None:
-            # Buckets close from the brand's first one, once the watermark has passed it (a
-            # first mention dated ahead of the watermark must not make the ones before it late).
-            if not self.open or min(self.open) + self.bucket_ms > watermark_ms:
+            if not self.open:
                 return []
-            self.closed_until = min(self.open)
+            # Buckets close from the brand's first one, or from the watermark if that one lies
+            # ahead of it (a first mention dated ahead must not make the current ones late).
+            # Either way the brand's own state now says what is closed: a rebuild that
+            # restores it must not depend on the shared watermark it restores.
+            self.closed_until = min(min(self.open), watermark_ms - watermark_ms % self.bucket_ms)
         out: list[Output] = []
         while self.closed_until + self.bucket_ms <= watermark_ms:
             start = self.closed_until

@@ -10,6 +10,7 @@ made exhaustive and deterministic.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from collections.abc import Iterator, MutableMapping
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
@@ -197,3 +199,47 @@ def test_a_kill_at_any_moment_ends_with_the_pure_cores_detectors_and_episodes(
     assert set(before) | set(after.episodes) == set(pure[0])
     got = {b: canonical_json(d.to_state()) for b, d in after.state.replayer.detectors.items()}
     assert got == pure[1], "a detector's figures differ from the pure core's after the restart"
+
+
+def test_a_brand_first_seen_ahead_of_the_watermark_rebuilds_to_the_same_state() -> None:
+    """Brand X's first mention is dated ten buckets ahead of its arrival; brand Y moves the
+    watermark on; a mention of X for a bucket the watermark has passed is late. A kill during
+    the next save keeps its pending deletions but loses its state writes: the rebuilt X must
+    still count that mention late, as the live one did, from its own saved state (not from the
+    partition's lowest saved watermark, which is behind)."""
+    state = PartitionState(Replayer(None, 0))
+    states: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    bucket = state.replayer.bucket_ms
+    t0 = 1_700_000_000_000 - 1_700_000_000_000 % bucket
+    stream = [
+        ("Y", t0 + 1, None),
+        ("X", t0 + 10 * bucket, t0 + 2),  # dated ahead of its arrival
+        ("Y", t0 + bucket + 1, None),
+        ("Y", t0 + 3 * bucket + 1, None),
+        ("X", t0 + 2 * bucket + 5, t0 + 3 * bucket + 2),  # its bucket is closed: late
+        ("Y", t0 + 4 * bucket + 1, None),
+    ]
+    before_kill: dict[str, Any] = {}
+    for offset, (brand, at, received) in enumerate(stream):
+        record: dict[str, Any] = {
+            "id": str(offset),
+            "text": "hi",
+            "created_at_ms": at,
+            "brand": brand,
+            "sentiment": {"label": "neutral"},
+        }
+        if received is not None:
+            record["received_at_ms"] = received
+        mention = MentionEvent.from_record(record)
+        kind = detect_state.disposition(state, brand, offset)
+        if detect_state.take(state, kind, offset, record, mention, pending, 0):
+            if offset == len(stream) - 1:
+                before_kill = copy.deepcopy(states)  # this save's state writes are lost
+            detect_state.save(0, state, states, pending)
+    live = state.replayer.detectors["X"]
+    assert live.late_total == 1
+    rebuilt = detect_state.rebuild(
+        list(before_kill.items()), list(pending.items()), {0}, DetectorConfig(), 0
+    )
+    assert rebuilt[0].replayer.detectors["X"].to_state() == live.to_state()
