@@ -162,6 +162,20 @@ def test_a_dropped_state_ends_its_open_storm_instead_of_leaving_it_firing() -> N
     assert "reset" in alert["actions"][0]
     assert "not a sign that it calmed down" in alert["actions"][0]
     assert "no longer followed" in summary(alert)
+    # The next save replaces (or deletes) the dropped state: later rebuilds abandon nothing more.
+    fresh = partitions[0]
+    assert fresh.dropped == ["acme"] and fresh.dirty
+    after_states, after_pending = dict(states.items()), dict(pending.items())
+    detect_state.save(0, fresh, after_states, after_pending)
+    assert "acme" not in after_states or after_states["acme"]["state"]["layout"] != saved["layout"]
+    again = detect_state.rebuild(
+        list(after_states.items()),
+        list(after_pending.items()),
+        {0},
+        DetectorConfig.from_dict({"bucket_minutes": 5}),
+        LATENESS_MS,
+    )
+    assert all(not p.abandoned and not p.dropped for p in again.values())
     # A state that continues (same layout) abandons nothing.
     kept = detect_state.rebuild(
         list(states.items()), list(pending.items()), {0}, DetectorConfig(), LATENESS_MS

@@ -11,11 +11,13 @@ import base64
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaProducer
 
 from detectors.alerting import build_alert, default_voice
+from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
@@ -183,3 +185,60 @@ def test_the_notifier_takes_only_alerts_it_can_post() -> None:
             readable_alert(json.dumps(value).encode(), links)
     with pytest.raises(ValueError):
         readable_alert(b"\xff not json", links)
+
+
+def test_a_record_the_detectors_fail_on_leaves_the_partition_as_if_it_never_came(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``take`` raises halfway: the mention is counted and one brand's buckets closed before
+    the other brand's closing fails. The stage dead-letters the record; the partition, rebuilt
+    from its tables, must be what the pure core gives without that record."""
+    events = sorted(
+        [
+            *stream("acme", T0, 180, lambda t: 1.0, seed=1),
+            *stream("globex", T0, 180, lambda t: 1.0, seed=2),
+        ],
+        key=lambda e: (e.event_ms, e.mention_id),
+    )
+    records = [as_record(e) for e in events]
+    minute = 60_000
+    # A record whose watermark enters a new bucket, so it closes buckets of both brands.
+    failing = next(
+        i
+        for i in range(len(records) // 2, len(records))
+        if (events[i].event_ms - LATENESS_MS) // minute
+        > (max(e.event_ms for e in events[:i]) - LATENESS_MS) // minute
+    )
+    states, pending = ChangelogTable(), ChangelogTable()
+    state: PartitionState | None = PartitionState(Replayer(None, LATENESS_MS))
+    close = BrandDetector._close
+
+    def globex_fails(self: BrandDetector, *args: Any) -> None:
+        if self.brand == "globex":
+            raise RuntimeError("a bug met this bucket")
+        close(self, *args)
+
+    for offset, record in enumerate(records):
+        assert state is not None
+        mention = MentionEvent.from_record(record)
+        kind = detect_state.disposition(state, mention.brand, offset)
+        if offset == failing:
+            with monkeypatch.context() as patch:
+                patch.setattr(BrandDetector, "_close", globex_fails)
+                with pytest.raises(RuntimeError):
+                    detect_state.take(state, kind, offset, record, mention, pending, 0)
+            assert state.replayer.detectors[mention.brand].observed_total > 0  # half done
+            detect_state.forget(state, mention.brand, offset, pending)
+            state = detect_state.recover(0, states, pending, DetectorConfig(), LATENESS_MS)
+            continue
+        detect_state.take(state, kind, offset, record, mention, pending, 0)
+        if offset % 37 == 0:
+            detect_state.save(0, state, states, pending)
+    assert state is not None
+    pure = Replayer(None, LATENESS_MS)
+    for offset, record in enumerate(records):
+        if offset != failing:
+            pure.feed(MentionEvent.from_record(record))
+    assert {b: d.to_state() for b, d in state.replayer.detectors.items()} == {
+        b: d.to_state() for b, d in pure.detectors.items()
+    }

@@ -210,7 +210,7 @@ def register(
         # have no state for those taken over (a quiet brand there would never close). The
         # agent then finds the generation current and does not rebuild again.
         generation[0] = app.consumer_generation_id
-        await emit(rebuild())
+        await send_abandoned(rebuild())
 
     # Kept strongly referenced by the signal (the default); typed loosely for mode's union.
     app.on_rebalance_complete.connect(cast(Any, on_recovered))
@@ -245,6 +245,15 @@ def register(
                 metrics.BUCKETS_CLOSED.inc()
                 metrics.record_bucket(output.to_dict())
 
+    async def send_abandoned(outputs: list[Output]) -> None:
+        # Also called from Faust's rebalance signal, which passes exceptions on into its
+        # recovery: a failure here must not stop the worker. The next rebuild sends them again
+        # as long as the dropped states are in the table.
+        try:
+            await emit(outputs)
+        except Exception:
+            log.exception("detect.abandoned_not_sent", events=len(outputs))
+
     @app.agent(source, name="stormvarsel.detect")
     async def detect(stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -255,7 +264,7 @@ def register(
             # has rebuilt by then; this is a fallback.
             if generation[0] != app.consumer_generation_id:
                 generation[0] = app.consumer_generation_id
-                await emit(rebuild())
+                await send_abandoned(rebuild())
             message = event.message
             try:
                 record, mention = parse_scored(message.value)
@@ -300,9 +309,16 @@ def register(
             except Exception as exc:
                 # Faust acknowledges a record even if the agent fails on it (and restarts the
                 # agent on the same state): keep the record, with the reason, and go on.
+                log.exception("detect.internal_error", partition=part, offset=message.offset)
                 detect_state.forget(state, mention.brand, message.offset, pending)
                 dedup.forget(part, message.offset)
-                log.exception("detect.internal_error", partition=part, offset=message.offset)
+                recovered = detect_state.recover(
+                    part, states, pending, config.detector, config.lateness_ms
+                )
+                partitions.pop(part, None)
+                if recovered is not None:
+                    recovered.abandoned = []  # sent when the partition was first rebuilt
+                    partitions[part] = recovered
                 await send_dead_letter(
                     dlq,
                     message,

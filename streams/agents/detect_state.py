@@ -61,6 +61,9 @@ class PartitionState:
     covered: list[str] = field(default_factory=list)
     #: ``abandoned`` events of the open episodes of states the rebuild dropped, to be sent.
     abandoned: list[Output] = field(default_factory=list)
+    #: Brands whose saved state the rebuild dropped: the next save replaces or deletes it, so
+    #: later rebuilds neither abandon its episodes again nor take its watermark.
+    dropped: list[str] = field(default_factory=list)
 
 
 class Disposition(enum.Enum):
@@ -117,6 +120,22 @@ def forget(
         keys.remove(key)
 
 
+def recover(
+    part: int,
+    states: Mapping[str, Any],
+    pending: Mapping[str, Any],
+    config: DetectorConfig,
+    lateness_ms: int,
+) -> PartitionState | None:
+    """A partition's state rebuilt from the tables after :func:`take` raised on a record (and
+    :func:`forget` withdrew it): ``take`` may have counted the mention, closed some brands'
+    buckets or moved the watermark before it raised, and the record goes to the dead-letter
+    topic, so the partition starts again as a restart would, as if it had never come. None
+    when the tables hold nothing of it."""
+    rebuilt = rebuild(list(states.items()), list(pending.items()), {part}, config, lateness_ms)
+    return rebuilt.get(part)
+
+
 def save(
     part: int,
     state: PartitionState,
@@ -129,6 +148,10 @@ def save(
     for key in state.covered:
         pending.pop(key, None)
     state.covered = []
+    for brand in state.dropped:
+        if brand not in replayer.detectors:
+            states.pop(brand, None)
+    state.dropped = []
     for brand, detector in replayer.detectors.items():
         if detector.closed_until == state.saved_until.get(brand, "unsaved"):
             continue
@@ -200,6 +223,7 @@ def rebuild(
     watermarks: dict[int, dict[str, Any]] = {}
     saved_offset: dict[str, int] = {}
     abandoned: dict[int, list[Output]] = {}
+    dropped: dict[int, list[str]] = {}
     for brand, value in states:
         part = int(value["partition"])
         if part not in owned:
@@ -210,6 +234,7 @@ def rebuild(
             detectors.setdefault(part, {})[brand] = detector
         else:
             abandoned.setdefault(part, []).extend(abandon(brand, value["state"], config))
+            dropped.setdefault(part, []).append(brand)
         marks = watermarks.setdefault(part, {"max": None, "adv": None})
         for key in ("max", "adv"):
             if value.get(key) is not None:
@@ -222,12 +247,15 @@ def rebuild(
                 (int(record["offset"]), record["mention"])
             )
     partitions: dict[int, PartitionState] = {}
-    for part in set(detectors) | set(replays) | set(abandoned):
+    for part in set(detectors) | set(replays) | set(dropped):
         replayer = Replayer(config, lateness_ms)
         replayer.detectors = detectors.get(part, {})
         replayer.max_event_ms = watermarks.get(part, {}).get("max")
         replayer._advanced_to = watermarks.get(part, {}).get("adv")
-        state = PartitionState(replayer, abandoned=abandoned.get(part, []))
+        state = PartitionState(
+            replayer, abandoned=abandoned.get(part, []), dropped=dropped.get(part, [])
+        )
+        state.dirty = bool(state.dropped)  # saved with the partition's next mention
         for brand, detector in replayer.detectors.items():
             state.saved_until[brand] = detector.closed_until
             state.saved_offset[brand] = saved_offset[brand]
