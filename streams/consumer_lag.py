@@ -23,7 +23,7 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 
 from streams import metrics
-from streams.kafka_clients import client_config
+from streams.kafka_clients import ClosingAdminClient, client_config
 from streams.log_setup import get_logger
 from streams.settings import Settings
 
@@ -44,7 +44,7 @@ class LagProbe:
         if not wanted:
             return {}
         if self._admin is None:
-            self._admin = KafkaAdminClient(
+            self._admin = ClosingAdminClient(
                 **client_config(self.settings, "stormvarsel-lag"), request_timeout_ms=10_000
             )
         offsets = self._admin.list_group_offsets({self.group: sorted(wanted)}).get(self.group, {})

@@ -144,6 +144,26 @@ def diagnose_access(settings: Settings, timeout_s: float = 10.0) -> str | None:
     return None
 
 
+class ClosingAdminClient(KafkaAdminClient):
+    """A ``KafkaAdminClient`` that stops its network thread when it cannot bootstrap.
+
+    kafka-python starts that thread before it bootstraps and raises without stopping it, so a
+    probe retrying through a broker outage would leave one thread behind per attempt."""
+
+    def __init__(self, **configs: Any) -> None:
+        try:
+            super().__init__(**configs)
+        except BaseException:
+            client, net = getattr(self, "_client", None), getattr(self, "_net", None)
+            with contextlib.suppress(Exception):
+                if client is not None:
+                    client.close()
+            with contextlib.suppress(Exception):
+                if net is not None:
+                    net.stop()
+            raise
+
+
 def connect_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
     """An admin client, retrying while the cluster is not reachable yet (e.g. still starting).
 
@@ -160,7 +180,7 @@ def connect_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClie
             log.error("kafka.access_refused", problem=refused)
             raise KafkaAccessRefused(refused)
         try:
-            return KafkaAdminClient(
+            return ClosingAdminClient(
                 **client_config(settings, "stormvarsel-admin"),
                 request_timeout_ms=10_000,
                 bootstrap_timeout_ms=min(10_000, remaining_ms),

@@ -10,10 +10,16 @@ has committed, on every partition of ``mentions`` and ``mentions.valid``, at lea
 offsets those partitions had ``settle_s`` earlier: whatever had arrived upstream by then has
 gone through. A steady flow passes (its commits trail the end offsets by a commit interval);
 a stall or a growing backlog does not, and an unreachable Kafka holds the timer too.
+
+The hold is global: ``mentions`` is keyed by mention id, so a stalled partition there may hold
+any brand's mentions. One stuck partition upstream therefore keeps every quiet brand's buckets
+open (and its storm from resolving) until it moves again; the consumer-lag alerts name it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -21,7 +27,7 @@ from collections.abc import Mapping
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 
-from streams.kafka_clients import client_config
+from streams.kafka_clients import ClosingAdminClient, client_config
 from streams.log_setup import get_logger
 from streams.settings import Settings
 
@@ -30,10 +36,15 @@ log = get_logger(__name__)
 Offsets = Mapping[tuple[str, int], int]
 
 
-def caught_up(committed: Offsets, earlier_ends: Offsets) -> bool:
-    """Every partition's committed offset has reached the end offset it had earlier (a
-    partition without a commit counts as read up to offset 0)."""
-    return all(committed.get(tp, 0) >= end for tp, end in earlier_ends.items())
+def caught_up(committed: Offsets, earlier_ends: Offsets, starts: Offsets | None = None) -> bool:
+    """Every partition's committed offset has reached the end offset it had earlier. A
+    partition without a commit counts as read up to its first offset (``starts``; 0 if not
+    given): one that retention emptied is never read, so never committed. No partitions at
+    all tells nothing, and is not caught up."""
+    starts = starts or {}
+    return bool(earlier_ends) and all(
+        committed.get(tp, starts.get(tp, 0)) >= end for tp, end in earlier_ends.items()
+    )
 
 
 class UpstreamProbe:
@@ -54,20 +65,22 @@ class UpstreamProbe:
         self.settle_s = settle_s
         self.max_age_s = max_age_s
         self._admin: KafkaAdminClient | None = None
+        self._lock = threading.Lock()  # the timer's thread against the shutdown's close
+        self._closed = False
         #: (monotonic time, end offsets) of earlier samples, oldest first.
         self._samples: deque[tuple[float, dict[tuple[str, int], int]]] = deque()
 
     def _client(self) -> KafkaAdminClient:
         if self._admin is None:
-            self._admin = KafkaAdminClient(
+            self._admin = ClosingAdminClient(
                 **client_config(self.settings, "stormvarsel-upstream"),
                 request_timeout_ms=10_000,
                 bootstrap_timeout_ms=10_000,  # the timer waits for this answer
             )
         return self._admin
 
-    def sample(self) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
-        """(committed, end) offsets of every partition of the upstream topics."""
+    def sample(self) -> tuple[dict[tuple[str, int], int], ...]:
+        """(committed, first, end) offsets of every partition of the upstream topics."""
         admin = self._client()
         partitions = [
             # kafka-python 3's field names ("topic" and "partition" in older releases)
@@ -79,19 +92,27 @@ class UpstreamProbe:
         committed = {
             (tp.topic, tp.partition): m.offset for tp, m in offsets.items() if m.offset >= 0
         }
+        firsts = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in partitions})
         ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
-        return committed, {(tp.topic, tp.partition): info.offset for tp, info in ends.items()}
+        return (
+            committed,
+            {(tp.topic, tp.partition): info.offset for tp, info in firsts.items()},
+            {(tp.topic, tp.partition): info.offset for tp, info in ends.items()},
+        )
 
     def caught_up(self, now: float | None = None) -> bool:
         """Whether the group has gone through everything that was upstream ``settle_s`` ago.
         False while that cannot be told yet (no sample that old), or Kafka cannot be asked."""
         now = time.monotonic() if now is None else now
-        try:
-            committed, ends = self.sample()
-        except Exception as exc:  # Kafka unreachable or slow: hold the timer, try again later
-            log.info("detect.upstream_unknown", error=f"{type(exc).__name__}: {exc}")
-            self.close()
-            return False
+        with self._lock:
+            if self._closed:
+                return False
+            try:
+                committed, starts, ends = self.sample()
+            except Exception as exc:  # Kafka unreachable or slow: hold the timer, retry later
+                log.info("detect.upstream_unknown", error=f"{type(exc).__name__}: {exc}")
+                self._close_client()
+                return False
         samples = self._samples
         # The reference is the newest sample at least settle_s old (kept at the front); one
         # older than max_age_s says nothing about the last few minutes, and is dropped.
@@ -101,9 +122,16 @@ class UpstreamProbe:
             samples.popleft()
         earlier = samples[0][1] if samples and now - samples[0][0] >= self.settle_s else None
         samples.append((now, ends))
-        return earlier is not None and caught_up(committed, earlier)
+        return earlier is not None and caught_up(committed, earlier, starts)
 
     def close(self) -> None:
+        """At shutdown: after the call in flight, if any; later calls answer False."""
+        with self._lock:
+            self._closed = True
+            self._close_client()
+
+    def _close_client(self) -> None:
         if self._admin is not None:
-            self._admin.close()
+            with contextlib.suppress(Exception):
+                self._admin.close()
         self._admin = None

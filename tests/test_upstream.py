@@ -3,6 +3,7 @@ it says "caught up" only once the group has committed what had arrived upstream 
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -21,6 +22,9 @@ def test_caught_up_means_every_partition_committed_its_earlier_end() -> None:
     assert not caught_up({("mentions", 0): 4, ("mentions.valid", 0): 4}, earlier)
     assert not caught_up({("mentions", 0): 5}, earlier)  # never committed, yet 3 records
     assert caught_up({}, {("mentions", 0): 0})
+    # A partition retention emptied has no commit: it counts as read up to its first offset.
+    assert caught_up({}, {("mentions", 0): 7}, starts={("mentions", 0): 7})
+    assert not caught_up({}, {})  # no partitions: nothing to tell by
 
 
 @pytest.mark.integration
@@ -61,14 +65,31 @@ def test_the_probe_holds_while_records_wait_upstream(kafka: LocalKafka) -> None:
         assert not probe.caught_up(now=55)
         commit(8)
         assert probe.caught_up(now=66)
+        # Records retention removed from a partition nobody ever read (partition 0 here) do
+        # not hold the timer: the partition counts as read up to its first offset.
+        for _ in range(4):
+            producer.send(mentions, value=b"x", partition=0)
+        producer.flush()
+        admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        admin.delete_records({TopicPartition(mentions, 0): 4})
+        admin.close()
+        assert probe.caught_up(now=77)
+        assert probe.caught_up(now=88)
         # A reference older than max_age_s says nothing about now: wait for a fresh one.
-        assert not probe.caught_up(now=66 + probe.max_age_s + 30)
+        assert not probe.caught_up(now=88 + probe.max_age_s + 30)
+        probe.close()  # at shutdown: later calls say no, without a new client
+        assert not probe.caught_up(now=500)
+        assert probe._admin is None
     finally:
         probe.close()
         producer.close()
 
 
-def test_an_unreachable_kafka_holds_the_timer() -> None:
+def test_an_unreachable_kafka_holds_the_timer_and_leaves_no_thread_behind() -> None:
     settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
     probe = UpstreamProbe(settings, "group", ["mentions"], settle_s=0)
+    before = threading.active_count()
     assert not probe.caught_up(now=0)
+    # kafka-python starts a network thread before it fails to bootstrap; every retry of the
+    # timer through an outage used to leave one behind.
+    assert threading.active_count() == before
