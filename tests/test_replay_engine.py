@@ -320,3 +320,54 @@ def test_validation_stamps_the_arrival_that_caps_the_watermark(brands: BrandsFil
     assert record["received_at_ms"] == int(now.timestamp() * 1000)
     event = MentionEvent.from_record({**record, "sentiment": {"label": "neutral"}})
     assert (event.event_ms, event.clock_ms) == (ahead * 1000, int(now.timestamp() * 1000))
+
+
+def test_a_brand_alone_sees_the_full_run_s_watermark_after_a_mention_dated_ahead(
+    brands: BrandsFile,
+) -> None:
+    """From mentions.valid, where the validate stage's arrival stamps are: an acme mention
+    dated 30 minutes ahead of its arrival, on the storm brand's partition. The full run and a
+    run of the storm brand alone (acme only ticks there) must both move the watermark by its
+    arrival, not its date, so the storm brand's buckets are the same and none of its mentions
+    is late."""
+    raws = raw_mentions()
+    assert key_partition(b"acme", PARTITIONS) == key_partition(BRAND.encode(), PARTITIONS)
+    middle = len(raws) // 2
+    arrival = raws[middle][0]
+    ahead = {
+        "id": "ahead",
+        "text": "Fine day",
+        "created_at": datetime.fromtimestamp((arrival + 30 * MINUTE) / 1000, UTC).isoformat(),
+        "brand": "acme",
+    }
+    raws.insert(middle, (arrival, b"ahead", json.dumps(ahead).encode()))
+    matcher = BrandMatcher.from_file(brands)
+    dedup = Deduplicator({}, 24 * 3_600_000)
+    valid: list[SourceRecord] = []
+    offsets: dict[int, int] = {}
+    for offset, (t_ms, _key, value) in enumerate(raws):
+        outcome = check_mention(
+            value,
+            0,
+            offset,
+            limits=Limits(),
+            matcher=matcher,
+            dedup=dedup,
+            generation=0,
+            now=datetime.fromtimestamp(t_ms / 1000, UTC),
+        )
+        assert isinstance(outcome, Passed)
+        for brand_id, record in outcome.records:
+            partition = key_partition(brand_id.encode(), PARTITIONS)
+            at = offsets[partition] = offsets.get(partition, -1) + 1
+            valid.append(SourceRecord(partition, at, t_ms, brand_id.encode(), valid_value(record)))
+    results = []
+    for selected in (frozenset(), frozenset({BRAND})):
+        eng = engine(brands, stage="valid", selected=selected)
+        for record in valid:
+            eng.feed(record)
+        results.append(eng.finish()[0])
+    full, alone = results
+    assert alone.buckets[BRAND] == full.buckets[BRAND]
+    assert alone.alerts == [a for a in full.alerts if a["brand"] == BRAND] and alone.alerts
+    assert sum(p.late for p in full.buckets[BRAND]) == 0

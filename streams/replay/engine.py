@@ -76,8 +76,16 @@ class _Pending:
 
     key: bytes
     value: bytes
-    event_ms: int
+    clock_ms: int  # how far it moves the watermark (MentionEvent.clock_ms)
     score: bool  # False: a brand left out with --brand; it only moves the watermark
+
+
+def _clock_ms(record: dict[str, Any]) -> int:
+    """:attr:`MentionEvent.clock_ms` of a validated record: its event time, no later than the
+    arrival the validate stage stamped (when it did)."""
+    event_ms = int(record["created_at_ms"])
+    received = record.get("received_at_ms")
+    return min(event_ms, int(received)) if isinstance(received, int | float) else event_ms
 
 
 @dataclass
@@ -199,28 +207,30 @@ class ReplayEngine:
         assert isinstance(outcome, Passed)
         for brand_id, brand_record in outcome.records:
             self.counts.passed += 1
-            self._queue(brand_id.encode(), valid_value(brand_record), outcome.event_ms, brand_id)
+            self._queue(
+                brand_id.encode(), valid_value(brand_record), _clock_ms(brand_record), brand_id
+            )
 
     def _from_valid(self, record: SourceRecord) -> None:
         try:
             parsed = json.loads(record.value or b"")
             brand = str(parsed["brand"])
-            event_ms = int(parsed["created_at_ms"])
-        except (ValueError, TypeError, KeyError) as exc:
+            clock_ms = _clock_ms(parsed)
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
             # Unreadable here is unreadable for the scorer too: it would dead-letter it.
             log.debug("replay.unreadable_valid", offset=record.offset, error=str(exc))
             self.counts.dead_letter("invalid_json")
             return
         self.counts.passed += 1
-        self._queue(record.key or brand.encode(), record.value or b"", event_ms, brand)
+        self._queue(record.key or brand.encode(), record.value or b"", clock_ms, brand)
 
     # --- scoring -----------------------------------------------------------------------------
 
-    def _queue(self, key: bytes, value: bytes, event_ms: int, brand: str) -> None:
+    def _queue(self, key: bytes, value: bytes, clock_ms: int, brand: str) -> None:
         score = self.selected(brand)
         if not score:
             self.counts.other_brands += 1
-        self._pending.append(_Pending(key, value, event_ms, score))
+        self._pending.append(_Pending(key, value, clock_ms, score))
         self._to_score += score
         if self._to_score >= self.batch_size or len(self._pending) >= 4 * self.batch_size:
             self._flush()
@@ -235,7 +245,7 @@ class ReplayEngine:
         for item in pending:
             partition = key_partition(item.key, self.partitions)
             if not item.score:
-                self._tick(partition, item.event_ms)
+                self._tick(partition, item.clock_ms)
                 continue
             result = next(results)
             if isinstance(result, Rejection):
