@@ -12,7 +12,14 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.brands import BrandsFile, load_brands
@@ -40,6 +47,17 @@ LogFormat = Literal["auto", "json", "console"]
 LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SentimentBackend = Literal["e5", "transformers", "lexicon"]
+SentimentRuntime = Literal["onnx-int8", "onnx", "torch"]
+#: Settings with a fixed set of values, taken in any case (``debug``, ``ssl``, ``JSON``).
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": LOG_LEVELS,
+    "log_format": LOG_FORMATS,
+    "kafka_security_protocol": get_args(SecurityProtocol),
+    "kafka_sasl_mechanism": get_args(SaslMechanism),
+    "sentiment_backend": get_args(SentimentBackend),
+    "sentiment_runtime": get_args(SentimentRuntime),
+}
 
 
 class Settings(BaseSettings):
@@ -123,7 +141,7 @@ class Settings(BaseSettings):
     )
 
     # --- Sentiment scoring ---
-    sentiment_backend: Literal["e5", "transformers", "lexicon"] = Field(
+    sentiment_backend: SentimentBackend = Field(
         "e5",
         description="e5 (offline default), transformers (any HF model) or lexicon (no torch).",
     )
@@ -136,7 +154,7 @@ class Settings(BaseSettings):
     sentiment_head: Path | None = Field(
         None, description="e5 backend: classification head file (default: the shipped head)."
     )
-    sentiment_runtime: Literal["onnx-int8", "onnx", "torch"] = Field(
+    sentiment_runtime: SentimentRuntime = Field(
         "onnx-int8", description="e5 backend runtime: onnx-int8 (fastest), onnx or torch."
     )
     sentiment_batch_size: int = Field(
@@ -229,19 +247,15 @@ class Settings(BaseSettings):
         description="Download cache (Kafka jars, models).",
     )
 
-    @field_validator("log_level", mode="before")
+    @field_validator(*_CHOICES, mode="before")
     @classmethod
-    def _level_in_any_case(cls, value: Any) -> Any:
-        """``debug`` is DEBUG, as logging itself takes it; anything else is left to be refused."""
-        if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
-            return value.strip().upper()
-        return value
-
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _format_in_any_case(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in LOG_FORMATS:
-            return value.strip().lower()
+    def _choice_in_any_case(cls, value: Any, info: ValidationInfo) -> Any:
+        """A known value in any case, with spaces around, is that value (``debug`` is DEBUG,
+        as logging itself takes it); anything else is left to be refused as given."""
+        if isinstance(value, str) and info.field_name is not None:
+            for choice in _CHOICES[info.field_name]:
+                if value.strip().lower() == choice.lower():
+                    return choice
         return value
 
     @field_validator("kafka_bootstrap_servers")

@@ -191,9 +191,12 @@ def test_ingest_of_a_directory_says_it_is_one(tmp_path: Path) -> None:
         ("LOG_LEVEL", "debug", "log_level", "DEBUG"),
         ("LOG_LEVEL", " Warning ", "log_level", "WARNING"),
         ("LOG_FORMAT", "JSON", "log_format", "json"),
+        ("KAFKA_SECURITY_PROTOCOL", "ssl", "kafka_security_protocol", "SSL"),
+        ("SENTIMENT_BACKEND", "Lexicon", "sentiment_backend", "lexicon"),
+        ("SENTIMENT_RUNTIME", "ONNX-INT8", "sentiment_runtime", "onnx-int8"),
     ],
 )
-def test_log_level_and_format_are_accepted_in_any_case(
+def test_choices_are_accepted_in_any_case(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, field: str, expected: str
 ) -> None:
     monkeypatch.setenv(f"STORMVARSEL_{name}", value)
@@ -208,6 +211,18 @@ def test_a_bad_log_level_is_still_refused_as_given(monkeypatch: pytest.MonkeyPat
         ConfigError, match=r"STORMVARSEL_LOG_LEVEL: expected one of .*, got 'loud'$"
     ):
         load_settings()
+
+
+def test_a_sasl_mechanism_in_lower_case_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", "sasl_ssl")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_MECHANISM", "scram-sha-512")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_USERNAME", "worker")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_PASSWORD", "secret")
+    settings = load_settings()
+    assert (settings.kafka_security_protocol, settings.kafka_sasl_mechanism) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+    )
 
 
 @pytest.mark.parametrize(
