@@ -15,7 +15,14 @@ import click
 from streams import __version__
 from streams.cli_support import RETRY_SECONDS, TIMEOUT_SECONDS, FiniteFloatRange
 from streams.errors import ConfigError, StormvarselError
-from streams.settings import ENV_PREFIX, LOG_FORMATS, LOG_LEVELS, Settings, load_settings
+from streams.settings import (
+    ENV_PREFIX,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    Settings,
+    load_settings,
+    unknown_variables,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,10 +49,14 @@ def friendly_errors(func: F) -> F:
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except StormvarselError as exc:
         _fail(str(exc), code=2)
         raise  # unreachable; keeps type checkers calm
+    for name, close in unknown_variables(os.environ):
+        guess = f"; did you mean {close}?" if close else " (see `stormvarsel config show`)"
+        click.secho(f"warning: {name} is not a setting, so it has no effect{guess}", err=True)
+    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

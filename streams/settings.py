@@ -6,6 +6,8 @@ show`` can print the effective configuration and a bad value fails at start-up w
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -481,6 +483,22 @@ def _expected_form(err: Any, message: str) -> str:
     if message.startswith("expected"):
         return message
     return f"expected a valid value ({message})"
+
+
+#: STORMVARSEL_* variables that are not settings but are read elsewhere (docker-compose.yml).
+NOT_SETTINGS = frozenset({f"{ENV_PREFIX}IMAGE_TAG"})
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``STORMVARSEL_*`` variables no setting reads (a typo is otherwise silently ignored),
+    each with the setting it most resembles, if any."""
+    known = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
+    found = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known and name not in NOT_SETTINGS:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            found.append((name, close[0] if close else None))
+    return found
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,21 @@ def test_bad_bootstrap_servers_say_what_they_got_once(
     assert str(info.value) == (
         f"STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: expected host:port[,host:port...], got {got}"
     )
+
+
+def test_a_misspelt_variable_is_named_with_the_setting_it_resembles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """STORMVARSEL_BOOTSTRAP_SERVERS (without KAFKA_) used to be ignored without a word."""
+    monkeypatch.setenv("STORMVARSEL_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("STORMVARSEL_NONSENSE", "1")
+    monkeypatch.setenv("STORMVARSEL_IMAGE_TAG", "v1")  # docker-compose's, not a setting
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: STORMVARSEL_BOOTSTRAP_SERVERS is not a setting, so it has no effect; "
+        "did you mean STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS?"
+    ) in result.stderr
+    assert "STORMVARSEL_NONSENSE is not a setting" in result.stderr
+    assert "IMAGE_TAG" not in result.stderr
+    json.loads(result.stdout)  # the JSON on stdout stays clean
