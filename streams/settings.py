@@ -189,7 +189,8 @@ class Settings(BaseSettings):
         120.0,
         ge=1,
         le=86400,
-        description="Wall-clock quiet time after which a partition's buckets close anyway.",
+        description="Wall-clock quiet time after which a partition's buckets close anyway, "
+        "once nothing waits upstream.",
     )
 
     # --- Paging through Alertmanager ---
