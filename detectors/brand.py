@@ -166,11 +166,7 @@ class BrandDetector:
         if self.closed_until is None:
             if not self.open:
                 return []
-            # Buckets close from the brand's first one, or from the watermark if that one lies
-            # ahead of it (a first mention dated ahead must not make the current ones late).
-            # Either way the brand's own state now says what is closed: a rebuild that
-            # restores it must not depend on the shared watermark it restores.
-            self.closed_until = min(min(self.open), watermark_ms - watermark_ms % self.bucket_ms)
+            self.closed_until = min(self.open)
         out: list[Output] = []
         while self.closed_until + self.bucket_ms <= watermark_ms:
             start = self.closed_until

@@ -38,6 +38,15 @@ class Replayer:
             # are, so the mention is late. Else a first mention dated a year back would make it
             # close a year of empty buckets at the next tick.
             detector.start_at(advanced_to)
+        elif (
+            detector.closed_until is None and not detector.open and event.clock_ms < event.event_ms
+        ):
+            # A new brand whose first mention is dated ahead of its arrival: its buckets start
+            # where that arrival is, as if the mention had been dated then. Starting at the
+            # mention's own bucket would make the brand's current mentions late until real
+            # time got there. Set in the brand's own state, so a rebuild keeps it.
+            start = event.clock_ms - event.clock_ms % self.bucket_ms
+            detector.start_at(max(start, advanced_to) if advanced_to is not None else start)
         detector.observe(event)
         return self.tick(event.clock_ms)
 
