@@ -48,9 +48,7 @@ class MentionEvent:
         written with a ``Z``) still goes into its own bucket; but if it moved the watermark
         there, every brand sharing the partition would have its current mentions counted late
         until real time caught up (up to the validator's hour of allowed skew)."""
-        if self.received_ms is None:
-            return self.event_ms
-        return min(self.event_ms, self.received_ms)
+        return watermark_clock(self.event_ms, self.received_ms)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> MentionEvent:
@@ -106,6 +104,12 @@ class MentionEvent:
             is_brand_reply=bool(record.get("is_brand_reply", False)),
             received_ms=int(received) if received is not None else None,
         )
+
+
+def watermark_clock(event_ms: int, received_ms: float | None) -> int:
+    """The time a mention moves the watermark to: its event time, no later than its arrival
+    when that is known (see :attr:`MentionEvent.clock_ms`)."""
+    return event_ms if received_ms is None else min(event_ms, int(received_ms))
 
 
 def _count(value: Any, name: str) -> int:

@@ -27,7 +27,7 @@ from kafka.partitioner.default import murmur2
 from detectors.alerting import BrandVoice
 from detectors.config import DetectorConfig
 from detectors.episodes import BucketSummary, EpisodeEvent, Output
-from detectors.events import MentionEvent
+from detectors.events import MentionEvent, watermark_clock
 from detectors.replay import Replayer
 from streams.agents.detect import COPY_WINDOW_RECORDS, alert_record, is_copy, parse_scored
 from streams.agents.score import BatchScorer
@@ -81,11 +81,12 @@ class _Pending:
 
 
 def _clock_ms(record: dict[str, Any]) -> int:
-    """:attr:`MentionEvent.clock_ms` of a validated record: its event time, no later than the
-    arrival the validate stage stamped (when it did)."""
-    event_ms = int(record["created_at_ms"])
+    """:attr:`MentionEvent.clock_ms` of a validated record (not yet scored, so not a
+    :class:`MentionEvent`)."""
     received = record.get("received_at_ms")
-    return min(event_ms, int(received)) if isinstance(received, int | float) else event_ms
+    return watermark_clock(
+        int(record["created_at_ms"]), received if isinstance(received, int | float) else None
+    )
 
 
 @dataclass
