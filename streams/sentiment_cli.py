@@ -99,7 +99,15 @@ def sentiment_group() -> None:
     "--model",
     default=None,
     metavar="ID_OR_DIR",
-    help="transformers backend: model id or directory [default: STORMVARSEL_SENTIMENT_MODEL].",
+    help="transformers backend: model id or directory [default: STORMVARSEL_SENTIMENT_MODEL]; "
+    "implies --backend transformers.",
+)
+@click.option(
+    "--model-label-map",
+    default=None,
+    metavar="LABEL=CLASS,...",
+    help="transformers backend: class of each model label, e.g. LABEL_0=negative,LABEL_1=positive "
+    "[default: STORMVARSEL_SENTIMENT_LABEL_MAP].",
 )
 @click.option(
     "--batch-size",
@@ -131,6 +139,7 @@ def sentiment_eval(
     id_col: str | None,
     backend: str | None,
     model: str | None,
+    model_label_map: str | None,
     batch_size: int,
     predictions_path: Path | None,
     as_json: bool,
@@ -162,6 +171,12 @@ def sentiment_eval(
     from streams.sentiment.labels import parse_label_map
     from streams.sentiment.language import normalise_lang
 
+    backend = _backend_for(backend, model, model_label_map)
+    settings = _settings()
+    if model_label_map is not None and (backend or settings.sentiment_backend) != "transformers":
+        raise click.UsageError(
+            "--model-label-map needs the transformers backend (--backend transformers or --model)"
+        )
     if predictions_path is not None:
         # Checked before any scoring: a wrong path must not cost the whole evaluation, or the
         # labelled input.
@@ -205,10 +220,13 @@ def sentiment_eval(
         from streams.sentiment.factory import load_scorer
     except ImportError as exc:  # pragma: no cover - the factory ships with the package
         raise StormvarselError(f"the sentiment backends are not available: {exc}") from exc
-    settings = _settings()
     loading = time.perf_counter()
     scorer = load_scorer(
-        settings, backend=backend, model=model, say=lambda m: click.echo(m, err=True)
+        settings,
+        backend=backend,
+        model=model,
+        label_map=model_label_map,
+        say=lambda m: click.echo(m, err=True),
     )
     load_seconds = time.perf_counter() - loading
 
@@ -230,6 +248,25 @@ def sentiment_eval(
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
     _print_report(data_path, loaded, report, load_seconds, predictions_path)
+
+
+def _backend_for(backend: str | None, model: str | None, label_map: str | None) -> str | None:
+    """The backend asked for: ``--model`` alone means transformers; with another backend it
+    would be silently ignored, so that is a usage error. ``--model-label-map`` is checked here."""
+    if label_map is not None:
+        from streams.sentiment.labels import LabelMappingError, parse_label_overrides
+
+        try:
+            parse_label_overrides(label_map)
+        except LabelMappingError as exc:
+            raise click.BadParameter(str(exc), param_hint="--model-label-map") from None
+    if model is None:
+        return backend
+    if backend not in (None, "transformers"):
+        raise click.UsageError(
+            f"--model is for the transformers backend; drop it or --backend {backend}"
+        )
+    return "transformers"
 
 
 def _unknown_hint(unknown: Counter[str]) -> str:

@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     sentiment_model_revision: str | None = Field(
         None, description="transformers backend: model revision (commit) to pin."
     )
+    sentiment_label_map: str | None = Field(
+        None,
+        description="transformers backend: class of each model label, e.g. "
+        "LABEL_0=negative,LABEL_1=positive (wins over the label names).",
+    )
     sentiment_head: Path | None = Field(
         None, description="e5 backend: classification head file (default: the shipped head)."
     )
@@ -272,6 +277,17 @@ class Settings(BaseSettings):
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"expected host:port[,host:port...], got {server!r}")
         return ",".join(servers)
+
+    @field_validator("sentiment_label_map")
+    @classmethod
+    def _check_label_map(cls, value: str | None) -> str | None:
+        from streams.sentiment.labels import LabelMappingError, parse_label_overrides
+
+        try:
+            parse_label_overrides(value)
+        except LabelMappingError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip() if value and value.strip() else None
 
     @model_validator(mode="after")
     def _check_sasl(self) -> Settings:

@@ -257,9 +257,13 @@ def fake_factory(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     seen: dict[str, object] = {}
 
     def load_scorer(
-        settings: object, backend: str | None = None, model: str | None = None, say: object = None
+        settings: object,
+        backend: str | None = None,
+        model: str | None = None,
+        say: object = None,
+        label_map: str | None = None,
     ) -> KeywordScorer:
-        seen.update(backend=backend, model=model)
+        seen.update(backend=backend, model=model, label_map=label_map)
         return KeywordScorer()
 
     module = types.ModuleType("streams.sentiment.factory")
@@ -289,8 +293,6 @@ def test_cli_json_and_predictions(tmp_path: Path, fake_factory: dict[str, object
             "split=dev",
             "--backend",
             "lexicon",
-            "--model",
-            "m",
             "--lang",
             "no",
             "--json",
@@ -300,7 +302,7 @@ def test_cli_json_and_predictions(tmp_path: Path, fake_factory: dict[str, object
     )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert fake_factory == {"backend": "lexicon", "model": "m"}
+    assert fake_factory == {"backend": "lexicon", "model": None, "label_map": None}
     assert out["n"] == 3
     assert out["scorer"] == "keyword:1"
     assert out["classes"] == ["negative", "neutral", "positive"]
@@ -353,6 +355,35 @@ def test_cli_table(tmp_path: Path, fake_factory: dict[str, object]) -> None:
     assert "binary gold labels" in result.stdout
     assert "macro-F1 1.0000 over negative, positive" in result.stdout
     assert "confusion" in result.stdout
+
+
+def test_cli_model_means_the_transformers_backend(
+    tmp_path: Path, fake_factory: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--model used to be ignored unless the backend was transformers: the default e5 model was
+    evaluated instead, and `--backend lexicon --model x` said nothing."""
+    monkeypatch.delenv("STORMVARSEL_SENTIMENT_BACKEND", raising=False)
+    data = _write_csv(tmp_path / "d.csv", ROWS)
+    args = ["eval", "--data", str(data), "--lang", "none", "--json"]
+    result = CliRunner().invoke(
+        _cli(), [*args, "--model", "m", "--model-label-map", "LABEL_0=negative,LABEL_1=positive"]
+    )
+    assert result.exit_code == 0, result.output
+    assert fake_factory == {
+        "backend": "transformers",
+        "model": "m",
+        "label_map": "LABEL_0=negative,LABEL_1=positive",
+    }
+    fake_factory.clear()
+    for extra, said in [
+        (["--backend", "lexicon", "--model", "m"], "--model is for the transformers backend"),
+        (["--model-label-map", "LABEL_0=negative"], "--model-label-map needs the transformers"),
+        (["--model", "m", "--model-label-map", "LABEL_0=bad"], "expected MODEL_LABEL=CLASS"),
+    ]:
+        result = CliRunner().invoke(_cli(), [*args, *extra])
+        assert result.exit_code == 2, result.output
+        assert said in result.output
+    assert fake_factory == {}  # refused before any model was loaded
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, fake_factory: dict[str, object]) -> None:

@@ -206,6 +206,32 @@ def test_unmappable_model_labels_fail_clearly(tmp_path: Path) -> None:
     assert scorer.mapping.classes == ("positive", "negative", "negative")
 
 
+def test_label_map_setting_makes_an_anonymous_binary_model_usable(tmp_path: Path) -> None:
+    """A LABEL_0/LABEL_1 model is refused on its own; the setting names the classes, through
+    the factory the worker and `sentiment eval` use."""
+    from streams.sentiment.factory import load_scorer
+    from streams.settings import Settings
+
+    path = build_tiny_model(tmp_path / "binary-anon", {0: "LABEL_0", 1: "LABEL_1"})
+    settings = Settings(sentiment_backend="transformers", sentiment_model=str(path))
+    with pytest.raises(LabelMappingError, match="STORMVARSEL_SENTIMENT_LABEL_MAP"):
+        load_scorer(settings)
+    named = Settings(
+        sentiment_backend="transformers",
+        sentiment_model=str(path),
+        sentiment_label_map="LABEL_0=negative, LABEL_1=positive",
+    )
+    scorer = load_scorer(named)
+    assert isinstance(scorer, TransformersScorer)
+    assert scorer.mapping.classes == ("negative", "positive")
+    raw = raw_probs(path, CORPUS[:2])
+    got = scorer.predict_proba(CORPUS[:2])
+    np.testing.assert_allclose(got[:, [0, 2]], raw, atol=1e-5)
+    # The command-line value wins over the setting (here: the classes swapped).
+    swapped = load_scorer(named, label_map="LABEL_0=positive,LABEL_1=negative")
+    np.testing.assert_allclose(swapped.predict_proba(CORPUS[:2])[:, [2, 0]], raw, atol=1e-5)
+
+
 # --- Failing to load: one clear line, no network ---
 
 

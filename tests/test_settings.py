@@ -56,6 +56,11 @@ def test_values_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) 
         ),
         ("LOG_LEVEL", "LOUD", "STORMVARSEL_LOG_LEVEL: expected one of 'DEBUG', 'INFO'"),
         ("KAFKA_VERSION", "3.9.0", "STORMVARSEL_KAFKA_VERSION: expected text matching"),
+        (
+            "SENTIMENT_LABEL_MAP",
+            "LABEL_0=good",
+            "STORMVARSEL_SENTIMENT_LABEL_MAP: expected MODEL_LABEL=CLASS pairs",
+        ),
     ],
 )
 def test_invalid_value_gives_one_line_naming_key_and_form(

@@ -77,7 +77,10 @@ def load_scorer(
     backend: str | None = None,
     model: str | None = None,
     say: Callable[[str], None] = lambda _m: None,
+    label_map: str | None = None,
 ) -> Scorer:
+    """The scorer of ``backend``; ``model`` and ``label_map`` (transformers backend) win over
+    their settings."""
     backend = backend or settings.sentiment_backend
     if backend == "lexicon":
         from streams.sentiment.lexicon import LexiconScorer
@@ -91,9 +94,12 @@ def load_scorer(
                 "directory for the transformers backend"
             )
         from streams.sentiment.hf_backend import TransformersScorer
+        from streams.sentiment.labels import parse_label_overrides
 
+        overrides = parse_label_overrides(label_map or settings.sentiment_label_map)
         return TransformersScorer(
             name,
+            label_overrides=overrides or None,
             revision=settings.sentiment_model_revision,
             batch_size=settings.sentiment_batch_size,
             max_length=settings.sentiment_max_length,

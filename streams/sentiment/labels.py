@@ -13,7 +13,8 @@ Model labels (:func:`map_id2label`) are matched case-insensitively, one label at
 
 Several labels may land on the same class; their probabilities are summed. A model without a
 neutral label (binary neg/pos) gets a neutral probability of 0. A label that fits none of these
-rules is an error naming it; ``overrides`` (label name -> class) settles it explicitly.
+rules is an error naming it; ``overrides`` (label name -> class, from
+``STORMVARSEL_SENTIMENT_LABEL_MAP`` or ``sentiment eval --model-label-map``) settles it explicitly.
 """
 
 from __future__ import annotations
@@ -158,14 +159,14 @@ def map_id2label(
             return _build(["negative", "neutral", "positive"], "cardinal")
         raise LabelMappingError(
             f"{model} has anonymous labels {names}; only a three-label model's LABEL_0..2 can be "
-            "read (as negative/neutral/positive). Name each label's class explicitly "
-            "(label overrides, e.g. LABEL_0=negative,LABEL_1=positive)"
+            "read (as negative/neutral/positive). Name each label's class explicitly with "
+            "STORMVARSEL_SENTIMENT_LABEL_MAP, e.g. LABEL_0=negative,LABEL_1=positive"
         )
     if unmapped:
         raise LabelMappingError(
             f"{model}: cannot map labels {unmapped} (of {names}) onto negative/neutral/positive; "
             "expected names starting with neg/neu/pos (any case), '1 star'..'5 stars', or "
-            "explicit label overrides"
+            "a class for each in STORMVARSEL_SENTIMENT_LABEL_MAP"
         )
     mapped = [label for label in classes if label is not None]
     missing = [label for label in ("negative", "positive") if label not in mapped]
@@ -175,6 +176,27 @@ def map_id2label(
             "needs at least a negative and a positive label"
         )
     return _build(mapped, scheme)
+
+
+def parse_label_overrides(spec: str | None) -> dict[str, Label]:
+    """Parse a model's label overrides, ``LABEL_0=negative,LABEL_1=positive``.
+
+    Keys are model label names (matched case-insensitively by :func:`map_id2label`); each value
+    names negative, neutral or positive. Blank or None: no overrides.
+    """
+    table: dict[str, Label] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        label = _as_label(value)
+        if not sep or not key.strip() or label is None:
+            raise LabelMappingError(
+                "expected MODEL_LABEL=CLASS pairs with CLASS negative, neutral or positive, "
+                f"e.g. LABEL_0=negative,LABEL_1=positive, got {part.strip()!r}"
+            )
+        table[key.strip()] = label
+    return table
 
 
 # --- Dataset (gold) labels ---
