@@ -10,6 +10,11 @@ also resolves the commit to download, and never when ``HF_HUB_OFFLINE=1`` (or
 ``TRANSFORMERS_OFFLINE=1``) is set. Any failure is one :class:`ModelLoadError` line.
 ``trust_remote_code`` is never enabled: only architectures that ship with transformers load.
 
+A tokenizer without a padding token (GPT-2 and Llama style) pads with its end-of-text (else
+unknown) token, also set as the model's ``pad_token_id`` so the classifier reads the last real
+token; with none of the three the model fails to load. Two probe texts of different lengths are
+scored at load, so a model that cannot score fails at start-up, not on every mention.
+
 Labels come from the model's ``id2label`` through :func:`streams.sentiment.labels.map_id2label`.
 Texts are sorted by length into batches, so little padding is computed, and returned in input
 order; each is truncated to ``max_length`` tokens (and to the model's position limit). Empty and
@@ -118,6 +123,7 @@ class TransformersScorer:
         self.model_name = model
         started = time.perf_counter()
         self._tokenizer, self._model, source = self._load(model, revision, cache_dir, hub_timeout_s)
+        self._set_padding(model)
         self._model.eval()
         self._model.to(self.device)
         config = self._model.config
@@ -126,6 +132,7 @@ class TransformersScorer:
         )
         self.max_length = min(max_length, self._position_limit(config))
         self.version = f"transformers:{self._display_name(model, source)}@{source}"
+        self._probe(model)
         log.info(
             "sentiment.transformers.loaded",
             model=model,
@@ -241,6 +248,32 @@ class TransformersScorer:
         tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
         net = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
         return tokenizer, net
+
+    def _set_padding(self, model: str) -> None:
+        """Give a tokenizer without a pad token one (eos, else unk) and tell the model."""
+        tokenizer, config = self._tokenizer, self._model.config
+        if tokenizer.pad_token is None:
+            stand_in = tokenizer.eos_token or tokenizer.unk_token
+            if stand_in is None:
+                raise ModelLoadError(
+                    f"sentiment model {model!r}: its tokenizer has no padding, end-of-text or "
+                    "unknown token to pad a batch with"
+                )
+            tokenizer.pad_token = stand_in
+            log.info("sentiment.transformers.pad_token", model=model, pad_token=stand_in)
+        if getattr(config, "pad_token_id", None) is None:
+            config.pad_token_id = tokenizer.pad_token_id
+
+    def _probe(self, model: str) -> None:
+        """Score two texts of different lengths (so a batch is padded) or fail to load."""
+        try:
+            probs = self.predict_proba(["ok", "the probe text is longer than the other one"])
+        except Exception as exc:
+            raise ModelLoadError(
+                f"sentiment model {model!r} cannot score a probe text: {_one_line(exc)}"
+            ) from exc
+        if not np.isfinite(probs).all():
+            raise ModelLoadError(f"sentiment model {model!r} gives non-finite scores on a probe")
 
     def _position_limit(self, config: Any) -> int:
         """Longest input the model accepts, in tokens (position embeddings, tokeniser limit)."""
