@@ -65,8 +65,9 @@ def _recipe_from_options(
         err = exc.errors(include_url=False)[0]
         field = str(err["loc"][0]) if err.get("loc") else "data"
         option = f"--{field}" if field in {"version", "layers", "holdout"} else "--data"
+        message = str(err["msg"]).removeprefix("Value error, ")
         raise click.BadParameter(
-            f"{err['msg']}, got {err.get('input')!r}", param_hint=option
+            f"{message}, got {err.get('input')!r}", param_hint=option
         ) from None
 
 

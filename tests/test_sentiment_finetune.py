@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -188,11 +189,53 @@ def test_recipe_layers_beyond_the_kept_layers_name_the_recipe(tmp_path: Path) ->
         "version: t\nlayers: [6, 10]\nfinetune: {keep_layers: 8}\n"
         "datasets: [{name: a, path: a.csv}]\n"
     )
-    assert Recipe.load(recipe).layers_problem(12) == (
-        "10 is not a layer to pool: finetune.keep_layers keeps 8 of the encoder's 12 layers; "
+    with pytest.raises(RecipeError) as exc:
+        Recipe.load(recipe)
+    assert str(exc.value) == (
+        f"{recipe}: layers: 10 is not a layer to pool: finetune.keep_layers keeps 8; "
         "expected numbers from 0 (the embeddings) to 8"
     )
-    assert Recipe.load(recipe).model_copy(update={"finetune": None}).layers_problem(12) is None
+    recipe.write_text("version: t\nlayers: [6, 10]\ndatasets: [{name: a, path: a.csv}]\n")
+    assert Recipe.load(recipe).layers_problem(12) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        # Tuner built features in encoder order, the scorer pools in recipe order: the head was
+        # fitted on swapped blocks and the deployed model scored garbage, silently.
+        ("layers: [8, 4]", "layers: expected layer numbers in ascending order without repeats"),
+        ("layers: [6, 8, 8]", "e.g. [6, 8]"),  # crashed with a width mismatch
+        # first_tuned went negative: accepted, then crashed after caching every text.
+        (
+            "layers: [2]\nfinetune: {keep_layers: 2, train_layers: 4}",
+            "finetune: train_layers 4 is more than keep_layers 2",
+        ),
+    ],
+)
+def test_recipe_refuses_layers_training_would_get_wrong(
+    tmp_path: Path, body: str, said: str
+) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"version: t\n{body}\ndatasets: [{{name: a, path: a.csv}}]\n")
+    with pytest.raises(RecipeError, match=re.escape(said)) as exc:
+        Recipe.load(recipe)
+    assert "\n" not in str(exc.value) and "Value error" not in str(exc.value)
+
+
+def test_train_refuses_unordered_layers_as_an_option_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from streams.sentiment_train_cli import train_command
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nbra,positive\nfælt,negative\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        train_command,
+        ["--data", str(data), "--out", str(tmp_path / "head"), "--layers", "12,6"],
+    )
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --layers: expected layer numbers in ascending order" in result.output
 
 
 @pytest.mark.parametrize(

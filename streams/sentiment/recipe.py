@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streams.errors import StormvarselError
 from streams.sentiment.base import LABELS
@@ -73,6 +73,15 @@ class FinetuneSpec(BaseModel):
     weight_decay: float = Field(0.01, ge=0)
     dropout: float = Field(0.1, ge=0, lt=1)
 
+    @model_validator(mode="after")
+    def _tuned_within_kept(self) -> FinetuneSpec:
+        if self.train_layers > self.keep_layers:
+            raise ValueError(
+                f"train_layers {self.train_layers} is more than keep_layers {self.keep_layers}: "
+                "only kept layers can be fine-tuned"
+            )
+        return self
+
 
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -88,6 +97,28 @@ class Recipe(BaseModel):
     finetune: FinetuneSpec | None = None
     datasets: list[DatasetSpec] = Field(min_length=1)
 
+    @field_validator("layers")
+    @classmethod
+    def _ascending(cls, layers: list[int]) -> list[int]:
+        # Training builds features in encoder order and scoring pools in this order: any other
+        # order would silently feed the head swapped blocks (and a repeat breaks the width).
+        if layers != sorted(set(layers)):
+            raise ValueError(
+                f"expected layer numbers in ascending order without repeats, e.g. "
+                f"{sorted(set(layers))}"
+            )
+        return layers
+
+    @model_validator(mode="after")
+    def _pooled_within_kept(self) -> Recipe:
+        keep = self.finetune.keep_layers if self.finetune is not None else None
+        if keep is not None and max(self.layers) > keep:
+            raise ValueError(
+                f"layers: {max(self.layers)} is not a layer to pool: finetune.keep_layers keeps "
+                f"{keep}; expected numbers from 0 (the embeddings) to {keep}"
+            )
+        return self
+
     @classmethod
     def load(cls, path: Path) -> Recipe:
         try:
@@ -100,7 +131,8 @@ class Recipe(BaseModel):
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in err.get("loc", ()))
-            raise RecipeError(f"{path}: {where}: {err.get('msg')}") from None
+            message = str(err.get("msg")).removeprefix("Value error, ")
+            raise RecipeError(f"{path}: {where + ': ' if where else ''}{message}") from None
         base = path.parent
         for spec in recipe.datasets:
             if not spec.path.is_absolute():
