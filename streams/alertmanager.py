@@ -1,11 +1,18 @@
 """Alertmanager API v2: storm alerts as Alertmanager alerts, and a client that posts them.
 
 Each (episode, severity) is one Alertmanager alert with the labels ``alertname="BrandStorm"``,
-``brand``, ``severity`` and ``episode`` (the stable episode id). Posting the same labels again
+``brand``, ``severity``, ``episode`` (the stable episode id) and, for a brand of the brands file,
+``team`` (its on-call team, to route on). Posting the same labels again
 updates the alert Alertmanager already has, which is why re-sends, retries and a restarted
 worker never page twice. A firing alert is posted with ``endsAt`` = now + TTL and re-sent well
 before that; an escalation resolves the alert of the former severity; a resolution is posted with
 ``endsAt`` set.
+
+The client posts to every configured Alertmanager and reports each one's outcome. Redirects are
+not followed: a client following a 301 or 302 turns the POST into a GET, which "succeeds" and
+delivers nothing. A 400 means Alertmanager stored the valid alerts of the batch and refused the
+others (its API validates them one by one), so it is reported as a partial delivery, not as an
+outage that would hold back every other page.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
@@ -41,13 +48,21 @@ def rfc3339(ms: float) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
+def team(alert: dict[str, Any]) -> str:
+    """The brand's on-call team from the brands file; empty for a brand not in it."""
+    return str((alert.get("oncall") or {}).get("team") or "")
+
+
 def labels(alert: dict[str, Any], severity: str) -> dict[str, str]:
-    return {
+    out = {
         "alertname": ALERTNAME,
         "brand": str(alert["brand"]),
         "severity": severity,
         "episode": str(alert["alert_id"]),
     }
+    if team(alert):
+        out["team"] = team(alert)
+    return out
 
 
 def am_annotations(alert: dict[str, Any], links: Links) -> dict[str, str]:
@@ -59,7 +74,7 @@ def am_annotations(alert: dict[str, Any], links: Links) -> dict[str, str]:
         "runbook_url": links.runbook_url,
         "dashboard_url": links.dashboard(alert),
         "alert_id": str(alert["alert_id"]),
-        "team": str((alert.get("oncall") or {}).get("team") or ""),
+        "team": team(alert),
     }
 
 
@@ -76,18 +91,21 @@ def am_alerts(
     the current one (or all, once resolved) are posted as resolved.
     """
     notes = am_annotations(alert, links)
-    starts = rfc3339(float(alert.get("start_ms") or alert["changed_at_ms"]))
+    start_ms = float(alert.get("start_ms") or alert["changed_at_ms"])
     resolved = alert["status"] == "resolved"
     end_ms = min(float(alert.get("end_ms") or now_ms), now_ms) if resolved else now_ms
     out = []
     for severity in dict.fromkeys([*severities, alert["severity"]]):
         firing = not resolved and severity == alert["severity"]
+        ends_ms = now_ms + ttl_ms if firing else max(end_ms, now_ms - 1)
         out.append(
             {
                 "labels": labels(alert, severity),
                 "annotations": notes,
-                "startsAt": starts,
-                "endsAt": rfc3339(now_ms + ttl_ms if firing else max(end_ms, now_ms - 1)),
+                # Alertmanager refuses an alert that starts after it ends (an episode dated
+                # ahead of this host's clock): it starts when it ends at the latest.
+                "startsAt": rfc3339(min(start_ms, ends_ms)),
+                "endsAt": rfc3339(ends_ms),
                 "generatorURL": links.dashboard(alert),
             }
         )
@@ -95,7 +113,35 @@ def am_alerts(
 
 
 class AlertmanagerError(Exception):
-    """Alertmanager could not be reached or refused the alerts."""
+    """Alertmanager could not be reached, or refused the whole post."""
+
+
+class AlertsRejected(Exception):
+    """Alertmanager stored the valid alerts of a post and refused the others (HTTP 400)."""
+
+
+def instance_label(url: str) -> str:
+    """An Alertmanager URL as a metric label: host, port and path, never its user-info."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one Alertmanager made of a post: ``error`` (nothing delivered) or ``rejected``
+    (delivered, except the alerts it names) or neither."""
+
+    url: str
+    error: str | None = None
+    rejected: str | None = None
+
+    @property
+    def reached(self) -> bool:
+        return self.error is None
 
 
 class AlertmanagerClient:
@@ -109,32 +155,47 @@ class AlertmanagerClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
-    async def post(self, alerts: list[dict[str, Any]]) -> None:
-        """Post to all instances; raise :class:`AlertmanagerError` unless every one took them."""
-        if not alerts:
-            return
+    async def post(self, alerts: list[dict[str, Any]]) -> list[Delivery]:
+        """Post to all instances, one :class:`Delivery` each (in ``urls`` order).
+
+        An empty list is posted too: Alertmanager accepts it, so a wrong URL or token shows
+        before the first storm needs it."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
-        errors = []
         results = await asyncio.gather(
             *(self._post_one(self._session, url, alerts) for url in self.urls),
             return_exceptions=True,
         )
+        out = []
         for url, result in zip(self.urls, results, strict=True):
-            if isinstance(result, BaseException):
-                errors.append(f"{redact_url(url)}: {result}")
-        if errors:
-            raise AlertmanagerError("; ".join(errors))
+            if isinstance(result, AlertsRejected):
+                out.append(Delivery(url, rejected=str(result)))
+            elif isinstance(result, BaseException):
+                out.append(Delivery(url, error=f"{redact_url(url)}: {result}"))
+            else:
+                out.append(Delivery(url))
+        return out
 
     @staticmethod
     async def _post_one(
         session: aiohttp.ClientSession, url: str, alerts: list[dict[str, Any]]
     ) -> None:
         try:
-            async with session.post(f"{url}/api/v2/alerts", json=alerts) as response:
-                if response.status >= 300:
-                    body = (await response.text())[:200]
-                    raise AlertmanagerError(f"HTTP {response.status}: {body.strip()}")
+            async with session.post(
+                f"{url}/api/v2/alerts", json=alerts, allow_redirects=False
+            ) as response:
+                if response.status < 300:
+                    return
+                body = (await response.text())[:200].strip()
+                if response.status == 400:
+                    raise AlertsRejected(f"{redact_url(url)}: HTTP 400: {body}")
+                if 300 <= response.status < 400:
+                    location = redact_url(response.headers.get("Location", "?"))
+                    raise AlertmanagerError(
+                        f"HTTP {response.status}: redirected to {location}; "
+                        "set the URL it redirects to (a redirected POST delivers nothing)"
+                    )
+                raise AlertmanagerError(f"HTTP {response.status}: {body}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise AlertmanagerError(str(exc) or type(exc).__name__) from exc
 

@@ -97,7 +97,8 @@ DETECTOR_STATES_DISCARDED = Counter(
 )
 ALERTMANAGER_POSTS = Counter(
     "stormvarsel_alertmanager_posts",
-    "Posts of the current storm alerts to Alertmanager, by result (ok, error).",
+    "Posts of the current storm alerts to Alertmanager, by result (ok; rejected: Alertmanager "
+    "refused some alerts of the post and stored the others; error: not delivered everywhere).",
     ["result"],
 )
 ALERTMANAGER_RETRIES = Counter(
@@ -106,7 +107,9 @@ ALERTMANAGER_RETRIES = Counter(
 )
 ALERTMANAGER_UP = Gauge(
     "stormvarsel_alertmanager_up",
-    "1 if the last post to every configured Alertmanager succeeded, else 0.",
+    "1 if the last post to this Alertmanager reached it, else 0 (one series per configured URL; "
+    "none when paging is off).",
+    ["alertmanager"],
 )
 NOTIFY_TRACKED = Gauge(
     "stormvarsel_notify_alerts",

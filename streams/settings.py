@@ -214,10 +214,11 @@ class Settings(BaseSettings):
         60.0, ge=1, le=3600, description="Seconds between re-sends of firing alerts."
     )
     notify_ttl_s: float = Field(
-        900.0,
+        14400.0,
         ge=10,
         le=86400,
-        description="How long Alertmanager keeps a firing alert without a re-send (endsAt).",
+        description="How long Alertmanager keeps a firing alert without a re-send (endsAt): a "
+        "worker outage shorter than this neither resolves a storm nor pages it twice.",
     )
     notify_max_age_s: float = Field(
         86400.0,

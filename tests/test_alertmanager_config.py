@@ -7,11 +7,13 @@ import shutil
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from streams.alertmanager import labels
 from tests.alertmanager_support import (
     DEPLOY_CONFIG,
     Receiver,
@@ -62,6 +64,30 @@ def test_routes_by_severity(labels: list[str], receivers: str) -> None:
         *labels,
     )
     assert out == receivers
+
+
+@needs_amtool
+def test_a_route_on_the_team_label_pages_that_team(tmp_path: Path) -> None:
+    """The commented example in the shipped file, put in place: a storm of a brand whose
+    oncall.team is comms-food pages that team's pager, other teams' storms do not."""
+    config = yaml.safe_load(DEPLOY_CONFIG.read_text())
+    config["receivers"].append({"name": "comms-food-pager"})
+    team_route = {
+        "receiver": "comms-food-pager",
+        "matchers": ['alertname="BrandStorm"', 'team="comms-food"', 'severity="critical"'],
+        "continue": True,
+    }
+    config["route"]["routes"].insert(2, team_route)  # after the two pipeline routes
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
+    for team, receivers in [
+        ("comms-food", "comms-food-pager,comms-pager,comms-chat"),
+        ("comms-nordic", "comms-pager,comms-chat"),
+    ]:
+        alert = {"alert_id": "fjellbrod-1", "brand": "fjellbrod", "oncall": {"team": team}}
+        matched = [f"{k}={v}" for k, v in labels(alert, "critical").items()]
+        out = amtool("config", "routes", "test", f"--config.file={path}", *matched)
+        assert out == receivers
 
 
 def test_storm_alerts_are_grouped_by_name_and_brand() -> None:

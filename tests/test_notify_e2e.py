@@ -97,7 +97,7 @@ def test_storm_pages_once_survives_outages_and_resolves(
             "the notifier to notice Alertmanager is down",
             worker,
         )
-        assert worker.metrics()["stormvarsel_alertmanager_up{}"] == 0
+        assert worker.metrics()[f"stormvarsel_alertmanager_up{{alertmanager={am.url}}}"] == 0
         time.sleep(max(0.0, 60 - (time.monotonic() - outage_start)))
         am.start()
         wait_for(
@@ -108,6 +108,7 @@ def test_storm_pages_once_survives_outages_and_resolves(
         )
         page = storm_alerts(receiver, "comms-pager", "firing", "critical")[0]
         assert page["labels"]["episode"] == episode  # the same episode, escalated
+        assert page["labels"]["team"] == "comms-nordic"  # deploy/brands.yaml: route on it
         assert "Hele teamet vårt jobber med dette nå" in page["annotations"]["statements"]
         # deploy/brands.yaml names the escalation contact: the first action at critical.
         assert "- Escalate to head of communications now." in page["annotations"]["description"]

@@ -3,9 +3,11 @@
 The notifier keeps the latest record of every storm episode in a changelog-backed table (key:
 brand, so it lives with the brand's partition) and, from a background loop, posts the whole
 current set to Alertmanager: at once when something changed, and every ``resend_s`` otherwise,
-so firing alerts never reach their ``endsAt``. While Alertmanager is unreachable the loop backs
-off (1 s, 2 s, ... up to the re-send interval) and then delivers the then-current state:
-nothing pending is lost. Alertmanager merges alerts with equal labels, so neither re-sends nor
+so firing alerts never reach their ``endsAt``. While an Alertmanager is unreachable the loop
+backs off (1 s, 2 s, ... up to the re-send interval) and then delivers the then-current state:
+nothing pending is lost; a change is still posted at once. With nothing to send it posts an
+empty list every ``resend_s``, so ``stormvarsel_alertmanager_up`` tells the truth before the
+first storm. Alertmanager merges alerts with equal labels, so neither re-sends nor
 a restarted worker page twice. Resolved alerts are re-sent for one TTL after their resolution,
 so an Alertmanager that restarted in between still learns of it; then they are forgotten.
 
@@ -32,7 +34,7 @@ from typing import Any, cast
 import faust
 
 from streams import metrics
-from streams.alertmanager import AlertmanagerClient, AlertmanagerError, Links, am_alerts
+from streams.alertmanager import AlertmanagerClient, Delivery, Links, am_alerts, instance_label
 from streams.log_setup import get_logger
 
 log = get_logger(__name__)
@@ -45,7 +47,7 @@ class NotifyConfig:
     partitions: int
     token: str | None = None
     resend_s: float = 60.0
-    ttl_s: float = 900.0
+    ttl_s: float = 14400.0
     max_age_s: float = 86400.0
 
 
@@ -178,15 +180,16 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
         backoff = 0.0
         next_resend = 0.0
         last_warning = 0.0
+        last_rejected = 0.0
         try:
             while not app.should_stop:
+                # A change is posted at once, also while backing off: one unreachable
+                # Alertmanager of an HA pair must not hold a new page back from the others.
+                timeout = backoff or max(0.0, next_resend - time.monotonic())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout)
                 if backoff:
-                    await asyncio.sleep(backoff)
                     metrics.ALERTMANAGER_RETRIES.inc()
-                else:
-                    timeout = max(0.0, next_resend - time.monotonic())
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), timeout)
                 wake.clear()
                 now = time.time()
                 for alert_id in [k for k, t in tracked.items() if t.expired(now, config.ttl_s)]:
@@ -202,29 +205,39 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                 metrics.NOTIFY_TRACKED.labels(status="firing").set(firing)
                 metrics.NOTIFY_TRACKED.labels(status="resolved").set(len(tracked) - firing)
                 try:
-                    await client.post(batch)
+                    deliveries = await client.post(batch)
                 except Exception as exc:  # the loop must outlive any failure
-                    if not isinstance(exc, AlertmanagerError):
-                        log.exception("notify.post_failed", alerts=len(batch))
+                    log.exception("notify.post_failed", alerts=len(batch))
+                    deliveries = [Delivery(url, error=repr(exc)) for url in config.urls]
+                for delivery in deliveries:
+                    metrics.ALERTMANAGER_UP.labels(alertmanager=instance_label(delivery.url)).set(
+                        1 if delivery.reached else 0
+                    )
+                errors = [d.error for d in deliveries if d.error]
+                rejected = [d.rejected for d in deliveries if d.rejected]
+                if batch:  # an empty post only checks that Alertmanager is there
+                    result = "error" if errors else "rejected" if rejected else "ok"
+                    metrics.ALERTMANAGER_POSTS.labels(result=result).inc()
+                if rejected and time.monotonic() - last_rejected >= 60:
+                    # The valid alerts were stored; the refused ones are re-sent (and refused)
+                    # with every post, so say it once a minute at most.
+                    last_rejected = time.monotonic()
+                    log.error("notify.alerts_rejected", errors=rejected, alerts=len(batch))
+                if errors:
                     backoff = min(config.resend_s, max(1.0, backoff * 2))
-                    metrics.ALERTMANAGER_POSTS.labels(result="error").inc()
-                    metrics.ALERTMANAGER_UP.set(0)
                     # One warning when it goes away, then a reminder a minute at most.
                     if time.monotonic() - last_warning >= 60:
                         last_warning = time.monotonic()
                         log.warning(
                             "notify.alertmanager_unreachable",
-                            error=str(exc),
+                            error="; ".join(errors),
                             alerts=len(batch),
                             retry_in_s=backoff,
                         )
                     continue
-                if batch:
-                    metrics.ALERTMANAGER_POSTS.labels(result="ok").inc()
-                    if backoff:
-                        log.info("notify.alertmanager_back", alerts=len(batch))
+                if backoff:
+                    log.info("notify.alertmanager_back", alerts=len(batch))
                 last_warning = 0.0
-                metrics.ALERTMANAGER_UP.set(1)
                 backoff = 0.0
                 next_resend = time.monotonic() + config.resend_s
         finally:

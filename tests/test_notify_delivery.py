@@ -1,0 +1,277 @@
+"""Delivery to Alertmanager when something in between misbehaves: a redirect, an alert it
+refuses, one unreachable replica of an HA pair, nothing to send yet (real Alertmanager; the
+notifier's agent and loop run on a stand-in Faust app, without Kafka)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp import web
+from prometheus_client import REGISTRY
+
+from streams.agents import notify
+from streams.alertmanager import AlertmanagerClient, Links, am_alerts, instance_label, labels
+from streams.kafka_local import free_port
+from tests.alertmanager_support import (
+    RunningAlertmanager,
+    alertmanager,
+    needs_alertmanager,
+    receiver_config,
+    start_receiver,
+)
+
+LINKS = Links("https://runbooks.example/r", "https://grafana.example")
+TTL_MS = 900_000
+
+
+def storm(alert_id: str, *, severity: str = "warning", start_ms: float | None = None) -> dict:
+    now = int(time.time() * 1000)
+    start = int(start_ms if start_ms is not None else now - 600_000)
+    return {
+        "alert_id": alert_id,
+        "brand": alert_id.rsplit("-", 1)[0],
+        "brand_name": alert_id.rsplit("-", 1)[0].title(),
+        "kind": "storm",
+        "change": "opened",
+        "status": "firing",
+        "severity": severity,
+        "peak_severity": severity,
+        "changed_at_ms": start,
+        "start_ms": start,
+        "oncall": {"team": "comms-nordic"},
+    }
+
+
+@pytest.fixture
+def am(tmp_path: Path) -> Iterator[RunningAlertmanager]:
+    receiver, server = start_receiver()
+    try:
+        yield from alertmanager(tmp_path, receiver_config(receiver))
+    finally:
+        server.shutdown()
+
+
+def episodes(am: RunningAlertmanager) -> set[str]:
+    return {a["labels"]["episode"] for a in am.alerts()}
+
+
+def test_storm_alerts_carry_the_brands_on_call_team_as_a_label() -> None:
+    """Alertmanager routes on labels only: as an annotation, the team could not choose a pager."""
+    alert = storm("fjellbrod-1")
+    alert["oncall"] = {"team": "comms-food"}
+    assert labels(alert, "critical")["team"] == "comms-food"
+    assert "team" not in labels({**alert, "oncall": None}, "critical")  # not in the brands file
+
+
+def test_metric_label_of_an_alertmanager_url_never_shows_its_password() -> None:
+    assert instance_label("https://pager:s3cret@am.example:9093/am") == "https://am.example:9093/am"
+
+
+@needs_alertmanager
+def test_an_alert_dated_ahead_is_still_accepted(am: RunningAlertmanager) -> None:
+    """An episode dated after now + TTL (a producer clock ahead of this host's) made
+    Alertmanager answer 400 "start time must be before end time"."""
+
+    async def run() -> None:
+        ahead = storm("acme-1", start_ms=time.time() * 1000 + 2 * TTL_MS)
+        client = AlertmanagerClient([am.url])
+        try:
+            [delivery] = await client.post(am_alerts(ahead, [], LINKS, time.time() * 1000, TTL_MS))
+        finally:
+            await client.close()
+        assert delivery.reached and delivery.rejected is None
+        assert episodes(am) == {"acme-1"}
+
+    asyncio.run(run())
+
+
+@needs_alertmanager
+def test_a_refused_alert_is_a_partial_delivery_not_an_outage(
+    am: RunningAlertmanager,
+) -> None:
+
+    async def run() -> None:
+        good = am_alerts(storm("acme-1"), [], LINKS, time.time() * 1000, TTL_MS)
+        bad = {**good[0], "labels": {**good[0]["labels"], "episode": "acme-2"}}
+        bad["startsAt"], bad["endsAt"] = bad["endsAt"], bad["startsAt"]
+        client = AlertmanagerClient([am.url])
+        try:
+            [delivery] = await client.post([*good, bad])
+        finally:
+            await client.close()
+        assert delivery.reached
+        assert (
+            delivery.rejected is not None
+            and "start time must be before end time" in delivery.rejected
+        )
+        assert episodes(am) == {"acme-1"}  # Alertmanager stored the valid one
+
+    asyncio.run(run())
+
+
+async def redirecting_proxy(target: str) -> tuple[web.AppRunner, str]:
+    """An ingress that moves every request elsewhere with a 301 (http -> https, say)."""
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently(f"{target}{request.path}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", moved)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@needs_alertmanager
+def test_a_redirect_in_front_of_alertmanager_is_an_error_not_a_silent_success(
+    am: RunningAlertmanager,
+) -> None:
+    """Following a 301 turns the POST into a GET of the alert list: HTTP 200, nothing sent."""
+
+    async def run() -> None:
+        runner, url = await redirecting_proxy(am.url)
+        client = AlertmanagerClient([url])
+        try:
+            [delivery] = await client.post(
+                am_alerts(storm("acme-1"), [], LINKS, time.time() * 1000, TTL_MS)
+            )
+        finally:
+            await client.close()
+            await runner.cleanup()
+        assert not delivery.reached
+        assert delivery.error is not None
+        assert f"redirected to {am.url}/api/v2/alerts" in delivery.error
+        assert episodes(am) == set()
+
+    asyncio.run(run())
+
+
+@dataclass
+class StandInApp:
+    """What ``notify.register`` uses of a Faust app: a table, the agent, the loop."""
+
+    should_stop: bool = False
+    table: dict[str, Any] = field(default_factory=dict)
+    agent_fn: Any = None
+    loop_fn: Any = None
+    on_rebalance_complete: Any = field(
+        default_factory=lambda: SimpleNamespace(connect=lambda _fn: None)
+    )
+    consumer: Any = field(default_factory=lambda: SimpleNamespace(assignment=set))
+
+    def Table(self, *_args: Any, **_kwargs: Any) -> dict[str, Any]:
+        return self.table
+
+    def agent(self, _source: Any, name: str = "") -> Any:
+        def keep(fn: Any) -> Any:
+            self.agent_fn = fn
+            return fn
+
+        return keep
+
+    def task(self, fn: Any) -> Any:
+        self.loop_fn = fn
+        return fn
+
+
+class AlertsTopic:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def get_topic_name(self) -> str:
+        return "alerts"
+
+    def send(self, alert: dict[str, Any]) -> None:
+        self.queue.put_nowait(json.dumps(alert).encode())
+
+    async def events(self) -> AsyncIterator[Any]:
+        offset = 0
+        while True:
+            value = await self.queue.get()
+            offset += 1
+            yield SimpleNamespace(message=SimpleNamespace(value=value, offset=offset, partition=0))
+
+
+@dataclass
+class RunningNotifier:
+    app: StandInApp
+    topic: AlertsTopic
+    tasks: list[asyncio.Task[Any]]
+
+    async def stop(self) -> None:
+        self.app.should_stop = True
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def start_notifier(urls: list[str], resend_s: float = 60.0) -> RunningNotifier:
+    app, topic = StandInApp(), AlertsTopic()
+    config = notify.NotifyConfig(urls=urls, links=LINKS, partitions=1, resend_s=resend_s)
+    notify.register(app, source=topic, config=config)  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(app.loop_fn()), asyncio.create_task(app.agent_fn(topic))]
+    return RunningNotifier(app, topic, tasks)
+
+
+def up(url: str) -> float | None:
+    """The exported ``stormvarsel_alertmanager_up`` of ``url``; None while there is none."""
+    return REGISTRY.get_sample_value(
+        "stormvarsel_alertmanager_up", {"alertmanager": instance_label(url)}
+    )
+
+
+async def wait_until(predicate: Any, timeout_s: float) -> float:
+    """Seconds until ``predicate()`` held; fails after ``timeout_s``."""
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout_s, "timed out"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - start
+
+
+@needs_alertmanager
+def test_one_unreachable_replica_does_not_hold_back_a_new_page(
+    am: RunningAlertmanager,
+) -> None:
+    """The loop backs off while a replica is down; a change must still go out at once to the
+    replica that is up (it used to wait for the back-off: up to the re-send interval)."""
+
+    async def run() -> None:
+        dead = f"http://127.0.0.1:{free_port()}"
+        notifier = start_notifier([am.url, dead], resend_s=60)
+        try:
+            notifier.topic.send(storm("acme-1"))
+            await wait_until(lambda: "acme-1" in episodes(am), 10)
+            await asyncio.sleep(8)  # failed posts: the back-off has grown to 8 s or more
+            assert up(am.url) == 1 and up(dead) == 0
+            notifier.topic.send(storm("nordlys-1", severity="critical"))
+            assert await wait_until(lambda: "nordlys-1" in episodes(am), 10) < 3
+        finally:
+            await notifier.stop()
+
+    asyncio.run(run())
+
+
+@needs_alertmanager
+def test_alertmanager_is_checked_before_the_first_storm(am: RunningAlertmanager) -> None:
+    """With nothing to send, a wrong URL used to show as up until the first storm failed."""
+
+    async def run() -> None:
+        wrong = f"http://127.0.0.1:{free_port()}"
+        notifier = start_notifier([am.url, wrong])
+        try:
+            await wait_until(lambda: up(am.url) == 1 and up(wrong) == 0, 10)
+        finally:
+            await notifier.stop()
+
+    asyncio.run(run())
