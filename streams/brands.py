@@ -10,12 +10,13 @@ import re
 import string
 import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from detectors.alerting.overrides import lint_overrides
+from detectors.alerting.statements import is_contact_url
 from detectors.alerting.voice import PLACEHOLDERS, BrandVoice
 from detectors.timeslots import load_zone
 from streams.errors import ConfigError
@@ -25,6 +26,7 @@ Tone = Literal["formal", "warm", "playful", "neutral"]
 Severity = Literal["watch", "warning", "critical"]
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_CONTACT_MAX = 200
 
 
 class BrandsFileError(ConfigError):
@@ -53,10 +55,10 @@ class Statements(BaseModel):
     next_update_minutes: int = Field(
         60, ge=5, le=24 * 60, description="When the next public update comes, in minutes."
     )
-    contact: str | None = Field(
+    contact: str | dict[str, str] | None = Field(
         None,
-        max_length=200,
-        description="Private channel: a URL or a short phrase; default: a direct message.",
+        description="Private channel: a URL, a short phrase (a brand with one language), or "
+        "a URL or phrase per language; default: a direct message.",
     )
     may_promise: tuple[str, ...] = Field(
         (), description="Words the brand has decided it may promise, e.g. refund."
@@ -66,6 +68,25 @@ class Statements(BaseModel):
         description="Overrides per language and severity, with {issue}, {next_update}, "
         "{contact} and {brand}.",
     )
+
+    @field_validator("contact", mode="before")
+    @classmethod
+    def _contact_shape(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        per_language = isinstance(value, dict)
+        for lang, text in value.items() if per_language else [("", value)]:
+            where = f"{lang}: " if per_language else ""
+            if per_language and lang not in get_args(Language):
+                raise ValueError(f"{lang}: expected one of {', '.join(get_args(Language))}")
+            if not isinstance(text, str) or (per_language and not text.strip()):
+                raise ValueError(
+                    f"{where}expected a URL or a phrase"
+                    + ("" if per_language else ", or one per language ({nb: ..., en: ...})")
+                )
+            if len(text) > _CONTACT_MAX:
+                raise ValueError(f"{where}expected at most {_CONTACT_MAX} characters")
+        return value
 
     @field_validator("templates")
     @classmethod
@@ -131,6 +152,31 @@ class Brand(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _contact_languages(self) -> Brand:
+        contact, langs = self.statements.contact, list(dict.fromkeys(self.languages))
+        per_language = "{" + ", ".join(f"{lang}: ..." for lang in langs) + "}"
+        if isinstance(contact, str) and not is_contact_url(contact) and len(langs) > 1:
+            raise ValueError(
+                "statements.contact: a phrase would appear unchanged in the drafts of every "
+                f"language ({', '.join(langs)}); give a URL or one phrase per language, "
+                f"e.g. contact: {per_language}"
+            )
+        if isinstance(contact, dict):
+            missing = [lang for lang in langs if lang not in contact]
+            if missing:
+                raise ValueError(
+                    f"statements.contact: expected an entry for every language of the brand "
+                    f"({per_language}), missing {', '.join(missing)}"
+                )
+            extra = [lang for lang in contact if lang not in langs]
+            if extra:
+                raise ValueError(
+                    f"statements.contact.{extra[0]}: not one of the brand's languages "
+                    f"({', '.join(langs)})"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _lint_overrides(self) -> Brand:
         problem = lint_overrides(self.voice())
         if problem:
@@ -145,7 +191,11 @@ class Brand(BaseModel):
             languages=self.languages,
             tone=self.tone,
             next_update_minutes=self.statements.next_update_minutes,
-            contact=self.statements.contact,
+            contact=(
+                dict(self.statements.contact)
+                if isinstance(self.statements.contact, dict)
+                else self.statements.contact
+            ),
             may_promise=self.statements.may_promise,
             templates={
                 lang: {str(sev): text for sev, text in by_severity.items()}

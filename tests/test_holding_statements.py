@@ -192,6 +192,47 @@ def test_brand_overrides_are_used_and_linted_at_load() -> None:
         parse_brands({"brands": [base | {"statements": typo}]})
 
 
+CONTACT_BRAND: dict[str, Any] = {
+    "name": "Nordlys Energi",
+    "languages": ["nb", "sv", "en"],
+    "oncall": {"team": "comms"},
+}
+
+
+def test_a_contact_phrase_is_written_in_each_language_of_the_brand() -> None:
+    phrase = {"statements": {"contact": "a direct message to our customer service"}}
+    with pytest.raises(BrandsFileError, match=r"statements\.contact: a phrase would appear") as e:
+        parse_brands({"brands": [CONTACT_BRAND | phrase]}, source="brands.yaml")
+    assert "{nb: ..., sv: ..., en: ...}" in str(e.value) and "\n" not in str(e.value)
+    partial = {"statements": {"contact": {"nb": "en melding i appen", "sv": "ett meddelande"}}}
+    with pytest.raises(BrandsFileError, match=r"statements\.contact: .*missing en"):
+        parse_brands({"brands": [CONTACT_BRAND | partial]})
+    stray = {"statements": {"contact": {"nb": "x", "sv": "y", "en": "z", "da": "æ"}}}
+    with pytest.raises(BrandsFileError, match=r"statements\.contact\.da: not one of"):
+        parse_brands({"brands": [CONTACT_BRAND | stray]})
+
+    per_language = {
+        "nb": "en melding i appen",
+        "sv": "https://nordlys.example/kundtjanst",
+        "en": "a message in our app",
+    }
+    brands = parse_brands({"brands": [CONTACT_BRAND | {"statements": {"contact": per_language}}]})
+    voice = brands.brands[0].voice()
+    drafts = {d.lang: d for d in holding_statements(voice, "warning", DRIVERS)}
+    assert "send oss en melding i appen," in drafts["nb"].text
+    assert "ett meddelande på https://nordlys.example/kundtjanst" in drafts["sv"].text
+    assert "send us a message in our app so" in drafts["en"].text
+    assert "app" not in drafts["sv"].text and "message" not in drafts["nb"].text
+    assert all(lint_statement(d, voice, DRIVERS) == [] for d in drafts.values())
+
+    # One URL serves every language; a phrase is fine for a brand with one language.
+    url = {"statements": {"contact": "https://nordlys.example/hjelp"}}
+    assert parse_brands({"brands": [CONTACT_BRAND | url]}).brands[0].voice().contact_for("sv")
+    one = CONTACT_BRAND | {"languages": ["nb"], "statements": {"contact": "en melding i appen"}}
+    voice = parse_brands({"brands": [one]}).brands[0].voice()
+    assert "en melding i appen" in holding_statements(voice, "watch", DRIVERS)[0].text
+
+
 def episode_event(change: str, severity: str, kind: str = "storm") -> dict[str, Any]:
     return {
         "type": change,

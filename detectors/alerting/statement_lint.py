@@ -18,7 +18,7 @@ from typing import Any
 
 from detectors.alerting.issue_naming import GENERIC_ISSUE, plain_phrase
 from detectors.alerting.statement_texts import DRAFT_LABEL
-from detectors.alerting.statements import Statement
+from detectors.alerting.statements import Statement, is_contact_url
 from detectors.alerting.voice import BrandVoice
 
 MAX_LENGTH = {"watch": 280, "warning": 400, "critical": 600}
@@ -342,7 +342,8 @@ def lint_statement(
     if statement.issue and statement.issue not in text:
         fail("issue", "the statement does not name the issue")
 
-    contact_url = voice.contact if voice.contact and _URL.fullmatch(voice.contact) else None
+    configured = voice.contact_for(lang)
+    contact_url = configured if configured and is_contact_url(configured) else None
     masked = _mask(text, [statement.issue, statement.next_update, statement.contact])
     for rule, table, what in (
         ("speculation", SPECULATION, "speculates about causes"),

@@ -55,10 +55,16 @@ def next_update_phrase(lang: str, minutes: int) -> str:
     return in_minutes.format(n=minutes)
 
 
+def is_contact_url(contact: str) -> bool:
+    """True if a configured contact is a URL (drafts then say "a message at <url>")."""
+    return _URL.match(contact) is not None
+
+
 def contact_phrase(lang: str, contact: str | None) -> str:
+    """The private channel as written in a ``lang`` draft, from the contact for ``lang``."""
     if not contact:
         return DEFAULT_CONTACT[lang]
-    if _URL.match(contact):
+    if is_contact_url(contact):
         return CONTACT_AT_URL[lang].format(url=contact)
     return contact
 
@@ -92,7 +98,7 @@ def render(voice: BrandVoice, lang: str, severity: str, issue: str, issue_named:
         "brand": voice.name,
         "issue": issue,
         "next_update": next_update_phrase(lang, voice.next_update_minutes),
-        "contact": contact_phrase(lang, voice.contact),
+        "contact": contact_phrase(lang, voice.contact_for(lang)),
     }
     override = voice.override(lang, severity)
     if override is not None:

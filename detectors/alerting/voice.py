@@ -6,6 +6,7 @@ does not depend on the configuration code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,9 +30,10 @@ class BrandVoice:
     tone: Tone = "neutral"
     #: Minutes until the next public update: the only time the statements commit to.
     next_update_minutes: int = 60
-    #: Where affected people are invited to write privately (a URL or a short phrase such as
-    #: "a direct message"); ``None``: the built-in "direct message" wording per language.
-    contact: str | None = None
+    #: Where affected people are invited to write privately: a URL, a short phrase such as
+    #: "a direct message" (brands with one language), or one URL or phrase per language;
+    #: ``None`` (or a language missing): the built-in "direct message" wording.
+    contact: str | Mapping[str, str] | None = None
     #: Words the brand has decided it may promise ("refund", "compensation"); nothing else.
     may_promise: tuple[str, ...] = ()
     #: Brand overrides: language -> severity -> template with the :data:`PLACEHOLDERS`.
@@ -41,6 +43,12 @@ class BrandVoice:
 
     def override(self, lang: str, severity: str) -> str | None:
         return self.templates.get(lang, {}).get(severity)
+
+    def contact_for(self, lang: str) -> str | None:
+        """The configured private channel for drafts in ``lang`` (``None``: the built-in one)."""
+        if isinstance(self.contact, Mapping):
+            return self.contact.get(lang) or None
+        return self.contact or None
 
 
 def default_voice(brand_id: str) -> BrandVoice:
