@@ -15,9 +15,9 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from detectors.alerting.overrides import lint_overrides
 from detectors.alerting.statements import is_contact_url
 from detectors.alerting.voice import PLACEHOLDERS, BrandVoice
+from detectors.alerting.voice_check import lint_voice
 from detectors.timeslots import load_zone
 from streams.errors import ConfigError
 
@@ -177,10 +177,10 @@ class Brand(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _lint_overrides(self) -> Brand:
-        problem = lint_overrides(self.voice())
+    def _lint_statements(self) -> Brand:
+        problem = lint_voice(self.voice())
         if problem:
-            raise ValueError(problem)
+            raise ValueError(f"{problem} (brand {self.name!r})")
         return self
 
     def voice(self) -> BrandVoice:

@@ -17,6 +17,7 @@ from detectors.alerting import (
     lint_statement,
 )
 from detectors.alerting.issue_naming import GENERIC_ISSUE, name_issue
+from detectors.alerting.statement_texts import TEXTS
 from detectors.alerting.statements import render
 from detectors.alerting.summary import safe_text
 from detectors.alerting.voice import LANGUAGES, SEVERITIES, TONES
@@ -231,6 +232,80 @@ def test_a_contact_phrase_is_written_in_each_language_of_the_brand() -> None:
     one = CONTACT_BRAND | {"languages": ["nb"], "statements": {"contact": "en melding i appen"}}
     voice = parse_brands({"brands": [one]}).brands[0].voice()
     assert "en melding i appen" in holding_statements(voice, "watch", DRIVERS)[0].text
+
+
+def brand_with(contact: Any, languages: tuple[str, ...] = ("en",), **statements: Any) -> Any:
+    entry = {"name": "Acme", "languages": list(languages), "oncall": {"team": "comms"}}
+    entry["statements"] = {"contact": contact, **statements}
+    return parse_brands({"brands": [entry]}, source="brands.yaml").brands[0]
+
+
+@pytest.mark.parametrize(
+    ("contact", "languages", "expected"),
+    [
+        (
+            "a DM to our team (we can probably refund you)",
+            ("en",),
+            r"brands\[0\]\.statements\.contact: speculation: .*'probably' \(brand 'Acme'\)",
+        ),
+        ("a message, and we refund you", ("en",), r"statements\.contact: promise: .*'refund'"),
+        ("a message before tomorrow", ("en",), r"statements\.contact: promise: .*'tomorrow'"),
+        ("a message to @acme_support", ("en",), r"statements\.contact: names: .*@handle"),
+        ("a message at www.acme.example", ("en",), r"statements\.contact: links: "),
+        ("a message (*urgent*)", ("en",), r"statements\.contact: unescaped: "),
+        (
+            {"nb": "en melding, så refunderer vi", "en": "a message"},
+            ("nb", "en"),
+            r"statements\.contact\.nb: promise: .*'refunderer'",
+        ),
+        (
+            {"nb": "en melding", "en": "a message, which is due to our supplier"},
+            ("nb", "en"),
+            r"statements\.contact\.en: blame: ",
+        ),
+        (
+            "a message to our customer service team, who read every message and answer each of "
+            "you in turn, every day of the week, so please include your order number",
+            ("en",),
+            r"statements\.contact: the built-in en\.watch draft \(neutral tone\) with this "
+            r"contact fails length: ",
+        ),
+    ],
+)
+def test_contact_phrases_are_linted_at_load(
+    contact: Any, languages: tuple[str, ...], expected: str
+) -> None:
+    with pytest.raises(BrandsFileError, match=expected) as refused:
+        brand_with(contact, languages)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_contact_phrase_is_linted_inside_the_draft_and_may_carry_allowed_promises() -> None:
+    voice = BrandVoice("acme", "Acme", contact="a DM (we can probably refund you)")
+    draft = render(voice, "en", "warning", "delayed refunds", True)
+    assert {"speculation", "promise"} <= {v.rule for v in lint_statement(draft, voice)}
+    allowed = brand_with("a message, and we refund you", may_promise=["refund"]).voice()
+    assert lint_statement(render(allowed, "en", "watch", "delayed refunds", True), allowed) == []
+
+
+def test_the_built_in_drafts_a_brand_gets_are_linted_at_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sorry = TEXTS["sv"]["warm"]["sorry"] + " Det beror troligen på banken."
+    monkeypatch.setitem(TEXTS["sv"]["warm"], "sorry", sorry)
+    entry = {"name": "Acme", "languages": ["nb", "sv"], "oncall": {"team": "comms"}}
+    # A playful brand speaks warmly at critical severity: it gets the warm critical draft.
+    with pytest.raises(
+        BrandsFileError,
+        match=r"brands\[0\]\.statements: the built-in sv\.critical draft \(warm tone\) fails "
+        r"speculation: .*'troligen' \(brand 'Acme'\)",
+    ):
+        parse_brands({"brands": [entry | {"tone": "playful"}]})
+    # Only the drafts the brand can get are linted: not another tone's, not an overridden one.
+    parse_brands({"brands": [entry | {"tone": "neutral"}]})
+    override = "Vi vet om {issue}. Ny uppdatering {next_update}. Skicka oss {contact}."
+    statements = {"templates": {"sv": {"critical": override}}}
+    parse_brands({"brands": [entry | {"tone": "playful", "statements": statements}]})
 
 
 def episode_event(change: str, severity: str, kind: str = "storm") -> dict[str, Any]:

@@ -305,6 +305,57 @@ def _evidence_names(evidence: dict[str, Any]) -> set[str]:
     return names
 
 
+def _wording(masked: str, lang: str, voice: BrandVoice) -> list[Violation]:
+    """Speculation, blame, promises and times in ``masked`` (slot values already masked)."""
+    out: list[Violation] = []
+    for rule, table, what in (
+        ("speculation", SPECULATION, "speculates about causes"),
+        ("blame", BLAME, "assigns blame"),
+    ):
+        hit = table[lang].search(masked)
+        if hit:
+            out.append(Violation(rule, f"{what}: {hit.group(0)!r}"))
+    allowed = tuple(p.lower()[:6] for p in voice.may_promise if p)
+    for hit in PROMISE[lang].finditer(masked):
+        if not hit.group(0).lower().startswith(allowed or ("\0",)):
+            message = f"promises what the brand has not configured: {hit.group(0)!r}"
+            out.append(Violation("promise", message))
+            break
+    hit = TIME.search(masked)
+    if hit:
+        message = f"commits to a time other than the next update: {hit.group(0)!r}"
+        out.append(Violation("promise", message))
+    return out
+
+
+def _invisible(text: str) -> bool:
+    return any(unicodedata.category(ch) in {"Cc", "Cf", "Co", "Cs"} for ch in text)
+
+
+def lint_contact(contact: str, lang: str, voice: BrandVoice) -> list[Violation]:
+    """Every rule a configured contact phrase breaks on its own, read as ``lang``.
+
+    A URL passes: the drafts wrap it in their own wording. A phrase becomes part of every
+    ``lang`` draft, so it is held to the rules of the draft text.
+    """
+    if is_contact_url(contact):
+        return []
+    if lang not in DRAFT_LABEL:
+        return [Violation("language", f"no rules for language {lang!r}")]
+    out = _wording(contact, lang, voice)
+    if PROFANITY.search(contact):
+        out.append(Violation("tone", "contains profanity"))
+    if _HANDLE.search(contact):
+        out.append(Violation("names", "names an account (@handle)"))
+    if _QUOTES.search(contact):
+        out.append(Violation("quotes", "contains quotation marks"))
+    if _URL.search(contact):
+        out.append(Violation("links", "a link inside a phrase: give the URL alone as contact"))
+    if _invisible(contact) or _MARKUP.search(contact):
+        out.append(Violation("unescaped", "characters that read as markup (<>&`*_[]{}|\\~)"))
+    return out
+
+
 def lint_statement(
     statement: Statement, voice: BrandVoice, evidence: dict[str, Any] | None = None
 ) -> list[Violation]:
@@ -331,7 +382,7 @@ def lint_statement(
     limit = MAX_LENGTH.get(statement.severity, 280)
     if len(text) > limit:
         fail("length", f"{len(text)} characters, at most {limit} at {statement.severity}")
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Co", "Cs"} for ch in text):
+    if _invisible(text):
         fail("unescaped", "control or invisible characters")
 
     issue_ok = statement.issue == GENERIC_ISSUE.get(lang) or (
@@ -344,22 +395,9 @@ def lint_statement(
 
     configured = voice.contact_for(lang)
     contact_url = configured if configured and is_contact_url(configured) else None
-    masked = _mask(text, [statement.issue, statement.next_update, statement.contact])
-    for rule, table, what in (
-        ("speculation", SPECULATION, "speculates about causes"),
-        ("blame", BLAME, "assigns blame"),
-    ):
-        hit = table[lang].search(masked)
-        if hit:
-            fail(rule, f"{what}: {hit.group(0)!r}")
-    allowed = tuple(p.lower()[:6] for p in voice.may_promise if p)
-    for hit in PROMISE[lang].finditer(masked):
-        if not hit.group(0).lower().startswith(allowed or ("\0",)):
-            fail("promise", f"promises what the brand has not configured: {hit.group(0)!r}")
-            break
-    hit = TIME.search(masked)
-    if hit:
-        fail("promise", f"commits to a time other than the next update: {hit.group(0)!r}")
+    # A contact phrase is the brand's own wording: checked here like the rest of the text.
+    masked = _mask(text, [statement.issue, statement.next_update, contact_url or ""])
+    out.extend(_wording(masked, lang, voice))
     if PROFANITY.search(text):
         fail("tone", "contains profanity")
     if _HANDLE.search(text):
