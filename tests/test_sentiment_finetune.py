@@ -47,6 +47,26 @@ def test_balanced_weights_give_every_class_the_same_total() -> None:
     assert totals == pytest.approx([2 / 3] * 3)
 
 
+@pytest.mark.parametrize("balanced_by", ["sample_weight", "train_head"])
+def test_head_training_balances_classes_once(balanced_by: str) -> None:
+    """Recipes pass per-dataset balanced sample weights; train_head also weighed classes by
+    1/frequency, so a 10% class got 5.8x the loss mass of a 60% class and was over-predicted."""
+    from streams.sentiment.training import TrainConfig, train_head
+
+    labels = np.repeat([0, 1, 2], [30, 180, 90])  # 10% / 60% / 30%
+    features = np.zeros((len(labels), 4), np.float32)  # no signal: the head learns the prior
+    weights = balanced_weights(labels, 1.0) if balanced_by == "sample_weight" else None
+    head = train_head(
+        features,
+        labels,
+        (1,),
+        config=TrainConfig(hidden=0, epochs=40, batch_size=300, learning_rate=0.05),
+        sample_weight=None if weights is None else weights / weights.mean(),
+    )
+    prior = head.probabilities(features[:1])[0]
+    assert prior == pytest.approx([1 / 3] * 3, abs=0.03), prior
+
+
 def test_recipe_finetune_section_is_validated(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(

@@ -293,11 +293,13 @@ class E5Scorer:
         encoded = self.tokenizer.encode_batch([QUERY_PREFIX + (t or "") for t in texts])
         return [e.ids for e in encoded]
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, len(LABELS)), dtype=np.float32)
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        """Pooled encoder features [n, F], run exactly as scoring runs them (training uses this
+        too, so a head is fitted on what it will see)."""
         ids = self.tokenize(texts)
         features = np.zeros((len(ids), self.head.mean.shape[0]), dtype=np.float32)
+        if not ids:
+            return features
         if self.one_text_per_run:
             batches = [[i] for i in range(len(ids))]
         else:
@@ -305,7 +307,12 @@ class E5Scorer:
         outputs = self.encoder.features_many([[ids[i] for i in batch] for batch in batches])
         for batch, out in zip(batches, outputs, strict=True):
             features[batch] = out
-        return self.head.probabilities(features)
+        return features
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(LABELS)), dtype=np.float32)
+        return self.head.probabilities(self.features(texts))
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[Sentiment]:
         probs = self.probabilities(texts)

@@ -266,7 +266,8 @@ def train_from_recipe(
 
 
 def scorer_features(scorer: E5Scorer) -> Callable[[list[str], tuple[int, ...]], np.ndarray]:
-    """Features from the runtime encoder itself, so training sees what scoring will see."""
+    """Features from the runtime encoder itself, run as scoring runs it (int8: one text per
+    run), so training sees what scoring will see."""
 
     def features_of(texts: list[str], layers: tuple[int, ...]) -> np.ndarray:
         if tuple(layers) != scorer.head.layers:
@@ -274,14 +275,6 @@ def scorer_features(scorer: E5Scorer) -> Callable[[list[str], tuple[int, ...]], 
                 f"the encoder was exported for layers {list(scorer.head.layers)}, "
                 f"the recipe asks for {list(layers)}"
             )
-        from streams.sentiment.e5_scorer import TOKEN_BUDGET, token_batches
-
-        ids = scorer.tokenize(texts)
-        out = np.zeros((len(ids), scorer.head.mean.shape[0]), dtype=np.float32)
-        batches = token_batches([len(x) for x in ids], TOKEN_BUDGET, scorer.max_batch)
-        results = scorer.encoder.features_many([[ids[i] for i in batch] for batch in batches])
-        for batch, features in zip(batches, results, strict=True):
-            out[batch] = features
-        return out
+        return scorer.features(texts)
 
     return features_of

@@ -1,9 +1,11 @@
 """Train the e5 backend's classification head on frozen encoder features.
 
-The encoder never changes; only a small MLP on its pooled features is fitted. Classes are weighted
-inversely to their frequency, because what we report (and what a comms team needs) is macro-F1:
-the rare negative class in review data matters as much as the common neutral one. Training is
-deterministic for a given seed.
+The encoder never changes; only a small MLP on its pooled features is fitted. Classes are
+balanced, because what we report (and what a comms team needs) is macro-F1: the rare negative
+class in review data matters as much as the common neutral one. Without ``sample_weight`` the loss
+weighs classes inversely to their frequency; with it (recipes: already balanced per dataset) the
+sample weights alone apply, since both together would weigh a class by 1/frequency squared.
+Training is deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ def train_head(
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(class_weight), reduction="none")
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=torch.from_numpy(class_weight) if weight is None else None, reduction="none"
+    )
     n = len(labels)
     batch_size = min(config.batch_size, n)  # fewer examples than a batch: one batch of all
     steps = config.epochs * max(1, n // batch_size)
