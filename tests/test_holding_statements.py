@@ -308,6 +308,29 @@ def test_the_built_in_drafts_a_brand_gets_are_linted_at_load(
     parse_brands({"brands": [entry | {"tone": "playful", "statements": statements}]})
 
 
+def brand_named(name: str, watch: str) -> Any:
+    entry = {"name": name, "id": "acme", "languages": ["en"], "oncall": {"team": "comms"}}
+    entry["statements"] = {"templates": {"en": {"watch": watch}}}
+    return parse_brands({"brands": [entry]}, source="brands.yaml").brands[0]
+
+
+@pytest.mark.parametrize("name", ["H&M", "Marks & Spencer", "Probably Coffee", "So"])
+def test_the_brand_name_is_a_slot_value_not_wording_to_lint(name: str) -> None:
+    voice = brand_named(
+        name, "{brand} has seen the posts about {issue}. Send us {contact}."
+    ).voice()
+    draft = holding_statements(voice, "watch", DRIVERS)[0]
+    assert draft.text.startswith(f"{name} has seen") and lint_statement(draft, voice) == []
+    # The brand's own wording around the name is still linted.
+    for words, rule in (
+        ("{brand} is probably at fault", "speculation"),
+        ("{brand} <3 you", "unescaped"),
+        ("{brand} is on it. Soon all is well", "promise"),  # "So" masks So, not So-on
+    ):
+        with pytest.raises(BrandsFileError, match=rf"templates\.en\.watch: {rule}: "):
+            brand_named(name, words + ". About {issue}: send us {contact}.")
+
+
 def episode_event(change: str, severity: str, kind: str = "storm") -> dict[str, Any]:
     return {
         "type": change,

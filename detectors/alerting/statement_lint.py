@@ -271,8 +271,12 @@ _MARKUP = re.compile(r"[<>&`*_\[\]{}|\\~]")
 
 
 def _mask(text: str, values: Iterable[str]) -> str:
+    """``text`` with each of ``values`` (slot values, the brand's name) blanked out where it
+    stands as a whole word, so a brand called "So" does not hide the "soon" of a promise."""
     for value in sorted({v for v in values if v}, key=len, reverse=True):
-        text = text.replace(value, " \u2026 ")
+        before = r"(?<!\w)" if re.match(r"\w", value) else ""
+        after = r"(?!\w)" if re.match(r"\w", value[-1]) else ""
+        text = re.sub(before + re.escape(value) + after, " \u2026 ", text)
     return text
 
 
@@ -342,7 +346,8 @@ def lint_contact(contact: str, lang: str, voice: BrandVoice) -> list[Violation]:
         return []
     if lang not in DRAFT_LABEL:
         return [Violation("language", f"no rules for language {lang!r}")]
-    out = _wording(contact, lang, voice)
+    masked = _mask(contact, [voice.name])
+    out = _wording(masked, lang, voice)
     if PROFANITY.search(contact):
         out.append(Violation("tone", "contains profanity"))
     if _HANDLE.search(contact):
@@ -351,7 +356,7 @@ def lint_contact(contact: str, lang: str, voice: BrandVoice) -> list[Violation]:
         out.append(Violation("quotes", "contains quotation marks"))
     if _URL.search(contact):
         out.append(Violation("links", "a link inside a phrase: give the URL alone as contact"))
-    if _invisible(contact) or _MARKUP.search(contact):
+    if _invisible(contact) or _MARKUP.search(masked):
         out.append(Violation("unescaped", "characters that read as markup (<>&`*_[]{}|\\~)"))
     return out
 
@@ -396,7 +401,7 @@ def lint_statement(
     configured = voice.contact_for(lang)
     contact_url = configured if configured and is_contact_url(configured) else None
     # A contact phrase is the brand's own wording: checked here like the rest of the text.
-    masked = _mask(text, [statement.issue, statement.next_update, contact_url or ""])
+    masked = _mask(text, [statement.issue, statement.next_update, contact_url or "", voice.name])
     out.extend(_wording(masked, lang, voice))
     if PROFANITY.search(text):
         fail("tone", "contains profanity")
@@ -421,7 +426,7 @@ def lint_statement(
         if url.rstrip(".,;:!?") != contact_url:
             fail("links", f"links somewhere the brand did not configure: {url!r}")
             break
-    if _MARKUP.search(_mask(text, [contact_url or ""])):
+    if _MARKUP.search(_mask(text, [contact_url or "", voice.name])):
         fail("unescaped", "characters that read as markup (<>&`*_[]{}|\\~)")
     if statement.contact not in text:
         fail("contact", "does not invite affected people to a private channel")
