@@ -56,7 +56,9 @@ def test_given_language_wins(lid: LanguageIdentifier, given: str, expected: str)
     assert lid.detect([CLEAR["sv"]], [given]) == [expected]
 
 
-@pytest.mark.parametrize("given", [None, "", "  ", "und", "UND"])
+@pytest.mark.parametrize(
+    "given", [None, "", "  ", "und", "UND", "zxx", "qme", "qht", "qam", "qct", "qst", "mis", "mul"]
+)
 def test_missing_language_is_detected(lid: LanguageIdentifier, given: str | None) -> None:
     assert normalise_lang(given) is None
     assert lid.detect([CLEAR["da"]], [given]) == ["da"]
@@ -97,3 +99,32 @@ def test_mixed_batch_keeps_order(lid: LanguageIdentifier) -> None:
 def test_given_languages_must_match_texts(lid: LanguageIdentifier) -> None:
     with pytest.raises(ValueError, match="given_langs"):
         lid.detect(["a", "b"], [None])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NoReC dev sentences: Danish led narrowly (0.37 vs Bokmål 0.36, Nynorsk 0.16-0.24), so
+        # the result was None although Norwegian pooled was above 0.5 and above every other.
+        "Dermed slipper Dencik å ta biografiske hensyn .",
+        "Publikum er endelig med på laget ( og koret ) .",
+    ],
+)
+def test_norwegian_pooled_wins_over_a_narrow_danish_lead(
+    lid: LanguageIdentifier, text: str
+) -> None:
+    assert lid.detect_one(text) == "nb"
+
+
+def test_pooling_picks_the_likelier_written_standard(lid: LanguageIdentifier) -> None:
+    from lingua import ConfidenceValue, Language
+
+    def decide(**scores: float) -> str | None:
+        names = {"da": Language.DANISH, "nb": Language.BOKMAL, "nn": Language.NYNORSK}
+        names |= {"sv": Language.SWEDISH, "en": Language.ENGLISH}
+        return lid._decide([ConfidenceValue(names[k], v) for k, v in scores.items()])
+
+    assert decide(da=0.37, nb=0.24, nn=0.36, sv=0.03) == "nn"
+    assert decide(da=0.52, nb=0.30, nn=0.18) == "da"  # not above Danish: Danish stands
+    assert decide(da=0.30, nb=0.25, nn=0.20, sv=0.25) is None  # pooled 0.45 < 0.5
+    assert decide(sv=0.9, nb=0.05, nn=0.05) == "sv"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from streams.dead_letter import send_dead_letter
 from streams.log_setup import get_logger
 from streams.mention import Rejection
 from streams.sentiment.base import Scorer
-from streams.sentiment.language import LanguageIdentifier
+from streams.sentiment.language import LanguageIdentifier, normalise_lang
 
 log = get_logger(__name__)
 
@@ -72,6 +73,15 @@ class BatchScorer:
                 record = json.loads(raw)
                 if not isinstance(record, dict) or not isinstance(record.get("text"), str):
                     raise ValueError("not a validated mention")
+                # The send loop stamps the record with this time; a producer other than the
+                # validate stage may lack it, and a KeyError there would lose the whole batch.
+                stamp = record.get("created_at_ms")
+                if (
+                    isinstance(stamp, bool)
+                    or not isinstance(stamp, int | float)
+                    or not math.isfinite(stamp)
+                ):
+                    raise ValueError("no finite numeric created_at_ms")
                 parsed.append(record)
             except (ValueError, TypeError) as exc:
                 parsed.append(Rejection("invalid_json", f"unreadable validated mention: {exc}"))
@@ -87,7 +97,10 @@ class BatchScorer:
                 out.append(item)
                 continue
             record, lang, sentiment = next(scored)
-            record["lang_source"] = "collector" if record.get("lang") else "detected"
+            # "und", "zxx", Twitter's "qme"... were given but name no language: detected.
+            raw_lang = record.get("lang")
+            given = normalise_lang(raw_lang) if isinstance(raw_lang, str) else None
+            record["lang_source"] = "collector" if given is not None else "detected"
             record["lang"] = lang
             record["sentiment"] = sentiment.as_dict(version)
             out.append((json.dumps(record, ensure_ascii=False).encode(), record))

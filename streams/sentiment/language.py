@@ -8,13 +8,16 @@ Rules, in order:
 
 1. a language given by the collector wins (normalised: ``no``/``nob``/``nor`` -> ``nb``,
    ``nno`` -> ``nn``, ``swe`` -> ``sv``, ``dan`` -> ``da``, ``eng`` -> ``en``, region tags
-   dropped (``en-US`` -> ``en``), other codes kept lower-cased; blank and ``und`` count as not
-   given);
+   dropped (``en-US`` -> ``en``), other codes kept lower-cased; blank, ``und`` and the codes
+   for no or several languages (``zxx``, ``mis``, ``mul``, Twitter's ``qme``/``qht``/``qam``/
+   ``qct``/``qst``) count as not given);
 2. otherwise the text is cleaned (URLs, @handles and emoji removed, ``#`` dropped from hashtags
    so the word still counts) and detected on its first ``max_chars`` characters;
-3. fewer than ``min_letters`` letters left, or a best confidence below ``min_confidence`` -> None.
-   Bokmål and Nynorsk are pooled for that test (a text that is clearly Norwegian but could be
-   either written standard keeps the likelier one).
+3. fewer than ``min_letters`` letters left -> None;
+4. Bokmål and Nynorsk pooled: when their sum is at least ``min_confidence`` and above every other
+   language, the likelier of the two (a text that is clearly Norwegian but could be either
+   written standard, even when Danish alone is a little likelier than either);
+5. otherwise the likeliest language if its confidence is at least ``min_confidence``, else None.
 
 Danish and Bokmål share most of their short words (``det er ikke``, ``jeg``, ``og``), so on very
 short texts the two are often ambiguous: lingua then gives both similar confidence and the result
@@ -49,7 +52,12 @@ _ALIASES: dict[str, str] = {
     "dan": "da",
     "eng": "en",
 }
-_NOT_GIVEN = {"", "und", "unk", "unknown", "none", "null", "xx"}
+#: Blank, undetermined, "no linguistic content" (zxx), uncoded (mis), several (mul), and
+#: Twitter's media-only / hashtags-only / emoji-only / cashtags-only / short codes.
+_NOT_GIVEN = frozenset(
+    {"", "und", "unk", "unknown", "none", "null", "xx", "zxx", "mis", "mul"}
+    | {"qme", "qht", "qam", "qct", "qst"}
+)
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<!\w)@\w+")
@@ -115,12 +123,12 @@ class LanguageIdentifier:
         if not values:
             return None
         scores = {_LINGUA[v.language]: v.value for v in values}
+        norwegian = scores.get("nb", 0.0) + scores.get("nn", 0.0)
+        others = [value for code, value in scores.items() if code not in ("nb", "nn")]
+        if norwegian >= self.min_confidence and norwegian > max(others, default=0.0):
+            return "nb" if scores.get("nb", 0.0) >= scores.get("nn", 0.0) else "nn"
         best = max(scores, key=lambda code: scores[code])
-        if scores[best] >= self.min_confidence:
-            return best
-        if best in ("nb", "nn") and scores["nb"] + scores["nn"] >= self.min_confidence:
-            return best
-        return None
+        return best if scores[best] >= self.min_confidence else None
 
     def detect(
         self, texts: Sequence[str], given_langs: Sequence[str | None] | None = None

@@ -1,0 +1,58 @@
+"""The scoring stage's record handling (BatchScorer, no Kafka): what it refuses and how it marks
+where a mention's language came from."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from streams.agents.score import BatchScorer
+from streams.mention import Rejection
+from streams.sentiment.lexicon import LexiconScorer
+
+TEXT = "Helt elendig og skuffende kundeservice fra dere i dag, jeg er veldig misfornøyd"
+
+
+@pytest.fixture(scope="module")
+def batch_scorer() -> BatchScorer:
+    return BatchScorer(LexiconScorer)
+
+
+def _record(**fields: object) -> bytes:
+    return json.dumps({"text": TEXT, "created_at_ms": 1_700_000_000_000, **fields}).encode()
+
+
+@pytest.mark.parametrize("lang", ["und", "zxx", "qme", "qht", "mul", "", None])
+def test_a_code_naming_no_language_is_detected(batch_scorer: BatchScorer, lang: str | None) -> None:
+    """`und` was marked lang_source=collector (though detected); Twitter's qme/zxx were kept as
+    languages, so detection was skipped and the lexicon fell back to English."""
+    [result] = batch_scorer.run([_record(lang=lang)])
+    assert not isinstance(result, Rejection)
+    record = result[1]
+    assert (record["lang"], record["lang_source"]) == ("nb", "detected")
+    assert record["sentiment"]["label"] == "negative"
+
+
+def test_a_collector_language_is_kept_and_marked(batch_scorer: BatchScorer) -> None:
+    [result] = batch_scorer.run([_record(lang="nob")])
+    assert not isinstance(result, Rejection)
+    assert (result[1]["lang"], result[1]["lang_source"]) == ("nb", "collector")
+
+
+@pytest.mark.parametrize("stamp", ["missing", None, "1700000000000", True, float("inf")])
+def test_a_record_without_a_numeric_time_is_dead_lettered_alone(
+    batch_scorer: BatchScorer, stamp: object
+) -> None:
+    """The agent's send loop read record["created_at_ms"] outside any try: one such record from
+    another producer crashed the agent and lost the rest of its (acknowledged) batch."""
+    bad = json.loads(_record())
+    if stamp == "missing":
+        del bad["created_at_ms"]
+    else:
+        bad["created_at_ms"] = stamp
+    results = batch_scorer.run([_record(), json.dumps(bad).encode(), _record()])
+    assert [isinstance(r, Rejection) for r in results] == [False, True, False]
+    rejection = results[1]
+    assert isinstance(rejection, Rejection) and rejection.reason == "invalid_json"
+    assert "created_at_ms" in rejection.message
