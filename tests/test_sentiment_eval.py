@@ -386,6 +386,28 @@ def test_cli_model_means_the_transformers_backend(
     assert fake_factory == {}  # refused before any model was loaded
 
 
+@pytest.mark.parametrize("lang", ["none", "da"])
+def test_lang_col_codes_are_normalised_whatever_lang_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    """Only --lang auto normalised --lang-col codes: with none or a fixed language, sv-SE reached
+    the lexicon raw, which then used English while the live stage would use Swedish."""
+    scorer = KeywordScorer()
+    module = types.ModuleType("streams.sentiment.factory")
+    module.load_scorer = lambda *_a, **_k: scorer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "streams.sentiment.factory", module)
+    rows = [
+        {"text": "good", "label": "positive", "lang": code}
+        for code in ("sv-SE", "nob", "NO", "eng", "und")
+    ]
+    data = _write_csv(tmp_path / "d.csv", rows)
+    args = ["eval", "--data", str(data), "--lang-col", "lang", "--lang", lang, "--json"]
+    result = CliRunner().invoke(_cli(), args)
+    assert result.exit_code == 0, result.output
+    fallback = None if lang == "none" else "da"  # und names no language: --lang fills it in
+    assert scorer.calls[0][1] == ["sv", "nb", "nb", "en", fallback]
+
+
 def test_cli_errors_are_one_line(tmp_path: Path, fake_factory: dict[str, object]) -> None:
     data = _write_csv(tmp_path / "d.csv", ROWS)
     result = CliRunner().invoke(_cli(), ["eval", "--data", str(data), "--label-col", "nope"])

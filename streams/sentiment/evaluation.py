@@ -30,6 +30,7 @@ from streams.errors import StormvarselError
 from streams.log_setup import get_logger
 from streams.sentiment.base import LABELS, Label, Scorer, Sentiment
 from streams.sentiment.labels import normalise_gold
+from streams.sentiment.language import normalise_lang
 
 log = get_logger(__name__)
 
@@ -221,7 +222,9 @@ def load_dataset(
             loaded.skipped_unknown += 1
             loaded.unknown_labels[raw_label.strip()] += 1
             continue
-        lang = (_cell(record, lang_col) or "").strip() or None
+        # Normalised as the live stage does (sv-SE -> sv, nob -> nb, und -> None), so eval and
+        # live pick the same lexicon whatever --lang says.
+        lang = normalise_lang(_cell(record, lang_col))
         loaded.examples.append(
             Example(
                 row=row,
