@@ -49,19 +49,31 @@ DRIVERS: dict[str, Any] = {
 VOICE = BrandVoice(brand_id="nordlys-energi", name="Nordlys Energi", languages=LANGUAGES)
 
 
+APP_CONTACT = {
+    "en": "a message in our app",
+    "nb": "en melding i appen",
+    "nn": "ei melding i appen",
+    "sv": "ett meddelande i appen",
+    "da": "en besked i appen",
+}
+
+
 @pytest.mark.parametrize("tone", TONES)
 @pytest.mark.parametrize("severity", SEVERITIES)
 @pytest.mark.parametrize("lang", LANGUAGES)
-@pytest.mark.parametrize("contact", [None, "https://nordlys.example/hjelp"])
+@pytest.mark.parametrize(
+    "contact", [None, "https://nordlys.example/hjelp", "https://x.example/kontakt_oss", APP_CONTACT]
+)
 def test_every_built_in_draft_passes_the_lint(
-    lang: str, severity: str, tone: str, contact: str | None
+    lang: str, severity: str, tone: str, contact: str | dict[str, str] | None
 ) -> None:
-    voice = replace(VOICE, tone=tone, contact=contact, next_update_minutes=90)  # type: ignore[arg-type]
-    for issue, named in (("delayed deliveries", True), (GENERIC_ISSUE[lang], False)):
-        draft = render(voice, lang, severity, issue, named)
-        assert lint_statement(draft, voice, DRIVERS) == [], draft.text
-        assert draft.draft and draft.label.startswith(("DRAFT", "UTKAST", "UDKAST"))
-        assert issue in draft.text and draft.contact in draft.text
+    for minutes in (5, 30, 45, 60, 90, 120, 24 * 60):
+        voice = replace(VOICE, tone=tone, contact=contact, next_update_minutes=minutes)  # type: ignore[arg-type]
+        for issue, named in (("delayed deliveries", True), (GENERIC_ISSUE[lang], False)):
+            draft = render(voice, lang, severity, issue, named)
+            assert lint_statement(draft, voice, DRIVERS) == [], draft.text
+            assert draft.draft and draft.label.startswith(("DRAFT", "UTKAST", "UDKAST"))
+            assert issue in draft.text and draft.contact in draft.text
 
 
 def bad(text: str, lang: str = "en", severity: str = "warning", **changes: Any) -> set[str]:
@@ -129,6 +141,87 @@ TAIL_EN = " We will post an update here within an hour. Please send us a direct 
 )
 def test_crafted_bad_statements_fail_the_lint(text: str, lang: str, rule: str) -> None:
     assert rule in bad(text, lang)
+
+
+#: The tail each language's crafted statement ends with: the next update and the contact.
+TAIL = {
+    "en": TAIL_EN,
+    "nb": " Vi legger ut en oppdatering her innen en time. Send oss en direktemelding.",
+    "nn": " Vi legg ut ei oppdatering her innan ein time. Send oss ei direktemelding.",
+    "sv": " Vi publicerar en uppdatering här inom en timme. Skicka oss ett direktmeddelande.",
+    "da": " Vi offentliggør en opdatering her inden for en time. Send os en direkte besked.",
+}
+
+
+@pytest.mark.parametrize(
+    ("lang", "sentence"),
+    [
+        ("en", "Everything will be working again by 18:00."),
+        ("en", "Service returns at 18.00."),
+        ("en", "It will be sorted in an hour."),
+        ("en", "We expect news within two hours."),
+        ("en", "We will have more in the coming days."),
+        ("en", "We will post more before Friday."),
+        ("en", "Expect news by 6 pm."),
+        ("en", "It's fixed now."),
+        ("en", "Your orders will be fixed."),
+        ("en", "We'll fix it for everyone."),
+        ("nb", "Alt er i orden igjen i løpet av kvelden."),
+        ("nb", "Det er fikset om en time."),
+        ("nb", "Vi har mer informasjon før fredag."),
+        ("nb", "Vi har mer informasjon klokka 18."),
+        ("nb", "Vi har mer informasjon i løpet av dagen."),
+        ("nb", "Feilen er løst."),
+        ("nb", "Appen fungerer igjen."),
+        ("nn", "Feilen er løyst."),
+        ("nn", "Vi kjem attende om ein time."),
+        ("nn", "Vi kjem attende før fredag."),
+        ("nn", "Vi kjem attende i løpet av kvelden."),
+        ("sv", "Felet är åtgärdat före fredag."),
+        ("sv", "Vi återkommer om en timme."),
+        ("sv", "Vi återkommer inom två timmar."),
+        ("sv", "Allt fungerar igen."),
+        ("sv", "Vi har löst felet."),
+        ("sv", "Vi återkommer kl 18."),
+        ("da", "Fejlen er løst."),
+        ("da", "Vi vender tilbage inden fredag."),
+        ("da", "Vi vender tilbage om en time."),
+        ("da", "Vi vender tilbage i løbet af aftenen."),
+        ("da", "Alt virker igen."),
+    ],
+)
+def test_times_and_outcomes_are_refused_in_every_language(lang: str, sentence: str) -> None:
+    assert "promise" in bad(f"Om delayed refunds: {sentence}" + TAIL[lang], lang)
+
+
+@pytest.mark.parametrize(
+    ("lang", "sentence"),
+    [
+        ("en", "We will keep you posted until this is resolved."),
+        ("en", "We will tell you as we learn more, and when it is fixed."),
+        ("en", "We are sorry it is not fixed yet."),
+        ("en", "Some of you have waited for two weeks."),
+        ("en", "We have read every post since Friday."),
+        ("en", "Our team is working on a fix right now."),
+        ("en", "Our team is working on it, and we hear you."),
+        ("nb", "Vi holder dere oppdatert til saken er løst."),
+        ("nb", "Feilen er ikke løst ennå."),
+        ("nb", "Vi har lest innleggene siden fredag."),
+        ("nb", "Takk til alle som har sagt fra."),
+        ("nb", "Vi jobber med å løse det, og vi gir beskjed når alt er i orden igjen."),
+        ("nn", "Vi held dykk oppdaterte til feilen er løyst."),
+        ("nn", "Vi har lese innlegga sidan fredag."),
+        ("sv", "Vi återkommer när felet är åtgärdat."),
+        ("sv", "Felet är inte åtgärdat ännu."),
+        ("sv", "Vi har läst inläggen sedan i fredags."),
+        ("sv", "Vi har sett många inlägg om problemen."),
+        ("da", "Vi opdaterer jer, indtil fejlen er løst."),
+        ("da", "Vi har læst opslagene siden fredag."),
+        ("da", "Fejlen er ikke løst endnu."),
+    ],
+)
+def test_ordinary_wording_is_not_taken_for_a_promise(lang: str, sentence: str) -> None:
+    assert bad(f"Om delayed refunds: {sentence}" + TAIL[lang], lang) == set()
 
 
 def test_a_draft_must_be_labelled_as_a_draft() -> None:

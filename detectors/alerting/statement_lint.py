@@ -217,9 +217,13 @@ PROMISE = {
         "vil være løst",
     ),
 }
-#: A time the statement commits to: only the configured next update may appear.
-TIME = _words(
+#: Times the statement may not commit to in any language: only the configured next update.
+_ANY_TIME = (
     r"\d+\s*(?:min\w*|h|hours?|hrs?|tim\w*|days?|dag\w*|weeks?|uker?|veck\w*|uger?|veker?)",
+    # A clock time (18:00, 18.00), not a date (10.03.2026) or a number (2.000).
+    r"(?<![\d.:])(?:[01]?\d|2[0-3])[:.][0-5]\d(?![.:]?\d)",
+    r"(?:kl\.?|klokka|klokken|klockan|kloka)\s*\d{1,2}",
+    r"\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)",
     "tomorrow",
     "tonight",
     "today",
@@ -244,6 +248,148 @@ TIME = _words(
     "end of (?:the )?day",
     "within (?:an? |the )?(?:hour|day|week)s?",
 )
+_EN_COUNT = (
+    r"(?:an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|"
+    r"forty[- ]five|\d+|several|a few|a couple of|couple of|half an?)"
+)
+_EN_DAYS = "(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_NB_DAYS = "(?:mandag|tirsdag|tysdag|onsdag|torsdag|fredag|lørdag|laurdag|søndag|sundag)(?:en)?"
+_SV_DAYS = "(?:måndag|tisdag|onsdag|torsdag|fredag|lördag|söndag)(?:en)?"
+_DA_DAYS = "(?:mandag|tirsdag|onsdag|torsdag|fredag|lørdag|søndag)(?:en)?"
+_NB_COUNT = r"(?:en|ei|et|én|ein|eitt?|to|tre|fire|fem|seks|ti|\d+|noen|nokre|et par|eit par|få)"
+_SV_COUNT = r"(?:en|ett|två|tre|fyra|fem|sex|tio|\d+|några|ett par|par|en halv|halvannan)"
+_DA_COUNT = r"(?:en|et|én|to|tre|fire|fem|seks|ti|\d+|nogle|et par|få|en halv|halvanden)"
+_NB_UNIT = (
+    r"(?:minutt\w*|timer?|timen|timene|timar|timane|døgn\w*|dag(?:er|en|ene|ar|ane)?|uke\w*|uka|"
+    r"veke\w*|veka)"
+)
+_SV_UNIT = r"(?:minut\w*|timm(?:e|ar|en|arna)|dag(?:ar|en|arna)?|dygn\w*|veck(?:a|or|an|orna))"
+_DA_UNIT = r"(?:minut\w*|timer?|timen|timerne|døgn\w*|dag(?:e|en|ene)?|uge[nr]?|ugerne)"
+_NB_PARTS = (
+    r"(?:kvelden|kvelden i dag|dagen|natta|natten|morgendagen|ettermiddagen|formiddagen|"
+    r"morgenen|morgonen|helga|helgen|kort tid|(?:de|dei) (?:neste|nærmeste|nærmaste|kommende|"
+    r"komande) \w+)"
+)
+TIME = {
+    "en": _words(
+        *_ANY_TIME,
+        rf"(?:in|within|under|inside)\s+(?:(?:the\s+)?(?:next|coming)\s+)?(?:{_EN_COUNT}\s+)?"
+        r"(?:minutes?|hours?|days?|weeks?)",
+        rf"(?:by|before|until|till|this|next) {_EN_DAYS}",
+        r"(?:by|before|until|over|this|next) (?:the )?weekend",
+        "next week",
+        "later (?:today|tonight|this \\w+)",
+        "(?:by|before|until) (?:midnight|noon|the end of \\w+)",
+        "end of (?:the )?(?:week|weekend|month)",
+    ),
+    "nb": _words(
+        *_ANY_TIME,
+        rf"om\s+{_NB_COUNT}\s+{_NB_UNIT}",
+        rf"(?:innen|innenfor|i løpet av)\s+(?:(?:de\s+)?(?:neste|nærmeste)\s+)?(?:{_NB_COUNT}\s+)?"
+        rf"{_NB_UNIT}",
+        rf"i løpet av {_NB_PARTS}",
+        rf"(?:før|innen|til|fram til|frem til|neste|senest|seinast) {_NB_DAYS}",
+        "(?:før|innen|til|i) helg(?:a|en)",
+        "(?:neste|denne) (?:uke|uka|uken)",
+        "i (?:natt|ettermiddag|formiddag)",
+        "senere i dag",
+    ),
+    "nn": _words(
+        *_ANY_TIME,
+        rf"om\s+{_NB_COUNT}\s+{_NB_UNIT}",
+        rf"(?:innan|i løpet av)\s+(?:(?:dei\s+)?(?:neste|nærmaste)\s+)?(?:{_NB_COUNT}\s+)?"
+        rf"{_NB_UNIT}",
+        rf"i løpet av {_NB_PARTS}",
+        rf"(?:før|innan|til|fram til|neste|seinast) {_NB_DAYS}",
+        "(?:før|innan|til|i) helga",
+        "(?:neste|denne) veka?",
+        "i (?:natt|ettermiddag|formiddag)",
+        "seinare i dag",
+    ),
+    "sv": _words(
+        *_ANY_TIME,
+        rf"om\s+{_SV_COUNT}\s+{_SV_UNIT}",
+        rf"(?:inom|i loppet av)\s+(?:(?:de\s+)?(?:närmaste|kommande)\s+)?(?:{_SV_COUNT}\s+)?"
+        rf"{_SV_UNIT}",
+        "under (?:kvällen|eftermiddagen|förmiddagen|morgondagen)",
+        rf"(?:före|innan|till|tills|senast|nästa|på|fram till) {_SV_DAYS}",
+        "(?:före|innan|till|i|under) helgen",
+        "(?:nästa|denna|den här) vecka",
+        "i (?:natt|eftermiddag|förmiddag)",
+        "inatt",
+        "senare (?:i dag|idag)",
+    ),
+    "da": _words(
+        *_ANY_TIME,
+        rf"om\s+{_DA_COUNT}\s+{_DA_UNIT}",
+        rf"(?:inden for|inden|i løbet af)\s+(?:(?:de\s+)?(?:næste|kommende)\s+)?"
+        rf"(?:{_DA_COUNT}\s+)?{_DA_UNIT}",
+        "i løbet af (?:aftenen|natten|eftermiddagen|formiddagen|weekenden|morgendagen|kort tid)",
+        rf"(?:før|inden|indtil|til|senest|næste|på) {_DA_DAYS}",
+        "(?:før|inden|til|i|i løbet af|hen over) weekenden",
+        "(?:næste|denne) uge",
+        "i (?:nat|eftermiddag|formiddag)",
+        "senere i dag",
+    ),
+}
+#: Outcomes the statement may not promise ("will be fixed", "er løst"), unless it only says what
+#: happens once they come about ("until it is fixed", "til det er løst"): see
+#: :data:`CONDITIONAL`.
+OUTCOME = {
+    "en": _words(
+        "will be (?:working(?: again)?|fixed|resolved|solved|restored|sorted(?: out)?|back to "
+        "normal|up and running|running again|fine|ok|okay|over)",
+        "will (?:work|run) (?:again|normally)",
+        "(?:is|are|has been|have been|\\w+['\u2019](?:s|re))(?: now)? (?:fixed|resolved|solved|"
+        "sorted|restored|working again|back to normal|up and running)",
+        "(?:we(?: will|['\u2019]ll)|we are going to) (?:fix|resolve|solve|sort|restore)",
+        "back to normal",
+    ),
+    "nb": _words(
+        "(?:er|blir|vil være|skal være|vil bli|skal bli)(?: nå| snart| helt)? (?:fikset|løst|"
+        "rettet|ordnet|reparert|gjenopprettet|i orden(?: igjen)?|oppe igjen|som normalt)",
+        "(?:fungerer|virker|vil fungere|skal fungere|vil virke) (?:igjen|som normalt)",
+        "i orden igjen",
+    ),
+    "nn": _words(
+        "(?:er|blir|vert|vil vere|skal vere|vil bli|skal bli)(?: no| snart| heilt)? (?:fiksa|"
+        "løyst|retta|ordna|reparert|i orden(?: att| igjen)?|oppe att|oppe igjen|som normalt)",
+        "(?:fungerer|verkar|vil fungere|skal fungere) (?:att|igjen|som normalt)",
+        "i orden att",
+    ),
+    "sv": _words(
+        "(?:är|blir|har|kommer att vara|kommer att bli|ska vara|ska bli)(?: nu| snart| helt)? "
+        "(?:åtgärdat|åtgärdad|åtgärdade|åtgärdats|löst|lösts|lösta|fixat|fixats|fixad|lagat|"
+        "lagats|rättat|rättats|återställt|återställd|återställts|i ordning|igång igen)",
+        "(?:fungerar|kommer att fungera|ska fungera) (?:igen|som vanligt)",
+    ),
+    "da": _words(
+        "(?:er|bliver|vil være|skal være|vil blive|er blevet)(?: nu| snart| helt)? (?:fikset|"
+        "løst|rettet|ordnet|repareret|udbedret|genoprettet|i orden(?: igen)?|oppe igen)",
+        "(?:fungerer|virker|vil fungere|vil virke) (?:igen|normalt)",
+        "i orden igen",
+    ),
+}
+#: Words that make an outcome a condition, not a promise: "we will update you until it is fixed".
+CONDITIONAL = {
+    "en": _words("until", "till", "when", "once", "as soon as", "if", "whether", "after"),
+    "nb": _words("til", "inntil", "når", "så snart", "før", "om", "hvis", "dersom", "etter at"),
+    "nn": _words("til", "inntil", "når", "så snart", "før", "om", "viss", "dersom", "etter at"),
+    "sv": _words("tills", "till dess", "när", "så snart", "innan", "om", "ifall", "efter att"),
+    "da": _words("til", "indtil", "når", "så snart", "før", "hvis", "om", "efter at"),
+}
+
+
+def _promised_outcome(masked: str, lang: str) -> str | None:
+    """The first outcome ``masked`` promises, skipping those its clause only makes a condition."""
+    for hit in OUTCOME[lang].finditer(masked):
+        clause = re.split(r"[.!?;:,\u2026]", masked[: hit.start()])[-1]
+        lead = " ".join(re.findall(r"\w+", clause)[-3:])
+        if not CONDITIONAL[lang].search(lead):
+            return hit.group(0)
+    return None
+
+
 PROFANITY = _words(
     r"fuck\w*",
     r"shit\w*",
@@ -325,7 +471,10 @@ def _wording(masked: str, lang: str, voice: BrandVoice) -> list[Violation]:
             message = f"promises what the brand has not configured: {hit.group(0)!r}"
             out.append(Violation("promise", message))
             break
-    hit = TIME.search(masked)
+    outcome = _promised_outcome(masked, lang)
+    if outcome:
+        out.append(Violation("promise", f"promises an outcome: {outcome!r}"))
+    hit = TIME[lang].search(masked)
     if hit:
         message = f"commits to a time other than the next update: {hit.group(0)!r}"
         out.append(Violation("promise", message))
