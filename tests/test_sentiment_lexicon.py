@@ -102,3 +102,28 @@ def test_compound_to_probabilities() -> None:
     assert compound_to_probs(0.9).positive > 0.99
     assert compound_to_probs(-0.9).negative > 0.99
     assert compound_to_probs(5.0) == compound_to_probs(1.0)  # clipped
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Helt forferdelig service fra dere",
+        "Forferdelig dårlig kundeservice",  # was positive: asent has forferdelig +4
+        "For en forferdelige opplevelse",
+        "Den forferdeligste flyturen jeg har hatt",
+    ],
+)
+def test_norwegian_forferdelig_is_negative(scorer: LexiconScorer, text: str) -> None:
+    [result] = scorer.score([text], ["nb"])
+    assert result.label == "negative", result
+
+
+def test_lexicon_fixes_are_in_the_lexicon_asent_reads(scorer: LexiconScorer) -> None:
+    """Fixed in the dict the asent component looks words up in, not in a copy."""
+    import asent.lang.no
+
+    assert asent.lang.no.LEXICON["forferdelig"] == -3.0
+    assert asent.lang.no.LEXICON["illevarslende"] < 0
+    # Same text, same words otherwise: the fix turns the sign, it does not only add weight.
+    terrible, dreadful = scorer.compounds(["forferdelig", "fryktelig"], ["nb", "nb"])
+    assert terrible == pytest.approx(dreadful)

@@ -22,6 +22,10 @@ neutral with probability 1 / (1 + 2 exp(-2kt)) = 0.62 at the default k = 12. Wit
 reproduces the published asent baselines on the shared data: macro-F1 0.50 on the airline tweets'
 dev split, 0.46 on NoReC dev (three classes) and 0.74 on the Swedish reviews (binary).
 
+asent's lexicons have a few words with the wrong sign (machine translation from English:
+Norwegian "forferdelig", terrible, is +4, so "Forferdelig dårlig kundeservice" came out positive).
+:data:`LEXICON_FIXES` corrects them in asent's loaded lexicons, before any pipeline scores.
+
 asent keeps its lexicon lookups as *process-global* spaCy token extensions: the component created
 last decides which lexicon every pipeline uses. So before each language's texts are run, that
 language's component is created again (cheap, under a millisecond), and all asent work in this
@@ -60,6 +64,29 @@ PIPELINES: dict[str, tuple[str, str]] = {
     "sv": ("sv", "asent_sv_v1"),
 }
 DEFAULT_LANG = "en"
+
+#: Valences (asent's -4..4 scale) that replace asent's, per asent lexicon name. Checked against
+#: the words' meaning; the related entries asent has right are the model (fryktelig -3).
+LEXICON_FIXES: dict[str, dict[str, float]] = {
+    "lexicon_no_v1": {
+        "forferdelig": -3.0,  # terrible; asent +4
+        "forferdelige": -3.0,  # absent in asent
+        "forferdeligste": -3.0,  # absent in asent
+        "illevarslende": -2.0,  # ominous; asent +3
+        "dumdristig": -2.0,  # foolhardy; asent +3
+    },
+}
+
+
+def _fix_lexicons() -> None:
+    """Apply :data:`LEXICON_FIXES` to the dicts asent's components read (idempotent)."""
+    from asent.utils import lexicons
+
+    for name, fixes in LEXICON_FIXES.items():
+        lexicons.get(name).update(fixes)
+
+
+_fix_lexicons()
 
 # asent's spaCy extensions are global to the process, so is this lock.
 _ASENT_LOCK = threading.Lock()
