@@ -43,7 +43,9 @@ def slugify(name: str) -> str:
 class OnCall(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    team: str = Field(min_length=1, description="Alertmanager receiver/team that gets the page.")
+    team: str = Field(
+        min_length=1, description="On-call team: the `team` label of its storm alerts, to route on."
+    )
     escalation: str | None = Field(None, description="Who to escalate to when nobody answers.")
 
 

@@ -425,8 +425,9 @@ def test_crafted_driver_terms_and_posts_are_neutralised(severity: str) -> None:
     assert "\u2039!channel\u203a" in notes["drivers"] and "\uff20here" in notes["drivers"]
     assert "\uff3brefund form\uff3d" in notes["drivers"]
     # The labels Alertmanager groups and routes by never carry post text.
-    assert set(firing["labels"]) == {"alertname", "brand", "severity", "episode"}
+    assert set(firing["labels"]) == {"alertname", "brand", "severity", "episode", "team"}
     assert firing["labels"]["brand"] == BRAND
+    assert firing["labels"]["team"] == VOICES[BRAND].team  # from the brands file
 
 
 def test_statement_drafts_and_actions_are_neutralised_in_annotations_too() -> None:
