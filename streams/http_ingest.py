@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +40,20 @@ def check_batch(body: bytes, *, limits: Limits, matcher: BrandMatcher | None) ->
     """Parse a body holding one mention object or an array of them; never raises."""
     batch = Batch()
     try:
-        payload = json.loads(body.decode("utf-8"))
+        payload = json.loads(
+            body.decode("utf-8"), parse_constant=_not_json, parse_float=_finite_float
+        )
     except UnicodeDecodeError:
         batch.errors.append({"index": None, "reason": "not_utf8", "message": "body is not UTF-8"})
         return batch
-    except (json.JSONDecodeError, RecursionError) as exc:
-        message = str(exc) if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+    except RecursionError:
+        message = "nested too deeply"
+        batch.errors.append({"index": None, "reason": "invalid_json", "message": message})
+        return batch
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer of over 4,300 digits
+        message = str(exc)
+        if "integer string conversion" in message:
+            message = "an integer with more digits than JSON readers accept (4,300)"
         batch.errors.append({"index": None, "reason": "invalid_json", "message": message})
         return batch
     items = payload if isinstance(payload, list) else [payload]
@@ -66,13 +75,28 @@ def check_batch(body: bytes, *, limits: Limits, matcher: BrandMatcher | None) ->
     return batch
 
 
+def _not_json(name: str) -> Any:
+    """NaN, Infinity and -Infinity: Python reads them, JSON and the validate stage do not."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is too large for JSON readers")
+    return value
+
+
 def _check_item(
     item: Any, *, limits: Limits, matcher: BrandMatcher | None
 ) -> tuple[bytes, bytes, int] | Rejection:
     mention = validate_object(item, limits=limits)  # also bounds nesting before we serialise
     if isinstance(mention, Rejection):
         return mention
-    value = json.dumps(item, ensure_ascii=False).encode()
+    try:
+        value = json.dumps(item, ensure_ascii=False, allow_nan=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate in a field that validation does not read
+        return Rejection("not_utf8", "a string holds a lone surrogate, which is not UTF-8")
     if len(value) > limits.max_bytes:
         return Rejection("too_large", f"{len(value)} bytes; the limit is {limits.max_bytes}")
     if matcher is not None:

@@ -71,6 +71,31 @@ def test_unparseable_bodies(body: bytes, reason: str) -> None:
     assert batch.errors[0]["reason"] == reason and not batch.records
 
 
+def with_extra(raw: str) -> bytes:
+    """A valid mention whose last field is ``raw`` JSON text, as a sender could write it."""
+    return json.dumps(mention(1))[:-1].encode() + b', "extra": ' + raw.encode() + b"}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("NaN", "invalid_json"),
+        ("-Infinity", "invalid_json"),
+        ("1e400", "invalid_json"),  # overflows to Infinity
+        ("9" * 5000, "invalid_json"),  # Python's integer digit limit raised ValueError: 500
+        ('"\\udc80"', "not_utf8"),  # a lone surrogate could not be encoded: 500
+    ],
+)
+def test_what_the_validate_stage_would_dead_letter_is_refused_at_the_door(
+    raw: str, reason: str
+) -> None:
+    """These were answered 202 (or 500) and then dead-lettered by the worker, unseen by the
+    sender: the endpoint promises all or nothing, with the reason."""
+    batch = check_batch(with_extra(raw), limits=Limits(), matcher=MATCHER)
+    assert [e["reason"] for e in batch.errors] == [reason] and not batch.records
+    assert "set_int_max_str_digits" not in batch.errors[0]["message"]
+
+
 def test_bearer_token_check() -> None:
     assert authorised(None, None)
     assert authorised(f"Bearer {TOKEN}", TOKEN)
