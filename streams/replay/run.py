@@ -134,7 +134,8 @@ def prepare(settings: Settings, options: ReplayOptions) -> Prepared:
         from streams.replay.publish import check_prefix
 
         check_prefix(settings, options.publish_prefix, len(runs))
-    warmup_start = options.start_ms - max(0, options.warmup_ms)
+    # A warm-up longer than the epoch means "all history": Kafka refuses negative times.
+    warmup_start = max(0, options.start_ms - max(0, options.warmup_ms))
     client = consumer(settings)
     try:
         plan = plan_range(client, topic, warmup_start, options.end_ms)
