@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 import faust
+from aiokafka.partitioner import murmur2
 
 from streams import metrics
 from streams.alertmanager import AlertmanagerClient, Delivery, Links, am_alerts, instance_label
@@ -68,17 +69,28 @@ class Tracked:
 
 
 def owned_alerts(
-    values: Iterable[Mapping[str, Mapping[str, Any]]], owned: set[int]
+    items: Iterable[tuple[str, Mapping[str, Mapping[str, Any]]]], owned: set[int], partitions: int
 ) -> dict[str, Tracked]:
-    """The alerts of the table's values (one mapping per brand) that live on ``owned``
-    partitions; entries saved without a partition are kept (they predate the field)."""
+    """The alerts of the table's items (brand, that brand's alerts) that live on ``owned``
+    partitions of an ``alerts`` topic of ``partitions`` partitions.
+
+    An entry saved before the partition was recorded gets the one its brand's key hashes to, as
+    the producer placed it: kept by every worker, it would be re-sent by all of them, and a
+    worker whose copy is stale would post "firing" after the owner resolved the episode."""
     tracked: dict[str, Tracked] = {}
-    for value in values:
+    for brand, value in items:
         for alert_id, entry in value.items():
             item = Tracked(**entry)
-            if item.partition < 0 or item.partition in owned:
+            if item.partition < 0:
+                item.partition = key_partition(brand, partitions)
+            if item.partition in owned:
                 tracked[alert_id] = item
     return tracked
+
+
+def key_partition(brand: str, partitions: int) -> int:
+    """The partition the producer's default partitioner gives a record keyed by ``brand``."""
+    return (murmur2(brand.encode()) & 0x7FFFFFFF) % partitions
 
 
 def readable_alert(value: bytes | None, links: Links) -> dict[str, Any]:
@@ -124,7 +136,7 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
         topic = source.get_topic_name()
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
         tracked.clear()
-        tracked.update(owned_alerts(list(table.values()), owned))
+        tracked.update(owned_alerts(list(table.items()), owned, config.partitions))
         log.info("notify.rebuilt", alerts=len(tracked), partitions=sorted(owned))
         wake.set()
 
