@@ -753,6 +753,44 @@ class ReasonGroup:
         return f"{word} {shown}" + (f" and {more:,} more" if more else "")
 
 
+class TimeOrder:
+    """Watches the event times in the order records are sent, as the detect stage will see them.
+
+    The detect stage counts a mention late when its time is more than the allowed lateness
+    (``STORMVARSEL_DETECT_LATENESS_S``) behind the newest mention it has seen, and late mentions
+    raise nothing. An input that goes back in time by more than that (a newest-first export) is
+    counted, and the first such record is logged at once: the run may be long.
+    """
+
+    def __init__(self, report: IngestReport) -> None:
+        self._report = report
+        self._newest_ms: int | None = None
+
+    def see(self, record: Ready) -> None:
+        lateness_ms = self._report.lateness_ms
+        if lateness_ms is None:
+            return
+        if self._newest_ms is None or record.timestamp_ms > self._newest_ms:
+            self._newest_ms = record.timestamp_ms
+            return
+        behind_ms = self._newest_ms - record.timestamp_ms
+        if behind_ms <= lateness_ms:
+            return
+        report = self._report
+        report.went_back += 1
+        report.went_back_max_ms = max(report.went_back_max_ms, behind_ms)
+        if report.went_back_first_line is None:
+            report.went_back_first_line = record.line
+            log.warning(
+                "ingest.out_of_order",
+                line=record.line,
+                behind_s=round(behind_ms / 1000, 3),
+                detect_lateness_s=lateness_ms / 1000,
+                hint="the input goes back in time: the detect stage will count such mentions "
+                "late and raise no alert from them; send it with --sort",
+            )
+
+
 @dataclass
 class IngestReport:
     source: str
@@ -766,6 +804,10 @@ class IngestReport:
     rejects_file: Path | None = None
     retention_ms: int | None = None
     older_than_retention: int = 0
+    lateness_ms: int | None = None  # the detect stage's allowed lateness (None: not checked)
+    went_back: int = 0  # records sent more than lateness_ms before the newest sent ahead of them
+    went_back_first_line: int | None = None
+    went_back_max_ms: int = 0  # the furthest such a record was behind
 
     @property
     def rejected_count(self) -> int:
@@ -1051,6 +1093,7 @@ def _pump(
     progress: ProgressView | None,
 ) -> None:
     delivery = _Delivery(report, rejects)
+    order = TimeOrder(report)
     cutoff_ms = (
         (time.time() * 1000 - connection.retention_ms)
         if connection.retention_ms is not None and connection.retention_ms >= 0
@@ -1071,6 +1114,7 @@ def _pump(
                     time.sleep(wait)
                 if cutoff_ms is not None and item.timestamp_ms < cutoff_ms:
                     report.older_than_retention += 1
+                order.see(item)
                 delivery.submit(connection.sink, item)
             if progress is not None:
                 progress.update(report)
@@ -1138,6 +1182,7 @@ def run_ingest(
     """
     topic = options.topic or settings.topic(MENTIONS)
     report = IngestReport(source=options.source_label, topic=topic)
+    report.lateness_ms = round(settings.detect_lateness_s * 1000)
     preparer = Preparer(options.transform, limits_from(settings), matcher_from(settings))
     stream_in = stdin if stdin is not None else _stdin()
     with open_input(options.source, stream_in) as stream:
@@ -1157,6 +1202,15 @@ def run_ingest(
                 raise
             with rejects:
                 _run(outcomes, connection, options, report, rejects, console)
+    if report.went_back:
+        log.warning(
+            "ingest.out_of_order_total",
+            records=report.went_back,
+            first_line=report.went_back_first_line,
+            max_behind_s=round(report.went_back_max_ms / 1000, 3),
+            detect_lateness_s=settings.detect_lateness_s,
+            hint="send the input with --sort",
+        )
     log.debug(
         "ingest.done",
         read=report.read,
@@ -1233,6 +1287,7 @@ def summary_lines(report: IngestReport, *, allow_rejects: bool = False) -> list[
             f"retention.ms ({_days(report.retention_ms)}); Kafka may delete them at its next "
             "retention check"
         )
+    lines.extend(_time_order_lines(report))
     if report.failed:
         count = report.failed_count
         lines.append(f"exit 1: {count:,} {_plural(count)} not acknowledged by Kafka (see above)")
@@ -1244,6 +1299,30 @@ def summary_lines(report: IngestReport, *, allow_rejects: bool = False) -> list[
             f"({hint}--allow-rejects exits 0)"
         )
     return lines
+
+
+def _duration(ms: int) -> str:
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def _time_order_lines(report: IngestReport) -> list[str]:
+    if not report.went_back or report.lateness_ms is None:
+        return []
+    count = report.went_back
+    return [
+        f"warning: the input goes back in time: {count:,} {_plural(count)} (the first on line "
+        f"{report.went_back_first_line}) are more than {_duration(report.lateness_ms)} "
+        f"({ENV_PREFIX}DETECT_LATENESS_S) older than a record sent before them, up to "
+        f"{_duration(report.went_back_max_ms)}; the detect stage counts such mentions late and "
+        "raises no alert from them: send the input with --sort"
+    ]
 
 
 def _plural(count: int) -> str:

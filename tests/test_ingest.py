@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
+from structlog.testing import capture_logs
 
 from streams.brand_matching import BrandMatcher
 from streams.brands import load_brands
@@ -445,6 +446,40 @@ def test_records_older_than_the_topic_retention_are_warned_about() -> None:
     assert report.older_than_retention == 0
 
 
+def newest_first(count: int, step_s: int) -> bytes:
+    start = 1_764_000_000
+    return jsonl(*(mention(i, created_at=start - i * step_s) for i in range(count)))
+
+
+def test_an_input_going_back_in_time_is_warned_about_with_a_count() -> None:
+    """A newest-first export was sent as it was, silently: the detect stage then counted almost
+    every mention late (behind the newest by more than its allowed lateness) and raised nothing."""
+    data = newest_first(5, step_s=61)  # each record 61 s before the one before it
+    with capture_logs() as logs:
+        report, sink = ingest_with(data, settings=Settings(detect_lateness_s=60))
+    assert len(sink.sent) == 5 and report.exit_code() == 0
+    assert report.went_back == 4 and report.went_back_first_line == 2
+    assert report.went_back_max_ms == 4 * 61_000
+    [warning] = [line for line in summary_lines(report) if line.startswith("warning:")]
+    assert "4 records (the first on line 2)" in warning
+    assert "more than 60 s (STORMVARSEL_DETECT_LATENESS_S) older than a record sent" in warning
+    assert "up to 4.1 min" in warning and "--sort" in warning
+    warned = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert [entry["event"] for entry in warned] == [
+        "ingest.out_of_order",  # at once, with the line: a paced run may be long
+        "ingest.out_of_order_total",
+    ]
+    assert warned[0]["line"] == 2 and "--sort" in warned[0]["hint"]
+    assert warned[1]["records"] == 4
+
+    # Within the allowed lateness, or sorted first, nothing is said.
+    report, _ = ingest_with(newest_first(5, step_s=15), settings=Settings(detect_lateness_s=60))
+    assert report.went_back == 0
+    assert not [line for line in summary_lines(report) if line.startswith("warning:")]
+    report, _ = ingest_with(data, sort=True)
+    assert report.went_back == 0
+
+
 # --- pacing ---
 def test_schedule_with_speedup_replays_spacing_and_never_waits_backwards() -> None:
     events = [10_000, 11_000, 13_000, 12_000, 15_000, 1_000]
@@ -755,6 +790,11 @@ def test_ingest_500_airline_tweets(kafka: LocalKafka, topic: str) -> None:
     result = run_cli(kafka, str(AIRLINES_CSV), *AIRLINE_OPTIONS, "--limit", "500", "--topic", topic)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sent          500 to topic" in result.stdout
+    # Newest first per airline, sent without --sort: said on stdout and in the log on stderr.
+    assert "warning: the input goes back in time: 499 records (the first on line 3)" in (
+        result.stdout
+    )
+    assert "ingest.out_of_order" in result.stderr
 
     expected = {row["tweet_id"].encode(): row for row in airline_rows(500)}
     messages = consume(kafka, topic, 500)
