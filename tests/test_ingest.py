@@ -20,8 +20,9 @@ import pytest
 from click.testing import CliRunner
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from structlog.testing import capture_logs
+from structlog.testing import CapturingLogger
 
+import streams.ingest
 from streams.brand_matching import BrandMatcher
 from streams.brands import load_brands
 from streams.cli import main
@@ -451,12 +452,15 @@ def newest_first(count: int, step_s: int) -> bytes:
     return jsonl(*(mention(i, created_at=start - i * step_s) for i in range(count)))
 
 
-def test_an_input_going_back_in_time_is_warned_about_with_a_count() -> None:
+def test_an_input_going_back_in_time_is_warned_about_with_a_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A newest-first export was sent as it was, silently: the detect stage then counted almost
     every mention late (behind the newest by more than its allowed lateness) and raised nothing."""
     data = newest_first(5, step_s=61)  # each record 61 s before the one before it
-    with capture_logs() as logs:
-        report, sink = ingest_with(data, settings=Settings(detect_lateness_s=60))
+    logged = CapturingLogger()  # the module's own logger: the CLI's configuration caches it
+    monkeypatch.setattr(streams.ingest, "log", logged)
+    report, sink = ingest_with(data, settings=Settings(detect_lateness_s=60))
     assert len(sink.sent) == 5 and report.exit_code() == 0
     assert report.went_back == 4 and report.went_back_first_line == 2
     assert report.went_back_max_ms == 4 * 61_000
@@ -464,13 +468,13 @@ def test_an_input_going_back_in_time_is_warned_about_with_a_count() -> None:
     assert "4 records (the first on line 2)" in warning
     assert "more than 60 s (STORMVARSEL_DETECT_LATENESS_S) older than a record sent" in warning
     assert "up to 4.1 min" in warning and "--sort" in warning
-    warned = [entry for entry in logs if entry["log_level"] == "warning"]
-    assert [entry["event"] for entry in warned] == [
-        "ingest.out_of_order",  # at once, with the line: a paced run may be long
-        "ingest.out_of_order_total",
+    warned = [call for call in logged.calls if call.method_name == "warning"]
+    assert [call.args for call in warned] == [
+        ("ingest.out_of_order",),  # at once, with the line: a paced run may be long
+        ("ingest.out_of_order_total",),
     ]
-    assert warned[0]["line"] == 2 and "--sort" in warned[0]["hint"]
-    assert warned[1]["records"] == 4
+    assert warned[0].kwargs["line"] == 2 and "--sort" in warned[0].kwargs["hint"]
+    assert warned[1].kwargs["records"] == 4
 
     # Within the allowed lateness, or sorted first, nothing is said.
     report, _ = ingest_with(newest_first(5, step_s=15), settings=Settings(detect_lateness_s=60))
