@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from streams.brands import load_brands
 from streams.cli import main
 from streams.ingest import (
     Connection,
+    IngestError,
     IngestOptions,
     IngestReport,
     OptionError,
@@ -317,6 +320,124 @@ def test_csv_with_a_bom_and_crlf_line_ends() -> None:
     rows = list(csv_rows(io.BytesIO(data), Transform()))
     assert rows == [Row(2, "c1,hei,2026-11-24T10:00:00Z", fields=rows[0].fields, from_text=True)]
     assert rows[0].fields == {"id": "c1", "text": "hei", "created_at": "2026-11-24T10:00:00Z"}
+
+
+T0, T1, T2 = "2026-11-24T10:00:00Z", "2026-11-24T10:00:01Z", "2026-11-24T10:00:02Z"
+
+
+def test_csv_header_with_several_unnamed_columns() -> None:
+    """A header with more than one empty name (Excel's trailing columns) stopped the run with
+    "the CSV header names the column '' twice"; one unnamed column was sent as a field ''."""
+    data = (
+        "id,text,,created_at,\n"
+        f"c1,hei,,{T0},\n"  # nothing in the unnamed columns: fine
+        f"c2,hei,stray,{T1},\n"  # a value without a column name: refused, with its line
+        f"c3,hei, ,{T2},\n"
+    ).encode()
+    report, sink = ingest_with(data, "csv")
+    assert [r.key for r in sink.sent] == [b"c1", b"c3"]
+    assert json.loads(sink.sent[0].value) == {"id": "c1", "text": "hei", "created_at": T0}
+    assert report.rejected["bad_csv_row"].lines == [3]
+
+
+@pytest.mark.parametrize("ends", [b"\r", b"\r\n", b"\n"])
+def test_csv_line_ends_of_every_kind(ends: bytes) -> None:
+    """A CR-only file (classic Mac OS) stopped at its header: "new-line character seen in
+    unquoted field"."""
+    lines = [b"id,text,created_at", f"c1,hei,{T0}".encode(), b'c2,"two', f'lines",{T1}'.encode()]
+    data = ends.join([*lines, b"", f"c3,x,{T2}".encode()]) + ends
+    report, sink = ingest_with(data, "csv")
+    assert report.rejected == {}
+    assert [(r.key, r.line) for r in sink.sent] == [(b"c1", 2), (b"c2", 3), (b"c3", 6)]
+    assert json.loads(sink.sent[1].value)["text"] == "two" + ends.decode() + "lines"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_csv_in_utf16_with_a_byte_order_mark(codec: str) -> None:
+    """Excel's "Unicode text" export (UTF-16 with a BOM) stopped at its header."""
+    text = f'id,text,created_at\r\nc1,blåbær,{T0}\r\nc2,"to\r\nlinjer",{T1}\r\n'
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}.get(codec, b"")
+    report, sink = ingest_with(bom + text.encode(codec), "csv")
+    assert report.rejected == {}
+    assert [(r.key, r.line) for r in sink.sent] == [(b"c1", 2), (b"c2", 3)]
+    assert json.loads(sink.sent[0].value)["text"] == "blåbær"
+
+
+class OneWayStream(io.BytesIO):
+    """Standard input from a pipe: cannot be rewound."""
+
+    def seekable(self) -> bool:
+        return False
+
+
+def never_connect(_settings: Settings, _topic: str, _wait: float) -> Connection:
+    raise AssertionError("Kafka was contacted: the input should have failed first")
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        # An unterminated quote swallowed every row after it into one cell: the rows were sent
+        # as one mention (or refused as one row), with no word about the lines lost.
+        (
+            f'id,created_at,text\nc1,{T0},hei\nc2,{T1},"oops\nc3,{T2},hallo\nc4,{T2},hei\n',
+            "line 3: a quote opened on this line is never closed, so every line after it (to "
+            "line 5) would be one cell",
+        ),
+        # ... or everything up to the next quote, where the CSV could not be read.
+        (
+            f'id,text,created_at\nc1,"oops,{T0}\nc2,x,{T1}\nc3,"hei",{T2}\nc4,y,{T2}\n',
+            "line 2: a quoted cell opened on this line runs to line 4, where the CSV cannot be "
+            "read (',' expected after '\"')",
+        ),
+        ("id,text,id\n1,2,3\n", "line 1: the CSV header names the column 'id' twice"),
+        ('id,"te\nxt",created_at\n', "line 1: the CSV header runs on to line 2"),
+        ('id,"text,created_at\n', "line 1: a quote opened in the CSV header is never closed"),
+    ],
+)
+def test_a_csv_that_cannot_be_read_stops_before_anything_is_sent(
+    data: str, said: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "export.csv"
+    source.write_text(data, encoding="utf-8")
+    options = IngestOptions(source=source, format="csv", transform=Transform())
+    with pytest.raises(IngestError) as raised:
+        run_ingest(Settings(), options, connect=never_connect)
+    assert str(raised.value).startswith(f"{source}: {said}")
+    assert "\n" not in str(raised.value)
+    options = IngestOptions(source=None, format="csv", transform=Transform())
+    stdin = OneWayStream(data.encode())
+    with pytest.raises(IngestError, match=f"^standard input: {re.escape(said)}"):
+        run_ingest(Settings(), options, stdin=stdin, connect=never_connect)
+
+
+def test_a_csv_error_is_one_line_naming_the_file_and_line(no_kafka: None, tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    source.write_bytes(f'id,text,created_at\nc1,"oops,{T0}\nc2,x,{T1}\n'.encode())
+    result = CliRunner().invoke(main, ["ingest", str(source)])
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"error: {source}: line 2: a quote opened on this line is never closed, so every line "
+        "after it (to line 3) would be one cell; close or remove the quote\n"
+    )
+
+
+def test_a_quote_that_swallows_rows_up_to_a_stray_quote_is_refused_not_merged() -> None:
+    """A stray quote that happens to close the swallowing cell (6" here) merged the rows between
+    into one mention, which was sent."""
+    data = f'id,text,created_at\nc1,"oops,{T0}\nc2,screen 6",{T1}\nc3,hei,{T2}\n'.encode()
+    report, sink = ingest_with(data, "csv")
+    assert [r.key for r in sink.sent] == [b"c3"]
+    assert report.rejected["bad_csv_row"].lines == [2]
+
+
+def test_utf16_that_is_not_valid_names_the_line(tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    text = f"id,text,created_at\r\nc1,hei,{T0}\r\n".encode("utf-16-le")
+    source.write_bytes(codecs.BOM_UTF16_LE + text + b"\x00\xd8" + "x\r\n".encode("utf-16-le"))
+    options = IngestOptions(source=source, format="csv", transform=Transform())
+    with pytest.raises(IngestError, match=r"line 3: the file starts with a UTF-16 byte-order mark"):
+        run_ingest(Settings(), options, connect=never_connect)
 
 
 def test_jsonl_reader_skips_blank_lines() -> None:
