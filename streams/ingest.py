@@ -311,18 +311,40 @@ def json_rows(stream: IO[bytes]) -> Iterator[Row]:
     """JSON Lines, or one JSON array of mentions when the input's first non-blank character is
     ``[`` (no JSON Lines record starts so: a line holding an array is refused anyway).
 
-    The first non-blank line is read at once, as the CSV header is. An array is then read whole
-    and checked before anything is sent (an error in its structure is an :class:`IngestError`);
-    JSON Lines are read line by line as they are sent.
+    A first line that starts an object and ends before it does (``{`` alone, as pretty-printed
+    JSON starts) means objects over several lines: :func:`json_object_rows`.
+
+    The first non-blank line is read at once, as the CSV header is. An array (or objects over
+    several lines) is then read whole and checked before anything is sent (an error in its
+    structure is an :class:`InputError`); JSON Lines are read line by line as they are sent.
     """
     head: list[bytes] = []
     for data in stream:
         head.append(data)
         if data.removeprefix(_BOM).strip():
             break
-    if b"".join(head).removeprefix(_BOM).lstrip().startswith(b"["):
+    first = b"".join(head).removeprefix(_BOM).lstrip()
+    if first.startswith(b"["):
         return iter(json_array_rows(b"".join(head) + stream.read()))
+    if _opens_an_object(first):
+        return iter(json_object_rows(b"".join(head) + stream.read()))
     return jsonl_rows(itertools.chain(head, stream))
+
+
+def _opens_an_object(line: bytes) -> bool:
+    """Whether a first line starts a JSON object that goes on over the next lines: it starts with
+    ``{`` and runs out before the object ends (``{``, ``{"id": "1",``). A line that is broken
+    (``{not json``, a string never closed) is left to JSON Lines, which refuses it on its own."""
+    text = line.decode("utf-8", errors="replace").strip()
+    if not text.startswith("{"):
+        return False
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return exc.pos >= len(text)
+    except (RecursionError, ValueError):
+        return False
+    return False
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -343,17 +365,17 @@ def json_array_rows(data: bytes) -> list[Row]:
 
     Each element is checked as a JSON Lines record is (an element that is not an object, or
     holds NaN, is refused with the same reason); an array that is not well-formed, or anything
-    after it, raises :class:`IngestError` naming the line and column.
+    after it, raises :class:`InputError` naming the line and column.
     """
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        raise IngestError(f"the JSON array is not UTF-8 (byte {exc.start})") from None
+        raise InputError(f"the JSON array is not UTF-8 (byte {exc.start})") from None
     decoder = json.JSONDecoder()
     rows: list[Row] = []
     pos = _skip_space(text, 0)
     if not text.startswith("[", pos):
-        raise IngestError(f"the JSON array cannot be read at {_where(text, pos)}: expected '['")
+        raise InputError(f"the JSON array cannot be read at {_where(text, pos)}: expected '['")
     pos = _skip_space(text, pos + 1)
     line, counted = 1, 0
     if text.startswith("]", pos):
@@ -365,11 +387,11 @@ def json_array_rows(data: bytes) -> list[Row]:
             try:
                 _value, end = decoder.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
-                raise IngestError(
+                raise InputError(
                     f"the JSON array cannot be read at {_where(text, exc.pos)}: {exc.msg}"
                 ) from None
             except RecursionError:
-                raise IngestError(
+                raise InputError(
                     f"the JSON array cannot be read: the element at line {line} is nested too "
                     "deeply"
                 ) from None
@@ -381,15 +403,48 @@ def json_array_rows(data: bytes) -> list[Row]:
             if text.startswith("]", pos):
                 pos += 1
                 break
-            raise IngestError(
+            raise InputError(
                 f"the JSON array cannot be read at {_where(text, pos)}: expected ',' or ']'"
             )
     rest = _skip_space(text, pos)
     if rest < len(text):
-        raise IngestError(
+        raise InputError(
             f"the JSON array cannot be read at {_where(text, rest)}: there is more after the "
             "array's closing ']' (one array of mentions, or JSON Lines, per file)"
         )
+    return rows
+
+
+def json_object_rows(data: bytes) -> list[Row]:
+    """One row per JSON object of an input holding pretty-printed objects one after another
+    (one object over several lines, or several as ``jq .`` prints them), numbered by the line
+    each starts on. It is read whole and checked before anything is sent: text that does not
+    read as JSON values raises :class:`InputError` naming the line and column."""
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the JSON is not UTF-8 (byte {exc.start})") from None
+    decoder = json.JSONDecoder()
+    rows: list[Row] = []
+    pos = _skip_space(text, 0)
+    line, counted = 1, 0
+    while pos < len(text):
+        line += text.count("\n", counted, pos)
+        counted = pos
+        try:
+            _value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"the JSON object that starts on line {line} cannot be read at "
+                f"{_where(text, exc.pos)}: {exc.msg} (a JSON object over several lines is read "
+                "whole; JSON Lines need one object per line)"
+            ) from None
+        except RecursionError:
+            raise InputError(
+                f"the JSON object that starts on line {line} is nested too deeply"
+            ) from None
+        rows.append(_json_row(line, text[pos:end]))
+        pos = _skip_space(text, end)
     return rows
 
 
@@ -668,8 +723,9 @@ def count_records(path: Path, fmt: Format) -> int | None:
                 for line in handle:
                     if not line.removeprefix(_BOM).strip():
                         continue
-                    if count == 0 and line.removeprefix(_BOM).lstrip().startswith(b"["):
-                        return None  # one JSON array: not counted before it is read
+                    first = line.removeprefix(_BOM).lstrip()
+                    if count == 0 and (first.startswith(b"[") or _opens_an_object(first)):
+                        return None  # an array, or objects over lines: not counted before read
                     count += 1
                 return count
             return sum(1 for _row in csv_rows(handle, Transform()))

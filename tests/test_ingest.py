@@ -472,6 +472,51 @@ def test_a_json_array_is_read_element_by_element_with_line_numbers(tmp_path: Pat
     assert count_records(source, "jsonl") == 2
 
 
+def test_one_pretty_printed_json_object_is_one_mention(tmp_path: Path) -> None:
+    """A .json file holding one object over several lines (not an array, not JSON Lines) was
+    read as JSON Lines: each of its lines was refused as invalid_json, and nothing was sent."""
+    data = b"\xef\xbb\xbf\n" + json.dumps(mention(1, author={"handle": "@kari"}), indent=2).encode()
+    report, sink = ingest_with(data + b"\n")
+    assert report.rejected == {} and report.read == 1
+    assert [(r.key, r.line) for r in sink.sent] == [(b"m1", 2)]
+    assert json.loads(sink.sent[0].value)["author"] == {"handle": "@kari"}
+    source = tmp_path / "one.json"
+    source.write_bytes(data)
+    assert count_records(source, "jsonl") is None  # not counted before it is read
+
+
+def test_pretty_printed_objects_one_after_another_as_jq_prints_them() -> None:
+    data = b"".join(
+        json.dumps(item, indent=2).encode() + b"\n"
+        for item in (mention(1), {"id": "m2", "created_at": T0}, 7, mention(4))
+    )
+    report, sink = ingest_with(data)
+    assert [(r.key, r.line) for r in sink.sent] == [(b"m1", 1), (b"m4", 11)]
+    assert {reason: group.lines for reason, group in report.rejected.items()} == {
+        "missing_field:text": [6],
+        "bad_type:mention": [10],
+    }
+
+
+def test_a_broken_pretty_printed_object_is_one_error_before_kafka(tmp_path: Path) -> None:
+    source = tmp_path / "one.json"
+    source.write_bytes(b'{\n  "id": "m1"\n  "text": "hei"\n}\n')
+    options = IngestOptions(source=source, format="jsonl", transform=Transform())
+    with pytest.raises(IngestError) as raised:
+        run_ingest(Settings(), options, connect=never_connect)
+    assert str(raised.value).startswith(
+        f"{source}: the JSON object that starts on line 1 cannot be read at line 3, column 3: "
+        "Expecting ',' delimiter"
+    )
+
+
+def test_json_lines_with_a_broken_first_line_stay_json_lines() -> None:
+    for broken in (b"{not json", b'{"id": "m0", "text": "cut sho'):
+        report, sink = ingest_with(jsonl(broken, mention(1), mention(2)))
+        assert report.rejected["invalid_json"].lines == [1]
+        assert [r.key for r in sink.sent] == [b"m1", b"m2"]
+
+
 @pytest.mark.parametrize(
     ("data", "said"),
     [
@@ -489,7 +534,7 @@ def test_a_broken_json_array_is_one_error_before_kafka(
     result = CliRunner().invoke(main, ["ingest", str(source)])
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert len(lines) == 1 and lines[0].startswith(f"error: {source}: "), result.output
     assert said in lines[0]
 
 
