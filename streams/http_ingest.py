@@ -4,14 +4,22 @@ All or nothing: a batch with any invalid item is refused with ``400`` and a per-
 so the sender can fix and resend it whole (re-sent ids are de-duplicated downstream). Accepted
 items go to the ``mentions`` topic keyed by id, with their own time as the record timestamp, and
 are validated again by the validation agent like any other record.
+
+``202`` means Kafka acknowledged every item. Kafka can fail part way through a valid batch,
+after some items were written: that cannot be undone, so the answer is ``503`` saying how many
+were acknowledged and which items were not confirmed (those may or may not be in Kafka). Sending
+them again, or the whole batch, is safe: the validation stage drops a mention whose platform and
+id it has already taken (:mod:`streams.dedup`, ``STORMVARSEL_DEDUP_WINDOW_S``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +34,15 @@ from streams.routing import route
 log = get_logger(__name__)
 
 MAX_ITEMS = 10_000
+#: How long a request waits for Kafka to acknowledge its items; longer, and they are reported as
+#: not confirmed (Faust's producer may keep trying for far longer than an HTTP client waits).
+ACK_TIMEOUT_S = 30.0
+#: Seconds the sender is asked to wait before trying a batch Kafka did not confirm again.
+RETRY_AFTER_S = 5
+
+#: Hands one record (key, value, event time in ms) to the producer; the awaitable it returns
+#: completes when Kafka acknowledges the record, or fails.
+Send = Callable[[bytes, bytes, int], Awaitable[Awaitable[Any]]]
 
 
 @dataclass
@@ -106,6 +123,80 @@ def _check_item(
     return mention.id.encode(), value, mention.event_ms
 
 
+@dataclass
+class Delivery:
+    """What Kafka made of a valid batch: the items it acknowledged, and the others."""
+
+    accepted: int = 0
+    unconfirmed: list[dict[str, Any]] = field(default_factory=list)  # index, reason, message
+
+
+def _unconfirmed(index: int, error: BaseException | None) -> dict[str, Any]:
+    if error is None:
+        return {
+            "index": index,
+            "reason": "send_failed:not_confirmed",
+            "message": f"Kafka did not acknowledge the item within {ACK_TIMEOUT_S:g} s",
+        }
+    return {
+        "index": index,
+        "reason": f"send_failed:{type(error).__name__}",
+        "message": (str(error) or repr(error))[:300],
+    }
+
+
+async def deliver(
+    records: list[tuple[bytes, bytes, int]], send: Send, *, timeout_s: float = ACK_TIMEOUT_S
+) -> Delivery:
+    """Hand every record to the producer, then wait (up to ``timeout_s``) until Kafka has
+    acknowledged each. Once the producer refuses one, the items after it are not tried: they are
+    reported as not confirmed too, as is anything Kafka has not answered in time."""
+    delivery = Delivery()
+    queued: list[tuple[int, asyncio.Future[Any]]] = []
+    for index, (key, value, event_ms) in enumerate(records):
+        try:
+            queued.append((index, asyncio.ensure_future(await send(key, value, event_ms))))
+        except Exception as exc:  # the producer's errors are not one family
+            delivery.unconfirmed.extend(
+                _unconfirmed(later, exc) for later in range(index, len(records))
+            )
+            break
+    if queued:
+        await asyncio.wait([future for _, future in queued], timeout=timeout_s)
+    failed: list[dict[str, Any]] = []
+    for index, future in queued:
+        if not future.done():
+            failed.append(_unconfirmed(index, None))
+        elif future.cancelled():
+            failed.append(_unconfirmed(index, asyncio.CancelledError()))
+        elif (error := future.exception()) is not None:
+            failed.append(_unconfirmed(index, error))
+        else:
+            delivery.accepted += 1
+    delivery.unconfirmed[:0] = failed  # in index order: queued items come first
+    return delivery
+
+
+def answer(delivery: Delivery, total: int) -> tuple[dict[str, Any], int]:
+    """The response body and status for a valid batch of ``total`` items."""
+    if not delivery.unconfirmed:
+        return {"accepted": delivery.accepted}, 202
+    missing = len(delivery.unconfirmed)
+    message = (
+        f"Kafka acknowledged {delivery.accepted} of {total} item(s); {missing} were not "
+        "confirmed and may or may not have been queued (see errors). Send them again, or the "
+        "whole batch: the worker drops a mention id it has already taken (de-duplication by "
+        "platform and id, STORMVARSEL_DEDUP_WINDOW_S)"
+    )
+    body = {
+        "error": "not_confirmed",
+        "message": message,
+        "accepted": delivery.accepted,
+        "errors": delivery.unconfirmed[:1000],
+    }
+    return body, 503
+
+
 def authorised(header: str | None, token: str | None) -> bool:
     """Constant-time check of ``Authorization: Bearer <token>`` (always true without a token).
 
@@ -147,7 +238,11 @@ def register(
     matcher: BrandMatcher,
     token: str | None,
     max_bytes: int,
+    ack_timeout_s: float = ACK_TIMEOUT_S,
 ) -> None:
+    async def send(key: bytes, value: bytes, event_ms: int) -> Awaitable[Any]:
+        return await mentions.send(key=key, value=value, timestamp=event_ms / 1000)
+
     def respond(web: Any, body: dict[str, Any], status: int, **headers: str) -> Any:
         metrics.HTTP_INGEST_REQUESTS.labels(code=str(status)).inc()
         return web.json(body, status=status, headers=headers or None)
@@ -187,7 +282,15 @@ def register(
                     },
                     400,
                 )
-            for key, value, event_ms in batch.records:
-                await mentions.send(key=key, value=value, timestamp=event_ms / 1000)
-            log.info("http.ingest", accepted=len(batch.records))
-            return respond(self, {"accepted": len(batch.records)}, 202)
+            delivery = await deliver(batch.records, send, timeout_s=ack_timeout_s)
+            reply, status = answer(delivery, len(batch.records))
+            if status == 202:
+                log.info("http.ingest", accepted=delivery.accepted)
+                return respond(self, reply, status)
+            log.warning(
+                "http.ingest_not_confirmed",
+                accepted=delivery.accepted,
+                not_confirmed=len(delivery.unconfirmed),
+                reason=delivery.unconfirmed[0]["reason"],
+            )
+            return respond(self, reply, status, **{"Retry-After": str(RETRY_AFTER_S)})

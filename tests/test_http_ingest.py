@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -10,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.partitioner.default import murmur2
 
 from streams.brand_matching import BrandMatcher
 from streams.brands import Brand, OnCall
-from streams.http_ingest import authorised, check_batch
+from streams.http_ingest import answer, authorised, check_batch, deliver
 from streams.kafka_local import LocalKafka
 from streams.mention import Limits
 from tests.running_worker import RunningWorker, start_worker
@@ -96,6 +100,64 @@ def test_what_the_validate_stage_would_dead_letter_is_refused_at_the_door(
     assert "set_int_max_str_digits" not in batch.errors[0]["message"]
 
 
+class FakeKafka:
+    """A producer for :func:`deliver`: acknowledges, fails, refuses or never answers by index."""
+
+    def __init__(self, failing: int | None = None, refusing: int | None = None) -> None:
+        self.failing, self.refusing = failing, refusing
+        self.queued: list[bytes] = []
+        self.silent: list[asyncio.Future[Any]] = []
+
+    async def send(self, key: bytes, value: bytes, event_ms: int) -> asyncio.Future[Any]:
+        index = len(self.queued)
+        if index == self.refusing:
+            raise KafkaTimeoutError("Failed to update metadata after 60.0 secs.")
+        self.queued.append(key)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if index == self.failing:
+            future.set_exception(NotLeaderForPartitionError())
+        elif self.failing is None and self.refusing is None:
+            self.silent.append(future)  # never answered
+        else:
+            future.set_result(("mentions", 0, index))
+        return future
+
+
+def deliver_batch(kafka: FakeKafka, items: int, timeout_s: float = 5.0) -> tuple[dict, int]:
+    body = json.dumps([mention(i) for i in range(items)]).encode()
+    batch = check_batch(body, limits=Limits(), matcher=MATCHER)
+    assert not batch.errors
+    delivery = asyncio.run(deliver(batch.records, kafka.send, timeout_s=timeout_s))
+    return answer(delivery, len(batch.records))
+
+
+def test_kafka_failing_part_way_is_not_answered_as_accepted() -> None:
+    """Items 0 and 1 were written when Kafka failed item 2 and refused item 3: the client got a
+    500 (or 202, the acknowledgements not awaited) and could not tell what was in."""
+    kafka = FakeKafka(failing=2, refusing=3)
+    body, status = deliver_batch(kafka, 5)
+    assert status == 503
+    assert kafka.queued == [b"h0", b"h1", b"h2"]  # nothing is tried after a refusal
+    assert body["error"] == "not_confirmed" and body["accepted"] == 2
+    assert [(e["index"], e["reason"]) for e in body["errors"]] == [
+        (2, "send_failed:NotLeaderForPartitionError"),
+        (3, "send_failed:KafkaTimeoutError"),
+        (4, "send_failed:KafkaTimeoutError"),
+    ]
+    assert "Kafka acknowledged 2 of 5 item(s); 3 were not confirmed" in body["message"]
+    assert "drops a mention id it has already taken" in body["message"]
+
+
+def test_an_unanswered_send_is_not_confirmed_after_the_timeout() -> None:
+    body, status = deliver_batch(FakeKafka(), 2, timeout_s=0.05)
+    assert status == 503 and body["accepted"] == 0
+    assert [e["reason"] for e in body["errors"]] == ["send_failed:not_confirmed"] * 2
+
+
+def test_a_batch_kafka_acknowledged_whole_is_accepted() -> None:
+    assert deliver_batch(FakeKafka(failing=99), 3) == ({"accepted": 3}, 202)
+
+
 def test_bearer_token_check() -> None:
     assert authorised(None, None)
     assert authorised(f"Bearer {TOKEN}", TOKEN)
@@ -160,3 +222,38 @@ def test_endpoint_on_a_real_worker(worker: RunningWorker) -> None:
     assert metrics["stormvarsel_http_ingest_requests_total{code=400}"] == 1
     assert metrics["stormvarsel_http_ingest_requests_total{code=413}"] == 1
     assert metrics["stormvarsel_http_ingest_requests_total{code=415}"] == 1
+
+
+def set_max_message_bytes(worker: RunningWorker, topic: str, value: int | None) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=worker.bootstrap)
+    try:
+        configs = {"max.message.bytes": str(value)} if value is not None else {}
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
+    finally:
+        admin.close()
+
+
+@pytest.mark.integration
+def test_kafka_refusing_part_of_a_batch_on_a_real_worker(worker: RunningWorker) -> None:
+    """Kafka refused one item of a valid batch: the endpoint answered 202 {"accepted": 3} (it
+    never waited for Kafka), so the sender could not know that item was lost. The answer now
+    says which items are in, and sending the whole batch again is safe."""
+    mentions = worker.topic("mentions")
+    set_max_message_bytes(worker, mentions, 600)  # the broker refuses the long item, only it
+    items = [mention(0), mention(3, text="Nordlys Energi " + "x" * 1000), mention(4)]
+    assert {partition_of(item["id"]) for item in items} == {0, 1, 2}  # one batch per item
+    code, body = post(worker, json.dumps(items).encode())
+    assert code == 503, body
+    assert body["error"] == "not_confirmed" and body["accepted"] == 2
+    [error] = body["errors"]
+    assert error["index"] == 1 and error["reason"].startswith("send_failed:"), error
+
+    set_max_message_bytes(worker, mentions, 1_048_588)
+    assert post(worker, json.dumps(items).encode()) == (202, {"accepted": 3})
+    # The items taken by the first request, sent again, were dropped as duplicates.
+    records = worker.consume("mentions.valid", expected=3)
+    assert sorted(json.loads(record.value)["id"] for record in records) == ["h0", "h3", "h4"]
+
+
+def partition_of(key: str, partitions: int = 3) -> int:
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
