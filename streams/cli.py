@@ -245,7 +245,8 @@ def topics_create(timeout: float) -> None:
     default="auto",
     show_default=True,
     help="Input format; auto: .jsonl/.ndjson/.json or .csv by extension, JSON Lines on stdin. "
-    "jsonl input that starts with '[' is read as one JSON array of mentions.",
+    "jsonl input that starts with '[' is read as one JSON array of mentions, and input whose "
+    "first JSON object spans several lines as pretty-printed objects, one after another.",
 )
 @click.option(
     "--map",
