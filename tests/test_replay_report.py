@@ -9,17 +9,19 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from detectors.config import DetectorConfig
-from streams.replay.charts import HEIGHT, choose_bin_ms, y_of
+from streams.replay.charts import HEIGHT, choose_bin_ms, time_ticks, y_of
 from streams.replay.compare import pair_episodes, summarise
 from streams.replay.escape import md
 from streams.replay.report import write_report
 from streams.replay.result import BucketPoint, ReplayResult, RunResult
 from streams.replay.timeline import episodes
 from streams.replay.times import (
+    HOUR_MS,
     TimeFormatError,
     parse_duration,
     parse_time,
@@ -423,6 +425,30 @@ def test_comparison_pairs_overlapping_episodes_and_counts_extra_and_missing() ->
     assert summary.median_delta_ms == -1 * MIN
 
 
+def test_an_episode_already_alerted_when_the_range_began_is_not_same_time() -> None:
+    """Before: an unknown first alert counted as a delta of 0, "same time"."""
+    live = episodes(
+        [
+            alert("escalated", 20, "critical", first_abnormal=-30, start=-25),  # before
+            alert("escalated", 20, "critical", brand="bolt", first_abnormal=-30, start=-25),
+        ]
+    )
+    candidate = episodes(
+        [
+            alert("opened", 40, "watch", first_abnormal=30, start=39),  # inside: later
+            alert("escalated", 25, "warning", brand="bolt", first_abnormal=-20, start=-15),
+        ]
+    )
+    pairs = pair_episodes(live, candidate, open_until_ms=T0 + 1000 * MIN)
+    assert [(p.brand, p.verdict) for p in pairs] == [
+        ("acme", "later"),
+        ("bolt", "both before the range"),
+    ]
+    summary = summarise(pairs)
+    assert (summary.same, summary.later, summary.before_range) == (0, 1, 1)
+    assert summary.median_delta_ms is None
+
+
 def test_the_report_answers_earlier_or_falsely(tmp_path: Path) -> None:
     live = [alert("opened", 30, "warning", first_abnormal=20, start=29)]
     candidate = [
@@ -478,3 +504,24 @@ def test_times_durations_and_zones() -> None:
         parse_duration("a week")
     with pytest.raises(TimeFormatError):
         parse_zone("Mars/Base")
+
+
+def test_email_addresses_do_not_become_links_in_the_markdown() -> None:
+    out = md("write boss@brand.example, mailto:x@y.example or xmpp:z@chat.example")
+    assert not re.search(r"(?<!\\)@", out)
+    assert (
+        out.replace("\\", "")
+        == "write boss@brand.example, mailto:x@y.example or xmpp:z@chat.example"
+    )
+
+
+def test_no_time_label_names_an_hour_a_clock_change_skipped() -> None:
+    """Oslo, 29 March 2026: 02:00 does not exist; its tick fell at 03:00 labelled "02:00"."""
+    oslo = ZoneInfo("Europe/Oslo")
+    start = int(datetime(2026, 3, 28, 20, tzinfo=oslo).timestamp() * 1000)
+    ticks = time_ticks(start, start + 14 * HOUR_MS, oslo)
+    assert len({at for at, _ in ticks}) == len(ticks)
+    for at, label in ticks:
+        local = datetime.fromtimestamp(at / 1000, oslo)
+        assert label == local.strftime("%m-%d" if local.hour == 0 else "%H:%M")
+    assert "02:00" not in [label for _, label in ticks]

@@ -295,6 +295,10 @@ def time_ticks(start_ms: int, end_ms: int, zone: tzinfo) -> list[tuple[int, str]
         for hour in range(0, 24, hours) if hours < 24 else (0,):
             moment = day.replace(hour=hour)
             at_ms = int(moment.timestamp() * 1000)
+            # An hour a clock change skips (02:00 in spring in Europe) does not exist: its
+            # moment is another hour, which its label would misname.
+            if datetime.fromtimestamp(at_ms / 1000, zone).hour != hour:
+                continue
             if start_ms <= at_ms < end_ms:
                 label = moment.strftime("%m-%d" if hour == 0 else "%H:%M")
                 ticks.append((at_ms, label))

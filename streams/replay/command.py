@@ -24,7 +24,13 @@ from detectors.config import DetectorConfig
 from streams.errors import ConfigError
 from streams.kafka_clients import kafka_logs_quiet
 from streams.replay import run as replay_run
-from streams.replay.report import ReportPaths, build_context, comparison_sentence, write_report
+from streams.replay.report import (
+    ReportPaths,
+    build_context,
+    comparison_sentence,
+    uncounted_warnings,
+    write_report,
+)
 from streams.replay.result import ReplayResult, Stage
 from streams.replay.timeline import episodes
 from streams.replay.times import (
@@ -165,6 +171,10 @@ class RichProgress(replay_run.Progress):
             self._progress.update(self._task, completed=read)
             self._shown = read
 
+    def grow(self, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, total=total)
+
     def stop(self) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=self._read)
@@ -182,6 +192,13 @@ def summary_lines(result: ReplayResult, paths: ReportPaths, seconds: float) -> l
         f"{c.in_range:,} in the range, {c.warmup:,} warm-up) in {seconds:.1f} s "
         f"({rate:,.0f} records/s)."
     ]
+    if c.reordered:
+        lines.append(
+            "Note: the record timestamps of partition(s) "
+            f"{', '.join(str(p) for p in sorted(c.reordered))} go back in time (mentions sent "
+            "out of time order), so they were read to their end to find every mention of the "
+            "range."
+        )
     for run in result.runs:
         storms = [e for e in episodes(run.alerts) if e.kind == "storm"]
         described = ", ".join(
@@ -194,6 +211,7 @@ def summary_lines(result: ReplayResult, paths: ReportPaths, seconds: float) -> l
             f"{run.label} ({run.source}): {len(run.alerts)} alerts, {len(storms)} storms"
             + (f": {described}" if described else "")
         )
+    lines += uncounted_warnings(result)
     if len(result.runs) > 1:
         lines.append(comparison_sentence(build_context(result)))
     lines.append(f"Report: {paths.html}")

@@ -13,7 +13,9 @@ from typing import Literal
 
 from streams.replay.timeline import EpisodeTimeline
 
-Verdict = Literal["earlier", "later", "same time", "only candidate", "only live"]
+Verdict = Literal[
+    "earlier", "later", "same time", "both before the range", "only candidate", "only live"
+]
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,13 @@ class Pair:
             return "only candidate"
         if self.candidate is None:
             return "only live"
-        delta = self.first_alert_delta_ms or 0
+        live, candidate = self.live.first_alert_ms, self.candidate.first_alert_ms
+        # None: the episode was already alerted when the range began, before the other side.
+        if live is None and candidate is None:
+            return "both before the range"
+        if live is None or candidate is None:
+            return "later" if live is None else "earlier"
+        delta = candidate - live
         return "earlier" if delta < 0 else "later" if delta > 0 else "same time"
 
     @property
@@ -81,6 +89,7 @@ class Verdicts:
     earlier: int
     later: int
     same: int
+    before_range: int  # both already alerted when the range began: no time to compare
     only_candidate: int
     only_live: int
     median_delta_ms: float | None  # over incidents both alerted (negative: earlier)
@@ -94,6 +103,7 @@ def summarise(pairs: list[Pair], kind: str = "storm") -> Verdicts:
         earlier=sum(1 for p in chosen if p.verdict == "earlier"),
         later=sum(1 for p in chosen if p.verdict == "later"),
         same=sum(1 for p in chosen if p.verdict == "same time"),
+        before_range=sum(1 for p in chosen if p.verdict == "both before the range"),
         only_candidate=sum(1 for p in chosen if p.verdict == "only candidate"),
         only_live=sum(1 for p in chosen if p.verdict == "only live"),
         median_delta_ms=float(median(deltas)) if deltas else None,

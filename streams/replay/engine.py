@@ -117,6 +117,7 @@ class ReplayEngine:
         batch_size: int = 256,
         brands: frozenset[str] = frozenset(),
         on_output: OutputHook | None = None,
+        tail_ms: int = 0,
     ) -> None:
         if stage != "scored" and scorer is None:
             raise ValueError(f"a replay from {stage} needs a scorer")
@@ -125,6 +126,9 @@ class ReplayEngine:
         self.stage = stage
         self.start_ms = start_ms
         self.end_ms = end_ms
+        #: Records this long past the end (the source reads them) only move the watermark, as
+        #: they did live: the buckets just before the end close as they closed live.
+        self.tail_ms = max(0, tail_ms)
         self.warmup_start_ms = min(warmup_start_ms, start_ms)
         self.lateness_ms = lateness_ms
         self.partitions = partitions
@@ -159,6 +163,10 @@ class ReplayEngine:
         """One record of the topic, in consumption order."""
         counts = self.counts
         counts.read += 1
+        if self.end_ms <= record.timestamp_ms < self.end_ms + self.tail_ms:
+            counts.after += 1
+            self._dispatch(record, tail=True)
+            return
         if not self.warmup_start_ms <= record.timestamp_ms < self.end_ms:
             counts.outside += 1
             return
@@ -166,21 +174,38 @@ class ReplayEngine:
             counts.warmup += 1
         else:
             counts.in_range += 1
+        self._dispatch(record, tail=False)
+
+    def _dispatch(self, record: SourceRecord, *, tail: bool) -> None:
+        """``tail``: a record past the end; it moves the watermark of its brand's partition and
+        is counted nowhere else."""
         if self.stage == "mentions":
-            self._validate(record)
+            self._validate(record, tail)
         elif self.stage == "valid":
-            self._from_valid(record)
+            self._from_valid(record, tail)
         else:
-            self._detect_scored(record.partition, record.value, record.offset)
+            self._detect_scored(record.partition, record.value, record.offset, tail)
 
     def finish(self) -> list[RunResult]:
         """Score and detect what is still waiting; the results of every run."""
         self._flush()
+        for run in self._runs:
+            detectors = [d for r in run.replayers.values() for d in r.detectors.values()]
+            # Late mentions are reported with the next bucket that closes; the rest still wait.
+            run.result.late = sum(
+                p.late for points in run.result.buckets.values() for p in points
+            ) + sum(d.late_pending for d in detectors)
+            run.result.unclosed = sum(
+                bucket.volume
+                for d in detectors
+                for start, bucket in d.open.items()
+                if self.start_ms <= start < self.end_ms
+            )
         return self.results
 
     # --- validation --------------------------------------------------------------------------
 
-    def _validate(self, record: SourceRecord) -> None:
+    def _validate(self, record: SourceRecord, tail: bool = False) -> None:
         try:
             outcome = check_mention(
                 record.value,
@@ -196,6 +221,13 @@ class ReplayEngine:
             )
         except Exception as exc:  # the live stage dead-letters its own bugs, so do we
             outcome = Rejection("internal_error", f"{type(exc).__name__}: {exc}")
+        if tail:
+            if isinstance(outcome, Passed):
+                for brand_id, brand_record in outcome.records:
+                    self._queue(
+                        brand_id.encode(), b"", _clock_ms(brand_record), brand_id, tick_only=True
+                    )
+            return
         if isinstance(outcome, Rejection):
             self.counts.dead_letter(outcome.reason)
             return
@@ -212,7 +244,7 @@ class ReplayEngine:
                 brand_id.encode(), valid_value(brand_record), _clock_ms(brand_record), brand_id
             )
 
-    def _from_valid(self, record: SourceRecord) -> None:
+    def _from_valid(self, record: SourceRecord, tail: bool = False) -> None:
         try:
             parsed = json.loads(record.value or b"")
             brand = str(parsed["brand"])
@@ -220,16 +252,22 @@ class ReplayEngine:
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             # Unreadable here is unreadable for the scorer too: it would dead-letter it.
             log.debug("replay.unreadable_valid", offset=record.offset, error=str(exc))
-            self.counts.dead_letter("invalid_json")
+            if not tail:
+                self.counts.dead_letter("invalid_json")
+            return
+        if tail:
+            self._queue(record.key or brand.encode(), b"", clock_ms, brand, tick_only=True)
             return
         self.counts.passed += 1
         self._queue(record.key or brand.encode(), record.value or b"", clock_ms, brand)
 
     # --- scoring -----------------------------------------------------------------------------
 
-    def _queue(self, key: bytes, value: bytes, clock_ms: int, brand: str) -> None:
-        score = self.selected(brand)
-        if not score:
+    def _queue(
+        self, key: bytes, value: bytes, clock_ms: int, brand: str, *, tick_only: bool = False
+    ) -> None:
+        score = self.selected(brand) and not tick_only
+        if not score and not tick_only:
             self.counts.other_brands += 1
         self._pending.append(_Pending(key, value, clock_ms, score))
         self._to_score += score
@@ -259,7 +297,7 @@ class ReplayEngine:
     # --- detection ---------------------------------------------------------------------------
 
     def _detect_scored(
-        self, partition: int, value: bytes | None, offset: int | None = None
+        self, partition: int, value: bytes | None, offset: int | None = None, tail: bool = False
     ) -> None:
         """A scored record as the detect agent takes it; ``offset`` is its offset on
         mentions.scored (a replay that scores numbers its records per partition instead)."""
@@ -270,12 +308,12 @@ class ReplayEngine:
             _record, event = parse_scored(value or b"")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.debug("replay.unreadable_scored", partition=partition, error=str(exc))
-            self.counts.unreadable += 1
+            self.counts.unreadable += not tail
             return
         if is_copy(self.copies, event, partition, offset, 0):
-            self.counts.copies += 1
+            self.counts.copies += not tail
             return
-        if not self.selected(event.brand):
+        if tail or not self.selected(event.brand):
             self._tick(partition, event.clock_ms)
             return
         self.counts.detected += 1
@@ -303,15 +341,15 @@ class ReplayEngine:
         for output in outputs:
             if isinstance(output, EpisodeEvent):
                 # at_ms is the end of the bucket that caused the change: in the range when
-                # that bucket is.
-                if output.at_ms <= self.start_ms:
+                # that bucket is (buckets past the end close on the records just after it).
+                if not self.start_ms < output.at_ms <= self.end_ms:
                     continue
                 alert = alert_record(output, self.voices)
                 run.result.alerts.append(alert)
                 if self.on_output is not None:
                     self.on_output(index, output, alert)
             elif isinstance(output, BucketSummary):
-                if output.start_ms < self.start_ms:
+                if not self.start_ms <= output.start_ms < self.end_ms:
                     continue
                 run.result.buckets.setdefault(output.brand, []).append(
                     BucketPoint.from_summary(output)

@@ -39,8 +39,9 @@ def md(text: object, limit: int | None = None) -> str:
     # Only text outside the entities html.escape wrote (&lt; ...) gets backslashes.
     parts = re.split(r"(&(?:amp|lt|gt);)", escaped)
     out = "".join(p if i % 2 else _MD_INLINE.sub(r"\\\1", p) for i, p in enumerate(parts))
-    # No GFM autolinks either: "http://…" and "www.…" stay plain text.
-    out = out.replace("://", "\\://").replace("www.", "www\\.")
+    # No GFM autolinks either: "http://…", "www.…" and e-mail addresses (also "mailto:…",
+    # "xmpp:…") stay plain text; an escaped "@" is a text node of its own, so no address forms.
+    out = out.replace("://", "\\://").replace("www.", "www\\.").replace("@", "\\@")
     lead = _MD_LEADING.match(out)
     if lead is None:
         return out

@@ -254,8 +254,14 @@ def _verdict_text(p: Pair) -> str:
         )
     if p.verdict == "only live":
         return "only the live configuration alerts: the candidate would have missed it"
+    if p.verdict == "both before the range":
+        return "both alert (both began before the range: no time to compare)"
     if delta is None:
-        return "both alert (the episode began before the range)"
+        first = "live configuration" if p.verdict == "later" else "candidate"
+        return (
+            f"candidate alerts {p.verdict}: the {first}'s episode began before the range, the "
+            "other's inside it"
+        )
     if delta == 0:
         return "both alert at the same time"
     return f"candidate alerts {show_duration(abs(delta))} {'earlier' if delta < 0 else 'later'}"
@@ -267,7 +273,13 @@ def comparison_sentence(ctx: _Context) -> str:
     candidate = ctx.result.runs[1].label
     parts = [
         f"Storms both configurations alerted: {v.both} "
-        f"({v.earlier} earlier, {v.later} later, {v.same} at the same time with the {candidate})"
+        f"({v.earlier} earlier, {v.later} later, {v.same} at the same time with the {candidate}"
+        + (
+            f", {v.before_range} already alerted by both when the range began"
+            if v.before_range
+            else ""
+        )
+        + ")"
     ]
     if v.median_delta_ms is not None:
         direction = "earlier" if v.median_delta_ms < 0 else "later"
@@ -281,12 +293,47 @@ def comparison_sentence(ctx: _Context) -> str:
     return "; ".join(parts) + "."
 
 
+#: Above this share of detected mentions in no bucket, the report warns.
+UNCOUNTED_WARN_SHARE = 0.01
+
+
+def uncounted_warnings(result: ReplayResult) -> list[str]:
+    """A sentence for each run with a sizeable share of its mentions in no bucket: the charts
+    and episodes then understate the range."""
+    detected = result.counts.detected
+    out = []
+    for run in result.runs:
+        missing = run.late + run.unclosed
+        if not detected or missing / detected < UNCOUNTED_WARN_SHARE:
+            continue
+        which = f"{run.label}: " if len(result.runs) > 1 else ""
+        reasons = []
+        if run.late:
+            reasons.append(
+                f"{run.late:,} arrived after their bucket had closed (the input was out of "
+                "time order by more than the allowed lateness, "
+                f"{show_duration(result.lateness_ms)})"
+            )
+        if run.unclosed:
+            reasons.append(
+                f"{run.unclosed:,} are in the last buckets, which no later record closed "
+                "(replay with a later --to to see them)"
+            )
+        out.append(
+            f"Warning: {which}{missing:,} of the {detected:,} mentions detected "
+            f"({missing / detected:.1%}) are in no bucket, so the charts and episodes "
+            f"understate the range: {'; '.join(reasons)}."
+        )
+    return out
+
+
 def _counts_rows(result: ReplayResult) -> list[tuple[str, str]]:
     c = result.counts
     rows = [
         ("records read", f"{c.read:,}"),
         ("in the range", f"{c.in_range:,}"),
         ("read for warm-up only (before the range)", f"{c.warmup:,}"),
+        ("just after the range (closing its last buckets only)", f"{c.after:,}"),
         ("outside the range (skipped)", f"{c.outside:,}"),
     ]
     if result.stage == "mentions":
@@ -306,6 +353,24 @@ def _counts_rows(result: ReplayResult) -> list[tuple[str, str]]:
     if c.copies:
         rows.append(("copies of mentions already counted (dropped)", f"{c.copies:,}"))
     rows.append(("mentions detected", f"{c.detected:,}"))
+    for run in result.runs:
+        which = f" ({run.label})" if len(result.runs) > 1 else ""
+        if run.late:
+            rows.append((f"of them counted late, in no bucket{which}", f"{run.late:,}"))
+        if run.unclosed:
+            rows.append(
+                (
+                    f"of them in buckets still open at the end, in no bucket{which}",
+                    f"{run.unclosed:,}",
+                )
+            )
+    if c.reordered:
+        rows.append(
+            (
+                "partitions out of time order (read to their end)",
+                ", ".join(str(p) for p in sorted(c.reordered)),
+            )
+        )
     return rows
 
 
@@ -361,6 +426,7 @@ border-top:2px solid;vertical-align:middle;margin-right:.3rem}.legend .s0 i{bord
 border-top-style:dotted}.legend .s3 i{border-color:#7c3aed;border-top-style:dashed}
 .statement{border-left:3px solid #2563eb;background:#f5f8fc;padding:.4rem .7rem;margin:.4rem 0}
 .statement .label{font-size:.8rem;color:#5a6878}.post{font-size:.9rem}.note{color:#5a6878}
+.warning{color:#8a3b00;font-weight:600}
 .answer{background:#fff8e6;border:1px solid #f0d48a;padding:.6rem .8rem}
 """
 
@@ -400,6 +466,7 @@ def render_html(ctx: _Context, csv_paths: list[Path], alert_paths: list[Path]) -
     for brand in ctx.brands:
         out.append(_brand_html(ctx, brand, zone))
     out.append('<h2 id="records">Where the records went</h2>')
+    out += [f'<p class="warning">{h(text)}</p>' for text in uncounted_warnings(r)]
     out.append(_table(["", "records"], [(h(k), h(v)) for k, v in _counts_rows(r)]))
     files = [*csv_paths, *alert_paths]
     links = ", ".join(f'<a href="{h(p.name)}">{h(p.name)}</a>' for p in files)
@@ -631,6 +698,8 @@ def render_markdown(ctx: _Context, csv_paths: list[Path], alert_paths: list[Path
         for e in found:
             lines += _episode_md(ctx, e)
     lines += ["## Where the records went", ""]
+    for text in uncounted_warnings(r):
+        lines += [f"**{md(text)}**", ""]
     lines += _md_table(["", "records"], [(md(k), md(v)) for k, v in _counts_rows(r)])
     files = ", ".join(f"[{md(p.name)}]({p.name})" for p in [*csv_paths, *alert_paths])
     lines += [f"Numbers behind the charts and tables: {files}.", ""]

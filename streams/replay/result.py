@@ -56,6 +56,11 @@ class RunResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     #: Brand id -> its closed buckets inside the range, in time order.
     buckets: dict[str, list[BucketPoint]] = field(default_factory=dict)
+    #: Mentions the detectors counted late (their bucket had closed): in no bucket's volume.
+    late: int = 0
+    #: Mentions of the range in buckets still open at the end (no later record closed them):
+    #: in no bucket either, and nothing was detected on them.
+    unclosed: int = 0
 
     @property
     def bucket_ms(self) -> int:
@@ -67,7 +72,8 @@ class ReplayCounts:
     """Where every record read went (a record may fan out to several brands)."""
 
     read: int = 0  # records read from the topic
-    outside: int = 0  # their timestamp lies outside [warm-up start, end)
+    outside: int = 0  # their timestamp lies outside [warm-up start, end + tail)
+    after: int = 0  # in [end, end + tail): they only moved the watermark, as they did live
     warmup: int = 0  # inside the warm-up, before the range: they teach the detectors only
     in_range: int = 0  # timestamp inside [start, end)
     passed: int = 0  # brand copies passed on by validation (a mention of two brands counts 2)
@@ -79,6 +85,8 @@ class ReplayCounts:
     unreadable: int = 0  # scored records the detection stage could not read
     copies: int = 0  # scored copies of a mention already counted, dropped as the detect stage does
     detected: int = 0  # mentions fed to the detectors
+    #: Partitions whose timestamps go back in time past the range's end: read to their log end.
+    reordered: set[int] = field(default_factory=set)
 
     def dead_letter(self, reason: str) -> None:
         self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1

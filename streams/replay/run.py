@@ -14,9 +14,11 @@ from streams.mention import Limits
 from streams.replay.engine import ReplayEngine, RunSpec
 from streams.replay.result import ReplayResult, Stage
 from streams.replay.source import (
+    END_GRACE_MS,
     NoMentions,
     Plan,
     ReplayOptionError,
+    Span,
     consumer,
     extent,
     partitions_of,
@@ -59,6 +61,9 @@ class Progress:
 
     def advance(self, read: int) -> None:
         pass
+
+    def grow(self, total: int) -> None:
+        """The number of records to read went up to ``total``."""
 
     def status(self, message: str) -> None:
         pass
@@ -113,7 +118,8 @@ def empty_range_message(settings: Settings, topic: str, options: ReplayOptions) 
         return f"no mentions to replay: topic {topic!r} is empty"
     return (
         f"no mentions to replay: topic {topic!r} has no record between {span} "
-        f"(its records run from {show_time(held[0], zone)} to {show_time(held[1], zone)})"
+        f"(its first record is dated {show_time(held[0], zone)}, its last "
+        f"{show_time(held[1], zone)})"
     )
 
 
@@ -200,6 +206,7 @@ def run_prepared(
         batch_size=settings.sentiment_batch_size,
         brands=frozenset(prepared.brands),
         on_output=publisher.send if publisher is not None else None,
+        tail_ms=END_GRACE_MS,
     )
     log.info(
         "replay.start",
@@ -209,9 +216,18 @@ def run_prepared(
         partitions=prepared.partitions,
         runs=[run.label for run in prepared.runs],
     )
-    progress.start(prepared.plan.total)
+    total = prepared.plan.total
+    engine.counts.reordered.update(s.partition for s in prepared.plan.spans if s.reordered)
+
+    def reordered(span: Span, added: int) -> None:
+        nonlocal total
+        total += added
+        engine.counts.reordered.add(span.partition)
+        progress.grow(total)
+
+    progress.start(total)
     try:
-        for record in read_plan(settings, prepared.plan):
+        for record in read_plan(settings, prepared.plan, reordered):
             engine.feed(record)
             progress.advance(engine.counts.read)
         runs = engine.finish()

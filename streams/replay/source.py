@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,8 @@ CLIENT_ID = "stormvarsel-replay"
 END_GRACE_MS = 15 * 60_000
 #: A partition that yields nothing for this long before its planned end offset is an error.
 STALL_S = 30.0
+#: Records sampled after a partition's planned end to see whether its timestamps go back there.
+PROBES = 8
 
 
 class ReplayError(StormvarselError):
@@ -46,11 +48,19 @@ class ReplayOptionError(ConfigError):
 
 @dataclass(frozen=True)
 class Span:
-    """Offsets ``[start, end)`` of one partition to read."""
+    """Offsets ``[start, end)`` of one partition to read.
+
+    Record timestamps are event times, so a partition fed out of time order (a history sent
+    unsorted, a collector catching up) can hold records of the range after the first one dated
+    past it. ``log_end`` is where such a partition is read on to once that shows; ``reordered``
+    says the plan already reads to it.
+    """
 
     partition: int
     start: int
     end: int
+    log_end: int = -1
+    reordered: bool = False
 
     @property
     def size(self) -> int:
@@ -103,7 +113,13 @@ def partitions_of(client: KafkaConsumer, topic: str) -> list[int] | None:
 
 def plan_range(client: KafkaConsumer, topic: str, start_ms: int, end_ms: int) -> Plan:
     """Per partition: the first offset with a timestamp at or after ``start_ms`` up to the first
-    at or after ``end_ms`` plus :data:`END_GRACE_MS` (the log end when there is none)."""
+    at or after ``end_ms`` plus :data:`END_GRACE_MS` (the log end when there is none).
+
+    No record before the first offset is in the range, whatever the order; after the planned end
+    one can be, in a partition out of time order. :data:`PROBES` records after it are sampled:
+    when one is dated before ``end_ms`` the partition is planned to its log end (the engine skips
+    what lies outside the range), and :func:`read_partition` reads on to it when the records
+    it reads show the order is broken."""
     partitions = partitions_of(client, topic)
     if partitions is None:
         raise ReplayError(
@@ -119,13 +135,39 @@ def plan_range(client: KafkaConsumer, topic: str, start_ms: int, end_ms: int) ->
         stop = ends.get(tp)
         begin = first.offset if first is not None else last[tp]
         finish = stop.offset if stop is not None else last[tp]
-        spans.append(Span(tp.partition, begin, max(begin, finish)))
+        reordered = finish < last[tp] and _dated_before(client, tp, finish, last[tp], end_ms)
+        if reordered:
+            log.warning(
+                "replay.out_of_order",
+                topic=topic,
+                partition=tp.partition,
+                planned_end=finish,
+                log_end=last[tp],
+            )
+            finish = last[tp]
+        spans.append(Span(tp.partition, begin, max(begin, finish), last[tp], reordered))
+    client.unsubscribe()
     return Plan(topic, spans)
 
 
+def _dated_before(
+    client: KafkaConsumer, tp: TopicPartition, first: int, end: int, before_ms: int
+) -> bool:
+    """Whether any of :data:`PROBES` records spread over offsets ``[first, end)`` (the last one
+    among them) has a timestamp before ``before_ms``."""
+    count = end - first
+    offsets = sorted({first + (count - 1) * k // (PROBES - 1) for k in range(PROBES)})
+    for offset in offsets:
+        stamp = _timestamp_at(client, tp, offset)
+        if stamp is not None and stamp < before_ms:
+            return True
+    return False
+
+
 def extent(client: KafkaConsumer, topic: str) -> tuple[int, int] | None:
-    """Timestamps of the earliest-offset and latest-offset records over all partitions (what a
-    "no data in that range" message can point to), or None for an empty topic."""
+    """The earliest and the latest timestamp among the partitions' first and last records (what
+    a "no data in that range" message can point to), or None for an empty topic. In a partition
+    out of time order these are not its oldest and newest mentions."""
     partitions = partitions_of(client, topic) or []
     tps = [TopicPartition(topic, p) for p in partitions]
     if not tps:
@@ -154,28 +196,54 @@ def _timestamp_at(client: KafkaConsumer, tp: TopicPartition, offset: int) -> int
     return None
 
 
-def read_partition(settings: Settings, topic: str, span: Span) -> Iterator[SourceRecord]:
-    """The span's records in offset order, from a consumer of its own."""
+def read_partition(
+    settings: Settings,
+    topic: str,
+    span: Span,
+    on_reordered: Callable[[Span, int], None] | None = None,
+) -> Iterator[SourceRecord]:
+    """The span's records in offset order, from a consumer of its own.
+
+    A record dated more than :data:`END_GRACE_MS` before the newest one read before it shows the
+    partition is out of time order: reading then goes on to ``span.log_end``, and
+    ``on_reordered(span, records_added)`` is told."""
     if span.size == 0:
         return
     reader = consumer(settings)
     tp = TopicPartition(topic, span.partition)
+    stop = span.end
+    newest = None
     try:
         reader.assign([tp])
         reader.seek(tp, span.start)
         last_progress = time.monotonic()
-        while reader.position(tp) < span.end:
+        while reader.position(tp) < stop:
             batch = reader.poll(timeout_ms=1000).get(tp, [])
             if batch:
                 last_progress = time.monotonic()
             elif time.monotonic() - last_progress > STALL_S:
                 raise ReplayError(
                     f"{topic} partition {span.partition} stopped at offset "
-                    f"{reader.position(tp)} before {span.end} (deleted by retention meanwhile?)"
+                    f"{reader.position(tp)} before {stop} (deleted by retention meanwhile?)"
                 )
             for message in batch:
-                if message.offset >= span.end:
+                if message.offset >= stop:
                     return
+                stamp = int(message.timestamp)
+                if newest is not None and stamp < newest - END_GRACE_MS and stop < span.log_end:
+                    log.warning(
+                        "replay.out_of_order",
+                        topic=topic,
+                        partition=span.partition,
+                        offset=message.offset,
+                        behind_ms=newest - stamp,
+                        planned_end=stop,
+                        log_end=span.log_end,
+                    )
+                    if on_reordered is not None:
+                        on_reordered(span, span.log_end - stop)
+                    stop = span.log_end
+                newest = stamp if newest is None else max(newest, stamp)
                 yield _record(message)
     finally:
         reader.close(autocommit=False)
@@ -191,14 +259,18 @@ def _record(message: Any) -> SourceRecord:
     )
 
 
-def read_plan(settings: Settings, plan: Plan) -> Iterator[SourceRecord]:
+def read_plan(
+    settings: Settings, plan: Plan, on_reordered: Callable[[Span, int], None] | None = None
+) -> Iterator[SourceRecord]:
     """Every planned record; partitions merged by record timestamp (then partition, offset).
 
     Within a partition the offset order is kept whatever the timestamps. Across partitions the
     live consumption order is not recorded anywhere; timestamp order is what a real-time feed
     gives (see docs/replay.md).
     """
-    readers = [read_partition(settings, plan.topic, span) for span in plan.spans if span.size]
+    readers = [
+        read_partition(settings, plan.topic, span, on_reordered) for span in plan.spans if span.size
+    ]
     if len(readers) == 1:
         yield from readers[0]
         return
