@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -19,6 +20,10 @@ from streams.topics import PIPELINE_TOPICS
 log = get_logger(__name__)
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+#: The results are stamped with event times, often weeks or years back: under the broker's time
+#: retention (7 days by default) Kafka would delete them minutes after they were written. They
+#: are kept until the topics are deleted.
+TOPIC_CONFIG = {"retention.ms": "-1"}
 
 
 def published_topics(prefix: str, runs: int) -> list[tuple[str, str]]:
@@ -65,6 +70,8 @@ class Publisher:
         except (KafkaError, OSError) as exc:
             raise ReplayError(f"cannot open a producer for --publish-prefix: {exc}") from None
         self.sent = 0
+        self.failed = 0
+        self._first_error: str | None = None
 
     def _create(self, settings: Settings, partitions: int) -> None:
         admin = connect_admin(settings)
@@ -73,6 +80,7 @@ class Publisher:
             for pair in self.topics:
                 for name in pair:
                     if name in existing:
+                        log.info("replay.topic_exists", topic=name, config="left as it is")
                         continue
                     try:
                         admin.create_topics(
@@ -81,6 +89,7 @@ class Publisher:
                                     name=name,
                                     num_partitions=partitions,
                                     replication_factor=settings.topic_replication,
+                                    topic_configs=dict(TOPIC_CONFIG),
                                 )
                             ]
                         )
@@ -100,11 +109,35 @@ class Publisher:
             value = canonical_json(output.to_dict())
         else:
             return
-        self._producer.send(topic, key=brand.encode(), value=value.encode(), timestamp_ms=stamp)
+        future = self._producer.send(
+            topic, key=brand.encode(), value=value.encode(), timestamp_ms=stamp
+        )
+        future.add_errback(self._failed, topic)
         self.sent += 1
 
+    def _failed(self, topic: str, exc: BaseException) -> None:
+        self.failed += 1
+        if self._first_error is None:
+            self._first_error = f"{topic}: {type(exc).__name__}: {exc}"
+            log.error("replay.publish_failed", topic=topic, error=str(exc))
+
     def close(self) -> None:
+        """Wait for every record; a :class:`ReplayError` when any was not written."""
+        unconfirmed = None
         try:
             self._producer.flush(timeout=60)
+        except KafkaError as exc:  # a timeout, or batches aborted after a fatal error
+            unconfirmed = f"{type(exc).__name__}: {exc}"
         finally:
-            self._producer.close(timeout=10)
+            with contextlib.suppress(KafkaError):  # it flushes again, and fails the same way
+                self._producer.close(timeout=10)
+        if self.failed:
+            raise ReplayError(
+                f"--publish-prefix: {self.failed:,} of {self.sent:,} records were not written "
+                f"(first: {self._first_error}); the published topics are incomplete"
+            )
+        if unconfirmed is not None:
+            raise ReplayError(
+                f"--publish-prefix: Kafka did not confirm all {self.sent:,} records within 60 s "
+                f"({unconfirmed}); the published topics may be incomplete"
+            )

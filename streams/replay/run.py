@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -232,10 +233,15 @@ def run_prepared(
             progress.advance(engine.counts.read)
         runs = engine.finish()
         progress.advance(engine.counts.read)
+    except BaseException:
+        if publisher is not None:  # the replay's own error is the one to report
+            with contextlib.suppress(Exception):
+                publisher.close()
+        raise
     finally:
         progress.stop()
-        if publisher is not None:
-            publisher.close()
+    if publisher is not None:
+        publisher.close()  # raises when a result was not written
     result = ReplayResult(
         topic=prepared.topic,
         stage=prepared.stage,

@@ -1,0 +1,86 @@
+"""``--publish-prefix`` on the real Kafka: the results stay, and a record Kafka refused is an
+error, never a silent gap."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+
+from detectors.episodes import BucketSummary
+from streams.kafka_local import LocalKafka
+from streams.replay.publish import Publisher
+from streams.replay.source import ReplayError
+from streams.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+FEB_2015 = 1_424_600_000_000  # results carry event times, here years before the retention
+
+
+def summary(brand: str, start_ms: int) -> BucketSummary:
+    return BucketSummary(
+        brand=brand,
+        start_ms=start_ms,
+        end_ms=start_ms + 60_000,
+        volume=12,
+        negative=9,
+        neutral=2,
+        positive=1,
+        reach_negative=4_000,
+        unique_authors=11,
+        languages={"en": 12},
+        platforms={"x": 12},
+        expected_volume=3.5,
+        negative_share_baseline=0.2,
+        volume_score=2.1,
+        negative_score=2.7,
+        share_z=3.3,
+        storm_level="warning",
+        buzz_level="normal",
+        late=0,
+    )
+
+
+def test_published_topics_keep_results_dated_years_back(kafka: LocalKafka) -> None:
+    """Under the default 7-day retention Kafka deletes records stamped 2015 within minutes."""
+    prefix = f"pub{uuid.uuid4().hex[:6]}."
+    settings = load_settings(kafka_bootstrap_servers=kafka.bootstrap, topic_replication=1)
+    publisher = Publisher(settings, prefix, runs=1, partitions=2)
+    for n in range(5):
+        publisher.send(0, summary("american", FEB_2015 + n * 60_000), None)
+    publisher.close()
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, f"{prefix}buckets")]
+        )
+    finally:
+        admin.close()
+    (by_name,) = described.values()
+    configs = by_name[f"{prefix}buckets"]
+    value = configs["retention.ms"]
+    assert (value.get("value") if isinstance(value, dict) else value) == "-1"
+    reader = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(f"{prefix}buckets", p) for p in range(2)]
+    assert sum(reader.end_offsets(tps).values()) == 5 == publisher.sent
+    reader.close()
+
+
+def test_a_result_kafka_refuses_is_an_error_naming_the_count(kafka: LocalKafka) -> None:
+    """Before: the send's failure was never looked at and the replay ended as if all was
+    published."""
+    prefix = f"pub{uuid.uuid4().hex[:6]}."
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin.create_topics(
+        [NewTopic(f"{prefix}buckets", 1, 1, topic_configs={"max.message.bytes": "200"})]
+    )
+    admin.close()
+    settings = load_settings(kafka_bootstrap_servers=kafka.bootstrap, topic_replication=1)
+    publisher = Publisher(settings, prefix, runs=1, partitions=1)
+    for n in range(3):
+        publisher.send(0, summary("delta", FEB_2015 + n * 60_000), None)
+    with pytest.raises(ReplayError, match=r"3 of 3 records were not written .*buckets"):
+        publisher.close()
