@@ -168,12 +168,29 @@ def kafka_start(data_dir: Path | None, timeout: float) -> None:
     if not broker.start(timeout_s=timeout, say=lambda m: click.echo(m, err=True)):
         status = broker.status()
         click.echo(f"Kafka is already running (pid {status.pid}) at {status.bootstrap}.")
+        _warn_if_clients_look_elsewhere(status.bootstrap)
         return
     elapsed = time.monotonic() - started_at
     click.echo(
         f"Kafka {broker.version} is ready at {broker.bootstrap} after {elapsed:.1f} s "
         f"(data: {broker.data_dir}, log: {broker.log_file})."
     )
+    _warn_if_clients_look_elsewhere(broker.bootstrap)
+
+
+def _warn_if_clients_look_elsewhere(bootstrap: str) -> None:
+    """The local broker listens on STORMVARSEL_KAFKA_LOCAL_PORT; the other commands connect to
+    STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS. Say so when that does not name this broker."""
+    servers = _settings().kafka_bootstrap_servers
+    port = bootstrap.rsplit(":", 1)[1]
+    local = {f"{host}:{port}" for host in ("127.0.0.1", "localhost", "[::1]")}
+    if not local & set(servers.split(",")):
+        click.echo(
+            f"warning: STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS is {servers}, which does not name this "
+            f"broker: the worker and the other commands will not reach it. Set it to {bootstrap}, "
+            "or STORMVARSEL_KAFKA_LOCAL_PORT to the port it names.",
+            err=True,
+        )
 
 
 @kafka.command("stop")

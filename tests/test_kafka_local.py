@@ -101,9 +101,14 @@ def test_cli_start_status_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         result = runner.invoke(main, ["kafka", "start", "--data-dir", data_dir])
         assert result.exit_code == 0, result.output
         assert f"is ready at 127.0.0.1:{probe.port}" in result.output
+        # The other commands connect to the default 127.0.0.1:9092, not to this broker.
+        assert "does not name this broker" in result.output
+        assert f"Set it to 127.0.0.1:{probe.port}" in result.output
+        monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", f"localhost:{probe.port}")
         result = runner.invoke(main, ["kafka", "start", "--data-dir", data_dir])
         assert result.exit_code == 0
         assert "already running" in result.output
+        assert "warning" not in result.output
         result = runner.invoke(main, ["kafka", "status", "--data-dir", data_dir])
         assert result.exit_code == 0
         assert "answering" in result.output
