@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from mode.utils.times import want_seconds
 
 from streams.errors import StormvarselError
@@ -143,6 +144,12 @@ def _create_missing(admin: KafkaAdminClient, specs: list[TopicSpec], timeout_s: 
             )
         except TopicAlreadyExistsError:
             continue  # another worker created it a moment ago
+        except KafkaError as exc:
+            raise StormvarselError(
+                f"Kafka refused to create topic {spec.name!r} ({spec.partitions} partitions, "
+                f"replication {spec.replication}): {_refusal(exc)}; check "
+                "STORMVARSEL_TOPIC_PARTITIONS and STORMVARSEL_TOPIC_REPLICATION"
+            ) from None
         created.add(spec.name)
         log.info(
             "topic.created",
@@ -159,3 +166,10 @@ def _create_missing(admin: KafkaAdminClient, specs: list[TopicSpec], timeout_s: 
             f"{timeout_s:.0f} s ({exc}); check the brokers' logs"
         ) from None
     return created
+
+
+def _refusal(exc: KafkaError) -> str:
+    """The broker's own reason (its ``error_message``) when the error carries one."""
+    found = re.search(r"error_message='([^']*)'", str(exc))
+    reason = (found.group(1) if found else str(exc)).rstrip(". ")
+    return f"{type(exc).__name__}: {reason}"

@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from streams.app import build_app
+from streams.errors import StormvarselError
 from streams.kafka_local import LocalKafka, free_port
 from streams.settings import Settings
 from streams.topics import (
@@ -227,3 +228,18 @@ def test_faust_topics_are_created_and_led_before_faust_subscribes(
         name: entries["cleanup.policy"]["value"] for name, entries in configs["topic"].items()
     }
     assert policies == dict.fromkeys(changelogs, "compact")
+
+
+def test_a_replication_factor_the_cluster_cannot_give_is_one_line(kafka: LocalKafka) -> None:
+    """Before: a kafka-python traceback quoting the whole CreateTopics request and response."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    settings = Settings(
+        kafka_bootstrap_servers=kafka.bootstrap, topic_prefix=prefix, topic_replication=3
+    )
+    with pytest.raises(StormvarselError) as caught:
+        ensure_topics(settings)
+    message = str(caught.value)
+    assert message.startswith(f"Kafka refused to create topic '{prefix}mentions' (4 partitions")
+    assert "InvalidReplicationFactorError" in message and "only 1 broker(s)" in message
+    assert "STORMVARSEL_TOPIC_REPLICATION" in message and "\n" not in message
+    assert "CreateTopicsRequest" not in message
