@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import faust
 
 from streams.app import build_app, load_detector_config
+from streams.errors import ConfigError
 from streams.log_setup import configure_logging, get_logger
 from streams.settings import Settings, redact_url
 from streams.topics import (
@@ -19,11 +22,35 @@ from streams.topics import (
 log = get_logger(__name__)
 
 
+def check_web_port(host: str, port: int) -> None:
+    """Refuse at once when the web server (metrics, health, POST /mentions) cannot bind; Faust
+    would find out only after joining the group, and exit with a traceback in its log."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise ConfigError(
+            f"STORMVARSEL_WEB_HOST: cannot resolve {host!r} ({exc.strerror or exc})"
+        ) from None
+    family, kind, proto, _name, address = addresses[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As the web server binds (SO_REUSEADDR), so a port in TIME_WAIT is not refused.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"STORMVARSEL_WEB_PORT: cannot listen on {host}:{port} "
+                f"({exc.strerror or exc}); another program (or worker) holds it: stop it, or "
+                "give this worker another STORMVARSEL_WEB_PORT"
+            ) from None
+
+
 def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
     """Block until the worker stops (SIGTERM or SIGINT shut it down cleanly)."""
     config = configure_logging(settings.log_level, settings.log_format)
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
     load_detector_config(settings)  # and on a bad detector configuration
+    check_web_port(settings.web_host, settings.web_port)  # and on a port another program holds
     states = ensure_topics(settings, timeout_s=wait_for_kafka_s)
     partitions = {s.name: s.partitions for s in states}
     app, _topics = build_app(

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -173,6 +174,25 @@ def test_bad_detector_config_is_refused_before_kafka(
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: STORMVARSEL_DETECTOR_CONFIG: ") and expected in lines[-1]
     assert "no Kafka broker answered" not in result.stderr  # refused before trying Kafka
+
+
+def test_a_web_port_another_program_holds_is_refused_before_kafka() -> None:
+    """Before: the worker joined Kafka, then Faust failed to bind and exited with a traceback
+    in its log."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {
+            **os.environ,
+            "STORMVARSEL_WEB_PORT": str(port),
+            "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        }
+        result = run_worker_cli(env, wait_s=30)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: STORMVARSEL_WEB_PORT: cannot listen on 127.0.0.1:{port} (")
+    assert "no Kafka broker answered" not in result.stderr
 
 
 def test_faust_topics_are_created_and_led_before_faust_subscribes(
