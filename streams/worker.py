@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import tempfile
+from pathlib import Path
 
 import faust
 
@@ -20,6 +22,20 @@ from streams.topics import (
 )
 
 log = get_logger(__name__)
+
+
+def check_data_dir(path: Path) -> None:
+    """Create the worker's state directory (tables' local stores) and try a file in it: Faust
+    would fail on it only after joining the group, with a traceback in its log."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"STORMVARSEL_DATA_DIR: cannot write in {path} ({exc.strerror or exc}); point it at "
+            "a writable directory"
+        ) from None
 
 
 def check_web_port(host: str, port: int) -> None:
@@ -51,6 +67,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
     load_detector_config(settings)  # and on a bad detector configuration
     check_web_port(settings.web_host, settings.web_port)  # and on a port another program holds
+    check_data_dir(settings.data_dir)  # and on a state directory it cannot write
     states = ensure_topics(settings, timeout_s=wait_for_kafka_s)
     partitions = {s.name: s.partitions for s in states}
     app, _topics = build_app(

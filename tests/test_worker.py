@@ -195,6 +195,21 @@ def test_a_web_port_another_program_holds_is_refused_before_kafka() -> None:
     assert "no Kafka broker answered" not in result.stderr
 
 
+def test_a_data_dir_it_cannot_write_is_refused_before_kafka(tmp_path: Path) -> None:
+    """Before: a traceback in Faust's log after joining the group."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {
+        **os.environ,
+        "STORMVARSEL_DATA_DIR": str(blocker / "state"),
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+    }
+    result = run_worker_cli(env, wait_s=30)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: STORMVARSEL_DATA_DIR: cannot write in {blocker / 'state'} (")
+
+
 def test_faust_topics_are_created_and_led_before_faust_subscribes(
     kafka: LocalKafka, tmp_path: Path
 ) -> None:
