@@ -93,7 +93,9 @@ class Settings(BaseSettings):
 
     # --- Topics ---
     topic_prefix: str = Field(
-        "", description="Prefix for every topic name, e.g. 'staging.' (empty by default)."
+        "",
+        pattern=r"^[A-Za-z0-9._-]{0,100}$",
+        description="Prefix for every topic name, e.g. 'staging.' (empty by default).",
     )
     topic_partitions: int = Field(
         4, ge=1, le=1024, description="Partitions for the pipeline topics (1..1024)."
@@ -332,7 +334,11 @@ class Settings(BaseSettings):
                     f"be combined ({redact_url(url)}); use one of them"
                 )
         for name in ("grafana_url", "runbook_url"):
-            if _url_password(getattr(self, name)) is not None:
+            url = getattr(self, name)
+            if url and not url.startswith(("http://", "https://")):
+                # A link in every page: a relative or javascript: one leads nowhere.
+                raise ValueError(f"{name}: expected an http(s):// link, got {redact_url(url)!r}")
+            if _url_password(url) is not None:
                 # Both go into every page's annotations, read by everyone the page reaches.
                 raise ValueError(
                     f"{name}: expected a link without a password (it is shown in every page), "
