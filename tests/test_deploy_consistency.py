@@ -1,5 +1,5 @@
 """The deployment files against the code: the metrics and labels the PromQL of the rules, the
-dashboards and the rule unit tests uses.
+dashboards and the rule unit tests uses, and the runbook headings the alerts link to.
 
 tests/test_compose.py already checks that every ``stormvarsel_*`` name a rule or panel uses is
 exported; this file covers what it does not: a label that a metric does not carry (``by
@@ -7,6 +7,8 @@ exported; this file covers what it does not: a label that a metric does not carr
 missing label matches nothing, and neither is an error in Prometheus), other metrics such as
 ``process_start_time_seconds``, the dashboards' variable queries, and the series the promtool
 unit tests feed the rules (which would otherwise pass on a name the worker no longer exports).
+test_compose.py checks that an alert's anchor is its name in lowercase; here the anchor must
+also be a heading of docs/runbooks.md, or the page's link opens the top of the file.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
 RULE_TESTS = sorted((ROOT / "deploy" / "prometheus" / "tests").glob("*.yml"))
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana").rglob("*.json"))
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
 
 #: Added by Prometheus to every scraped series.
 TARGET_LABELS = frozenset({"job", "instance"})
@@ -236,3 +240,57 @@ def test_label_check_catches_a_missing_label() -> None:
     assert ("reason", {"stormvarsel_mentions_rejected_total"}) in uses
     assert ("brand", {"stormvarsel_mentions_rejected_total"}) in uses
     assert "brand" not in labels["stormvarsel_mentions_rejected_total"]
+
+
+# --- runbooks -----------------------------------------------------------------------------------
+def github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings: lowercase, punctuation dropped, spaces to '-',
+    a repeated heading gets -1, -2, ..."""
+    anchors: set[str] = set()
+    in_code = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        heading = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if in_code or not heading:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+        anchor, count = slug, 0
+        while anchor in anchors:
+            count += 1
+            anchor = f"{slug}-{count}"
+        anchors.add(anchor)
+    return anchors
+
+
+def alerts() -> list[dict[str, Any]]:
+    return [
+        rule
+        for path in RULES
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+@pytest.mark.parametrize("rule", alerts(), ids=lambda rule: str(rule["alert"]))
+def test_alert_runbook_anchor_is_a_runbooks_heading(rule: dict[str, Any]) -> None:
+    url = (rule.get("annotations") or {}).get("runbook_url")
+    assert url, f"{rule['alert']}: no runbook_url annotation"
+    page, _, anchor = str(url).partition("#")
+    assert page.endswith("docs/runbooks.md"), f"{rule['alert']}: {url} is not docs/runbooks.md"
+    anchors = github_anchors(RUNBOOKS.read_text(encoding="utf-8"))
+    assert anchor in anchors, f"{rule['alert']}: docs/runbooks.md has no heading #{anchor}"
+
+
+def test_brand_storm_runbook_anchor_is_a_runbooks_heading() -> None:
+    from streams.settings import RUNBOOK_URL
+
+    page, _, anchor = RUNBOOK_URL.partition("#")
+    assert page.endswith("docs/runbooks.md")
+    assert anchor in github_anchors(RUNBOOKS.read_text(encoding="utf-8"))
+
+
+def test_github_anchors() -> None:
+    text = "# Runbooks\n## Kafka: down (again)\n```\n# not a heading\n```\n## Runbooks\n"
+    assert github_anchors(text) == {"runbooks", "kafka-down-again", "runbooks-1"}
