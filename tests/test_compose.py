@@ -108,6 +108,22 @@ def published_ports(compose: dict[str, Any], name: str) -> dict[int, int]:
     return ports
 
 
+def published_addresses(compose: dict[str, Any], name: str) -> dict[int, str]:
+    """container port -> host address it is published on ("" = every interface)."""
+    addresses: dict[int, str] = {}
+    for entry in service(compose, name).get("ports") or []:
+        if isinstance(entry, dict):
+            container = int(interpolate(entry["target"], f"{name}.ports"))
+            address = interpolate(entry.get("host_ip", ""), f"{name}.ports")
+        else:
+            spec = interpolate(entry, f"{name}.ports").split("/")[0]
+            parts = spec.rsplit(":", 2)
+            container = int(parts[-1])
+            address = parts[0] if len(parts) == 3 else ""
+        addresses[container] = address.strip("[]")
+    return addresses
+
+
 def mounts(compose: dict[str, Any], name: str) -> list[tuple[str, str, bool]]:
     """(source, container target, is_bind) for every volume of a service."""
     found: list[tuple[str, str, bool]] = []
@@ -544,6 +560,32 @@ def test_grafana_admin_password_and_anonymous_access(compose: dict[str, Any]) ->
     raw = service(compose, "grafana")["environment"]
     assert raw["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-change-me}"
     assert environment(compose, "grafana").get("GF_AUTH_ANONYMOUS_ENABLED", "false") == "false"
+
+
+def test_published_ports_listen_on_loopback_only(compose: dict[str, Any]) -> None:
+    """Kafka (PLAINTEXT, no login), POST /mentions (no token in this file), Alertmanager's API
+    (anyone could silence or fake pages) and Prometheus answer without authentication. A port
+    published without an address listens on every interface, and Docker's own firewall rules
+    let it through host firewalls such as ufw: publish on loopback; Grafana, which has a login,
+    may be opened wider with GRAFANA_BIND_ADDRESS."""
+    loopback = {"127.0.0.1", "::1", "localhost"}
+    published = 0
+    for name in compose["services"]:
+        for port, address in published_addresses(compose, name).items():
+            published += 1
+            assert address in loopback, (
+                f"{name}: port {port} is published on {address or 'every interface'}"
+            )
+    assert published >= 5
+    raw = [str(entry) for entry in service(compose, "grafana")["ports"]]
+    assert any(entry.startswith("${GRAFANA_BIND_ADDRESS:-127.0.0.1}:") for entry in raw), raw
+
+
+def test_prometheus_lifecycle_api_is_off(compose: dict[str, Any]) -> None:
+    """--web.enable-lifecycle lets anyone who reaches the port shut Prometheus down
+    (POST /-/quit); nothing here reloads it that way."""
+    command = service(compose, "prometheus").get("command") or []
+    assert "--web.enable-lifecycle" not in command
 
 
 # --- Prometheus, Alertmanager and Grafana contents ----------------------------------------------
