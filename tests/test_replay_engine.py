@@ -23,7 +23,7 @@ from streams.dedup import Deduplicator
 from streams.mention import Limits
 from streams.replay.engine import ReplayEngine, RunSpec, SourceRecord, key_partition
 from streams.replay.publish import check_prefix
-from streams.replay.report import uncounted_warnings
+from streams.replay.report import _counts_rows, uncounted_warnings
 from streams.replay.result import BucketPoint, ReplayResult
 from streams.replay.source import ReplayOptionError
 from streams.sentiment.base import Sentiment
@@ -426,3 +426,60 @@ def test_every_detected_mention_is_in_a_bucket_late_or_still_open(brands: Brands
     (warning,) = uncounted_warnings(replay)
     assert f"{result.late:,} arrived after their bucket had closed" in warning
     assert "later --to" in warning
+
+
+def _reconciled(eng: ReplayEngine) -> tuple[int, int]:
+    """(mentions of the range the detectors were given, those the counts table puts somewhere:
+    in a charted bucket, late, in a bucket still open, in the bucket --from cuts)."""
+    result = eng.results[0]
+    in_buckets = sum(p.volume for points in result.buckets.values() for p in points)
+    return eng.counts.detected_in_range, in_buckets + result.late + result.unclosed + result.cut
+
+
+def test_a_mention_of_the_range_counted_late_after_the_end_is_still_counted(
+    brands: BrandsFile,
+) -> None:
+    """A mention dated 3 minutes before --to that came after mentions dated 10 minutes past it
+    (its bucket had closed) is late; the next bucket of its brand that closes, where the
+    detector reports it, lies past the end and is not reported. Before, the mention was in no
+    count of the table: mentions in buckets + late + open fell one short of those detected."""
+    end = T0 + 20 * HOUR
+    records = [r for r in raw_mentions() if r[0] < end + 15 * MINUTE]
+    moved = next(i for i, r in enumerate(records) if r[0] >= end - 3 * MINUTE)
+    held = records.pop(moved)
+    at = next(i for i, r in enumerate(records) if r[0] >= end + 10 * MINUTE)
+    records.insert(at, held)
+    eng = engine(brands, end_ms=end, tail_ms=15 * MINUTE)
+    run(eng, records)
+    assert eng.results[0].late == 1
+    detected, placed = _reconciled(eng)
+    assert detected == placed == eng.counts.in_range
+
+
+def test_warm_up_mentions_are_counted_apart_from_those_of_the_range(brands: BrandsFile) -> None:
+    """With a warm-up, "mentions detected" held the warm-up's too: the range's buckets, late
+    and open mentions could never add up to it, and the share warned about was diluted."""
+    start, end = T0 + 6 * HOUR + 30_000, T0 + 20 * HOUR  # --from inside a bucket
+    records = [r for r in raw_mentions() if r[0] < end]
+    eng = engine(brands, start_ms=start, end_ms=end, warmup_ms=6 * HOUR + 30_000)
+    run(eng, records)
+    c = eng.counts
+    assert c.detected_warmup == sum(1 for t, _, _ in records if t < start) > 0
+    assert c.detected == c.detected_warmup + c.detected_in_range
+    detected, placed = _reconciled(eng)
+    assert detected == placed == sum(1 for t, _, _ in records if start <= t < end)
+    assert eng.results[0].cut > 0  # mentions of 06:00:30-06:01, in the bucket --from cuts
+    replay = ReplayResult(
+        topic="mentions",
+        stage="mentions",
+        start_ms=start,
+        end_ms=end,
+        warmup_start_ms=T0,
+        runs=eng.results,
+        counts=c,
+    )
+    rows = dict(_counts_rows(replay))
+    assert rows["of them dated in the warm-up (teaching the detectors only)"] == (
+        f"{c.detected_warmup:,}"
+    )
+    assert rows["of them dated in the range"] == f"{c.detected_in_range:,}"

@@ -29,6 +29,7 @@ from detectors.config import DetectorConfig
 from detectors.episodes import BucketSummary, EpisodeEvent, Output
 from detectors.events import MentionEvent, watermark_clock
 from detectors.replay import Replayer
+from detectors.timeslots import bucket_start
 from streams.agents.detect import COPY_WINDOW_RECORDS, alert_record, is_copy, parse_scored
 from streams.agents.score import BatchScorer
 from streams.agents.validate import Passed, Skipped, check_mention, valid_value
@@ -191,10 +192,6 @@ class ReplayEngine:
         self._flush()
         for run in self._runs:
             detectors = [d for r in run.replayers.values() for d in r.detectors.values()]
-            # Late mentions are reported with the next bucket that closes; the rest still wait.
-            run.result.late = sum(
-                p.late for points in run.result.buckets.values() for p in points
-            ) + sum(d.late_pending for d in detectors)
             run.result.unclosed = sum(
                 bucket.volume
                 for d in detectors
@@ -317,14 +314,30 @@ class ReplayEngine:
             self._tick(partition, event.clock_ms)
             return
         self.counts.detected += 1
+        if event.event_ms < self.start_ms:
+            self.counts.detected_warmup += 1
+        elif event.event_ms >= self.end_ms:
+            self.counts.detected_after += 1
         if event.event_ms >= self.start_ms:
             self.seen_brands.add(event.brand)
         self._detect(partition, event)
 
     def _detect(self, partition: int, event: MentionEvent) -> None:
+        in_range = self.start_ms <= event.event_ms < self.end_ms
         for index, run in enumerate(self._runs):
             replayer = self._replayer(run, partition)
-            self._collect(index, run, replayer.feed(event))
+            known = replayer.detectors.get(event.brand)
+            late_before = known.late_total if known is not None else 0
+            outputs = replayer.feed(event)
+            if in_range:
+                # Where the mention went, told now: a late one is reported with the next bucket
+                # of its brand that closes, which can lie past the end (and is not reported).
+                detector = replayer.detectors[event.brand]
+                if detector.late_total > late_before:
+                    run.result.late += 1
+                elif bucket_start(event.event_ms, detector.bucket_ms) < self.start_ms:
+                    run.result.cut += 1
+            self._collect(index, run, outputs)
 
     def _tick(self, partition: int, event_ms: int) -> None:
         for index, run in enumerate(self._runs):

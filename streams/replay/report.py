@@ -298,12 +298,12 @@ UNCOUNTED_WARN_SHARE = 0.01
 
 
 def uncounted_warnings(result: ReplayResult) -> list[str]:
-    """A sentence for each run with a sizeable share of its mentions in no bucket: the charts
-    and episodes then understate the range."""
-    detected = result.counts.detected
+    """A sentence for each run with a sizeable share of the range's mentions in no reported
+    bucket: the charts and episodes then understate the range."""
+    detected = result.counts.detected_in_range
     out = []
     for run in result.runs:
-        missing = run.late + run.unclosed
+        missing = run.unreported
         if not detected or missing / detected < UNCOUNTED_WARN_SHARE:
             continue
         which = f"{run.label}: " if len(result.runs) > 1 else ""
@@ -319,8 +319,13 @@ def uncounted_warnings(result: ReplayResult) -> list[str]:
                 f"{run.unclosed:,} are in the last buckets, which no later record closed "
                 "(replay with a later --to to see them)"
             )
+        if run.cut:
+            reasons.append(
+                f"{run.cut:,} are in the bucket that --from cuts, which began before the range "
+                "(start on a bucket boundary to see them)"
+            )
         out.append(
-            f"Warning: {which}{missing:,} of the {detected:,} mentions detected "
+            f"Warning: {which}{missing:,} of the {detected:,} mentions of the range detected "
             f"({missing / detected:.1%}) are in no bucket, so the charts and episodes "
             f"understate the range: {'; '.join(reasons)}."
         )
@@ -353,15 +358,37 @@ def _counts_rows(result: ReplayResult) -> list[tuple[str, str]]:
     if c.copies:
         rows.append(("copies of mentions already counted (dropped)", f"{c.copies:,}"))
     rows.append(("mentions detected", f"{c.detected:,}"))
+    if c.detected_warmup:
+        rows.append(
+            ("of them dated in the warm-up (teaching the detectors only)", f"{c.detected_warmup:,}")
+        )
+    if c.detected_after:
+        rows.append(("of them dated after the range (not reported)", f"{c.detected_after:,}"))
+    rows.append(("of them dated in the range", f"{c.detected_in_range:,}"))
+    # What the charts show plus these rows is the range's mentions: nothing in between.
     for run in result.runs:
         which = f" ({run.label})" if len(result.runs) > 1 else ""
+        charted = sum(p.volume for points in run.buckets.values() for p in points)
+        rows.append((f"of the range's, in the charts' buckets{which}", f"{charted:,}"))
         if run.late:
-            rows.append((f"of them counted late, in no bucket{which}", f"{run.late:,}"))
+            rows.append(
+                (
+                    f"of the range's, counted late (their bucket had closed), in no bucket{which}",
+                    f"{run.late:,}",
+                )
+            )
         if run.unclosed:
             rows.append(
                 (
-                    f"of them in buckets still open at the end, in no bucket{which}",
+                    f"of the range's, in buckets still open at the end, in no bucket{which}",
                     f"{run.unclosed:,}",
+                )
+            )
+        if run.cut:
+            rows.append(
+                (
+                    f"of the range's, in the bucket --from cuts (not reported){which}",
+                    f"{run.cut:,}",
                 )
             )
     if c.reordered:

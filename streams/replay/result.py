@@ -56,11 +56,21 @@ class RunResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     #: Brand id -> its closed buckets inside the range, in time order.
     buckets: dict[str, list[BucketPoint]] = field(default_factory=dict)
-    #: Mentions the detectors counted late (their bucket had closed): in no bucket's volume.
+    #: Mentions dated in the range that the detectors counted late (their bucket had closed
+    #: when they came): in no bucket's volume. Counted as they are fed, whichever bucket (maybe
+    #: one past the end, which is not reported) the detector reports them with.
     late: int = 0
     #: Mentions of the range in buckets still open at the end (no later record closed them):
     #: in no bucket either, and nothing was detected on them.
     unclosed: int = 0
+    #: Mentions of the range in the bucket that ``--from`` cuts (it starts before the range, so
+    #: it is not reported): when ``--from`` is not on a bucket boundary.
+    cut: int = 0
+
+    @property
+    def unreported(self) -> int:
+        """Mentions of the range in no reported bucket (late, still open, or cut by --from)."""
+        return self.late + self.unclosed + self.cut
 
     @property
     def bucket_ms(self) -> int:
@@ -84,9 +94,17 @@ class ReplayCounts:
     scored: int = 0
     unreadable: int = 0  # scored records the detection stage could not read
     copies: int = 0  # scored copies of a mention already counted, dropped as the detect stage does
-    detected: int = 0  # mentions fed to the detectors
+    detected: int = 0  # mentions fed to the detectors (warm-up and range)
+    detected_warmup: int = 0  # of them dated before the range (they teach the detectors only)
+    detected_after: int = 0  # of them dated at or after the end (record timestamp in the range)
     #: Partitions whose timestamps go back in time past the range's end: read to their log end.
     reordered: set[int] = field(default_factory=set)
+
+    @property
+    def detected_in_range(self) -> int:
+        """Mentions fed to the detectors dated in the range: the charts' buckets, the late ones,
+        those in buckets still open and those in the bucket --from cuts add up to this."""
+        return self.detected - self.detected_warmup - self.detected_after
 
     def dead_letter(self, reason: str) -> None:
         self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
