@@ -15,13 +15,13 @@ from streams.mention import Limits
 from streams.replay.engine import ReplayEngine, RunSpec
 from streams.replay.result import ReplayResult, Stage
 from streams.replay.source import (
-    END_GRACE_MS,
     NoMentions,
     Plan,
     ReplayOptionError,
     Span,
     consumer,
     extent,
+    grace_ms,
     partitions_of,
     plan_range,
     read_plan,
@@ -143,10 +143,15 @@ def prepare(settings: Settings, options: ReplayOptions) -> Prepared:
         check_prefix(settings, options.publish_prefix, len(runs))
     # A warm-up longer than the epoch means "all history": Kafka refuses negative times.
     warmup_start = max(0, options.start_ms - max(0, options.warmup_ms))
+    # Read past the end as far as the live watermark needed to close the range's last buckets.
+    grace = grace_ms(
+        int(settings.detect_lateness_s * 1000),
+        max(round(run.config.bucket_minutes * 60_000) for run in runs),
+    )
     client = consumer(settings)
     try:
-        plan = plan_range(client, topic, warmup_start, options.end_ms)
-        in_range = plan_range(client, topic, options.start_ms, options.end_ms)
+        plan = plan_range(client, topic, warmup_start, options.end_ms, grace)
+        in_range = plan_range(client, topic, options.start_ms, options.end_ms, grace)
         if stage == "scored":
             partitions = len(plan.spans)
         else:
@@ -207,7 +212,7 @@ def run_prepared(
         batch_size=settings.sentiment_batch_size,
         brands=frozenset(prepared.brands),
         on_output=publisher.send if publisher is not None else None,
-        tail_ms=END_GRACE_MS,
+        tail_ms=prepared.plan.grace_ms,
     )
     log.info(
         "replay.start",

@@ -25,8 +25,9 @@ from streams.settings import Settings
 log = get_logger(__name__)
 
 CLIENT_ID = "stormvarsel-replay"
-#: Records are read until this long past the end of the range, so a record that arrived a little
-#: out of timestamp order (a collector's retry) is not cut off by the first one past the end.
+#: Records are read until at least this long past the end of the range, so a record that arrived
+#: a little out of timestamp order (a collector's retry) is not cut off by the first one past the
+#: end. A replay reads further when the allowed lateness needs it (:func:`grace_ms`).
 END_GRACE_MS = 15 * 60_000
 #: A partition that yields nothing for this long before its planned end offset is an error.
 STALL_S = 30.0
@@ -71,6 +72,8 @@ class Span:
 class Plan:
     topic: str
     spans: list[Span]
+    #: How far past the end of the range the spans reach (:func:`grace_ms`).
+    grace_ms: int = END_GRACE_MS
 
     @property
     def total(self) -> int:
@@ -111,9 +114,19 @@ def partitions_of(client: KafkaConsumer, topic: str) -> list[int] | None:
     return sorted(found) if found else None
 
 
-def plan_range(client: KafkaConsumer, topic: str, start_ms: int, end_ms: int) -> Plan:
+def grace_ms(lateness_ms: int, bucket_ms: int) -> int:
+    """How far past the end of the range to read: :data:`END_GRACE_MS`, and at least the allowed
+    lateness plus a bucket. Live, the range's last bucket closed once the watermark (the newest
+    mention's time minus the lateness) passed its end: only mentions dated that far past the end
+    move it there, and a mention of the range that came before them was not yet late."""
+    return max(END_GRACE_MS, lateness_ms + bucket_ms)
+
+
+def plan_range(
+    client: KafkaConsumer, topic: str, start_ms: int, end_ms: int, grace: int = END_GRACE_MS
+) -> Plan:
     """Per partition: the first offset with a timestamp at or after ``start_ms`` up to the first
-    at or after ``end_ms`` plus :data:`END_GRACE_MS` (the log end when there is none).
+    at or after ``end_ms`` plus ``grace`` (:func:`grace_ms`; the log end when there is none).
 
     No record before the first offset is in the range, whatever the order; after the planned end
     one can be, in a partition out of time order. :data:`PROBES` records after it are sampled:
@@ -128,7 +141,7 @@ def plan_range(client: KafkaConsumer, topic: str, start_ms: int, end_ms: int) ->
     tps = [TopicPartition(topic, p) for p in partitions]
     last = client.end_offsets(tps)
     starts = client.offsets_for_times({tp: start_ms for tp in tps})
-    ends = client.offsets_for_times({tp: end_ms + END_GRACE_MS for tp in tps})
+    ends = client.offsets_for_times({tp: end_ms + grace for tp in tps})
     spans = []
     for tp in tps:
         first = starts.get(tp)
@@ -147,7 +160,7 @@ def plan_range(client: KafkaConsumer, topic: str, start_ms: int, end_ms: int) ->
             finish = last[tp]
         spans.append(Span(tp.partition, begin, max(begin, finish), last[tp], reordered))
     client.unsubscribe()
-    return Plan(topic, spans)
+    return Plan(topic, spans, grace)
 
 
 def _dated_before(
@@ -201,10 +214,11 @@ def read_partition(
     topic: str,
     span: Span,
     on_reordered: Callable[[Span, int], None] | None = None,
+    grace: int = END_GRACE_MS,
 ) -> Iterator[SourceRecord]:
     """The span's records in offset order, from a consumer of its own.
 
-    A record dated more than :data:`END_GRACE_MS` before the newest one read before it shows the
+    A record dated more than ``grace`` (the plan's) before the newest one read before it shows the
     partition is out of time order: reading then goes on to ``span.log_end``, and
     ``on_reordered(span, records_added)`` is told."""
     if span.size == 0:
@@ -230,7 +244,7 @@ def read_partition(
                 if message.offset >= stop:
                     return
                 stamp = int(message.timestamp)
-                if newest is not None and stamp < newest - END_GRACE_MS and stop < span.log_end:
+                if newest is not None and stamp < newest - grace and stop < span.log_end:
                     log.warning(
                         "replay.out_of_order",
                         topic=topic,
@@ -269,7 +283,9 @@ def read_plan(
     gives (see docs/replay.md).
     """
     readers = [
-        read_partition(settings, plan.topic, span, on_reordered) for span in plan.spans if span.size
+        read_partition(settings, plan.topic, span, on_reordered, plan.grace_ms)
+        for span in plan.spans
+        if span.size
     ]
     if len(readers) == 1:
         yield from readers[0]
