@@ -117,10 +117,12 @@ def empty_range_message(settings: Settings, topic: str, options: ReplayOptions) 
         client.close(autocommit=False)
     if held is None:
         return f"no mentions to replay: topic {topic!r} is empty"
+    # The oldest record is known only as far as the partitions' first and last records tell:
+    # out of time order, an older one can lie between them (reading it all would be needed).
     return (
         f"no mentions to replay: topic {topic!r} has no record between {span} "
-        f"(its first record is dated {show_time(held[0], zone)}, its last "
-        f"{show_time(held[1], zone)})"
+        f"(its newest record is dated {show_time(held.newest_ms, zone)}, its oldest "
+        f"{show_time(held.oldest_at_most_ms, zone)} or earlier)"
     )
 
 

@@ -33,6 +33,10 @@ END_GRACE_MS = 15 * 60_000
 STALL_S = 30.0
 #: Records sampled after a partition's planned end to see whether its timestamps go back there.
 PROBES = 8
+#: Records read on past a partition's planned end (a bounded forward scan): a mention of the
+#: range sent a little after it, as a collector catching up sends it, shows the partition is out
+#: of order, and the partition is read to its log end.
+LOOKAHEAD = 1000
 
 
 class ReplayError(StormvarselError):
@@ -148,6 +152,9 @@ def plan_range(
         stop = ends.get(tp)
         begin = first.offset if first is not None else last[tp]
         finish = stop.offset if stop is not None else last[tp]
+        if begin < finish:
+            # Nothing planned, nothing to look at: the samples alone say whether to read.
+            finish = min(last[tp], finish + LOOKAHEAD)
         reordered = finish < last[tp] and _dated_before(client, tp, finish, last[tp], end_ms)
         if reordered:
             log.warning(
@@ -177,10 +184,19 @@ def _dated_before(
     return False
 
 
-def extent(client: KafkaConsumer, topic: str) -> tuple[int, int] | None:
-    """The earliest and the latest timestamp among the partitions' first and last records (what
-    a "no data in that range" message can point to), or None for an empty topic. In a partition
-    out of time order these are not its oldest and newest mentions."""
+@dataclass(frozen=True)
+class Extent:
+    """What a "no data in that range" message can say of a topic without reading it whole."""
+
+    #: The newest record timestamp of the topic, exact whatever the order of its records.
+    newest_ms: int
+    #: The oldest among the partitions' first and last records: the oldest record is dated this
+    #: or earlier (a partition out of time order can hold older ones in between).
+    oldest_at_most_ms: int
+
+
+def extent(client: KafkaConsumer, topic: str) -> Extent | None:
+    """The topic's newest timestamp and a bound on its oldest, or None for an empty topic."""
     partitions = partitions_of(client, topic) or []
     tps = [TopicPartition(topic, p) for p in partitions]
     if not tps:
@@ -196,7 +212,34 @@ def extent(client: KafkaConsumer, topic: str) -> tuple[int, int] | None:
             if stamp is not None:
                 stamps.append(stamp)
     client.unsubscribe()
-    return (min(stamps), max(stamps)) if stamps else None
+    if not stamps:
+        return None
+    return Extent(_newest(client, tps, max(stamps)), min(stamps))
+
+
+def _newest(client: KafkaConsumer, tps: list[TopicPartition], known_ms: int) -> int:
+    """The newest record timestamp of the partitions, given one record dated ``known_ms``.
+
+    ``offsets_for_times(t)`` answers whether any record is dated ``t`` or later, in any order:
+    one request when the newest is the known one (a partition in order ends with its newest),
+    else a search doubling, then halving, the distance (about 2 log2(distance in ms) requests).
+    """
+
+    def any_from(stamp: int) -> bool:
+        found = client.offsets_for_times({tp: stamp for tp in tps})
+        return any(offset is not None for offset in found.values())
+
+    low, step = known_ms, 1
+    while any_from(low + step):  # a record at or after low + step: look further
+        low, step = low + step, step * 2
+    high = low + step  # a record at or after low, none at or after high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if any_from(middle):
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def _timestamp_at(client: KafkaConsumer, tp: TopicPartition, offset: int) -> int | None:
