@@ -15,6 +15,8 @@ _SPACE = re.compile(r"\s+")
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~!])")
 #: Text is folded to one line, so block syntax could only start at its very beginning.
 _MD_LEADING = re.compile(r"^([#+\-=]|\d+(?=[.)]))")
+#: U+2060 WORD JOINER (invisible) and an escaped "@": no e-mail autolink can span them.
+_NO_ADDRESS = "\u2060\\@"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -39,9 +41,11 @@ def md(text: object, limit: int | None = None) -> str:
     # Only text outside the entities html.escape wrote (&lt; ...) gets backslashes.
     parts = re.split(r"(&(?:amp|lt|gt);)", escaped)
     out = "".join(p if i % 2 else _MD_INLINE.sub(r"\\\1", p) for i, p in enumerate(parts))
-    # No GFM autolinks either: "http://…", "www.…" and e-mail addresses (also "mailto:…",
-    # "xmpp:…") stay plain text; an escaped "@" is a text node of its own, so no address forms.
-    out = out.replace("://", "\\://").replace("www.", "www\\.").replace("@", "\\@")
+    # No GFM autolinks either: "http://…" and "www.…" are found while parsing, and an escaped
+    # character stops them. E-mail addresses (also behind "mailto:" and "xmpp:") are found
+    # afterwards, in the text with escapes and entities resolved: only a character that cannot
+    # end the address's local part stops those, so an invisible word joiner precedes each "@".
+    out = out.replace("://", "\\://").replace("www.", "www\\.").replace("@", _NO_ADDRESS)
     lead = _MD_LEADING.match(out)
     if lead is None:
         return out
