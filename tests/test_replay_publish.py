@@ -3,6 +3,7 @@ error, never a silent gap."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
@@ -84,3 +85,23 @@ def test_a_result_kafka_refuses_is_an_error_naming_the_count(kafka: LocalKafka) 
         publisher.send(0, summary("delta", FEB_2015 + n * 60_000), None)
     with pytest.raises(ReplayError, match=r"3 of 3 records were not written .*buckets"):
         publisher.close()
+
+
+def test_a_result_the_producer_refuses_at_once_is_counted_too(kafka: LocalKafka) -> None:
+    """A record over the producer's max_request_size (1 MB) is refused by ``send`` itself, not
+    through its future. Before, that exception left the replay as a kafka-python traceback in
+    the middle of the run; now it is one more record not written, named at the end."""
+    prefix = f"pub{uuid.uuid4().hex[:6]}."
+    settings = load_settings(kafka_bootstrap_servers=kafka.bootstrap, topic_replication=1)
+    publisher = Publisher(settings, prefix, runs=1, partitions=1)
+    publisher.send(0, summary("delta", FEB_2015), None)
+    huge = dataclasses.replace(summary("delta", FEB_2015 + 60_000), languages={"x" * 2**20: 1})
+    publisher.send(0, huge, None)
+    publisher.send(0, summary("delta", FEB_2015 + 120_000), None)
+    with pytest.raises(ReplayError, match=r"1 of 3 records were not written .*buckets.*Size"):
+        publisher.close()
+    reader = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    assert reader.end_offsets([TopicPartition(f"{prefix}buckets", 0)]) == {
+        TopicPartition(f"{prefix}buckets", 0): 2
+    }
+    reader.close()

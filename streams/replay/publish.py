@@ -109,11 +109,17 @@ class Publisher:
             value = canonical_json(output.to_dict())
         else:
             return
-        future = self._producer.send(
-            topic, key=brand.encode(), value=value.encode(), timestamp_ms=stamp
-        )
-        future.add_errback(self._failed, topic)
         self.sent += 1
+        try:
+            future = self._producer.send(
+                topic, key=brand.encode(), value=value.encode(), timestamp_ms=stamp
+            )
+        except KafkaError as exc:
+            # Refused before it was queued (larger than max_request_size, no metadata for the
+            # topic within max_block_ms): not written, like a record the broker refuses.
+            self._failed(topic, exc)
+            return
+        future.add_errback(self._failed, topic)
 
     def _failed(self, topic: str, exc: BaseException) -> None:
         self.failed += 1
