@@ -360,6 +360,14 @@ def _where(text: str, pos: int) -> str:
     return f"line {line}, column {column}"
 
 
+def _utf8_text(data: bytes, what: str) -> str:
+    """A whole input read at once as text, without its byte-order mark."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} is not UTF-8 (byte {exc.start})") from None
+
+
 def json_array_rows(data: bytes) -> list[Row]:
     """One row per element of a JSON array, numbered by the line the element starts on.
 
@@ -367,10 +375,7 @@ def json_array_rows(data: bytes) -> list[Row]:
     holds NaN, is refused with the same reason); an array that is not well-formed, or anything
     after it, raises :class:`InputError` naming the line and column.
     """
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"the JSON array is not UTF-8 (byte {exc.start})") from None
+    text = _utf8_text(data, "the JSON array")
     decoder = json.JSONDecoder()
     rows: list[Row] = []
     pos = _skip_space(text, 0)
@@ -420,10 +425,7 @@ def json_object_rows(data: bytes) -> list[Row]:
     (one object over several lines, or several as ``jq .`` prints them), numbered by the line
     each starts on. It is read whole and checked before anything is sent: text that does not
     read as JSON values raises :class:`InputError` naming the line and column."""
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"the JSON is not UTF-8 (byte {exc.start})") from None
+    text = _utf8_text(data, "the JSON")
     decoder = json.JSONDecoder()
     rows: list[Row] = []
     pos = _skip_space(text, 0)

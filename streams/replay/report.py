@@ -370,27 +370,13 @@ def _counts_rows(result: ReplayResult) -> list[tuple[str, str]]:
         which = f" ({run.label})" if len(result.runs) > 1 else ""
         charted = sum(p.volume for points in run.buckets.values() for p in points)
         rows.append((f"of the range's, in the charts' buckets{which}", f"{charted:,}"))
-        if run.late:
-            rows.append(
-                (
-                    f"of the range's, counted late (their bucket had closed), in no bucket{which}",
-                    f"{run.late:,}",
-                )
-            )
-        if run.unclosed:
-            rows.append(
-                (
-                    f"of the range's, in buckets still open at the end, in no bucket{which}",
-                    f"{run.unclosed:,}",
-                )
-            )
-        if run.cut:
-            rows.append(
-                (
-                    f"of the range's, in the bucket --from cuts (not reported){which}",
-                    f"{run.cut:,}",
-                )
-            )
+        for what, count in (
+            ("counted late (their bucket had closed), in no bucket", run.late),
+            ("in buckets still open at the end, in no bucket", run.unclosed),
+            ("in the bucket --from cuts (not reported)", run.cut),
+        ):
+            if count:
+                rows.append((f"of the range's, {what}{which}", f"{count:,}"))
     if c.reordered:
         rows.append(
             (
