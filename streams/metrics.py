@@ -101,6 +101,8 @@ ALERTMANAGER_POSTS = Counter(
     "refused some alerts of the post and stored the others; error: not delivered everywhere).",
     ["result"],
 )
+#: every ``result`` of ALERTMANAGER_POSTS, created at 0 so increase() sees the first of each
+ALERTMANAGER_POST_RESULTS = ("ok", "rejected", "error")
 ALERTMANAGER_RETRIES = Counter(
     "stormvarsel_alertmanager_retries",
     "Posts to Alertmanager made again after a failed one (each back-off step counts once).",
@@ -281,7 +283,7 @@ def initialise(brands: Iterable[str], bucket_seconds: float) -> None:
                     STORM_EPISODE_EVENTS.labels(
                         brand=brand, kind=kind, type=change, severity=severity
                     )
-    ALERTMANAGER_POSTS.labels(result="ok")
-    ALERTMANAGER_POSTS.labels(result="error")
+    for result in ALERTMANAGER_POST_RESULTS:
+        ALERTMANAGER_POSTS.labels(result=result)
     for stage in ("scored", "alerted"):
         EVENT_LAG_SECONDS.labels(stage=stage)

@@ -71,3 +71,12 @@ def test_a_rebalance_drops_the_brands_this_worker_no_longer_owns(configured: Non
     metrics.record_bucket(bucket("nordlys-energi", 20, 5))
     metrics.forget_brands(keep=[])
     assert value("stormvarsel_brand_bucket_mentions", "nordlys-energi") is None
+
+
+def test_every_alertmanager_post_result_starts_at_zero(configured: None) -> None:
+    # increase() over a series that appears at 1 reads 0: the first refused post would be missed.
+    for result in ("ok", "rejected", "error"):
+        sample = REGISTRY.get_sample_value(
+            "stormvarsel_alertmanager_posts_total", {"result": result}
+        )
+        assert sample is not None, result
