@@ -252,6 +252,38 @@ def topics_create(timeout: float) -> None:
         click.echo(f"{state.name:<24} {what:<8} {state.partitions:>3} partitions  {purpose}")
 
 
+@topics.command("reset-state")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--timeout",
+    type=TIMEOUT_SECONDS,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for Kafka.",
+)
+@friendly_errors
+def topics_reset_state(yes: bool, timeout: float) -> None:
+    """Delete the worker's state topics (its tables' changelogs), e.g. after a pipeline topic
+    got more partitions. Every worker of STORMVARSEL_APP_ID must be stopped. Their next start
+    creates them afresh: de-duplication memory, brand baselines (brands warm up again) and the
+    tracked alerts are gone; committed offsets, so the mentions already read, stay."""
+    from streams.kafka_clients import kafka_logs_quiet
+    from streams.topics import reset_state_topics, state_topics
+
+    settings = _settings()
+    with kafka_logs_quiet():
+        names = state_topics(settings, timeout_s=timeout)
+    if not names:
+        click.echo(f"No state topics of app id {settings.app_id!r}: nothing to delete.")
+        return
+    if not yes:
+        click.echo("\n".join(names))
+        click.confirm(f"Delete these {len(names)} topics?", abort=True)
+    with kafka_logs_quiet():
+        deleted = reset_state_topics(settings, timeout_s=timeout)
+    click.echo(f"Deleted {len(deleted)} state topics of app id {settings.app_id!r}.")
+
+
 # --- ingest ---
 @main.command()
 @click.argument("source", metavar="FILE|-")

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import (
+    ClusterAuthorizationFailedError,
+    CoordinatorNotAvailableError,
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    InvalidTopicError,
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+)
 from mode.utils.times import want_seconds
 
 from streams.errors import StormvarselError
@@ -125,7 +136,116 @@ def ensure_internal_topics(
     """
     admin = connect_admin(settings, timeout_s=timeout_s)
     try:
-        _create_missing(admin, topics, timeout_s)
+        created = _create_missing(admin, topics, timeout_s)
+        _check_existing(admin, [spec for spec in topics if spec.name not in created])
+    finally:
+        admin.close()
+
+
+def _check_existing(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
+    """Refuse changelogs whose partition count differs from their table's, and warn about a
+    cleanup policy other than the table's.
+
+    A table's partitions follow its source topic, so growing a pipeline topic leaves the old
+    changelog behind: Faust then raised ``PartitionsMismatch`` on every table write, and every
+    mention went to the dead-letter topic while ``/healthz`` said ok.
+    """
+    if not specs:
+        return
+    wanted = {spec.name: spec for spec in specs}
+    counts = {
+        (topic.get("name") or topic.get("topic") or "?"): len(topic.get("partitions") or [])
+        for topic in admin.describe_topics(sorted(wanted))
+    }
+    wrong = [
+        f"{name} has {counts[name]}, needs {spec.partitions}"
+        for name, spec in wanted.items()
+        if name in counts and counts[name] != spec.partitions
+    ]
+    if wrong:
+        raise StormvarselError(
+            f"the worker's state topics do not match its pipeline topics' partitions "
+            f"({'; '.join(wrong)}); a pipeline topic was grown, and Faust cannot use a changelog "
+            "of another size (every mention would be dead-lettered). Stop every worker, run "
+            "`stormvarsel topics reset-state` (de-duplication memory, brand baselines and "
+            "tracked alerts start afresh), then start them again"
+        )
+    policies = {
+        name: spec.config["cleanup.policy"]
+        for name, spec in wanted.items()
+        if "cleanup.policy" in spec.config
+    }
+    if not policies:
+        return
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(policies)]
+    )
+    for name, entries in (described.get("topic") or {}).items():
+        have = (entries.get("cleanup.policy") or {}).get("value")
+        if have is not None and have != policies.get(name):
+            log.warning(
+                "topic.changelog_policy",
+                topic=name,
+                cleanup_policy=have,
+                expected=policies.get(name),
+                hint="the broker may delete table state this worker needs after a restart; "
+                f"set it with kafka-configs.sh --alter --entity-type topics --entity-name {name} "
+                f"--add-config cleanup.policy={policies.get(name)}",
+            )
+
+
+def state_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """The worker's own topics on the cluster: its tables' changelogs and the leader assignor's
+    topic, found by the app id's prefix."""
+    admin = connect_admin(settings, timeout_s=timeout_s)
+    try:
+        return _state_topic_names(admin, settings.app_id)
+    finally:
+        admin.close()
+
+
+def _state_topic_names(admin: KafkaAdminClient, app_id: str) -> list[str]:
+    return sorted(
+        name
+        for name in admin.list_topics()
+        if name.startswith(f"{app_id}-")
+        and (name.endswith("-changelog") or name == f"{app_id}-__assignor-__leader")
+    )
+
+
+def reset_state_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Delete the worker's state topics (see ``state_topics``) so the next start creates them
+    afresh with the pipeline topics' partition counts. Refused while a worker of the app id is a
+    member of its consumer group: it would keep writing to the deleted topics."""
+    admin = connect_admin(settings, timeout_s=timeout_s)
+    try:
+        try:
+            group = admin.describe_groups([settings.app_id]).get(settings.app_id) or {}
+        except CoordinatorNotAvailableError:
+            if "__consumer_offsets" in admin.list_topics():
+                raise StormvarselError(
+                    f"Kafka has no coordinator for the consumer group {settings.app_id!r} at the "
+                    "moment, so whether a worker runs is unknown; try again shortly"
+                ) from None
+            group = {}  # no consumer group has ever existed on this cluster
+        members = group.get("members") or []
+        if members:
+            raise StormvarselError(
+                f"{len(members)} worker(s) of app id {settings.app_id!r} are running "
+                f"(consumer group state {group.get('group_state') or '?'}); stop every worker "
+                "first"
+            )
+        names = _state_topic_names(admin, settings.app_id)
+        if names:
+            try:
+                admin.delete_topics(names, timeout_ms=int(timeout_s * 1000))
+            except KafkaError as exc:
+                raise StormvarselError(
+                    f"Kafka refused to delete {', '.join(names)}: {_refusal(exc)}"
+                ) from None
+            _wait_deleted(admin, names, timeout_s)
+            log.info("topic.state_deleted", topics=names)
+        return names
     finally:
         admin.close()
 
@@ -147,8 +267,7 @@ def _create_missing(admin: KafkaAdminClient, specs: list[TopicSpec], timeout_s: 
         except KafkaError as exc:
             raise StormvarselError(
                 f"Kafka refused to create topic {spec.name!r} ({spec.partitions} partitions, "
-                f"replication {spec.replication}): {_refusal(exc)}; check "
-                "STORMVARSEL_TOPIC_PARTITIONS and STORMVARSEL_TOPIC_REPLICATION"
+                f"replication {spec.replication}): {_refusal(exc)}; {_hint(exc)}"
             ) from None
         created.add(spec.name)
         log.info(
@@ -170,6 +289,35 @@ def _create_missing(admin: KafkaAdminClient, specs: list[TopicSpec], timeout_s: 
 
 def _refusal(exc: KafkaError) -> str:
     """The broker's own reason (its ``error_message``) when the error carries one."""
-    found = re.search(r"error_message='([^']*)'", str(exc))
-    reason = (found.group(1) if found else str(exc)).rstrip(". ")
+    # The response's repr quotes the message with ' or, when it contains a ', with ".
+    found = re.search(r"""error_message=(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""", str(exc))
+    reason = (found.group(1) or found.group(2) if found else str(exc)).rstrip(". ")
     return f"{type(exc).__name__}: {reason}"
+
+
+def _wait_deleted(admin: KafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    """Deletion finishes on the brokers after the answer; a worker started before would find
+    the old topics still there, or be refused creating them."""
+    deadline = time.monotonic() + timeout_s
+    while left := set(names) & set(admin.list_topics()):
+        if time.monotonic() > deadline:
+            raise StormvarselError(
+                f"Kafka had not deleted {', '.join(sorted(left))} within {timeout_s:.0f} s; "
+                "check the brokers' logs"
+            )
+        time.sleep(0.2)
+
+
+def _hint(exc: KafkaError) -> str:
+    """The settings behind a refused topic, by the kind of refusal."""
+    if isinstance(exc, InvalidTopicError):
+        # A name too long, or one that collides with another ('.' and '_' are the same to
+        # Kafka's metrics).
+        return "check STORMVARSEL_TOPIC_PREFIX and STORMVARSEL_APP_ID (they make the name)"
+    if isinstance(exc, InvalidReplicationFactorError):
+        return "check STORMVARSEL_TOPIC_REPLICATION"
+    if isinstance(exc, InvalidPartitionsError):
+        return "check STORMVARSEL_TOPIC_PARTITIONS"
+    if isinstance(exc, (TopicAuthorizationFailedError, ClusterAuthorizationFailedError)):
+        return "the Kafka user needs the right to create topics, or create them beforehand"
+    return "check STORMVARSEL_TOPIC_PARTITIONS and STORMVARSEL_TOPIC_REPLICATION"

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.admin import (
+    ConfigResource,
+    ConfigResourceType,
+    KafkaAdminClient,
+    NewPartitions,
+    NewTopic,
+)
+from structlog.testing import capture_logs
 
 from streams.app import build_app
 from streams.errors import StormvarselError
@@ -24,9 +31,12 @@ from streams.kafka_local import LocalKafka, free_port
 from streams.settings import Settings
 from streams.topics import (
     PIPELINE_TOPICS,
+    TopicSpec,
     ensure_internal_topics,
     ensure_topics,
     faust_internal_topics,
+    reset_state_topics,
+    state_topics,
 )
 from tests.running_worker import RunningWorker, start_worker
 
@@ -278,3 +288,128 @@ def test_a_replication_factor_the_cluster_cannot_give_is_one_line(kafka: LocalKa
     assert "InvalidReplicationFactorError" in message and "only 1 broker(s)" in message
     assert "STORMVARSEL_TOPIC_REPLICATION" in message and "\n" not in message
     assert "CreateTopicsRequest" not in message
+
+
+def _changelog_settings(kafka: LocalKafka, tmp_path: Path, partitions: int) -> Settings:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    return Settings(
+        kafka_bootstrap_servers=kafka.bootstrap,
+        topic_prefix=prefix,
+        app_id=f"test-{prefix.rstrip('.')}",
+        topic_partitions=partitions,
+        data_dir=tmp_path,
+    )
+
+
+def _internal(settings: Settings, partitions: int, mentions: int | None = None) -> list[TopicSpec]:
+    app, _ = build_app(
+        settings,
+        mention_partitions=mentions or partitions,
+        scored_partitions=partitions,
+        alerts_partitions=partitions,
+    )
+    return faust_internal_topics(app)
+
+
+def test_a_grown_pipeline_topic_is_refused_until_the_state_is_reset(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """Before: the worker started, Faust raised PartitionsMismatch on every table write, and
+    every mention went to the dead-letter topic as internal_error while /healthz said ok."""
+    settings = _changelog_settings(kafka, tmp_path, partitions=2)
+    ensure_topics(settings)
+    ensure_internal_topics(settings, _internal(settings, 2), timeout_s=30)
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        admin.create_partitions({settings.topic("mentions"): NewPartitions(4)})
+    finally:
+        admin.close()
+    (mentions,) = [s for s in ensure_topics(settings) if s.name == settings.topic("mentions")]
+    assert mentions.partitions == 4
+
+    grown = _internal(settings, 2, mentions=4)
+    with pytest.raises(StormvarselError) as caught:
+        ensure_internal_topics(settings, grown, timeout_s=30)
+    message = str(caught.value)
+    assert f"{settings.app_id}-mention-ids-changelog has 2, needs 4" in message
+    assert "detector-state" not in message  # the scored topic kept its 2 partitions
+    assert "stormvarsel topics reset-state" in message and "\n" not in message
+
+    deleted = reset_state_topics(settings)
+    assert f"{settings.app_id}-mention-ids-changelog" in deleted
+    assert f"{settings.app_id}-__assignor-__leader" in deleted
+    assert state_topics(settings) == []
+    ensure_internal_topics(settings, grown, timeout_s=30)  # created afresh with 4
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        (described,) = admin.describe_topics([f"{settings.app_id}-mention-ids-changelog"])
+    finally:
+        admin.close()
+    assert len(described["partitions"]) == 4
+
+
+def test_state_is_not_reset_while_a_worker_runs(kafka: LocalKafka, tmp_path: Path) -> None:
+    settings = _changelog_settings(kafka, tmp_path, partitions=1)
+    ensure_topics(settings)
+    ensure_internal_topics(settings, _internal(settings, 1), timeout_s=30)
+    member = KafkaConsumer(
+        settings.topic("mentions"), bootstrap_servers=kafka.bootstrap, group_id=settings.app_id
+    )
+    try:
+        while not member.assignment():
+            member.poll(timeout_ms=500)
+        with pytest.raises(StormvarselError, match=r"1 worker\(s\) of app id .* stop every"):
+            reset_state_topics(settings)
+    finally:
+        member.close()
+    assert f"{settings.app_id}-mention-ids-changelog" in state_topics(settings)
+
+
+def test_reset_state_on_the_command_line(kafka: LocalKafka, tmp_path: Path) -> None:
+    settings = _changelog_settings(kafka, tmp_path, partitions=1)
+    ensure_topics(settings)
+    ensure_internal_topics(settings, _internal(settings, 1), timeout_s=30)
+    env = {
+        **os.environ,
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "STORMVARSEL_APP_ID": settings.app_id,
+    }
+    command = [sys.executable, "-m", "streams.cli", "topics", "reset-state"]
+    declined = subprocess.run(
+        command, env=env, input="n\n", capture_output=True, text=True, timeout=60
+    )
+    assert declined.returncode == 1 and "Aborted" in declined.stderr
+    assert f"{settings.app_id}-mention-ids-changelog" in declined.stdout
+    assert state_topics(settings)  # nothing deleted
+    done = subprocess.run([*command, "--yes"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"Deleted 5 state topics of app id '{settings.app_id}'." in done.stdout
+    assert state_topics(settings) == []
+
+
+def test_a_changelog_that_may_be_deleted_is_warned_about(kafka: LocalKafka, tmp_path: Path) -> None:
+    settings = _changelog_settings(kafka, tmp_path, partitions=1)
+    internal = _internal(settings, 1)
+    name = f"{settings.app_id}-detector-state-changelog"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        admin.create_topics([NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "delete"})])
+    finally:
+        admin.close()
+    with capture_logs() as logs:
+        ensure_internal_topics(settings, internal, timeout_s=30)
+    (warning,) = [e for e in logs if e["event"] == "topic.changelog_policy"]
+    assert warning["topic"] == name and warning["cleanup_policy"] == "delete"
+    assert f"--entity-name {name} --add-config cleanup.policy=compact" in warning["hint"]
+
+
+def test_a_topic_name_that_collides_names_the_prefix(kafka: LocalKafka) -> None:
+    """Kafka quotes the name in its reason ("Topic 'a_b' collides ..."): the reason was lost,
+    and the hint named the partition and replication settings."""
+    tag = uuid.uuid4().hex[:8]
+    ensure_topics(Settings(kafka_bootstrap_servers=kafka.bootstrap, topic_prefix=f"t{tag}.x."))
+    with pytest.raises(StormvarselError) as caught:
+        ensure_topics(Settings(kafka_bootstrap_servers=kafka.bootstrap, topic_prefix=f"t{tag}_x_"))
+    message = str(caught.value)
+    assert f"InvalidTopicError: Topic 't{tag}_x_mentions' collides with existing topic" in message
+    assert "STORMVARSEL_TOPIC_PREFIX" in message and "TOPIC_REPLICATION" not in message
