@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 import yaml
+from faust.web import Web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from detectors.config import DetectorConfig
@@ -23,6 +25,7 @@ from streams.mention import Limits
 from streams.sentiment.factory import load_scorer
 from streams.settings import Settings
 from streams.upstream import UpstreamProbe
+from streams.web_listener import PreboundWeb
 
 log = get_logger(__name__)
 
@@ -34,6 +37,17 @@ class Topics:
     valid: faust.TopicT
     scored: faust.TopicT
     alerts: faust.TopicT
+
+
+class WorkerApp(faust.App):
+    """A Faust app whose web server may serve on a socket the worker bound before starting."""
+
+    web_listener: socket.socket | None = None
+
+    def _new_web(self) -> Web:
+        if self.web_listener is None:
+            return super()._new_web()
+        return PreboundWeb(self, self.web_listener)
 
 
 def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
@@ -83,14 +97,16 @@ def build_app(
     mention_partitions: int | None = None,
     scored_partitions: int | None = None,
     alerts_partitions: int | None = None,
+    web_listener: socket.socket | None = None,
 ) -> tuple[faust.App, Topics]:
     """The app with every stage registered.
 
     ``mention_partitions`` is the real partition count of the mentions topic (it may predate the
-    current configuration); the de-duplication table must match it.
+    current configuration); the de-duplication table must match it. ``web_listener``, when
+    given, is the socket the web server serves on (see ``streams.web_listener``).
     """
     kafka_fixes.install()  # Faust/aiokafka bugs the chaos tests found (see the module)
-    app = faust.App(
+    app = WorkerApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_list],
         broker_credentials=faust_credentials(settings),
@@ -116,6 +132,7 @@ def build_app(
         producer_acks=-1,
         autodiscover=False,
     )
+    app.web_listener = web_listener
     topics = Topics(
         mentions=_topic(app, settings, topic_names.MENTIONS),
         dlq=_topic(app, settings, topic_names.MENTIONS_DLQ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import tempfile
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from streams.topics import (
     ensure_topics,
     faust_internal_topics,
 )
+from streams.web_listener import bind_web_socket
 
 log = get_logger(__name__)
 
@@ -38,35 +38,13 @@ def check_data_dir(path: Path) -> None:
         ) from None
 
 
-def check_web_port(host: str, port: int) -> None:
-    """Refuse at once when the web server (metrics, health, POST /mentions) cannot bind; Faust
-    would find out only after joining the group, and exit with a traceback in its log."""
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except OSError as exc:
-        raise ConfigError(
-            f"STORMVARSEL_WEB_HOST: cannot resolve {host!r} ({exc.strerror or exc})"
-        ) from None
-    family, kind, proto, _name, address = addresses[0]
-    with socket.socket(family, kind, proto) as probe:
-        # As the web server binds (SO_REUSEADDR), so a port in TIME_WAIT is not refused.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise ConfigError(
-                f"STORMVARSEL_WEB_PORT: cannot listen on {host}:{port} "
-                f"({exc.strerror or exc}); another program (or worker) holds it: stop it, or "
-                "give this worker another STORMVARSEL_WEB_PORT"
-            ) from None
-
-
 def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
     """Block until the worker stops (SIGTERM or SIGINT shut it down cleanly)."""
     config = configure_logging(settings.log_level, settings.log_format)
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
     load_detector_config(settings)  # and on a bad detector configuration
-    check_web_port(settings.web_host, settings.web_port)  # and on a port another program holds
+    # and on a port another program holds: bound now, served by Faust later
+    listener = bind_web_socket(settings.web_host, settings.web_port)
     check_data_dir(settings.data_dir)  # and on a state directory it cannot write
     states = ensure_topics(settings, timeout_s=wait_for_kafka_s)
     partitions = {s.name: s.partitions for s in states}
@@ -75,6 +53,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
         mention_partitions=partitions[settings.topic(MENTIONS)],
         scored_partitions=partitions[settings.topic(MENTIONS_SCORED)],
         alerts_partitions=partitions[settings.topic(ALERTS)],
+        web_listener=listener,
     )
     # Faust's changelogs too, before it subscribes to them (see ensure_internal_topics).
     ensure_internal_topics(settings, faust_internal_topics(app), timeout_s=wait_for_kafka_s)

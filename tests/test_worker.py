@@ -10,6 +10,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -413,3 +415,55 @@ def test_a_topic_name_that_collides_names_the_prefix(kafka: LocalKafka) -> None:
     message = str(caught.value)
     assert f"InvalidTopicError: Topic 't{tag}_x_mentions' collides with existing topic" in message
     assert "STORMVARSEL_TOPIC_PREFIX" in message and "TOPIC_REPLICATION" not in message
+
+
+def test_two_workers_started_together_on_one_port_one_refused_in_one_line(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """Before: both passed the port check, and the one whose web server bound second exited
+    with a traceback after joining Kafka."""
+    port = free_port()
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    base = {
+        **os.environ,
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "STORMVARSEL_TOPIC_PREFIX": prefix,
+        "STORMVARSEL_APP_ID": f"test-{prefix.rstrip('.')}",
+        "STORMVARSEL_WEB_PORT": str(port),
+        "STORMVARSEL_LOG_FORMAT": "json",
+    }
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env={**base, "STORMVARSEL_DATA_DIR": str(tmp_path / name)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    try:
+        deadline = time.monotonic() + 90
+        while all(p.poll() is None for p in processes) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (refused,) = [p for p in processes if p.poll() is not None]
+        (running,) = [p for p in processes if p is not refused]
+        assert refused.returncode == 2
+        (line,) = (refused.stderr.read() if refused.stderr else "").strip().splitlines()
+        assert line.startswith(f"error: STORMVARSEL_WEB_PORT: cannot listen on 127.0.0.1:{port}")
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    return bool(json.loads(r.read())["status"] == "ok")
+            except OSError:
+                return False
+
+        while not healthy():
+            assert running.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
