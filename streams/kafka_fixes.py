@@ -88,6 +88,14 @@ about 250,000 error lines (40 MB) to its log and used 30 CPU seconds, a whole co
 update now waits the client's ``retry_backoff_ms`` before the next, as every other aiokafka
 retry does: under 1 CPU second for the same outage. (``log_setup.RepeatFilter`` holds back the
 client libraries' repeated warnings that remain.)
+
+**A stop that hangs while the brokers are down.** A worker sent SIGTERM 40 s into a broker
+outage took 62 s to exit, longer than the 30 s compose (and Kubernetes) give before SIGKILL.
+aiokafka's ``Fetcher.close`` cancels its pending fetches and awaits each one; a fetch that had
+failed and was sleeping its retry back-off raises ``CancelledError`` out of ``close`` instead of
+returning. The consumer thread then never told Faust it had stopped, and Faust waited 60 s for
+it. ``close`` now awaits the cancelled fetches without letting their cancellation escape: the
+same worker exits in about 1.5 s.
 """
 
 from __future__ import annotations
@@ -99,6 +107,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from typing import Any
 
 from aiokafka.client import AIOKafkaClient
+from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -215,6 +224,7 @@ def install() -> None:
     _install_complete_flush()
     _install_metadata_backoff()
     _install_resume_without_clearing()
+    _install_fetcher_close()
 
 
 class FlushStalled(RuntimeError):
@@ -341,6 +351,28 @@ def _install_resume_without_clearing() -> None:
 
     setattr(resume, _MARK, True)
     FlowControlEvent.resume = resume  # type: ignore[method-assign]
+
+
+def _install_fetcher_close() -> None:
+    original: Callable[[Any], Awaitable[None]] = Fetcher.close
+    if getattr(original, _MARK, False):
+        return
+
+    async def close(self: Any) -> None:
+        try:
+            await original(self)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the close itself was cancelled
+            # A cancelled fetch's own CancelledError, raised out of the loop that awaits them:
+            # cancel and await the others without letting theirs escape.
+            for fetch in self._pending_tasks:
+                fetch.cancel()
+            await asyncio.gather(*self._pending_tasks, return_exceptions=True)
+
+    setattr(close, _MARK, True)
+    Fetcher.close = close  # type: ignore[method-assign]
 
 
 def _install_metadata_backoff() -> None:
