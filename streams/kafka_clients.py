@@ -17,7 +17,7 @@ from aiokafka.conn import create_conn
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from streams.errors import StormvarselError
+from streams.errors import ConfigError, StormvarselError
 from streams.log_setup import get_logger
 from streams.settings import Settings
 
@@ -36,18 +36,57 @@ class KafkaAccessRefused(KafkaUnreachable):
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for SSL and SASL_SSL; ConfigError naming the setting whose file is
+    missing or unusable (it used to surface as "no Kafka broker answered")."""
     if settings.kafka_security_protocol not in {"SSL", "SASL_SSL"}:
         return None
-    context = ssl.create_default_context(
-        purpose=ssl.Purpose.SERVER_AUTH,
-        cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
+    cafile, certfile, keyfile = (
+        settings.kafka_ssl_cafile,
+        settings.kafka_ssl_certfile,
+        settings.kafka_ssl_keyfile,
     )
-    if settings.kafka_ssl_certfile:
-        context.load_cert_chain(
-            str(settings.kafka_ssl_certfile),
-            str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+    for name, path in (("CAFILE", cafile), ("CERTFILE", certfile), ("KEYFILE", keyfile)):
+        if path is not None and not path.is_file():
+            why = "is a directory" if path.is_dir() else "does not exist"
+            raise ConfigError(f"STORMVARSEL_KAFKA_SSL_{name}: {path} {why}")
+    if keyfile is not None and certfile is None:
+        raise ConfigError(
+            "STORMVARSEL_KAFKA_SSL_KEYFILE: set STORMVARSEL_KAFKA_SSL_CERTFILE too (the client "
+            "certificate that goes with the key)"
         )
+    try:
+        context = ssl.create_default_context(
+            purpose=ssl.Purpose.SERVER_AUTH, cafile=str(cafile) if cafile else None
+        )
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"STORMVARSEL_KAFKA_SSL_CAFILE: cannot load CA certificates from {cafile} "
+            f"({_tls_reason(exc)}); expected PEM certificates"
+        ) from None
+    if certfile is not None:
+        try:
+            # An encrypted key would make OpenSSL ask for its pass phrase on the terminal.
+            context.load_cert_chain(
+                str(certfile), str(keyfile) if keyfile else None, password=lambda: b""
+            )
+        except (ssl.SSLError, OSError) as exc:
+            names = "STORMVARSEL_KAFKA_SSL_CERTFILE" + (
+                " / STORMVARSEL_KAFKA_SSL_KEYFILE" if keyfile else ""
+            )
+            raise ConfigError(
+                f"{names}: cannot load the client certificate and key ({_tls_reason(exc)}); "
+                "expected a PEM certificate and its unencrypted PEM private key (in the "
+                "certificate file when no key file is set)"
+            ) from None
     return context
+
+
+def _tls_reason(exc: Exception) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 def faust_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
@@ -139,6 +178,8 @@ def diagnose_access(settings: Settings, timeout_s: float = 10.0) -> str | None:
             f"the TLS handshake with Kafka at {server} failed ({exc.reason or exc}); is that a TLS "
             "listener? check STORMVARSEL_KAFKA_SECURITY_PROTOCOL and the port"
         )
+    except ConfigError:
+        raise  # a TLS file that cannot be used: no retry helps
     except Exception:  # down, starting, a network problem: the caller keeps retrying
         return None
     return None
