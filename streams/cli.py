@@ -20,6 +20,7 @@ from streams.settings import (
     LOG_FORMATS,
     LOG_LEVELS,
     Settings,
+    env_origin,
     load_settings,
     unknown_variables,
 )
@@ -102,7 +103,10 @@ def config_show(as_json: bool) -> None:
     width = max(len(ENV_PREFIX + name) for name in values)
     for name, value in values.items():
         env_name = ENV_PREFIX + name.upper()
-        origin = "env" if env_name in os.environ else "default"
+        given_as = env_origin(name, os.environ)
+        origin = "default" if given_as is None else "env"
+        if given_as not in {None, env_name}:
+            origin = f"env, as {given_as}"
         shown = "" if value is None else value
         click.echo(f"{env_name:<{width}}  {shown!s:<40}  ({origin}) {fields[name].description}")
     click.echo("")

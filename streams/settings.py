@@ -62,6 +62,23 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Settings holding a file or directory path.
+_PATH_FIELDS: tuple[str, ...] = (
+    "kafka_sasl_password_file",
+    "kafka_ssl_cafile",
+    "kafka_ssl_certfile",
+    "kafka_ssl_keyfile",
+    "data_dir",
+    "brands_file",
+    "http_ingest_token_file",
+    "sentiment_head",
+    "detector_config",
+    "alertmanager_token_file",
+    "kafka_local_data_dir",
+    "cache_dir",
+)
+
+
 class Settings(BaseSettings):
     """Effective configuration. Field ``x`` is read from ``STORMVARSEL_X``."""
 
@@ -70,6 +87,8 @@ class Settings(BaseSettings):
         extra="ignore",
         validate_default=True,
         frozen=True,
+        # inf or nan in a duration or window got through and crashed the worker later on
+        allow_inf_nan=False,
     )
 
     # --- Kafka connection (any cluster) ---
@@ -276,10 +295,28 @@ class Settings(BaseSettings):
         if not servers:
             raise ValueError("expected host:port[,host:port...]")
         for server in servers:
+            _scheme, sep, rest = server.partition("://")
+            if sep:
+                raise ValueError(
+                    f"expected host:port without a scheme, got {server!r} (write {rest!r})"
+                )
             host, sep, port = server.rpartition(":")
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"expected host:port[,host:port...], got {server!r}")
         return ",".join(servers)
+
+    @field_validator(*_PATH_FIELDS, mode="before")
+    @classmethod
+    def _check_path(cls, value: Any) -> Any:
+        """``~`` is the user's home, as in a shell (a quoted ``~/x`` reached us unexpanded and
+        made a directory named ``~``); an empty value is refused, since it read as ``.``."""
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("expected a path, got an empty value (unset it for the default)")
+            return Path(value.strip()).expanduser()
+        if isinstance(value, Path):
+            return value.expanduser()
+        return value
 
     @field_validator("sentiment_label_map")
     @classmethod
@@ -502,11 +539,22 @@ def _expected_form(err: Any, message: str) -> str:
         return "expected a whole number"
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         return f"expected a number {message.removeprefix('Input should be ')}"
+    if kind == "finite_number":
+        return "expected a finite number"
     if kind == "string_pattern_mismatch":
         return f"expected text matching {ctx.get('pattern', '?')}"
     if message.startswith("expected"):
         return message
     return f"expected a valid value ({message})"
+
+
+def env_origin(name: str, environ: Mapping[str, str]) -> str | None:
+    """The variable that sets the field ``name``, as it is written in ``environ`` (settings are
+    read in any case: ``stormvarsel_topic_prefix`` sets ``topic_prefix`` too), or None."""
+    wanted = f"{ENV_PREFIX}{name}".upper()
+    if wanted in environ:
+        return wanted
+    return next((key for key in sorted(environ) if key.upper() == wanted), None)
 
 
 #: STORMVARSEL_* variables that are not settings but are read elsewhere (docker-compose.yml).

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from streams.cli import main
 from streams.errors import ConfigError
-from streams.settings import load_settings
+from streams.settings import _PATH_FIELDS, Settings, load_settings
 
 
 def test_defaults_are_usable_for_the_local_broker() -> None:
@@ -60,6 +60,15 @@ def test_values_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) 
         ("TOPIC_PREFIX", "staging ", "STORMVARSEL_TOPIC_PREFIX: expected text matching"),
         ("GRAFANA_URL", "grafana:3000", "STORMVARSEL_GRAFANA_URL: expected an http(s):// link"),
         ("RUNBOOK_URL", "javascript:go()", "STORMVARSEL_RUNBOOK_URL: expected an http(s):// link"),
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "kafka://broker:9092",
+            "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: expected host:port without a scheme, got "
+            "'kafka://broker:9092' (write 'broker:9092')",
+        ),
+        ("DEDUP_WINDOW_S", "inf", "STORMVARSEL_DEDUP_WINDOW_S: expected a finite number"),
+        ("BRANDS_FILE", "", "STORMVARSEL_BRANDS_FILE: expected a path, got an empty value"),
+        ("DATA_DIR", "  ", "STORMVARSEL_DATA_DIR: expected a path, got an empty value"),
         (
             "SENTIMENT_LABEL_MAP",
             "LABEL_0=good",
@@ -267,3 +276,47 @@ def test_a_misspelt_variable_is_named_with_the_setting_it_resembles(
     assert "STORMVARSEL_NONSENSE is not a setting" in result.stderr
     assert "IMAGE_TAG" not in result.stderr
     json.loads(result.stdout)  # the JSON on stdout stays clean
+
+
+FLOAT_FIELDS = [name for name, f in Settings.model_fields.items() if f.annotation is float]
+
+
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity"])
+def test_no_number_setting_takes_infinity_or_nan(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """Before: STORMVARSEL_DEDUP_WINDOW_S=inf was taken, and the worker crashed with an
+    OverflowError after contacting Kafka."""
+    monkeypatch.setenv(f"STORMVARSEL_{name.upper()}", value)
+    with pytest.raises(ConfigError, match=f"^STORMVARSEL_{name.upper()}: expected a finite"):
+        load_settings()
+
+
+def test_every_path_setting_is_checked() -> None:
+    paths = {name for name, f in Settings.model_fields.items() if "Path" in str(f.annotation)}
+    assert paths == set(_PATH_FIELDS)
+    assert len(FLOAT_FIELDS) >= 8
+
+
+def test_a_tilde_in_a_path_is_the_home_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quoted ~ (compose files, systemd units) used to create a directory named ~."""
+    monkeypatch.setenv("HOME", "/home/oncall")
+    monkeypatch.setenv("STORMVARSEL_DATA_DIR", "~/stormvarsel")
+    monkeypatch.setenv("STORMVARSEL_BRANDS_FILE", "~/brands.yaml")
+    settings = load_settings()
+    assert settings.data_dir == Path("/home/oncall/stormvarsel")
+    assert settings.brands_file == Path("/home/oncall/brands.yaml")
+
+
+def test_config_show_names_a_variable_written_in_lower_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Settings are read in any case; config show labelled this one "(default)"."""
+    monkeypatch.setenv("stormvarsel_topic_prefix", "staging.")
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("STORMVARSEL_TOPIC_PREFIX")]
+    assert "staging." in line and "(env, as stormvarsel_topic_prefix)" in line
+    (line,) = [x for x in result.output.splitlines() if x.startswith("STORMVARSEL_APP_ID ")]
+    assert "(default)" in line
