@@ -126,7 +126,8 @@ class Settings(BaseSettings):
     # --- Worker ---
     app_id: str = Field(
         "stormvarsel",
-        pattern=r"^[A-Za-z0-9._-]+$",
+        # Kafka refuses topic names over 249 characters; the longest changelog name adds 27.
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
         description="Faust app id: consumer group and changelog topic prefix.",
     )
     web_host: str = Field("127.0.0.1", description="Address the worker's HTTP server binds to.")

@@ -66,6 +66,7 @@ def test_values_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch) 
             "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: expected host:port without a scheme, got "
             "'kafka://broker:9092' (write 'broker:9092')",
         ),
+        ("APP_ID", "a" * 201, "STORMVARSEL_APP_ID: expected text matching"),
         ("DEDUP_WINDOW_S", "inf", "STORMVARSEL_DEDUP_WINDOW_S: expected a finite number"),
         ("BRANDS_FILE", "", "STORMVARSEL_BRANDS_FILE: expected a path, got an empty value"),
         ("DATA_DIR", "  ", "STORMVARSEL_DATA_DIR: expected a path, got an empty value"),
@@ -320,3 +321,14 @@ def test_config_show_names_a_variable_written_in_lower_case(
     assert "staging." in line and "(env, as stormvarsel_topic_prefix)" in line
     (line,) = [x for x in result.output.splitlines() if x.startswith("STORMVARSEL_APP_ID ")]
     assert "(default)" in line
+
+
+def test_the_longest_app_id_still_names_valid_changelogs() -> None:
+    """Kafka's limit is 249 characters; an app id of 240 passed and every changelog was
+    refused when the worker started."""
+    from streams.app import build_app
+    from streams.topics import faust_internal_topics
+
+    settings = Settings(app_id="a" * 200, alertmanager_urls="http://127.0.0.1:9")
+    app, _ = build_app(settings)
+    assert max(len(t.name) for t in faust_internal_topics(app)) <= 249
