@@ -138,10 +138,10 @@ _data_dir_option = click.option(
 )
 
 
-def _local_kafka(data_dir: Path | None) -> Any:
+def _local_kafka(data_dir: Path | None, settings: Settings | None = None) -> Any:
     from streams.kafka_local import LocalKafka
 
-    return LocalKafka.from_settings(_settings(), data_dir=data_dir)
+    return LocalKafka.from_settings(settings or _settings(), data_dir=data_dir)
 
 
 @kafka.command("fetch")
@@ -167,27 +167,34 @@ def kafka_start(data_dir: Path | None, timeout: float) -> None:
     """Start the broker in the background and wait until it serves clients."""
     import time
 
-    broker = _local_kafka(data_dir)
+    settings = _settings()  # once: its warnings about unknown variables too
+    broker = _local_kafka(data_dir, settings)
     started_at = time.monotonic()
-    if not broker.start(timeout_s=timeout, say=lambda m: click.echo(m, err=True)):
+    try:
+        started = broker.start(timeout_s=timeout, say=lambda m: click.echo(m, err=True))
+    except KeyboardInterrupt:
+        click.echo("Interrupted: the broker being started was stopped again.", err=True)
+        raise
+    if not started:
         status = broker.status()
         click.echo(f"Kafka is already running (pid {status.pid}) at {status.bootstrap}.")
-        _warn_if_clients_look_elsewhere(status.bootstrap)
+        _warn_if_clients_look_elsewhere(settings, status.bootstrap)
         return
     elapsed = time.monotonic() - started_at
     click.echo(
         f"Kafka {broker.version} is ready at {broker.bootstrap} after {elapsed:.1f} s "
         f"(data: {broker.data_dir}, log: {broker.log_file})."
     )
-    _warn_if_clients_look_elsewhere(broker.bootstrap)
+    _warn_if_clients_look_elsewhere(settings, broker.bootstrap)
 
 
-def _warn_if_clients_look_elsewhere(bootstrap: str) -> None:
+def _warn_if_clients_look_elsewhere(settings: Settings, bootstrap: str) -> None:
     """The local broker listens on STORMVARSEL_KAFKA_LOCAL_PORT; the other commands connect to
     STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS. Say so when that does not name this broker."""
-    servers = _settings().kafka_bootstrap_servers
+    servers = settings.kafka_bootstrap_servers
     port = bootstrap.rsplit(":", 1)[1]
-    local = {f"{host}:{port}" for host in ("127.0.0.1", "localhost", "[::1]")}
+    # Not [::1]: the broker listens on 127.0.0.1 only.
+    local = {f"{host}:{port}" for host in ("127.0.0.1", "localhost")}
     if not local & set(servers.split(",")):
         click.echo(
             f"warning: STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS is {servers}, which does not name this "

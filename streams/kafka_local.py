@@ -32,6 +32,8 @@ LOG4J_VERSION = "2.24.3"
 SLF4J_VERSION = "2.0.17"
 DEPENDENCY_PLUGIN_VERSION = "3.8.1"
 COMPOSE_HINT = "or run Kafka in a container instead: `docker compose up -d kafka`"
+#: kafka.log (the broker's console output) is rotated at a start once it is larger than this.
+LOG_ROTATE_BYTES = 20 * 1024 * 1024
 
 
 class LocalKafkaError(StormvarselError):
@@ -181,6 +183,11 @@ def java_major_version(java: str) -> int | None:
     return int(match.group(2) or 0) if major == 1 else major
 
 
+def _seconds(value: float) -> str:
+    """``0.5 s`` rather than ``0 s``, ``60 s`` rather than ``60.0 s``."""
+    return f"{value:.1f} s" if value < 10 and value != int(value) else f"{value:.0f} s"
+
+
 def _new_cluster_id() -> str:
     while True:
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -254,6 +261,30 @@ class LocalKafka:
     @property
     def libs_dir(self) -> Path:
         return self.install_dir / "libs"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.data_dir / ".kafka.lock"
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Held through a whole start or stop: two at once on one data directory used to start
+        two brokers, and the loser deleted the winner's PID file, orphaning it."""
+        self._ensure_data_dir()
+        with _file_lock(self.lock_file):
+            yield
+
+    def _ensure_data_dir(self) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.data_dir, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise LocalKafkaError(
+                f"cannot use {self.data_dir} as the Kafka data directory "
+                f"({exc.strerror or exc}); choose another with --data-dir or "
+                "STORMVARSEL_KAFKA_LOCAL_DATA_DIR"
+            ) from None
 
     @property
     def pid_file(self) -> Path:
@@ -373,15 +404,37 @@ class LocalKafka:
         if running:
             with contextlib.suppress(OSError):
                 uptime = time.time() - self.pid_file.stat().st_mtime
+        port = (self._configured_port() or self.port) if running else self.port
         return KafkaStatus(
             running=running,
             pid=pid if running else None,
-            bootstrap=self.bootstrap,
+            bootstrap=f"127.0.0.1:{port}",
             data_dir=self.data_dir,
             version=self.version,
             reachable=running and self._probe(timeout_s=5.0),
             uptime_s=uptime,
         )
+
+    def _configured_port(self) -> int | None:
+        """The client port in the running broker's properties (settings may name another)."""
+        try:
+            text = self.properties_file.read_text(encoding="utf-8")
+        except OSError:
+            return None
+        found = re.search(r"^advertised\.listeners=\w+://127\.0\.0\.1:(\d+)$", text, re.M)
+        return int(found.group(1)) if found else None
+
+    def _forget_pid(self, pid: int) -> None:
+        """Delete the PID file if it still names ``pid`` (never another start's broker)."""
+        if self._read_pid() == pid:
+            self.pid_file.unlink(missing_ok=True)
+
+    def _rotate_log(self) -> None:
+        """Keep the broker's console log from growing forever: past ``LOG_ROTATE_BYTES`` at a
+        start it becomes ``kafka.log.1`` (replacing the one before), and a new one begins."""
+        with contextlib.suppress(OSError):
+            if self.log_file.stat().st_size > LOG_ROTATE_BYTES:
+                self.log_file.replace(self.log_file.with_name(self.log_file.name + ".1"))
 
     # --- start / stop ---
     @property
@@ -389,7 +442,6 @@ class LocalKafka:
         return "SASL_SSL" if self.sasl_ssl is not None else "PLAINTEXT"
 
     def _write_config(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         client = self.client_protocol
         props = {
             "process.roles": "broker,controller",
@@ -454,9 +506,15 @@ class LocalKafka:
             )
 
     def start(self, timeout_s: float = 60.0, say: Callable[[str], None] = lambda _m: None) -> bool:
-        """Start the broker and wait until it serves clients. False when it was already running."""
-        if self.status().running:
-            return False
+        """Start the broker and wait until it serves clients. False when it was already running.
+
+        Interrupted (Ctrl-C) while waiting, it stops the broker it launched before raising."""
+        with self._exclusive():
+            if self._read_pid() is not None and self.status().running:
+                return False
+            return self._start(timeout_s, say)
+
+    def _start(self, timeout_s: float, say: Callable[[str], None]) -> bool:
         java = self._java()
         self.ensure_installed(say)
         for port in (self.port, self.controller_port):
@@ -468,6 +526,7 @@ class LocalKafka:
                 )
         self._write_config()
         self._format_storage(java)
+        self._rotate_log()
         heap = self.heap
         command = [
             java,
@@ -492,22 +551,28 @@ class LocalKafka:
                 start_new_session=True,
                 cwd=self.data_dir,
             )
-        self.pid_file.write_text(str(self._child.pid), encoding="utf-8")
-        log.info("kafka.starting", pid=self._child.pid, bootstrap=self.bootstrap)
+        child = self._child
+        self.pid_file.write_text(str(child.pid), encoding="utf-8")
+        log.info("kafka.starting", pid=child.pid, bootstrap=self.bootstrap)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._child.poll() is not None:
-                self.pid_file.unlink(missing_ok=True)
-                raise LocalKafkaError(
-                    f"the Kafka broker exited with code {self._child.returncode} while starting; "
-                    f"last lines of {self.log_file}:\n{self.log_tail()}"
-                )
-            if self._probe(timeout_s=2.0):
-                return True
-            time.sleep(0.2)
-        self.stop()
+        try:
+            while time.monotonic() < deadline:
+                if child.poll() is not None:
+                    self._forget_pid(child.pid)
+                    raise LocalKafkaError(
+                        f"the Kafka broker exited with code {child.returncode} while starting; "
+                        f"last lines of {self.log_file}:\n{self.log_tail()}"
+                    )
+                if self._probe(timeout_s=2.0):
+                    return True
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            log.warning("kafka.start_interrupted", pid=child.pid, action="stopping it")
+            self._stop_pid(child.pid, timeout_s=30.0)
+            raise
+        self._stop_pid(child.pid, timeout_s=30.0)
         raise LocalKafkaError(
-            f"the Kafka broker did not become ready within {timeout_s:.0f} s; "
+            f"the Kafka broker did not become ready within {_seconds(timeout_s)}; "
             f"last lines of {self.log_file}:\n{self.log_tail()}"
         )
 
@@ -539,18 +604,25 @@ class LocalKafka:
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the broker and wait until its process is gone. False when it was not running."""
-        pid = self._read_pid()
-        if pid is None or not self._is_our_broker(pid):
-            self.pid_file.unlink(missing_ok=True)
+        if not self.data_dir.is_dir():
             return False
+        with self._exclusive():
+            pid = self._read_pid()
+            if pid is None or not self._is_our_broker(pid):
+                if pid is not None:
+                    self._forget_pid(pid)  # stale: its broker is gone
+                return False
+            self._stop_pid(pid, timeout_s)
+            return True
+
+    def _stop_pid(self, pid: int, timeout_s: float) -> None:
         self._signal(pid, signal.SIGTERM)
         if not self._wait_gone(pid, timeout_s):
-            log.warning("kafka.kill", pid=pid, reason=f"no exit within {timeout_s:.0f} s")
+            log.warning("kafka.kill", pid=pid, reason=f"no exit within {_seconds(timeout_s)}")
             self._signal(pid, signal.SIGKILL)
             self._wait_gone(pid, 10.0)
-        self.pid_file.unlink(missing_ok=True)
+        self._forget_pid(pid)
         log.info("kafka.stopped", pid=pid)
-        return True
 
     @staticmethod
     def _signal(pid: int, signum: signal.Signals) -> None:

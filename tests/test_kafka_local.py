@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +16,12 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from streams.cli import main
-from streams.kafka_local import LocalKafka, LocalKafkaError, java_major_version
+from streams.kafka_local import (
+    LOG_ROTATE_BYTES,
+    LocalKafka,
+    LocalKafkaError,
+    java_major_version,
+)
 from tests.conftest import make_broker
 
 pytestmark = pytest.mark.integration
@@ -174,3 +182,115 @@ def test_machine_java_is_new_enough() -> None:
     java = os.environ.get("JAVA_HOME")
     major = java_major_version(f"{java}/bin/java" if java else "java")
     assert major is not None and major >= 17
+
+
+def _cli_env(broker: LocalKafka, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "STORMVARSEL_KAFKA_LOCAL_PORT": str(broker.port),
+        "STORMVARSEL_KAFKA_LOCAL_CONTROLLER_PORT": str(broker.controller_port),
+        "STORMVARSEL_KAFKA_LOCAL_HEAP": "384m",
+        **extra,
+    }
+
+
+def test_two_starts_at_once_leave_one_broker_that_stop_finds(tmp_path: Path) -> None:
+    """Before: both launched a broker; the loser's exited on the taken port and its start
+    deleted the winner's PID file, so `kafka stop` said "not running" and the broker lived on."""
+    broker = make_broker(tmp_path / "kafka")
+    command = [sys.executable, "-m", "streams.cli", "kafka", "start"]
+    command += ["--data-dir", str(broker.data_dir), "--timeout", "90"]
+    env = _cli_env(broker, STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
+    try:
+        runs = [
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
+        ]
+        outputs = [run.communicate(timeout=180)[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0]
+        assert sorted("already running" in out for out in outputs) == [False, True], outputs
+        assert sorted("is ready at" in out for out in outputs) == [False, True], outputs
+        pids = _broker_processes(broker.properties_file)
+        assert len(pids) == 1
+        assert broker.status().pid == pids[0]
+    finally:
+        stopped = broker.stop()
+    assert stopped is True
+    assert _broker_processes(broker.properties_file) == []
+
+
+def test_a_data_dir_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    broker = make_broker(blocker / "kafka")
+    with pytest.raises(LocalKafkaError) as caught:
+        broker.start()
+    assert str(caught.value).startswith(f"cannot use {blocker / 'kafka'} as the Kafka data dir")
+    assert "STORMVARSEL_KAFKA_LOCAL_DATA_DIR" in str(caught.value)
+    assert broker.stop() is False
+
+
+def test_already_running_names_the_port_the_broker_really_uses(kafka: LocalKafka) -> None:
+    """Before: the port of the current settings, which may name another."""
+    again = LocalKafka(
+        version=kafka.version,
+        data_dir=kafka.data_dir,
+        cache_dir=kafka.cache_dir,
+        port=kafka.port + 1,
+        controller_port=kafka.controller_port,
+    )
+    assert again.start() is False
+    assert again.status().bootstrap == kafka.bootstrap
+
+
+def test_the_cli_warns_once_and_does_not_count_ipv6_loopback_as_this_broker(
+    kafka: LocalKafka,
+) -> None:
+    env = _cli_env(
+        kafka,
+        STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS=f"[::1]:{kafka.port}",  # the broker is on 127.0.0.1
+        STORMVARSEL_NONSENSE="1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "kafka", "start", "--data-dir", str(kafka.data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"already running (pid {kafka.status().pid}) at {kafka.bootstrap}" in result.stdout
+    assert result.stderr.count("STORMVARSEL_NONSENSE is not a setting") == 1
+    assert "does not name this broker" in result.stderr
+
+
+def test_an_interrupted_start_stops_the_broker_it_launched(tmp_path: Path) -> None:
+    """Before: Ctrl-C while `kafka start` waited left the broker running, unreported."""
+    broker = make_broker(tmp_path / "kafka")
+    script = (
+        "import sys; from pathlib import Path; from streams.kafka_local import LocalKafka\n"
+        f"LocalKafka(version={broker.version!r}, data_dir=Path({str(broker.data_dir)!r}), "
+        f"cache_dir=Path({str(broker.cache_dir)!r}), port={broker.port}, "
+        f"controller_port={broker.controller_port}, heap='384m').start(timeout_s=90)\n"
+    )
+    starter = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _broker_processes(broker.properties_file):
+        assert time.monotonic() < deadline and starter.poll() is None
+        time.sleep(0.05)
+    starter.send_signal(signal.SIGINT)
+    _, stderr = starter.communicate(timeout=60)
+    assert "KeyboardInterrupt" in stderr
+    assert _broker_processes(broker.properties_file) == []
+    assert not broker.pid_file.exists()
+
+
+def test_a_start_that_times_out_says_so_plainly_and_rotates_a_big_log(tmp_path: Path) -> None:
+    broker = make_broker(tmp_path / "kafka")
+    broker.data_dir.mkdir(parents=True)
+    big = b"old broker output\n" * (LOG_ROTATE_BYTES // 18 + 1)
+    broker.log_file.write_bytes(big)
+    with pytest.raises(LocalKafkaError, match=r"did not become ready within 0\.5 s;"):
+        broker.start(timeout_s=0.5)
+    assert _broker_processes(broker.properties_file) == []
+    assert (broker.data_dir / "kafka.log.1").read_bytes() == big
+    assert broker.log_file.stat().st_size < len(big)
