@@ -240,14 +240,17 @@ def topics() -> None:
     """Manage the pipeline's Kafka topics."""
 
 
-@topics.command("create")
-@click.option(
+_kafka_timeout_option = click.option(
     "--timeout",
     type=TIMEOUT_SECONDS,
     default=30.0,
     show_default=True,
     help="Seconds to wait for Kafka.",
 )
+
+
+@topics.command("create")
+@_kafka_timeout_option
 @friendly_errors
 def topics_create(timeout: float) -> None:
     """Create missing topics with the configured partition and replication counts."""
@@ -265,13 +268,7 @@ def topics_create(timeout: float) -> None:
 
 @topics.command("reset-state")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option(
-    "--timeout",
-    type=TIMEOUT_SECONDS,
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for Kafka.",
-)
+@_kafka_timeout_option
 @friendly_errors
 def topics_reset_state(yes: bool, timeout: float) -> None:
     """Delete the worker's state topics (its tables' changelogs), e.g. after a pipeline topic
