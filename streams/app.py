@@ -42,12 +42,12 @@ class Topics:
 class WorkerApp(faust.App):
     """A Faust app whose web server may serve on a socket the worker bound before starting."""
 
-    web_listener: socket.socket | None = None
+    web_listeners: list[socket.socket] | None = None
 
     def _new_web(self) -> Web:
-        if self.web_listener is None:
+        if self.web_listeners is None:
             return super()._new_web()
-        return PreboundWeb(self, self.web_listener)
+        return PreboundWeb(self, self.web_listeners)
 
 
 def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
@@ -97,13 +97,13 @@ def build_app(
     mention_partitions: int | None = None,
     scored_partitions: int | None = None,
     alerts_partitions: int | None = None,
-    web_listener: socket.socket | None = None,
+    web_listeners: list[socket.socket] | None = None,
 ) -> tuple[faust.App, Topics]:
     """The app with every stage registered.
 
     ``mention_partitions`` is the real partition count of the mentions topic (it may predate the
-    current configuration); the de-duplication table must match it. ``web_listener``, when
-    given, is the socket the web server serves on (see ``streams.web_listener``).
+    current configuration); the de-duplication table must match it. ``web_listeners``, when
+    given, are the sockets the web server serves on (see ``streams.web_listener``).
     """
     kafka_fixes.install()  # Faust/aiokafka bugs the chaos tests found (see the module)
     app = WorkerApp(
@@ -132,7 +132,7 @@ def build_app(
         producer_acks=-1,
         autodiscover=False,
     )
-    app.web_listener = web_listener
+    app.web_listeners = web_listeners
     topics = Topics(
         mentions=_topic(app, settings, topic_names.MENTIONS),
         dlq=_topic(app, settings, topic_names.MENTIONS_DLQ),

@@ -11,25 +11,46 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from aiohttp.web import BaseSite, SockSite
+from aiohttp.web import SockSite
 from faust.web.drivers.aiohttp import Web
 
 from streams.errors import ConfigError
 
 
-def bind_web_socket(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``; ConfigError naming the setting when it cannot be."""
+def bind_web_sockets(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address of ``host`` (``localhost`` may be 127.0.0.1 and ::1,
+    as aiohttp would bind them); ConfigError naming the setting when one cannot be bound."""
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         raise ConfigError(
             f"STORMVARSEL_WEB_HOST: cannot resolve {host!r} ({exc.strerror or exc})"
         ) from None
-    family, kind, proto, _name, address = addresses[0]
+    listeners: list[socket.socket] = []
+    seen: set[tuple[int, Any]] = set()
+    try:
+        for family, kind, proto, _name, address in addresses:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            listeners.append(_listen(family, kind, proto, address, host, port))
+    except ConfigError:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
+
+
+def _listen(
+    family: int, kind: int, proto: int, address: Any, host: str, port: int
+) -> socket.socket:
     listener = socket.socket(family, kind, proto)
     try:
         # As aiohttp binds (SO_REUSEADDR), so a port in TIME_WAIT is not refused.
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            # So that [::] and 0.0.0.0 (or ::1 and 127.0.0.1) can both be bound.
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         listener.bind(address)
         listener.listen(128)  # from now on a second worker's bind fails
     except OSError as exc:
@@ -44,11 +65,14 @@ def bind_web_socket(host: str, port: int) -> socket.socket:
 
 
 class PreboundWeb(Web):
-    """Faust's aiohttp web driver, serving on a socket bound beforehand."""
+    """Faust's aiohttp web driver, serving on sockets bound beforehand."""
 
-    def __init__(self, app: Any, listener: socket.socket, **kwargs: Any) -> None:
+    def __init__(self, app: Any, listeners: list[socket.socket], **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
-        self._listener = listener
+        self._listeners = listeners
 
-    def _create_site(self) -> BaseSite:
-        return SockSite(self._runner, self._listener, ssl_context=self.app.conf.web_ssl_context)
+    async def start_server(self) -> None:
+        await self._runner.setup()
+        for listener in self._listeners:
+            site = SockSite(self._runner, listener, ssl_context=self.app.conf.web_ssl_context)
+            await site.start()

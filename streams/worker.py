@@ -19,7 +19,7 @@ from streams.topics import (
     ensure_topics,
     faust_internal_topics,
 )
-from streams.web_listener import bind_web_socket
+from streams.web_listener import bind_web_sockets
 
 log = get_logger(__name__)
 
@@ -44,7 +44,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
     load_detector_config(settings)  # and on a bad detector configuration
     # and on a port another program holds: bound now, served by Faust later
-    listener = bind_web_socket(settings.web_host, settings.web_port)
+    listeners = bind_web_sockets(settings.web_host, settings.web_port)
     check_data_dir(settings.data_dir)  # and on a state directory it cannot write
     states = ensure_topics(settings, timeout_s=wait_for_kafka_s)
     partitions = {s.name: s.partitions for s in states}
@@ -53,7 +53,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
         mention_partitions=partitions[settings.topic(MENTIONS)],
         scored_partitions=partitions[settings.topic(MENTIONS_SCORED)],
         alerts_partitions=partitions[settings.topic(ALERTS)],
-        web_listener=listener,
+        web_listeners=listeners,
     )
     # Faust's changelogs too, before it subscribes to them (see ensure_internal_topics).
     ensure_internal_topics(settings, faust_internal_topics(app), timeout_s=wait_for_kafka_s)
