@@ -45,6 +45,16 @@ PIPELINE_TOPICS: dict[str, str] = {
 }
 
 
+#: The worker's Faust tables (streams/agents); each has a changelog ``<app id>-<name>-changelog``.
+STATE_TABLES = (
+    "mention-ids",
+    "detector-state",
+    "detector-pending",
+    "detector-ids",
+    "notifier-alerts",
+)
+
+
 @dataclass(frozen=True)
 class TopicState:
     name: str
@@ -196,7 +206,7 @@ def _check_existing(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
 
 def state_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """The worker's own topics on the cluster: its tables' changelogs and the leader assignor's
-    topic, found by the app id's prefix."""
+    topic."""
     admin = connect_admin(settings, timeout_s=timeout_s)
     try:
         return _state_topic_names(admin, settings.app_id)
@@ -204,13 +214,16 @@ def state_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         admin.close()
 
 
+def state_topic_names(app_id: str) -> list[str]:
+    """Every state topic the worker of ``app_id`` may have, by exact name (a prefix would take
+    those of an app id that starts with this one, e.g. ``stormvarsel-staging``)."""
+    changelogs = [f"{app_id}-{table}-changelog" for table in STATE_TABLES]
+    return sorted([*changelogs, f"{app_id}-__assignor-__leader"])
+
+
 def _state_topic_names(admin: KafkaAdminClient, app_id: str) -> list[str]:
-    return sorted(
-        name
-        for name in admin.list_topics()
-        if name.startswith(f"{app_id}-")
-        and (name.endswith("-changelog") or name == f"{app_id}-__assignor-__leader")
-    )
+    existing = set(admin.list_topics())
+    return [name for name in state_topic_names(app_id) if name in existing]
 
 
 def reset_state_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:

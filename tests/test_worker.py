@@ -38,6 +38,7 @@ from streams.topics import (
     ensure_topics,
     faust_internal_topics,
     reset_state_topics,
+    state_topic_names,
     state_topics,
 )
 from tests.running_worker import RunningWorker, start_worker
@@ -251,6 +252,7 @@ def test_faust_topics_are_created_and_led_before_faust_subscribes(
         )
     }
     assert changelogs <= internal.keys()
+    assert sorted(internal) == state_topic_names(settings.app_id)  # what reset-state deletes
     assert f"{settings.app_id}-__assignor-__leader" in internal
     for name in changelogs:
         assert internal[name].partitions == 4, name
@@ -337,7 +339,14 @@ def test_a_grown_pipeline_topic_is_refused_until_the_state_is_reset(
     assert "detector-state" not in message  # the scored topic kept its 2 partitions
     assert "stormvarsel topics reset-state" in message and "\n" not in message
 
+    # Another app whose id starts with this one keeps its state.
+    neighbour = Settings(
+        kafka_bootstrap_servers=kafka.bootstrap, app_id=f"{settings.app_id}-staging"
+    )
+    ensure_internal_topics(neighbour, _internal(neighbour, 1), timeout_s=30)
     deleted = reset_state_topics(settings)
+    assert not any("-staging-" in name for name in deleted)
+    assert len(state_topics(neighbour)) == 5
     assert f"{settings.app_id}-mention-ids-changelog" in deleted
     assert f"{settings.app_id}-__assignor-__leader" in deleted
     assert state_topics(settings) == []
