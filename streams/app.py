@@ -10,7 +10,7 @@ from typing import Any
 import faust
 import yaml
 from faust.web import Web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from detectors.config import DetectorConfig
 from streams import consumer_lag, http_ingest, kafka_fixes, metrics
@@ -250,8 +250,11 @@ def _register_views(app: faust.App) -> None:
         # Faust opens its web server only after table recovery, so an answer here already means
         # "started". A worker with no partitions (more workers than partitions) is still healthy.
         ready = app.started and not app.should_stop
+        # Said, not acted on: the worker rides out an outage, and restarting it would not help.
+        kafka_up = REGISTRY.get_sample_value("stormvarsel_kafka_up") != 0
         body = {
             "status": "ok" if ready else "stopping",
+            "kafka": "up" if kafka_up else "unreachable",
             "rebalancing": bool(app.rebalancing),
             "partitions": len(app.consumer.assignment()) if ready else 0,
         }

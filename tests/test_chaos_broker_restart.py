@@ -14,7 +14,9 @@ import json
 import logging
 import os
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +35,7 @@ from tests.chaos_support import (
     settle,
 )
 from tests.conftest import make_broker
-from tests.running_worker import start_worker
+from tests.running_worker import RunningWorker, start_worker
 from tests.storm_scenario import BRAND, phases
 
 pytestmark = pytest.mark.integration
@@ -66,6 +68,11 @@ def log_events(path: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.timeout(480)
+def worker_health(worker: RunningWorker) -> tuple[int, dict[str, Any]]:
+    with urllib.request.urlopen(f"{worker.base_url}/healthz", timeout=5) as response:
+        return response.status, json.loads(response.read())
+
+
 def test_worker_rides_out_a_broker_restart(tmp_path: Path) -> None:
     broker = make_broker(tmp_path / "kafka")
     broker.start(timeout_s=90)
@@ -95,6 +102,9 @@ def test_worker_rides_out_a_broker_restart(tmp_path: Path) -> None:
             "stormvarsel_kafka_up to drop to 0",
         )
         during = worker.metrics()
+        # /healthz stays 200 (a restart would not help) and says why nothing moves.
+        status, health = worker_health(worker)
+        assert status == 200 and health["status"] == "ok" and health["kafka"] == "unreachable"
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
         outage_lines = len(worker.log.read_bytes().splitlines()) - log_lines
         outage_cpu = cpu_seconds(pid) - cpu_before
@@ -123,6 +133,7 @@ def test_worker_rides_out_a_broker_restart(tmp_path: Path) -> None:
             lambda: worker.metrics()["stormvarsel_kafka_up{}"] == 1, 60, "kafka_up back at 1"
         )
         after = worker.metrics()
+        assert worker_health(worker)[1]["kafka"] == "up"
         assert during["stormvarsel_kafka_checks_failed_total{}"] >= 1
         assert after["stormvarsel_kafka_checks_failed_total{}"] >= 1
         # Logs: when it went away and how long it was gone.
