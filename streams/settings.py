@@ -7,6 +7,7 @@ show`` can print the effective configuration and a bad value fails at start-up w
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -298,9 +299,9 @@ class Settings(BaseSettings):
         for server in servers:
             _scheme, sep, rest = server.partition("://")
             if sep:
-                raise ValueError(
-                    f"expected host:port without a scheme, got {server!r} (write {rest!r})"
-                )
+                rest = rest.rstrip("/")
+                hint = f" (write {rest!r})" if rest else ""
+                raise ValueError(f"expected host:port without a scheme, got {server!r}{hint}")
             host, sep, port = server.rpartition(":")
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"expected host:port[,host:port...], got {server!r}")
@@ -314,9 +315,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             if not value.strip():
                 raise ValueError("expected a path, got an empty value (unset it for the default)")
-            return Path(value.strip()).expanduser()
+            value = Path(value.strip())
         if isinstance(value, Path):
-            return value.expanduser()
+            try:
+                return value.expanduser()
+            except RuntimeError:  # ~someone unknown, or no home directory at all
+                raise ValueError(
+                    "expected a path whose ~ names a user with a home directory, "
+                    f"got {str(value)!r}"
+                ) from None
         return value
 
     @field_validator("sentiment_label_map")
@@ -558,6 +565,20 @@ def env_origin(name: str, environ: Mapping[str, str]) -> str | None:
     return next((key for key in sorted(environ) if key.upper() == wanted), None)
 
 
+def spelt_twice(environ: Mapping[str, str]) -> list[tuple[str, list[str]]]:
+    """Settings given by more than one variable differing only in case, each with those names.
+
+    pydantic-settings reads names in any case and keeps whichever comes last in the
+    environment, an order nobody chose; ``config show`` could not say which one is in effect.
+    """
+    spellings: dict[str, list[str]] = {}
+    for key in sorted(environ):
+        if key.upper().startswith(ENV_PREFIX):
+            spellings.setdefault(key.upper(), []).append(key)
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    return [(name, keys) for name, keys in spellings.items() if len(keys) > 1 and name in known]
+
+
 #: STORMVARSEL_* variables that are not settings but are read elsewhere (docker-compose.yml).
 NOT_SETTINGS = frozenset({f"{ENV_PREFIX}IMAGE_TAG"})
 
@@ -568,14 +589,22 @@ def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]
     known = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
     found = []
     for name in sorted(environ):
-        if name.startswith(ENV_PREFIX) and name not in known and name not in NOT_SETTINGS:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        # In any case, as pydantic-settings reads them: STORMVARSEL_topic_prefix is a setting,
+        # stormvarsel_topic_prefx a typo.
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in known and name not in NOT_SETTINGS:
+            close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
             found.append((name, close[0] if close else None))
     return found
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings from the environment; raise ConfigError with one readable line."""
+    if twice := spelt_twice(os.environ):
+        name, keys = twice[0]
+        raise ConfigError(
+            f"{name}: set twice, as {' and '.join(keys)} (names are read in any case); keep one"
+        )
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:

@@ -332,3 +332,69 @@ def test_the_longest_app_id_still_names_valid_changelogs() -> None:
     settings = Settings(app_id="a" * 200, alertmanager_urls="http://127.0.0.1:9")
     app, _ = build_app(settings)
     assert max(len(t.name) for t in faust_internal_topics(app)) <= 249
+
+
+def test_a_setting_in_another_case_is_not_called_unknown_and_a_misspelt_one_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Names are read in any case. Before: STORMVARSEL_topic_prefix took effect but was warned
+    about as having none, and a misspelt lower-case name got no warning at all."""
+    monkeypatch.setenv("STORMVARSEL_topic_prefix", "staging.")
+    monkeypatch.setenv("stormvarsel_app_idd", "x")
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["topic_prefix"] == "staging."
+    assert "topic_prefix" not in result.stderr
+    assert result.stderr == (
+        "warning: stormvarsel_app_idd is not a setting, so it has no effect; "
+        "did you mean STORMVARSEL_APP_ID?\n"
+    )
+
+
+def test_a_setting_given_in_two_spellings_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: whichever came last in the environment won, and config show credited the
+    upper-case one even when its value was not the one in effect."""
+    monkeypatch.setenv("STORMVARSEL_TOPIC_PREFIX", "prod.")
+    monkeypatch.setenv("stormvarsel_topic_prefix", "staging.")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "STORMVARSEL_TOPIC_PREFIX: set twice, as STORMVARSEL_TOPIC_PREFIX and "
+        "stormvarsel_topic_prefix (names are read in any case); keep one"
+    )
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: STORMVARSEL_TOPIC_PREFIX: set twice")
+
+
+def test_a_tilde_for_an_unknown_user_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: Path.expanduser's RuntimeError escaped pydantic and the CLI printed a traceback."""
+    monkeypatch.setenv("STORMVARSEL_DATA_DIR", "~no-such-user-here/state")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "STORMVARSEL_DATA_DIR: expected a path whose ~ names a user with a home directory, "
+        "got '~no-such-user-here/state'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        # Before: "(write 'broker:9092/')", itself refused.
+        ("kafka://broker:9092/", "got 'kafka://broker:9092/' (write 'broker:9092')"),
+        # Before: "(write '')".
+        ("kafka://", "got 'kafka://'"),
+    ],
+)
+def test_a_scheme_in_the_servers_gets_a_usable_suggestion(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        f"STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: expected host:port without a scheme, {message}"
+    )
