@@ -23,7 +23,7 @@ pytest_plugins = ["tests.alertmanager_support"]
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see only the STORMVARSEL_* variables they set themselves."""
     for name in list(os.environ):
-        if name.startswith("STORMVARSEL_"):
+        if name.upper().startswith("STORMVARSEL_"):  # read in any case
             monkeypatch.delenv(name)
 
 
