@@ -170,12 +170,8 @@ def kafka_start(data_dir: Path | None, timeout: float) -> None:
     settings = _settings()  # once: its warnings about unknown variables too
     broker = _local_kafka(data_dir, settings)
     started_at = time.monotonic()
-    try:
-        started = broker.start(timeout_s=timeout, say=lambda m: click.echo(m, err=True))
-    except KeyboardInterrupt:
-        click.echo("Interrupted: the broker being started was stopped again.", err=True)
-        raise
-    if not started:
+    # On Ctrl-C, start() itself says whether it had launched a broker and stops it.
+    if not broker.start(timeout_s=timeout, say=lambda m: click.echo(m, err=True)):
         status = broker.status()
         click.echo(f"Kafka is already running (pid {status.pid}) at {status.bootstrap}.")
         _warn_if_clients_look_elsewhere(settings, status.bootstrap)
@@ -193,13 +189,19 @@ def _warn_if_clients_look_elsewhere(settings: Settings, bootstrap: str) -> None:
     STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS. Say so when that does not name this broker."""
     servers = settings.kafka_bootstrap_servers
     port = bootstrap.rsplit(":", 1)[1]
-    # Not [::1]: the broker listens on 127.0.0.1 only.
+    # Not [::1]: the broker listens on 127.0.0.1 only, so a client given [::1] is refused.
     local = {f"{host}:{port}" for host in ("127.0.0.1", "localhost")}
-    if not local & set(servers.split(",")):
+    named = {server.strip() for server in servers.split(",")}
+    if not local & named:
+        ipv6 = (
+            " ([::1] is IPv6 loopback; this broker listens on 127.0.0.1 only)"
+            if f"[::1]:{port}" in named
+            else ""
+        )
         click.echo(
             f"warning: STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS is {servers}, which does not name this "
-            f"broker: the worker and the other commands will not reach it. Set it to {bootstrap}, "
-            "or STORMVARSEL_KAFKA_LOCAL_PORT to the port it names.",
+            f"broker{ipv6}: the worker and the other commands will not reach it. Set it to "
+            f"{bootstrap}, or STORMVARSEL_KAFKA_LOCAL_PORT to the port it names.",
             err=True,
         )
 
@@ -210,7 +212,7 @@ def _warn_if_clients_look_elsewhere(settings: Settings, bootstrap: str) -> None:
 def kafka_stop(data_dir: Path | None) -> None:
     """Stop the broker and wait until its process has exited."""
     broker = _local_kafka(data_dir)
-    if broker.stop():
+    if broker.stop(say=lambda m: click.echo(m, err=True)):
         click.echo("Kafka stopped.")
     else:
         click.echo("Kafka is not running.")

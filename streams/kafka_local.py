@@ -184,8 +184,12 @@ def java_major_version(java: str) -> int | None:
 
 
 def _seconds(value: float) -> str:
-    """``0.5 s`` rather than ``0 s``, ``60 s`` rather than ``60.0 s``."""
-    return f"{value:.1f} s" if value < 10 and value != int(value) else f"{value:.0f} s"
+    """A duration for a message: ``0.05 s`` and ``0.5 s`` (never ``0 s``), ``2.5 s``, ``60 s``."""
+    if value >= 10:
+        return f"{value:.0f} s"
+    if value >= 1:
+        return f"{value:.1f}".removesuffix(".0") + " s"
+    return f"{value:.2g} s"
 
 
 def _new_cluster_id() -> str:
@@ -208,10 +212,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def _file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive flock on ``path``; ``on_wait`` is called first if another holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -267,11 +277,16 @@ class LocalKafka:
         return self.data_dir / ".kafka.lock"
 
     @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
+    def _exclusive(self, say: Callable[[str], None]) -> Iterator[None]:
         """Held through a whole start or stop: two at once on one data directory used to start
         two brokers, and the loser deleted the winner's PID file, orphaning it."""
         self._ensure_data_dir()
-        with _file_lock(self.lock_file):
+
+        def waiting() -> None:
+            log.info("kafka.lock_wait", data_dir=str(self.data_dir))
+            say(f"Another start or stop of the broker in {self.data_dir} is under way; waiting ...")
+
+        with _file_lock(self.lock_file, on_wait=waiting):
             yield
 
     def _ensure_data_dir(self) -> None:
@@ -314,7 +329,15 @@ class LocalKafka:
         """Fetch the broker's jars from Maven Central once; later calls return at once."""
         if self.is_installed():
             return self.libs_dir
-        with _file_lock(self.cache_dir / "kafka" / f".{self.version}.lock"):
+        try:
+            (self.cache_dir / "kafka").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LocalKafkaError(
+                f"cannot use {self.cache_dir} as the cache directory ({exc.strerror or exc}); "
+                "choose another with STORMVARSEL_CACHE_DIR"
+            ) from None
+        lock = self.cache_dir / "kafka" / f".{self.version}.lock"
+        with _file_lock(lock, on_wait=lambda: say("Waiting for another fetch of Kafka ...")):
             if self.is_installed():
                 return self.libs_dir
             mvn = shutil.which("mvn")
@@ -404,6 +427,7 @@ class LocalKafka:
         if running:
             with contextlib.suppress(OSError):
                 uptime = time.time() - self.pid_file.stat().st_mtime
+        # The running broker's own port: the settings may name another since it started.
         port = (self._configured_port() or self.port) if running else self.port
         return KafkaStatus(
             running=running,
@@ -411,7 +435,7 @@ class LocalKafka:
             bootstrap=f"127.0.0.1:{port}",
             data_dir=self.data_dir,
             version=self.version,
-            reachable=running and self._probe(timeout_s=5.0),
+            reachable=running and self._probe(timeout_s=5.0, port=port),
             uptime_s=uptime,
         )
 
@@ -509,8 +533,9 @@ class LocalKafka:
         """Start the broker and wait until it serves clients. False when it was already running.
 
         Interrupted (Ctrl-C) while waiting, it stops the broker it launched before raising."""
-        with self._exclusive():
-            if self._read_pid() is not None and self.status().running:
+        with self._exclusive(say):
+            pid = self._read_pid()
+            if pid is not None and self._is_our_broker(pid):
                 return False
             return self._start(timeout_s, say)
 
@@ -543,7 +568,7 @@ class LocalKafka:
             str(self.properties_file),
         ]
         with self.log_file.open("ab") as log_handle:
-            self._child = subprocess.Popen(
+            child = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log_handle,
@@ -551,34 +576,42 @@ class LocalKafka:
                 start_new_session=True,
                 cwd=self.data_dir,
             )
-        child = self._child
-        self.pid_file.write_text(str(child.pid), encoding="utf-8")
-        log.info("kafka.starting", pid=child.pid, bootstrap=self.bootstrap)
-        deadline = time.monotonic() + timeout_s
-        try:
-            while time.monotonic() < deadline:
-                if child.poll() is not None:
-                    self._forget_pid(child.pid)
-                    raise LocalKafkaError(
-                        f"the Kafka broker exited with code {child.returncode} while starting; "
-                        f"last lines of {self.log_file}:\n{self.log_tail()}"
-                    )
-                if self._probe(timeout_s=2.0):
-                    return True
-                time.sleep(0.2)
+        self._child = child
+        try:  # from the launch on: a Ctrl-C before the PID file is written must not orphan it
+            self.pid_file.write_text(str(child.pid), encoding="utf-8")
+            log.info("kafka.starting", pid=child.pid, bootstrap=self.bootstrap)
+            self._wait_ready(child, timeout_s)
         except KeyboardInterrupt:
+            say(f"Interrupted: stopping the broker this start launched (pid {child.pid}) ...")
             log.warning("kafka.start_interrupted", pid=child.pid, action="stopping it")
             self._stop_pid(child.pid, timeout_s=30.0)
+            say("Stopped it: no broker was left running.")
             raise
+        return True
+
+    def _wait_ready(self, child: subprocess.Popen[bytes], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                self._forget_pid(child.pid)
+                raise LocalKafkaError(
+                    f"the Kafka broker exited with code {child.returncode} while starting; "
+                    f"last lines of {self.log_file}:\n{self.log_tail()}"
+                )
+            if self._probe(timeout_s=2.0):
+                return
+            time.sleep(0.2)
         self._stop_pid(child.pid, timeout_s=30.0)
         raise LocalKafkaError(
             f"the Kafka broker did not become ready within {_seconds(timeout_s)}; "
             f"last lines of {self.log_file}:\n{self.log_tail()}"
         )
 
-    def _probe(self, timeout_s: float) -> bool:
-        """True when the broker answers a metadata request and has an active controller."""
-        if not port_in_use(self.port):
+    def _probe(self, timeout_s: float, port: int | None = None) -> bool:
+        """True when the broker on ``port`` (default: ours) answers a metadata request and has
+        an active controller."""
+        port = self.port if port is None else port
+        if not port_in_use(port):
             return False
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
@@ -586,7 +619,7 @@ class LocalKafka:
         timeout_ms = int(timeout_s * 1000)
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap,
+                bootstrap_servers=f"127.0.0.1:{port}",
                 request_timeout_ms=timeout_ms,
                 bootstrap_timeout_ms=timeout_ms,
                 client_id="stormvarsel-probe",
@@ -602,11 +635,11 @@ class LocalKafka:
         finally:
             admin.close()
 
-    def stop(self, timeout_s: float = 30.0) -> bool:
+    def stop(self, timeout_s: float = 30.0, say: Callable[[str], None] = lambda _m: None) -> bool:
         """Stop the broker and wait until its process is gone. False when it was not running."""
         if not self.data_dir.is_dir():
             return False
-        with self._exclusive():
+        with self._exclusive(say):
             pid = self._read_pid()
             if pid is None or not self._is_our_broker(pid):
                 if pid is not None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,8 @@ from streams.kafka_local import (
     LOG_ROTATE_BYTES,
     LocalKafka,
     LocalKafkaError,
+    _file_lock,
+    _seconds,
     java_major_version,
 )
 from tests.conftest import make_broker
@@ -239,7 +243,10 @@ def test_already_running_names_the_port_the_broker_really_uses(kafka: LocalKafka
         controller_port=kafka.controller_port,
     )
     assert again.start() is False
-    assert again.status().bootstrap == kafka.bootstrap
+    status = again.status()
+    assert status.bootstrap == kafka.bootstrap
+    # Before: probed the settings' port, so `kafka status` said "NOT answering" and exited 3.
+    assert status.reachable
 
 
 def test_the_cli_warns_once_and_does_not_count_ipv6_loopback_as_this_broker(
@@ -260,28 +267,104 @@ def test_the_cli_warns_once_and_does_not_count_ipv6_loopback_as_this_broker(
     assert result.returncode == 0, result.stderr
     assert f"already running (pid {kafka.status().pid}) at {kafka.bootstrap}" in result.stdout
     assert result.stderr.count("STORMVARSEL_NONSENSE is not a setting") == 1
-    assert "does not name this broker" in result.stderr
+    assert "does not name this broker ([::1] is IPv6 loopback" in result.stderr
 
 
 def test_an_interrupted_start_stops_the_broker_it_launched(tmp_path: Path) -> None:
     """Before: Ctrl-C while `kafka start` waited left the broker running, unreported."""
     broker = make_broker(tmp_path / "kafka")
-    script = (
-        "import sys; from pathlib import Path; from streams.kafka_local import LocalKafka\n"
-        f"LocalKafka(version={broker.version!r}, data_dir=Path({str(broker.data_dir)!r}), "
-        f"cache_dir=Path({str(broker.cache_dir)!r}), port={broker.port}, "
-        f"controller_port={broker.controller_port}, heap='384m').start(timeout_s=90)\n"
-    )
-    starter = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "streams.cli", "kafka", "start"]
+    command += ["--data-dir", str(broker.data_dir), "--timeout", "90"]
+    starter = subprocess.Popen(command, env=_cli_env(broker), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not _broker_processes(broker.properties_file):
         assert time.monotonic() < deadline and starter.poll() is None
         time.sleep(0.05)
     starter.send_signal(signal.SIGINT)
     _, stderr = starter.communicate(timeout=60)
-    assert "KeyboardInterrupt" in stderr
+    assert starter.returncode == 1  # click's "Aborted!"
+    assert "Interrupted: stopping the broker this start launched (pid " in stderr
+    assert "Stopped it: no broker was left running." in stderr
     assert _broker_processes(broker.properties_file) == []
     assert not broker.pid_file.exists()
+
+
+@contextlib.contextmanager
+def _killed_if_failing(process: subprocess.Popen[str]) -> Iterator[None]:
+    """Kill a CLI blocked on the lock before the test lets go of it, so it launches nothing."""
+    try:
+        yield
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+
+
+def _wait_for_text(path: Path, text: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while text not in path.read_text():
+        assert process.poll() is None, path.read_text()
+        assert time.monotonic() < deadline, path.read_text()
+        time.sleep(0.05)
+
+
+def test_a_stop_waits_for_a_start_in_progress_and_says_so(tmp_path: Path) -> None:
+    """The lock, with real processes but no broker: this test holds it as a start would."""
+    broker = make_broker(tmp_path / "kafka")
+    broker.data_dir.mkdir()
+    broker.pid_file.write_text(str(os.getpid()))  # a live process, but not this broker
+    stderr = tmp_path / "stderr"
+    command = [sys.executable, "-m", "streams.cli", "kafka", "stop"]
+    command += ["--data-dir", str(broker.data_dir)]
+    with _file_lock(broker.lock_file), stderr.open("w") as err:
+        stopper = subprocess.Popen(
+            command, env=_cli_env(broker), stdout=subprocess.PIPE, stderr=err, text=True
+        )
+        with _killed_if_failing(stopper):
+            _wait_for_text(stderr, "is under way; waiting", stopper)
+            time.sleep(0.3)
+            assert stopper.poll() is None  # still waiting its turn
+    out, _ = stopper.communicate(timeout=30)
+    assert stopper.returncode == 0
+    assert "Kafka is not running." in out
+    assert not broker.pid_file.exists()  # stale: named no broker of this data directory
+
+
+def test_ctrl_c_while_waiting_for_another_start_launches_nothing(tmp_path: Path) -> None:
+    """Before: the CLI said "the broker being started was stopped again" though none was."""
+    broker = make_broker(tmp_path / "kafka")
+    stderr = tmp_path / "stderr"
+    command = [sys.executable, "-m", "streams.cli", "kafka", "start"]
+    command += ["--data-dir", str(broker.data_dir)]
+    with _file_lock(broker.lock_file), stderr.open("w") as err:
+        starter = subprocess.Popen(command, env=_cli_env(broker), stderr=err, text=True)
+        with _killed_if_failing(starter):
+            _wait_for_text(stderr, "is under way; waiting", starter)
+            starter.send_signal(signal.SIGINT)
+            assert starter.wait(timeout=30) == 1
+    said = stderr.read_text()
+    assert "Aborted!" in said
+    assert "stopp" not in said
+    assert _broker_processes(broker.properties_file) == []
+    assert not broker.pid_file.exists()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.04, "0.04 s"), (0.5, "0.5 s"), (1.0, "1 s"), (2.5, "2.5 s"), (60.0, "60 s")],
+)
+def test_durations_in_messages_never_read_0_s(seconds: float, text: str) -> None:
+    assert _seconds(seconds) == text
+
+
+def test_a_cache_dir_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    broker = LocalKafka(version="4.0.0", data_dir=tmp_path / "k", cache_dir=blocker / "cache")
+    with pytest.raises(LocalKafkaError) as caught:
+        broker.ensure_installed()
+    assert str(caught.value).startswith(f"cannot use {blocker / 'cache'} as the cache directory")
+    assert "STORMVARSEL_CACHE_DIR" in str(caught.value)
 
 
 def test_a_start_that_times_out_says_so_plainly_and_rotates_a_big_log(tmp_path: Path) -> None:
