@@ -246,19 +246,29 @@ def test_a_sasl_mechanism_in_lower_case_is_taken(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize(
-    ("value", "got"),
-    [("foo", "'foo'"), ("a:1,foo:x", "'foo:x'"), (" ", "' '")],
+    ("value", "message"),
+    [
+        ("foo", "expected host:port[,host:port...], got 'foo'"),
+        ("a:1,foo:x", "expected host:port[,host:port...], got 'foo:x'"),
+        (" ", "expected host:port[,host:port...], got ' '"),
+        # Before: "(write 'broker:9092/')", itself refused.
+        (
+            "kafka://broker:9092/",
+            "expected host:port without a scheme, got 'kafka://broker:9092/' (write 'broker:9092')",
+        ),
+        # Before: "(write '')".
+        ("kafka://", "expected host:port without a scheme, got 'kafka://'"),
+    ],
 )
 def test_bad_bootstrap_servers_say_what_they_got_once(
-    monkeypatch: pytest.MonkeyPatch, value: str, got: str
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
 ) -> None:
-    """The validator names the bad server; describe_error appended the whole value again."""
+    """The validator names the bad server (describe_error appended the whole value again), and
+    a scheme's suggestion is itself a usable server."""
     monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", value)
     with pytest.raises(ConfigError) as info:
         load_settings()
-    assert str(info.value) == (
-        f"STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: expected host:port[,host:port...], got {got}"
-    )
+    assert str(info.value) == f"STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: {message}"
 
 
 def test_a_misspelt_variable_is_named_with_the_setting_it_resembles(
@@ -377,24 +387,4 @@ def test_a_tilde_for_an_unknown_user_is_refused_in_one_line(
     assert str(info.value) == (
         "STORMVARSEL_DATA_DIR: expected a path whose ~ names a user with a home directory, "
         "got '~no-such-user-here/state'"
-    )
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        # Before: "(write 'broker:9092/')", itself refused.
-        ("kafka://broker:9092/", "got 'kafka://broker:9092/' (write 'broker:9092')"),
-        # Before: "(write '')".
-        ("kafka://", "got 'kafka://'"),
-    ],
-)
-def test_a_scheme_in_the_servers_gets_a_usable_suggestion(
-    monkeypatch: pytest.MonkeyPatch, value: str, message: str
-) -> None:
-    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", value)
-    with pytest.raises(ConfigError) as info:
-        load_settings()
-    assert str(info.value) == (
-        f"STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: expected host:port without a scheme, {message}"
     )
