@@ -82,12 +82,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicStat
     admin = connect_admin(settings, timeout_s=timeout_s)
     try:
         created = _create_missing(admin, specs, timeout_s)
-        described = admin.describe_topics([spec.name for spec in specs])
         states = []
-        for topic in described:
-            # kafka-python 3 names the field "name"; older releases used "topic".
-            name = topic.get("name") or topic.get("topic") or "?"
-            count = len(topic.get("partitions") or [])
+        for name, count in _partition_counts(admin, [spec.name for spec in specs]).items():
             if count != settings.topic_partitions and name not in created:
                 log.warning(
                     "topic.partitions_differ",
@@ -152,6 +148,15 @@ def ensure_internal_topics(
         admin.close()
 
 
+def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Each topic's partition count, in the order Kafka describes them."""
+    return {
+        # kafka-python 3 names the field "name"; older releases used "topic".
+        (topic.get("name") or topic.get("topic") or "?"): len(topic.get("partitions") or [])
+        for topic in admin.describe_topics(names)
+    }
+
+
 def _check_existing(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
     """Refuse changelogs whose partition count differs from their table's, and warn about a
     cleanup policy other than the table's.
@@ -163,10 +168,7 @@ def _check_existing(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
     if not specs:
         return
     wanted = {spec.name: spec for spec in specs}
-    counts = {
-        (topic.get("name") or topic.get("topic") or "?"): len(topic.get("partitions") or [])
-        for topic in admin.describe_topics(sorted(wanted))
-    }
+    counts = _partition_counts(admin, sorted(wanted))
     wrong = [
         f"{name} has {counts[name]}, needs {spec.partitions}"
         for name, spec in wanted.items()
