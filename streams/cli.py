@@ -21,6 +21,7 @@ from streams.settings import (
     LOG_LEVELS,
     Settings,
     env_origin,
+    idle_settings,
     load_settings,
     unknown_variables,
 )
@@ -57,6 +58,13 @@ def _settings() -> Settings:
     for name, close in unknown_variables(os.environ):
         guess = f"; did you mean {close}?" if close else " (see `stormvarsel config show`)"
         click.secho(f"warning: {name} is not a setting, so it has no effect{guess}", err=True)
+    protocol = settings.kafka_security_protocol
+    for name, used_by in idle_settings(settings):
+        click.secho(
+            f"warning: {ENV_PREFIX}{name.upper()} has no effect while "
+            f"{ENV_PREFIX}KAFKA_SECURITY_PROTOCOL is {protocol} (it is used with {used_by})",
+            err=True,
+        )
     return settings
 
 

@@ -598,6 +598,32 @@ def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]
     return found
 
 
+_TLS_FIELDS = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+_SASL_FIELDS = (
+    "kafka_sasl_mechanism",
+    "kafka_sasl_username",
+    "kafka_sasl_password",
+    "kafka_sasl_password_file",
+)
+
+
+def idle_settings(settings: Settings) -> list[tuple[str, str]]:
+    """Kafka security settings that are set but unused under the chosen protocol, each with the
+    protocols that would use it: a CA file given while the protocol is PLAINTEXT means the
+    connection is not encrypted, which the operator most likely did not intend."""
+    protocol = settings.kafka_security_protocol
+    idle: list[tuple[str, str]] = []
+    if protocol not in ("SSL", "SASL_SSL"):
+        idle += [(name, "SSL or SASL_SSL") for name in _TLS_FIELDS if getattr(settings, name)]
+    if not protocol.startswith("SASL_"):
+        idle += [
+            (name, "SASL_PLAINTEXT or SASL_SSL")
+            for name in _SASL_FIELDS
+            if getattr(settings, name) is not None
+        ]
+    return idle
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings from the environment; raise ConfigError with one readable line."""
     if twice := spelt_twice(os.environ):

@@ -388,3 +388,37 @@ def test_a_tilde_for_an_unknown_user_is_refused_in_one_line(
         "STORMVARSEL_DATA_DIR: expected a path whose ~ names a user with a home directory, "
         "got '~no-such-user-here/state'"
     )
+
+
+@pytest.mark.parametrize(
+    ("protocol", "idle", "used"),
+    [
+        ("PLAINTEXT", ["KAFKA_SSL_CAFILE", "KAFKA_SASL_USERNAME"], []),
+        ("SASL_PLAINTEXT", ["KAFKA_SSL_CAFILE"], ["KAFKA_SASL_USERNAME"]),
+        ("SSL", ["KAFKA_SASL_USERNAME"], ["KAFKA_SSL_CAFILE"]),
+        ("SASL_SSL", [], ["KAFKA_SSL_CAFILE", "KAFKA_SASL_USERNAME"]),
+    ],
+)
+def test_a_security_setting_the_protocol_does_not_use_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, protocol: str, idle: list[str], used: list[str]
+) -> None:
+    """Before: a CA file set while the protocol stayed PLAINTEXT was ignored without a word, so
+    the operator believed the connection was encrypted."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read by config show\n")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", protocol)
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SSL_CAFILE", str(ca))
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_USERNAME", "stormvarsel")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_PASSWORD", "s3cret")
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    for name in idle:
+        assert (
+            f"warning: STORMVARSEL_{name} has no effect while "
+            f"STORMVARSEL_KAFKA_SECURITY_PROTOCOL is {protocol}"
+        ) in result.stderr
+    for name in used:
+        assert f"STORMVARSEL_{name} has no effect" not in result.stderr
+    assert "s3cret" not in result.stderr
+    json.loads(result.stdout)
