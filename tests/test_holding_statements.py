@@ -475,6 +475,12 @@ def test_the_alert_record_carries_figures_drivers_actions_and_drafts() -> None:
 def test_post_texts_in_notifications_cannot_ping_or_break_markup() -> None:
     assert safe_text("hey <!channel> `rm`\n\x07next") == "hey \u2039!channel\u203a 'rm' next"
     assert len(safe_text("x" * 500, 160)) == 160
+    # Slack and HTML decode character references: the text must not turn into markup there.
+    assert (
+        safe_text("&lt;!channel&gt; &#60;b&#x3E;")
+        == "\uff06lt;!channel\uff06gt; \uff06#60;b\uff06#x3E;"
+    )
+    assert safe_text("H&M and AT&T & co") == "H&M and AT&T & co"
 
 
 def test_statement_is_a_plain_dataclass() -> None:

@@ -2,9 +2,10 @@
 
 Post texts from the public are evidence, not statements: they are shown shortened, on one line,
 with the characters that chat tools read as markup or mentions (``<``, ``>``, backticks, square
-brackets, ``@here``-style group mentions) replaced and every control, format (bidi overrides,
-zero-width) and unassigned character removed, so a post cannot ping a channel, disguise a link,
-reverse the text around it or break a notification. Every text that goes into an annotation
+brackets, ``@here``-style group mentions, an ``&`` that starts an entity such as ``&lt;``)
+replaced and every control, format (bidi overrides, zero-width) and unassigned character
+removed, so a post cannot ping a channel, disguise a link, reverse the text around it or break a
+notification. Every text that goes into an annotation
 passes :func:`safe_text`, the statement drafts and suggested actions too.
 """
 
@@ -26,6 +27,10 @@ _NEUTRALISE = str.maketrans(
 )
 #: Group mentions that notify everyone in Slack, Mattermost or Discord when a tool links names.
 _GROUP_MENTION = re.compile(r"@(?=(?:everyone|here|channel|all|group)\b)", re.IGNORECASE)
+#: An ``&`` that starts a character reference (``&lt;``, ``&#60;``, ``&#x3c;``): Slack and HTML
+#: would show ``&lt;!channel&gt;`` as ``<!channel>``, a disguise of what the post said. A plain
+#: ampersand (H&M, AT&T) is left alone.
+_ENTITY = re.compile(r"&(?=#?[0-9a-z]+;)", re.IGNORECASE)
 
 
 def safe_text(text: Any, limit: int = 160) -> str:
@@ -33,7 +38,8 @@ def safe_text(text: Any, limit: int = 160) -> str:
     cleaned = "".join(
         " " if unicodedata.category(ch).startswith("C") else ch for ch in str(text or "")
     )
-    line = " ".join(_GROUP_MENTION.sub("\uff20", cleaned.translate(_NEUTRALISE)).split())
+    neutral = _ENTITY.sub("\uff06", _GROUP_MENTION.sub("\uff20", cleaned.translate(_NEUTRALISE)))
+    line = " ".join(neutral.split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "\u2026"
 
 
