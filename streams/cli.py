@@ -96,14 +96,19 @@ def config() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of aligned text.")
 @friendly_errors
 def config_show(as_json: bool) -> None:
-    """Print the effective configuration, secrets masked, and the brands file."""
+    """Print the effective settings (secrets masked), the brands and the detector keys changed."""
     settings = _settings()
     values = settings.masked()
     brands = settings.brands
+    changed = _detector_changes(settings)
     if as_json:
         payload = {
             "settings": values,
             "brands": [b.model_dump(mode="json") for b in brands.brands],
+            "detector": {
+                "file": None if settings.detector_config is None else str(settings.detector_config),
+                "changed": changed,
+            },
         }
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
@@ -130,6 +135,39 @@ def config_show(as_json: bool) -> None:
             f"{len(brand.aliases)} aliases, {len(brand.handles)} handles, "
             f"{len(brand.hashtags)} hashtags"
         )
+    click.echo("")
+    source = settings.detector_config or "built-in defaults"
+    if not changed:
+        click.echo(f"detector: {source}, every key at its default (docs/detectors.md)")
+    else:
+        click.echo(f"detector: {source}, keys that differ from the defaults:")
+        for key, value in changed.items():
+            click.echo(f"  {key}: {json.dumps(value, ensure_ascii=False)}")
+
+
+def _number(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _detector_changes(settings: Settings) -> dict[str, Any]:
+    """The detector configuration's keys (dotted) whose values differ from the defaults, the
+    brands file's time zones included: what the worker would run with, checked the same way."""
+    from detectors.config import DetectorConfig
+    from streams.app import load_detector_config
+
+    def flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:  # as the YAML file writes them: tuples as lists, 9 rather than 9.0
+                out[f"{prefix}{key}"] = json.loads(json.dumps(value), parse_float=_number)
+        return out
+
+    ours = flat(load_detector_config(settings).to_dict())
+    defaults = flat(DetectorConfig().to_dict())
+    return {key: value for key, value in ours.items() if value != defaults.get(key)}
 
 
 # --- kafka ---

@@ -422,3 +422,35 @@ def test_a_security_setting_the_protocol_does_not_use_is_warned_about(
         assert f"STORMVARSEL_{name} has no effect" not in result.stderr
     assert "s3cret" not in result.stderr
     json.loads(result.stdout)
+
+
+def test_config_show_checks_the_detector_file_and_lists_what_it_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Before: `config show` did not read STORMVARSEL_DETECTOR_CONFIG, so a typo in it surfaced
+    only when the worker started."""
+    good = tmp_path / "detector.yaml"
+    good.write_text("spikes:\n  cusum_limit: 9\n  windows_minutes: [5, 30]\n")
+    monkeypatch.setenv("STORMVARSEL_DETECTOR_CONFIG", str(good))
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert f"detector: {good}, keys that differ from the defaults:" in result.stdout
+    assert "  spikes.cusum_limit: 9" in result.stdout
+    assert "  spikes.windows_minutes: [5, 30]" in result.stdout
+    assert "spikes.tail_quantile" not in result.stdout  # left at its default
+    shown = json.loads(CliRunner().invoke(main, ["config", "show", "--json"]).stdout)
+    assert shown["detector"] == {
+        "file": str(good),
+        "changed": {"spikes.cusum_limit": 9, "spikes.windows_minutes": [5, 30]},
+    }
+
+    bad = tmp_path / "typo.yaml"
+    bad.write_text("spikes:\n  cusum_limt: 9\n")
+    monkeypatch.setenv("STORMVARSEL_DETECTOR_CONFIG", str(bad))
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 2
+    assert f"STORMVARSEL_DETECTOR_CONFIG: {bad}: spikes.cusum_limt: unknown key" in result.output
+
+    monkeypatch.delenv("STORMVARSEL_DETECTOR_CONFIG")
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert "detector: built-in defaults, every key at its default" in result.stdout
