@@ -5,8 +5,8 @@ with the characters that chat tools read as markup or mentions (``<``, ``>``, ba
 brackets, ``@here``-style group mentions, an ``&`` that starts an entity such as ``&lt;``)
 replaced and every control, format (bidi overrides, zero-width) and unassigned character
 removed, so a post cannot ping a channel, disguise a link, reverse the text around it or break a
-notification. Every text that goes into an annotation
-passes :func:`safe_text`, the statement drafts and suggested actions too.
+notification. Every text that goes into an annotation passes :func:`safe_text`, the statement
+drafts and suggested actions too.
 """
 
 from __future__ import annotations
