@@ -24,7 +24,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from structlog.testing import CapturingLogger
 
-import streams.ingest
+import streams.ingest.report
+import streams.ingest.run
 from streams.brand_matching import BrandMatcher
 from streams.brands import load_brands
 from streams.cli import main
@@ -624,8 +625,9 @@ def test_an_input_going_back_in_time_is_warned_about_with_a_count(
     """A newest-first export was sent as it was, silently: the detect stage then counted almost
     every mention late (behind the newest by more than its allowed lateness) and raised nothing."""
     data = newest_first(5, step_s=61)  # each record 61 s before the one before it
-    logged = CapturingLogger()  # the module's own logger: the CLI's configuration caches it
-    monkeypatch.setattr(streams.ingest, "log", logged)
+    logged = CapturingLogger()  # the modules' own loggers: the CLI's configuration caches them
+    monkeypatch.setattr(streams.ingest.report, "log", logged)  # the first record going back
+    monkeypatch.setattr(streams.ingest.run, "log", logged)  # the total at the end
     report, sink = ingest_with(data, settings=Settings(detect_lateness_s=60))
     assert len(sink.sent) == 5 and report.exit_code() == 0
     assert report.went_back == 4 and report.went_back_first_line == 2

@@ -1,0 +1,263 @@
+"""Reading CSV input: a header line, quoted cells over several lines, UTF-16/32 exports, and
+unbalanced quotes caught before anything is sent."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any
+
+from streams.ingest.errors import InputError, OptionError
+from streams.ingest.options import Transform
+from streams.ingest.rows import BOM, Row
+from streams.mention import Rejection
+
+_SPOOL_BYTES = 64 * 1024 * 1024  # CSV on standard input: kept in memory up to this, then on disk
+
+
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: its BOM starts the same way
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _as_utf8(stream: IO[bytes]) -> IO[bytes]:
+    """The input as UTF-8 bytes: as it is, or transcoded when a UTF-16/32 byte-order mark starts it
+    (Excel's "Unicode text" exports). Such a file is read into memory whole; a byte sequence that
+    is not valid in its encoding is an :class:`InputError` naming the line, never replaced."""
+    head = stream.read(4)
+    for bom, codec in _WIDE_BOMS:
+        if head.startswith(bom):
+            data = head + stream.read()
+            try:
+                return io.BytesIO(data.decode(codec).encode("utf-8"))
+            except UnicodeDecodeError as exc:
+                line = data[: exc.start].decode(codec).count("\n") + 1
+                name = codec.upper()
+                raise InputError(
+                    f"line {line}: the file starts with a {name} byte-order mark, but byte "
+                    f"{exc.start} is not valid {name} ({exc.reason})"
+                ) from None
+    return io.BufferedReader(_Prefixed(head, stream))
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (already read) followed by the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            size = min(len(view), len(self._head))
+            view[:size], self._head = self._head[:size], self._head[size:]
+            return size
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def _physical_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The input's lines with their ends. ``\n`` (or ``\r\n``) ends a line; in a file whose first
+    line ends in a lone ``\r`` (classic Mac OS, some Excel exports) ``\r`` does too: that file is
+    read into memory whole."""
+    first = stream.readline()
+    cr = first.find(b"\r")
+    if cr != -1 and first[cr + 1 : cr + 2] != b"\n":
+        yield from (first + stream.read()).splitlines(keepends=True)
+        return
+    if first:
+        yield first
+    yield from iter(stream.readline, b"")
+
+
+class _LineTap:
+    """Feeds ``csv.reader`` one physical line at a time and remembers the lines of each row.
+
+    ``csv.reader`` never reads ahead, so the lines taken since the previous row are exactly the
+    current row's: that gives its physical line numbers (quoted cells may span lines) and raw text.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._lines = _physical_lines(stream)
+        self._line = 0
+        self._start = 1
+        self._chunks: list[bytes] = []
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        data = next(self._lines)
+        self._line += 1
+        if self._line == 1:
+            data = data.removeprefix(BOM)
+        if not self._chunks:
+            self._start = self._line
+        self._chunks.append(data)
+        return data.decode("utf-8", errors="replace")
+
+    def take(self) -> tuple[int, int, list[bytes]]:
+        """The first and last line of the row just read, and its lines as read."""
+        start, chunks = self._start, self._chunks
+        self._chunks = []
+        return start, start + max(len(chunks), 1) - 1, chunks
+
+
+def _read_header(
+    tap: _LineTap, reader: Iterator[list[str]], mapping: Mapping[str, str]
+) -> list[str]:
+    """The column names; an empty name marks a column without one (see :func:`_csv_body`)."""
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        return []
+    except csv.Error as exc:
+        if str(exc) == "unexpected end of data":
+            raise InputError(
+                "line 1: a quote opened in the CSV header is never closed (it runs to the end "
+                "of the file)"
+            ) from None
+        raise InputError(f"line 1: the CSV header cannot be read: {exc}") from None
+    _start, end, _chunks = tap.take()
+    if end > 1:
+        raise InputError(
+            f"line 1: the CSV header runs on to line {end}: a quote in it is not closed on its line"
+        )
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        if name in seen:
+            raise InputError(
+                f"line 1: the CSV header names the column {name!r} twice (columns "
+                f"{seen[name]} and {number})"
+            )
+        if name:
+            seen[name] = number
+    for target, source in mapping.items():
+        if source not in seen:
+            named = ", ".join(name for name in header if name)
+            raise OptionError(
+                "--map",
+                f"{target}={source}: the CSV has no column {source!r} (its columns: {named})",
+            )
+    return header
+
+
+def csv_rows(stream: IO[bytes], transform: Transform) -> Iterator[Row]:
+    """Rows of a CSV file with a header line. The header is read (and checked) at once."""
+    tap = _LineTap(_as_utf8(stream))
+    reader = csv.reader(tap, strict=True)
+    header = _read_header(tap, reader, transform.mapping)
+    return _csv_body(tap, reader, header)
+
+
+def _span(start: int, end: int) -> str:
+    return f"line {start}" if start == end else f"lines {start}-{end}"
+
+
+def _swallowed_row(chunks: Sequence[bytes], width: int) -> int | None:
+    """The index of a line after the first of a multi-line row that reads as a whole row on its
+    own (as many cells as the header): the sign of a quote that opened a cell by mistake and
+    swallowed the rows after it, up to the next quote."""
+    for index, chunk in enumerate(chunks[1:], start=1):
+        text = chunk.rstrip(b"\r\n").decode("utf-8", errors="replace")
+        cells = next(csv.reader([text]), [])
+        if len(cells) == width:
+            return index
+    return None
+
+
+def _csv_body(tap: _LineTap, reader: Iterator[list[str]], header: list[str]) -> Iterator[Row]:
+    """Rows after the header. A quoted cell may span lines; when one cannot be closed (an
+    unbalanced quote that would swallow every row after it), reading stops with an
+    :class:`InputError` naming the line; a multi-line row that looks like swallowed rows is
+    refused with its lines, never sent as one mention."""
+    unnamed = [index for index, name in enumerate(header) if not name]
+    while header:
+        try:
+            cells = next(reader)
+            error: str | None = None
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            cells, error = [], str(exc)
+        line, end, chunks = tap.take()
+        if error is not None and end > line:
+            if error == "unexpected end of data":
+                raise InputError(
+                    f"line {line}: a quote opened on this line is never closed, so every line "
+                    f"after it (to line {end}) would be one cell; close or remove the quote"
+                )
+            raise InputError(
+                f"line {line}: a quoted cell opened on this line runs to line {end}, where the "
+                f"CSV cannot be read ({error}): an unbalanced quote?"
+            )
+        raw_bytes = b"".join(chunks).rstrip(b"\r\n")
+        try:
+            raw = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            lossy = raw_bytes.decode("utf-8", errors="replace")
+            rejection = Rejection("not_utf8", f"the row is not UTF-8 (byte {exc.start})")
+            yield Row(line, lossy, rejection=rejection, raw_bytes=raw_bytes)
+            continue
+        swallowed = _swallowed_row(chunks, len(header)) if end > line else None
+        if error is not None:
+            yield Row(line, raw, rejection=Rejection("bad_csv_row", f"unreadable CSV: {error}"))
+        elif not cells:
+            continue  # a blank line
+        elif swallowed is not None:
+            message = (
+                f"a quoted cell runs over {_span(line, end)}, and line {line + swallowed} reads "
+                "as a whole row on its own: an unbalanced quote on line "
+                f"{line}? (the lines are not sent as one mention)"
+            )
+            yield Row(line, raw, rejection=Rejection("bad_csv_row", message))
+        elif len(cells) != len(header):
+            message = f"the row has {len(cells)} cells; the header has {len(header)}"
+            if end > line:
+                message = (
+                    f"the row ({_span(line, end)}) has {len(cells)} cells, the header {len(header)}"
+                )
+            yield Row(line, raw, rejection=Rejection("bad_csv_row", message))
+        elif filled := [index + 1 for index in unnamed if cells[index].strip()]:
+            message = (
+                f"column {filled[0]} has no name in the header (line 1), but this row has a value "
+                "in it; name the column"
+            )
+            yield Row(line, raw, rejection=Rejection("bad_csv_row", message))
+        else:
+            fields = {
+                name: cell
+                for name, cell in zip(header, cells, strict=True)
+                if name and cell.strip()
+            }
+            yield Row(line, raw, fields=fields, from_text=True)
+
+
+def check_csv(stream: IO[bytes], transform: Transform) -> IO[bytes]:
+    """Read a CSV input through once before anything is sent, so that an unbalanced quote or a
+    file that is not valid in its encoding stops the run before the first record, as a broken
+    JSON array does. Returns the input to read again: the same file, rewound, or (standard input
+    that cannot be rewound) a temporary copy of it."""
+    copy: IO[bytes]
+    if stream.seekable():
+        copy, start = stream, stream.tell()
+    else:
+        copy, start = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES), 0  # noqa: SIM115
+        shutil.copyfileobj(stream, copy)
+        copy.seek(0)
+    for _row in csv_rows(copy, transform):
+        pass
+    copy.seek(start)
+    return copy

@@ -1,0 +1,186 @@
+"""From a read record to the mention that is sent: mapping, constants, types, time zones, and the
+worker's own checks."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from streams.brand_matching import BrandMatcher
+from streams.ingest.options import BOOL_FIELDS, INT_FIELDS, SCHEMA_FIELDS, Transform, typed_text
+from streams.ingest.rows import Row
+from streams.mention import Limits, Rejection, validate_object
+from streams.routing import route
+
+
+def _set_path(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``author.handle``-style paths; a non-object in the way is left for the validator."""
+    *parents, last = path.split(".")
+    node = obj
+    for part in parents:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            return
+        node = child
+    node[last] = value
+
+
+def _convert_text(obj: dict[str, Any]) -> None:
+    for name in INT_FIELDS | BOOL_FIELDS:
+        *parents, last = name.split(".")
+        node: Any = obj
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(last), str):
+            node[last] = typed_text(name, node[last])
+
+
+def _iso_utc(moment: datetime, zone: tzinfo) -> str:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _naive_iso(text: str) -> datetime | None:
+    stripped = text.strip()
+    if not stripped or stripped.lstrip("-").replace(".", "", 1).isdigit():
+        return None  # epoch seconds or milliseconds
+    try:
+        parsed = datetime.fromisoformat(stripped)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is None else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _formatted_time(text: str, fmt: str, zone: tzinfo) -> str:
+    # strptime is slow and exports repeat the same minute for many rows: cache the result.
+    return _iso_utc(datetime.strptime(text, fmt), zone)
+
+
+def convert_time(obj: dict[str, Any], transform: Transform) -> Rejection | None:
+    """Apply ``--time-format``/``--timezone`` to ``created_at`` in place."""
+    value = obj.get("created_at")
+    if value is None:
+        return None
+    if transform.time_format is not None:
+        if not isinstance(value, str):
+            return Rejection(
+                "bad_type:created_at",
+                f"created_at: expected text in --time-format {transform.time_format!r}",
+            )
+        try:
+            obj["created_at"] = _formatted_time(
+                value.strip(), transform.time_format, transform.timezone or UTC
+            )
+        except ValueError:
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            return Rejection(
+                "bad_value:created_at",
+                f"created_at: {shown!r} does not match --time-format {transform.time_format!r}",
+            )
+    elif transform.timezone is not None and isinstance(value, str):
+        naive = _naive_iso(value)
+        if naive is not None:
+            obj["created_at"] = _iso_utc(naive, transform.timezone)
+    return None
+
+
+def build_object(
+    fields: Mapping[str, Any], transform: Transform, *, from_text: bool = False
+) -> dict[str, Any] | Rejection:
+    """The mention object for one record: mapped, constants set, texts typed, time converted.
+
+    Fields used as a mapping source are renamed; every other field is kept as it is (the schema
+    keeps unknown fields). CSV columns named like a sub-field (``author.handle``) are nested.
+    """
+    sources = set(transform.mapping.values())
+    obj: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in sources:
+            continue
+        if from_text and "." in key and key in SCHEMA_FIELDS:
+            _set_path(obj, key, value)
+        else:
+            obj[key] = value
+    for target, source in transform.mapping.items():
+        if source in fields:
+            _set_path(obj, target, fields[source])
+    for target, constant in transform.constants.items():
+        _set_path(obj, target, constant)
+    if from_text:
+        _convert_text(obj)
+    rejection = convert_time(obj, transform)
+    return rejection if rejection is not None else obj
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A checked record, encoded as it is sent."""
+
+    line: int
+    raw: str
+    key: bytes
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A record refused locally (not sent), or one Kafka did not acknowledge."""
+
+    line: int
+    raw: str
+    rejection: Rejection
+    raw_bytes: bytes | None = None
+
+
+class Preparer:
+    """Turns rows into records to send, refusing what the worker would refuse."""
+
+    def __init__(
+        self, transform: Transform, limits: Limits, matcher: BrandMatcher | None = None
+    ) -> None:
+        self._transform = transform
+        self._limits = limits
+        self._matcher = matcher
+
+    def prepare(self, row: Row) -> Ready | Refused:
+        if row.rejection is not None or row.fields is None:
+            rejection = row.rejection or Rejection("empty", "the record has no value")
+            return Refused(row.line, row.raw, rejection, row.raw_bytes)
+        built = build_object(row.fields, self._transform, from_text=row.from_text)
+        if isinstance(built, Rejection):
+            return Refused(row.line, row.raw, built)
+        checked = validate_object(built, limits=self._limits)
+        if isinstance(checked, Rejection):
+            return Refused(row.line, row.raw, checked)
+        if self._matcher is not None and checked.brand is not None:
+            routed = route(checked, self._matcher)
+            if isinstance(routed, Rejection):
+                return Refused(row.line, row.raw, routed)
+            built["brand"] = routed.brands[0]
+        encoded = self._encode(built)
+        if isinstance(encoded, Rejection):
+            return Refused(row.line, row.raw, encoded)
+        return Ready(row.line, row.raw, checked.id.encode("utf-8"), encoded, checked.event_ms)
+
+    def _encode(self, obj: dict[str, Any]) -> bytes | Rejection:
+        try:
+            text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            value = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return Rejection("not_utf8", "the text holds a lone surrogate that UTF-8 cannot encode")
+        except ValueError:
+            return Rejection("invalid_json", "a number is too large to be sent as JSON")
+        if len(value) > self._limits.max_bytes:
+            return Rejection(
+                "too_large",
+                f"the record is {len(value)} bytes; the limit is {self._limits.max_bytes}",
+            )
+        return value
