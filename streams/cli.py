@@ -340,6 +340,66 @@ def topics_reset_state(yes: bool, timeout: float) -> None:
     click.echo(f"Deleted {len(deleted)} state topics of app id {settings.app_id!r}.")
 
 
+@topics.command("grow")
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    required=True,
+    help="The partition count every pipeline topic gets (Kafka can only add partitions).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Grow even though scored mentions or alert records are unread (see above).",
+)
+@_kafka_timeout_option
+@friendly_errors
+def topics_grow(partitions: int, yes: bool, force: bool, timeout: float) -> None:
+    """Give every pipeline topic more partitions (--partitions), so more workers can share the
+    work, and delete the workers' state topics to match (as reset-state does).
+
+    Every worker of STORMVARSEL_APP_ID must be stopped, and they must have read every scored
+    mention and alert record: read after the growth, those would be counted on their brand's old
+    partition. Then every brand warms up again (24 h by default) before it can page."""
+    from streams.kafka_clients import kafka_logs_quiet
+    from streams.topic_growth import check_read, grow_topics, plan_growth
+    from streams.topics import state_topics
+
+    settings = _settings()
+    with kafka_logs_quiet():
+        plan = plan_growth(settings, partitions, timeout_s=timeout)
+        states = state_topics(settings, timeout_s=timeout)
+    if not plan.to_grow:
+        click.echo(f"Every pipeline topic has {partitions} partitions already; nothing to grow.")
+        if states:
+            click.echo(
+                "If a worker refuses to start because its state topics do not match, run "
+                "`stormvarsel topics reset-state`."
+            )
+        return
+    for name, count in plan.current.items():
+        change = f"{count} -> {partitions}" if count < partitions else f"{count} (kept)"
+        click.echo(f"{name:<24} {change}")
+    if states:
+        click.echo(f"state topics to delete: {', '.join(states)}")
+    check_read(plan, force=force)
+    if not yes:
+        click.confirm(
+            "Grow these topics and delete the state topics? Every brand warms up again",
+            abort=True,
+        )
+    with kafka_logs_quiet():
+        deleted = grow_topics(settings, plan, force=force, timeout_s=timeout)
+    click.echo(
+        f"Grew {len(plan.to_grow)} topics to {partitions} partitions and deleted "
+        f"{len(deleted)} state topics of app id {settings.app_id!r}. Set "
+        f"STORMVARSEL_TOPIC_PARTITIONS={partitions} where topics are created, then start the "
+        "workers: each brand needs its warm-up (warmup_hours) of mentions again before it can "
+        "page."
+    )
+
+
 # --- ingest ---
 @main.command()
 @click.argument("source", metavar="FILE|-")

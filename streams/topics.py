@@ -83,7 +83,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicStat
     try:
         created = _create_missing(admin, specs, timeout_s)
         states = []
-        for name, count in _partition_counts(admin, [spec.name for spec in specs]).items():
+        for name, count in partition_counts(admin, [spec.name for spec in specs]).items():
             if count != settings.topic_partitions and name not in created:
                 log.warning(
                     "topic.partitions_differ",
@@ -148,7 +148,7 @@ def ensure_internal_topics(
         admin.close()
 
 
-def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+def partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
     """Each topic's partition count, in the order Kafka describes them."""
     return {
         # kafka-python 3 names the field "name"; older releases used "topic".
@@ -168,7 +168,7 @@ def _check_existing(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
     if not specs:
         return
     wanted = {spec.name: spec for spec in specs}
-    counts = _partition_counts(admin, sorted(wanted))
+    counts = partition_counts(admin, sorted(wanted))
     wrong = [
         f"{name} has {counts[name]}, needs {spec.partitions}"
         for name, spec in wanted.items()
@@ -180,7 +180,8 @@ def _check_existing(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
             f"({'; '.join(wrong)}); a pipeline topic was grown, and Faust cannot use a changelog "
             "of another size (every mention would be dead-lettered). Stop every worker, run "
             "`stormvarsel topics reset-state` (de-duplication memory, brand baselines and "
-            "tracked alerts start afresh), then start them again"
+            "tracked alerts start afresh), then start them again; `stormvarsel topics grow` "
+            "grows every pipeline topic and resets the state in one step"
         )
     policies = {
         name: spec.config["cleanup.policy"]
@@ -228,37 +229,43 @@ def _state_topic_names(admin: KafkaAdminClient, app_id: str) -> list[str]:
     return [name for name in state_topic_names(app_id) if name in existing]
 
 
+def refuse_while_workers_run(admin: KafkaAdminClient, app_id: str) -> None:
+    """Raise while a worker of ``app_id`` is a member of its consumer group (or Kafka cannot say
+    whether one is): it would go on writing to the topics about to change."""
+    try:
+        group = admin.describe_groups([app_id]).get(app_id) or {}
+    except CoordinatorNotAvailableError:
+        if "__consumer_offsets" in admin.list_topics():
+            raise StormvarselError(
+                f"Kafka has no coordinator for the consumer group {app_id!r} at the "
+                "moment, so whether a worker runs is unknown; try again shortly"
+            ) from None
+        group = {}  # no consumer group has ever existed on this cluster
+    members = group.get("members") or []
+    if members:
+        raise StormvarselError(
+            f"{len(members)} worker(s) of app id {app_id!r} are running "
+            f"(consumer group state {group.get('group_state') or '?'}); stop every worker "
+            "first"
+        )
+
+
 def reset_state_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Delete the worker's state topics (see ``state_topics``) so the next start creates them
     afresh with the pipeline topics' partition counts. Refused while a worker of the app id is a
     member of its consumer group: it would keep writing to the deleted topics."""
     admin = connect_admin(settings, timeout_s=timeout_s)
     try:
-        try:
-            group = admin.describe_groups([settings.app_id]).get(settings.app_id) or {}
-        except CoordinatorNotAvailableError:
-            if "__consumer_offsets" in admin.list_topics():
-                raise StormvarselError(
-                    f"Kafka has no coordinator for the consumer group {settings.app_id!r} at the "
-                    "moment, so whether a worker runs is unknown; try again shortly"
-                ) from None
-            group = {}  # no consumer group has ever existed on this cluster
-        members = group.get("members") or []
-        if members:
-            raise StormvarselError(
-                f"{len(members)} worker(s) of app id {settings.app_id!r} are running "
-                f"(consumer group state {group.get('group_state') or '?'}); stop every worker "
-                "first"
-            )
+        refuse_while_workers_run(admin, settings.app_id)
         names = _state_topic_names(admin, settings.app_id)
         if names:
             try:
                 admin.delete_topics(names, timeout_ms=int(timeout_s * 1000))
             except KafkaError as exc:
                 raise StormvarselError(
-                    f"Kafka refused to delete {', '.join(names)}: {_refusal(exc)}"
+                    f"Kafka refused to delete {', '.join(names)}: {refusal(exc)}"
                 ) from None
-            _wait_deleted(admin, names, timeout_s)
+            wait_deleted(admin, names, timeout_s)
             log.info("topic.state_deleted", topics=names)
         return names
     finally:
@@ -282,7 +289,7 @@ def _create_missing(admin: KafkaAdminClient, specs: list[TopicSpec], timeout_s: 
         except KafkaError as exc:
             raise StormvarselError(
                 f"Kafka refused to create topic {spec.name!r} ({spec.partitions} partitions, "
-                f"replication {spec.replication}): {_refusal(exc)}; {_hint(exc)}"
+                f"replication {spec.replication}): {refusal(exc)}; {_hint(exc)}"
             ) from None
         created.add(spec.name)
         log.info(
@@ -302,7 +309,7 @@ def _create_missing(admin: KafkaAdminClient, specs: list[TopicSpec], timeout_s: 
     return created
 
 
-def _refusal(exc: KafkaError) -> str:
+def refusal(exc: KafkaError) -> str:
     """The broker's own reason (its ``error_message``) when the error carries one."""
     # The response's repr quotes the message with ' or, when it contains a ', with ".
     found = re.search(r"""error_message=(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""", str(exc))
@@ -310,7 +317,7 @@ def _refusal(exc: KafkaError) -> str:
     return f"{type(exc).__name__}: {reason}"
 
 
-def _wait_deleted(admin: KafkaAdminClient, names: list[str], timeout_s: float) -> None:
+def wait_deleted(admin: KafkaAdminClient, names: list[str], timeout_s: float) -> None:
     """Deletion finishes on the brokers after the answer; a worker started before would find
     the old topics still there, or be refused creating them."""
     deadline = time.monotonic() + timeout_s

@@ -31,6 +31,8 @@ def test_writable_parent_names_the_option_and_the_directory(tmp_path: Path, pare
         (["topics", "create", "--timeout", "-1"], "'--timeout': -1.0 is not in the range x>0"),
         (["topics", "create", "--timeout", "0"], "'--timeout': 0.0 is not in the range x>0"),
         (["topics", "create", "--timeout", "nan"], "'--timeout': 'nan' is not a finite number"),
+        (["topics", "grow", "--partitions", "0"], "'--partitions': 0 is not in the range x>=1"),
+        (["topics", "grow", "--partitions", "4", "--timeout", "nan"], "'--timeout': 'nan' is not"),
         (["kafka", "start", "--timeout", "-5"], "'--timeout': -5.0 is not in the range x>0"),
         (["kafka", "start", "--timeout", "inf"], "'--timeout': 'inf' is not a finite number"),
         (["worker", "--wait-for-kafka", "-1"], "'--wait-for-kafka': -1.0 is not in the range x>=0"),

@@ -1,0 +1,212 @@
+"""``stormvarsel topics grow``: give every pipeline topic more partitions, so more workers can share
+the work, and start the workers' state afresh to match.
+
+A brand lives on the partition its key hashes to, and that changes with the partition count. Two
+things make growing by hand unsafe, and this command checks both before it changes anything:
+
+- a running worker would keep writing its tables for the old layout: every worker must be stopped;
+- scored mentions or alert records the workers have not read yet stay on their brand's *old*
+  partition. Read after the growth, they would start a second detector (or alert tracker) for the
+  brand there, which saves over the brand's real one. So ``mentions.scored`` and ``alerts`` must
+  be read to the end first (``--force`` grows anyway). Unread ``mentions`` and
+  ``mentions.valid`` records are harmless: they are keyed by brand only when the next stage
+  writes them, under the new layout.
+
+The tables' changelogs must have as many partitions as the topics they follow, so the state
+topics are deleted (:func:`streams.topics.reset_state_topics`) once the topics have grown.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.errors import CoordinatorNotAvailableError, KafkaError, KafkaTimeoutError
+from kafka.structs import OffsetAndMetadata
+
+from streams.errors import StormvarselError
+from streams.kafka_clients import connect_admin
+from streams.log_setup import get_logger
+from streams.settings import Settings
+from streams.topics import (
+    ALERTS,
+    MENTIONS_SCORED,
+    PIPELINE_TOPICS,
+    partition_counts,
+    refusal,
+    refuse_while_workers_run,
+    reset_state_topics,
+)
+
+log = get_logger(__name__)
+
+#: Topics keyed by brand whose unread records would be read on the brand's old partition.
+MUST_BE_READ = (MENTIONS_SCORED, ALERTS)
+
+
+@dataclass(frozen=True)
+class GrowthPlan:
+    partitions: int
+    current: dict[str, int]  # pipeline topic -> its partitions now
+    unread: dict[str, dict[int, int]]  # topic of MUST_BE_READ -> partition -> unread records
+
+    @property
+    def to_grow(self) -> list[str]:
+        return [name for name, count in self.current.items() if count < self.partitions]
+
+    @property
+    def unread_total(self) -> int:
+        return sum(sum(parts.values()) for parts in self.unread.values())
+
+    def unread_lines(self) -> list[str]:
+        """One line per topic with unread records, e.g. ``mentions.scored: 12 records
+        (partitions 0, 2)``."""
+        lines = []
+        for topic, parts in self.unread.items():
+            behind = [str(part) for part, count in sorted(parts.items()) if count]
+            if behind:
+                total = sum(parts.values())
+                word = "record" if total == 1 else "records"
+                label = "partition" if len(behind) == 1 else "partitions"
+                lines.append(f"{topic}: {total:,} {word} ({label} {', '.join(behind)})")
+        return lines
+
+
+def unread_records(
+    admin: KafkaAdminClient, group: str, topics: dict[str, int]
+) -> dict[str, dict[int, int]]:
+    """Records of each partition of ``topics`` (name -> partition count) that the consumer group
+    has not read: after its committed offset, or, where it has committed none, all of them (a
+    worker starts there from the earliest record). A topic the group has never committed on is
+    not read by these workers (``alerts`` without Alertmanager): nothing of it counts."""
+    partitions = [
+        TopicPartition(name, part) for name, count in topics.items() for part in range(count)
+    ]
+    offsets = _group_offsets(admin, group, partitions)
+    committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+    firsts = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in partitions})
+    ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
+    unread: dict[str, dict[int, int]] = {name: {} for name in topics}
+    read_topics = {tp.topic for tp in committed}
+    for tp in partitions:
+        if tp.topic not in read_topics:
+            continue
+        start = max(committed.get(tp, -1), firsts[tp].offset)
+        unread[tp.topic][tp.partition] = max(0, ends[tp].offset - start)
+    return unread
+
+
+def _group_offsets(
+    admin: KafkaAdminClient, group: str, partitions: list[TopicPartition], wait_s: float = 15.0
+) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The group's committed offsets. On a cluster where no group has committed yet, asking makes
+    Kafka create its offsets topic, and it names no coordinator for a few seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return admin.list_group_offsets({group: partitions}).get(group, {})
+        except CoordinatorNotAvailableError:
+            if time.monotonic() > deadline:
+                raise StormvarselError(
+                    f"Kafka named no coordinator for the consumer group {group!r} within "
+                    f"{wait_s:.0f} s, so what the workers have read is unknown; try again shortly"
+                ) from None
+            time.sleep(0.5)
+
+
+def plan_growth(settings: Settings, partitions: int, timeout_s: float = 30.0) -> GrowthPlan:
+    """What growing to ``partitions`` would change; raises if it cannot be done now."""
+    if partitions < 1:
+        raise StormvarselError(f"--partitions must be at least 1, got {partitions}")
+    names = [settings.topic(name) for name in PIPELINE_TOPICS]
+    admin = connect_admin(settings, timeout_s=timeout_s)
+    try:
+        refuse_while_workers_run(admin, settings.app_id)
+        existing = set(admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        if missing:
+            raise StormvarselError(
+                f"{', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist; "
+                "create the pipeline topics with "
+                "`stormvarsel topics create` (STORMVARSEL_TOPIC_PARTITIONS sets their partitions)"
+            )
+        current = partition_counts(admin, names)
+        current = {name: current[name] for name in names}
+        largest = max(current.values())
+        if partitions < largest:
+            have = ", ".join(f"{name} {count}" for name, count in current.items())
+            raise StormvarselError(
+                f"Kafka cannot take partitions away: the topics have {have}; ask for "
+                f"{largest} or more"
+            )
+        watched = {settings.topic(name): current[settings.topic(name)] for name in MUST_BE_READ}
+        unread = unread_records(admin, settings.app_id, watched)
+    finally:
+        admin.close()
+    return GrowthPlan(partitions, current, unread)
+
+
+def check_read(plan: GrowthPlan, *, force: bool = False) -> None:
+    """Raise while records of ``MUST_BE_READ`` are unread, unless ``force``."""
+    if plan.unread_total and not force:
+        raise StormvarselError(
+            "the workers have not read every scored mention and alert record ("
+            + "; ".join(plan.unread_lines())
+            + "): after the growth they would be counted on their brand's old partition, by a "
+            "second detector that overwrites the brand's own. Pause the collectors, start the "
+            "workers until the consumer lag is 0, stop them, and try again (--force grows anyway)"
+        )
+
+
+def grow_topics(
+    settings: Settings, plan: GrowthPlan, *, force: bool = False, timeout_s: float = 30.0
+) -> list[str]:
+    """Grow the topics of ``plan`` and delete the workers' state topics; returns the state topics
+    deleted. Refused while records of ``MUST_BE_READ`` are unread, unless ``force``."""
+    check_read(plan, force=force)
+    admin = connect_admin(settings, timeout_s=timeout_s)
+    try:
+        refuse_while_workers_run(admin, settings.app_id)  # one may have started since the plan
+        if plan.to_grow:
+            try:
+                admin.create_partitions(
+                    {name: plan.partitions for name in plan.to_grow},
+                    timeout_ms=int(timeout_s * 1000),
+                )
+            except KafkaError as exc:
+                raise StormvarselError(
+                    f"Kafka refused to add partitions to {', '.join(plan.to_grow)}: {refusal(exc)}"
+                ) from None
+            _wait_grown(admin, plan.to_grow, plan.partitions, timeout_s)
+            log.info("topic.grown", topics=plan.to_grow, partitions=plan.partitions)
+    finally:
+        admin.close()
+    return reset_state_topics(settings, timeout_s=timeout_s)
+
+
+def _wait_grown(
+    admin: KafkaAdminClient, names: list[str], partitions: int, timeout_s: float
+) -> None:
+    """The brokers answer before every one of them lists the new partitions; a worker started
+    before that would lay its tables out for the old count."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = partition_counts(admin, names)
+        short = [name for name in names if counts.get(name, 0) < partitions]
+        if not short:
+            break
+        if time.monotonic() > deadline:
+            raise StormvarselError(
+                f"Kafka did not list {partitions} partitions for {', '.join(short)} within "
+                f"{timeout_s:.0f} s; check the brokers' logs"
+            )
+        time.sleep(0.2)
+    try:  # and a leader for every new partition
+        admin.wait_for_topics(names, timeout_ms=int(max(1.0, deadline - time.monotonic()) * 1000))
+    except KafkaTimeoutError as exc:
+        raise StormvarselError(
+            f"Kafka named no leader for every new partition of {', '.join(names)} within "
+            f"{timeout_s:.0f} s ({exc}); check the brokers' logs"
+        ) from None

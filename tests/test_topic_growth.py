@@ -1,0 +1,198 @@
+"""``stormvarsel topics grow`` against the real broker: what it grows, what it deletes, and what it
+refuses (running workers, unread records, fewer partitions)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.structs import OffsetAndMetadata
+
+from streams.app import build_app
+from streams.errors import StormvarselError
+from streams.kafka_local import LocalKafka
+from streams.settings import Settings
+from streams.topic_growth import grow_topics, plan_growth
+from streams.topics import (
+    ALERTS,
+    MENTIONS_SCORED,
+    PIPELINE_TOPICS,
+    ensure_internal_topics,
+    ensure_topics,
+    faust_internal_topics,
+    state_topic_names,
+    state_topics,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(kafka: LocalKafka, tmp_path: Path) -> Settings:
+    """A deployment with two partitions per topic and the worker's state topics, as a worker that
+    ran and stopped leaves them."""
+    prefix = f"grow{uuid.uuid4().hex[:8]}."
+    made = Settings(
+        kafka_bootstrap_servers=kafka.bootstrap,
+        topic_prefix=prefix,
+        app_id=f"test-{prefix.rstrip('.')}",
+        topic_partitions=2,
+        data_dir=tmp_path,
+        alertmanager_urls="http://127.0.0.1:9/",  # the notifier and its table; never called
+    )
+    ensure_topics(made)
+    app, _ = build_app(made, mention_partitions=2, scored_partitions=2, alerts_partitions=2)
+    ensure_internal_topics(made, faust_internal_topics(app), timeout_s=30)
+    return made
+
+
+@pytest.fixture
+def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
+    client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    yield client
+    client.close()
+
+
+def counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    return {topic["name"]: len(topic["partitions"]) for topic in admin.describe_topics(names)}
+
+
+def pipeline(settings: Settings) -> list[str]:
+    return [settings.topic(name) for name in PIPELINE_TOPICS]
+
+
+def produce(kafka: LocalKafka, topic: str, partition: int, count: int) -> None:
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    try:
+        for number in range(count):
+            producer.send(topic, key=b"nordlys", value=b'{"n": %d}' % number, partition=partition)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def commit(admin: KafkaAdminClient, group: str, topic: str, partition: int, offset: int) -> None:
+    """What a worker that read ``topic`` up to ``offset`` (exclusive) and stopped leaves behind."""
+    tp = TopicPartition(topic, partition)
+    admin.alter_group_offsets(group, {tp: OffsetAndMetadata(offset, "", -1)})
+
+
+def test_every_pipeline_topic_grows_and_the_state_starts_afresh(
+    settings: Settings, admin: KafkaAdminClient
+) -> None:
+    assert sorted(state_topics(settings)) == state_topic_names(settings.app_id)
+    plan = plan_growth(settings, 4)
+    assert plan.current == dict.fromkeys(pipeline(settings), 2)
+    assert plan.to_grow == pipeline(settings) and plan.unread_total == 0
+
+    deleted = grow_topics(settings, plan)
+
+    assert counts(admin, pipeline(settings)) == dict.fromkeys(pipeline(settings), 4)
+    assert sorted(deleted) == state_topic_names(settings.app_id)
+    assert state_topics(settings) == []
+    # The worker's next start lays its tables out for 4 partitions, and the check that refused
+    # the old changelogs passes.
+    app, _ = build_app(settings, mention_partitions=4, scored_partitions=4, alerts_partitions=4)
+    ensure_internal_topics(settings, faust_internal_topics(app), timeout_s=30)
+    changelog = f"{settings.app_id}-detector-state-changelog"
+    assert counts(admin, [changelog]) == {changelog: 4}
+    assert plan_growth(settings, 4).to_grow == []  # nothing left to grow
+
+
+def test_unread_scored_mentions_stop_the_growth_until_read_or_forced(
+    settings: Settings, admin: KafkaAdminClient, kafka: LocalKafka
+) -> None:
+    """Read after the growth, a brand's scored mentions left on its old partition would be
+    counted there by a second detector, whose saves overwrite the brand's real state."""
+    scored, alerts = settings.topic(MENTIONS_SCORED), settings.topic(ALERTS)
+    produce(kafka, scored, 1, 5)
+    commit(admin, settings.app_id, scored, 1, 2)  # read 2 of 5
+    commit(admin, settings.app_id, scored, 0, 0)
+    produce(kafka, alerts, 0, 3)  # alerts no worker of the group ever read: not counted
+
+    plan = plan_growth(settings, 3)
+    assert plan.unread == {scored: {0: 0, 1: 3}, alerts: {}}
+    with pytest.raises(StormvarselError) as refused:
+        grow_topics(settings, plan)
+    message = str(refused.value)
+    assert f"{scored}: 3 records (partition 1)" in message
+    assert "consumer lag is 0" in message and "--force" in message
+    assert counts(admin, pipeline(settings)) == dict.fromkeys(pipeline(settings), 2)
+    assert state_topics(settings)  # nothing deleted
+
+    commit(admin, settings.app_id, scored, 1, 5)  # the workers read the rest
+    assert plan_growth(settings, 3).unread_total == 0
+
+    produce(kafka, scored, 0, 1)
+    grow_topics(settings, plan_growth(settings, 3), force=True)
+    assert counts(admin, pipeline(settings)) == dict.fromkeys(pipeline(settings), 3)
+
+
+def test_partitions_cannot_be_taken_away(settings: Settings) -> None:
+    with pytest.raises(StormvarselError, match=r"cannot take partitions away: .* ask for 2 or"):
+        plan_growth(settings, 1)
+
+
+def test_no_growth_while_a_worker_runs(settings: Settings, kafka: LocalKafka) -> None:
+    member = KafkaConsumer(
+        settings.topic("mentions"), bootstrap_servers=kafka.bootstrap, group_id=settings.app_id
+    )
+    try:
+        while not member.assignment():
+            member.poll(timeout_ms=500)
+        with pytest.raises(StormvarselError, match=r"1 worker\(s\) of app id .* stop every"):
+            plan_growth(settings, 4)
+    finally:
+        member.close()
+
+
+def test_missing_pipeline_topics_are_named(kafka: LocalKafka, tmp_path: Path) -> None:
+    bare = Settings(
+        kafka_bootstrap_servers=kafka.bootstrap, topic_prefix="nogrow.", data_dir=tmp_path
+    )
+    with pytest.raises(
+        StormvarselError,
+        match=r"nogrow\.mentions, .*alerts do not exist; .*stormvarsel topics create",
+    ):
+        plan_growth(bare, 4)
+
+
+def test_grow_on_the_command_line(settings: Settings, admin: KafkaAdminClient) -> None:
+    env = {
+        **os.environ,
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "STORMVARSEL_TOPIC_PREFIX": settings.topic_prefix,
+        "STORMVARSEL_APP_ID": settings.app_id,
+    }
+    command = [sys.executable, "-m", "streams.cli", "topics", "grow", "--partitions", "4"]
+
+    def run(*extra: str, answer: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *extra], env=env, input=answer, capture_output=True, text=True, timeout=90
+        )
+
+    declined = run(answer="n\n")
+    assert declined.returncode == 1 and "Aborted" in declined.stderr
+    assert f"{settings.topic(MENTIONS_SCORED):<24} 2 -> 4" in declined.stdout
+    assert f"{settings.app_id}-detector-state-changelog" in declined.stdout
+    assert counts(admin, pipeline(settings)) == dict.fromkeys(pipeline(settings), 2)
+
+    done = run("--yes")
+    assert done.returncode == 0, done.stderr
+    assert "Grew 5 topics to 4 partitions and deleted 6 state topics" in done.stdout
+    assert "STORMVARSEL_TOPIC_PARTITIONS=4" in done.stdout
+    assert counts(admin, pipeline(settings)) == dict.fromkeys(pipeline(settings), 4)
+
+    again = run("--yes")
+    assert again.returncode == 0 and "nothing to grow" in again.stdout
+
+    smaller = run("--yes", "--partitions", "3")
+    assert smaller.returncode != 0
+    assert "cannot take partitions away" in smaller.stderr and "Traceback" not in smaller.stderr
