@@ -8,7 +8,7 @@ a new bucket, every brand's detector advances to it, in brand order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
@@ -26,11 +26,17 @@ class Replayer:
         self.detectors: dict[str, BrandDetector] = {}
         self.max_event_ms: int | None = None
         self._advanced_to: int | None = None
+        #: Where a brand new here may come from before it starts afresh: given the brand and its
+        #: first mention's event time, a detector carried over from elsewhere, or None. The
+        #: worker carries brands' detectors over when the topics get more partitions.
+        self.seed: Callable[[str, int], BrandDetector | None] | None = None
 
     def feed(self, event: MentionEvent) -> list[Output]:
         detector = self.detectors.get(event.brand)
         if detector is None:
-            detector = self.detectors[event.brand] = BrandDetector(event.brand, self.config)
+            seeded = self.seed(event.brand, event.event_ms) if self.seed is not None else None
+            detector = seeded or BrandDetector(event.brand, self.config)
+            self.detectors[event.brand] = detector
         advanced_to = self._advanced_to
         if advanced_to is not None and event.event_ms < advanced_to:
             # A brand not yet advanced (new here) whose mention is older than the shared

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from streams import topics as topic_names
 from streams.agents import detect, notify, score, validate
 from streams.alertmanager import Links
 from streams.brand_matching import BrandMatcher
+from streams.detector_seeds import seed_function
 from streams.errors import ConfigError
 from streams.kafka_clients import faust_credentials
 from streams.log_setup import get_logger
@@ -98,12 +100,14 @@ def build_app(
     scored_partitions: int | None = None,
     alerts_partitions: int | None = None,
     web_listeners: list[socket.socket] | None = None,
+    seeds: Mapping[str, Any] | None = None,
 ) -> tuple[faust.App, Topics]:
     """The app with every stage registered.
 
     ``mention_partitions`` is the real partition count of the mentions topic (it may predate the
     current configuration); the de-duplication table must match it. ``web_listeners``, when
-    given, are the sockets the web server serves on (see ``streams.web_listener``).
+    given, are the sockets the web server serves on (see ``streams.web_listener``). ``seeds``:
+    brands' detectors carried over from before the topics grew (``streams.detector_seeds``).
     """
     kafka_fixes.install()  # Faust/aiokafka bugs the chaos tests found (see the module)
     app = WorkerApp(
@@ -191,6 +195,7 @@ def build_app(
             # pure core, which has no ids).
             copy_window_records=detect.COPY_WINDOW_RECORDS if settings.dedup_window_s > 0 else 0,
             upstream_caught_up=upstream.caught_up,
+            seed=seed_function(seeds or {}, detector_config),
         ),
     )
 

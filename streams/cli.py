@@ -314,15 +314,57 @@ def topics_create(timeout: float) -> None:
         click.echo(f"{state.name:<24} {what:<8} {state.partitions:>3} partitions  {purpose}")
 
 
+_discard_baselines_option = click.option(
+    "--discard-baselines",
+    is_flag=True,
+    help="Start every brand's detector afresh (24 h warm-up) instead of carrying it over.",
+)
+
+
+def _baselines(
+    settings: Settings, discard: bool, timeout: float
+) -> tuple[Callable[[], object], list[str]]:
+    """The step that keeps (or discards) the brands' detectors before the state topics go, and
+    the lines that will say what it did."""
+    from streams.app import load_detector_config
+    from streams.detector_seeds import discard_baselines, keep_baselines, seeds_topic
+
+    said: list[str] = []
+    topic = seeds_topic(settings.app_id)
+    if discard:
+
+        def step() -> object:
+            discard_baselines(settings, timeout_s=timeout)
+            said.append("Every brand starts afresh: it can page again after its warm-up (24 h).")
+            return None
+
+        return step, said
+    config = load_detector_config(settings)  # a bad detector file fails before anything changes
+
+    def keep() -> object:
+        kept = keep_baselines(settings, config, timeout_s=timeout)
+        said.append(
+            f"Carried over the detectors of {kept} brands ({topic}): each goes on where it was "
+            "with its next mention; a brand without one warms up again (24 h)."
+            if kept
+            else f"No brand's detector in the state topics; the ones in {topic}, if any, stay."
+        )
+        return None
+
+    return keep, said
+
+
 @topics.command("reset-state")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_discard_baselines_option
 @_kafka_timeout_option
 @friendly_errors
-def topics_reset_state(yes: bool, timeout: float) -> None:
+def topics_reset_state(yes: bool, discard_baselines: bool, timeout: float) -> None:
     """Delete the worker's state topics (its tables' changelogs), e.g. after a pipeline topic
     got more partitions. Every worker of STORMVARSEL_APP_ID must be stopped. Their next start
-    creates them afresh: de-duplication memory, brand baselines (brands warm up again) and the
-    tracked alerts are gone; committed offsets, so the mentions already read, stay."""
+    creates them afresh: de-duplication memory and the tracked alerts are gone; each brand's
+    detector (baselines, storm state) is carried over unless --discard-baselines; committed
+    offsets, so the mentions already read, stay."""
     from streams.kafka_clients import kafka_logs_quiet
     from streams.topics import reset_state_topics, state_topics
 
@@ -332,12 +374,15 @@ def topics_reset_state(yes: bool, timeout: float) -> None:
     if not names:
         click.echo(f"No state topics of app id {settings.app_id!r}: nothing to delete.")
         return
+    step, said = _baselines(settings, discard_baselines, timeout)
     if not yes:
         click.echo("\n".join(names))
         click.confirm(f"Delete these {len(names)} topics?", abort=True)
     with kafka_logs_quiet():
-        deleted = reset_state_topics(settings, timeout_s=timeout)
+        deleted = reset_state_topics(settings, timeout_s=timeout, before_delete=step)
     click.echo(f"Deleted {len(deleted)} state topics of app id {settings.app_id!r}.")
+    for line in said:
+        click.echo(line)
 
 
 @topics.command("grow")
@@ -353,15 +398,19 @@ def topics_reset_state(yes: bool, timeout: float) -> None:
     is_flag=True,
     help="Grow even though scored mentions or alert records are unread (see above).",
 )
+@_discard_baselines_option
 @_kafka_timeout_option
 @friendly_errors
-def topics_grow(partitions: int, yes: bool, force: bool, timeout: float) -> None:
+def topics_grow(
+    partitions: int, yes: bool, force: bool, discard_baselines: bool, timeout: float
+) -> None:
     """Give every pipeline topic more partitions (--partitions), so more workers can share the
-    work, and delete the workers' state topics to match (as reset-state does).
+    work, and delete the workers' state topics to match (as reset-state does; each brand's
+    detector is carried over unless --discard-baselines).
 
     Every worker of STORMVARSEL_APP_ID must be stopped, and they must have read every scored
     mention and alert record: read after the growth, those would be counted on their brand's old
-    partition. Then every brand warms up again (24 h by default) before it can page."""
+    partition."""
     from streams.kafka_clients import kafka_logs_quiet
     from streams.topic_growth import check_read, grow_topics, plan_growth
     from streams.topics import state_topics
@@ -384,20 +433,19 @@ def topics_grow(partitions: int, yes: bool, force: bool, timeout: float) -> None
     if states:
         click.echo(f"state topics to delete: {', '.join(states)}")
     check_read(plan, force=force)
+    step, said = _baselines(settings, discard_baselines, timeout)
     if not yes:
-        click.confirm(
-            "Grow these topics and delete the state topics? Every brand warms up again",
-            abort=True,
-        )
+        click.confirm("Grow these topics and delete the state topics?", abort=True)
     with kafka_logs_quiet():
-        deleted = grow_topics(settings, plan, force=force, timeout_s=timeout)
+        deleted = grow_topics(settings, plan, force=force, timeout_s=timeout, before_growth=step)
     click.echo(
         f"Grew {len(plan.to_grow)} topics to {partitions} partitions and deleted "
         f"{len(deleted)} state topics of app id {settings.app_id!r}. Set "
         f"STORMVARSEL_TOPIC_PARTITIONS={partitions} where topics are created, then start the "
-        "workers: each brand needs its warm-up (warmup_hours) of mentions again before it can "
-        "page."
+        "workers."
     )
+    for line in said:
+        click.echo(line)
 
 
 # --- ingest ---

@@ -13,12 +13,14 @@ things make growing by hand unsafe, and this command checks both before it chang
   writes them, under the new layout.
 
 The tables' changelogs must have as many partitions as the topics they follow, so the state
-topics are deleted (:func:`streams.topics.reset_state_topics`) once the topics have grown.
+topics are deleted (:func:`streams.topics.reset_state_topics`) once the topics have grown; the
+brands' detectors are kept first (:mod:`streams.detector_seeds`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, TopicPartition
@@ -161,14 +163,23 @@ def check_read(plan: GrowthPlan, *, force: bool = False) -> None:
 
 
 def grow_topics(
-    settings: Settings, plan: GrowthPlan, *, force: bool = False, timeout_s: float = 30.0
+    settings: Settings,
+    plan: GrowthPlan,
+    *,
+    force: bool = False,
+    timeout_s: float = 30.0,
+    before_growth: Callable[[], object] | None = None,
 ) -> list[str]:
     """Grow the topics of ``plan`` and delete the workers' state topics; returns the state topics
-    deleted. Refused while records of ``MUST_BE_READ`` are unread, unless ``force``."""
+    deleted. Refused while records of ``MUST_BE_READ`` are unread, unless ``force``.
+    ``before_growth`` runs once that is checked, before anything changes (it keeps the brands'
+    detectors: ``streams.detector_seeds``)."""
     check_read(plan, force=force)
     admin = connect_admin(settings, timeout_s=timeout_s)
     try:
         refuse_while_workers_run(admin, settings.app_id)  # one may have started since the plan
+        if before_growth is not None:
+            before_growth()
         if plan.to_grow:
             try:
                 admin.create_partitions(

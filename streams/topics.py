@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,13 +251,21 @@ def refuse_while_workers_run(admin: KafkaAdminClient, app_id: str) -> None:
         )
 
 
-def reset_state_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+def reset_state_topics(
+    settings: Settings,
+    timeout_s: float = 30.0,
+    *,
+    before_delete: Callable[[], object] | None = None,
+) -> list[str]:
     """Delete the worker's state topics (see ``state_topics``) so the next start creates them
     afresh with the pipeline topics' partition counts. Refused while a worker of the app id is a
-    member of its consumer group: it would keep writing to the deleted topics."""
+    member of its consumer group: it would keep writing to the deleted topics. ``before_delete``
+    runs once that is checked (it keeps the brands' detectors: ``streams.detector_seeds``)."""
     admin = connect_admin(settings, timeout_s=timeout_s)
     try:
         refuse_while_workers_run(admin, settings.app_id)
+        if before_delete is not None:
+            before_delete()
         names = _state_topic_names(admin, settings.app_id)
         if names:
             try:

@@ -8,6 +8,7 @@ from pathlib import Path
 import faust
 
 from streams.app import build_app, load_detector_config
+from streams.detector_seeds import load_seeds
 from streams.errors import ConfigError
 from streams.log_setup import configure_logging, get_logger
 from streams.settings import Settings, redact_url
@@ -48,12 +49,14 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
     check_data_dir(settings.data_dir)  # and on a state directory it cannot write
     states = ensure_topics(settings, timeout_s=wait_for_kafka_s)
     partitions = {s.name: s.partitions for s in states}
+    seeds = load_seeds(settings, timeout_s=wait_for_kafka_s)  # from before the topics grew
     app, _topics = build_app(
         settings,
         mention_partitions=partitions[settings.topic(MENTIONS)],
         scored_partitions=partitions[settings.topic(MENTIONS_SCORED)],
         alerts_partitions=partitions[settings.topic(ALERTS)],
         web_listeners=listeners,
+        seeds=seeds,
     )
     # Faust's changelogs too, before it subscribes to them (see ensure_internal_topics).
     ensure_internal_topics(settings, faust_internal_topics(app), timeout_s=wait_for_kafka_s)
@@ -63,6 +66,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
         bootstrap=settings.kafka_bootstrap_servers,
         topics=partitions,
         brands=[b.id for b in brands.brands],
+        carried_over=len(seeds),  # brands' detectors kept when the topics grew
         web=f"http://{settings.web_host}:{settings.web_port}",
         alertmanager=[redact_url(url) for url in settings.alertmanager_url_list] or None,
     )

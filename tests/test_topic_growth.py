@@ -3,12 +3,16 @@ refuses (running workers, unread records, fewer partitions)."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -19,7 +23,7 @@ from streams.app import build_app
 from streams.errors import StormvarselError
 from streams.kafka_local import LocalKafka
 from streams.settings import Settings
-from streams.topic_growth import grow_topics, plan_growth
+from streams.topic_growth import grow_topics, plan_growth, unread_records
 from streams.topics import (
     ALERTS,
     MENTIONS_SCORED,
@@ -30,6 +34,8 @@ from streams.topics import (
     state_topic_names,
     state_topics,
 )
+from tests.running_worker import send_scored, start_worker
+from tests.test_detect_stage import AIRLINES, changes, expected_alerts, scored_airline_records
 
 pytestmark = pytest.mark.integration
 
@@ -196,3 +202,78 @@ def test_grow_on_the_command_line(settings: Settings, admin: KafkaAdminClient) -
     smaller = run("--yes", "--partitions", "3")
     assert smaller.returncode != 0
     assert "cannot take partitions away" in smaller.stderr and "Traceback" not in smaller.stderr
+
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+STORM_DAY_MS = int(datetime(2015, 2, 22, tzinfo=PACIFIC).timestamp() * 1000)
+
+
+def opened_storms(alerts: list[str], brand: str, since_ms: int) -> list[tuple[str, ...]]:
+    return sorted(
+        changes(record)
+        for record in alerts
+        if (alert := json.loads(record))["brand"] == brand
+        and alert["change"] == "opened"
+        and alert["kind"] == "storm"
+        and alert["start_ms"] >= since_ms
+    )
+
+
+@pytest.mark.skipif(not AIRLINES.exists(), reason=f"shared data not found at {AIRLINES}")
+def test_brands_detectors_are_carried_over_the_growth(kafka: LocalKafka, tmp_path: Path) -> None:
+    """A worker on one partition learns the airlines' week up to 22 February; the topics grow
+    to two partitions; a worker on the grown topics gets the storm day. Started afresh, no
+    airline could page on the 22nd (24 h warm-up); carried over, the detectors raise the pure
+    core's storms of that day."""
+    records = scored_airline_records()
+    split = next(i for i, r in enumerate(records) if r["created_at_ms"] >= STORM_DAY_MS)
+    expected = expected_alerts(records)
+    assert opened_storms(expected, "american", STORM_DAY_MS), "the pure core saw no storm"
+    assert not opened_storms(expected_alerts(records[split:]), "american", STORM_DAY_MS)
+
+    env = {
+        "STORMVARSEL_TOPIC_PARTITIONS": "1",
+        "STORMVARSEL_DETECT_LATENESS_S": "60",
+        "STORMVARSEL_DETECT_IDLE_CLOSE_S": "3600",
+        "STORMVARSEL_DEDUP_WINDOW_S": "0",  # the pure core keeps the file's repeated tweets
+    }
+    first = start_worker(kafka, tmp_path, **env)
+    producer = KafkaProducer(bootstrap_servers=first.bootstrap, acks="all", linger_ms=20)
+    scored = first.topic(MENTIONS_SCORED)
+    group = first.env["STORMVARSEL_APP_ID"]
+    send_scored(producer, scored, records[:split])
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        first.wait(
+            lambda: unread_records(admin, group, {scored: 1}) == {scored: {0: 0}},
+            180,
+            "the week before the storm to be read",
+        )
+    finally:
+        admin.close()
+    first.process.send_signal(signal.SIGTERM)  # a clean stop, as before any growth
+    assert first.process.wait(timeout=60) == 0, first.log_tail()
+
+    grown = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "topics", "grow", "--partitions", "2", "--yes"],
+        env=first.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert grown.returncode == 0, grown.stderr
+    assert "Carried over the detectors of 6 brands" in grown.stdout
+
+    second = start_worker(kafka, tmp_path, prefix=first.prefix, **env)
+    try:
+        send_scored(producer, scored, records[split:])
+        producer.close()
+        alerts = second.consume("alerts", expected=len(expected), timeout_s=180)
+    finally:
+        second.stop()
+    got = [json.dumps(json.loads(m.value), sort_keys=True) for m in alerts]
+    for brand in ("american", "delta", "us-airways"):
+        assert opened_storms(got, brand, STORM_DAY_MS) == opened_storms(
+            expected, brand, STORM_DAY_MS
+        ), brand
+    assert "detect.state_seeded" in second.log.read_text()

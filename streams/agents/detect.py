@@ -49,7 +49,6 @@ from detectors.alerting import BrandVoice, build_alert, default_voice
 from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
-from detectors.replay import Replayer
 from streams import metrics
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
@@ -76,6 +75,9 @@ class DetectConfig:
     #: Whether the stages before this one have caught up (blocking; see streams.upstream):
     #: the wall-clock timer closes nothing while they have not. None: always.
     upstream_caught_up: Callable[[], bool] | None = None
+    #: Brands' detectors carried over from before the topics grew (streams.detector_seeds),
+    #: for brands that have no saved state yet.
+    seed: detect_state.Seed | None = None
 
 
 def timer_interval(idle_close_s: float) -> float:
@@ -185,6 +187,7 @@ def register(
                 owned,
                 config.detector,
                 config.lateness_ms,
+                config.seed,
             )
         )
         resuming.clear()
@@ -289,7 +292,7 @@ def register(
                 )
             if state is None:
                 state = partitions[part] = PartitionState(
-                    Replayer(config.detector, config.lateness_ms)
+                    detect_state.new_replayer(config.detector, config.lateness_ms, config.seed)
                 )
             kind = detect_state.disposition(state, mention.brand, message.offset)
             if kind is Disposition.SKIP:
@@ -313,7 +316,7 @@ def register(
                 detect_state.forget(state, mention.brand, message.offset, pending)
                 dedup.forget(part, message.offset)
                 recovered = detect_state.recover(
-                    part, states, pending, config.detector, config.lateness_ms
+                    part, states, pending, config.detector, config.lateness_ms, config.seed
                 )
                 partitions.pop(part, None)
                 if recovered is not None:

@@ -74,6 +74,16 @@ class Disposition(enum.Enum):
     FEED = "feed"  # counted now
 
 
+#: A brand's carried-over detector, if any (see :attr:`detectors.replay.Replayer.seed`).
+Seed = Callable[[str, int], BrandDetector | None]
+
+
+def new_replayer(config: DetectorConfig, lateness_ms: int, seed: Seed | None) -> Replayer:
+    replayer = Replayer(config, lateness_ms)
+    replayer.seed = seed
+    return replayer
+
+
 def pending_key(brand: str, offset: int) -> str:
     return f"{brand}|{offset:020d}"
 
@@ -126,13 +136,16 @@ def recover(
     pending: Mapping[str, Any],
     config: DetectorConfig,
     lateness_ms: int,
+    seed: Seed | None = None,
 ) -> PartitionState | None:
     """A partition's state rebuilt from the tables after :func:`take` raised on a record (and
     :func:`forget` withdrew it): ``take`` may have counted the mention, closed some brands'
     buckets or moved the watermark before it raised, and the record goes to the dead-letter
     topic, so the partition starts again as a restart would, as if it had never come. None
     when the tables hold nothing of it."""
-    rebuilt = rebuild(list(states.items()), list(pending.items()), {part}, config, lateness_ms)
+    rebuilt = rebuild(
+        list(states.items()), list(pending.items()), {part}, config, lateness_ms, seed
+    )
     return rebuilt.get(part)
 
 
@@ -212,6 +225,7 @@ def rebuild(
     owned: set[int],
     config: DetectorConfig,
     lateness_ms: int,
+    seed: Seed | None = None,
 ) -> dict[int, PartitionState]:
     """Detectors of the ``owned`` partitions from their saved states plus pending mentions.
 
@@ -248,7 +262,7 @@ def rebuild(
             )
     partitions: dict[int, PartitionState] = {}
     for part in set(detectors) | set(replays) | set(dropped):
-        replayer = Replayer(config, lateness_ms)
+        replayer = new_replayer(config, lateness_ms, seed)
         replayer.detectors = detectors.get(part, {})
         replayer.max_event_ms = watermarks.get(part, {}).get("max")
         replayer._advanced_to = watermarks.get(part, {}).get("adv")

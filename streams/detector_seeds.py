@@ -1,0 +1,194 @@
+"""Brands' detectors carried over when the workers' state starts afresh (``topics grow``,
+``topics reset-state``), so that a brand does not need its warm-up again.
+
+The tables' changelogs belong to one partition layout (saved source offsets, and one watermark per
+partition shared by its brands), so they cannot be kept when the topics grow. What can be kept is
+each brand's detector: its baselines, the tails of its past scores, its storm machines and open
+episodes. Before the state topics are deleted, the detectors are rebuilt from the changelogs the
+way a restarting worker rebuilds them (saved state plus pending mentions:
+:func:`streams.agents.detect_state.rebuild`) and written, one record per brand, to the compacted
+topic ``<app id>-detector-seeds``. A worker reads that topic when it starts. A brand with no saved
+state continues from its seed when its first mention arrives, on whatever partition that is now;
+once its state is saved, the seed is not used again. A seed more than ``MAX_GAP_MS`` older than
+the brand's first mention is ignored: a brand silent that long starts afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kafka import KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from detectors.brand import BrandDetector
+from detectors.config import DetectorConfig
+from streams.agents import detect_state
+from streams.errors import StormvarselError
+from streams.kafka_clients import client_config, connect_admin
+from streams.log_setup import get_logger
+from streams.replay.source import consumer, partitions_of
+from streams.settings import Settings
+from streams.topics import TopicSpec, ensure_internal_topics, wait_deleted
+
+log = get_logger(__name__)
+
+#: A seed this much older (event time) than its brand's first mention is not used.
+MAX_GAP_MS = 7 * 24 * 3600 * 1000
+_STALL_S = 30.0
+
+
+def seeds_topic(app_id: str) -> str:
+    return f"{app_id}-detector-seeds"
+
+
+def _changelog(app_id: str, table: str) -> str:
+    return f"{app_id}-{table}-changelog"
+
+
+def read_table(settings: Settings, topic: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """A compacted topic written the way Faust writes a table's changelog (JSON keys and values,
+    an empty value deletes its key), read to its end: the latest value of each key. Empty when
+    the topic does not exist."""
+    reader = consumer(settings, timeout_s=timeout_s)
+    try:
+        parts = partitions_of(reader, topic)
+        if parts is None:
+            return {}
+        tps = [TopicPartition(topic, part) for part in parts]
+        reader.assign(tps)
+        reader.seek_to_beginning(*tps)
+        ends = reader.end_offsets(tps)
+        table: dict[str, Any] = {}
+        progress = time.monotonic()
+        while any(reader.position(tp) < ends[tp] for tp in tps):
+            polled = reader.poll(timeout_ms=1000)
+            if polled:
+                progress = time.monotonic()
+            elif time.monotonic() - progress > _STALL_S:
+                raise StormvarselError(f"reading {topic} stalled before its end; try again")
+            for batch in polled.values():
+                for message in batch:
+                    if message.key is None:
+                        continue
+                    key = json.loads(message.key)
+                    if message.value is None:
+                        table.pop(key, None)
+                    else:
+                        table[key] = json.loads(message.value)
+        return table
+    finally:
+        reader.close(autocommit=False)
+
+
+def collect_seeds(
+    states: Mapping[str, Any], pending: Mapping[str, Any], config: DetectorConfig, lateness_ms: int
+) -> dict[str, BrandDetector]:
+    """Every brand's detector as a worker would rebuild it from the two tables. A brand found on
+    two partitions (records read there after a growth by other means) keeps the one that has
+    gone further."""
+    owned = {int(value["partition"]) for value in [*states.values(), *pending.values()]}
+    rebuilt = detect_state.rebuild(
+        list(states.items()), list(pending.items()), owned, config, lateness_ms
+    )
+    seeds: dict[str, BrandDetector] = {}
+    for part in sorted(rebuilt):
+        for brand, detector in rebuilt[part].replayer.detectors.items():
+            kept = seeds.get(brand)
+            if kept is None or _progress(detector) > _progress(kept):
+                seeds[brand] = detector
+    return seeds
+
+
+def _progress(detector: BrandDetector) -> tuple[int, int]:
+    return (detector.closed_until or 0, detector.observed_total)
+
+
+def keep_baselines(settings: Settings, config: DetectorConfig, timeout_s: float = 30.0) -> int:
+    """Write every brand's detector from the workers' tables to the seeds topic (created if
+    missing); returns how many. Nothing to write when the tables are gone already (a second
+    reset): the seeds written before stay."""
+    app_id = settings.app_id
+    states = read_table(settings, _changelog(app_id, "detector-state"), timeout_s)
+    pending = read_table(settings, _changelog(app_id, "detector-pending"), timeout_s)
+    if not states and not pending:
+        return 0
+    lateness_ms = round(settings.detect_lateness_s * 1000)
+    seeds = collect_seeds(states, pending, config, lateness_ms)
+    topic = seeds_topic(app_id)
+    spec = TopicSpec(topic, 1, settings.topic_replication, {"cleanup.policy": "compact"})
+    ensure_internal_topics(settings, [spec], timeout_s=timeout_s)
+    producer = KafkaProducer(
+        **client_config(settings, "stormvarsel-seeds"),
+        acks="all",
+        max_request_size=16 * 1024 * 1024,
+        request_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        futures = [
+            producer.send(
+                topic,
+                key=json.dumps(brand).encode(),
+                value=json.dumps({"state": detector.to_state()}).encode(),
+            )
+            for brand, detector in sorted(seeds.items())
+        ]
+        producer.flush(timeout=timeout_s)
+        for future in futures:
+            future.get(timeout=timeout_s)
+    except KafkaError as exc:
+        raise StormvarselError(
+            f"Kafka did not take the brands' detectors on {topic} ({type(exc).__name__}: {exc}); "
+            "nothing was deleted. Try again, or pass --discard-baselines to start every brand "
+            "afresh"
+        ) from None
+    finally:
+        producer.close(timeout=5)
+    log.info("detect.seeds_written", topic=topic, brands=len(seeds))
+    return len(seeds)
+
+
+def discard_baselines(settings: Settings, timeout_s: float = 30.0) -> bool:
+    """Delete the seeds topic, so every brand starts afresh; whether there was one."""
+    topic = seeds_topic(settings.app_id)
+    admin = connect_admin(settings, timeout_s=timeout_s)
+    try:
+        if topic not in set(admin.list_topics()):
+            return False
+        admin.delete_topics([topic], timeout_ms=int(timeout_s * 1000))
+        wait_deleted(admin, [topic], timeout_s)
+    finally:
+        admin.close()
+    log.info("detect.seeds_deleted", topic=topic)
+    return True
+
+
+def load_seeds(settings: Settings, timeout_s: float = 30.0) -> dict[str, Any]:
+    """The seeds topic's latest record per brand (empty without one)."""
+    return read_table(settings, seeds_topic(settings.app_id), timeout_s)
+
+
+def seed_function(
+    seeds: Mapping[str, Any], config: DetectorConfig
+) -> Callable[[str, int], BrandDetector | None] | None:
+    """What the detect stage asks for a brand new on a partition (see ``Replayer.seed``)."""
+    if not seeds:
+        return None
+
+    def seed(brand: str, event_ms: int) -> BrandDetector | None:
+        saved = seeds.get(brand)
+        if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+            return None
+        detector = detect_state.restore(brand, saved["state"], config)
+        if detector is None:
+            return None
+        closed = detector.closed_until
+        if closed is not None and event_ms - closed > MAX_GAP_MS:
+            log.info("detect.seed_too_old", brand=brand, gap_h=round((event_ms - closed) / 3.6e6))
+            return None
+        log.info("detect.state_seeded", brand=brand, observed=detector.observed_total)
+        return detector
+
+    return seed

@@ -1,0 +1,94 @@
+"""Carrying brands' detectors over a reset of the workers' state (``streams.detector_seeds``), on
+plain tables: what is kept, and when a kept detector is used. The real broker and worker:
+``tests/test_topic_growth.py``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from detectors.config import DetectorConfig
+from detectors.events import MentionEvent
+from detectors.replay import Replayer
+from streams.agents import detect_state
+from streams.agents.detect_state import Disposition, PartitionState
+from streams.detector_seeds import MAX_GAP_MS, collect_seeds, seed_function
+from tests.test_detect_stage import AIRLINES, scored_airline_records
+
+LATENESS_MS = 60_000
+DAY_MS = 24 * 3600 * 1000
+
+pytestmark = pytest.mark.skipif(
+    not AIRLINES.exists(), reason=f"shared data not found at {AIRLINES}"
+)
+
+
+def run_partition(
+    records: list[dict[str, Any]], save_every: int
+) -> tuple[PartitionState, dict[str, Any], dict[str, Any]]:
+    """The detect stage's bookkeeping over ``records`` on one partition, saving every
+    ``save_every`` records, with tables as their changelogs hold them (JSON)."""
+    state = PartitionState(Replayer(DetectorConfig(), LATENESS_MS))
+    states: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    for offset, record in enumerate(records):
+        mention = MentionEvent.from_record(record)
+        detect_state.take(state, Disposition.FEED, offset, record, mention, pending, 0)
+        if offset % save_every == save_every - 1:
+            detect_state.save(0, state, states, pending)
+    return state, json.loads(json.dumps(states)), json.loads(json.dumps(pending))
+
+
+def test_the_seeds_are_the_detectors_as_the_worker_left_them() -> None:
+    """The last save is behind the last mention: the mentions since then (pending) are in the
+    seeds too, as a restarted worker would replay them."""
+    records = scored_airline_records()[:6500]  # the last save was at the 6,000th
+    live, states, pending = run_partition(records, save_every=1000)
+
+    seeds = collect_seeds(states, pending, DetectorConfig(), LATENESS_MS)
+
+    assert sorted(seeds) == sorted(live.replayer.detectors)
+    for brand, detector in live.replayer.detectors.items():
+        assert seeds[brand].to_state() == detector.to_state(), brand
+    # Without the pending mentions, the saved states alone are behind.
+    saved_only = collect_seeds(states, {}, DetectorConfig(), LATENESS_MS)
+    assert sum(d.observed_total for d in saved_only.values()) < len(records)
+    assert sum(d.observed_total for d in seeds.values()) == len(records)
+
+
+def test_a_seed_goes_on_where_its_brand_was_unless_it_is_too_old() -> None:
+    records = scored_airline_records()[:6000]
+    live, states, pending = run_partition(records, save_every=1000)
+    kept = collect_seeds(states, pending, DetectorConfig(), LATENESS_MS)
+    topic = json.loads(json.dumps({b: {"state": d.to_state()} for b, d in kept.items()}))
+    seed = seed_function(topic, DetectorConfig())
+    assert seed is not None
+    american = live.replayer.detectors["american"]
+    closed = american.closed_until
+    assert closed is not None
+
+    carried = seed("american", closed + DAY_MS)
+    assert carried is not None and carried.to_state() == american.to_state()
+    assert seed("american", closed + MAX_GAP_MS + DAY_MS) is None  # silent too long: afresh
+    assert seed("norwegian", closed) is None  # a brand that has no seed
+    assert seed_function({}, DetectorConfig()) is None
+
+
+def test_a_replayer_takes_a_new_brand_from_its_seed() -> None:
+    records = scored_airline_records()
+    first_day = [
+        r for r in records if r["created_at_ms"] < records[0]["created_at_ms"] + 3 * DAY_MS
+    ]
+    learnt = Replayer(DetectorConfig(), LATENESS_MS)
+    for record in first_day:
+        learnt.feed(MentionEvent.from_record(record))
+    kept = {b: {"state": d.to_state()} for b, d in learnt.detectors.items()}
+
+    fresh = Replayer(DetectorConfig(), LATENESS_MS)
+    fresh.seed = seed_function(json.loads(json.dumps(kept)), DetectorConfig())
+    following = records[len(first_day)]
+    fresh.feed(MentionEvent.from_record(following))
+    brand = following["brand"]
+    assert fresh.detectors[brand].observed_total == learnt.detectors[brand].observed_total + 1
