@@ -344,7 +344,8 @@ def _baselines(
     def keep() -> object:
         kept = keep_baselines(settings, config, timeout_s=timeout)
         said.append(
-            f"Carried over the detectors of {kept} brands ({topic}): each goes on where it was "
+            f"Carried over the detectors of {kept} brand{'' if kept == 1 else 's'} ({topic}): "
+            "each goes on where it was "
             "with its next mention; a brand without one warms up again (24 h)."
             if kept
             else f"No brand's detector in the state topics; the ones in {topic}, if any, stay."
@@ -371,10 +372,14 @@ def topics_reset_state(yes: bool, discard_baselines: bool, timeout: float) -> No
     settings = _settings()
     with kafka_logs_quiet():
         names = state_topics(settings, timeout_s=timeout)
+    step, said = _baselines(settings, discard_baselines, timeout)
     if not names:
         click.echo(f"No state topics of app id {settings.app_id!r}: nothing to delete.")
+        if discard_baselines:
+            with kafka_logs_quiet():
+                step()
+            click.echo("\n".join(said))
         return
-    step, said = _baselines(settings, discard_baselines, timeout)
     if not yes:
         click.echo("\n".join(names))
         click.confirm(f"Delete these {len(names)} topics?", abort=True)

@@ -19,7 +19,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata
 
+from detectors.brand import BrandDetector
+from detectors.config import DetectorConfig
 from streams.app import build_app
+from streams.detector_seeds import load_seeds
 from streams.errors import StormvarselError
 from streams.kafka_local import LocalKafka
 from streams.settings import Settings
@@ -277,3 +280,42 @@ def test_brands_detectors_are_carried_over_the_growth(kafka: LocalKafka, tmp_pat
             expected, brand, STORM_DAY_MS
         ), brand
     assert "detect.state_seeded" in second.log.read_text()
+
+
+def test_reset_state_keeps_the_detectors_unless_told_to_discard_them(
+    settings: Settings, kafka: LocalKafka
+) -> None:
+    """What a worker that learnt one brand leaves in its state table, then two resets."""
+    changelog = f"{settings.app_id}-detector-state-changelog"
+    learnt = BrandDetector("nordlys", DetectorConfig())
+    saved = {"partition": 1, "state": learnt.to_state(), "max": None, "adv": None, "offset": 4}
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    try:
+        producer.send(changelog, key=b'"nordlys"', value=json.dumps(saved).encode(), partition=1)
+        producer.flush()
+    finally:
+        producer.close()
+    env = {
+        **os.environ,
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "STORMVARSEL_TOPIC_PREFIX": settings.topic_prefix,
+        "STORMVARSEL_APP_ID": settings.app_id,
+    }
+    command = [sys.executable, "-m", "streams.cli", "topics", "reset-state", "--yes"]
+
+    kept = subprocess.run(command, env=env, capture_output=True, text=True, timeout=90)
+    assert kept.returncode == 0, kept.stderr
+    assert "Carried over the detectors of 1 brand (" in kept.stdout
+    assert state_topics(settings) == []
+    assert load_seeds(settings)["nordlys"]["state"] == learnt.to_state()
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=90)
+    assert again.returncode == 0 and "nothing to delete" in again.stdout
+    assert "nordlys" in load_seeds(settings)  # a second reset keeps them
+
+    discarded = subprocess.run(
+        [*command, "--discard-baselines"], env=env, capture_output=True, text=True, timeout=90
+    )
+    assert discarded.returncode == 0, discarded.stderr
+    assert "Every brand starts afresh" in discarded.stdout
+    assert load_seeds(settings) == {}
