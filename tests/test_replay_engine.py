@@ -23,7 +23,7 @@ from streams.dedup import Deduplicator
 from streams.mention import Limits
 from streams.replay.engine import ReplayEngine, RunSpec, SourceRecord, key_partition
 from streams.replay.publish import check_prefix
-from streams.replay.report import _counts_rows, uncounted_warnings
+from streams.replay.report_wording import counts_rows, uncounted_warnings
 from streams.replay.result import BucketPoint, ReplayResult
 from streams.replay.source import ReplayOptionError
 from streams.sentiment.base import Sentiment
@@ -478,7 +478,7 @@ def test_warm_up_mentions_are_counted_apart_from_those_of_the_range(brands: Bran
         runs=eng.results,
         counts=c,
     )
-    rows = dict(_counts_rows(replay))
+    rows = dict(counts_rows(replay))
     assert rows["of them dated in the warm-up (teaching the detectors only)"] == (
         f"{c.detected_warmup:,}"
     )

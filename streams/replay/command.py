@@ -24,13 +24,9 @@ from detectors.config import DetectorConfig
 from streams.errors import ConfigError
 from streams.kafka_clients import kafka_logs_quiet
 from streams.replay import run as replay_run
-from streams.replay.report import (
-    ReportPaths,
-    build_context,
-    comparison_sentence,
-    uncounted_warnings,
-    write_report,
-)
+from streams.replay.report import ReportPaths, write_report
+from streams.replay.report_context import build_context
+from streams.replay.report_wording import comparison_sentence, uncounted_warnings
 from streams.replay.result import ReplayResult, Stage
 from streams.replay.timeline import episodes
 from streams.replay.times import (
