@@ -162,14 +162,20 @@ class DetectorConfig:
 
     @classmethod
     def from_yaml(cls, path: Path) -> DetectorConfig:
+        """The configuration in a YAML file. OSError when it cannot be opened; ConfigError, whose
+        message the caller puts after the file's name, when it is not a valid configuration."""
         import yaml
 
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read it as YAML: {exc}") from exc
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text (byte {exc.start})") from exc
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"cannot read it as YAML: {' '.join(str(exc).split())}") from exc
         if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+            raise ConfigError("expected a mapping at the top level")
         return cls.from_dict(data)
 
 

@@ -22,8 +22,11 @@ def _load_config(path: Path | None) -> DetectorConfig:
         return DetectorConfig()
     try:
         return DetectorConfig.from_yaml(path)
+    except OSError as exc:
+        message = f"cannot read {path} ({exc.strerror})"
+        raise click.BadParameter(message, param_hint="--config") from None
     except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--config") from exc
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--config") from exc
 
 
 def _with_progress(label: str, work: Callable[[Callable[[int, int], None]], T]) -> T:

@@ -102,3 +102,35 @@ def test_mention_event_from_a_scored_record() -> None:
             MentionEvent.from_record({**record, "created_at_ms": created})
     with pytest.raises(ValueError, match=r"author\.followers"):
         MentionEvent.from_record({**record, "author": {"followers": float("inf")}})
+
+
+def test_a_detector_file_that_cannot_be_read_is_named_once(tmp_path: Path) -> None:
+    """The file's name came twice, and a missing file read "cannot read it as YAML":
+    ``error: --config: /nope.yaml: /nope.yaml: cannot read it as YAML: [Errno 2] ...``."""
+    from streams.app import load_detector_config
+    from streams.errors import ConfigError as SettingError
+    from streams.replay.command import load_candidate
+    from streams.settings import Settings
+
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(FileNotFoundError):
+        DetectorConfig.from_yaml(missing)
+    with pytest.raises(SettingError) as replay:
+        load_candidate(missing)
+    assert str(replay.value) == f"--config: cannot read {missing} (No such file or directory)"
+    with pytest.raises(SettingError) as worker:
+        load_detector_config(Settings(detector_config=missing))
+    assert str(worker.value) == (
+        f"STORMVARSEL_DETECTOR_CONFIG: cannot read {missing} (No such file or directory)"
+    )
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("spikes: [\n", encoding="utf-8")
+    with pytest.raises(SettingError) as caught:
+        load_candidate(broken)
+    assert str(caught.value).startswith(f"--config: {broken}: cannot read it as YAML: ")
+    assert str(caught.value).count(str(broken)) == 1
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"# bl\xe5\n")
+    with pytest.raises(SettingError, match=r"latin\.yaml: not UTF-8 text \(byte 4\)$"):
+        load_candidate(latin)
