@@ -39,14 +39,21 @@ class LagProbe:
         self._admin: KafkaAdminClient | None = None
 
     def lag(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """End offset minus committed offset, for the given partitions that have a commit."""
+        """End offset minus committed offset, for the given partitions that have a commit.
+
+        Raises when Kafka cannot be asked, also when there is nothing to measure (a worker that
+        owns no partition, or is between assignments): ``stormvarsel_kafka_up`` must come from
+        a real answer, and an outage is what often takes a worker's partitions away."""
         wanted = {TopicPartition(topic, part) for topic, part in partitions}
-        if not wanted:
-            return {}
         if self._admin is None:
             self._admin = ClosingAdminClient(
-                **client_config(self.settings, "stormvarsel-lag"), request_timeout_ms=10_000
+                **client_config(self.settings, "stormvarsel-lag"),
+                request_timeout_ms=10_000,
+                bootstrap_timeout_ms=10_000,  # within the timer's interval or so
             )
+        if not wanted:
+            self._admin.describe_cluster()
+            return {}
         offsets = self._admin.list_group_offsets({self.group: sorted(wanted)}).get(self.group, {})
         committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
         if not committed:

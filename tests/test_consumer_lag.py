@@ -10,7 +10,7 @@ from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 
 from streams.consumer_lag import LagProbe
-from streams.kafka_local import LocalKafka
+from streams.kafka_local import LocalKafka, free_port
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -41,5 +41,17 @@ def test_lag_is_end_minus_committed_for_committed_partitions(kafka: LocalKafka) 
         other = f"other-{uuid.uuid4().hex[:8]}"
         assert probe.lag([(other, 0)]) == {}  # nothing committed there: no made-up lag
         assert probe.lag([]) == {}
+    finally:
+        probe.close()
+
+
+def test_a_worker_without_partitions_still_asks_kafka() -> None:
+    """With no partition to measure the probe returned {} without a request, so a worker that
+    owned none (one more than the partitions, or mid-rebalance) reported Kafka up whatever the
+    brokers did."""
+    probe = LagProbe(Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}"), "nobody")
+    try:
+        with pytest.raises(Exception):  # noqa: B017  # whatever kafka-python raises: it is counted
+            probe.lag([])
     finally:
         probe.close()
