@@ -44,8 +44,9 @@ def dead_letter(
     return json.dumps(record).encode(), headers
 
 
-async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection) -> None:
-    """Send a consumed Faust message to the dead-letter topic, counted and logged."""
+async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection, *, stage: str) -> None:
+    """Send a consumed Faust message to the dead-letter topic, counted (by ``stage``: validate,
+    score or detect) and logged."""
     value, headers = dead_letter(
         rejection,
         message.value,
@@ -55,9 +56,10 @@ async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection) -> None
         timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
     )
     await dlq.send(key=message.key, value=value, headers=headers)
-    metrics.MENTIONS_REJECTED.labels(reason=rejection.reason).inc()
+    metrics.MENTIONS_REJECTED.labels(stage=stage, reason=rejection.reason).inc()
     log.info(
         "mention.rejected",
+        stage=stage,
         reason=rejection.reason,
         detail=rejection.message,
         topic=message.topic,

@@ -25,8 +25,9 @@ MENTIONS_ACCEPTED = Counter(
 )
 MENTIONS_REJECTED = Counter(
     "stormvarsel_mentions_rejected",
-    "Records sent to the dead-letter topic, by machine-readable reason.",
-    ["reason"],
+    "Records sent to the dead-letter topic, by the stage that refused them (validate, score, "
+    "detect) and machine-readable reason.",
+    ["stage", "reason"],
 )
 MENTIONS_DUPLICATE = Counter(
     "stormvarsel_mentions_duplicate",

@@ -132,7 +132,10 @@ def test_ten_thousand_mentions_exactly_accounted_for(worker: RunningWorker) -> N
     metrics = worker.metrics()
     assert metrics["stormvarsel_mentions_total{}"] == read_total
     for reason, count in expected_reasons.items():
-        assert metrics[f"stormvarsel_mentions_rejected_total{{reason={reason}}}"] == count
+        assert (
+            metrics[f"stormvarsel_mentions_rejected_total{{reason={reason},stage=validate}}"]
+            == count
+        )
     for brand in ("nordlys-energi", "fjellbrod"):
         want = sum(n for (b, _), n in expected_valid.items() if b == brand)
         assert metrics[f"stormvarsel_mentions_accepted_total{{brand={brand}}}"] == want

@@ -104,7 +104,9 @@ def test_worker_consumes_mentions_and_dead_letters_bad_input(
     assert metrics["stormvarsel_mentions_total{}"] == total
     assert metrics["stormvarsel_mentions_accepted_total{brand=nordlys-energi}"] == len(good)
     for reason in bad:
-        assert metrics[f"stormvarsel_mentions_rejected_total{{reason={reason}}}"] == 1
+        assert (
+            metrics[f"stormvarsel_mentions_rejected_total{{reason={reason},stage=validate}}"] == 1
+        )
     python = platform.python_version()
     assert metrics[f"stormvarsel_build_info{{python={python},version=0.1.0}}"] == 1
 

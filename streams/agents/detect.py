@@ -274,7 +274,7 @@ def register(
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("detect.unreadable", offset=message.offset, error=str(exc))
                 await send_dead_letter(
-                    dlq, message, Rejection("unreadable_scored", f"detect: {exc}")
+                    dlq, message, Rejection("unreadable_scored", f"detect: {exc}"), stage="detect"
                 )
                 continue
             part = message.partition
@@ -326,6 +326,7 @@ def register(
                     dlq,
                     message,
                     Rejection("internal_error", f"detect: {type(exc).__name__}: {exc}"),
+                    stage="detect",
                 )
                 continue
             metrics.set_brand_gauge(

@@ -159,7 +159,7 @@ def register(
             for event, result in zip(events, results, strict=True):
                 message = event.message
                 if isinstance(result, Rejection):
-                    await send_dead_letter(dlq, message, result)
+                    await send_dead_letter(dlq, message, result, stage="score")
                     continue
                 payload, record = result
                 await scored.send(

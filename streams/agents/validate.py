@@ -115,7 +115,7 @@ def register(
     dedup = Deduplicator(seen, config.dedup_window_ms)
 
     async def reject(message: faust.types.Message, rejection: Rejection) -> None:
-        await send_dead_letter(dlq, message, rejection)
+        await send_dead_letter(dlq, message, rejection, stage="validate")
 
     async def handle(message: faust.types.Message) -> None:
         outcome = check_mention(
