@@ -19,7 +19,12 @@ from detectors.events import MentionEvent
 class Replayer:
     """Brand detectors created on first sight of a brand, advanced by a shared watermark."""
 
-    def __init__(self, config: DetectorConfig | None = None, lateness_ms: int = 0) -> None:
+    def __init__(
+        self,
+        config: DetectorConfig | None = None,
+        lateness_ms: int = 0,
+        seed: Callable[[str, int], BrandDetector | None] | None = None,
+    ) -> None:
         self.config = config or DetectorConfig()
         self.lateness_ms = lateness_ms
         self.bucket_ms = round(self.config.bucket_minutes * 60_000)
@@ -29,7 +34,7 @@ class Replayer:
         #: Where a brand new here may come from before it starts afresh: given the brand and its
         #: first mention's event time, a detector carried over from elsewhere, or None. The
         #: worker carries brands' detectors over when the topics get more partitions.
-        self.seed: Callable[[str, int], BrandDetector | None] | None = None
+        self.seed = seed
 
     def feed(self, event: MentionEvent) -> list[Output]:
         detector = self.detectors.get(event.brand)

@@ -86,8 +86,8 @@ def test_a_replayer_takes_a_new_brand_from_its_seed() -> None:
         learnt.feed(MentionEvent.from_record(record))
     kept = {b: {"state": d.to_state()} for b, d in learnt.detectors.items()}
 
-    fresh = Replayer(DetectorConfig(), LATENESS_MS)
-    fresh.seed = seed_function(json.loads(json.dumps(kept)), DetectorConfig())
+    seed = seed_function(json.loads(json.dumps(kept)), DetectorConfig())
+    fresh = Replayer(DetectorConfig(), LATENESS_MS, seed)
     following = records[len(first_day)]
     fresh.feed(MentionEvent.from_record(following))
     brand = following["brand"]

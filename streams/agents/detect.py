@@ -49,6 +49,7 @@ from detectors.alerting import BrandVoice, build_alert, default_voice
 from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
+from detectors.replay import Replayer
 from streams import metrics
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
@@ -292,7 +293,7 @@ def register(
                 )
             if state is None:
                 state = partitions[part] = PartitionState(
-                    detect_state.new_replayer(config.detector, config.lateness_ms, config.seed)
+                    Replayer(config.detector, config.lateness_ms, config.seed)
                 )
             kind = detect_state.disposition(state, mention.brand, message.offset)
             if kind is Disposition.SKIP:

@@ -78,12 +78,6 @@ class Disposition(enum.Enum):
 Seed = Callable[[str, int], BrandDetector | None]
 
 
-def new_replayer(config: DetectorConfig, lateness_ms: int, seed: Seed | None) -> Replayer:
-    replayer = Replayer(config, lateness_ms)
-    replayer.seed = seed
-    return replayer
-
-
 def pending_key(brand: str, offset: int) -> str:
     return f"{brand}|{offset:020d}"
 
@@ -262,7 +256,7 @@ def rebuild(
             )
     partitions: dict[int, PartitionState] = {}
     for part in set(detectors) | set(replays) | set(dropped):
-        replayer = new_replayer(config, lateness_ms, seed)
+        replayer = Replayer(config, lateness_ms, seed)
         replayer.detectors = detectors.get(part, {})
         replayer.max_event_ms = watermarks.get(part, {}).get("max")
         replayer._advanced_to = watermarks.get(part, {}).get("adv")
