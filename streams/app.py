@@ -107,7 +107,8 @@ def build_app(
     ``mention_partitions`` is the real partition count of the mentions topic (it may predate the
     current configuration); the de-duplication table must match it. ``web_listeners``, when
     given, are the sockets the web server serves on (see ``streams.web_listener``). ``seeds``:
-    brands' detectors carried over from before the topics grew (``streams.detector_seeds``).
+    brands' detectors and firing alerts carried over from before the topics grew
+    (``streams.detector_seeds``).
     """
     kafka_fixes.install()  # Faust/aiokafka bugs the chaos tests found (see the module)
     app = WorkerApp(
@@ -215,6 +216,7 @@ def build_app(
                 resend_s=settings.notify_resend_s,
                 ttl_s=settings.notify_ttl_s,
                 max_age_s=settings.notify_max_age_s,
+                carried=notify.carried_alerts(seeds or {}),
             ),
         )
     else:

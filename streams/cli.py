@@ -343,13 +343,20 @@ def _baselines(
 
     def keep() -> object:
         kept = keep_baselines(settings, config, timeout_s=timeout)
+        brands = kept.brands
         said.append(
-            f"Carried over the detectors of {kept} brand{'' if kept == 1 else 's'} ({topic}): "
+            f"Carried over the detectors of {brands} brand{'' if brands == 1 else 's'} ({topic}): "
             "each goes on where it was "
             "with its next mention; a brand without one warms up again (24 h)."
-            if kept
+            if brands
             else f"No brand's detector in the state topics; the ones in {topic}, if any, stay."
         )
+        if kept.alerts:
+            said.append(
+                f"Carried over {kept.alerts} firing storm alert{'' if kept.alerts == 1 else 's'}: "
+                "the workers keep them open in Alertmanager until their episodes resolve (or "
+                "their brand is silent for 24 h)."
+            )
         return None
 
     return keep, said
@@ -363,8 +370,8 @@ def _baselines(
 def topics_reset_state(yes: bool, discard_baselines: bool, timeout: float) -> None:
     """Delete the worker's state topics (its tables' changelogs), e.g. after a pipeline topic
     got more partitions. Every worker of STORMVARSEL_APP_ID must be stopped. Their next start
-    creates them afresh: de-duplication memory and the tracked alerts are gone; each brand's
-    detector (baselines, storm state) is carried over unless --discard-baselines; committed
+    creates them afresh: de-duplication memory is gone; each brand's detector (baselines, storm
+    state) and firing storm alerts are carried over unless --discard-baselines; committed
     offsets, so the mentions already read, stay."""
     from streams.kafka_clients import kafka_logs_quiet
     from streams.topics import reset_state_topics, state_topics

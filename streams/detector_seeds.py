@@ -11,6 +11,10 @@ topic ``<app id>-detector-seeds``. A worker reads that topic when it starts. A b
 state continues from its seed when its first mention arrives, on whatever partition that is now;
 once its state is saved, the seed is not used again. A seed more than ``MAX_GAP_MS`` older than
 the brand's first mention is ignored: a brand silent that long starts afresh.
+
+The brand's firing storm alerts are carried over with it, from the notifier's table: without
+them no worker would re-send the alerts of episodes still open, and Alertmanager would report
+them resolved once their ``endsAt`` passed (see ``streams.agents.notify.carried_alerts``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
@@ -106,17 +111,45 @@ def _progress(detector: BrandDetector) -> tuple[int, int]:
     return (detector.closed_until or 0, detector.observed_total)
 
 
-def keep_baselines(settings: Settings, config: DetectorConfig, timeout_s: float = 30.0) -> int:
-    """Write every brand's detector from the workers' tables to the seeds topic (created if
-    missing); returns how many. Nothing to write when the tables are gone already (a second
+@dataclass(frozen=True)
+class Kept:
+    """What :func:`keep_baselines` wrote: brands' detectors, and firing storm alerts."""
+
+    brands: int
+    alerts: int
+
+
+def firing_alerts(table: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The notifier table's firing alerts by brand (its entries as the notifier saved them)."""
+    firing: dict[str, dict[str, Any]] = {}
+    for brand, entries in table.items():
+        if not isinstance(entries, dict):
+            continue
+        for alert_id, entry in entries.items():
+            alert = entry.get("alert") if isinstance(entry, dict) else None
+            if isinstance(alert, dict) and alert.get("status") == "firing":
+                firing.setdefault(brand, {})[alert_id] = entry
+    return firing
+
+
+def keep_baselines(settings: Settings, config: DetectorConfig, timeout_s: float = 30.0) -> Kept:
+    """Write every brand's detector and firing storm alerts from the workers' tables to the seeds
+    topic (created if missing). Nothing to write when the tables are gone already (a second
     reset): the seeds written before stay."""
     app_id = settings.app_id
     states = read_table(settings, _changelog(app_id, "detector-state"), timeout_s)
     pending = read_table(settings, _changelog(app_id, "detector-pending"), timeout_s)
-    if not states and not pending:
-        return 0
+    alerts = firing_alerts(read_table(settings, _changelog(app_id, "notifier-alerts"), timeout_s))
+    if not states and not pending and not alerts:
+        return Kept(0, 0)
     lateness_ms = round(settings.detect_lateness_s * 1000)
     seeds = collect_seeds(states, pending, config, lateness_ms)
+    carried_at = time.time()
+    records: dict[str, dict[str, Any]] = {}
+    for brand, detector in seeds.items():
+        records[brand] = {"state": detector.to_state()}
+    for brand, entries in alerts.items():
+        records.setdefault(brand, {}).update(alerts=entries, carried_at=carried_at)
     topic = seeds_topic(app_id)
     spec = TopicSpec(topic, 1, settings.topic_replication, {"cleanup.policy": "compact"})
     ensure_internal_topics(settings, [spec], timeout_s=timeout_s)
@@ -128,12 +161,8 @@ def keep_baselines(settings: Settings, config: DetectorConfig, timeout_s: float 
     )
     try:
         futures = [
-            producer.send(
-                topic,
-                key=json.dumps(brand).encode(),
-                value=json.dumps({"state": detector.to_state()}).encode(),
-            )
-            for brand, detector in sorted(seeds.items())
+            producer.send(topic, key=json.dumps(brand).encode(), value=json.dumps(value).encode())
+            for brand, value in sorted(records.items())
         ]
         producer.flush(timeout=timeout_s)
         for future in futures:
@@ -146,8 +175,9 @@ def keep_baselines(settings: Settings, config: DetectorConfig, timeout_s: float 
         ) from None
     finally:
         producer.close(timeout=5)
-    log.info("detect.seeds_written", topic=topic, brands=len(seeds))
-    return len(seeds)
+    kept = Kept(len(seeds), sum(len(entries) for entries in alerts.values()))
+    log.info("detect.seeds_written", topic=topic, brands=kept.brands, alerts=kept.alerts)
+    return kept
 
 
 def discard_baselines(settings: Settings, timeout_s: float = 30.0) -> bool:

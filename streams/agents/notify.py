@@ -18,6 +18,14 @@ worker that posted those would re-send an episode as firing after its owner had 
 recovered the tables (Faust's ``on_rebalance_complete``, as the detect stage does too), from the
 owned partitions only; events are rare, so waiting for the first one of a new generation could
 leave newly owned alerts without re-sends for hours, and Alertmanager would let them expire.
+
+After ``topics grow`` or ``topics reset-state`` the table starts empty, but the firing alerts it
+held are carried over in the seeds topic (``streams.detector_seeds``): a brand with nothing in
+the table has them re-sent, so an episode still open is not reported resolved by Alertmanager
+when its ``endsAt`` passes. They join the table with the brand's next alert record (the detector,
+carried over too, goes on with the episode). A carried alert whose brand has sent nothing within
+``CARRIED_S`` of the reset is no longer re-sent: its detector may not have been carried over (a
+brand silent for days starts afresh), and then nothing would ever resolve it.
 """
 
 from __future__ import annotations
@@ -40,6 +48,9 @@ from streams.log_setup import get_logger
 
 log = get_logger(__name__)
 
+#: How long after a reset a carried-over firing alert is re-sent without news from its brand.
+CARRIED_S = 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class NotifyConfig:
@@ -50,6 +61,8 @@ class NotifyConfig:
     resend_s: float = 60.0
     ttl_s: float = 14400.0
     max_age_s: float = 86400.0
+    #: Firing alerts carried over a reset, by brand (:func:`carried_alerts`).
+    carried: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,9 +76,29 @@ class Tracked:
     #: Partition of ``alerts`` (and of the table) the episode lives on; -1: saved before the
     #: partition was recorded.
     partition: int = -1
+    #: Wall-clock time after which a carried-over alert is no longer re-sent (0: no limit).
+    until: float = 0.0
 
     def expired(self, now: float, ttl_s: float) -> bool:
+        if self.until and now > self.until:
+            return True
         return self.alert["status"] == "resolved" and now - self.changed_wall > ttl_s
+
+
+def carried_alerts(seeds: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The firing alerts of the seeds topic's records (brand: {alert id: table entry}), each
+    re-sent until ``CARRIED_S`` after the reset and placed by its brand's key on the alerts
+    topic as it is now (the partition it was saved with belongs to the old layout)."""
+    carried: dict[str, dict[str, Any]] = {}
+    for brand, record in seeds.items():
+        if not isinstance(record, dict) or not isinstance(record.get("alerts"), dict):
+            continue
+        until = float(record.get("carried_at") or 0.0) + CARRIED_S
+        carried[brand] = {
+            alert_id: {**entry, "partition": -1, "until": until}
+            for alert_id, entry in record["alerts"].items()
+        }
+    return carried
 
 
 def owned_alerts(
@@ -135,9 +168,17 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
     def rebuild() -> None:
         topic = source.get_topic_name()
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+        items = list(table.items())
+        saved = {brand for brand, _ in items}
+        # The brand's entry in the table is newer than anything carried over for it.
+        carried = [(b, entries) for b, entries in config.carried.items() if b not in saved]
+        now = time.time()
         tracked.clear()
-        tracked.update(owned_alerts(list(table.items()), owned, config.partitions))
-        log.info("notify.rebuilt", alerts=len(tracked), partitions=sorted(owned))
+        for alert_id, item in owned_alerts(items + carried, owned, config.partitions).items():
+            if not item.expired(now, config.ttl_s):
+                tracked[alert_id] = item
+        resent = sum(bool(item.until) for item in tracked.values())
+        log.info("notify.rebuilt", alerts=len(tracked), carried=resent, partitions=sorted(owned))
         wake.set()
 
     async def on_recovered(sender: Any, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
@@ -170,13 +211,13 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
             if alert["severity"] not in severities:
                 severities.append(alert["severity"])
             tracked[alert_id] = Tracked(alert, severities, now, event.message.partition)
-            entries = {
-                key: value
-                for key, value in (table.get(brand) or {}).items()
-                if key in tracked and not tracked[key].expired(now, config.ttl_s)
+            # Every tracked alert of the brand, the carried-over ones included: once the brand
+            # has an entry, its carried alerts are no longer taken from the seeds.
+            table[brand] = {
+                key: asdict(item)
+                for key, item in tracked.items()
+                if item.alert.get("brand") == brand and not item.expired(now, config.ttl_s)
             }
-            entries[alert_id] = asdict(tracked[alert_id])
-            table[brand] = entries
             log.info(
                 "notify.queued",
                 brand=brand,
