@@ -81,6 +81,12 @@ DETECT_TIMER_HELD = Counter(
     "Times the detect stage's wall-clock timer left a quiet partition's buckets open because "
     "the stages before it had not caught up (a backlog, a stall, or Kafka unreachable).",
 )
+DETECT_TIMER_HOLDING = Gauge(
+    "stormvarsel_detect_timer_holding",
+    "1 while the detect stage's wall-clock timer leaves quiet partitions' buckets open because "
+    "the stages before it have not caught up; set at each tick, so it stays true between ticks "
+    "however long STORMVARSEL_DETECT_IDLE_CLOSE_S makes them apart.",
+)
 DETECT_DUPLICATES = Counter(
     "stormvarsel_detect_duplicates",
     "Scored mentions already counted by the brand's detector, written again by a validation or "

@@ -81,6 +81,11 @@ def test_the_idle_timer_waits_for_mentions_held_up_upstream(
         metrics = worker.metrics()
         assert metrics.get("stormvarsel_late_mentions_total{}") == 0
         assert metrics.get("stormvarsel_detect_timer_held_total{}", 0) > 0
+        worker.wait(
+            lambda: worker.metrics().get("stormvarsel_detect_timer_holding{}") == 0,
+            30,
+            "the timer to say it holds nothing back any more",
+        )
     finally:
         producer.close()
         worker.stop()

@@ -362,19 +362,22 @@ def register(
             and detect_state.idle_boundary(state, now, config.idle_close_s, config.lateness_ms)
             is not None
         ]
-        if not quiet:
-            return
         check = config.upstream_caught_up
-        if check is not None and not await asyncio.to_thread(check):
+        if quiet and check is not None and not await asyncio.to_thread(check):
             # Its mentions may be stuck upstream: closing now would make them late.
             metrics.DETECT_TIMER_HELD.inc()
+            metrics.DETECT_TIMER_HOLDING.set(1)
             if held_since[0] is None:
                 held_since[0] = now
                 log.info("detect.timer_held", partitions=sorted(quiet))
             return
+        # Nothing held back: no partition is quiet (mentions flow again), or upstream caught up.
+        metrics.DETECT_TIMER_HOLDING.set(0)
         if held_since[0] is not None:
             log.info("detect.timer_released", held_s=round(now - held_since[0], 1))
             held_since[0] = None
+        if not quiet:
+            return
         await detect_state.close_quiet(
             partitions,
             lambda: timer_partitions(app, topic),
