@@ -1,9 +1,16 @@
 """Which configured brands a mention is about, from its text.
 
 Aliases, @handles and #hashtags from the brands file are matched as whole words, ignoring case and
-accents (å/ä -> a, ø/ö -> o, æ -> ae), in Norwegian, Swedish, Danish and English text. A genitive
-ending is allowed after a name ("Telenors", "SAS:s", "Nordea's"), because Scandinavian languages
-inflect names that way.
+accents (å -> a, ø/ö -> o), in Norwegian, Swedish, Danish and English text. æ and ä are one letter
+(Danish/Norwegian and Swedish spellings of it): each matches the other, and the plain-ASCII
+spellings "ae" and "a" ("Blåbær" matches "Blåbär", "Blabaer" and "Blabar"). Typographic
+apostrophes (U+2019, U+2018) are read as '. A hashtag or handle that is exactly a brand's name or
+alias, spaces removed, names the brand ("#Telenor", "@nordlysenergi"); text inside a longer one
+does not.
+
+A genitive ending is allowed after a name ("Telenors", "SAS:s", "Nordea's"), because Scandinavian
+languages inflect names that way; a bare "s" is not allowed after a name written all in capitals in
+the brands file (SAS, IBM), which takes "SAS:s" or "SAS'", so "Sass" does not name SAS.
 """
 
 from __future__ import annotations
@@ -14,20 +21,46 @@ from collections.abc import Iterable
 
 from streams.brands import Brand, BrandsFile
 
-_FOLD = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ł": "l", "þ": "th"})
-_GENITIVE = r"(?:'s|\u2019s|:s|s|')?"  # re reads \u2019, the typographic apostrophe
+_FOLD = str.maketrans(
+    {
+        "ä": "æ",  # one letter, two spellings: matched as "æ", "ae" or "a" (see _AE)
+        "ø": "o",
+        "œ": "oe",
+        "ß": "ss",
+        "đ": "d",
+        "ł": "l",
+        "þ": "th",
+        "\u2018": "'",
+        "\u2019": "'",
+    }
+)
+_AE = {"æ": "(?:æ|ae?)", "ae": "(?:ae|æ)"}
+_GENITIVE = r"(?:'s|:s|s|')?"
+_GENITIVE_CAPS = r"(?:'s|:s|')?"  # after SAS or IBM a bare "s" makes another word ("Sass")
 
 
 def fold(text: str) -> str:
-    """Case- and accent-insensitive form used on both sides of a match."""
-    lowered = text.casefold().translate(_FOLD)
+    """Case- and accent-insensitive form used on both sides of a match (ä is written æ)."""
+    lowered = unicodedata.normalize("NFC", text.casefold()).translate(_FOLD)
     decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def _spaced(folded: str) -> str:
+    return " ".join(folded.split())
+
+
+def _word_pattern(word: str) -> str:
+    return "".join(_AE.get(part) or re.escape(part) for part in re.split("(æ|ae)", word))
+
+
 def _term_pattern(term: str) -> str:
-    words = fold(term).split()
-    return r"\s+".join(re.escape(word) for word in words)
+    return r"\s+".join(_word_pattern(word) for word in term.split())
+
+
+def _group(hit: re.Match[str]) -> int:
+    """Index of the term a hit matched: each term is the only capturing group of its branch."""
+    return (hit.lastindex or 1) - 1
 
 
 class BrandMatcher:
@@ -36,23 +69,28 @@ class BrandMatcher:
     def __init__(self, brands: Iterable[Brand]) -> None:
         self._brands = {brand.id: brand for brand in brands}
         self._by_term: dict[str, set[str]] = {}
+        capitals: dict[str, bool] = {}  # every spelling of the term is written in capitals
         self._lookup: dict[str, str] = {}
         for brand in self._brands.values():
-            for term in (brand.name, *brand.aliases, *brand.handles, *brand.hashtags):
-                folded = " ".join(fold(term).split())
+            for spelling, folded in _terms(brand):
                 if folded:
                     self._by_term.setdefault(folded, set()).add(brand.id)
+                    capitals[folded] = capitals.get(folded, True) and spelling.isupper()
             for key in (brand.id, brand.name, *brand.aliases):
-                self._lookup.setdefault(" ".join(fold(key).split()), brand.id)
-        terms = sorted(self._by_term, key=len, reverse=True)
-        if terms:
-            alternation = "|".join(_term_pattern(term) for term in terms)
-            # Not inside a word, handle or hashtag on the left; only a genitive on the right.
-            self._regex: re.Pattern[str] | None = re.compile(
-                rf"(?<![\w@#])({alternation}){_GENITIVE}(?![\w])"
+                self._lookup.setdefault(_spaced(fold(key)), brand.id)
+        self._terms = sorted(self._by_term, key=len, reverse=True)
+        self._regex: re.Pattern[str] | None = None
+        if self._terms:
+            alternation = "|".join(
+                f"({_term_pattern(term)})" + (_GENITIVE_CAPS if capitals[term] else _GENITIVE)
+                for term in self._terms
             )
-        else:
-            self._regex = None
+            # Not inside a word, handle or hashtag on the left; only a genitive on the right.
+            self._regex = re.compile(rf"(?<![\w@#])(?:{alternation})(?!\w)")
+        self._keys = list(self._lookup)
+        self._loose: re.Pattern[str] | None = None
+        if self._keys:
+            self._loose = re.compile("|".join(f"({_term_pattern(key)})" for key in self._keys))
 
     @classmethod
     def from_file(cls, brands: BrandsFile) -> BrandMatcher:
@@ -64,7 +102,12 @@ class BrandMatcher:
 
     def resolve(self, given: str) -> str | None:
         """The id of a brand named by a collector (its id, name or an alias), if configured."""
-        return self._lookup.get(" ".join(fold(given).split()))
+        folded = _spaced(fold(given))
+        exact = self._lookup.get(folded)
+        if exact is not None or self._loose is None:
+            return exact
+        hit = self._loose.fullmatch(folded)  # "Blåbär" or "Blabaer" for "Blåbær"
+        return self._lookup[self._keys[_group(hit)]] if hit else None
 
     def match(self, text: str) -> list[str]:
         """Ids of every brand the text names, in configuration order."""
@@ -72,5 +115,17 @@ class BrandMatcher:
             return []
         found: set[str] = set()
         for hit in self._regex.finditer(fold(text)):
-            found |= self._by_term[" ".join(hit.group(1).split())]
+            found |= self._by_term[self._terms[_group(hit)]]
         return [brand_id for brand_id in self._brands if brand_id in found]
+
+
+def _terms(brand: Brand) -> Iterable[tuple[str, str]]:
+    """(spelling in the brands file, folded term) for everything that names the brand in a text:
+    its name, aliases, handles and hashtags, and its name and aliases as a hashtag or handle."""
+    for spelling in (brand.name, *brand.aliases, *brand.handles, *brand.hashtags):
+        yield spelling, _spaced(fold(spelling))
+    for spelling in (brand.name, *brand.aliases):
+        compact = "".join(fold(spelling).split())
+        if compact:
+            yield spelling, f"#{compact}"
+            yield spelling, f"@{compact}"

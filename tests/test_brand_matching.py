@@ -55,7 +55,72 @@ def test_resolve_by_id_name_or_alias() -> None:
 
 
 def test_fold() -> None:
-    assert fold("Ærlig Øl på Café Åsa, Göteborg") == "aerlig ol pa cafe asa, goteborg"
+    # æ and ä are one letter, kept as æ: the patterns match it as æ, ae or a.
+    assert fold("Ærlig Øl på Café Åsa, Göteborg") == "ærlig ol pa cafe asa, goteborg"
+    assert fold("Tänk, McDonald\u2019s \u2018bra\u2019") == "tænk, mcdonald's 'bra'"
+
+
+MORE = BrandMatcher(
+    [
+        Brand(name="Blåbær AS", aliases=("Blåbær",), oncall=OnCall(team="a")),
+        Brand(name="Tänk", oncall=OnCall(team="a")),
+        Brand(name="Michael", oncall=OnCall(team="a")),
+        Brand(name="McDonald's", oncall=OnCall(team="a")),
+        Brand(name="Telenor", oncall=OnCall(team="a")),
+        Brand(name="SAS", oncall=OnCall(team="a")),
+        Brand(name="IBM", oncall=OnCall(team="a")),
+        Brand(name="Kiwi", oncall=OnCall(team="a")),
+        Brand(name="Nordlys Energi", oncall=OnCall(team="a")),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "brands"),
+    [
+        # æ (da/nb) and ä (sv) are one letter; the ASCII spellings that matched still do.
+        ("Blåbär har slutt", ["blabaer-as"]),
+        ("Blåbær har slutt", ["blabaer-as"]),
+        ("Blabaer har slutt", ["blabaer-as"]),
+        ("Blabar har slutt", ["blabaer-as"]),
+        ("BLÅBÄR AS:s kundeservice", ["blabaer-as"]),
+        ("Tænk om", ["tank"]),
+        ("Taenk om", ["tank"]),
+        ("Tank om", ["tank"]),
+        ("Michæl says hi", ["michael"]),
+        ("Michal says hi", []),  # a plain "ae" in a name does not turn optional
+        # typographic apostrophes
+        ("McDonald\u2019s fries were cold", ["mcdonald-s"]),
+        ("McDonald\u2018s fries were cold", ["mcdonald-s"]),
+        ("Telenor\u2019s network", ["telenor"]),
+        # no bare genitive "s" after a name in capitals
+        ("Sass from the crew today", []),
+        ("IBMs are old", []),
+        ("SAS' kundeservice", ["sas"]),
+        ("SAS's app", ["sas"]),
+        ("SAS:s flyg", ["sas"]),
+        ("Telenors kundeservice", ["telenor"]),
+        ("Kiwis tilbud", ["kiwi"]),
+        # a hashtag or handle that is exactly a name or an alias, spaces removed
+        ("#Telenor er nede", ["telenor"]),
+        ("@telenor svarer ikke", ["telenor"]),
+        ("#NordlysEnergi igjen", ["nordlys-energi"]),
+        ("#blåbär", ["blabaer-as"]),
+        ("#telenorfan", []),
+        ("@telenor_no", []),
+        ("#nordlysenergifan", []),
+    ],
+)
+def test_letters_apostrophes_genitives_and_tags(text: str, brands: list[str]) -> None:
+    assert MORE.match(text) == brands
+
+
+def test_resolve_folds_like_matching() -> None:
+    assert MORE.resolve("mcdonald\u2019s") == "mcdonald-s"
+    assert MORE.resolve("Blåbär AS") == "blabaer-as"
+    assert MORE.resolve("blabaer") == "blabaer-as"
+    assert MORE.resolve("Tænk") == "tank"
+    assert MORE.resolve("Michal") is None
 
 
 def test_no_brands_matches_nothing() -> None:
