@@ -4,11 +4,15 @@ where a mention's language came from."""
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 
 import pytest
+from structlog.testing import capture_logs
 
 from streams.agents.score import BatchScorer
 from streams.mention import Rejection
+from streams.sentiment.base import Sentiment
 from streams.sentiment.lexicon import LexiconScorer
 
 TEXT = "Helt elendig og skuffende kundeservice fra dere i dag, jeg er veldig misfornøyd"
@@ -34,6 +38,17 @@ def test_a_code_naming_no_language_is_detected(batch_scorer: BatchScorer, lang: 
     assert record["sentiment"]["label"] == "negative"
 
 
+@pytest.mark.parametrize("lang", [5, True, ["nb"], {"code": "nb"}])
+def test_a_language_that_is_not_a_string_is_detected(
+    batch_scorer: BatchScorer, lang: object
+) -> None:
+    """It failed the whole batch with AttributeError in normalise_lang."""
+    results = batch_scorer.run([_record(lang=lang), _record(lang="nb")])
+    assert not any(isinstance(r, Rejection) for r in results)
+    record = results[0][1]  # type: ignore[index]
+    assert (record["lang"], record["lang_source"]) == ("nb", "detected")
+
+
 def test_a_collector_language_is_kept_and_marked(batch_scorer: BatchScorer) -> None:
     [result] = batch_scorer.run([_record(lang="nob")])
     assert not isinstance(result, Rejection)
@@ -56,3 +71,38 @@ def test_a_record_without_a_numeric_time_is_dead_lettered_alone(
     rejection = results[1]
     assert isinstance(rejection, Rejection) and rejection.reason == "invalid_json"
     assert "created_at_ms" in rejection.message
+
+
+class _NanForBroken:
+    """A scorer whose model breaks (NaN, or inf) on texts containing 'broken'."""
+
+    version = "fake:nan"
+
+    def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[Sentiment]:
+        bad = {"broken nan": math.nan, "broken inf": math.inf}
+        return [
+            Sentiment(bad[t], bad[t], bad[t]) if t in bad else Sentiment(0.1, 0.2, 0.7)
+            for t in texts
+        ]
+
+
+@pytest.mark.parametrize("text", ["broken nan", "broken inf"])
+def test_non_finite_probabilities_are_dead_lettered_alone(text: str) -> None:
+    """A NaN row was labelled negative (max() with NaN) and written as `NaN`, which is not JSON;
+    it was counted as a negative mention too."""
+    scorer = BatchScorer(_NanForBroken)
+    with capture_logs() as logs:
+        results = scorer.run([_record(text="fine"), _record(text=text), _record(text="ok")])
+    assert [isinstance(r, Rejection) for r in results] == [False, True, False]
+    rejection = results[1]
+    assert isinstance(rejection, Rejection) and rejection.reason == "internal_error"
+    assert "non-finite probabilities" in rejection.message and "fake:nan" in rejection.message
+    for result in (results[0], results[2]):
+        assert not isinstance(result, Rejection)
+        json.loads(result[0], parse_constant=_refuse)  # strict JSON
+        assert result[1]["sentiment"]["label"] == "positive"
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["scoring.non_finite"]
+
+
+def _refuse(constant: str) -> None:
+    raise ValueError(f"not strict JSON: {constant}")

@@ -132,6 +132,15 @@ def test_edge_texts_score_without_error(model_dir: Path, runtime: str) -> None:
     assert model_dir.is_relative_to(e5_dir(settings))
 
 
+def test_language_count_must_match(model_dir: Path) -> None:
+    """The transformers and lexicon backends refused it; e5 scored and ignored langs."""
+    head = Head.load(SHIPPED_HEAD)
+    onnx = model_dir / "onnx" / "-".join(map(str, head.layers)) / "encoder-int8.onnx"
+    scorer = E5Scorer(model_dir, head, onnx_path=onnx, threads=1)
+    with pytest.raises(ValueError, match="langs has 1 entries for 2 texts"):
+        scorer.score(["bra", "dårlig"], ["nb"])
+
+
 def test_int8_agrees_with_full_precision(model_dir: Path) -> None:
     head = Head.load(SHIPPED_HEAD)
     onnx_dir = model_dir / "onnx" / "-".join(map(str, head.layers))

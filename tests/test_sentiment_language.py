@@ -56,6 +56,16 @@ def test_given_language_wins(lid: LanguageIdentifier, given: str, expected: str)
     assert lid.detect([CLEAR["sv"]], [given]) == [expected]
 
 
+@pytest.mark.parametrize("given", [5, 1.5, True, ["nb"], {"code": "nb"}])
+def test_a_language_that_is_not_a_string_is_not_given(
+    lid: LanguageIdentifier, given: object
+) -> None:
+    """normalise_lang called .strip() on it: one record with "lang": 5 failed the whole scoring
+    batch with AttributeError."""
+    assert normalise_lang(given) is None
+    assert lid.detect([CLEAR["sv"]], [given]) == ["sv"]
+
+
 @pytest.mark.parametrize(
     "given", [None, "", "  ", "und", "UND", "zxx", "qme", "qht", "qam", "qct", "qst", "mis", "mul"]
 )

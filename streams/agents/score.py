@@ -22,7 +22,7 @@ from streams import metrics
 from streams.dead_letter import send_dead_letter
 from streams.log_setup import get_logger
 from streams.mention import Rejection
-from streams.sentiment.base import Scorer
+from streams.sentiment.base import Scorer, Sentiment
 from streams.sentiment.language import LanguageIdentifier, normalise_lang
 
 log = get_logger(__name__)
@@ -42,6 +42,18 @@ def language_label(lang: str | None) -> str:
 class ScoreConfig:
     batch_size: int
     batch_wait_s: float
+
+
+def _non_finite(sentiment: Sentiment, model: str, lang: str | None) -> Rejection:
+    """A score with NaN or infinite probabilities: the mention is dead-lettered, not scored
+    (its label would be a guess, and NaN is not JSON)."""
+    probs = (sentiment.negative, sentiment.neutral, sentiment.positive)
+    log.warning("scoring.non_finite", model=model, language=language_label(lang), probs=probs)
+    return Rejection(
+        "internal_error",
+        f"scoring: the model {model} gave non-finite probabilities "
+        f"(negative, neutral, positive) = {probs} for this text",
+    )
 
 
 class BatchScorer:
@@ -97,9 +109,11 @@ class BatchScorer:
                 out.append(item)
                 continue
             record, lang, sentiment = next(scored)
+            if not sentiment.finite:
+                out.append(_non_finite(sentiment, version, lang))
+                continue
             # "und", "zxx", Twitter's "qme"... were given but name no language: detected.
-            raw_lang = record.get("lang")
-            given = normalise_lang(raw_lang) if isinstance(raw_lang, str) else None
+            given = normalise_lang(record.get("lang"))
             record["lang_source"] = "collector" if given is not None else "detected"
             record["lang"] = lang
             record["sentiment"] = sentiment.as_dict(version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -17,6 +18,12 @@ class Sentiment:
     negative: float
     neutral: float
     positive: float
+
+    @property
+    def finite(self) -> bool:
+        """False when a probability is NaN or infinite (a broken model): such a score has no
+        label (``max`` would say negative) and cannot be written as strict JSON."""
+        return all(math.isfinite(p) for p in (self.negative, self.neutral, self.positive))
 
     @property
     def label(self) -> Label:

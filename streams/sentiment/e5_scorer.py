@@ -315,6 +315,8 @@ class E5Scorer:
         return self.head.probabilities(self.features(texts))
 
     def score(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[Sentiment]:
+        if len(langs) != len(texts):
+            raise ValueError(f"langs has {len(langs)} entries for {len(texts)} texts")
         probs = self.probabilities(texts)
         return [Sentiment(float(p[0]), float(p[1]), float(p[2])) for p in probs]
 

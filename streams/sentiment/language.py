@@ -78,12 +78,13 @@ _EMOJI = re.compile(
 _SPACES = re.compile(r"\s+")
 
 
-def normalise_lang(code: str | None) -> str | None:
+def normalise_lang(code: object) -> str | None:
     """A collector's language code in our form (``nb``, ``nn``, ``sv``, ``da``, ``en``, ...).
 
-    None for blank or undetermined (``und``) codes, which then get detected.
+    None for blank or undetermined (``und``) codes, which then get detected, and for a value
+    that is not a string (a producer's ``"lang": 5`` must not fail the whole batch).
     """
-    if code is None:
+    if not isinstance(code, str):
         return None
     primary = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
     if primary in _NOT_GIVEN:
@@ -131,7 +132,7 @@ class LanguageIdentifier:
         return best if scores[best] >= self.min_confidence else None
 
     def detect(
-        self, texts: Sequence[str], given_langs: Sequence[str | None] | None = None
+        self, texts: Sequence[str], given_langs: Sequence[object] | None = None
     ) -> list[str | None]:
         """One language code (or None) per text; ``given_langs`` (same length) win when set."""
         if given_langs is not None and len(given_langs) != len(texts):
