@@ -36,6 +36,23 @@ def _friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _parse_lang(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """``--lang``: auto, none, or a supported language after the collector aliases (``nb-NO``,
+    ``nob``, ``sv_SE`` ...); anything else (``se``, ``swedish``) would silently get English."""
+    from streams.sentiment.language import SUPPORTED, normalise_lang
+
+    fixed = value.strip().lower()
+    if fixed in ("auto", "none"):
+        return fixed
+    code = normalise_lang(fixed)
+    if code not in SUPPORTED:
+        raise click.BadParameter(
+            f"{value!r} is not a supported language: expected one of "
+            f"{', '.join(SUPPORTED)} (or an alias such as nb-NO, nob, sv_SE), auto or none"
+        )
+    return code
+
+
 @click.group("sentiment")
 def sentiment_group() -> None:
     """Sentiment scoring: evaluate the backends on labelled data."""
@@ -85,7 +102,9 @@ def sentiment_group() -> None:
     "--lang",
     default="auto",
     show_default=True,
-    help="Language of every text (nb, nn, sv, da, en), 'auto' to detect per text, or 'none'.",
+    callback=_parse_lang,
+    help="Language of every text (nb, nn, sv, da, en; aliases such as nb-NO, nob or sv_SE too), "
+    "'auto' to detect per text, or 'none'.",
 )
 @click.option("--lang-col", default=None, help="Column with a language code per row (wins).")
 @click.option("--id-col", default=None, help="Column copied into --predictions as 'id'.")
@@ -169,7 +188,6 @@ def sentiment_eval(
         write_predictions,
     )
     from streams.sentiment.labels import parse_label_map
-    from streams.sentiment.language import normalise_lang
 
     backend = _backend_for(backend, model, model_label_map)
     settings = _settings()
@@ -207,14 +225,12 @@ def sentiment_eval(
 
     examples = loaded.examples
     detect = None
-    fixed = lang.strip().lower()
-    if fixed == "auto":
+    if lang == "auto":
         from streams.sentiment.language import LanguageIdentifier
 
         detect = LanguageIdentifier().detect
-    elif fixed != "none":
-        code = normalise_lang(fixed)
-        examples = [e if e.lang else dataclasses.replace(e, lang=code) for e in examples]
+    elif lang != "none":  # a supported code (_parse_lang)
+        examples = [e if e.lang else dataclasses.replace(e, lang=lang) for e in examples]
 
     try:
         from streams.sentiment.factory import load_scorer

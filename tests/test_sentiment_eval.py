@@ -386,6 +386,35 @@ def test_cli_model_means_the_transformers_backend(
     assert fake_factory == {}  # refused before any model was loaded
 
 
+@pytest.mark.parametrize(
+    ("lang", "code"), [("nb_NO", "nb"), ("sv-SE", "sv"), ("NOB", "nb"), ("DA", "da"), ("en", "en")]
+)
+def test_lang_aliases_are_normalised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str, code: str
+) -> None:
+    scorer = KeywordScorer()
+    module = types.ModuleType("streams.sentiment.factory")
+    module.load_scorer = lambda *_a, **_k: scorer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "streams.sentiment.factory", module)
+    data = _write_csv(tmp_path / "d.csv", ROWS)
+    result = CliRunner().invoke(_cli(), ["eval", "--data", str(data), "--lang", lang, "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(scorer.calls[0][1]) == {code}
+
+
+@pytest.mark.parametrize("lang", ["se", "swedish", "dk", "de", "und", ""])
+def test_an_unsupported_lang_is_a_usage_error(
+    tmp_path: Path, fake_factory: dict[str, object], lang: str
+) -> None:
+    """`--lang se` or `--lang swedish` was accepted and every text scored with English."""
+    data = _write_csv(tmp_path / "d.csv", ROWS)
+    result = CliRunner().invoke(_cli(), ["eval", "--data", str(data), "--lang", lang])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--lang': {lang!r} is not a supported language" in result.output
+    assert "expected one of nb, nn, sv, da, en" in result.output
+    assert fake_factory == {}  # refused before any model was loaded
+
+
 @pytest.mark.parametrize("lang", ["none", "da"])
 def test_lang_col_codes_are_normalised_whatever_lang_says(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str

@@ -429,6 +429,55 @@ def test_overrides() -> None:
         map_id2label({0: "a", 1: "b"}, overrides={"a": "bad"})
 
 
+def test_an_override_naming_no_model_label_is_an_error() -> None:
+    """A typo (LABEL_O) or a map meant for another model was silently ignored: the model's own
+    labels, or the cardinal guess, were used instead."""
+    with pytest.raises(LabelMappingError) as exc:
+        map_id2label(
+            {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"},
+            overrides={"LABEL_O": "negative", "label_1": "neutral", "pos": "positive"},
+            model="m",
+        )
+    assert str(exc.value) == (
+        "m: label override LABEL_O, pos matches none of the model's labels "
+        "['LABEL_0', 'LABEL_1', 'LABEL_2'] (STORMVARSEL_SENTIMENT_LABEL_MAP or --model-label-map)"
+    )
+
+
+def test_the_label_map_setting_is_checked_against_the_model(tmp_path: Path) -> None:
+    from streams.sentiment.factory import load_scorer
+    from streams.settings import Settings
+
+    path = build_tiny_model(tmp_path / "names", STYLES["names"])
+    settings = Settings(
+        sentiment_backend="transformers",
+        sentiment_model=str(path),
+        sentiment_label_map="LABEL_0=negative,LABEL_1=positive",
+    )
+    with pytest.raises(LabelMappingError, match=r"LABEL_0, LABEL_1 matches none .*'NEG', 'NEU'"):
+        load_scorer(settings)
+
+
+@pytest.mark.parametrize(("micro_batch", "inference_batch"), [(256, 64), (64, 64), (16, 16)])
+def test_inference_batches_are_at_most_64_like_e5(
+    tmp_path: Path, micro_batch: int, inference_batch: int
+) -> None:
+    """The whole micro-batch (256 by default) went through the model in one padded run, though
+    the README promises inference batches of at most 64."""
+    from streams.sentiment.factory import load_scorer
+    from streams.settings import Settings
+
+    path = build_tiny_model(tmp_path / "names", STYLES["names"])
+    settings = Settings(
+        sentiment_backend="transformers",
+        sentiment_model=str(path),
+        sentiment_batch_size=micro_batch,
+    )
+    scorer = load_scorer(settings)
+    assert isinstance(scorer, TransformersScorer)
+    assert scorer.batch_size == inference_batch
+
+
 def test_classify_label_name() -> None:
     assert classify_label_name("  Strongly_Negative ") == "negative"
     assert classify_label_name("noytral") == "neutral"

@@ -15,6 +15,7 @@ Several labels may land on the same class; their probabilities are summed. A mod
 neutral label (binary neg/pos) gets a neutral probability of 0. A label that fits none of these
 rules is an error naming it; ``overrides`` (label name -> class, from
 ``STORMVARSEL_SENTIMENT_LABEL_MAP`` or ``sentiment eval --model-label-map``) settles it explicitly.
+An override whose key is none of the model's labels is an error too.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def map_id2label(
 
     ``overrides`` maps model label names (case-insensitive) to ``negative``/``neutral``/
     ``positive`` and wins over the rules. Raises :class:`LabelMappingError` naming the labels that
-    fit no rule, or when the mapped labels lack a negative or a positive class.
+    fit no rule, an override key that names no label of the model, or when the mapped labels lack
+    a negative or a positive class.
     """
     names = _normalise_id2label(id2label)
     if not names:
@@ -137,6 +139,14 @@ def map_id2label(
             )
         wanted[key.strip().lower()] = label
 
+    known = {name.strip().lower() for name in names}
+    unknown = [key for key in (overrides or {}) if key.strip().lower() not in known]
+    if unknown:
+        # A typo (LABEL_O) or a map meant for another model would otherwise change nothing.
+        raise LabelMappingError(
+            f"{model}: label override {', '.join(unknown)} matches none of the model's labels "
+            f"{names} (STORMVARSEL_SENTIMENT_LABEL_MAP or --model-label-map)"
+        )
     classes: list[Label | None] = []
     for name in names:
         override = wanted.get(name.strip().lower())
