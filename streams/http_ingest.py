@@ -34,6 +34,8 @@ from streams.routing import route
 log = get_logger(__name__)
 
 MAX_ITEMS = 10_000
+#: JSON Lines media types: each line a document, which one ``json.loads`` of the body cannot read.
+_JSON_LINES = ("ndjson", "jsonl", "jsonlines", "json-seq", "x-json-stream")
 #: How long a request waits for Kafka to acknowledge its items; longer, and they are reported as
 #: not confirmed (Faust's producer may keep trying for far longer than an HTTP client waits).
 ACK_TIMEOUT_S = 30.0
@@ -112,7 +114,7 @@ def _check_item(
         return mention
     try:
         value = json.dumps(item, ensure_ascii=False, allow_nan=False).encode()
-    except UnicodeEncodeError:  # a lone surrogate in a field that validation does not read
+    except UnicodeEncodeError:  # validate_object refuses lone surrogates: a second guard
         return Rejection("not_utf8", "a string holds a lone surrogate, which is not UTF-8")
     if len(value) > limits.max_bytes:
         return Rejection("too_large", f"{len(value)} bytes; the limit is {limits.max_bytes}")
@@ -197,6 +199,20 @@ def answer(delivery: Delivery, total: int) -> tuple[dict[str, Any], int]:
     return body, 503
 
 
+def media_type_problem(content_type: str | None) -> str | None:
+    """Why a body declared as ``content_type`` is refused (415), or None: JSON is read."""
+    given = "application/json" if content_type is None else content_type
+    subtype = given.split(";")[0].strip().lower().rpartition("/")[2]
+    if subtype.endswith("json") and not subtype.endswith(_JSON_LINES):
+        return None
+    if subtype.endswith(_JSON_LINES):
+        return (
+            "JSON Lines (one document per line) is not read: send application/json, a JSON "
+            "array of mention objects or one object"
+        )
+    return "send application/json: a JSON array of mention objects or one object"
+
+
 def authorised(header: str | None, token: str | None) -> bool:
     """Constant-time check of ``Authorization: Bearer <token>`` (always true without a token).
 
@@ -257,13 +273,9 @@ def register(
                     401,
                     **{"WWW-Authenticate": 'Bearer realm="stormvarsel"'},
                 )
-            content_type = request.headers.get("Content-Type", "application/json")
-            if not content_type.split(";")[0].strip().lower().endswith("json"):
-                return respond(
-                    self,
-                    {"error": "unsupported_media_type", "message": "send application/json"},
-                    415,
-                )
+            problem = media_type_problem(request.headers.get("Content-Type"))
+            if problem is not None:
+                return respond(self, {"error": "unsupported_media_type", "message": problem}, 415)
             body = await read_limited(request, max_bytes)
             if body is None:
                 return respond(

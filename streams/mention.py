@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -52,6 +53,8 @@ MIN_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 #: Deepest nesting kept in unknown fields; deeper input cannot be serialised safely downstream.
 MAX_DEPTH = 32
 _MS_THRESHOLD = 100_000_000_000  # epoch values above this are milliseconds (year 5138 in seconds)
+#: A surrogate code point: JSON's unpaired ``\ud83d`` escapes decode to one, and UTF-8 has none.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -125,9 +128,10 @@ class Mention(BaseModel):
     platform: Platform = Field("other", description="Where the post appeared.")
     lang: str | None = Field(
         None,
-        pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$",
-        description="Language code given by the collector (nb, nn, sv, da, en, ...); wins over "
-        "detection.",
+        max_length=35,
+        pattern=r"^[a-z]{2,3}(-[a-z0-9]{1,8})*$",
+        description="Language code given by the collector (nb, nn, sv, da, en, ...), or a "
+        "BCP 47 tag (zh-Hant-TW); wins over detection.",
     )
     author: Author = Field(default_factory=lambda: Author())
     url: str | None = Field(None, max_length=2048, description="Link to the post (http or https).")
@@ -153,6 +157,12 @@ class Mention(BaseModel):
             folded = value.strip().lower()
             return _PLATFORM_ALIASES.get(folded, folded)
         return value
+
+    @field_validator("brand", mode="before")
+    @classmethod
+    def _brand(cls, value: Any) -> Any:
+        # A blank brand is no brand: matched from the text, like a blank lang is detected.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("lang", mode="before")
     @classmethod
@@ -209,7 +219,12 @@ def parse_event_time(value: Any) -> datetime:
                 )
             return parsed.astimezone(UTC)
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise PydanticCustomError(
+                "timestamp_out_of_range", "the epoch time is out of range"
+            ) from None
         if not math.isfinite(number):
             raise PydanticCustomError("timestamp_out_of_range", "the time is not finite")
         seconds = number / 1000 if abs(number) >= _MS_THRESHOLD else number
@@ -342,7 +357,25 @@ def validate_object(
             "timestamp_out_of_range",
             f"created_at is {skew:.0f} s in the future (allowed: {limits.max_future_skew_s:.0f} s)",
         )
+    if has_surrogate(value):  # in a field the model does not read; it checks its own
+        return Rejection("not_utf8", "a string holds a lone surrogate, which is not UTF-8")
     return mention
+
+
+def has_surrogate(value: Any) -> bool:
+    """Whether a string (a value or a key) in a parsed JSON value cannot be encoded as UTF-8."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def nesting_depth(value: Any) -> int:

@@ -15,6 +15,7 @@ import random
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from detectors.episodes import EpisodeEvent, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams.agents.score import BatchScorer
+from streams.agents.validate import check_mention
 from streams.alertmanager import Links, am_alerts, am_annotations
 from streams.brand_matching import BrandMatcher
 from streams.brands import load_brands
@@ -261,6 +263,37 @@ def test_oversized_and_deeply_nested_json_is_refused_before_anything_keeps_it() 
     assert not batch.records and batch.errors[0]["reason"] == "invalid_json"
     batch = check_batch(json.dumps([record]).encode(), limits=limits, matcher=None)
     assert not batch.records and batch.errors[0]["reason"] == "too_deep"
+
+
+SURROGATE = b'{"id": "s", "text": "Nordlys Energi", "created_at": 1795511700, "c": "\\ud83d"}'
+HUGE_TIME = b'{"id": "o", "text": "Nordlys Energi", "created_at": ' + b"9" * 400 + b"}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        # passed validation, then valid_value() could not encode it: dead-lettered internal_error
+        (SURROGATE, "not_utf8"),
+        # OverflowError out of the validator: dead-lettered internal_error
+        (HUGE_TIME, "timestamp_out_of_range"),
+    ],
+    ids=["lone-surrogate", "huge-integer-time"],
+)
+def test_the_validate_stage_refuses_what_the_doors_refuse(raw: bytes, reason: str) -> None:
+    matcher = BrandMatcher.from_file(BRANDS)
+    outcome = check_mention(
+        raw,
+        0,
+        0,
+        limits=Limits(),
+        matcher=matcher,
+        dedup=Deduplicator({}, 86_400_000),
+        generation=1,
+        now=datetime(2026, 11, 24, 12, tzinfo=UTC),
+    )
+    assert isinstance(outcome, Rejection) and outcome.reason == reason, outcome
+    batch = check_batch(b"[" + raw + b"]", limits=Limits(), matcher=matcher)
+    assert [e["reason"] for e in batch.errors] == [reason]
 
 
 def test_nested_extras_never_reach_the_alert() -> None:

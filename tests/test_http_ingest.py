@@ -17,9 +17,17 @@ from kafka.partitioner.default import murmur2
 
 from streams.brand_matching import BrandMatcher
 from streams.brands import Brand, OnCall
-from streams.http_ingest import answer, authorised, check_batch, deliver
+from streams.http_ingest import (
+    MAX_ITEMS,
+    answer,
+    authorised,
+    check_batch,
+    deliver,
+    media_type_problem,
+)
 from streams.kafka_local import LocalKafka
 from streams.mention import Limits
+from tests.conftest import REPO
 from tests.running_worker import RunningWorker, start_worker
 
 MATCHER = BrandMatcher([Brand(name="Nordlys Energi", oncall=OnCall(team="c"))])
@@ -98,6 +106,46 @@ def test_what_the_validate_stage_would_dead_letter_is_refused_at_the_door(
     batch = check_batch(with_extra(raw), limits=Limits(), matcher=MATCHER)
     assert [e["reason"] for e in batch.errors] == [reason] and not batch.records
     assert "set_int_max_str_digits" not in batch.errors[0]["message"]
+
+
+def test_the_documented_batch_limit_is_enforced() -> None:
+    assert f"{MAX_ITEMS:,}" in (REPO / "docs" / "mentions.md").read_text()
+    body = json.dumps([mention(i) for i in range(MAX_ITEMS + 1)]).encode()
+    batch = check_batch(body, limits=Limits(), matcher=MATCHER)
+    assert [e["reason"] for e in batch.errors] == ["too_many"] and not batch.records
+
+
+def test_a_huge_integer_time_is_out_of_range_not_a_500() -> None:
+    body = b'[{"id": "1", "text": "Nordlys Energi", "created_at": ' + b"9" * 400 + b"}]"
+    batch = check_batch(body, limits=Limits(), matcher=MATCHER)
+    assert [e["reason"] for e in batch.errors] == ["timestamp_out_of_range"] and not batch.records
+
+
+def test_a_blank_brand_is_matched_from_the_text() -> None:
+    body = json.dumps([mention(1, brand=""), mention(2, brand="  ")]).encode()
+    batch = check_batch(body, limits=Limits(), matcher=MATCHER)
+    assert not batch.errors and [key for key, _, _ in batch.records] == [b"h1", b"h2"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "read"),
+    [
+        (None, True),
+        ("application/json", True),
+        ("Application/JSON; charset=utf-8", True),
+        ("application/vnd.api+json", True),
+        ("application/x-ndjson", False),  # was read, then refused as "Extra data"
+        ("application/jsonl", False),
+        ("application/json-seq", False),
+        ("application/x-www-form-urlencoded", False),
+        ("", False),
+    ],
+)
+def test_only_json_documents_are_read(content_type: str | None, read: bool) -> None:
+    problem = media_type_problem(content_type)
+    assert (problem is None) == read
+    if problem is not None:
+        assert "JSON array" in problem and "application/json" in problem
 
 
 class FakeKafka:
@@ -211,6 +259,12 @@ def test_endpoint_on_a_real_worker(worker: RunningWorker) -> None:
     big = json.dumps([mention(i, text="Nordlys Energi " + "x" * 500) for i in range(10)])
     assert post(worker, big.encode())[0] == 413
     assert post(worker, b"id=1", content_type="application/x-www-form-urlencoded")[0] == 415
+    lines = json.dumps(mention(32)).encode() + b"\n" + json.dumps(mention(33)).encode()
+    code, body = post(worker, lines, content_type="application/x-ndjson")
+    assert code == 415 and "JSON array" in body["message"]
+    huge = b'{"id": "h34", "text": "Nordlys Energi", "created_at": ' + b"9" * 400 + b"}"
+    code, body = post(worker, huge)  # was a bare 500
+    assert (code, body["errors"][0]["reason"]) == (400, "timestamp_out_of_range")
 
     # Exactly the accepted mentions come out of validation; the refused ones never entered.
     records = worker.consume("mentions.valid", expected=6)
@@ -219,9 +273,9 @@ def test_endpoint_on_a_real_worker(worker: RunningWorker) -> None:
     metrics = worker.metrics()
     assert metrics["stormvarsel_http_ingest_requests_total{code=202}"] == 2
     assert metrics["stormvarsel_http_ingest_requests_total{code=401}"] == 2
-    assert metrics["stormvarsel_http_ingest_requests_total{code=400}"] == 1
+    assert metrics["stormvarsel_http_ingest_requests_total{code=400}"] == 2
     assert metrics["stormvarsel_http_ingest_requests_total{code=413}"] == 1
-    assert metrics["stormvarsel_http_ingest_requests_total{code=415}"] == 1
+    assert metrics["stormvarsel_http_ingest_requests_total{code=415}"] == 2
 
 
 def set_max_message_bytes(worker: RunningWorker, topic: str, value: int | None) -> None:

@@ -52,7 +52,7 @@ from streams.ingest import (
     summary_lines,
 )
 from streams.kafka_local import LocalKafka, free_port
-from streams.mention import Limits
+from streams.mention import Limits, Rejection
 from streams.settings import Settings
 from tests.conftest import REPO, SHARED_DATA
 
@@ -219,12 +219,22 @@ def test_naive_iso_times_need_an_explicit_timezone() -> None:
     assert report.rejected["bad_value:created_at"].lines == [1]
     assert sink.sent == []
 
+    refused = build_object({"created_at": "2026-11-24T10:00:00"}, Transform())
+    assert isinstance(refused, Rejection) and "--timezone" in refused.message
+
     report, sink = ingest_with(naive, transform=build_transform(timezone="Europe/Oslo"))
     assert report.rejected == {}
     assert json.loads(sink.sent[0].value)["created_at"] == "2026-11-24T09:00:00Z"
     assert sink.sent[0].timestamp_ms == int(
         datetime(2026, 11, 24, 9, tzinfo=UTC).timestamp() * 1000
     )
+
+
+def test_a_huge_integer_time_is_rejected_and_the_run_goes_on() -> None:
+    huge = b'{"id": "m2", "text": "hei", "created_at": ' + b"9" * 400 + b"}"
+    report, sink = ingest_with(jsonl(mention(1), huge, mention(3)))
+    assert report.rejected["timestamp_out_of_range"].lines == [2]
+    assert [r.key for r in sink.sent] == [b"m1", b"m3"] and report.read == 3
 
 
 def test_a_time_not_matching_the_format_is_rejected_locally() -> None:

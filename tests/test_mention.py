@@ -87,9 +87,14 @@ def test_full_mention_keeps_unknown_fields_and_normalises() -> None:
         (base(created_at="1999-12-31T23:59:59Z"), "timestamp_out_of_range"),
         (base(created_at="2026-11-24T15:00:00Z"), "timestamp_out_of_range"),
         (base(created_at=1e30), "timestamp_out_of_range"),
+        # an integer of hundreds of digits raised OverflowError out of the validator
+        (b'{"id": "1", "text": "x", "created_at": ' + b"9" * 400 + b"}", "timestamp_out_of_range"),
+        (base(created_at=-(10**400)), "timestamp_out_of_range"),
         (base(platform="myspace"), "bad_value:platform"),
         (base(platform=5), "bad_type:platform"),
         (base(lang="Norwegian!"), "bad_value:lang"),
+        (base(lang="zh-Hant-TW-"), "bad_value:lang"),
+        (base(lang="en-" + "-".join(["abc"] * 10)), "bad_value:lang"),
         (base(author="kari"), "bad_type:author"),
         (base(author={"followers": -5}), "bad_value:author.followers"),
         (base(author={"followers": "many"}), "bad_type:author.followers"),
@@ -98,6 +103,9 @@ def test_full_mention_keeps_unknown_fields_and_normalises() -> None:
         (base(is_brand_reply="perhaps"), "bad_type:is_brand_reply"),
         (base(text="x" * 70_000), "too_large"),
         (base(extra=json.loads("[" * 40 + "]" * 40)), "too_deep"),
+        # lone surrogates where the model does not look: valid, then unencodable downstream
+        (json.dumps(base(collector={"title": "hei \ud83d"})).encode(), "not_utf8"),
+        (json.dumps(base(extra=["ok", {"\udc80": 1}])).encode(), "not_utf8"),
     ],
 )
 def test_each_defect_has_its_reason(raw: object, reason: str) -> None:
@@ -105,6 +113,27 @@ def test_each_defect_has_its_reason(raw: object, reason: str) -> None:
     assert isinstance(result, Rejection), result
     assert result.reason == reason, result
     assert result.message
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("zh-Hant-TW", "zh-hant-tw"),
+        ("sr_Latn_RS", "sr-latn-rs"),
+        ("en-US-x-twain", "en-us-x-twain"),
+    ],
+)
+def test_language_tags_with_several_subtags(given: str, kept: str) -> None:
+    mention = check(base(lang=given))
+    assert isinstance(mention, Mention), mention
+    assert mention.lang == kept  # scoring reads the primary language (zh, sr, en) from it
+
+
+@pytest.mark.parametrize("brand", ["", "   ", "\t"])
+def test_a_blank_brand_is_no_brand(brand: str) -> None:
+    mention = check(base(brand=brand))
+    assert isinstance(mention, Mention), mention
+    assert mention.brand is None  # matched from the text, not refused as unknown_brand
 
 
 def test_reasons_never_carry_input_text() -> None:

@@ -84,10 +84,14 @@ def convert_time(obj: dict[str, Any], transform: Transform) -> Rejection | None:
                 "bad_value:created_at",
                 f"created_at: {shown!r} does not match --time-format {transform.time_format!r}",
             )
-    elif transform.timezone is not None and isinstance(value, str):
-        naive = _naive_iso(value)
-        if naive is not None:
-            obj["created_at"] = _iso_utc(naive, transform.timezone)
+    elif isinstance(value, str) and (naive := _naive_iso(value)) is not None:
+        if transform.timezone is None:
+            return Rejection(
+                "bad_value:created_at",
+                "created_at: the time has no UTC offset; give the input's zone with --timezone "
+                "(e.g. --timezone Europe/Oslo)",
+            )
+        obj["created_at"] = _iso_utc(naive, transform.timezone)
     return None
 
 
