@@ -25,6 +25,31 @@ def _parse_layers(_ctx: click.Context, _param: click.Parameter, value: str) -> l
     return layers
 
 
+#: Options that describe --data's one-dataset recipe; a --recipe file sets these itself.
+_DATA_OPTIONS = (
+    "fmt",
+    "text_col",
+    "label_col",
+    "label_map",
+    "filters",
+    "layers",
+    "holdout",
+    "version",
+)
+
+
+def _options_given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
+    """The flags of ``names`` that the command line (or the environment) set, in help order."""
+    from click.core import ParameterSource
+
+    return [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name in names
+        and ctx.get_parameter_source(param.name) not in (None, ParameterSource.DEFAULT)
+    ]
+
+
 def _recipe_from_options(
     data: Path,
     fmt: str | None,
@@ -119,8 +144,11 @@ def train_command(
 ) -> None:
     """Train a classification head for the e5 backend on the frozen encoder's features.
 
-    Give either --recipe (several datasets) or --data with its columns. A stratified --holdout
-    share of every dataset is kept out of training and its macro-F1 is reported.
+    Give either --recipe (several datasets) or --data with its columns (--format, --text-col,
+    --label-col, --label-map, --filter, --layers, --holdout, --version: with --recipe the file
+    sets these, so they are refused). A stratified --holdout share of every dataset is kept out
+    of training and its macro-F1 is reported. Texts are truncated to
+    STORMVARSEL_SENTIMENT_MAX_LENGTH tokens, as scoring truncates them.
     """
     from streams.cli import _fail, _settings
     from streams.errors import StormvarselError
@@ -136,6 +164,13 @@ def train_command(
 
     if (recipe is None) == (data is None):
         raise click.UsageError("give exactly one of --recipe or --data")
+    ignored = _options_given(click.get_current_context(), _DATA_OPTIONS) if recipe else []
+    if ignored:
+        raise click.UsageError(
+            f"{', '.join(ignored)} only go with --data; with --recipe, set them in the recipe "
+            "file (version, layers, holdout, and per dataset format, text_col, label_col, "
+            "label_map, filter)"
+        )
     # numpy adds ".npz" to a name without it: say the name the file really gets. Checked before
     # training, so a wrong --out does not cost the run.
     if out.suffix != ".npz":
@@ -161,8 +196,17 @@ def train_command(
         model_dir = build_model_dir(e5_dir(settings), say=say)
         layer_set = tuple(plan.layers)
         onnx = ensure_onnx(model_dir, layer_set, say=say) / "encoder-int8.onnx"
-        encoder = E5Scorer(model_dir, Head.placeholder(layer_set), onnx_path=onnx)
-        report = train_from_recipe(plan, scorer_features(encoder), say=say)
+        # Truncated as the scorer truncates (STORMVARSEL_SENTIMENT_MAX_LENGTH): training must
+        # see what scoring will see. The head's card records it.
+        encoder = E5Scorer(
+            model_dir,
+            Head.placeholder(layer_set),
+            onnx_path=onnx,
+            max_length=settings.sentiment_max_length,
+        )
+        report = train_from_recipe(
+            plan, scorer_features(encoder), say=say, max_length=settings.sentiment_max_length
+        )
     except (StormvarselError, ValueError) as exc:
         _fail(str(exc))
         return

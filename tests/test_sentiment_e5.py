@@ -227,3 +227,28 @@ def test_training_features_are_the_int8_scorers_own(model_dir: Path) -> None:
     trained_on = scorer_features(scorer)(texts, head.layers)
     scored = np.concatenate([scorer.encoder.features(scorer.tokenize([t])) for t in texts])
     assert np.array_equal(trained_on, scored)
+
+
+@pytest.mark.parametrize(("trained", "warned"), [(64, True), (128, False), (None, False)])
+def test_a_head_trained_at_another_max_length_is_warned_about(
+    model_dir: Path, tmp_path: Path, trained: int | None, warned: bool
+) -> None:
+    """Training and scoring truncate by STORMVARSEL_SENTIMENT_MAX_LENGTH; a head trained with
+    another value (its card says) sees texts cut differently, so loading it says so."""
+    import dataclasses
+
+    from structlog.testing import capture_logs
+
+    from streams.sentiment.factory import load_scorer
+
+    head = Head.load(SHIPPED_HEAD)
+    card = {**head.card, "max_length": trained} if trained else head.card
+    path = tmp_path / "head.npz"
+    dataclasses.replace(head, card=card).save(path)
+    settings = Settings(sentiment_backend="e5", sentiment_head=path, sentiment_max_length=128)
+    with capture_logs() as logs:
+        load_scorer(settings)
+    warnings = [e for e in logs if e["event"] == "sentiment.e5.max_length_differs"]
+    assert bool(warnings) == warned
+    if warned:
+        assert (warnings[0]["trained_max_length"], warnings[0]["max_length"]) == (64, 128)

@@ -6,6 +6,7 @@ import csv
 import json
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -290,3 +291,90 @@ def test_train_options_the_recipe_refuses_are_one_line_errors(
     assert result.exit_code == code, result.output
     assert said in result.output
     assert len(result.output.strip().splitlines()) in (1, 4)  # error:, or click's usage error
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--layers", "6,8"], "--layers"),
+        (["--holdout", "0.2", "--version", "v2"], "--holdout, --version"),
+        (
+            ["--text-col", "t", "--label-col", "y", "--filter", "split=train"],
+            "--text-col, --label-col, --filter",
+        ),
+        (["--format", "csv", "--label-map", "neg=negative"], "--format, --label-map"),
+    ],
+)
+def test_train_refuses_data_options_beside_a_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], named: str
+) -> None:
+    """They were silently ignored: the recipe's layers, holdout, version and columns were used."""
+    from click.testing import CliRunner
+
+    import streams.sentiment.e5_model as e5_model
+    from streams.sentiment_train_cli import train_command
+
+    def no_build(*_args: object, **_kwargs: object) -> Path:
+        raise AssertionError("the encoder must not be built for refused options")
+
+    monkeypatch.setattr(e5_model, "build_model_dir", no_build)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("version: r1\ndatasets: [{name: a, path: a.csv}]\n")
+    result = CliRunner().invoke(
+        train_command, ["--recipe", str(recipe), "--out", str(tmp_path / "head"), *args]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"Error: {named} only go with --data; with --recipe, set them in the recipe" in (
+        result.output
+    )
+
+
+class _FakeEncoder:
+    """Stands in for the int8 E5Scorer that `sentiment train` builds: records its max_length."""
+
+    built: ClassVar[list[int]] = []
+
+    def __init__(self, _model_dir: Path, head: Head, **kwargs: object) -> None:
+        self.head = head
+        self.max_length = int(kwargs.get("max_length", 128))  # type: ignore[call-overload]
+        _FakeEncoder.built.append(self.max_length)
+
+    def features(self, texts: list[str]) -> np.ndarray:
+        rng = np.random.default_rng(len(texts))
+        return rng.normal(size=(len(texts), self.head.mean.shape[0])).astype(np.float32)
+
+
+def test_train_truncates_as_scoring_does_and_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training features were always cut at 128 tokens, whatever STORMVARSEL_SENTIMENT_MAX_LENGTH
+    made the scorer keep: the head saw texts scoring never shows it."""
+    from click.testing import CliRunner
+
+    import streams.sentiment.e5_model as e5_model
+    import streams.sentiment.e5_scorer as e5_scorer
+    import streams.sentiment.factory as factory
+    from streams.sentiment_train_cli import train_command
+
+    monkeypatch.setattr(e5_model, "build_model_dir", lambda *_a, **_k: tmp_path)
+    monkeypatch.setattr(factory, "ensure_onnx", lambda *_a, **_k: tmp_path)
+    monkeypatch.setattr(e5_scorer, "E5Scorer", _FakeEncoder)
+    monkeypatch.setenv("STORMVARSEL_SENTIMENT_MAX_LENGTH", "32")
+    _FakeEncoder.built.clear()
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("text", "label"), *ROWS * 2])
+    out = tmp_path / "head.npz"
+    result = CliRunner().invoke(
+        train_command, ["--data", str(data), "--layers", "6", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert _FakeEncoder.built == [32]
+    assert Head.load(out).card["max_length"] == 32
+
+
+def test_finetuning_truncates_to_max_length(base_dir: Path) -> None:
+    """The fine-tuner cut every text at 128 tokens, whatever the scorer keeps."""
+    long_text = "kundeservice svarte aldri " * 100
+    tuner = Tuner(base_dir, TuneConfig(keep_layers=2, train_layers=1, max_length=24), (1, 2))
+    assert [len(ids) for ids in tuner.tokenize([long_text, "ok"])] == [24, 6]

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams.errors import StormvarselError
+from streams.log_setup import get_logger
 from streams.sentiment.base import Scorer
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     from streams.sentiment.e5_scorer import Head
 
+
+log = get_logger(__name__)
 
 #: Most texts in one model run, whatever STORMVARSEL_SENTIMENT_BATCH_SIZE (the micro-batch) is.
 MAX_INFERENCE_BATCH = 64
@@ -116,6 +119,16 @@ def load_scorer(
         from streams.sentiment.e5_scorer import SHIPPED_HEAD, E5Scorer, Head
 
         head = Head.load(settings.sentiment_head or SHIPPED_HEAD)
+        trained = head.card.get("max_length")
+        if trained is not None and trained != settings.sentiment_max_length:
+            log.warning(
+                "sentiment.e5.max_length_differs",
+                head=head.version,
+                trained_max_length=trained,
+                max_length=settings.sentiment_max_length,
+                hint="the head was trained on texts truncated differently from how they are "
+                "scored; set STORMVARSEL_SENTIMENT_MAX_LENGTH to the trained value or retrain",
+            )
         model_dir = encoder_dir(settings, head, say=say)
         ensure_onnx(model_dir, head.layers, say=say)
         onnx = "encoder-int8.onnx" if settings.sentiment_runtime == "onnx-int8" else "encoder.onnx"

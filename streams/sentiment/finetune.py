@@ -50,6 +50,7 @@ class TuneConfig:
     weight_decay: float = 0.01
     dropout: float = 0.1
     seed: int = 13
+    max_length: int = 128  # tokens kept per text: STORMVARSEL_SENTIMENT_MAX_LENGTH, as scoring
 
     @property
     def first_tuned(self) -> int:
@@ -153,7 +154,7 @@ class Tuner:
         self.width = int(self.model.config.hidden_size)
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(128)
+        self.tokenizer.enable_truncation(config.max_length)
         pad = self.tokenizer.token_to_id("<pad>")
         self.pad_id = 1 if pad is None else pad
         self.frozen_layers = [i for i in self.pooled_layers if i <= config.first_tuned]
@@ -328,9 +329,13 @@ def balanced_weights(labels: np.ndarray, weight: float) -> np.ndarray:
 
 
 def finetune_from_recipe(
-    recipe: Recipe, model_dir: Path, say: Callable[[str], None] = lambda _m: None
+    recipe: Recipe,
+    model_dir: Path,
+    say: Callable[[str], None] = lambda _m: None,
+    max_length: int = 128,
 ) -> TrainReport:
-    """Train the head on the frozen features, then fine-tune the top layers with it."""
+    """Train the head on the frozen features, then fine-tune the top layers with it; texts are
+    truncated to ``max_length`` tokens (recorded in the head's card)."""
     from streams.sentiment.recipe import TrainReport, _split, load_recipe_data
 
     spec = recipe.finetune
@@ -338,7 +343,7 @@ def finetune_from_recipe(
         raise ValueError("the recipe has no finetune section")
     if recipe.hidden:
         raise ValueError("fine-tuning trains a linear head: set hidden: 0")
-    config = TuneConfig(**spec.model_dump(), seed=recipe.seed)
+    config = TuneConfig(**spec.model_dump(), seed=recipe.seed, max_length=max_length)
     tuner = Tuner(model_dir, config, recipe.layers)
     rows: dict[str, int] = {}
     train_parts: list[tuple[LowerCache, np.ndarray, np.ndarray]] = []
@@ -362,7 +367,7 @@ def finetune_from_recipe(
     weights = np.concatenate([part[2] for part in train_parts])
     weights = weights / weights.mean()
     say(f"training the head on {len(labels)} examples (frozen encoder) ...")
-    card: dict[str, Any] = {"version": recipe.version, "datasets": rows}
+    card: dict[str, Any] = {"version": recipe.version, "datasets": rows, "max_length": max_length}
     probe = train_head(
         tuner.features(train),
         labels,
@@ -422,8 +427,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(message, file=sys.stderr, flush=True)
 
     recipe = Recipe.load(args.recipe)
-    base = build_model_dir(e5_dir(Settings()), say=say)
-    report = finetune_from_recipe(recipe, base, say=say)
+    settings = Settings()
+    base = build_model_dir(e5_dir(settings), say=say)
+    report = finetune_from_recipe(recipe, base, say=say, max_length=settings.sentiment_max_length)
     report.head.save(args.out)
     size = args.out.stat().st_size / 1e6
     print(

@@ -204,11 +204,14 @@ def train_from_recipe(
     recipe: Recipe,
     features_of: Callable[[list[str], tuple[int, ...]], np.ndarray],
     say: Callable[[str], None] = lambda _m: None,
+    max_length: int = 128,
 ) -> TrainReport:
     """Load every dataset, embed it, train on the rest and score the holdout of each.
 
-    A recipe with ``finetune`` trains the encoder's top layers too, on the packaged encoder
-    (torch; ``features_of`` is not used): :func:`streams.sentiment.finetune.finetune_from_recipe`.
+    ``max_length`` is the tokens kept per text (``features_of`` must truncate to it; it is
+    recorded in the head's card). A recipe with ``finetune`` trains the encoder's top layers too,
+    on the packaged encoder (torch; ``features_of`` is not used):
+    :func:`streams.sentiment.finetune.finetune_from_recipe`.
     """
     if recipe.finetune is not None:
         from streams.sentiment.e5_model import build_model_dir
@@ -217,7 +220,7 @@ def train_from_recipe(
         from streams.settings import Settings
 
         base = build_model_dir(e5_dir(Settings()), say=say)
-        return finetune_from_recipe(recipe, base, say=say)
+        return finetune_from_recipe(recipe, base, say=say, max_length=max_length)
     layers = tuple(recipe.layers)
     parts: list[tuple[str, np.ndarray, np.ndarray, float]] = []
     report_rows: dict[str, int] = {}
@@ -247,7 +250,11 @@ def train_from_recipe(
         seed=recipe.seed,
     )
     say(f"training the head on {len(weights)} examples ...")
-    card: dict[str, Any] = {"version": recipe.version, "datasets": report_rows}
+    card: dict[str, Any] = {
+        "version": recipe.version,
+        "datasets": report_rows,
+        "max_length": max_length,
+    }
     head = train_head(
         np.concatenate(train_x),
         np.concatenate(train_y),
