@@ -2,8 +2,10 @@
 
 Aliases, @handles and #hashtags from the brands file are matched as whole words, ignoring case and
 accents (å -> a, ø/ö -> o), in Norwegian, Swedish, Danish and English text. æ and ä are one letter
-(Danish/Norwegian and Swedish spellings of it): each matches the other, and the plain-ASCII
-spellings "ae" and "a" ("Blåbær" matches "Blåbär", "Blabaer" and "Blabar"). Typographic
+(Danish/Norwegian and Swedish spellings of it): each matches the other and the plain-ASCII
+spelling "ae" ("Blåbær" matches "Blåbär" and "Blabaer"). A name spelt with ä also matches a plain
+"a", as accents are ignored ("Tänk" matches "Tank"); one spelt with æ does not, since "Tænk" is not
+the English "tank". Typographic
 apostrophes (U+2019, U+2018) are read as '. A hashtag or handle that is exactly a brand's name or
 alias, spaces removed, names the brand ("#Telenor", "@nordlysenergi"); text inside a longer one
 does not.
@@ -23,7 +25,7 @@ from streams.brands import Brand, BrandsFile
 
 _FOLD = str.maketrans(
     {
-        "ä": "æ",  # one letter, two spellings: matched as "æ", "ae" or "a" (see _AE)
+        "ä": "æ",  # one letter, two spellings: matched as "æ" or "ae" (see _ae)
         "ø": "o",
         "œ": "oe",
         "ß": "ss",
@@ -34,7 +36,6 @@ _FOLD = str.maketrans(
         "\u2019": "'",
     }
 )
-_AE = {"æ": "(?:æ|ae?)", "ae": "(?:ae|æ)"}
 _GENITIVE = r"(?:'s|:s|s|')?"
 _GENITIVE_CAPS = r"(?:'s|:s|')?"  # after SAS or IBM a bare "s" makes another word ("Sass")
 
@@ -50,12 +51,23 @@ def _spaced(folded: str) -> str:
     return " ".join(folded.split())
 
 
-def _word_pattern(word: str) -> str:
-    return "".join(_AE.get(part) or re.escape(part) for part in re.split("(æ|ae)", word))
+def _ae(plain_a: bool) -> dict[str, str]:
+    """Patterns for the folded letter æ (æ or ä) and for a plain "ae"; with ``plain_a`` (a name
+    spelt with ä, whose accent is ignored like å's) a plain "a" matches the letter too."""
+    return {"æ": "(?:æ|ae?)" if plain_a else "(?:æ|ae)", "ae": "(?:ae|æ)"}
 
 
-def _term_pattern(term: str) -> str:
-    return r"\s+".join(_word_pattern(word) for word in term.split())
+def _word_pattern(word: str, plain_a: bool) -> str:
+    letters = _ae(plain_a)
+    return "".join(letters.get(part) or re.escape(part) for part in re.split("(æ|ae)", word))
+
+
+def _term_pattern(term: str, plain_a: bool = False) -> str:
+    return r"\s+".join(_word_pattern(word, plain_a) for word in term.split())
+
+
+def _with_a_umlaut(spelling: str) -> bool:
+    return "ä" in unicodedata.normalize("NFC", spelling.casefold())
 
 
 def _group(hit: re.Match[str]) -> int:
@@ -70,19 +82,24 @@ class BrandMatcher:
         self._brands = {brand.id: brand for brand in brands}
         self._by_term: dict[str, set[str]] = {}
         capitals: dict[str, bool] = {}  # every spelling of the term is written in capitals
+        plain_a: dict[str, bool] = {}  # a spelling of the term has ä (see _ae)
         self._lookup: dict[str, str] = {}
         for brand in self._brands.values():
             for spelling, folded in _terms(brand):
                 if folded:
                     self._by_term.setdefault(folded, set()).add(brand.id)
                     capitals[folded] = capitals.get(folded, True) and spelling.isupper()
+                    plain_a[folded] = plain_a.get(folded, False) or _with_a_umlaut(spelling)
             for key in (brand.id, brand.name, *brand.aliases):
-                self._lookup.setdefault(_spaced(fold(key)), brand.id)
+                folded_key = _spaced(fold(key))
+                self._lookup.setdefault(folded_key, brand.id)
+                plain_a[folded_key] = plain_a.get(folded_key, False) or _with_a_umlaut(key)
         self._terms = sorted(self._by_term, key=len, reverse=True)
         self._regex: re.Pattern[str] | None = None
         if self._terms:
             alternation = "|".join(
-                f"({_term_pattern(term)})" + (_GENITIVE_CAPS if capitals[term] else _GENITIVE)
+                f"({_term_pattern(term, plain_a[term])})"
+                + (_GENITIVE_CAPS if capitals[term] else _GENITIVE)
                 for term in self._terms
             )
             # Not inside a word, handle or hashtag on the left; only a genitive on the right.
@@ -90,7 +107,9 @@ class BrandMatcher:
         self._keys = list(self._lookup)
         self._loose: re.Pattern[str] | None = None
         if self._keys:
-            self._loose = re.compile("|".join(f"({_term_pattern(key)})" for key in self._keys))
+            self._loose = re.compile(
+                "|".join(f"({_term_pattern(key, plain_a[key])})" for key in self._keys)
+            )
 
     @classmethod
     def from_file(cls, brands: BrandsFile) -> BrandMatcher:
