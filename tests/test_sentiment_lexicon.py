@@ -127,3 +127,32 @@ def test_lexicon_fixes_are_in_the_lexicon_asent_reads(scorer: LexiconScorer) -> 
     # Same text, same words otherwise: the fix turns the sign, it does not only add weight.
     terrible, dreadful = scorer.compounds(["forferdelig", "fryktelig"], ["nb", "nb"])
     assert terrible == pytest.approx(dreadful)
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "expected"),
+    [
+        ("nb", "Bra service i dag", "positive"),  # bra (good) was missing in Norwegian
+        ("da", "Bra service i dag", "positive"),  # ... and in Danish
+        ("nb", "Kjempebra kundeservice", "positive"),
+        ("sv", "Jättebra kundtjänst", "positive"),
+        ("sv", "Urdålig kundtjänst", "negative"),
+        ("nb", "Helt håpløst", "negative"),  # helt (completely) was +2, håpløst absent
+        ("nb", "Usel kundeservice", "negative"),
+        ("nn", "Dårleg kundeservice", "negative"),
+        ("da", "Forfærdelig kundeservice", "negative"),
+        ("nb", "Telenor 😡", "negative"),  # 0 in asent's emoji lexicon
+        ("en", "Vodafone 🤬", "negative"),
+        ("da", "TDC 👎", "negative"),
+        ("nb", "DNB 💩", "negative"),
+        ("sv", "Telia 😡", "negative"),  # asent's Swedish component never merged the emoji
+        ("sv", "Telia 😍", "positive"),
+        ("en", "Vodafone 👍", "positive"),
+    ],
+)
+def test_common_scandinavian_words_and_emoji_count(
+    scorer: LexiconScorer, lang: str, text: str, expected: str
+) -> None:
+    """They scored 0 (neutral): missing from asent's lexicons, or 0 in its emoji lexicon."""
+    [result] = scorer.score([text], [lang])
+    assert result.label == expected, result

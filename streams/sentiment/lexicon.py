@@ -23,8 +23,11 @@ reproduces the published asent baselines on the shared data: macro-F1 0.50 on th
 dev split, 0.46 on NoReC dev (three classes) and 0.74 on the Swedish reviews (binary).
 
 asent's lexicons have a few words with the wrong sign (machine translation from English:
-Norwegian "forferdelig", terrible, is +4, so "Forferdelig dårlig kundeservice" came out positive).
-:data:`LEXICON_FIXES` corrects them in asent's loaded lexicons, before any pipeline scores.
+Norwegian "forferdelig", terrible, is +4, so "Forferdelig dårlig kundeservice" came out positive)
+and lack common ones (Norwegian and Danish "bra", good; "kjempebra", "jättebra", "urdålig") and
+some emoji (😡, 🤬, 👎 and 💩 are 0 in its emoji lexicon, and its Swedish component never merges
+the emoji lexicon at all). :data:`LEXICON_FIXES` corrects and completes asent's loaded lexicons,
+before any pipeline scores.
 
 asent keeps its lexicon lookups as *process-global* spaCy token extensions: the component created
 last decides which lexicon every pipeline uses. So before each language's texts are run, that
@@ -65,8 +68,9 @@ PIPELINES: dict[str, tuple[str, str]] = {
 }
 DEFAULT_LANG = "en"
 
-#: Valences (asent's -4..4 scale) that replace asent's, per asent lexicon name. Checked against
-#: the words' meaning; the related entries asent has right are the model (fryktelig -3).
+#: Valences (asent's -4..4 scale) that replace or add to asent's, per asent lexicon name. Checked
+#: against the words' meaning; the related entries asent has right are the model (fryktelig -3,
+#: Swedish bra +3.1, Danish elendig -3, dårlig -3). Every added word was absent (scored 0).
 LEXICON_FIXES: dict[str, dict[str, float]] = {
     "lexicon_no_v1": {
         "forferdelig": -3.0,  # terrible; asent +4
@@ -74,14 +78,54 @@ LEXICON_FIXES: dict[str, dict[str, float]] = {
         "forferdeligste": -3.0,  # absent in asent
         "illevarslende": -2.0,  # ominous; asent +3
         "dumdristig": -2.0,  # foolhardy; asent +3
+        "helt": 0.0,  # completely (helt håpløst: hopeless); asent +2, as if always "hero"
+        "bra": 2.0,  # good
+        "kjempebra": 3.0,  # great
+        "elendige": -3.0,  # plural of elendig (-3)
+        "håpløst": -2.0,  # hopeless (håpløs -2)
+        "usel": -2.0,  # lousy
+        "uselt": -2.0,
+        "dårleg": -2.0,  # Nynorsk dårlig (-2)
+    },
+    "lexicon_sv_v1": {
+        "jättebra": 3.0,  # great (bra +3.1)
+        "urdålig": -3.0,  # awful (dålig -2.5)
+        "urdåligt": -3.0,
+        "jättedålig": -3.0,
+        "jättedåligt": -3.0,
+        "uselt": -2.0,  # usel -2
+    },
+    "lexicon_da_v1": {
+        "bra": 2.0,  # good
+        "forfærdelig": -3.0,  # terrible
+        "forfærdeligt": -3.0,
+        "forfærdelige": -3.0,
+    },
+    # Emoji with valence 0 in asent's emoji lexicon, merged into each language's (below).
+    "emoji_v1": {
+        "😡": -3.0,  # pouting face
+        "🤬": -3.5,  # symbols over mouth
+        "👎": -2.0,  # thumbs down
+        "💩": -2.0,  # pile of poo
+        "🤮": -2.5,  # vomiting
+        "👍": 2.0,  # thumbs up
     },
 }
 
 
 def _fix_lexicons() -> None:
-    """Apply :data:`LEXICON_FIXES` to the dicts asent's components read (idempotent)."""
+    """Apply :data:`LEXICON_FIXES` to the dicts asent's components read (idempotent).
+
+    asent's no, da and en components merge the emoji lexicon into theirs each time they are
+    created; its Swedish one merges its lexicon with itself instead, so Swedish texts never
+    counted an emoji: it gets the emoji here (its own words win).
+    """
     from asent.utils import lexicons
 
+    emoji = lexicons.get("emoji_v1")
+    emoji.update(LEXICON_FIXES["emoji_v1"])
+    swedish = lexicons.get("lexicon_sv_v1")
+    swedish.update({k: v for k, v in emoji.items() if k not in swedish})
     for name, fixes in LEXICON_FIXES.items():
         lexicons.get(name).update(fixes)
 
