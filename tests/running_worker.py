@@ -138,3 +138,15 @@ def send_scored(producer: KafkaProducer, topic: str, records: list[dict[str, Any
             timestamp_ms=record["created_at_ms"],
         )
     producer.flush()
+
+
+def run_topics_grow(worker: RunningWorker, partitions: int) -> subprocess.CompletedProcess[str]:
+    """``stormvarsel topics grow --partitions N --yes`` for the stopped ``worker``'s deployment."""
+    grow = ["topics", "grow", "--partitions", str(partitions), "--yes"]
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *grow],
+        env=worker.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +17,7 @@ from kafka import KafkaProducer
 from streams.agents.notify import CARRIED_S, Tracked, carried_alerts
 from streams.kafka_local import LocalKafka
 from tests.alertmanager_support import Receiver, RunningAlertmanager, needs_alertmanager
-from tests.running_worker import RunningWorker, start_worker
+from tests.running_worker import RunningWorker, run_topics_grow, start_worker
 from tests.test_notify_delivery import storm
 
 TTL_S = 15
@@ -81,13 +79,7 @@ def test_a_firing_alert_stays_open_over_the_growth(
     assert first.process.wait(timeout=60) == 0, first.log_tail()
     stopped = time.monotonic()
 
-    grown = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "topics", "grow", "--partitions", "2", "--yes"],
-        env=first.env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    grown = run_topics_grow(first, 2)
     assert grown.returncode == 0, grown.stderr
     assert "Carried over 1 firing storm alert:" in grown.stdout  # not the resolved one
 

@@ -173,6 +173,16 @@ def test_train_refuses_an_out_it_cannot_write_before_training(tmp_path: Path) ->
     assert f"cannot write a file in {out.parent}" in result.output
 
 
+def refuse_encoder_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Options refused before training: building the encoder (tens of seconds) fails the test."""
+    import streams.sentiment.e5_model as e5_model
+
+    def no_build(*_args: object, **_kwargs: object) -> Path:
+        raise AssertionError("the encoder must not be built for refused options")
+
+    monkeypatch.setattr(e5_model, "build_model_dir", no_build)
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
@@ -187,13 +197,9 @@ def test_train_refuses_layers_the_encoder_lacks_before_building_it(
     """A layer beyond the encoder's failed the ONNX export (~20 s in) with an IndexError."""
     from click.testing import CliRunner
 
-    import streams.sentiment.e5_model as e5_model
     from streams.sentiment_train_cli import train_command
 
-    def no_build(*_args: object, **_kwargs: object) -> Path:
-        raise AssertionError("the encoder must not be built for a bad --layers")
-
-    monkeypatch.setattr(e5_model, "build_model_dir", no_build)
+    refuse_encoder_build(monkeypatch)
     data = tmp_path / "d.csv"
     data.write_text("text,label\nbra,positive\nfælt,negative\n", encoding="utf-8")
     out = tmp_path / "head"
@@ -276,13 +282,9 @@ def test_train_options_the_recipe_refuses_are_one_line_errors(
     --label-map entry without '=') silently dropped."""
     from click.testing import CliRunner
 
-    import streams.sentiment.e5_model as e5_model
     from streams.sentiment_train_cli import train_command
 
-    def no_build(*_args: object, **_kwargs: object) -> Path:
-        raise AssertionError("the encoder must not be built for a bad option")
-
-    monkeypatch.setattr(e5_model, "build_model_dir", no_build)
+    refuse_encoder_build(monkeypatch)
     data = tmp_path / "d.csv"
     data.write_text("text,label\nbra,positive\nfælt,negative\n", encoding="utf-8")
     result = CliRunner().invoke(
@@ -311,13 +313,9 @@ def test_train_refuses_data_options_beside_a_recipe(
     """They were silently ignored: the recipe's layers, holdout, version and columns were used."""
     from click.testing import CliRunner
 
-    import streams.sentiment.e5_model as e5_model
     from streams.sentiment_train_cli import train_command
 
-    def no_build(*_args: object, **_kwargs: object) -> Path:
-        raise AssertionError("the encoder must not be built for refused options")
-
-    monkeypatch.setattr(e5_model, "build_model_dir", no_build)
+    refuse_encoder_build(monkeypatch)
     recipe = tmp_path / "r.yaml"
     recipe.write_text("version: r1\ndatasets: [{name: a, path: a.csv}]\n")
     result = CliRunner().invoke(

@@ -37,7 +37,7 @@ from streams.topics import (
     state_topic_names,
     state_topics,
 )
-from tests.running_worker import send_scored, start_worker
+from tests.running_worker import run_topics_grow, send_scored, start_worker
 from tests.test_detect_stage import AIRLINES, changes, expected_alerts, scored_airline_records
 
 pytestmark = pytest.mark.integration
@@ -257,13 +257,7 @@ def test_brands_detectors_are_carried_over_the_growth(kafka: LocalKafka, tmp_pat
     first.process.send_signal(signal.SIGTERM)  # a clean stop, as before any growth
     assert first.process.wait(timeout=60) == 0, first.log_tail()
 
-    grown = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "topics", "grow", "--partitions", "2", "--yes"],
-        env=first.env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    grown = run_topics_grow(first, 2)
     assert grown.returncode == 0, grown.stderr
     assert "Carried over the detectors of 6 brands" in grown.stdout
 
