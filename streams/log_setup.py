@@ -151,8 +151,13 @@ def configure_logging(level: str = "INFO", log_format: str = "auto") -> dict[str
     """Configure structlog and stdlib logging; return the dict so Faust's worker can reuse it."""
     config = logging_config(level, log_format)
     logging.config.dictConfig(config)
+    # The list is changed in place, not replaced: a logger cached on first use keeps the list it
+    # was bound with, so a second set-up (the CLI, then the worker) would not reach it, nor
+    # would structlog's capture_logs, which edits the configured list.
+    processors = structlog.get_config()["processors"]
+    processors[:] = [*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter]
     structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=processors,
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
