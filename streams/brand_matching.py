@@ -5,10 +5,9 @@ accents (å -> a, ø/ö -> o), in Norwegian, Swedish, Danish and English text. �
 (Danish/Norwegian and Swedish spellings of it): each matches the other and the plain-ASCII
 spelling "ae" ("Blåbær" matches "Blåbär" and "Blabaer"). A name spelt with ä also matches a plain
 "a", as accents are ignored ("Tänk" matches "Tank"); one spelt with æ does not, since "Tænk" is not
-the English "tank". Typographic
-apostrophes (U+2019, U+2018) are read as '. A hashtag or handle that is exactly a brand's name or
-alias, spaces removed, names the brand ("#Telenor", "@nordlysenergi"); text inside a longer one
-does not.
+the English "tank". Typographic apostrophes (U+2019, U+2018) are read as '. A hashtag or handle
+that is exactly a brand's name or alias, spaces removed, names the brand ("#Telenor",
+"@nordlysenergi"); text inside a longer one does not.
 
 A genitive ending is allowed after a name ("Telenors", "SAS:s", "Nordea's"), because Scandinavian
 languages inflect names that way; a bare "s" is not allowed after a name written all in capitals in
