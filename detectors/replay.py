@@ -9,11 +9,27 @@ a new bucket, every brand's detector advances to it, in brand order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.episodes import Output
 from detectors.events import MentionEvent
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What a brand new to a replayer brings from elsewhere: the detector it goes on with, or
+    None to start afresh; and when a carried detector cannot go on (too old, or another bucket
+    size), the ``abandoned`` events of its open episodes, so their alerts end rather than fire
+    until they expire."""
+
+    detector: BrandDetector | None = None
+    ended: tuple[Output, ...] = ()
+
+
+#: Given a brand new to a replayer and its first mention's event time, what it carries over.
+Seed = Callable[[str, int], Carried | None]
 
 
 class Replayer:
@@ -23,7 +39,7 @@ class Replayer:
         self,
         config: DetectorConfig | None = None,
         lateness_ms: int = 0,
-        seed: Callable[[str, int], BrandDetector | None] | None = None,
+        seed: Seed | None = None,
     ) -> None:
         self.config = config or DetectorConfig()
         self.lateness_ms = lateness_ms
@@ -31,15 +47,18 @@ class Replayer:
         self.detectors: dict[str, BrandDetector] = {}
         self.max_event_ms: int | None = None
         self._advanced_to: int | None = None
-        #: Where a brand new here may come from before it starts afresh: given the brand and its
-        #: first mention's event time, a detector carried over from elsewhere, or None. The
+        #: Where a brand new here may come from before it starts afresh (:class:`Carried`). The
         #: worker carries brands' detectors over when the topics get more partitions.
         self.seed = seed
 
     def feed(self, event: MentionEvent) -> list[Output]:
         detector = self.detectors.get(event.brand)
+        ended: list[Output] = []
         if detector is None:
-            seeded = self.seed(event.brand, event.event_ms) if self.seed is not None else None
+            carried = self.seed(event.brand, event.event_ms) if self.seed is not None else None
+            if carried is not None:
+                ended.extend(carried.ended)
+            seeded = carried.detector if carried is not None else None
             detector = seeded or BrandDetector(event.brand, self.config)
             self.detectors[event.brand] = detector
         advanced_to = self._advanced_to
@@ -59,7 +78,7 @@ class Replayer:
             start = event.clock_ms - event.clock_ms % self.bucket_ms
             detector.start_at(max(start, advanced_to) if advanced_to is not None else start)
         detector.observe(event)
-        return self.tick(event.clock_ms)
+        return ended + self.tick(event.clock_ms)
 
     def tick(self, event_ms: int) -> list[Output]:
         """Move the shared watermark as a mention at ``event_ms`` does (``feed`` calls this after

@@ -10,7 +10,8 @@ way a restarting worker rebuilds them (saved state plus pending mentions:
 topic ``<app id>-detector-seeds``. A worker reads that topic when it starts. A brand with no saved
 state continues from its seed when its first mention arrives, on whatever partition that is now;
 once its state is saved, the seed is not used again. A seed more than ``MAX_GAP_MS`` older than
-the brand's first mention is ignored: a brand silent that long starts afresh.
+the brand's first mention is not used: a brand silent that long starts afresh, and the episodes
+its seed left open are ended (``abandoned``).
 
 The brand's firing storm alerts are carried over with it, from the notifier's table: without
 them no worker would re-send the alerts of episodes still open, and Alertmanager would report
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from kafka.errors import KafkaError
 
 from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
+from detectors.replay import Carried, Seed
 from streams.agents import detect_state
 from streams.errors import StormvarselError
 from streams.kafka_clients import client_config, connect_admin
@@ -200,25 +202,27 @@ def load_seeds(settings: Settings, timeout_s: float = 30.0) -> dict[str, Any]:
     return read_table(settings, seeds_topic(settings.app_id), timeout_s)
 
 
-def seed_function(
-    seeds: Mapping[str, Any], config: DetectorConfig
-) -> Callable[[str, int], BrandDetector | None] | None:
-    """What the detect stage asks for a brand new on a partition (see ``Replayer.seed``)."""
+def seed_function(seeds: Mapping[str, Any], config: DetectorConfig) -> Seed | None:
+    """What the detect stage asks for a brand new on a partition (see ``Replayer.seed``).
+
+    A seed that cannot be used (silent for over ``MAX_GAP_MS``, or saved under another bucket
+    or window size) ends its open episodes with ``abandoned`` events: the brand starts afresh,
+    and nothing else would end the alerts carried over with it."""
     if not seeds:
         return None
 
-    def seed(brand: str, event_ms: int) -> BrandDetector | None:
+    def seed(brand: str, event_ms: int) -> Carried | None:
         saved = seeds.get(brand)
         if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
             return None
         detector = detect_state.restore(brand, saved["state"], config)
-        if detector is None:
-            return None
-        closed = detector.closed_until
+        closed = detector.closed_until if detector is not None else None
         if closed is not None and event_ms - closed > MAX_GAP_MS:
             log.info("detect.seed_too_old", brand=brand, gap_h=round((event_ms - closed) / 3.6e6))
-            return None
+            detector = None
+        if detector is None:
+            return Carried(ended=tuple(detect_state.abandon(brand, saved["state"], config)))
         log.info("detect.state_seeded", brand=brand, observed=detector.observed_total)
-        return detector
+        return Carried(detector)
 
     return seed

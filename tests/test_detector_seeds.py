@@ -5,11 +5,13 @@ plain tables: what is kept, and when a kept detector is used. The real broker an
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from detectors.config import DetectorConfig
+from detectors.episodes import EpisodeEvent
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams.agents import detect_state
@@ -70,8 +72,11 @@ def test_a_seed_goes_on_where_its_brand_was_unless_it_is_too_old() -> None:
     assert closed is not None
 
     carried = seed("american", closed + DAY_MS)
-    assert carried is not None and carried.to_state() == american.to_state()
-    assert seed("american", closed + MAX_GAP_MS + DAY_MS) is None  # silent too long: afresh
+    assert carried is not None and carried.detector is not None
+    assert carried.detector.to_state() == american.to_state()
+    assert carried.ended == ()
+    too_old = seed("american", closed + MAX_GAP_MS + DAY_MS)  # silent too long: afresh
+    assert too_old is not None and too_old.detector is None
     assert seed("norwegian", closed) is None  # a brand that has no seed
     assert seed_function({}, DetectorConfig()) is None
 
@@ -92,3 +97,71 @@ def test_a_replayer_takes_a_new_brand_from_its_seed() -> None:
     fresh.feed(MentionEvent.from_record(following))
     brand = following["brand"]
     assert fresh.detectors[brand].observed_total == learnt.detectors[brand].observed_total + 1
+
+
+def storm_seeds() -> tuple[dict[str, Any], list[EpisodeEvent], int]:
+    """Seeds kept in the middle of American's 22 February storm (still open), the episode events
+    emitted until then, and the seeds' watermark."""
+    records = scored_airline_records()
+    middle = int(datetime(2015, 2, 23, 12, tzinfo=UTC).timestamp() * 1000)
+    learnt = Replayer(DetectorConfig(), LATENESS_MS)
+    events = [
+        out
+        for record in records
+        if record["created_at_ms"] < middle
+        for out in learnt.feed(MentionEvent.from_record(record))
+        if isinstance(out, EpisodeEvent)
+    ]
+    kept = {b: {"state": d.to_state()} for b, d in learnt.detectors.items()}
+    return json.loads(json.dumps(kept)), events, middle
+
+
+def american_mention(event_ms: int) -> MentionEvent:
+    record = {**scored_airline_records()[0], "brand": "american", "created_at_ms": event_ms}
+    return MentionEvent.from_record(record)
+
+
+@pytest.mark.parametrize("why", ["too old", "other bucket size"])
+def test_a_seed_that_cannot_go_on_ends_its_open_storm(why: str) -> None:
+    """A brand whose seed is not used starts afresh: the storm its seed left open is ended
+    (``abandoned``, under the episode's own id) by the first mention, rather than left to its
+    carried-over alert, which would fire on for a day with nothing following it."""
+    kept, events, middle = storm_seeds()
+    opened = [
+        e
+        for e in events
+        if e.episode["brand"] == "american" and e.type == "opened" and e.episode["kind"] == "storm"
+    ]
+    ended = {e.episode["episode_id"] for e in events if e.type in ("resolved", "abandoned")}
+    open_storms = [e for e in opened if e.episode["episode_id"] not in ended]
+    assert len(open_storms) == 1, "American's storm is open at the seeds' moment"
+    config = DetectorConfig()
+    first_ms = middle + DAY_MS
+    if why == "too old":
+        first_ms = middle + MAX_GAP_MS + DAY_MS
+    else:
+        config = DetectorConfig(bucket_minutes=5)
+    seed = seed_function(kept, config)
+    assert seed is not None
+
+    fresh = Replayer(config, LATENESS_MS, seed)
+    outputs = fresh.feed(american_mention(first_ms))
+
+    abandoned = [o for o in outputs if isinstance(o, EpisodeEvent) and o.type == "abandoned"]
+    assert [
+        (e.episode["brand"], e.episode["kind"], e.episode["episode_id"]) for e in abandoned
+    ] == [("american", "storm", open_storms[0].episode["episode_id"])]
+    assert fresh.detectors["american"].observed_total == 1  # afresh
+    # Only the first mention carries them: the brand is on its own detector after that.
+    later = fresh.feed(american_mention(first_ms + 60_000))
+    assert not [o for o in later if isinstance(o, EpisodeEvent) and o.type == "abandoned"]
+
+
+def test_a_seed_that_goes_on_ends_nothing() -> None:
+    kept, _events, middle = storm_seeds()
+    seed = seed_function(kept, DetectorConfig())
+    assert seed is not None
+    fresh = Replayer(DetectorConfig(), LATENESS_MS, seed)
+    outputs = fresh.feed(american_mention(middle + 3_600_000))
+    assert not [o for o in outputs if isinstance(o, EpisodeEvent) and o.type == "abandoned"]
+    assert fresh.detectors["american"].observed_total > 1

@@ -49,7 +49,7 @@ from detectors.alerting import BrandVoice, build_alert, default_voice
 from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
-from detectors.replay import Replayer
+from detectors.replay import Replayer, Seed
 from streams import metrics
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
@@ -78,7 +78,7 @@ class DetectConfig:
     upstream_caught_up: Callable[[], bool] | None = None
     #: Brands' detectors carried over from before the topics grew (streams.detector_seeds),
     #: for brands that have no saved state yet.
-    seed: detect_state.Seed | None = None
+    seed: Seed | None = None
 
 
 def timer_interval(idle_close_s: float) -> float:

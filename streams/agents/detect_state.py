@@ -36,7 +36,7 @@ from detectors.brand import BrandDetector, StateMismatch, abandoned_episodes, co
 from detectors.config import DetectorConfig
 from detectors.episodes import Output
 from detectors.events import MentionEvent
-from detectors.replay import Replayer
+from detectors.replay import Replayer, Seed
 from streams import metrics
 from streams.log_setup import get_logger
 
@@ -72,10 +72,6 @@ class Disposition(enum.Enum):
     SKIP = "skip"  # already in the detectors
     TICK = "tick"  # in its brand's saved state: moves the watermark only
     FEED = "feed"  # counted now
-
-
-#: A brand's carried-over detector, if any (see :attr:`detectors.replay.Replayer.seed`).
-Seed = Callable[[str, int], BrandDetector | None]
 
 
 def pending_key(brand: str, offset: int) -> str:
@@ -200,7 +196,8 @@ def abandon(brand: str, saved: dict[str, Any], config: DetectorConfig) -> list[O
     """The ``abandoned`` events of a dropped state's open episodes (logged as errors), so their
     alerts end instead of firing for good: nothing else would ever resolve them. They are sent
     again by every rebuild until the brand's fresh detector is saved over the old state; that
-    updates the same alerts, as the ids derive from the episodes' starts."""
+    updates the same alerts, as the ids derive from the episodes' starts. A carried-over
+    detector that cannot be used is ended the same way (``streams.detector_seeds``)."""
     events = abandoned_episodes(saved, config)
     for event in events:
         log.error(
