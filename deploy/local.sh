@@ -18,6 +18,10 @@ command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || APT_PACKAGES+=(maven)
 command -v promtool >/dev/null 2>&1 || APT_PACKAGES+=(prometheus)
 command -v amtool >/dev/null 2>&1 || APT_PACKAGES+=(prometheus-alertmanager)
+# uv may have to go into a virtualenv of its own (see below), which Debian ships apart.
+if ! command -v uv >/dev/null 2>&1 && ! "${PYTHON:-python3}" -c 'import ensurepip' 2>/dev/null; then
+  APT_PACKAGES+=(python3-venv)
+fi
 if ((${#APT_PACKAGES[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     say "Installing ${APT_PACKAGES[*]} with apt-get"
@@ -38,11 +42,20 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
   exit 1
 fi
 
-export PATH="$HOME/.local/bin:$PATH"
+UV_VENV="${XDG_DATA_HOME:-$HOME/.local/share}/stormvarsel/uv"
+export PATH="$HOME/.local/bin:$UV_VENV/bin:$PATH"
 if ! command -v uv >/dev/null 2>&1; then
   say "Installing uv (Python package manager) from PyPI"
-  "$PY" -m pip install --quiet --disable-pip-version-check --user uv 2>/dev/null \
-    || "$PY" -m pip install --quiet --disable-pip-version-check uv
+  if ! "$PY" -m pip install --quiet --disable-pip-version-check --user uv 2>/dev/null; then
+    # A system Python that refuses pip (PEP 668: Debian 12, Ubuntu 23.04 and later) or has
+    # none: uv goes into a virtualenv of its own instead.
+    if ! "$PY" -m venv --clear "$UV_VENV" >/dev/null; then
+      echo "Could not create a virtualenv for uv with $PY." >&2
+      echo "Install python3-venv (Debian/Ubuntu: sudo apt-get install python3-venv), or uv itself." >&2
+      exit 1
+    fi
+    "$UV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
+  fi
 fi
 
 say "Installing Python dependencies from uv.lock"

@@ -61,7 +61,7 @@ SCORER_INFO = Info("stormvarsel_scorer", "The sentiment model the worker scores 
 STORM_EPISODE_EVENTS = Counter(
     "stormvarsel_episode_events",
     "Alert records emitted to the alerts topic: storm and buzz episode changes, by brand, kind "
-    "(storm, buzz), type (opened, escalated, de-escalated, resolved) and severity.",
+    "(storm, buzz), type (opened, escalated, de-escalated, resolved, abandoned) and severity.",
     ["brand", "kind", "type", "severity"],
 )
 BUCKETS_CLOSED = Counter(
@@ -130,6 +130,13 @@ NOTIFY_SKIPPED = Counter(
     "Alert records not sent to Alertmanager, by reason (buzz, stale, unreadable).",
     ["reason"],
 )
+NOTIFY_SKIP_REASONS = ("buzz", "stale", "unreadable")
+#: The reasons the score and detect stages dead-letter a record for (any one is a pipeline
+#: fault, and the StormvarselStageDeadLetters alert needs their series to exist at 0).
+STAGE_REJECTION_REASONS = {
+    "score": ("invalid_json", "internal_error"),
+    "detect": ("unreadable_scored", "internal_error"),
+}
 EVENT_LAG_SECONDS = Histogram(
     "stormvarsel_event_lag_seconds",
     "Wall-clock time now minus the mention's event time, when the mention leaves a stage "
@@ -284,6 +291,7 @@ def initialise(brands: Iterable[str], bucket_seconds: float) -> None:
     _CONFIGURED.clear()
     _CONFIGURED.update(brands)
     for brand in _CONFIGURED:
+        MENTIONS_ACCEPTED.labels(brand=brand)
         for kind, severities in (("storm", LEVEL_VALUES), ("buzz", LEVEL_VALUES)):
             for severity in list(severities)[1:]:
                 for change in ("opened", "escalated", "de-escalated", "resolved", "abandoned"):
@@ -292,5 +300,10 @@ def initialise(brands: Iterable[str], bucket_seconds: float) -> None:
                     )
     for result in ALERTMANAGER_POST_RESULTS:
         ALERTMANAGER_POSTS.labels(result=result)
+    for stage, reasons in STAGE_REJECTION_REASONS.items():
+        for reason in reasons:
+            MENTIONS_REJECTED.labels(stage=stage, reason=reason)
+    for reason in NOTIFY_SKIP_REASONS:
+        NOTIFY_SKIPPED.labels(reason=reason)
     for stage in ("scored", "alerted"):
         EVENT_LAG_SECONDS.labels(stage=stage)

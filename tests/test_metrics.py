@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
@@ -80,3 +82,43 @@ def test_every_alertmanager_post_result_starts_at_zero(configured: None) -> None
             "stormvarsel_alertmanager_posts_total", {"result": result}
         )
         assert sample is not None, result
+
+
+def rejection_reasons(module: Path) -> set[str]:
+    """The reasons a module's code dead-letters records for: ``Rejection("<reason>", ...)``."""
+    return {
+        node.args[0].value
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "Rejection"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def test_the_later_stages_dead_letter_series_start_at_zero(configured: None) -> None:
+    """StormvarselStageDeadLetters alerts on increase(): a reason's series that appeared at 1 with
+    the first refused record would read as no increase, and the first fault would page nobody.
+    So every reason the score and detect stages can give exists at 0 from the start."""
+    agents = Path(metrics.__file__).parent / "agents"
+    for stage in ("score", "detect"):
+        reasons = rejection_reasons(agents / f"{stage}.py")
+        assert reasons, stage
+        assert reasons <= set(metrics.STAGE_REJECTION_REASONS[stage]), (stage, reasons)
+        for reason in reasons:
+            sample = REGISTRY.get_sample_value(
+                "stormvarsel_mentions_rejected_total", {"stage": stage, "reason": reason}
+            )
+            assert sample is not None, (stage, reason)
+
+
+def test_accepted_mentions_and_skipped_alert_records_start_at_zero(configured: None) -> None:
+    assert (
+        REGISTRY.get_sample_value(
+            "stormvarsel_mentions_accepted_total", {"brand": "nordlys-energi"}
+        )
+        is not None
+    )
+    for reason in ("buzz", "stale", "unreadable"):
+        sample = REGISTRY.get_sample_value("stormvarsel_notify_skipped_total", {"reason": reason})
+        assert sample is not None, reason
