@@ -200,7 +200,7 @@ class Settings(BaseSettings):
         128, ge=8, le=512, description="Tokens per text kept for scoring (longer is truncated)."
     )
     sentiment_threads: int = Field(
-        0, ge=0, le=256, description="Inference threads (0: one per CPU core)."
+        0, ge=0, le=256, description="Inference threads (0: one per CPU this process may use)."
     )
     sentiment_device: str = Field(
         "cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$", description="transformers backend device."

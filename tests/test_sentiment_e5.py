@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,14 @@ from streams.sentiment.e5_model import (
     dequantize_q4,
     is_built,
 )
-from streams.sentiment.e5_scorer import SHIPPED_HEAD, E5Scorer, Head, token_batches
+from streams.sentiment.e5_scorer import (
+    SHIPPED_HEAD,
+    E5Scorer,
+    Head,
+    cpu_limit,
+    default_threads,
+    token_batches,
+)
 from streams.sentiment.factory import e5_dir, install_e5
 from streams.settings import Settings
 from tests.sentiment_texts import EDGE_TEXTS
@@ -252,3 +260,22 @@ def test_a_head_trained_at_another_max_length_is_warned_about(
     assert bool(warnings) == warned
     if warned:
         assert (warnings[0]["trained_max_length"], warnings[0]["max_length"]) == (64, 128)
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "limit"),
+    [("200000 100000\n", 2), ("150000 100000\n", 2), ("50000 100000\n", 1), ("max 100000\n", None)],
+)
+def test_a_containers_cpu_quota_bounds_the_inference_threads(
+    tmp_path: Path, cpu_max: str, limit: int | None
+) -> None:
+    """A worker limited to 2 CPUs (``--cpus 2``) on a many-core host must not run a thread per
+    host core: the quota would throttle them most of each period."""
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max, encoding="ascii")
+    assert cpu_limit(path) == limit
+    cores = len(os.sched_getaffinity(0))
+    expected = cores if limit is None else min(cores, limit)
+    assert default_threads(0, path) == expected
+    assert default_threads(3, path) == 3  # set explicitly: kept
+    assert cpu_limit(tmp_path / "absent") is None  # no cgroup v2

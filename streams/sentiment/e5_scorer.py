@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -244,8 +245,29 @@ class TorchEncoder:
         return [self.features(batch) for batch in batches]
 
 
-def default_threads(threads: int) -> int:
-    return threads or max(1, len(os.sched_getaffinity(0)))
+#: cgroup v2's CPU limit of this process's group (a container's ``--cpus``).
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def cpu_limit(cpu_max: Path = CGROUP_CPU_MAX) -> int | None:
+    """The whole CPUs a cgroup quota allows (``"200000 100000"``: 2), None without a quota.
+
+    The CPU affinity does not see a container's quota: a worker limited to 2 CPUs on a 32-core
+    host would run 32 inference threads and be throttled most of each period."""
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError, ZeroDivisionError):  # "max", no cgroup v2, unreadable
+        return None
+
+
+def default_threads(threads: int, cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """``threads``, or when 0, one per CPU this process may use (affinity and cgroup quota)."""
+    if threads:
+        return threads
+    cpus = max(1, len(os.sched_getaffinity(0)))
+    limit = cpu_limit(cpu_max)
+    return min(cpus, limit) if limit is not None else cpus
 
 
 class E5Scorer:
