@@ -438,6 +438,12 @@ def test_dockerfile_runtime_contract(compose: dict[str, Any]) -> None:
     assert "/healthz" in healthcheck and f"'{web_port}'" in healthcheck
     user = by_keyword["USER"][-1].split(":")[0]
     assert user == "10001", f"runtime user is {user!r}, expected uid 10001"
+    # Where the commands write by default (replay's report): the directory the user owns.
+    data_dir = dict(
+        pair.split("=", 1) for arg in by_keyword["ENV"] for pair in arg.split() if "=" in pair
+    )["STORMVARSEL_DATA_DIR"]
+    assert by_keyword["WORKDIR"][-1] == data_dir
+    assert any(f"chown stormvarsel:stormvarsel {data_dir}" in run for run in by_keyword["RUN"])
     assert json.loads(by_keyword["ENTRYPOINT"][-1]) == ["stormvarsel"]
     assert json.loads(by_keyword["CMD"][-1]) == ["worker"]
     runs = " ".join(by_keyword["RUN"])
