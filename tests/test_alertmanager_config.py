@@ -51,6 +51,8 @@ def test_amtool_check_config_passes() -> None:
         (["alertname=StormvarselWorkerDown", "severity=critical"], "ops-pager"),
         (["alertname=StormvarselBrandSilent", "brand=fjellbrod", "severity=warning"], "ops-chat"),
         (["alertname=SomethingElse", "severity=info"], "comms-chat"),
+        # The dead man's switch goes to its heartbeat service only, never to ops-chat.
+        (["alertname=StormvarselWatchdog", "severity=none", "team=ops"], "deadman"),
     ],
 )
 def test_routes_by_severity(labels: list[str], receivers: str) -> None:

@@ -156,12 +156,15 @@ def test_dashboards_and_rules_on_real_prometheus(
                 assert prometheus.query(f'count({{__name__="{name}"}})'), (
                     f"{rule['name']} reads {name}, which has no data"
                 )
-        # Not even pending. The one exception is the lag rule: scoring a burst builds a backlog
-        # that grows for a while, and its "for: 10m" is what keeps such a burst from paging.
+        # Not even pending. The exceptions: the lag rule (scoring a burst builds a backlog that
+        # grows for a while, and its "for: 10m" is what keeps such a burst from paging), and
+        # the dead man's switch, which must fire all the time.
         pending = prometheus.query(
-            'ALERTS{alertname=~"Stormvarsel.*", alertname!="StormvarselConsumerLagGrowing"}'
+            'ALERTS{alertname=~"Stormvarsel.*", '
+            'alertname!~"StormvarselConsumerLagGrowing|StormvarselWatchdog"}'
         )
         assert not pending, f"pipeline alerts on a healthy pipeline: {pending}"
+        assert prometheus.query('ALERTS{alertname="StormvarselWatchdog", alertstate="firing"}')
 
         # The exposition passes promtool's lint.
         with urllib.request.urlopen(f"{worker.base_url}/metrics", timeout=5) as response:
