@@ -62,6 +62,10 @@ class Replayer:
             detector = seeded or BrandDetector(event.brand, self.config)
             self.detectors[event.brand] = detector
         advanced_to = self._advanced_to
+        if advanced_to is not None:
+            # On this replayer's bucket grid, whatever set it: a brand started off the grid
+            # would never close a bucket that holds a mention.
+            advanced_to -= advanced_to % self.bucket_ms
         if advanced_to is not None and event.event_ms < advanced_to:
             # A brand not yet advanced (new here) whose mention is older than the shared
             # watermark: its buckets before the watermark are closed, as every other brand's

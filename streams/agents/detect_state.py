@@ -183,6 +183,12 @@ def restore(brand: str, saved: dict[str, Any], config: DetectorConfig) -> BrandD
         metrics.DETECTOR_STATES_DISCARDED.inc()
         log.error("detect.state_discarded", brand=brand, reason=str(exc))
         return None
+    closed = detector.closed_until
+    if closed is not None and closed % detector.bucket_ms:
+        # Saved by a worker that started the brand off its bucket grid (after a bucket-size
+        # change): its open buckets would never close. Back on the grid, they close again.
+        detector.closed_until = closed - closed % detector.bucket_ms
+        log.warning("detect.state_realigned", brand=brand, closed_until=closed)
     current = config_fingerprint(detector.config)  # the brand's own, zone included
     if saved.get("config") != current:
         metrics.DETECTOR_STATES_RETUNED.inc()
@@ -226,6 +232,7 @@ def rebuild(
     save cut short) still close their buckets exactly when they did."""
     detectors: dict[int, dict[str, BrandDetector]] = {}
     watermarks: dict[int, dict[str, Any]] = {}
+    bucket_ms = Replayer(config).bucket_ms
     saved_offset: dict[str, int] = {}
     abandoned: dict[int, list[Output]] = {}
     dropped: dict[int, list[str]] = {}
@@ -242,9 +249,15 @@ def rebuild(
             dropped.setdefault(part, []).append(brand)
         marks = watermarks.setdefault(part, {"max": None, "adv": None})
         for key in ("max", "adv"):
-            if value.get(key) is not None:
-                current = marks[key]
-                marks[key] = value[key] if current is None else min(current, value[key])
+            mark = value.get(key)
+            if mark is None:
+                continue
+            if key == "adv" and detector is None:
+                # A dropped state's watermark boundary is on its own (other) bucket grid: a
+                # fresh detector started at it would never close a bucket that holds a mention.
+                mark = int(mark) - int(mark) % bucket_ms
+            current = marks[key]
+            marks[key] = mark if current is None else min(current, mark)
     replays: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for _key, record in pending:
         if int(record["partition"]) in owned:
