@@ -190,6 +190,12 @@ class BrandDetector:
         volume = self.volume_scorer.step(bucket.volume, expected, confidence)
         negative = self.negative_scorer.step(bucket.negative, expected * p0, confidence)
         sustained = self.negative_sustained.step(bucket.negative, expected * p0, confidence)
+        if negative.gated:
+            # The volume gate of the negatives' spike score holds for the sustained score too:
+            # with fewer than ``storm.min_negative`` negatives in the last hour nothing counts.
+            # A brand with a post a day expects so few negatives in six hours that one post
+            # was z = 5 (critical) by itself.
+            sustained = 0.0
         negative_score = max(negative.score, sustained)
         self.recent.append((bucket.volume, expected, bucket.negative, bucket.reach_negative))
         self.share_volumes.append(bucket.volume)

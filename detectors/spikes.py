@@ -47,6 +47,8 @@ class SpikeScore:
     observed: float
     expected: float
     window_minutes: float
+    #: The series had fewer than ``min_volume`` in the last ``gate_minutes``: no evidence counts.
+    gated: bool = False
 
 
 class RecentCounts:
@@ -149,7 +151,7 @@ class SpikeScorer:
             scale.cusum = min(scale.cusum, cfg.cusum_cap * cfg.cusum_limit)
             score = max(u / cfg.spike_tails, scale.cusum / cfg.cusum_limit)
             if best is None or score > best.score:
-                best = SpikeScore(score, u, scale.cusum, x, e, scale.window_minutes)
+                best = SpikeScore(score, u, scale.cusum, x, e, scale.window_minutes, gated)
             # While evidence is building up, learn winsorised at the tail quantile: a storm's
             # windows pile up *at* the tail instead of stretching it, so the brand's sensitivity
             # next week stays what it was. In normal times, learn every value as it is.
@@ -191,6 +193,10 @@ class SustainedScorer:
     consecutive non-overlapping windows, winsorised at ``3`` standard errors and shrunk towards
     ``prior_phi``. Catches a day-long doubling of complaints that never makes any one hour
     stand out, which the spike scores are built to ignore.
+
+    The caller gates it as it gates the spike score of the same series (see
+    :class:`detectors.brand.BrandDetector`): below ``min_volume`` in the last ``gate_minutes``
+    the score does not count, or a brand with a post a day would read one post as ``z`` of 5.
     """
 
     def __init__(
