@@ -10,6 +10,7 @@ made exhaustive and deterministic.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import random
@@ -25,6 +26,7 @@ from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
+from tests.storm_scenario import phases
 from tests.test_detect_stage import AIRLINES, scored_airline_records
 
 LATENESS_MS = 60_000
@@ -32,17 +34,31 @@ SAVE_EVERY = 150  # records between saves (the worker: 5 s of wall time)
 COMMIT_EVERY = 97  # records between offset commits (Faust: about 3 s)
 
 
-class ChangelogTable(MutableMapping[str, Any]):
-    """A dict that also keeps its changelog: every set and delete, in order."""
+#: What the stage wrote, in order: ("states" or "pending", changelog length), ("alert", the
+#: episode change, once Kafka has it) and ("commit", the next offset Kafka would deliver).
+Journal = list[tuple[str, Any]]
 
-    def __init__(self, ops: list[tuple[str, Any]] | None = None) -> None:
+
+class ChangelogTable(MutableMapping[str, Any]):
+    """A dict that also keeps its changelog: every set and delete, in order (and in a journal
+    shared with other tables and the alerts, if given one)."""
+
+    def __init__(
+        self,
+        ops: list[tuple[str, Any]] | None = None,
+        journal: Journal | None = None,
+        name: str = "",
+    ) -> None:
         self.data: dict[str, Any] = {}
         self.ops: list[tuple[str, Any]] = []
+        self.journal: Journal | None = None
         for key, value in ops or []:
             if value is None:
                 self.pop(key, None)
             else:
                 self[key] = value
+        self.journal = journal
+        self.name = name
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -51,10 +67,16 @@ class ChangelogTable(MutableMapping[str, Any]):
         frozen = json.loads(json.dumps(value))  # what the changelog holds
         self.data[key] = frozen
         self.ops.append((key, frozen))
+        self._journal()
 
     def __delitem__(self, key: str) -> None:
         del self.data[key]
         self.ops.append((key, None))
+        self._journal()
+
+    def _journal(self) -> None:
+        if self.journal is not None:
+            self.journal.append((self.name, len(self.ops)))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.data)
@@ -90,28 +112,43 @@ def run_stage(
     pending: ChangelogTable,
     state: PartitionState,
     start: int,
+    journal: Journal | None = None,
 ) -> Run:
-    """The detect agent's loop over ``records[start:]`` (one partition, offsets = indices)."""
+    """The detect agent's loop over ``records[start:]`` (one partition, offsets = indices), with
+    its order of sends and table writes (``journal``: see :data:`Journal`)."""
     episodes: list[str] = []
     marks: list[Mark] = []
-    committed = start
-    flushed = (len(states.ops), len(pending.ops))
-    for offset in range(start, len(records)):
-        record = records[offset]
-        mention = MentionEvent.from_record(record)
-        kind = detect_state.disposition(state, mention.brand, offset)
-        if kind is not Disposition.SKIP:
-            outputs = detect_state.take(state, kind, offset, record, mention, pending, 0)
-            episodes.extend(episodes_of(outputs))
-            state.dirty = state.dirty or bool(outputs)
-        if offset % SAVE_EVERY == 0 and state.dirty:
-            detect_state.save(0, state, states, pending)
-            state.dirty = False
-        if offset % COMMIT_EVERY == 0:
-            committed = offset + 1  # Faust flushes the producer, then commits
-            flushed = (len(states.ops), len(pending.ops))
-        written = (len(states.ops), len(pending.ops))
-        marks.append(Mark(committed, flushed, written, len(episodes)))
+
+    async def emit(outputs: list[Output]) -> None:
+        sent = episodes_of(outputs)
+        episodes.extend(sent)
+        if journal is not None:
+            journal.extend(("alert", episode) for episode in sent)
+
+    async def loop() -> None:
+        committed = start
+        flushed = (len(states.ops), len(pending.ops))
+        for offset in range(start, len(records)):
+            record = records[offset]
+            mention = MentionEvent.from_record(record)
+            kind = detect_state.disposition(state, mention.brand, offset)
+            if kind is not Disposition.SKIP:
+                outputs = detect_state.count(state, kind, offset, mention)
+                await detect_state.settle(
+                    state, kind, offset, record, mention, outputs, pending, 0, emit
+                )
+            if offset % SAVE_EVERY == 0 and detect_state.may_save(state, state.last_save, 0.0):
+                detect_state.save(0, state, states, pending)
+                state.dirty = False
+            if offset % COMMIT_EVERY == 0:
+                committed = offset + 1  # Faust flushes the producer, then commits
+                flushed = (len(states.ops), len(pending.ops))
+                if journal is not None:
+                    journal.append(("commit", committed))
+            written = (len(states.ops), len(pending.ops))
+            marks.append(Mark(committed, flushed, written, len(episodes)))
+
+    asyncio.run(loop())
     return Run(episodes, marks, state)
 
 
@@ -243,3 +280,39 @@ def test_a_brand_first_seen_ahead_of_the_watermark_rebuilds_to_the_same_state() 
         list(before_kill.items()), list(pending.items()), {0}, DetectorConfig(), 0
     )
     assert rebuilt[0].replayer.detectors["X"].to_state() == live.to_state()
+
+
+def test_an_episode_change_is_sent_even_if_a_kill_keeps_the_table_writes_after_it() -> None:
+    """The rebuild replays pending mentions and saved states silently: what they hold was sent
+    before the kill. A kill that kept the pending entry of the record that opened (or
+    resolved) a storm, but not the alert record of that change, lost the change for good (a
+    storm never paged, or a page that never resolved). The stage now has Kafka take the
+    alert records before it writes a table that covers them: here a kill keeps every table
+    write before an alert record, never that record, and the change still goes out."""
+    scenario = phases()
+    records = [r for name in ("calm", "onset", "escalation", "aftermath") for r in scenario[name]]
+    journal: Journal = []
+    states = ChangelogTable(journal=journal, name="states")
+    pending = ChangelogTable(journal=journal, name="pending")
+    run = run_stage(
+        records, states, pending, PartitionState(Replayer(None, LATENESS_MS)), 0, journal
+    )
+    kinds = [json.loads(e)["type"] for e in run.episodes]
+    assert {"opened", "escalated", "resolved"} <= set(kinds), kinds
+    for kill in [i for i, (what, _) in enumerate(journal) if what == "alert"]:
+        kept = journal[:kill]
+        sent = {value for what, value in kept if what == "alert"}
+        committed = max([value for what, value in kept if what == "commit"], default=0)
+        survived = {
+            name: max([value for what, value in kept if what == name], default=0)
+            for name in ("states", "pending")
+        }
+        after_states = ChangelogTable(states.ops[: survived["states"]])
+        after_pending = ChangelogTable(pending.ops[: survived["pending"]])
+        rebuilt = detect_state.rebuild(
+            list(after_states.items()), list(after_pending.items()), {0}, DetectorConfig(), 60_000
+        )
+        state = rebuilt.get(0) or PartitionState(Replayer(None, LATENESS_MS))
+        after = run_stage(records, after_states, after_pending, state, committed)
+        lost = set(run.episodes) - sent - set(after.episodes)
+        assert not lost, [(json.loads(e)["type"], json.loads(e)["at"]) for e in lost]

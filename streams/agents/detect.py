@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -123,6 +123,52 @@ def is_copy(
     dedup.rebuild(generation)
     identity = f"{mention.brand}|{mention.platform}:{mention.mention_id}"
     return dedup.is_duplicate(identity, offset, partition, offset)
+
+
+def sender(
+    alerts: faust.TopicT, voices: Mapping[str, BrandVoice]
+) -> Callable[[list[Output]], Awaitable[None]]:
+    """The stage's ``emit``: alert records of the episode changes to ``alerts``, metrics of the
+    closed buckets."""
+
+    async def emit(outputs: list[Output]) -> None:
+        """Send the alert records of the episode changes and return once Kafka has them all
+        (``producer_acks=-1``): the tables written after this cover them (``settle``)."""
+        deliveries: list[Awaitable[Any]] = []
+        for output in outputs:
+            if isinstance(output, EpisodeEvent):
+                brand = str(output.episode.get("brand"))
+                alert = alert_record(output, voices)
+                # Faust's send hands the record to the producer and returns its delivery.
+                delivery = await alerts.send(
+                    key=brand.encode(),
+                    value=canonical_json(alert).encode(),
+                    timestamp=output.at_ms / 1000,
+                )
+                deliveries.append(delivery)
+                metrics.STORM_EPISODE_EVENTS.labels(
+                    brand=metrics.brand_label(brand) or "other",
+                    kind=str(alert["kind"]),
+                    type=str(output.type),
+                    severity=str(alert["severity"]),
+                ).inc()
+                metrics.EVENT_LAG_SECONDS.labels(stage="alerted").observe(
+                    max(0.0, time.time() - output.at_ms / 1000)
+                )
+                log.info(
+                    "episode." + str(output.type),
+                    brand=brand,
+                    kind=alert["kind"],
+                    severity=alert["severity"],
+                    alert_id=alert["alert_id"],
+                )
+            else:
+                metrics.BUCKETS_CLOSED.inc()
+                metrics.record_bucket(output.to_dict())
+        for delivery in deliveries:
+            await delivery
+
+    return emit
 
 
 def assigned_partitions(app: faust.App, topic: str) -> set[int]:
@@ -219,35 +265,7 @@ def register(
     # Kept strongly referenced by the signal (the default); typed loosely for mode's union.
     app.on_rebalance_complete.connect(cast(Any, on_recovered))
 
-    async def emit(outputs: list[Output]) -> None:
-        for output in outputs:
-            if isinstance(output, EpisodeEvent):
-                brand = str(output.episode.get("brand"))
-                alert = alert_record(output, config.voices)
-                await alerts.send(
-                    key=brand.encode(),
-                    value=canonical_json(alert).encode(),
-                    timestamp=output.at_ms / 1000,
-                )
-                metrics.STORM_EPISODE_EVENTS.labels(
-                    brand=metrics.brand_label(brand) or "other",
-                    kind=str(alert["kind"]),
-                    type=str(output.type),
-                    severity=str(alert["severity"]),
-                ).inc()
-                metrics.EVENT_LAG_SECONDS.labels(stage="alerted").observe(
-                    max(0.0, time.time() - output.at_ms / 1000)
-                )
-                log.info(
-                    "episode." + str(output.type),
-                    brand=brand,
-                    kind=alert["kind"],
-                    severity=alert["severity"],
-                    alert_id=alert["alert_id"],
-                )
-            else:
-                metrics.BUCKETS_CLOSED.inc()
-                metrics.record_bucket(output.to_dict())
+    emit = sender(alerts, config.voices)
 
     async def send_abandoned(outputs: list[Output]) -> None:
         # Also called from Faust's rebalance signal, which passes exceptions on into its
@@ -307,9 +325,7 @@ def register(
             state.last_wall = time.monotonic()
             late_before = sum(d.late_total for d in state.replayer.detectors.values())
             try:
-                outputs = detect_state.take(
-                    state, kind, message.offset, record, mention, pending, part
-                )
+                outputs = detect_state.count(state, kind, message.offset, mention)
             except Exception as exc:
                 # Faust acknowledges a record even if the agent fails on it (and restarts the
                 # agent on the same state): keep the record, with the reason, and go on.
@@ -338,12 +354,15 @@ def register(
             late_after = sum(d.late_total for d in state.replayer.detectors.values())
             if late_after > late_before:
                 metrics.LATE_MENTIONS.inc(late_after - late_before)
-            await emit(outputs)
-            state.dirty = state.dirty or bool(outputs)
-            if state.dirty and state.last_wall - state.last_save >= config.save_interval_s:
+            # The alert records first, durably; then the tables that cover them.
+            await detect_state.settle(
+                state, kind, message.offset, record, mention, outputs, pending, part, emit
+            )
+            now = time.monotonic()
+            if detect_state.may_save(state, now, config.save_interval_s):
                 detect_state.save(part, state, states, pending)
                 state.dirty = False
-                state.last_save = state.last_wall
+                state.last_save = now
 
     held_since: list[float | None] = [None]
 

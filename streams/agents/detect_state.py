@@ -18,6 +18,11 @@ committing). So after a restart every redelivered record is one of:
 - neither: its pending entry was lost with the changelog's suffix, so it was never counted
   anywhere and is fed again, in its original order.
 
+The rebuild replays silently: what the tables hold was sent before the kill. So the alert
+records of a record's episode changes are in Kafka before the table writes that cover them:
+:func:`settle` writes the record's pending entry once Kafka has taken them, and no partition is
+saved while outputs of it are in flight (``PartitionState.sending``).
+
 A brand's saved offset speaks only for that brand: the rebuild no longer skips a record because
 the partition's newest save covered a higher offset (a brand left out of that save would lose
 it). ``tests/test_detect_state.py`` kills the stage at many moments, with every combination of
@@ -64,6 +69,8 @@ class PartitionState:
     #: Brands whose saved state the rebuild dropped: the next save replaces or deletes it, so
     #: later rebuilds neither abandon its episodes again nor take its watermark.
     dropped: list[str] = field(default_factory=list)
+    #: Sends of this partition's outputs under way (see :func:`settle`).
+    sending: int = 0
 
 
 class Disposition(enum.Enum):
@@ -86,6 +93,35 @@ def disposition(state: PartitionState, brand: str, offset: int) -> Disposition:
     return Disposition.FEED
 
 
+def count(
+    state: PartitionState, kind: Disposition, offset: int, mention: MentionEvent
+) -> list[Output]:
+    """Apply a TICK or FEED decision to the detectors (in memory only: :func:`settle` then
+    sends the outputs and writes the record's pending entry, in that order)."""
+    state.high_offset = offset
+    if kind is Disposition.TICK:
+        return state.replayer.tick(mention.clock_ms)
+    return state.replayer.feed(mention)
+
+
+def note(
+    state: PartitionState,
+    kind: Disposition,
+    offset: int,
+    record: dict[str, Any],
+    mention: MentionEvent,
+    pending: MutableMapping[str, Any],
+    partition: int,
+) -> None:
+    """Note a counted record as pending (a FEED one in the table, for the rebuild to replay)."""
+    key = pending_key(mention.brand, offset)
+    if kind is Disposition.FEED:
+        pending[key] = {"partition": partition, "offset": offset, "mention": record}
+    # A TICK record's brand's saved state holds it; a stale pending entry of it is deleted with
+    # the brand's next save.
+    state.pending.setdefault(mention.brand, []).append(key)
+
+
 def take(
     state: PartitionState,
     kind: Disposition,
@@ -95,17 +131,45 @@ def take(
     pending: MutableMapping[str, Any],
     partition: int,
 ) -> list[Output]:
-    """Apply a TICK or FEED decision: note the record as pending and run the detectors."""
-    key = pending_key(mention.brand, offset)
-    state.high_offset = offset
-    if kind is Disposition.TICK:
-        # Its brand's saved state holds it; a stale pending entry of it is deleted with the
-        # brand's next save.
-        state.pending.setdefault(mention.brand, []).append(key)
-        return state.replayer.tick(mention.clock_ms)
-    pending[key] = {"partition": partition, "offset": offset, "mention": record}
-    state.pending.setdefault(mention.brand, []).append(key)
-    return state.replayer.feed(mention)
+    """:func:`count` and :func:`note` at once, for callers that send nothing (tests, tools)."""
+    outputs = count(state, kind, offset, mention)
+    note(state, kind, offset, record, mention, pending, partition)
+    return outputs
+
+
+async def settle(
+    state: PartitionState,
+    kind: Disposition,
+    offset: int,
+    record: dict[str, Any],
+    mention: MentionEvent,
+    outputs: list[Output],
+    pending: MutableMapping[str, Any],
+    partition: int,
+    emit: Callable[[list[Output]], Awaitable[None]],
+) -> None:
+    """Send a counted record's outputs, then write its pending entry. ``emit`` returns once
+    Kafka has the alert records: the rebuild does not send again what a pending entry or a
+    saved state holds (it replays them silently), so the records of the episode changes they
+    hold must be durable before them. The other order lost an episode change (an ``opened``
+    or a ``resolved``) when a kill kept the table write but not the alert record.
+
+    :func:`save` waits, too, while outputs are in flight (``state.sending``): the timer's
+    (:func:`close_quiet`), or a record's between :func:`count` and its pending entry."""
+    state.sending += 1
+    try:
+        await emit(outputs)
+    finally:
+        state.sending -= 1
+    note(state, kind, offset, record, mention, pending, partition)
+    state.dirty = state.dirty or bool(outputs)
+
+
+def may_save(state: PartitionState, now: float, save_interval_s: float) -> bool:
+    """Whether to :func:`save` a partition now: buckets closed since its last save, at least
+    ``save_interval_s`` of wall time ago, and none of its outputs in flight (a save must not
+    hold an episode change Kafka may not have)."""
+    return state.dirty and state.sending == 0 and now - state.last_save >= save_interval_s
 
 
 def forget(
@@ -334,4 +398,8 @@ async def close_quiet(
         if boundary is None:
             continue
         state.replayer._advanced_to = boundary
-        await emit(state.replayer.advance(boundary))
+        state.sending += 1
+        try:
+            await emit(state.replayer.advance(boundary))
+        finally:
+            state.sending -= 1
