@@ -18,11 +18,11 @@ from typing import Any
 
 from faust.types import TP
 
-from detectors.episodes import EpisodeEvent, Output
+from detectors.episodes import BucketSummary, EpisodeEvent, Output
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams.agents import detect_state
-from streams.agents.detect import timer_partitions
+from streams.agents.detect import PartitionTable, timer_partitions
 from streams.agents.detect_state import PartitionState
 from tests.storm_scenario import BRAND, T0, phases
 
@@ -155,3 +155,105 @@ def test_idle_boundary() -> None:
     state.replayer._advanced_to = boundary
     assert detect_state.idle_boundary(state, now + 600, IDLE_CLOSE_S, LATENESS_MS) is None
     assert detect_state.idle_boundary(PartitionState(Replayer()), now + 600, 1, 0) is None
+
+
+def saved_storm() -> tuple[PartitionState, dict[str, Any], dict[str, Any]]:
+    """A partition in a critical storm whose brand went quiet, its state saved by the stage."""
+    state = PartitionState(Replayer(None, LATENESS_MS))
+    states: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    scenario = phases()
+    records = [r for name in ("calm", "onset", "escalation") for r in scenario[name]]
+    for offset, record in enumerate(records):
+        mention = MentionEvent.from_record(record)
+        kind = detect_state.disposition(state, mention.brand, offset)
+        if detect_state.take(state, kind, offset, record, mention, pending, 0):
+            detect_state.save(0, state, states, pending)
+    return state, states, pending
+
+
+def quiet_hours(
+    partitions: dict[int, PartitionState],
+    sent: Sent,
+    save: Callable[[int, PartitionState], None] | None = None,
+) -> None:
+    """Six hours of the timer (every 30 s) over partitions that stay quiet."""
+    start = time.monotonic()
+
+    async def run() -> None:
+        for tick in range(1, int(HOURS_LATER / 30)):
+            now = start + tick * 30
+            await detect_state.close_quiet(
+                partitions,
+                lambda: set(partitions),
+                now,
+                IDLE_CLOSE_S,
+                LATENESS_MS,
+                sent,
+                *([save] if save is not None else []),
+            )
+
+    asyncio.run(run())
+
+
+def test_a_storm_the_timer_resolved_stays_resolved_after_a_rebuild() -> None:
+    """The timer resolves a quiet brand's storm. That was never saved (tables were written only
+    with a mention of the partition): a rebuild had the storm open again, its buckets reported
+    it critical and the timer resolved it a second time hours later."""
+    state, states, pending = saved_storm()
+    assert states[BRAND]["state"]["episodes"]["storm"]["end_ms"] is None
+
+    def save(part: int, saved: PartitionState) -> None:
+        assert saved.sending == 0  # Kafka has the outputs it covers
+        detect_state.save(part, saved, states, pending)
+        saved.dirty = False
+
+    sent = Sent()
+    quiet_hours({0: state}, sent, save)
+    assert (BRAND, "resolved") in sent.episodes()
+    assert "storm" not in states[BRAND]["state"]["episodes"] or (
+        states[BRAND]["state"]["episodes"]["storm"]["end_ms"] is not None
+    )
+    rebuilt = detect_state.rebuild(
+        list(states.items()), list(pending.items()), {0}, state.replayer.config, LATENESS_MS
+    )[0]
+    assert (
+        rebuilt.replayer.detectors[BRAND].to_state() == state.replayer.detectors[BRAND].to_state()
+    )
+    again = Sent()
+    quiet_hours({0: rebuilt}, again, save)
+    assert again.episodes() == []
+    levels = {o.storm_level for o in again.outputs if isinstance(o, BucketSummary)}
+    assert levels == {"normal"}
+
+
+def test_what_the_timer_closed_is_saved_with_the_next_mention() -> None:
+    """Without a save of its own (``save`` None), the timer leaves the partition dirty: the
+    agent saves it with its next mention."""
+    state, _, _ = saved_storm()
+    state.dirty = False
+    sent = Sent()
+    quiet_hours({0: state}, sent)
+    assert sent.outputs and state.dirty
+
+
+def test_the_timer_writes_a_table_on_the_partitions_own_changelog_partition() -> None:
+    """Outside stream iteration Faust has no event to take the changelog partition from."""
+
+    class Table:
+        def __init__(self) -> None:
+            self.data: dict[str, Any] = {"old": 1}
+            self.sent: list[tuple[int, str, Any, Any]] = []
+
+        def send_changelog(
+            self, partition: int, key: str, value: Any, value_serializer: Any = None
+        ) -> None:
+            self.sent.append((partition, key, value, value_serializer))
+
+    table = Table()
+    view = PartitionTable(table, 3)
+    view["acme"] = {"state": 1}
+    assert view.pop("old") == 1
+    assert view.pop("gone", None) is None
+    assert dict(view) == {"acme": {"state": 1}} == table.data
+    assert table.sent == [(3, "acme", {"state": 1}, None), (3, "old", None, "raw")]

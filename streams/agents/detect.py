@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -169,6 +169,33 @@ def sender(
             await delivery
 
     return emit
+
+
+class PartitionTable(MutableMapping[str, Any]):
+    """A Faust table written outside stream iteration, for one partition's keys: Faust takes a
+    write's changelog partition from the current event, and the timer has none. Same store and
+    same changelog records as a write in the stream of that partition."""
+
+    def __init__(self, table: Any, partition: int) -> None:
+        self.table = table
+        self.partition = partition
+
+    def __getitem__(self, key: str) -> Any:
+        return self.table.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table.data[key] = value
+        self.table.send_changelog(self.partition, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self.table.data[key]
+        self.table.send_changelog(self.partition, key, None, value_serializer="raw")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table.data)
+
+    def __len__(self) -> int:
+        return len(self.table.data)
 
 
 def assigned_partitions(app: faust.App, topic: str) -> set[int]:
@@ -369,8 +396,7 @@ def register(
     @app.timer(interval=timer_interval(config.idle_close_s))
     async def close_quiet_partitions() -> None:
         # Wall-clock closing for brands that went quiet, on owned partitions only. Results are
-        # emitted now; the state is saved with the partition's next mention (tables change
-        # only inside the stream).
+        # emitted now, and the state saved once Kafka has them (save_quiet).
         topic = source.get_topic_name()
         now = time.monotonic()
         owned = timer_partitions(app, topic)
@@ -404,6 +430,18 @@ def register(
             config.idle_close_s,
             config.lateness_ms,
             emit,
+            save_quiet,
         )
+
+    def save_quiet(part: int, state: PartitionState) -> None:
+        # A quiet partition has no mention to save with: its tables are written here, on its
+        # own changelog partitions (Faust's table writes take those from the current event).
+        now = time.monotonic()
+        if detect_state.may_save(state, now, config.save_interval_s):
+            detect_state.save(
+                part, state, PartitionTable(states, part), PartitionTable(pending, part)
+            )
+            state.dirty = False
+            state.last_save = now
 
     return detect

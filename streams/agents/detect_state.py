@@ -338,6 +338,11 @@ def rebuild(
             replayer, abandoned=abandoned.get(part, []), dropped=dropped.get(part, [])
         )
         state.dirty = bool(state.dropped)  # saved with the partition's next mention
+        if replayer.max_event_ms is not None and replayer._advanced_to is not None:
+            # The timer had moved a quiet partition's watermark on (its saves say how far):
+            # it goes on from there, rather than waiting that long again.
+            ahead_ms = replayer._advanced_to + lateness_ms - replayer.max_event_ms
+            state.last_wall -= max(0, ahead_ms) / 1000
         for brand, detector in replayer.detectors.items():
             state.saved_until[brand] = detector.closed_until
             state.saved_offset[brand] = saved_offset[brand]
@@ -381,9 +386,15 @@ async def close_quiet(
     idle_close_s: float,
     lateness_ms: int,
     emit: Callable[[list[Output]], Awaitable[None]],
+    save: Callable[[int, PartitionState], None] | None = None,
 ) -> None:
     """The wall-clock timer: close the buckets of partitions that went quiet, so a silent brand
     still closes them (and its episodes de-escalate and resolve).
+
+    What it closed is saved like the rest (``dirty``): by ``save`` once Kafka has the outputs
+    (if the partition is still this worker's and ``save`` wants to), else with the partition's
+    next mention. Unsaved, a storm the timer resolved was open again after a rebuild, and its
+    buckets reported it until the timer resolved it a second time.
 
     Only partitions in ``owned()`` (the worker: its assignment, none while a rebalance is under
     way), with the state they have now. Both are asked again before each partition, since a
@@ -398,8 +409,12 @@ async def close_quiet(
         if boundary is None:
             continue
         state.replayer._advanced_to = boundary
+        outputs = state.replayer.advance(boundary)
+        state.dirty = state.dirty or bool(outputs)
         state.sending += 1
         try:
-            await emit(state.replayer.advance(boundary))
+            await emit(outputs)
         finally:
             state.sending -= 1
+        if save is not None and partitions.get(part) is state and part in owned():
+            save(part, state)
