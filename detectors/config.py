@@ -263,10 +263,19 @@ def _validate(config: DetectorConfig) -> None:
             raise ConfigError(f"{key}: must be >= 0, got {value!r}")
 
     positive("bucket_minutes", config.bucket_minutes)
+    seconds = config.bucket_minutes * 60.0
+    if seconds < 1.0 - 1e-9 or abs(seconds - round(seconds)) > 1e-6 * seconds:
+        raise ConfigError(
+            "bucket_minutes: must be a whole number of seconds (at least 1 s, e.g. 0.5 for "
+            f"30 s), got {config.bucket_minutes!r} ({seconds:g} s)"
+        )
     b = config.baseline
     for name in ("level_half_life_hours", "day_half_life_days", "week_half_life_weeks"):
         positive(f"baseline.{name}", getattr(b, name))
-    for name in ("day_prior_days", "week_prior_weeks", "clip_floor_per_hour", "warmup_hours"):
+    # The priors weigh the coarser profile while a slot has no data: at 0 it is 0 / 0.
+    for name in ("day_prior_days", "week_prior_weeks"):
+        positive(f"baseline.{name}", getattr(b, name))
+    for name in ("clip_floor_per_hour", "warmup_hours"):
         non_negative(f"baseline.{name}", getattr(b, name))
     if b.clip_ratio < 1:
         raise ConfigError(f"baseline.clip_ratio: must be >= 1, got {b.clip_ratio!r}")
@@ -317,6 +326,10 @@ def _validate(config: DetectorConfig) -> None:
     st = config.states
     for level in ("watch", "warning", "critical"):
         enter, exit_ = getattr(st, f"{level}_enter"), getattr(st, f"{level}_exit")
+        # Scores are never negative: an exit threshold of 0 is never undershot (an episode
+        # could not resolve) and an enter threshold of 0 is always reached (paging at once).
+        positive(f"states.{level}_enter", enter)
+        positive(f"states.{level}_exit", exit_)
         if exit_ > enter:
             raise ConfigError(f"states.{level}_exit: must be <= states.{level}_enter")
     if not st.watch_enter <= st.warning_enter <= st.critical_enter:
@@ -334,12 +347,14 @@ def _validate(config: DetectorConfig) -> None:
         "figures_window_minutes",
         "sustained_window_minutes",
         "sustained_z",
+        # Weights of priors that are divided by when there is no data yet.
+        "share_prior_mentions",
+        "sustained_prior_windows",
     ):
         positive(f"storm.{name}", getattr(sc, name))
-    for name in ("sustained_prior_phi", "sustained_prior_windows", "sustained_min_ratio"):
+    for name in ("sustained_prior_phi", "sustained_min_ratio"):
         non_negative(f"storm.{name}", getattr(sc, name))
     for name in (
-        "share_prior_mentions",
         "share_min_volume",
         "min_negative",
         "share_drop_z",
@@ -363,3 +378,20 @@ def _validate(config: DetectorConfig) -> None:
     ):
         positive(f"drivers.{name}", getattr(d, name))
     non_negative("drivers.min_term_count", d.min_term_count)
+    # A half-life shorter than a bucket forgets more than half of everything at each bucket:
+    # meaningless, and under a few seconds the lazily decayed counters overflow.
+    for key, minutes in (
+        ("baseline.level_half_life_hours", b.level_half_life_hours * 60.0),
+        ("baseline.day_half_life_days", b.day_half_life_days * 1440.0),
+        ("baseline.week_half_life_weeks", b.week_half_life_weeks * 10080.0),
+        ("spikes.tail_half_life_days", s.tail_half_life_days * 1440.0),
+        ("storm.share_half_life_days", sc.share_half_life_days * 1440.0),
+        ("storm.reach_half_life_days", sc.reach_half_life_days * 1440.0),
+        ("drivers.background_half_life_days", d.background_half_life_days * 1440.0),
+        ("drivers.recent_half_life_minutes", d.recent_half_life_minutes),
+    ):
+        if minutes < config.bucket_minutes:
+            raise ConfigError(
+                f"{key}: must be at least one bucket ({config.bucket_minutes:g} minutes), "
+                f"got {minutes:g} minutes"
+            )

@@ -8,6 +8,8 @@ import pytest
 
 from detectors.config import ConfigError, DetectorConfig
 from detectors.events import MentionEvent
+from detectors.replay import Replayer, replay
+from tests.detector_support import T0, stream
 
 
 def test_defaults_round_trip_through_a_dict() -> None:
@@ -61,12 +63,58 @@ def test_partial_yaml(tmp_path: Path) -> None:
         ({"baseline": {"brand_timezones": {"acme": "Mars/Base"}}}, "baseline.brand_timezones"),
         ({"baseline": {"brand_timezones": ["acme"]}}, "baseline.brand_timezones"),
         ({"baseline": {"brand_timezones": "acme"}}, "baseline.brand_timezones"),
+        # Accepted once, then every detector crashed (division by zero, modulo by zero, overflow)
+        ({"storm": {"share_prior_mentions": 0}}, "storm.share_prior_mentions"),
+        ({"storm": {"sustained_prior_windows": 0}}, "storm.sustained_prior_windows"),
+        ({"bucket_minutes": 0.000001}, "bucket_minutes"),  # rounded to a bucket of 0 ms
+        ({"bucket_minutes": 0.01}, "bucket_minutes"),  # 0.6 s: not a whole number of seconds
+        ({"baseline": {"day_prior_days": 0}}, "baseline.day_prior_days"),
+        ({"baseline": {"week_prior_weeks": 0}}, "baseline.week_prior_weeks"),
+        ({"drivers": {"recent_half_life_minutes": 0.5}}, "drivers.recent_half_life_minutes"),
+        ({"spikes": {"tail_half_life_days": 1e-9}}, "spikes.tail_half_life_days"),
+        # Accepted once: an exit threshold of 0 is never undershot (episodes never resolved),
+        # an enter threshold of 0 always reached (every brand paged at once).
+        ({"states": {"watch_exit": 0}}, "states.watch_exit"),
+        ({"states": {"watch_enter": 0, "watch_exit": 0}}, "states.watch_enter"),
+        ({"states": {"critical_exit": -1}}, "states.critical_exit"),
     ],
 )
 def test_validation_names_the_key(data: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as info:
         DetectorConfig.from_dict(data)
     assert str(info.value).startswith(key), str(info.value)
+
+
+def _edge_configs() -> list[dict[str, dict[str, float]]]:
+    out = []
+    for section, values in DetectorConfig().to_dict().items():
+        if isinstance(values, dict):
+            for key, default in values.items():
+                if isinstance(default, int | float) and not isinstance(default, bool):
+                    out += [{section: {key: edge}} for edge in (0, 1e-9)]
+    return out
+
+
+def test_every_configuration_validation_accepts_runs() -> None:
+    """Validation is the only guard: a value it lets through must give a working detector
+    (it once let through values that crashed every detector on its first bucket)."""
+    events = list(stream("acme", T0, 30, lambda t: 2.0))
+    ran = 0
+    for data in [*_edge_configs(), {"bucket_minutes": 0.5}, {"bucket_minutes": 1 / 60}]:
+        try:
+            config = DetectorConfig.from_dict(data)
+        except ConfigError:
+            continue
+        assert list(replay(events, config)), data
+        ran += 1
+    assert ran > 20
+
+
+def test_bucket_lengths_are_whole_seconds() -> None:
+    assert Replayer(DetectorConfig.from_dict({"bucket_minutes": 1 / 60})).bucket_ms == 1000
+    assert Replayer(DetectorConfig.from_dict({"bucket_minutes": 0.1})).bucket_ms == 6000
+    with pytest.raises(ConfigError, match="whole number of seconds"):
+        DetectorConfig.from_dict({"bucket_minutes": 1 / 120})
 
 
 def test_mention_event_from_a_scored_record() -> None:
