@@ -198,6 +198,33 @@ class PartitionTable(MutableMapping[str, Any]):
         return len(self.table.data)
 
 
+def admit(
+    state: PartitionState,
+    dedup: Deduplicator,
+    mention: MentionEvent,
+    partition: int,
+    offset: int,
+    generation: object,
+) -> Disposition | None:
+    """How the stage takes a record of its partition (TICK or FEED), or None to leave it: in the
+    detectors already, or a copy."""
+    kind = detect_state.disposition(state, mention.brand, offset)
+    if kind is Disposition.SKIP:
+        metrics.DETECT_REDELIVERED.inc()
+        if offset in state.replayed:
+            # Counted before the restart (the rebuild replayed it). Its identity is recorded
+            # again: the kill may have lost that write of the ids table (flushed apart from the
+            # others), and a copy the redone upstream stages wrote would be counted twice.
+            is_copy(dedup, mention, partition, offset, generation)
+        return None
+    if is_copy(dedup, mention, partition, offset, generation):
+        metrics.DETECT_DUPLICATES.inc()
+        return None
+    if kind is Disposition.TICK:
+        metrics.DETECT_REDELIVERED.inc()  # counted in its brand's saved state
+    return kind
+
+
 def assigned_partitions(app: faust.App, topic: str) -> set[int]:
     """This worker's partitions of ``topic``, as its consumer has them now."""
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
@@ -340,15 +367,9 @@ def register(
                 state = partitions[part] = PartitionState(
                     Replayer(config.detector, config.lateness_ms, config.seed)
                 )
-            kind = detect_state.disposition(state, mention.brand, message.offset)
-            if kind is Disposition.SKIP:
-                metrics.DETECT_REDELIVERED.inc()
+            kind = admit(state, dedup, mention, part, message.offset, generation[0])
+            if kind is None:
                 continue
-            if is_copy(dedup, mention, part, message.offset, generation[0]):
-                metrics.DETECT_DUPLICATES.inc()
-                continue
-            if kind is Disposition.TICK:
-                metrics.DETECT_REDELIVERED.inc()  # counted in its brand's saved state
             state.last_wall = time.monotonic()
             late_before = sum(d.late_total for d in state.replayer.detectors.values())
             try:

@@ -71,6 +71,8 @@ class PartitionState:
     dropped: list[str] = field(default_factory=list)
     #: Sends of this partition's outputs under way (see :func:`settle`).
     sending: int = 0
+    #: Offsets the rebuild replayed from pending entries (counted before the restart).
+    replayed: set[int] = field(default_factory=set)
 
 
 class Disposition(enum.Enum):
@@ -99,6 +101,7 @@ def count(
     """Apply a TICK or FEED decision to the detectors (in memory only: :func:`settle` then
     sends the outputs and writes the record's pending entry, in that order)."""
     state.high_offset = offset
+    state.replayed.clear()  # the redelivered records are behind
     if kind is Disposition.TICK:
         return state.replayer.tick(mention.clock_ms)
     return state.replayer.feed(mention)
@@ -351,6 +354,7 @@ def rebuild(
             try:
                 event = MentionEvent.from_record(mention)
                 state.high_offset = max(state.high_offset, offset)
+                state.replayed.add(offset)
                 state.pending.setdefault(event.brand, []).append(pending_key(event.brand, offset))
                 if offset <= state.saved_offset.get(event.brand, -1):
                     replayer.tick(event.clock_ms)  # in the brand's saved state already
