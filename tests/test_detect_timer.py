@@ -257,3 +257,42 @@ def test_the_timer_writes_a_table_on_the_partitions_own_changelog_partition() ->
     assert view.pop("gone", None) is None
     assert dict(view) == {"acme": {"state": 1}} == table.data
     assert table.sent == [(3, "acme", {"state": 1}, None), (3, "old", None, "raw")]
+
+
+def test_old_mentions_do_not_keep_the_timer_from_resolving_a_quiet_storm() -> None:
+    """The storm's brand goes silent; another brand of the partition gets a back-filled mention
+    every 90 s, older than the partition's newest (counted late). Each used to restart the
+    partition's quiet clock, so the timer never closed a bucket and the storm stayed open."""
+    state = stormy()
+    newest = state.replayer.max_event_ms
+    assert newest is not None
+    start = time.monotonic()
+    state.last_wall = start
+    sent = Sent()
+
+    async def run() -> None:
+        for tick in range(1, int(HOURS_LATER / 30)):
+            now = start + tick * 30
+            if tick % 3 == 0:
+                old = MentionEvent(
+                    brand="other", event_ms=newest - 2 * 3_600_000 + tick, sentiment="neutral"
+                )
+                kind = detect_state.disposition(state, "other", tick)
+                sent.outputs.extend(detect_state.count(state, kind, tick, old, now))
+            await detect_state.close_quiet(
+                {0: state}, lambda: {0}, now, IDLE_CLOSE_S, LATENESS_MS, sent
+            )
+
+    asyncio.run(run())
+    assert (BRAND, "resolved") in sent.episodes()
+
+
+def test_a_mention_that_moves_the_watermark_restarts_the_quiet_clock() -> None:
+    state = calm("acme")
+    state.last_wall = 100.0
+    later = MentionEvent(brand="acme", event_ms=T0 + 60_000, sentiment="neutral")
+    detect_state.count(state, detect_state.Disposition.FEED, 1, later, 200.0)
+    assert state.last_wall == 200.0
+    earlier = MentionEvent(brand="acme", event_ms=T0 + 1_000, sentiment="neutral")
+    detect_state.count(state, detect_state.Disposition.FEED, 2, earlier, 300.0)
+    assert state.last_wall == 200.0

@@ -370,7 +370,6 @@ def register(
             kind = admit(state, dedup, mention, part, message.offset, generation[0])
             if kind is None:
                 continue
-            state.last_wall = time.monotonic()
             late_before = sum(d.late_total for d in state.replayer.detectors.values())
             try:
                 outputs = detect_state.count(state, kind, message.offset, mention)

@@ -96,15 +96,29 @@ def disposition(state: PartitionState, brand: str, offset: int) -> Disposition:
 
 
 def count(
-    state: PartitionState, kind: Disposition, offset: int, mention: MentionEvent
+    state: PartitionState,
+    kind: Disposition,
+    offset: int,
+    mention: MentionEvent,
+    now: float | None = None,
 ) -> list[Output]:
     """Apply a TICK or FEED decision to the detectors (in memory only: :func:`settle` then
-    sends the outputs and writes the record's pending entry, in that order)."""
+    sends the outputs and writes the record's pending entry, in that order).
+
+    The partition's quiet clock (``last_wall``) restarts at ``now`` (monotonic time) only when
+    the record moves its watermark on: the timer extrapolates from the newest event time, and
+    a trickle of older mentions (a back-fill, counted late) would keep it from ever closing a
+    silent brand's buckets, and resolving its storm."""
     state.high_offset = offset
     state.replayed.clear()  # the redelivered records are behind
+    newest = state.replayer.max_event_ms
     if kind is Disposition.TICK:
-        return state.replayer.tick(mention.clock_ms)
-    return state.replayer.feed(mention)
+        outputs = state.replayer.tick(mention.clock_ms)
+    else:
+        outputs = state.replayer.feed(mention)
+    if state.replayer.max_event_ms != newest:
+        state.last_wall = time.monotonic() if now is None else now
+    return outputs
 
 
 def note(
