@@ -11,6 +11,15 @@ offsets those partitions had ``settle_s`` earlier: whatever had arrived upstream
 gone through. A steady flow passes (its commits trail the end offsets by a commit interval);
 a stall or a growing backlog does not, and an unreachable Kafka holds the timer too.
 
+The probe samples only when the timer asks, and the timer asks only while a partition is quiet,
+so the first ask of a quiet spell has no sample ``settle_s`` old to compare with. It does not
+answer "not caught up" for that alone: if the group has already committed everything there is
+now, nothing can be waiting upstream; otherwise it samples again (every ``poll_s``, blocking the
+timer's thread, not the event loop) until the group has committed the end offsets of its first
+sample, or ``settle_s`` has passed and that sample is the usual reference. Either comparison is
+stricter than the usual one (its reference is newer), so the meaning stays: a steady flow passes
+within a commit interval, a stall still holds.
+
 The hold is global: ``mentions`` is keyed by mention id, so a stalled partition there may hold
 any brand's mentions. One stuck partition upstream therefore keeps every quiet brand's buckets
 open (and its storm from resolving) until it moves again; the consumer-lag alerts name it.
@@ -67,6 +76,9 @@ class UpstreamProbe:
         self._admin: KafkaAdminClient | None = None
         self._lock = threading.Lock()  # the timer's thread against the shutdown's close
         self._closed = False
+        self._closing = threading.Event()  # set by close(): a first ask stops waiting
+        #: How often the first ask of a quiet spell samples again while it waits (see above).
+        self.poll_s = 1.0
         #: (monotonic time, end offsets) of earlier samples, oldest first.
         self._samples: deque[tuple[float, dict[tuple[str, int], int]]] = deque()
 
@@ -102,30 +114,57 @@ class UpstreamProbe:
 
     def caught_up(self, now: float | None = None) -> bool:
         """Whether the group has gone through everything that was upstream ``settle_s`` ago.
-        False while that cannot be told yet (no sample that old), or Kafka cannot be asked."""
-        now = time.monotonic() if now is None else now
+        Without a sample that old (the first ask of a quiet spell), whether it has gone through
+        everything there is now, or, within ``settle_s``, everything its first sample saw.
+        False while Kafka cannot be asked, and after :meth:`close`. Blocking: for up to
+        ``settle_s`` when the first ask finds records not yet committed."""
+        started = time.monotonic()
+        now = started if now is None else now
         with self._lock:
             if self._closed:
                 return False
-            try:
-                committed, starts, ends = self.sample()
-            except Exception as exc:  # Kafka unreachable or slow: hold the timer, retry later
-                log.info("detect.upstream_unknown", error=f"{type(exc).__name__}: {exc}")
-                self._close_client()
+            current = self._sample_or_none()
+            if current is None:
                 return False
-        samples = self._samples
-        # The reference is the newest sample at least settle_s old (kept at the front); one
-        # older than max_age_s says nothing about the last few minutes, and is dropped.
-        while len(samples) >= 2 and now - samples[1][0] >= self.settle_s:
-            samples.popleft()
-        while samples and now - samples[0][0] > self.max_age_s:
-            samples.popleft()
-        earlier = samples[0][1] if samples and now - samples[0][0] >= self.settle_s else None
-        samples.append((now, ends))
-        return earlier is not None and caught_up(committed, earlier, starts)
+            committed, starts, ends = current
+            samples = self._samples
+            # The reference is the newest sample at least settle_s old (kept at the front); one
+            # older than max_age_s says nothing about the last few minutes, and is dropped.
+            while len(samples) >= 2 and now - samples[1][0] >= self.settle_s:
+                samples.popleft()
+            while samples and now - samples[0][0] > self.max_age_s:
+                samples.popleft()
+            earlier = samples[0][1] if samples and now - samples[0][0] >= self.settle_s else None
+            samples.append((now, ends))
+            if earlier is not None:
+                return caught_up(committed, earlier, starts)
+            # No reference yet. What is upstream now is a newer (so stricter) one: once the
+            # group has committed it, whatever was there settle_s ago has gone through too.
+            while not caught_up(committed, ends, starts):
+                waited = time.monotonic() - started
+                if waited >= self.settle_s:
+                    return False  # the first sample is settle_s old now: a real hold
+                if self._closing.wait(min(self.poll_s, self.settle_s - waited)):
+                    return False
+                current = self._sample_or_none()
+                if current is None:
+                    return False
+                committed, starts, _ = current
+            return True
+
+    def _sample_or_none(self) -> tuple[dict[tuple[str, int], int], ...] | None:
+        """:meth:`sample`, or None (logged, and the client closed) if Kafka does not answer."""
+        try:
+            return self.sample()
+        except Exception as exc:  # Kafka unreachable or slow: hold the timer, retry later
+            log.info("detect.upstream_unknown", error=f"{type(exc).__name__}: {exc}")
+            self._close_client()
+            return None
 
     def close(self) -> None:
-        """At shutdown: after the call in flight, if any; later calls answer False."""
+        """At shutdown: after the call in flight, if any (one waiting for commits stops
+        waiting); later calls answer False."""
+        self._closing.set()
         with self._lock:
             self._closed = True
             self._close_client()

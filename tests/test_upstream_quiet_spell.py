@@ -1,0 +1,54 @@
+"""On the real Kafka: a brand going quiet with nothing waiting upstream is closed by the detect
+stage's wall-clock timer without a hold. The timer asks the upstream probe only while a partition
+is quiet, and the probe used to answer the first ask of every quiet spell "not caught up" (no
+sample old enough to compare with): a hold counted, the holding gauge at 1, a
+``detect.timer_held`` / ``detect.timer_released`` pair in the log, and the buckets closed late."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+
+from streams.kafka_local import LocalKafka
+from tests.running_worker import start_worker
+
+pytestmark = pytest.mark.integration
+
+BRAND = "nordlys-energi"  # of deploy/brands.yaml
+
+
+def test_a_quiet_spell_with_nothing_upstream_closes_without_a_hold(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    config = tmp_path / "detector.yaml"
+    config.write_text("bucket_minutes: 0.1\n")  # 6-second buckets
+    worker = start_worker(
+        kafka,
+        tmp_path,
+        STORMVARSEL_TOPIC_PARTITIONS="1",
+        STORMVARSEL_DETECTOR_CONFIG=str(config),
+        STORMVARSEL_DETECT_LATENESS_S="0",
+        STORMVARSEL_DETECT_IDLE_CLOSE_S="2",  # the timer asks every second once quiet
+    )
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    counted = f"stormvarsel_brand_mentions_counted{{brand={BRAND}}}"
+    closed = "stormvarsel_buckets_closed_total{}"
+    try:
+        value = {"id": "one", "text": "power cut", "created_at": time.time(), "brand": BRAND}
+        producer.send(worker.topic("mentions"), value=json.dumps(value).encode())
+        producer.flush()
+        worker.wait(lambda: worker.metrics().get(counted) == 1, 60, "the mention counted")
+        before = worker.metrics().get(closed, 0)
+        # Nothing else arrives: the timer closes the mention's bucket by wall clock.
+        worker.wait(lambda: worker.metrics().get(closed, 0) > before, 60, "its bucket closed")
+        metrics = worker.metrics()
+        assert metrics.get("stormvarsel_detect_timer_held_total{}", 0) == 0, worker.log_tail()
+        assert metrics.get("stormvarsel_detect_timer_holding{}") == 0
+        assert "detect.timer_held" not in worker.log.read_text(errors="replace")
+    finally:
+        producer.close()
+        worker.stop()
