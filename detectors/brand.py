@@ -30,7 +30,7 @@ from detectors.buckets import GROUPS, OpenBucket, Post
 from detectors.config import DetectorConfig
 from detectors.drivers import EpisodeEvidence, LanguageTable
 from detectors.episodes import BucketSummary, Episode, EpisodeEvent, Kind, Output, iso
-from detectors.events import MentionEvent
+from detectors.events import MAX_AHEAD_MS, MentionEvent
 from detectors.spikes import SpikeScorer, SustainedScorer
 from detectors.states import LEVELS, NORMAL, LevelMachine, Transition
 from detectors.text import Terms, extract
@@ -98,6 +98,9 @@ class BrandDetector:
         #: Every mention observed since the detector began (in a bucket or late). Saved with the
         #: state, so it proves each mention was counted once across restarts and rebalances.
         self.observed_total = 0
+        #: Mentions dated more than ``MAX_AHEAD_MS`` ahead of their arrival (or of the stream's
+        #: clock): counted here (and in ``observed_total``), in no bucket.
+        self.dropped_total = 0
         self.baseline = SeasonalBaseline(cfg.baseline)
         self.volume_scorer = SpikeScorer(cfg.spikes, self.minutes)
         self.negative_scorer = SpikeScorer(cfg.spikes, self.minutes, cfg.storm.min_negative)
@@ -139,10 +142,19 @@ class BrandDetector:
 
     # --- input -------------------------------------------------------------------------------
 
-    def observe(self, event: MentionEvent) -> None:
+    def observe(self, event: MentionEvent, now_ms: int | None = None) -> None:
         """Add a mention to its bucket. A mention for an already closed bucket is late: it is
-        counted (``late_total``, and ``late`` in the next bucket summary), not added."""
+        counted (``late_total``, and ``late`` in the next bucket summary), not added.
+
+        A mention dated more than ``MAX_AHEAD_MS`` ahead of its arrival (``received_ms``) or,
+        without that stamp, of ``now_ms`` (the stream's clock, which :class:`Replayer` passes)
+        is dropped: counted in ``dropped_total``, not added (its bucket would be closed only
+        when time got there, or by a final flush closing every bucket up to it)."""
         self.observed_total += 1
+        reference = event.received_ms if event.received_ms is not None else now_ms
+        if reference is not None and event.event_ms - reference > MAX_AHEAD_MS:
+            self.dropped_total += 1
+            return
         start = bucket_start(event.event_ms, self.bucket_ms)
         closed_until = self.closed_until
         if closed_until is not None and start < closed_until:
@@ -164,9 +176,14 @@ class BrandDetector:
         """Close, in order, every bucket that ends at or before ``watermark_ms`` (empty ones too,
         once the brand has been seen) and return what that produced."""
         if self.closed_until is None:
+            # A new brand starts at its first bucket, once the watermark has passed that
+            # bucket's end: until then a mention for an earlier bucket is still in time.
             if not self.open:
                 return []
-            self.closed_until = min(self.open)
+            first = min(self.open)
+            if first + self.bucket_ms > watermark_ms:
+                return []
+            self.closed_until = first
         out: list[Output] = []
         while self.closed_until + self.bucket_ms <= watermark_ms:
             start = self.closed_until
@@ -421,6 +438,7 @@ class BrandDetector:
             "closed_until": self.closed_until,
             "late": [self.late_total, self.late_pending],
             "observed": self.observed_total,
+            "dropped": self.dropped_total,
             "baseline": self.baseline.to_state(),
             "volume_scorer": self.volume_scorer.to_state(),
             "negative_scorer": self.negative_scorer.to_state(),
@@ -465,6 +483,7 @@ class BrandDetector:
         d.closed_until = state["closed_until"]
         d.late_total, d.late_pending = (int(v) for v in state["late"])
         d.observed_total = int(state.get("observed", 0))  # absent in states saved before it
+        d.dropped_total = int(state.get("dropped", 0))  # likewise
         d.baseline = SeasonalBaseline.from_state(config.baseline, state["baseline"])
         d.volume_scorer.load_state(state["volume_scorer"])
         d.negative_scorer.load_state(state["negative_scorer"])

@@ -11,9 +11,17 @@ Sentiment = Literal["negative", "neutral", "positive"]
 SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
 #: Event times the detector accepts: 2000-01-01 to 2100-01-01 UTC. The validate stage refuses
 #: times outside a much narrower range; this guards the detect stage against records written to
-#: ``mentions.scored`` by anything else, where a time in the year 10^20 would make a brand's
-#: detector close buckets up to it, one by one.
+#: ``mentions.scored`` by anything else, where a time in the year 10^20 could not even be
+#: bucketed. Within the range, :data:`MAX_AHEAD_MS` bounds how far ahead a mention may be.
 EVENT_MS_RANGE = (946_684_800_000, 4_102_444_800_000)
+#: How far a mention may be dated ahead of its arrival (``received_ms``) or, without that
+#: stamp, ahead of the stream's clock (the highest mention time seen): 7 days. A mention dated
+#: further ahead is dropped (counted in ``BrandDetector.dropped_total``, in no bucket), and a
+#: mention moves the stream's clock at most this far. The validate stage allows an hour of
+#: skew; a week lets a stream without arrival stamps be silent for days (a quiet brand
+#: replayed on its own) and still bounds what one mention can cost: a week of buckets per
+#: brand, where a mention dated 2099 made every brand close 38 million.
+MAX_AHEAD_MS = 7 * 24 * 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +112,19 @@ class MentionEvent:
             is_brand_reply=bool(record.get("is_brand_reply", False)),
             received_ms=int(received) if received is not None else None,
         )
+
+
+def ahead_reference(event: MentionEvent, now_ms: int | None) -> int | None:
+    """What a mention's date is checked against: its arrival if stamped, else the stream's
+    clock ``now_ms`` (None: nothing to compare with)."""
+    return event.received_ms if event.received_ms is not None else now_ms
+
+
+def too_far_ahead(event: MentionEvent, now_ms: int | None) -> bool:
+    """Whether a mention is dated more than :data:`MAX_AHEAD_MS` ahead of its
+    :func:`ahead_reference`."""
+    reference = ahead_reference(event, now_ms)
+    return reference is not None and event.event_ms - reference > MAX_AHEAD_MS
 
 
 def watermark_clock(event_ms: int, received_ms: float | None) -> int:

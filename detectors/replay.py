@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.episodes import Output
-from detectors.events import MentionEvent
+from detectors.events import MAX_AHEAD_MS, MentionEvent, ahead_reference, too_far_ahead
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,27 @@ class Replayer:
         #: worker carries brands' detectors over when the topics get more partitions.
         self.seed = seed
 
+    def clock_ms(self) -> int | None:
+        """The stream's clock: the highest mention time seen (as far as each moved it), or
+        where the wall-clock timer has moved the watermark since, if that is further."""
+        clock = self.max_event_ms
+        if self._advanced_to is not None:
+            timer = self._advanced_to + self.lateness_ms
+            clock = timer if clock is None else max(clock, timer)
+        return clock
+
     def feed(self, event: MentionEvent) -> list[Output]:
+        now = self.clock_ms()
         detector = self.detectors.get(event.brand)
         ended: list[Output] = []
         if detector is None:
-            carried = self.seed(event.brand, event.event_ms) if self.seed is not None else None
+            # A mention dated too far ahead (dropped below) says nothing about when its brand
+            # appeared: a carried-over detector is judged by the stream's clock instead.
+            reference = ahead_reference(event, now)
+            seen_ms = event.event_ms
+            if reference is not None and too_far_ahead(event, now):
+                seen_ms = reference
+            carried = self.seed(event.brand, seen_ms) if self.seed is not None else None
             if carried is not None:
                 ended.extend(carried.ended)
             seeded = carried.detector if carried is not None else None
@@ -81,14 +97,23 @@ class Replayer:
             # time got there. Set in the brand's own state, so a rebuild keeps it.
             start = event.clock_ms - event.clock_ms % self.bucket_ms
             detector.start_at(max(start, advanced_to) if advanced_to is not None else start)
-        detector.observe(event)
+        detector.observe(event, now)
         return ended + self.tick(event.clock_ms)
 
     def tick(self, event_ms: int) -> list[Output]:
         """Move the shared watermark as a mention at ``event_ms`` does (``feed`` calls this after
         observing it). A replay that leaves some brands out ticks with their mentions, so the
-        brands it keeps see the very watermark, and give the very outputs, of a full run."""
+        brands it keeps see the very watermark, and give the very outputs, of a full run.
+
+        One mention moves the clock at most ``MAX_AHEAD_MS`` ahead: a mention dated in 2099
+        (without an arrival stamp) is dropped by its detector, and moves every brand a week
+        on, not to 2099 one bucket at a time. A stream that really went silent for longer
+        catches up a week per mention. The clock alone decides, so a rebuild that only ticks
+        with a mention its brand's saved state holds moves it exactly as ``feed`` did."""
         if self.max_event_ms is None or event_ms > self.max_event_ms:
+            now = self.clock_ms()
+            if now is not None and event_ms - now > MAX_AHEAD_MS:
+                event_ms = now + MAX_AHEAD_MS
             self.max_event_ms = event_ms
             watermark = event_ms - self.lateness_ms
             boundary = watermark - watermark % self.bucket_ms
@@ -105,10 +130,14 @@ class Replayer:
 
     def flush(self) -> list[Output]:
         """Close every bucket up to the end of the last one that holds a mention (a mention
-        dated ahead of its arrival can be in a bucket past the watermark's reach)."""
-        if self.max_event_ms is None:
+        dated ahead of its arrival can be in a bucket past the watermark's reach), but no
+        further than ``MAX_AHEAD_MS`` past the stream's clock: no mention kept now is dated
+        later, and a state saved before mentions that far ahead were dropped may hold one."""
+        now = self.clock_ms()
+        if now is None:
             return []
-        latest = max([self.max_event_ms, *(max(d.open) for d in self.detectors.values() if d.open)])
+        latest = max([now, *(max(d.open) for d in self.detectors.values() if d.open)])
+        latest = min(latest, now + MAX_AHEAD_MS)
         end = latest - latest % self.bucket_ms + self.bucket_ms
         return self.advance(end)
 
