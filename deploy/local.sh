@@ -67,9 +67,39 @@ say "Fetching Apache Kafka from Maven Central (cached after the first time)"
 say "Preparing the offline sentiment model (cached after the first time)"
 .venv/bin/stormvarsel models install
 
+# promtool of the Prometheus version docker-compose.yml runs (Debian's is older: Prometheus 3
+# evaluates range windows differently), built from the Go module proxy, for the rule tests.
+# Prometheus 3.Y.Z is the Go module version v0.3YY.Z. Skipped without Go; the test says so.
+compose_promtool() {
+  local tag module dest
+  tag=$(sed -n 's|^ *image: prom/prometheus:v\([0-9.]*\)$|\1|p' docker-compose.yml)
+  [[ $tag =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] || { echo "no prom/prometheus:vX.Y.Z in docker-compose.yml" >&2; return 1; }
+  module="v0.$((BASH_REMATCH[1] * 100 + BASH_REMATCH[2])).${BASH_REMATCH[3]}"
+  dest="${XDG_CACHE_HOME:-$HOME/.cache}/stormvarsel/promtool-v$tag"
+  [[ -x $dest/promtool ]] && return 0
+  if ! command -v go >/dev/null 2>&1; then
+    say "No Go toolchain: the rule tests run on Debian's promtool only"
+    return 0
+  fi
+  say "Building promtool $tag (Prometheus of docker-compose.yml) from the Go module proxy (cached after the first time)"
+  local work
+  work=$(mktemp -d)
+  # The module has replace directives, so 'go install pkg@version' refuses it: build in its source.
+  if (export GOMODCACHE="$work/mod" GOFLAGS=-modcacherw
+      src=$(go mod download -json "github.com/prometheus/prometheus@$module" \
+        | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+      cd "$src" && go build -trimpath -o "$work/promtool" ./cmd/promtool) >"$work/build.log" 2>&1; then
+    mkdir -p "$dest" && mv "$work/promtool" "$dest/promtool"
+  else
+    tail -n 20 "$work/build.log" >&2
+    say "Could not build promtool $tag; the rule tests run on Debian's promtool only"
+  fi
+  rm -rf "$work"
+}
+
 case "${1:-demo}" in
   demo) shift || true; exec .venv/bin/stormvarsel demo "$@" ;;
-  test) shift; exec .venv/bin/python -m pytest "$@" ;;
-  setup) say "Set up. Run: .venv/bin/stormvarsel --help" ;;
+  test) shift; compose_promtool; exec .venv/bin/python -m pytest "$@" ;;
+  setup) compose_promtool; say "Set up. Run: .venv/bin/stormvarsel --help" ;;
   *) echo "usage: bash deploy/local.sh [demo|test|setup]" >&2; exit 2 ;;
 esac
