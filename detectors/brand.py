@@ -337,10 +337,12 @@ class BrandDetector:
         episode = self.episodes.get(kind)
         group = "negative" if kind == "storm" else "other"
         if episode is None and transition is not None and transition.level > NORMAL:
-            # The recent terms already hold this bucket: the build-up is part of the story.
+            # A storm starts from the recent negative terms, which already hold this bucket:
+            # the build-up is part of the story. Buzz has no such seed, so it counts the
+            # terms of the bucket that opened it here (it once never counted them at all).
             seed = self.recent_terms if kind == "storm" else None
             evidence = EpisodeEvidence(self.config.drivers, seed=seed)
-            evidence.absorb(bucket, group, count)
+            evidence.absorb(bucket, group, count, sample if seed is None else None)
             first = self.run_start[kind]
             episode = Episode(
                 brand=self.brand,
