@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from detectors.stopwords import stop_words
@@ -31,6 +32,11 @@ def extract(text: str, lang: str | None) -> Terms:
     "on hold for 2 hours" gives no phrase but "cancelled flight" does.
     """
     stops = stop_words(lang)
+    # Decomposed letters (NFD: "a" + combining ring, as macOS and some keyboards write "å")
+    # are not word characters to the tokeniser, and split "håpløs" in two: compose them first.
+    # Checking is cheaper than normalising, and ASCII text needs neither.
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
     text = text.lower()
     if "http" in text or "www." in text:
         text = _URL.sub(" ", text)

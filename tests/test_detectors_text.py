@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from detectors.text import extract
 
 
@@ -32,3 +34,21 @@ def test_stop_words_follow_the_language_and_terms_count_once_per_post() -> None:
     assert terms.words == ("forsinket", "refusjon", "venter", "fortsatt")
     assert terms.phrases == ("forsinket refusjon", "venter fortsatt")
     assert extract("og jeg venter", "sv-SE").words != extract("og jeg venter", "nb").words
+
+
+def test_decomposed_nordic_letters_make_the_same_words() -> None:
+    """Text written with combining marks (NFD: "a" + U+030A for "å", as macOS and some
+    keyboards send it) split every word at the mark: "tåget står" gave "get", "sta"."""
+    for lang, text in (
+        ("nb", "Kundeservice på Telenor er helt håpløs, blåbær"),
+        ("sv", "Förseningen är oacceptabel, tåget står still"),
+        ("da", "Det er IKKE i orden #dårligservice"),
+    ):
+        decomposed = unicodedata.normalize("NFD", text)
+        assert decomposed != text
+        assert extract(decomposed, lang) == extract(text, lang)
+    assert extract(unicodedata.normalize("NFD", "tåget står still"), "sv").words == (
+        "tåget",
+        "står",
+        "still",
+    )
