@@ -1,8 +1,8 @@
 """The alert state machine: normal, watch, warning, critical, with hysteresis.
 
-A level is entered when the score has stayed at or above its enter threshold for
-``min_duration_minutes`` (0: on the first bucket), escalating straight to the highest level
-earned. A level is left only after the score has stayed below its (lower) exit threshold for
+A level is entered when the score has been at or above its enter threshold in as many buckets
+in a row as cover ``min_duration_minutes`` (``ceil(min_duration_minutes / bucket_minutes)``, at
+least one: 0 enters on the first bucket), escalating straight to the highest level earned. A level is left only after the score has stayed below its (lower) exit threshold for
 ``cool_down_minutes``; the machine then steps down to the highest level the score still holds,
 or resolves. The gap between enter and exit thresholds and the cool-down keep one wave of posts
 one episode, instead of a flurry of alerts that open and close with every bucket.
@@ -10,6 +10,7 @@ one episode, instead of a flurry of alerts that open and close with every bucket
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +36,9 @@ class LevelMachine:
         self.config = config
         self.level = NORMAL
         bucket = max(bucket_minutes, 1e-9)
-        self.confirm_buckets = max(1, round(config.min_duration_minutes / bucket) + 1)
-        if config.min_duration_minutes <= 0:
-            self.confirm_buckets = 1
+        #: Buckets in a row at or above an enter threshold before entering: as many as cover
+        #: the minimum duration (at least one). It was one more until 2026-12.
+        self.confirm_buckets = max(1, math.ceil(config.min_duration_minutes / bucket - 1e-9))
         self.cool_buckets = max(1, round(config.cool_down_minutes / bucket))
         #: Consecutive buckets at or above each level's enter threshold (index 1..3).
         self.above = [0, 0, 0, 0]
