@@ -8,7 +8,9 @@ things make growing by hand unsafe, and this command checks both before it chang
 - scored mentions or alert records the workers have not read yet stay on their brand's *old*
   partition. Read after the growth, they would start a second detector (or alert tracker) for the
   brand there, which saves over the brand's real one. So ``mentions.scored`` and ``alerts`` must
-  be read to the end first (``--force`` grows anyway). Unread ``mentions`` and
+  be read to the end first (``--force`` grows anyway): ``mentions.scored`` always, even where the
+  workers never committed on it (they read it from its first record), ``alerts`` only where they
+  did (without Alertmanager nothing reads it). Unread ``mentions`` and
   ``mentions.valid`` records are harmless: they are keyed by brand only when the next stage
   writes them, under the new layout.
 
@@ -20,7 +22,7 @@ brands' detectors are kept first (:mod:`streams.detector_seeds`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, TopicPartition
@@ -46,6 +48,9 @@ log = get_logger(__name__)
 
 #: Topics keyed by brand whose unread records would be read on the brand's old partition.
 MUST_BE_READ = (MENTIONS_SCORED, ALERTS)
+#: Of those, the topics only some deployments read: ``alerts`` has a reader only where
+#: Alertmanager is configured. Where the group has never committed on one, nothing of it counts.
+READ_IF_CONSUMED = (ALERTS,)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class GrowthPlan:
     partitions: int
     current: dict[str, int]  # pipeline topic -> its partitions now
     unread: dict[str, dict[int, int]]  # topic of MUST_BE_READ -> partition -> unread records
+    #: Topics of ``unread`` the group has never committed on: nothing of them read yet.
+    never_read: frozenset[str] = frozenset()
 
     @property
     def to_grow(self) -> list[str]:
@@ -77,12 +84,23 @@ class GrowthPlan:
 
 
 def unread_records(
-    admin: KafkaAdminClient, group: str, topics: dict[str, int]
+    admin: KafkaAdminClient,
+    group: str,
+    topics: dict[str, int],
+    read_if_consumed: Collection[str] = (),
 ) -> dict[str, dict[int, int]]:
     """Records of each partition of ``topics`` (name -> partition count) that the consumer group
     has not read: after its committed offset, or, where it has committed none, all of them (a
-    worker starts there from the earliest record). A topic the group has never committed on is
-    not read by these workers (``alerts`` without Alertmanager): nothing of it counts."""
+    worker starts there from the earliest record). A topic of ``read_if_consumed`` the group has
+    never committed on is not read by these workers (``alerts`` without Alertmanager): nothing
+    of it counts."""
+    return _unread(admin, group, topics, read_if_consumed)[0]
+
+
+def _unread(
+    admin: KafkaAdminClient, group: str, topics: dict[str, int], read_if_consumed: Collection[str]
+) -> tuple[dict[str, dict[int, int]], frozenset[str]]:
+    """:func:`unread_records`, and the topics the group has never committed on."""
     partitions = [
         TopicPartition(name, part) for name, count in topics.items() for part in range(count)
     ]
@@ -91,13 +109,13 @@ def unread_records(
     firsts = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in partitions})
     ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
     unread: dict[str, dict[int, int]] = {name: {} for name in topics}
-    read_topics = {tp.topic for tp in committed}
+    never_read = frozenset(topics) - {tp.topic for tp in committed}
     for tp in partitions:
-        if tp.topic not in read_topics:
+        if tp.topic in never_read and tp.topic in read_if_consumed:
             continue
         start = max(committed.get(tp, -1), firsts[tp].offset)
         unread[tp.topic][tp.partition] = max(0, ends[tp].offset - start)
-    return unread
+    return unread, never_read
 
 
 def _group_offsets(
@@ -144,21 +162,34 @@ def plan_growth(settings: Settings, partitions: int, timeout_s: float = 30.0) ->
                 f"{largest} or more"
             )
         watched = {settings.topic(name): current[settings.topic(name)] for name in MUST_BE_READ}
-        unread = unread_records(admin, settings.app_id, watched)
+        optional = {settings.topic(name) for name in READ_IF_CONSUMED}
+        unread, never_read = _unread(admin, settings.app_id, watched, optional)
     finally:
         admin.close()
-    return GrowthPlan(partitions, current, unread)
+    return GrowthPlan(partitions, current, unread, never_read)
 
 
 def check_read(plan: GrowthPlan, *, force: bool = False) -> None:
     """Raise while records of ``MUST_BE_READ`` are unread, unless ``force``."""
     if plan.unread_total and not force:
+        unread_never = sorted(
+            topic for topic in plan.never_read if sum(plan.unread.get(topic, {}).values())
+        )
+        never = (
+            f" Nothing of {' or '.join(unread_never)} has been read yet (the workers' consumer "
+            "group has committed no offset on it): the workers will read it from its first "
+            "record, so every record there counts."
+            if unread_never
+            else ""
+        )
         raise StormvarselError(
             "the workers have not read every scored mention and alert record ("
             + "; ".join(plan.unread_lines())
             + "): after the growth they would be counted on their brand's old partition, by a "
-            "second detector that overwrites the brand's own. Pause the collectors, start the "
-            "workers until the consumer lag is 0, stop them, and try again (--force grows anyway)"
+            "second detector that overwrites the brand's own."
+            + never
+            + " Pause the collectors, start the workers until the consumer lag is 0, stop them, "
+            "and try again (--force grows anyway)"
         )
 
 

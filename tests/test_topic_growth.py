@@ -144,6 +144,33 @@ def test_unread_scored_mentions_stop_the_growth_until_read_or_forced(
     assert counts(admin, pipeline(settings)) == dict.fromkeys(pipeline(settings), 3)
 
 
+def test_scored_mentions_the_group_never_committed_on_stop_the_growth_too(
+    settings: Settings, admin: KafkaAdminClient, kafka: LocalKafka
+) -> None:
+    """The detect stage reads ``mentions.scored`` from its first record: a group that never
+    committed there has read none of it. Only ``alerts`` (read only with Alertmanager) is
+    exempt then."""
+    scored, alerts = settings.topic(MENTIONS_SCORED), settings.topic(ALERTS)
+    produce(kafka, scored, 0, 2)
+    produce(kafka, scored, 1, 1)
+    produce(kafka, alerts, 1, 4)
+
+    plan = plan_growth(settings, 3)
+    assert plan.unread == {scored: {0: 2, 1: 1}, alerts: {}}
+    with pytest.raises(StormvarselError) as refused:
+        grow_topics(settings, plan)
+    message = str(refused.value)
+    assert f"{scored}: 3 records (partitions 0, 1)" in message
+    assert f"Nothing of {scored} has been read yet" in message
+    assert alerts not in message and "--force" in message
+    assert counts(admin, pipeline(settings)) == dict.fromkeys(pipeline(settings), 2)
+
+    commit(admin, settings.app_id, scored, 0, 2)  # the workers read it (partition 1 from its start)
+    assert plan_growth(settings, 3).unread == {scored: {0: 0, 1: 1}, alerts: {}}
+    commit(admin, settings.app_id, scored, 1, 1)
+    assert plan_growth(settings, 3).unread_total == 0
+
+
 def test_partitions_cannot_be_taken_away(settings: Settings) -> None:
     with pytest.raises(StormvarselError, match=r"cannot take partitions away: .* ask for 2 or"):
         plan_growth(settings, 1)
