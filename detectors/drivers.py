@@ -173,10 +173,24 @@ class EpisodeEvidence:
                 )
 
     def add_mix(self, languages: dict[str, int], platforms: dict[str, int]) -> None:
+        """Add a bucket's language and platform counts; at most 24 keys each, the rest pool as
+        "other". Which keys still get a place does not depend on the order of the bucket's
+        dict (a restored bucket's is sorted, a live one's in arrival order): the largest new
+        keys first, ties by name, so a restored run gives the episode an uninterrupted one
+        would."""
         for source, target in ((languages, self.languages), (platforms, self.platforms)):
+            new: list[str] = []
             for key, n in source.items():
-                if key in target or len(target) < 24:
-                    target[key] = target.get(key, 0) + n
+                if key in target:
+                    target[key] += n
+                else:
+                    new.append(key)
+            if len(new) > 1:
+                new.sort(key=lambda k: (-source[k], k))
+            for key in new:
+                n = source[key]
+                if len(target) < 24:
+                    target[key] = n
                 else:
                     target["other"] = target.get("other", 0) + n
 

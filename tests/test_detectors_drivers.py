@@ -3,8 +3,13 @@ bucket, and list lengths after a retune."""
 
 from __future__ import annotations
 
-from detectors.config import DetectorConfig
+import json
+
+from detectors.buckets import OpenBucket
+from detectors.config import DetectorConfig, DriversConfig
+from detectors.drivers import EpisodeEvidence
 from detectors.episodes import EpisodeEvent
+from detectors.events import MentionEvent
 from detectors.replay import replay
 from detectors.timeslots import hour_of_day
 from tests.detector_support import DAY, HOUR, MINUTE, T0, daily_rate, stream
@@ -42,3 +47,22 @@ def test_a_buzz_episode_counts_the_terms_of_the_bucket_that_opened_it() -> None:
         assert {"brilliant", "campaign"} <= set(words[:3]), (event.type, words)
     phrases = [p["term"] for p in buzz[-1].episode["drivers"]["phrases"]]
     assert phrases[0] == "brilliant campaign"
+
+
+def test_a_restored_bucket_adds_the_same_language_mix_as_the_live_one() -> None:
+    """An open bucket's languages were restored in sorted order, not arrival order, and once
+    an episode's mix was full (24 keys) the order decided which language kept its own key:
+    a detector restored mid-bucket gave another episode than an uninterrupted one."""
+    bucket = OpenBucket(0)
+    for i, lang in enumerate(["zu", "ab", "zu"]):
+        bucket.add(MentionEvent("acme", 1, "negative", lang=lang, mention_id=f"m{i}"), 4, 5)
+    restored = OpenBucket.from_state(json.loads(json.dumps(bucket.to_state())))
+    assert list(restored.languages) != list(bucket.languages)  # the saved form is sorted
+    mixes = []
+    for source in (bucket, restored):
+        evidence = EpisodeEvidence(DriversConfig())
+        evidence.add_mix({f"l{i:02d}": 1 for i in range(23)}, {})
+        evidence.add_mix(source.languages, source.platforms)
+        mixes.append(evidence.languages)
+    assert mixes[0] == mixes[1]
+    assert mixes[0]["zu"] == 2 and mixes[0]["other"] == 1  # the larger new language kept
