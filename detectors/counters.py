@@ -105,6 +105,12 @@ class TopK:
 
     @classmethod
     def from_state(cls, k: int, state: list[list[Any]]) -> TopK:
+        """Restore a list saved under any ``k``: one saved under a larger ``k`` (a retune to a
+        smaller ``drivers.top_k``) keeps the ``k`` items :meth:`offer` would have kept."""
         top = cls(k)
-        top.items = {str(key): (float(rank), dict(payload)) for key, rank, payload in state}
+        items = {str(key): (float(rank), dict(payload)) for key, rank, payload in state}
+        if len(items) > k:
+            keep = heapq.nlargest(k, items, key=lambda key: (items[key][0], key))
+            items = {key: items[key] for key in sorted(keep)}
+        top.items = items
         return top

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+from detectors.brand import BrandDetector
 from detectors.buckets import OpenBucket
 from detectors.config import DetectorConfig, DriversConfig
+from detectors.counters import TopK
 from detectors.drivers import EpisodeEvidence
 from detectors.episodes import EpisodeEvent
 from detectors.events import MentionEvent
@@ -66,3 +68,37 @@ def test_a_restored_bucket_adds_the_same_language_mix_as_the_live_one() -> None:
         mixes.append(evidence.languages)
     assert mixes[0] == mixes[1]
     assert mixes[0]["zu"] == 2 and mixes[0]["other"] == 1  # the larger new language kept
+
+
+def test_a_retune_to_a_smaller_top_k_shortens_restored_lists() -> None:
+    """Top-post lists restored from a state saved under a larger ``drivers.top_k`` kept their
+    old length for good: offer() only ever replaces an item once a list is full."""
+    top = TopK(5)
+    for i in range(5):
+        top.offer(f"p{i}", i, {"id": i})
+    restored = TopK.from_state(3, top.to_state())
+    assert [p["id"] for p in restored.ranked()] == [4, 3, 2]  # the three offer() keeps
+    restored.offer("p9", 100, {"id": 9})
+    assert [p["id"] for p in restored.ranked()] == [9, 4, 3]
+
+    # Through a brand's detector: an episode open when the worker restarts with top_k 3.
+    events = sorted(
+        [
+            *stream("acme", T0, 2 * 1440, lambda t: daily_rate(hour_of_day(t), 1.0)),
+            *stream("acme", T0 + 2 * DAY + 14 * HOUR, 60, lambda t: 12.0, 0.85, seed=7),
+        ],
+        key=lambda e: (e.event_ms, e.mention_id),
+    )
+    detector = BrandDetector("acme")
+    for event in events:
+        detector.observe(event)
+    detector.advance(T0 + 2 * DAY + 14 * HOUR + 40 * MINUTE)
+    assert "storm" in detector.episodes
+    smaller = DetectorConfig.from_dict({"drivers": {"top_k": 3}})
+    detector = BrandDetector.from_state(detector.to_state(), smaller, retune=True)
+    outputs = detector.advance(T0 + 3 * DAY)
+    resolved = [o for o in outputs if isinstance(o, EpisodeEvent) and o.type == "resolved"]
+    assert resolved
+    drivers = resolved[0].episode["drivers"]
+    for key in ("top_posts_by_reach", "top_posts_by_engagement", "top_authors"):
+        assert len(drivers[key]) == 3, key
