@@ -9,7 +9,8 @@ way a restarting worker rebuilds them (saved state plus pending mentions:
 :func:`streams.agents.detect_state.rebuild`) and written, one record per brand, to the compacted
 topic ``<app id>-detector-seeds``. A worker reads that topic when it starts. A brand with no saved
 state continues from its seed when its first mention arrives, on whatever partition that is now;
-once its state is saved, the seed is not used again. A seed more than ``MAX_GAP_MS`` older than
+once its state is saved, the seed is not used again, not even after that state is dropped (another
+bucket size; ``streams.agents.detect_state.Seeding``). A seed more than ``MAX_GAP_MS`` older than
 the brand's first mention is not used: a brand silent that long starts afresh, and the episodes
 its seed left open are ended (``abandoned``).
 

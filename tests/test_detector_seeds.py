@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
+from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent
 from detectors.events import MentionEvent
@@ -165,3 +167,73 @@ def test_a_seed_that_goes_on_ends_nothing() -> None:
     outputs = fresh.feed(american_mention(middle + 3_600_000))
     assert not [o for o in outputs if isinstance(o, EpisodeEvent) and o.type == "abandoned"]
     assert fresh.detectors["american"].observed_total > 1
+
+
+def test_a_brand_with_saved_state_here_is_never_seeded_again() -> None:
+    """American continued from its seed after the topics grew, its storm ended and its state
+    was saved; then the bucket size changed, and the rebuild dropped that state (it has no open
+    episode: nothing to abandon). Its next mention asked the seeds again, and the seed (from
+    before the growth, unusable now) sent ``abandoned`` for the storm it had left open: an
+    alert the storm's own ``resolved`` had ended long ago was updated again."""
+    kept, _events, middle = storm_seeds()
+    five = DetectorConfig(bucket_minutes=5)
+    seed = seed_function(kept, five)
+    assert seed is not None
+    calm = BrandDetector("american").to_state()
+    states: dict[str, Any] = {
+        "american": {"partition": 0, "state": calm, "max": None, "adv": None, "offset": 3}
+    }
+    rebuilt = detect_state.rebuild(list(states.items()), [], {0}, five, LATENESS_MS, seed)[0]
+    assert rebuilt.abandoned == [] and rebuilt.dropped == ["american"]
+    outputs = rebuilt.replayer.feed(american_mention(middle + 30 * DAY_MS))
+    assert not [o for o in outputs if isinstance(o, EpisodeEvent)]
+    assert rebuilt.replayer.detectors["american"].observed_total == 1  # afresh
+
+    # Saved before the brand's next mention: the tables remember it had state here.
+    quiet = detect_state.rebuild(list(states.items()), [], {0}, five, LATENESS_MS, seed)[0]
+    detect_state.save(0, quiet, states, {})
+    again = detect_state.rebuild(list(states.items()), [], {0}, five, LATENESS_MS, seed)[0]
+    assert again.abandoned == [] and again.dropped == []
+    outputs = again.replayer.feed(american_mention(middle + 30 * DAY_MS))
+    assert not [o for o in outputs if isinstance(o, EpisodeEvent)]
+    # Brands that never had state here still go on from their seeds.
+    state = detect_state.fresh(
+        DetectorConfig(), LATENESS_MS, seed_function(kept, DetectorConfig()), {"american"}
+    )
+    state.replayer.feed(american_mention(middle + 3_600_000))
+    assert state.replayer.detectors["american"].observed_total == 1
+    united = {**scored_airline_records()[0], "brand": "united", "created_at_ms": middle}
+    state.replayer.feed(MentionEvent.from_record(united))
+    carried = BrandDetector.from_state(kept["united"]["state"]).observed_total
+    assert state.replayer.detectors["united"].observed_total == carried + 1
+
+
+def test_a_carried_detectors_late_mentions_are_not_counted_again() -> None:
+    """``stormvarsel_late_mentions`` went up by a carried detector's whole history of late
+    mentions at its brand's first mention after the growth."""
+    minute = 60_000
+    t0 = 1_772_409_600_000
+    learnt = Replayer(DetectorConfig(), LATENESS_MS)
+    for i in range(300):
+        learnt.feed(MentionEvent(brand="acme", event_ms=t0 + i * minute, sentiment="neutral"))
+        if i % 3 == 0 and i > 10:
+            late = MentionEvent(brand="acme", event_ms=t0 + (i - 10) * minute, sentiment="neutral")
+            learnt.feed(late)
+    assert learnt.detectors["acme"].late_total > 50
+    kept = json.loads(json.dumps({"acme": {"state": learnt.detectors["acme"].to_state()}}))
+    state = detect_state.fresh(DetectorConfig(), LATENESS_MS, seed_function(kept, DetectorConfig()))
+
+    def late_metric() -> float:
+        return REGISTRY.get_sample_value("stormvarsel_late_mentions_total") or 0.0
+
+    before = late_metric()
+    on_time = MentionEvent(brand="acme", event_ms=t0 + 301 * minute, sentiment="neutral")
+    detect_state.count(state, Disposition.FEED, 0, on_time)
+    assert state.replayer.detectors["acme"].observed_total > 300  # carried over
+    assert late_metric() == before
+    late = MentionEvent(brand="acme", event_ms=t0 + 100 * minute, sentiment="neutral")
+    detect_state.count(state, Disposition.FEED, 1, late)
+    assert late_metric() == before + 1
+    other = MentionEvent(brand="globex", event_ms=t0 + 200 * minute, sentiment="neutral")
+    detect_state.count(state, Disposition.FEED, 2, other)  # new here, before the watermark
+    assert late_metric() == before + 2

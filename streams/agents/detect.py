@@ -49,7 +49,7 @@ from detectors.alerting import BrandVoice, build_alert, default_voice
 from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
-from detectors.replay import Replayer, Seed
+from detectors.replay import Seed
 from streams import metrics
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
@@ -364,13 +364,12 @@ def register(
                     saved_offsets=sorted(set(state.saved_offset.values())),
                 )
             if state is None:
-                state = partitions[part] = PartitionState(
-                    Replayer(config.detector, config.lateness_ms, config.seed)
+                state = partitions[part] = detect_state.fresh(
+                    config.detector, config.lateness_ms, config.seed
                 )
             kind = admit(state, dedup, mention, part, message.offset, generation[0])
             if kind is None:
                 continue
-            late_before = sum(d.late_total for d in state.replayer.detectors.values())
             try:
                 outputs = detect_state.count(state, kind, message.offset, mention)
             except Exception as exc:
@@ -398,9 +397,6 @@ def register(
                 mention.brand,
                 state.replayer.detectors[mention.brand].observed_total,
             )
-            late_after = sum(d.late_total for d in state.replayer.detectors.values())
-            if late_after > late_before:
-                metrics.LATE_MENTIONS.inc(late_after - late_before)
             # The alert records first, durably; then the tables that cover them.
             await detect_state.settle(
                 state, kind, message.offset, record, mention, outputs, pending, part, emit

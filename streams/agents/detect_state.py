@@ -41,7 +41,7 @@ from detectors.brand import BrandDetector, StateMismatch, abandoned_episodes, co
 from detectors.config import DetectorConfig
 from detectors.episodes import Output
 from detectors.events import MentionEvent
-from detectors.replay import Replayer, Seed
+from detectors.replay import Carried, Replayer, Seed
 from streams import metrics
 from streams.log_setup import get_logger
 
@@ -73,6 +73,40 @@ class PartitionState:
     sending: int = 0
     #: Offsets the rebuild replayed from pending entries (counted before the restart).
     replayed: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Seeding:
+    """A partition's way to the carried-over detectors (``Replayer.seed``), one-shot per brand:
+    a brand that has, or had, saved state on the partition (``known``, from the tables) is
+    never seeded again. It was whenever the brand was new to a replayer, also after its saved
+    state was dropped (another bucket size), and the seed, from the last growth of the topics,
+    sent ``abandoned`` again for episodes that had long ended."""
+
+    seed: Seed
+    known: set[str] = field(default_factory=set)
+    #: ``late_total`` of each carried detector when it was handed over (for the late metric).
+    carried_late: dict[str, int] = field(default_factory=dict)
+
+    def __call__(self, brand: str, event_ms: int) -> Carried | None:
+        if brand in self.known:
+            return None
+        carried = self.seed(brand, event_ms)
+        if carried is not None and carried.detector is not None:
+            self.carried_late[brand] = carried.detector.late_total
+        return carried
+
+
+def fresh(
+    config: DetectorConfig,
+    lateness_ms: int,
+    seed: Seed | None = None,
+    known: Collection[str] = (),
+) -> PartitionState:
+    """A partition's state before anything of it was counted (``known``: brands with saved
+    state on it, never seeded)."""
+    seeding = Seeding(seed, set(known)) if seed is not None else None
+    return PartitionState(Replayer(config, lateness_ms, seeding))
 
 
 class Disposition(enum.Enum):
@@ -112,13 +146,35 @@ def count(
     state.high_offset = offset
     state.replayed.clear()  # the redelivered records are behind
     newest = state.replayer.max_event_ms
+    late_before = _late_total(state, mention.brand)
     if kind is Disposition.TICK:
         outputs = state.replayer.tick(mention.clock_ms)
     else:
         outputs = state.replayer.feed(mention)
+        _count_late(state, mention.brand, late_before)
     if state.replayer.max_event_ms != newest:
         state.last_wall = time.monotonic() if now is None else now
     return outputs
+
+
+def _late_total(state: PartitionState, brand: str) -> int | None:
+    detector = state.replayer.detectors.get(brand)
+    return detector.late_total if detector is not None else None
+
+
+def _count_late(state: PartitionState, brand: str, before: int | None) -> None:
+    """``stormvarsel_late_mentions`` for a mention just fed, on its own detector: a brand new
+    here starts from zero, or from its carried detector's count (not the partition's sum,
+    which jumped by a carried detector's whole history)."""
+    after = _late_total(state, brand)
+    if after is None:
+        return
+    if before is None:
+        seeding = state.replayer.seed
+        carried = seeding.carried_late.pop(brand, 0) if isinstance(seeding, Seeding) else 0
+        before = carried
+    if after > before:
+        metrics.LATE_MENTIONS.inc(after - before)
 
 
 def note(
@@ -234,7 +290,8 @@ def save(
     state.covered = []
     for brand in state.dropped:
         if brand not in replayer.detectors:
-            states.pop(brand, None)
+            # Not seeded again (:class:`Seeding`), nor abandoned again by later rebuilds.
+            states[brand] = {"partition": part, "dropped": True}
     state.dropped = []
     for brand, detector in replayer.detectors.items():
         if detector.closed_until == state.saved_until.get(brand, "unsaved"):
@@ -317,10 +374,14 @@ def rebuild(
     saved_offset: dict[str, int] = {}
     abandoned: dict[int, list[Output]] = {}
     dropped: dict[int, list[str]] = {}
+    known: dict[int, set[str]] = {}
     for brand, value in states:
         part = int(value["partition"])
         if part not in owned:
             continue
+        known.setdefault(part, set()).add(brand)
+        if "state" not in value:
+            continue  # a dropped state's marker (see :func:`save`)
         detector = restore(brand, value["state"], config)
         if detector is not None:
             saved_offset[brand] = int(value.get("offset", -1))
@@ -346,14 +407,14 @@ def rebuild(
                 (int(record["offset"]), record["mention"])
             )
     partitions: dict[int, PartitionState] = {}
-    for part in set(detectors) | set(replays) | set(dropped):
-        replayer = Replayer(config, lateness_ms, seed)
+    for part in set(detectors) | set(replays) | set(dropped) | set(known):
+        state = fresh(config, lateness_ms, seed, known.get(part, ()))
+        state.abandoned = abandoned.get(part, [])
+        state.dropped = dropped.get(part, [])
+        replayer = state.replayer
         replayer.detectors = detectors.get(part, {})
         replayer.max_event_ms = watermarks.get(part, {}).get("max")
         replayer._advanced_to = watermarks.get(part, {}).get("adv")
-        state = PartitionState(
-            replayer, abandoned=abandoned.get(part, []), dropped=dropped.get(part, [])
-        )
         state.dirty = bool(state.dropped)  # saved with the partition's next mention
         if replayer.max_event_ms is not None and replayer._advanced_to is not None:
             # The timer had moved a quiet partition's watermark on (its saves say how far):
