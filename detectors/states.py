@@ -2,7 +2,8 @@
 
 A level is entered when the score has been at or above its enter threshold in as many buckets
 in a row as cover ``min_duration_minutes`` (``ceil(min_duration_minutes / bucket_minutes)``, at
-least one: 0 enters on the first bucket), escalating straight to the highest level earned. A level is left only after the score has stayed below its (lower) exit threshold for
+least one: 0 enters on the first bucket), escalating straight to the highest level earned. A
+level is left only after the score has stayed below its (lower) exit threshold for
 ``cool_down_minutes``; the machine then steps down to the highest level the score still holds,
 or resolves. The gap between enter and exit thresholds and the cool-down keep one wave of posts
 one episode, instead of a flurry of alerts that open and close with every bucket.
