@@ -151,11 +151,14 @@ class BrandDetector:
         is dropped: counted in ``dropped_total``, not added (its bucket would be closed only
         when time got there, or by a final flush closing every bucket up to it)."""
         self.observed_total += 1
-        reference = event.received_ms if event.received_ms is not None else now_ms
-        if reference is not None and event.event_ms - reference > MAX_AHEAD_MS:
+        event_ms = event.event_ms
+        reference = event.received_ms
+        if reference is None:
+            reference = now_ms
+        if reference is not None and event_ms - reference > MAX_AHEAD_MS:
             self.dropped_total += 1
             return
-        start = bucket_start(event.event_ms, self.bucket_ms)
+        start = bucket_start(event_ms, self.bucket_ms)
         closed_until = self.closed_until
         if closed_until is not None and start < closed_until:
             self.late_total += 1

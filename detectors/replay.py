@@ -61,7 +61,12 @@ class Replayer:
         return clock
 
     def feed(self, event: MentionEvent) -> list[Output]:
-        now = self.clock_ms()
+        # The stream's clock, needed only for a mention dated over MAX_AHEAD_MS past the
+        # highest time seen (the clock is never behind that): not on every mention.
+        max_ms = self.max_event_ms
+        now = None
+        if max_ms is None or event.event_ms - max_ms > MAX_AHEAD_MS:
+            now = self.clock_ms()
         detector = self.detectors.get(event.brand)
         ended: list[Output] = []
         if detector is None:
@@ -110,10 +115,12 @@ class Replayer:
         on, not to 2099 one bucket at a time. A stream that really went silent for longer
         catches up a week per mention. The clock alone decides, so a rebuild that only ticks
         with a mention its brand's saved state holds moves it exactly as ``feed`` did."""
-        if self.max_event_ms is None or event_ms > self.max_event_ms:
-            now = self.clock_ms()
-            if now is not None and event_ms - now > MAX_AHEAD_MS:
-                event_ms = now + MAX_AHEAD_MS
+        max_ms = self.max_event_ms
+        if max_ms is None or event_ms > max_ms:
+            if max_ms is None or event_ms - max_ms > MAX_AHEAD_MS:
+                now = self.clock_ms()
+                if now is not None and event_ms - now > MAX_AHEAD_MS:
+                    event_ms = now + MAX_AHEAD_MS
             self.max_event_ms = event_ms
             watermark = event_ms - self.lateness_ms
             boundary = watermark - watermark % self.bucket_ms
