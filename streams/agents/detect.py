@@ -174,7 +174,9 @@ def sender(
 class PartitionTable(MutableMapping[str, Any]):
     """A Faust table written outside stream iteration, for one partition's keys: Faust takes a
     write's changelog partition from the current event, and the timer has none. Same store and
-    same changelog records as a write in the stream of that partition."""
+    same changelog records as a write in the stream of that partition. Needs the memory store
+    (the app's): RocksDB picks its database by the current event too.
+    ``tests/test_detect_timer_save.py`` proves it on the real Kafka."""
 
     def __init__(self, table: Any, partition: int) -> None:
         self.table = table
