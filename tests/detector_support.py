@@ -75,3 +75,17 @@ def stream(
                 shares=rng.randrange(5),
                 replies=rng.randrange(5),
             )
+
+
+def angry_posts_at_4am(brand: str, count: int, day: int = 7) -> list[MentionEvent]:
+    """``count`` negative posts a minute apart from 04:00 of day ``day`` after ``T0``."""
+    return [
+        MentionEvent(
+            brand,
+            T0 + day * DAY + 4 * HOUR + i * MINUTE,
+            "negative",
+            text="awful",
+            mention_id=f"angry{i}",
+        )
+        for i in range(count)
+    ]

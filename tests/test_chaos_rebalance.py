@@ -148,7 +148,9 @@ def test_two_workers_with_a_rebalance_raise_the_alerts_of_one(
         late = {"single": late_mentions(single)}
     finally:
         terminate(single)
-    assert sum(len(v) for v in reference.values()) >= 10, reference.keys()
+    # 9 records with lexicon scoring (12 before the sustained score was gated): enough to
+    # compare, not a target.
+    assert sum(len(v) for v in reference.values()) >= 8, {b: len(v) for b, v in reference.items()}
 
     # Two workers in one group; the second leaves and comes back mid-stream.
     first = start_worker(kafka, worker_dir(tmp_path, "first"), **WORKER_ENV)

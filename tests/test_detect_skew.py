@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaProducer
 
 from streams.kafka_local import LocalKafka
-from tests.running_worker import start_worker
+from tests.running_worker import start_quick_worker, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -52,15 +52,9 @@ def test_the_idle_timer_waits_for_mentions_held_up_upstream(
     """The scoring stage holds a mention for 20 s (its batch wait) while the detect partition
     is quiet: the timer must not close that mention's bucket meanwhile (6-second buckets, no
     allowed lateness, 2 s of quiet before the timer closes anything)."""
-    config = tmp_path / "detector.yaml"
-    config.write_text("bucket_minutes: 0.1\n")
-    worker = start_worker(
+    worker = start_quick_worker(
         kafka,
         tmp_path,
-        STORMVARSEL_TOPIC_PARTITIONS="1",
-        STORMVARSEL_DETECTOR_CONFIG=str(config),
-        STORMVARSEL_DETECT_LATENESS_S="0",
-        STORMVARSEL_DETECT_IDLE_CLOSE_S="2",
         STORMVARSEL_SENTIMENT_BATCH_SIZE="1000",
         STORMVARSEL_SENTIMENT_BATCH_WAIT_S="20",
     )

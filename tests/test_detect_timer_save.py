@@ -18,7 +18,7 @@ from kafka import KafkaProducer
 from streams.detector_seeds import read_table
 from streams.kafka_local import LocalKafka
 from streams.settings import Settings
-from tests.running_worker import RunningWorker, start_worker
+from tests.running_worker import RunningWorker, start_quick_worker
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +35,7 @@ def saved_states(worker: RunningWorker) -> dict[str, object]:
 def test_buckets_the_timer_closed_are_saved_without_another_mention(
     kafka: LocalKafka, tmp_path: Path
 ) -> None:
-    config = tmp_path / "detector.yaml"
-    config.write_text("bucket_minutes: 0.1\n")  # 6-second buckets
-    worker = start_worker(
-        kafka,
-        tmp_path,
-        STORMVARSEL_TOPIC_PARTITIONS="1",
-        STORMVARSEL_DETECTOR_CONFIG=str(config),
-        STORMVARSEL_DETECT_LATENESS_S="0",
-        STORMVARSEL_DETECT_IDLE_CLOSE_S="2",
-    )
+    worker = start_quick_worker(kafka, tmp_path)  # 6-second buckets
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
     counted = f"stormvarsel_brand_mentions_counted{{brand={BRAND}}}"
     closed = "stormvarsel_buckets_closed_total{}"

@@ -13,7 +13,7 @@ from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Replayer, replay
 from detectors.timeslots import hour_of_day
-from tests.detector_support import DAY, HOUR, MINUTE, T0, daily_rate, stream
+from tests.detector_support import DAY, HOUR, MINUTE, T0, angry_posts_at_4am, daily_rate, stream
 
 
 def normal_week(brand: str = "acme", days: int = 7, base: float = 1.0) -> list[MentionEvent]:
@@ -87,16 +87,7 @@ def test_normal_weeks_raise_nothing() -> None:
 
 def test_three_angry_posts_at_4am_are_not_a_storm() -> None:
     quiet = list(stream("tiny", T0, 7 * 1440, lambda t: 0.003, seed=3))  # ~4 posts a day
-    angry = [
-        MentionEvent(
-            "tiny",
-            T0 + 7 * DAY + 4 * HOUR + i * MINUTE,
-            "negative",
-            text="awful",
-            mention_id=f"angry{i}",
-        )
-        for i in range(3)
-    ]
+    angry = angry_posts_at_4am("tiny", 3)
     assert episodes(replay(merged(quiet, angry))) == []
 
 

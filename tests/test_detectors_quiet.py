@@ -9,9 +9,8 @@ from collections.abc import Iterable
 import pytest
 
 from detectors.episodes import BucketSummary, EpisodeEvent, Output
-from detectors.events import MentionEvent
 from detectors.replay import replay
-from tests.detector_support import DAY, HOUR, MINUTE, T0, stream
+from tests.detector_support import DAY, HOUR, T0, angry_posts_at_4am, stream
 
 
 def storms(outputs: Iterable[Output]) -> list[EpisodeEvent]:
@@ -33,16 +32,7 @@ def test_poisson_traffic_of_a_quiet_brand_opens_no_storm(per_day: float) -> None
 
 def test_six_angry_posts_at_4am_for_a_brand_with_four_posts_a_day_open_nothing() -> None:
     quiet = list(stream("tiny", T0, 7 * 1440, lambda t: 0.003, seed=3))  # about 4 posts a day
-    angry = [
-        MentionEvent(
-            "tiny",
-            T0 + 7 * DAY + 4 * HOUR + i * MINUTE,
-            "negative",
-            text="awful",
-            mention_id=f"angry{i}",
-        )
-        for i in range(6)  # fewer than storm.min_negative (10) in the hour
-    ]
+    angry = angry_posts_at_4am("tiny", 6)  # fewer than storm.min_negative (10) in the hour
     events = sorted(quiet + angry, key=lambda e: (e.event_ms, e.mention_id))
     outputs = list(replay(events))
     assert [e for e in outputs if isinstance(e, EpisodeEvent)] == []

@@ -14,7 +14,7 @@ import pytest
 from kafka import KafkaProducer
 
 from streams.kafka_local import LocalKafka
-from tests.running_worker import start_worker
+from tests.running_worker import start_quick_worker
 
 pytestmark = pytest.mark.integration
 
@@ -24,16 +24,8 @@ BRAND = "nordlys-energi"  # of deploy/brands.yaml
 def test_a_quiet_spell_with_nothing_upstream_closes_without_a_hold(
     kafka: LocalKafka, tmp_path: Path
 ) -> None:
-    config = tmp_path / "detector.yaml"
-    config.write_text("bucket_minutes: 0.1\n")  # 6-second buckets
-    worker = start_worker(
-        kafka,
-        tmp_path,
-        STORMVARSEL_TOPIC_PARTITIONS="1",
-        STORMVARSEL_DETECTOR_CONFIG=str(config),
-        STORMVARSEL_DETECT_LATENESS_S="0",
-        STORMVARSEL_DETECT_IDLE_CLOSE_S="2",  # the timer asks every second once quiet
-    )
+    # 6-second buckets; the timer asks every second once the partition is quiet.
+    worker = start_quick_worker(kafka, tmp_path)
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
     counted = f"stormvarsel_brand_mentions_counted{{brand={BRAND}}}"
     closed = "stormvarsel_buckets_closed_total{}"
