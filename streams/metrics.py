@@ -72,6 +72,13 @@ LATE_MENTIONS = Counter(
     "stormvarsel_late_mentions",
     "Scored mentions that arrived after their bucket had closed (counted, not added).",
 )
+MENTIONS_DATED_AHEAD = Counter(
+    "stormvarsel_mentions_dated_ahead",
+    "Scored mentions the detectors dropped because they are dated more than 7 days ahead of "
+    "their arrival (or, without an arrival stamp, of the stream's clock). Validation refuses "
+    "more than an hour of skew, so these come from a wrong clock upstream or from records "
+    "written to mentions.scored directly.",
+)
 DETECT_REDELIVERED = Counter(
     "stormvarsel_detect_redelivered",
     "Scored mentions Kafka delivered again after a restart, already in the detectors (skipped).",

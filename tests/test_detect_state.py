@@ -316,3 +316,30 @@ def test_an_episode_change_is_sent_even_if_a_kill_keeps_the_table_writes_after_i
         after = run_stage(records, after_states, after_pending, state, committed)
         lost = set(run.episodes) - sent - set(after.episodes)
         assert not lost, [(json.loads(e)["type"], json.loads(e)["at"]) for e in lost]
+
+
+def test_a_mention_dated_a_week_ahead_is_counted_in_the_dated_ahead_metric() -> None:
+    """The detector drops a mention dated more than a week ahead; the stage says so in
+    ``stormvarsel_mentions_dated_ahead`` instead of losing it unseen. One a day ahead counts."""
+    from prometheus_client import REGISTRY
+
+    def dated_ahead() -> float:
+        return REGISTRY.get_sample_value("stormvarsel_mentions_dated_ahead_total") or 0.0
+
+    day = 86_400_000
+    t0 = 1_772_409_600_000
+    state = detect_state.fresh(DetectorConfig(), LATENESS_MS)
+    before = dated_ahead()
+    now = MentionEvent(brand="acme", event_ms=t0, sentiment="neutral", received_ms=t0)
+    detect_state.count(state, Disposition.FEED, 0, now)
+    tomorrow = MentionEvent(brand="acme", event_ms=t0 + day, sentiment="neutral", received_ms=t0)
+    detect_state.count(state, Disposition.FEED, 1, tomorrow)
+    assert dated_ahead() == before
+    far = MentionEvent(brand="acme", event_ms=t0 + 8 * day, sentiment="negative", received_ms=t0)
+    detect_state.count(state, Disposition.FEED, 2, far)
+    assert dated_ahead() == before + 1
+    assert state.replayer.detectors["acme"].dropped_total == 1
+    unstamped = MentionEvent(brand="globex", event_ms=t0 + 9 * day, sentiment="neutral")
+    detect_state.count(state, Disposition.FEED, 3, unstamped)  # against the stream's clock
+    assert dated_ahead() == before + 2
+    assert state.replayer.detectors["globex"].dropped_total == 1

@@ -40,7 +40,7 @@ from typing import Any
 from detectors.brand import BrandDetector, StateMismatch, abandoned_episodes, config_fingerprint
 from detectors.config import DetectorConfig
 from detectors.episodes import Output
-from detectors.events import MentionEvent
+from detectors.events import MentionEvent, too_far_ahead
 from detectors.replay import Carried, Replayer, Seed
 from streams import metrics
 from streams.log_setup import get_logger
@@ -150,6 +150,16 @@ def count(
     if kind is Disposition.TICK:
         outputs = state.replayer.tick(mention.clock_ms)
     else:
+        if too_far_ahead(mention, state.replayer.clock_ms()):
+            # The detector drops it (detectors.brand); said here, or it would vanish unseen.
+            metrics.MENTIONS_DATED_AHEAD.inc()
+            log.warning(
+                "detect.mention_dated_ahead",
+                brand=mention.brand,
+                offset=offset,
+                event_ms=mention.event_ms,
+                received_ms=mention.received_ms,
+            )
         outputs = state.replayer.feed(mention)
         _count_late(state, mention.brand, late_before)
     if state.replayer.max_event_ms != newest:
