@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -100,6 +100,33 @@ def parse_scored(value: bytes) -> tuple[dict[str, Any], MentionEvent]:
     if not isinstance(record, dict):
         raise ValueError(f"a scored mention is a JSON object, not {type(record).__name__}")
     return record, MentionEvent.from_record(record)
+
+
+class AbandonedSender:
+    """Sends the ``abandoned`` events of the detector states a rebuild dropped, and keeps those
+    it could not send to try again with the next record or timer tick. Once the dropped
+    states' markers are saved, no later rebuild would make them again: an ``abandoned`` lost
+    here would leave its storm's page firing until Alertmanager expires it."""
+
+    def __init__(self, emit: Callable[[list[Output]], Awaitable[None]]) -> None:
+        self.emit = emit
+        self.unsent: list[Output] = []
+
+    async def send(self, outputs: Sequence[Output] = ()) -> None:
+        """Send ``outputs`` after any left from before. Never raises: it is also called from
+        Faust's rebalance signal, which passes exceptions on into its recovery."""
+        batch = [*self.unsent, *outputs]
+        if not batch:
+            return
+        try:
+            await self.emit(batch)
+        except Exception:
+            self.unsent = batch
+            log.exception("detect.abandoned_not_sent", events=len(batch))
+            return
+        if self.unsent:
+            log.info("detect.abandoned_sent_late", events=len(batch))
+        self.unsent = []
 
 
 #: Ids the detect stage keeps per partition to recognise copies (about 18 MB per partition).
@@ -322,15 +349,8 @@ def register(
     app.on_rebalance_complete.connect(cast(Any, on_recovered))
 
     emit = sender(alerts, config.voices)
-
-    async def send_abandoned(outputs: list[Output]) -> None:
-        # Also called from Faust's rebalance signal, which passes exceptions on into its
-        # recovery: a failure here must not stop the worker. The next rebuild sends them again
-        # as long as the dropped states are in the table.
-        try:
-            await emit(outputs)
-        except Exception:
-            log.exception("detect.abandoned_not_sent", events=len(outputs))
+    abandoned_sender = AbandonedSender(emit)
+    send_abandoned = abandoned_sender.send
 
     @app.agent(source, name="stormvarsel.detect")
     async def detect(stream: faust.StreamT) -> None:
@@ -343,6 +363,8 @@ def register(
             if generation[0] != app.consumer_generation_id:
                 generation[0] = app.consumer_generation_id
                 await send_abandoned(rebuild())
+            elif abandoned_sender.unsent:
+                await send_abandoned()
             message = event.message
             try:
                 record, mention = parse_scored(message.value)
@@ -416,6 +438,8 @@ def register(
         # Wall-clock closing for brands that went quiet, on owned partitions only. Results are
         # emitted now, and the state saved once Kafka has them (save_quiet).
         topic = source.get_topic_name()
+        if abandoned_sender.unsent:
+            await send_abandoned()
         now = time.monotonic()
         owned = timer_partitions(app, topic)
         quiet = [
