@@ -134,10 +134,10 @@ NOTIFY_TRACKED = Gauge(
 )
 NOTIFY_SKIPPED = Counter(
     "stormvarsel_notify_skipped",
-    "Alert records not sent to Alertmanager, by reason (buzz, stale, unreadable).",
+    "Alert records not sent to Alertmanager, by reason (buzz, stale, superseded, unreadable).",
     ["reason"],
 )
-NOTIFY_SKIP_REASONS = ("buzz", "stale", "unreadable")
+NOTIFY_SKIP_REASONS = ("buzz", "stale", "superseded", "unreadable")
 #: The reasons the score and detect stages dead-letter a record for (any one is a pipeline
 #: fault, and the StormvarselStageDeadLetters alert needs their series to exist at 0).
 STAGE_REJECTION_REASONS = {

@@ -10,6 +10,8 @@ empty list every ``resend_s``, so ``stormvarsel_alertmanager_up`` tells the trut
 first storm. Alertmanager merges alerts with equal labels, so neither re-sends nor
 a restarted worker page twice. Resolved alerts are re-sent for one TTL after their resolution,
 so an Alertmanager that restarted in between still learns of it; then they are forgotten.
+Kafka delivers at least once: a record older than the episode's tracked one (or firing after
+it resolved) is skipped, see :func:`superseded`.
 
 With several workers, each posts only the alerts of the ``alerts`` partitions it owns. The table
 also holds standby copies of other workers' partitions, which are stale between rebalances: a
@@ -121,6 +123,39 @@ def owned_alerts(
     return tracked
 
 
+#: Order of an episode's changes dated the same millisecond: an end outranks any firing
+#: change, a rise outranks a fall, and the opening comes first. Unknown changes sit between.
+CHANGE_RANK = {"opened": 0, "de-escalated": 1, "escalated": 2, "resolved": 3, "abandoned": 3}
+
+
+def change_order(alert: Mapping[str, Any]) -> tuple[float, int, int]:
+    """Where a record stands in its episode's history: event time, then ended, then change."""
+    return (
+        float(alert["changed_at_ms"]),
+        int(alert.get("status") == "resolved"),
+        CHANGE_RANK.get(str(alert.get("change")), 1),
+    )
+
+
+def superseded(alert: Mapping[str, Any], tracked: Mapping[str, Any]) -> bool:
+    """True if the tracked record of the same episode is newer than ``alert``, which is then
+    dropped: Kafka delivers at least once, so after a restart the detect stage may send a
+    storm's changes again (opened ... resolved, then opened ... again) and an old ``opened``
+    would otherwise bring a resolved page back, and be saved as firing.
+
+    Ties (the same record delivered again) are taken: they change nothing. A resolved episode
+    stays resolved even for a later-dated firing record of the same id (a redo of the detect
+    stage that saw the storm last longer): the page was closed, and a new storm has a new id.
+    A tracked record without a usable ``changed_at_ms`` (saved before it was checked) never
+    holds a newer one back by its time."""
+    if tracked.get("status") == "resolved" and alert["status"] == "firing":
+        return True
+    changed = tracked.get("changed_at_ms")
+    if isinstance(changed, bool) or not isinstance(changed, int | float):
+        return False
+    return change_order(alert) < change_order(tracked)
+
+
 def key_partition(brand: str, partitions: int) -> int:
     """The partition the producer's default partitioner gives a record keyed by ``brand``."""
     return (murmur2(brand.encode()) & 0x7FFFFFFF) % partitions
@@ -202,6 +237,19 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                 continue
             now = time.time()
             previous = tracked.get(alert_id)
+            if previous is not None and superseded(alert, previous.alert):
+                metrics.NOTIFY_SKIPPED.labels(reason="superseded").inc()
+                log.info(
+                    "notify.superseded",
+                    brand=brand,
+                    alert_id=alert_id,
+                    change=alert["change"],
+                    changed_at_ms=alert["changed_at_ms"],
+                    tracked_change=previous.alert.get("change"),
+                    tracked_changed_at_ms=previous.alert.get("changed_at_ms"),
+                    tracked_status=previous.alert.get("status"),
+                )
+                continue
             age_s = now - float(alert["changed_at_ms"]) / 1000
             if previous is None and config.max_age_s and age_s > config.max_age_s:
                 metrics.NOTIFY_SKIPPED.labels(reason="stale").inc()
