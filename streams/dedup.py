@@ -13,6 +13,9 @@ Entries expire once the partition's event-time watermark (highest event time see
 than the window past them, so memory is bounded by the ids seen per window, not by history. Expiry
 only deletes keys first seen on the current partition, because a Faust table writes each change to
 the changelog partition of the event being processed.
+
+One record may record several keys (validation records one per brand the mention goes to);
+:meth:`forget` un-records all the keys the failed record recorded.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ class Deduplicator:
         self._heaps: dict[int, list[tuple[int, str]]] = {}
         self._watermarks: dict[int, int] = {}
         self._generation: object = None
-        #: (id, partition, offset) of the id recorded last, for :meth:`forget`.
-        self._last: tuple[str, int, int] | None = None
+        #: (partition, offset) of the record that recorded last, and the ids it recorded, for
+        #: :meth:`forget`.
+        self._last: tuple[int, int, list[str]] | None = None
 
     def rebuild(self, generation: object) -> None:
         """Re-index the store (after a restart or a rebalance brought other partitions)."""
@@ -58,20 +62,24 @@ class Deduplicator:
             return not (int(entry[1]) == partition and int(entry[2]) == offset)
         self.store[mention_id] = [event_ms, partition, offset]
         heapq.heappush(self._heaps.setdefault(partition, []), (event_ms, mention_id))
-        self._last = (mention_id, partition, offset)
+        if self._last is not None and self._last[:2] == (partition, offset):
+            self._last[2].append(mention_id)
+        else:
+            self._last = (partition, offset, [mention_id])
         return False
 
     def forget(self, partition: int, offset: int) -> None:
-        """Un-record the id that the record at (partition, offset) recorded last, if it did: the
+        """Un-record the ids that the record at (partition, offset) recorded last, if it did: the
         record failed and went to the dead-letter topic, and once re-sent from there it must
         not be dropped as a copy of itself."""
-        if self._last is None or self._last[1:] != (partition, offset):
+        if self._last is None or self._last[:2] != (partition, offset):
             return
-        mention_id = self._last[0]
+        mention_ids = self._last[2]
         self._last = None
-        entry = self.store.get(mention_id)
-        if entry is not None and (int(entry[1]), int(entry[2])) == (partition, offset):
-            del self.store[mention_id]
+        for mention_id in mention_ids:
+            entry = self.store.get(mention_id)
+            if entry is not None and (int(entry[1]), int(entry[2])) == (partition, offset):
+                del self.store[mention_id]
 
     def _expire(self, partition: int, cutoff_ms: int) -> None:
         heap = self._heaps.get(partition)

@@ -9,7 +9,8 @@ are validated again by the validation agent like any other record.
 after some items were written: that cannot be undone, so the answer is ``503`` saying how many
 were acknowledged and which items were not confirmed (those may or may not be in Kafka). Sending
 them again, or the whole batch, is safe: the validation stage drops a mention whose platform and
-id it has already taken (:mod:`streams.dedup`, ``STORMVARSEL_DEDUP_WINDOW_S``).
+id it has already passed on to the same brand (:mod:`streams.dedup`,
+``STORMVARSEL_DEDUP_WINDOW_S``).
 """
 
 from __future__ import annotations

@@ -74,3 +74,19 @@ def test_a_record_that_failed_forgets_the_id_it_recorded() -> None:
     assert d.is_duplicate("x:2", 100, partition=0, offset=12)
     d.forget(partition=1, offset=10)  # same offset, another partition
     assert d.is_duplicate("x:2", 100, partition=0, offset=13)
+
+
+def test_a_failed_record_forgets_every_id_it_recorded() -> None:
+    """Validation records one key per brand a mention goes to: forget() un-records them all,
+    and only those of the failed record."""
+    d = Deduplicator({}, window_ms=1000)
+    assert not d.is_duplicate("b/x:1", 100, partition=0, offset=4)
+    assert not d.is_duplicate("a/x:1", 100, partition=0, offset=5)
+    assert d.is_duplicate("b/x:1", 100, partition=0, offset=5)  # offset 4 recorded it
+    assert not d.is_duplicate("c/x:1", 100, partition=0, offset=5)
+    d.forget(partition=0, offset=5)
+    assert not d.is_duplicate("a/x:1", 100, partition=0, offset=9)
+    assert d.is_duplicate("b/x:1", 100, partition=0, offset=10)
+    d.forget(partition=0, offset=10)  # recorded nothing: b/x:1 stays offset 4's
+    assert not d.is_duplicate("c/x:1", 100, partition=0, offset=11)
+    assert d.is_duplicate("b/x:1", 100, partition=0, offset=12)

@@ -1,7 +1,8 @@
 """Validation stage: raw mentions in; valid ones out per brand; everything else accounted for.
 
-Every record read ends in exactly one counted outcome: passed on (once per matched brand),
-dead-lettered with a reason, dropped as a duplicate, or counted as naming no configured brand.
+Every record read ends in exactly one counted outcome: passed on (once per brand it goes to that
+has not had it yet), dead-lettered with a reason, dropped as a duplicate (every such brand has
+had it), or counted as naming no configured brand.
 Nothing a collector sends can crash the agent: an unexpected error dead-letters the record too.
 """
 
@@ -37,7 +38,7 @@ class Skipped(Enum):
     """Outcomes that send nothing on: counted, never dead-lettered."""
 
     UNMATCHED = "unmatched"  # names no configured brand
-    DUPLICATE = "duplicate"  # its id was seen within the de-duplication window
+    DUPLICATE = "duplicate"  # every brand it goes to had its id within the window
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,31 @@ def check_mention(
         # so a flood of them costs no memory and no changelog writes.
         return Skipped.UNMATCHED
     dedup.rebuild(generation)
-    key = f"{result.platform}:{result.id}"
-    if dedup.is_duplicate(key, result.event_ms, partition, offset):
+    # Per brand: a listening tool with one query per brand exports the same post once per brand
+    # (``brand`` set on each copy); each copy must reach its brand, and only a brand that already
+    # had this post is spared a second copy.
+    fresh = {
+        brand_id
+        for brand_id in routed.brands
+        if not dedup.is_duplicate(
+            dedup_key(brand_id, result.platform, result.id), result.event_ms, partition, offset
+        )
+    }
+    if not fresh:
         return Skipped.DUPLICATE
     received_ms = int(now.timestamp() * 1000)
-    records = routed.records()
+    records = [(brand_id, record) for brand_id, record in routed.records() if brand_id in fresh]
     for _brand, record in records:
         record["received_at_ms"] = received_ms
     return Passed(records, result.event_ms)
+
+
+def dedup_key(brand_id: str, platform: str, mention_id: str) -> str:
+    """The de-duplication key of one brand's copy of a mention: ``brand/platform:id``.
+
+    Brand ids never contain ``/``, so the brand prefix cannot be confused with an id.
+    """
+    return f"{brand_id}/{platform}:{mention_id}"
 
 
 def valid_value(record: dict[str, Any]) -> bytes:
@@ -110,7 +128,7 @@ def register(
         "mention-ids",
         partitions=config.partitions,
         key_type=str,  # keys and values go through Faust's default json codec
-        help="First occurrence [event_ms, partition, offset] of each mention id, for dedup.",
+        help="First occurrence [event_ms, partition, offset] of each brand/platform:id, for dedup.",
     )
     dedup = Deduplicator(seen, config.dedup_window_ms)
 
