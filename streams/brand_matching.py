@@ -10,8 +10,10 @@ that is exactly a brand's name or alias, spaces removed, names the brand ("#Tele
 "@nordlysenergi"); text inside a longer one does not.
 
 A genitive ending is allowed after a name ("Telenors", "SAS:s", "Nordea's"), because Scandinavian
-languages inflect names that way; a bare "s" is not allowed after a name written all in capitals in
-the brands file (SAS, IBM), which takes "SAS:s" or "SAS'", so "Sass" does not name SAS.
+languages inflect names that way. After a name written all in capitals in the brands file (SAS,
+DNB, H&M) a bare "s" is allowed only where the text writes the name in capitals and the "s" in
+lower case ("DNBs nettbank", "H&Ms klær": the Norwegian, Swedish and Danish genitive of an
+abbreviation), so "Sass", "sass" and "SASS" do not name SAS.
 """
 
 from __future__ import annotations
@@ -44,6 +46,22 @@ def fold(text: str) -> str:
     lowered = unicodedata.normalize("NFC", text.casefold()).translate(_FOLD)
     decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _fold_with_origins(text: str) -> tuple[str, list[int]]:
+    """:func:`fold` of ``text``, and for each folded character the index in ``text`` of the
+    character it came from: folding changes lengths ("ß" -> "ss", "a" + U+0308 -> "æ")."""
+    folded: list[str] = []
+    origins: list[int] = []
+    start = 0
+    for end in range(1, len(text) + 1):
+        if end < len(text) and unicodedata.combining(text[end]):
+            continue  # a letter and its combining marks fold together
+        piece = fold(text[start:end])
+        folded.append(piece)
+        origins.extend([start] * len(piece))
+        start = end
+    return "".join(folded), origins
 
 
 def _spaced(folded: str) -> str:
@@ -103,6 +121,12 @@ class BrandMatcher:
             )
             # Not inside a word, handle or hashtag on the left; only a genitive on the right.
             self._regex = re.compile(rf"(?<![\w@#])(?:{alternation})(?!\w)")
+        # Names in capitals with a bare "s" ("DNBs"), checked against the text's own case.
+        self._caps_terms = [t for t in self._terms if capitals[t] and t[0] not in "@#"]
+        self._caps_s: re.Pattern[str] | None = None
+        if self._caps_terms:
+            alternation = "|".join(f"({_term_pattern(t, plain_a[t])})" for t in self._caps_terms)
+            self._caps_s = re.compile(rf"(?<![\w@#])(?:{alternation})s(?!\w)")
         self._keys = list(self._lookup)
         self._loose: re.Pattern[str] | None = None
         if self._keys:
@@ -132,9 +156,23 @@ class BrandMatcher:
         if self._regex is None:
             return []
         found: set[str] = set()
-        for hit in self._regex.finditer(fold(text)):
+        folded = fold(text)
+        for hit in self._regex.finditer(folded):
             found |= self._by_term[self._terms[_group(hit)]]
+        if self._caps_s is not None and self._caps_s.search(folded):
+            found |= self._capitals_genitives(text)  # rare: maps back to the text's own case
         return [brand_id for brand_id in self._brands if brand_id in found]
+
+    def _capitals_genitives(self, text: str) -> set[str]:
+        """Brands named in capitals with a bare lower-case "s" ("DNBs", "H&Ms")."""
+        assert self._caps_s is not None
+        folded, origins = _fold_with_origins(text)
+        found: set[str] = set()
+        for hit in self._caps_s.finditer(folded):
+            name = text[origins[hit.start()] : origins[hit.end() - 1]]
+            if name.isupper() and text[origins[hit.end() - 1]] == "s":
+                found |= self._by_term[self._caps_terms[_group(hit)]]
+        return found
 
 
 def _terms(brand: Brand) -> Iterable[tuple[str, str]]:

@@ -93,9 +93,16 @@ MORE = BrandMatcher(
         ("McDonald\u2019s fries were cold", ["mcdonald-s"]),
         ("McDonald\u2018s fries were cold", ["mcdonald-s"]),
         ("Telenor\u2019s network", ["telenor"]),
-        # no bare genitive "s" after a name in capitals
+        # a bare genitive "s" after a name in capitals only where the text writes it so
         ("Sass from the crew today", []),
-        ("IBMs are old", []),
+        ("sass from the crew today", []),
+        ("SASS FROM THE CREW", []),
+        ("SASs kundeservice er elendig", ["sas"]),  # nb/sv/da genitive, no apostrophe
+        ("Ventet på SASs svar", ["sas"]),
+        ("Sass kundeservice", []),
+        ("IBMs are old", ["ibm"]),  # an English plural of the name still names it
+        ("ibms are old", []),
+        ("#SASs", []),  # hashtags and handles take no bare "s"
         ("SAS' kundeservice", ["sas"]),
         ("SAS's app", ["sas"]),
         ("SAS:s flyg", ["sas"]),
@@ -113,6 +120,40 @@ MORE = BrandMatcher(
 )
 def test_letters_apostrophes_genitives_and_tags(text: str, brands: list[str]) -> None:
     assert MORE.match(text) == brands
+
+
+CAPITALS = BrandMatcher(
+    [
+        Brand(name=name, oncall=OnCall(team="a"))
+        for name in ("DNB", "NRK", "H&M", "SAS", "ÅF", "Nordlys Energi")
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "brands"),
+    [
+        ("DNBs nettbank er nede", ["dnb"]),
+        ("NRKs sendinger", ["nrk"]),
+        ("H&Ms klær", ["h-m"]),
+        ("SASs kundeservice", ["sas"]),
+        ("ÅFs kontor", ["af"]),
+        ("A\u030aFs kontor", ["af"]),  # a decomposed Å
+        ("Strasse, Straße: DNBs app og NRKs nyheter", ["dnb", "nrk"]),  # ß folds to two letters
+        ("dnbs nettbank", []),
+        ("Dnbs nettbank", []),
+        ("DNBS nettbank", []),
+        ("DNBsen", []),
+        ("xDNBs", []),
+        ("Nordlys Energis app og DNBs", ["dnb", "nordlys-energi"]),
+    ],
+)
+def test_the_genitive_of_a_name_in_capitals_without_apostrophe(
+    text: str, brands: list[str]
+) -> None:
+    """Norwegian, Swedish and Danish write the genitive of an abbreviation without apostrophe
+    ("DNBs nettbank er nede"): it named no brand."""
+    assert CAPITALS.match(text) == brands
 
 
 def test_a_plain_a_matches_a_name_spelt_with_a_umlaut_only() -> None:
