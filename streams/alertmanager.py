@@ -1,8 +1,9 @@
 """Alertmanager API v2: storm alerts as Alertmanager alerts, and a client that posts them.
 
 Each (episode, severity) is one Alertmanager alert with the labels ``alertname="BrandStorm"``,
-``brand``, ``severity``, ``episode`` (the stable episode id) and, for a brand of the brands file,
-``team`` (its on-call team, to route on). Posting the same labels again
+``brand``, ``severity``, ``episode`` (the stable episode id) and ``team`` (the brand's on-call
+team from the brands file, to route on; ``comms-oncall``, the shared team, for a brand not in
+it, see ``detectors.alerting.voice.DEFAULT_TEAM``). Posting the same labels again
 updates the alert Alertmanager already has, which is why re-sends, retries and a restarted
 worker never page twice. A firing alert is posted with ``endsAt`` = now + TTL and re-sent well
 before that; an escalation resolves the alert of the former severity; a resolution is posted with
@@ -49,7 +50,8 @@ def rfc3339(ms: float) -> str:
 
 
 def team(alert: dict[str, Any]) -> str:
-    """The brand's on-call team from the brands file; empty for a brand not in it."""
+    """The brand's on-call team: its ``oncall.team`` from the brands file, ``comms-oncall``
+    for a brand not in it (the record carries it); empty only for a record without one."""
     return str((alert.get("oncall") or {}).get("team") or "")
 
 

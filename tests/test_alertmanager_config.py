@@ -3,6 +3,7 @@ warning while the same brand is critical (proven on a real Alertmanager)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -13,13 +14,19 @@ from typing import Any
 import pytest
 import yaml
 
+from detectors.alerting import build_alert, default_voice
+from detectors.alerting.voice import DEFAULT_TEAM
+from streams import alertmanager as alertmanager_module
 from streams.alertmanager import labels
 from tests.alertmanager_support import (
     DEPLOY_CONFIG,
     Receiver,
     RunningAlertmanager,
+    alertmanager,
     needs_alertmanager,
+    receiver_config,
 )
+from tests.conftest import REPO
 
 AMTOOL = shutil.which("amtool")
 needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool not installed")
@@ -68,28 +75,109 @@ def test_routes_by_severity(labels: list[str], receivers: str) -> None:
     assert out == receivers
 
 
+def commented_block(text: str, first: str) -> str:
+    """The commented-out YAML block of ``text`` that starts with the line ``# <first>``,
+    uncommented at its own indentation (the example an operator is told to put in place)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"# {first}")
+    column = lines[start].index("#")
+    block = []
+    for line in lines[start:]:
+        if not line.strip().startswith("#") or line.index("#") != column:
+            break
+        block.append(line[column + 2 :])
+    return "\n".join(block)
+
+
+def with_team_pager(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (the shipped file) with its commented per-team pager example put in place,
+    as the file and docs/alerts.md say: the sub-route under the critical storm route, and
+    its receiver."""
+    text = DEPLOY_CONFIG.read_text()
+    critical = next(r for r in config["route"]["routes"] if r["receiver"] == "comms-pager")
+    critical.update(yaml.safe_load(commented_block(text, "routes:")))
+    config["receivers"] += yaml.safe_load(commented_block(text, "- name: comms-food-pager"))
+    return config
+
+
+def team_storm_labels(team: str | None) -> list[str]:
+    """A critical storm's labels as the notifier sends them (``None``: a record without a
+    team; a brand missing from the brands file has team comms-oncall)."""
+    alert = {"alert_id": "fjellbrod-1", "brand": "fjellbrod", "oncall": {"team": team}}
+    return [f"{k}={v}" for k, v in labels(alert, "critical").items()]
+
+
 @needs_amtool
-def test_a_route_on_the_team_label_pages_that_team(tmp_path: Path) -> None:
-    """The commented example in the shipped file, put in place: a storm of a brand whose
-    oncall.team is comms-food pages that team's pager, other teams' storms do not."""
-    config = yaml.safe_load(DEPLOY_CONFIG.read_text())
-    config["receivers"].append({"name": "comms-food-pager"})
-    team_route = {
-        "receiver": "comms-food-pager",
-        "matchers": ['alertname="BrandStorm"', 'team="comms-food"', 'severity="critical"'],
-        "continue": True,
-    }
-    config["route"]["routes"].insert(2, team_route)  # after the two pipeline routes
+def test_a_team_with_its_own_pager_gets_it_instead_of_the_shared_one(tmp_path: Path) -> None:
+    """The example used to say ``continue: true`` above the shared comms-pager route: every
+    critical storm of a team with its own pager woke the shared pager as well."""
     path = tmp_path / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(with_team_pager(yaml.safe_load(DEPLOY_CONFIG.read_text()))))
+    assert "SUCCESS" in amtool("check-config", str(path))
     for team, receivers in [
-        ("comms-food", "comms-food-pager,comms-pager,comms-chat"),
+        ("comms-food", "comms-food-pager,comms-chat"),
         ("comms-nordic", "comms-pager,comms-chat"),
+        ("comms-oncall", "comms-pager,comms-chat"),  # a brand not in the brands file
+        (None, "comms-pager,comms-chat"),
     ]:
-        alert = {"alert_id": "fjellbrod-1", "brand": "fjellbrod", "oncall": {"team": team}}
-        matched = [f"{k}={v}" for k, v in labels(alert, "critical").items()]
+        out = amtool("config", "routes", "test", f"--config.file={path}", *team_storm_labels(team))
+        assert out == receivers, team
+    for severity, receivers in [("warning", "comms-chat"), ("watch", "comms-watch")]:
+        matched = [*team_storm_labels("comms-food")[:2], f"severity={severity}", "team=comms-food"]
         out = amtool("config", "routes", "test", f"--config.file={path}", *matched)
-        assert out == receivers
+        assert out == receivers, severity
+
+
+@needs_alertmanager
+def test_the_team_pager_route_on_a_real_alertmanager(tmp_path: Path, receiver: Receiver) -> None:
+    """What reaches the receivers with the example in place: the team's pager for its brand,
+    the shared pager for the others, the comms channel for both."""
+    config = with_team_pager(receiver_config(receiver))
+    for entry in config["receivers"]:
+        for hook in entry.get("webhook_configs", []):
+            hook["url"] = f"{receiver.url}/hooks/{entry['name']}"
+    sent = []
+    for brand, team in [("fjellbrod", "comms-food"), ("nordlys-energi", "comms-nordic")]:
+        alert = storm(brand, "critical")
+        alert["labels"]["team"] = team
+        sent.append(alert)
+
+    def brands(name: str) -> set[str]:
+        return {a["labels"]["brand"] for a in receiver.alerts(name)}
+
+    for running in alertmanager(tmp_path, config):
+        running.post(sent)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (
+            brands("comms-food-pager") and brands("comms-pager") and len(brands("comms-chat")) == 2
+        ):
+            time.sleep(0.3)
+        time.sleep(3)  # past one more group interval (2 s): a late second page would be here
+        assert brands("comms-food-pager") == {"fjellbrod"}
+        assert brands("comms-pager") == {"nordlys-energi"}
+        assert brands("comms-chat") == {"fjellbrod", "nordlys-energi"}
+
+
+@needs_amtool
+def test_a_brand_missing_from_the_brands_file_pages_the_shared_team_as_documented() -> None:
+    """Its storms carry ``team="comms-oncall"`` (the default voice's team); docs/alerts.md and
+    the label docstrings said it had no team label, so a route written by the docs missed it."""
+    event = {
+        "type": "opened",
+        "at": "2026-12-06T01:50:00.000Z",
+        "at_ms": 1_796_521_800_000,
+        "episode": {"episode_id": "ukjent-1", "kind": "storm", "severity": "critical"},
+    }
+    alert = build_alert(event, default_voice("ukjent"))
+    assert labels(alert, "critical")["team"] == DEFAULT_TEAM == "comms-oncall"
+    matched = [f"{k}={v}" for k, v in labels(alert, "critical").items()]
+    out = amtool("config", "routes", "test", f"--config.file={DEPLOY_CONFIG}", *matched)
+    assert out == "comms-pager,comms-chat"
+    docs = " ".join((REPO / "docs" / "alerts.md").read_text().split())
+    assert re.search(rf"`{DEFAULT_TEAM}`[^.;]* for a brand not in it", docs)
+    assert "absent for a brand not in it" not in docs
+    assert DEFAULT_TEAM in (alertmanager_module.__doc__ or "")
+    assert DEFAULT_TEAM in (alertmanager_module.team.__doc__ or "")
 
 
 def test_storm_alerts_are_grouped_by_name_and_brand() -> None:

@@ -68,7 +68,7 @@ def test_storm_alerts_carry_the_brands_on_call_team_as_a_label() -> None:
     alert = storm("fjellbrod-1")
     alert["oncall"] = {"team": "comms-food"}
     assert labels(alert, "critical")["team"] == "comms-food"
-    assert "team" not in labels({**alert, "oncall": None}, "critical")  # not in the brands file
+    assert "team" not in labels({**alert, "oncall": None}, "critical")  # a record without one
 
 
 def test_metric_label_of_an_alertmanager_url_never_shows_its_password() -> None:

@@ -18,6 +18,10 @@ TONES: tuple[Tone, ...] = ("formal", "warm", "playful", "neutral")
 SEVERITIES: tuple[Severity, ...] = ("watch", "warning", "critical")
 #: The placeholders a template (built-in or a brand's override) may use.
 PLACEHOLDERS = ("brand", "issue", "next_update", "contact")
+#: The on-call team of a brand missing from the brands file (which requires ``oncall.team``):
+#: the shared comms team, so its storms carry ``team="comms-oncall"`` and page the shared
+#: ``comms-pager`` of deploy/alertmanager/alertmanager.yml like any team without its own pager.
+DEFAULT_TEAM = "comms-oncall"
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class BrandVoice:
     may_promise: tuple[str, ...] = ()
     #: Brand overrides: language -> severity -> template with the :data:`PLACEHOLDERS`.
     templates: dict[str, dict[str, str]] = field(default_factory=dict)
-    team: str = "comms-oncall"
+    team: str = DEFAULT_TEAM
     escalation: str | None = None
 
     def override(self, lang: str, severity: str) -> str | None:
@@ -52,5 +56,6 @@ class BrandVoice:
 
 
 def default_voice(brand_id: str) -> BrandVoice:
-    """The voice of a brand missing from the brands file: its id as name, English, neutral."""
+    """The voice of a brand missing from the brands file: its id as name, English, neutral,
+    the shared :data:`DEFAULT_TEAM` on call."""
     return BrandVoice(brand_id=brand_id, name=brand_id)
