@@ -442,6 +442,22 @@ def test_a_quote_that_swallows_rows_up_to_a_stray_quote_is_refused_not_merged() 
     assert report.rejected["bad_csv_row"].lines == [2]
 
 
+def test_a_quoted_multi_line_text_with_commas_is_one_mention() -> None:
+    """A correctly quoted multi-line cell whose middle line splits into as many cells as a
+    narrow header has columns was refused as bad_csv_row (read as swallowed rows)."""
+    data = (
+        "id,text,created_at\n"
+        f'c1,"Telenor svarer ikke.\nJeg har ventet, ringt, og ventet.\nHjelp!",{T0}\n'
+        f'c2,"Hei\ner dere der, eller?",{T1}\n'
+        f"c3,Telenor er nede,{T2}\n"
+    ).encode()
+    report, sink = ingest_with(data, "csv")
+    assert not report.rejected
+    assert [(r.key, r.line) for r in sink.sent] == [(b"c1", 2), (b"c2", 5), (b"c3", 7)]
+    sent = json.loads(sink.sent[0].value)
+    assert sent["text"] == "Telenor svarer ikke.\nJeg har ventet, ringt, og ventet.\nHjelp!"
+
+
 def test_utf16_that_is_not_valid_names_the_line(tmp_path: Path) -> None:
     source = tmp_path / "export.csv"
     text = f"id,text,created_at\r\nc1,hei,{T0}\r\n".encode("utf-16-le")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -166,14 +167,25 @@ def _span(start: int, end: int) -> str:
     return f"line {start}" if start == end else f"lines {start}-{end}"
 
 
+_QUOTE_ENDS_A_CELL = re.compile(r'"(?:,|$)')
+
+
 def _swallowed_row(chunks: Sequence[bytes], width: int) -> int | None:
     """The index of a line after the first of a multi-line row that reads as a whole row on its
-    own (as many cells as the header): the sign of a quote that opened a cell by mistake and
-    swallowed the rows after it, up to the next quote."""
-    for index, chunk in enumerate(chunks[1:], start=1):
-        text = chunk.rstrip(b"\r\n").decode("utf-8", errors="replace")
-        cells = next(csv.reader([text]), [])
-        if len(cells) == width:
+    own (as many cells as the header) and has a quote right before a comma or the line end, in a
+    row whose first line, its quote read as a letter, is a whole row too: the sign of a quote
+    that opened a cell by mistake (``"oops``) and swallowed the rows after it, up to a stray
+    quote (``screen 6",``) that closed it.
+
+    The cell count of a line alone is no evidence: a correctly quoted multi-line text has lines
+    with as many commas as a narrow header has columns (``Jeg har ventet, ringt, og ventet.``).
+    """
+    lines = [chunk.rstrip(b"\r\n").decode("utf-8", errors="replace") for chunk in chunks]
+    literal = csv.reader(lines[:1], quoting=csv.QUOTE_NONE)
+    if len(next(literal, [])) != width:
+        return None  # the row goes on past its first line: text, not a swallowed row
+    for index, text in enumerate(lines[1:], start=1):
+        if _QUOTE_ENDS_A_CELL.search(text) and len(next(csv.reader([text]), [])) == width:
             return index
     return None
 
