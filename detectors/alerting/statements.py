@@ -6,10 +6,10 @@ Every draft is labelled as a draft for a person to approve; none is ever posted 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from detectors.alerting.issue_naming import issue_in
+from detectors.alerting.issue_naming import GENERIC_ISSUE, issue_in
 from detectors.alerting.statement_texts import (
     CONTACT_AT_URL,
     DEFAULT_CONTACT,
@@ -40,9 +40,17 @@ class Statement:
     source: str  # "built-in" or "brand override"
     label: str
     draft: bool = True
+    #: The lint problems a live draft still has (see :func:`holding_statements`): the on-call
+    #: person must fix them before approving. Left out of the record when there are none.
+    lint: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.lint:
+            out["lint"] = list(self.lint)
+        else:
+            del out["lint"]  # the records of drafts that pass stay as they always were
+        return out
 
 
 def next_update_phrase(lang: str, minutes: int) -> str:
@@ -124,11 +132,31 @@ def render(voice: BrandVoice, lang: str, severity: str, issue: str, issue_named:
 def holding_statements(
     voice: BrandVoice, severity: str, drivers: dict[str, Any]
 ) -> list[Statement]:
-    """Drafts in every language of the brand, ordered by the storm's language mix."""
+    """Drafts in every language of the brand, ordered by the storm's language mix.
+
+    Each passes the lint the brands file passed at load, again with this storm's issue: that
+    check used a short sample issue, and a long driver phrase can push a draft past its length
+    limit. A draft that fails names the neutral issue instead ("the problems you are
+    experiencing"; the terms are in the alert anyway); if that fails too (a voice never checked
+    at load), the first draft is kept with its problems in ``lint``: one to fix is more use to
+    the on-call person than none. Not linted against the posts: the issue (at most three plain
+    words, no authors' names) is all a draft takes from the storm, so five words it shares with
+    a post would be the brand's own wording, quoted back by the crowd."""
+    # Imported here: the lint module imports this one (Statement, is_contact_url).
+    from detectors.alerting.statement_lint import lint_statement
+
     if severity not in PARTS_BY_SEVERITY:
         return []
     out = []
     for lang in ordered_languages(voice, drivers.get("languages") or {}):
         issue, named = issue_in(drivers, lang, voice)
-        out.append(render(voice, lang, severity, issue, named))
+        draft = render(voice, lang, severity, issue, named)
+        problems = lint_statement(draft, voice)
+        if problems and named:
+            plain = render(voice, lang, severity, GENERIC_ISSUE[lang], False)
+            if not lint_statement(plain, voice):
+                draft, problems = plain, []
+        if problems:
+            draft = replace(draft, lint=tuple(str(p) for p in problems))
+        out.append(draft)
     return out

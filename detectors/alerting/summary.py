@@ -117,10 +117,19 @@ def statements_text(alert: dict[str, Any]) -> str:
     """
     blocks = [
         f"[{safe_text(s.get('label'), 80)}] ({safe_text(s.get('lang'), 8)}, "
-        f"{safe_text(s.get('tone'), 12)})\n{safe_text(s.get('text'), 2000)}"
+        f"{safe_text(s.get('tone'), 12)})\n{safe_text(s.get('text'), 2000)}{_lint_note(s)}"
         for s in alert.get("statements") or []
     ]
     return "\n\n".join(blocks)
+
+
+def _lint_note(statement: dict[str, Any]) -> str:
+    """A warning under a draft that still fails the lint, so nobody approves it unread."""
+    problems = statement.get("lint")
+    if not isinstance(problems, list) or not problems:
+        return ""
+    listed = "; ".join(safe_text(p, 200) for p in problems[:5])
+    return f"\nNOT READY, fails the statement lint: {listed}. Edit it before approving."
 
 
 def drivers_text(alert: dict[str, Any]) -> str:

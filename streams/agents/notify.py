@@ -190,6 +190,16 @@ def readable_alert(value: bytes | None, links: Links) -> dict[str, Any]:
     return alert
 
 
+def drafts_to_fix(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The language and lint problems of each draft the detect stage could not make pass the
+    statement lint (``lint``): it is paged with a warning under it, and said in the log too."""
+    out = []
+    for statement in alert.get("statements") or []:
+        if isinstance(statement, dict) and statement.get("lint"):
+            out.append({"lang": statement.get("lang"), "problems": statement["lint"]})
+    return out
+
+
 def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> Any:
     table = app.Table(
         "notifier-alerts",
@@ -273,6 +283,8 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                 change=alert["change"],
                 severity=alert["severity"],
             )
+            for draft in drafts_to_fix(alert):
+                log.warning("notify.draft_fails_lint", brand=brand, alert_id=alert_id, **draft)
             wake.set()
 
     @app.task
