@@ -26,13 +26,20 @@ WIDTH, HEIGHT = 760, 200
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28
 
 
-def choose_bin_ms(span_ms: int, at_least_ms: int) -> int:
-    """The finest bin of at least ``at_least_ms`` that covers ``span_ms`` in MAX_BINS bins."""
+def choose_bin_ms(span_ms: int, unit_ms: int) -> int:
+    """The finest bin, a whole number of ``unit_ms``, that covers ``span_ms`` in MAX_BINS bins.
+
+    ``unit_ms`` is a common multiple of the runs' bucket sizes, so that bins on the epoch grid
+    hold whole buckets. A round bin (1, 2, 5 … minutes) is preferred; a bucket size no round
+    bin is a multiple of (7 minutes) gets multiples of itself.
+    """
+    unit_ms = max(1, unit_ms)
+    fallback = unit_ms * max(1, math.ceil(span_ms / MAX_BINS / unit_ms))
     for minutes in _BIN_MINUTES:
         bin_ms = minutes * MINUTE_MS
-        if bin_ms >= at_least_ms and math.ceil(span_ms / bin_ms) <= MAX_BINS:
-            return bin_ms
-    return max(at_least_ms, math.ceil(span_ms / MAX_BINS / MINUTE_MS) * MINUTE_MS)
+        if bin_ms % unit_ms == 0 and math.ceil(span_ms / bin_ms) <= MAX_BINS:
+            return bin_ms if bin_ms <= 2 * fallback else fallback
+    return fallback
 
 
 def _round(value: float | None) -> float | None:
@@ -54,7 +61,8 @@ class Chart:
     brand: str
     title: str
     csv: str  # the CSV file holding these numbers
-    starts: list[int]  # bin start times (epoch ms)
+    starts: list[int]  # bin start times (epoch ms); the first may be cut short (see Bins)
+    ends: list[int]  # bin end times (epoch ms)
     bin_ms: int
     series: list[Series]
     y_max: float
@@ -64,17 +72,36 @@ class Chart:
 
 @dataclass(frozen=True)
 class Bins:
-    start_ms: int
+    """Chart bins on the epoch grid of ``bin_ms`` (as buckets are on that of their size): a
+    bucket lies wholly in one bin. The first bin begins at the range start, cut short when that
+    is not on the grid, so a bin's start and end always cover the buckets it shows."""
+
+    start_ms: int  # the range start: where the first bin begins
     bin_ms: int
     count: int
 
+    @property
+    def grid_ms(self) -> int:
+        """The grid line at or before the range start: where the first bin would begin."""
+        return self.start_ms - self.start_ms % self.bin_ms
+
+    @property
+    def end_ms(self) -> int:
+        return self.grid_ms + self.count * self.bin_ms
+
     def index(self, at_ms: int) -> int | None:
-        i = (at_ms - self.start_ms) // self.bin_ms
-        return i if 0 <= i < self.count else None
+        if at_ms < self.start_ms:
+            return None
+        i = (at_ms - self.grid_ms) // self.bin_ms
+        return i if i < self.count else None
 
     @property
     def starts(self) -> list[int]:
-        return [self.start_ms + i * self.bin_ms for i in range(self.count)]
+        return [self.start_ms] + [self.grid_ms + i * self.bin_ms for i in range(1, self.count)]
+
+    @property
+    def ends(self) -> list[int]:
+        return [self.grid_ms + (i + 1) * self.bin_ms for i in range(self.count)]
 
 
 def bins_for(result: ReplayResult) -> Bins:
@@ -82,9 +109,10 @@ def bins_for(result: ReplayResult) -> Bins:
     ends = [p.end_ms for run in result.runs for pts in run.buckets.values() for p in pts]
     stop = max(ends) if ends else result.end_ms
     span = max(1, stop - result.start_ms)
-    widest = max(run.bucket_ms for run in result.runs)
-    bin_ms = choose_bin_ms(span, widest)
-    return Bins(result.start_ms, bin_ms, max(1, math.ceil(span / bin_ms)))
+    unit = math.lcm(*(max(1, run.bucket_ms) for run in result.runs)) if result.runs else 1
+    bin_ms = choose_bin_ms(span, unit)
+    grid = result.start_ms - result.start_ms % bin_ms
+    return Bins(result.start_ms, bin_ms, max(1, math.ceil((stop - grid) / bin_ms)))
 
 
 def _group(points: Sequence[BucketPoint], bins: Bins) -> list[list[BucketPoint]]:
@@ -163,6 +191,7 @@ def brand_charts(result: ReplayResult, brand: str, bins: Bins) -> list[Chart]:
             title=f"{name}: mentions against the baseline",
             csv="volume.csv",
             starts=bins.starts,
+            ends=bins.ends,
             bin_ms=bins.bin_ms,
             series=series,
             y_max=_nice_max(series),
@@ -186,6 +215,7 @@ def brand_charts(result: ReplayResult, brand: str, bins: Bins) -> list[Chart]:
             title=f"{name}: negative share against the usual share",
             csv="negative_share.csv",
             starts=bins.starts,
+            ends=bins.ends,
             bin_ms=bins.bin_ms,
             series=share_series,
             y_max=1.0,
@@ -212,6 +242,7 @@ def brand_charts(result: ReplayResult, brand: str, bins: Bins) -> list[Chart]:
             title=f"{name}: storm level",
             csv="storm_level.csv",
             starts=bins.starts,
+            ends=bins.ends,
             bin_ms=bins.bin_ms,
             series=level_series,
             y_max=float(len(LEVELS) - 1),
@@ -258,16 +289,18 @@ def y_of(value: float, y_max: float) -> float:
     return round(TOP + plot - min(value, y_max) / y_max * plot, 2)
 
 
-def x_of(i: float, count: int) -> float:
+def x_of(at_ms: float, chart: Chart) -> float:
+    """Where a time falls on the chart's axis (the first bin's start to the last bin's end)."""
+    first = chart.starts[0] if chart.starts else 0
+    last = chart.ends[-1] if chart.ends else first + chart.bin_ms
     plot = WIDTH - LEFT - RIGHT
-    return round(LEFT + i / max(1, count) * plot, 2)
+    return round(LEFT + (at_ms - first) / max(1, last - first) * plot, 2)
 
 
 def _segments(chart: Chart, values: list[float | None]) -> list[list[tuple[float, float]]]:
-    count = len(chart.starts)
     segments: list[list[tuple[float, float]]] = []
     current: list[tuple[float, float]] = []
-    for i, value in enumerate(values):
+    for value, start, end in zip(values, chart.starts, chart.ends, strict=True):
         if value is None:
             if current:
                 segments.append(current)
@@ -275,9 +308,9 @@ def _segments(chart: Chart, values: list[float | None]) -> list[list[tuple[float
             continue
         y = y_of(value, chart.y_max)
         if chart.step:
-            current += [(x_of(i, count), y), (x_of(i + 1, count), y)]
+            current += [(x_of(start, chart), y), (x_of(end, chart), y)]
         else:
-            current.append((x_of(i + 0.5, count), y))
+            current.append((x_of((start + end) / 2, chart), y))
     if current:
         segments.append(current)
     return segments
@@ -308,7 +341,6 @@ def time_ticks(start_ms: int, end_ms: int, zone: tzinfo) -> list[tuple[int, str]
 
 def render_svg(chart: Chart, zone: tzinfo) -> str:
     """The chart as inline SVG (no scripts, no external references)."""
-    count = len(chart.starts)
     parts = [
         f'<svg class="chart" id="chart-{h(chart.id)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'role="img" aria-label="{h(chart.title)}" data-csv="{h(chart.csv)}" '
@@ -337,14 +369,15 @@ def render_svg(chart: Chart, zone: tzinfo) -> str:
             f'<text class="tick" x="{LEFT - 4}" y="{y + 3}" text-anchor="end">{h(label)}</text>'
         )
     first = chart.starts[0] if chart.starts else 0
-    for at_ms, label in time_ticks(first, first + count * chart.bin_ms, zone):
-        x = x_of((at_ms - first) / chart.bin_ms, count)
+    last = chart.ends[-1] if chart.ends else first + chart.bin_ms
+    for at_ms, label in time_ticks(first, last, zone):
+        x = x_of(at_ms, chart)
         parts.append(
             f'<line class="grid" x1="{x}" y1="{bottom}" x2="{x}" y2="{bottom + 4}"/>'
             f'<text class="tick" x="{x}" y="{bottom + 16}" text-anchor="middle">{h(label)}</text>'
         )
     for at_ms, css, label in chart.markers:
-        x = x_of((at_ms - first) / chart.bin_ms, count)
+        x = x_of(at_ms, chart)
         if LEFT <= x <= WIDTH - RIGHT:
             parts.append(
                 f'<line class="marker {css}" x1="{x}" y1="{TOP}" x2="{x}" y2="{bottom}">'

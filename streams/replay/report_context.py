@@ -42,14 +42,14 @@ class ReportContext:
 
     @property
     def open_until_ms(self) -> int:
-        return self.bins.start_ms + self.bins.count * self.bins.bin_ms
+        return self.bins.end_ms
 
 
 def build_context(result: ReplayResult) -> ReportContext:
     bins = charts.bins_for(result)
     brands = sorted(result.brands(), key=lambda b: (result.brand_name(b).lower(), b))
     timelines = [episodes(run.alerts) for run in result.runs]
-    open_until = bins.start_ms + bins.count * bins.bin_ms
+    open_until = bins.end_ms
     pairs = pair_episodes(timelines[0], timelines[1], open_until) if len(result.runs) > 1 else []
     return ReportContext(
         result=result,

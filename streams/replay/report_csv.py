@@ -34,8 +34,8 @@ def write_chart_csvs(ctx: ReportContext, out_dir: Path) -> list[Path]:
         rows = []
         for chart in group:
             values = {s.key: s.values for s in chart.series}
-            for i, start in enumerate(chart.starts):
-                row = [chart.brand, iso_utc(start), iso_utc(start + chart.bin_ms)]
+            for i, (start, end) in enumerate(zip(chart.starts, chart.ends, strict=True)):
+                row = [chart.brand, iso_utc(start), iso_utc(end)]
                 row += [fmt(values[k][i]) if k in values else "" for k in keys]
                 rows.append(row)
         paths.append(_write_csv(out_dir / name, ["brand", "bin_start", "bin_end", *keys], rows))
