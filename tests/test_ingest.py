@@ -51,6 +51,7 @@ from streams.ingest import (
     schedule,
     summary_lines,
 )
+from streams.ingest.json_input import opens_an_object
 from streams.kafka_local import LocalKafka, free_port
 from streams.mention import Limits, Rejection
 from streams.settings import Settings
@@ -538,10 +539,56 @@ def test_a_broken_pretty_printed_object_is_one_error_before_kafka(tmp_path: Path
 
 
 def test_json_lines_with_a_broken_first_line_stay_json_lines() -> None:
-    for broken in (b"{not json", b'{"id": "m0", "text": "cut sho'):
+    """A first line cut short right after a complete value was taken for the first line of a
+    pretty-printed object, and the whole input failed as one broken object."""
+    for broken in (
+        b"{not json",
+        b'{"id": "m0", "text": "cut sho',
+        f'{{"id": "m0", "text": "hei", "created_at": "{T0}"'.encode(),
+        b'{"id": "m0", "n": 5',
+        b'{"id": "m0", "author": {"handle": "@kari"}',
+    ):
         report, sink = ingest_with(jsonl(broken, mention(1), mention(2)))
-        assert report.rejected["invalid_json"].lines == [1]
+        assert report.rejected["invalid_json"].lines == [1], broken
         assert [r.key for r in sink.sent] == [b"m1", b"m2"]
+
+
+@pytest.mark.parametrize(
+    "first", [b"{", b'{"id": "m1",', b'{"id":', b'{"author": {', b'{"tags": [', b'  {  "a": 1 ,  ']
+)
+def test_a_first_line_that_stops_where_more_must_follow_opens_an_object(first: bytes) -> None:
+    assert opens_an_object(first)
+
+
+def test_an_integer_too_long_for_python_is_one_refused_element() -> None:
+    """An integer of more than 4,300 digits in a JSON array or a pretty-printed object raised a
+    plain ValueError: a traceback, exit 1, and nothing sent."""
+    big = b"1" * 5000
+    element = (
+        b'{"id": "m2", "text": "hei", "created_at": "' + T0.encode() + b'", "n": ' + big + b"}"
+    )
+    array = b"[\n" + json.dumps(mention(1)).encode() + b",\n" + element + b",\n"
+    array += json.dumps(mention(3)).encode() + b"\n]\n"
+    pretty = json.dumps(mention(1), indent=2).encode() + b"\n" + element + b"\n"
+    pretty += json.dumps(mention(3), indent=2).encode() + b"\n"
+    lines = jsonl(mention(1), element, mention(3))
+    for data, line in ((array, 3), (pretty, 6), (lines, 2)):
+        report, sink = ingest_with(data)
+        assert [r.key for r in sink.sent] == [b"m1", b"m3"]
+        assert report.rejected["invalid_json"].lines == [line]
+        assert report.exit_code() == 1
+
+
+def test_a_long_integer_in_an_element_that_cannot_be_delimited_is_one_error(
+    no_kafka: None, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.json"
+    source.write_bytes(b'[{"id": "a", "n": ' + b"1" * 5000 + b' "x"}]')
+    result = CliRunner().invoke(main, ["ingest", str(source)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {source}: "), result.output
+    assert "Expecting ',' delimiter" in lines[0]
 
 
 @pytest.mark.parametrize(

@@ -24,13 +24,35 @@ def _json_row(line: int, text: str) -> Row:
         return Row(line, text, rejection=Rejection("invalid_json", message))
     except RecursionError:
         return Row(line, text, rejection=Rejection("invalid_json", "the JSON is nested too deeply"))
-    except ValueError as exc:
-        return Row(line, text, rejection=Rejection("invalid_json", str(exc)))
+    except ValueError as exc:  # NaN, or an integer longer than Python converts
+        return Row(line, text, rejection=Rejection("invalid_json", _value_error(exc)))
     if not isinstance(value, dict):
         checked = validate_object(value)  # the worker's reason for a non-object
         assert isinstance(checked, Rejection)
         return Row(line, text, rejection=checked)
     return Row(line, text, fields=value)
+
+
+def _value_error(exc: ValueError) -> str:
+    if "integer string conversion" in str(exc):
+        return "an integer in it has more digits than can be read (4,300 at most)"
+    return str(exc)
+
+
+#: Finds where a JSON value ends without converting its numbers: a decoder that converts an
+#: integer of more than 4,300 digits raises a plain ValueError, without saying where it ends.
+_DELIMITER = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=str)
+
+
+def _decode_element(decoder: json.JSONDecoder, text: str, pos: int) -> int:
+    """Where the JSON value at ``pos`` ends; a value whose numbers Python cannot convert still
+    ends somewhere, and is refused as an element of its own by :func:`_json_row`."""
+    try:
+        return decoder.raw_decode(text, pos)[1]
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        return _DELIMITER.raw_decode(text, pos)[1]
 
 
 def json_rows(stream: IO[bytes]) -> Iterator[Row]:
@@ -59,15 +81,17 @@ def json_rows(stream: IO[bytes]) -> Iterator[Row]:
 
 def opens_an_object(line: bytes) -> bool:
     """Whether a first line starts a JSON object that goes on over the next lines: it starts with
-    ``{`` and runs out before the object ends (``{``, ``{"id": "1",``). A line that is broken
-    (``{not json``, a string never closed) is left to JSON Lines, which refuses it on its own."""
+    ``{`` and runs out before the object ends, right after a ``{``, ``[``, ``,`` or ``:``
+    (``{``, ``{"id": "1",``). A line that is broken (``{not json``, a string never closed, or a
+    record cut short after a complete value: ``{"id": "1", "text": "hei"``) is left to JSON
+    Lines, which refuses it on its own."""
     text = line.decode("utf-8", errors="replace").strip()
     if not text.startswith("{"):
         return False
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        return exc.pos >= len(text)
+        return exc.pos >= len(text) and text[-1] in "{[,:"
     except (RecursionError, ValueError):
         return False
     return False
@@ -116,7 +140,7 @@ def json_array_rows(data: bytes) -> list[Row]:
             line += text.count("\n", counted, pos)
             counted = pos
             try:
-                _value, end = decoder.raw_decode(text, pos)
+                end = _decode_element(decoder, text, pos)
             except json.JSONDecodeError as exc:
                 raise InputError(
                     f"the JSON array cannot be read at {_where(text, exc.pos)}: {exc.msg}"
@@ -160,7 +184,7 @@ def json_object_rows(data: bytes) -> list[Row]:
         line += text.count("\n", counted, pos)
         counted = pos
         try:
-            _value, end = decoder.raw_decode(text, pos)
+            end = _decode_element(decoder, text, pos)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"the JSON object that starts on line {line} cannot be read at "
