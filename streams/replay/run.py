@@ -13,7 +13,7 @@ from streams.brand_matching import BrandMatcher
 from streams.log_setup import get_logger
 from streams.mention import Limits
 from streams.replay.engine import ReplayEngine, RunSpec
-from streams.replay.result import ReplayResult, Stage
+from streams.replay.result import ReplayCounts, ReplayResult, Stage
 from streams.replay.source import (
     NoMentions,
     Plan,
@@ -267,6 +267,7 @@ def run_prepared(
     if engine.counts.in_range == 0:
         raise NoMentions(empty_range_message(settings, prepared.topic, options))
     if not engine.seen_brands:
+        check_input_stage(prepared, engine.counts)
         zone = parse_zone(options.timezone)
         which = ", ".join(prepared.brands) if prepared.brands else "any configured brand"
         hint = (
@@ -274,11 +275,11 @@ def run_prepared(
             if not brands_file.brands and prepared.stage != "scored"
             else ""
         )
+        went = where_records_went(prepared.stage, engine.counts)
         raise NoMentions(
             f"no mentions of {which} to replay between {show_time(options.start_ms, zone)} and "
-            f"{show_time(options.end_ms, zone)} ({engine.counts.in_range} records in the range: "
-            f"{engine.counts.unmatched} name no configured brand, "
-            f"{sum(engine.counts.dead_letters.values())} dead-lettered){hint}"
+            f"{show_time(options.end_ms, zone)} ({went}){hint}"
+            f"{_unreadable_hint(prepared, engine.counts)}"
         )
     log.info(
         "replay.done",
@@ -287,6 +288,83 @@ def run_prepared(
         alerts=[len(run.alerts) for run in runs],
     )
     return result
+
+
+#: What each input stage reads its records as, for messages.
+_STAGE_RECORDS: dict[str, str] = {
+    "mentions": "raw mentions",
+    "valid": "validated mentions",
+    "scored": "scored mentions",
+}
+
+
+def _unreadable(stage: Stage, counts: ReplayCounts) -> int:
+    """Records of the warm-up and the range the chosen input stage could not read at all."""
+    if stage == "scored":
+        return counts.unreadable
+    return counts.dead_letters.get("invalid_json", 0)
+
+
+def where_records_went(stage: Stage, counts: ReplayCounts) -> str:
+    """``1512 records in the range, 0 in the warm-up: 0 name no configured brand, …``."""
+    parts = [
+        f"{counts.unmatched} name no configured brand",
+        f"{sum(counts.dead_letters.values())} dead-lettered",
+    ]
+    unreadable = _unreadable(stage, counts)
+    if stage == "scored":
+        parts.append(f"{unreadable} unreadable as {_STAGE_RECORDS[stage]}")
+    elif unreadable:
+        parts[-1] += f" ({unreadable} of them unreadable as {_STAGE_RECORDS[stage]})"
+    shown = ", ".join(parts)
+    return f"{counts.in_range} records in the range, {counts.warmup} in the warm-up: {shown}"
+
+
+def _stage_option(prepared: Prepared) -> str:
+    if prepared.options.stage is None:
+        return f"--input auto (read from the topic's name as {prepared.stage})"
+    return f"--input {prepared.stage}"
+
+
+def _other_stages(prepared: Prepared) -> str:
+    """The other ``--input`` values to try (``auto`` too, when it was not the one used)."""
+    others = [f"--input {s}" for s in ("mentions", "valid", "scored") if s != prepared.stage]
+    if prepared.options.stage is not None:
+        others.insert(0, "--input auto")
+    return ", ".join(others[:-1]) + " or " + others[-1]
+
+
+def check_input_stage(prepared: Prepared, counts: ReplayCounts) -> None:
+    """Refuse (exit status 2, a bad option) an input stage none of the records could be read as:
+    ``--input scored`` on raw ``mentions`` makes every record unreadable, which is no lack of
+    brands. Raw mentions are the first stage: unreadable ones there are bad data, not a bad
+    option."""
+    considered = counts.in_range + counts.warmup
+    unreadable = _unreadable(prepared.stage, counts)
+    if prepared.stage == "mentions" or considered == 0 or unreadable < considered:
+        return
+    log.warning(
+        "replay.wrong_input",
+        topic=prepared.topic,
+        stage=prepared.stage,
+        unreadable=unreadable,
+    )
+    raise ReplayOptionError(
+        f"{_stage_option(prepared)}: none of the {considered} records of topic "
+        f"{prepared.topic!r} in the warm-up and the range could be read as "
+        f"{_STAGE_RECORDS[prepared.stage]}: it holds another stage; use "
+        f"{_other_stages(prepared)}"
+    )
+
+
+def _unreadable_hint(prepared: Prepared, counts: ReplayCounts) -> str:
+    unreadable = _unreadable(prepared.stage, counts)
+    if prepared.stage == "mentions" or unreadable == 0:
+        return ""
+    return (
+        f"; {unreadable} records could not be read as {_STAGE_RECORDS[prepared.stage]}: "
+        f"check {_stage_option(prepared)}"
+    )
 
 
 def run_replay(
