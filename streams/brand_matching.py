@@ -5,9 +5,11 @@ accents (å -> a, ø/ö -> o), in Norwegian, Swedish, Danish and English text. �
 (Danish/Norwegian and Swedish spellings of it): each matches the other and the plain-ASCII
 spelling "ae" ("Blåbær" matches "Blåbär" and "Blabaer"). A name spelt with ä also matches a plain
 "a", as accents are ignored ("Tänk" matches "Tank"); one spelt with æ does not, since "Tænk" is not
-the English "tank". Typographic apostrophes (U+2019, U+2018) are read as '. A hashtag or handle
-that is exactly a brand's name or alias, spaces removed, names the brand ("#Telenor",
-"@nordlysenergi"); text inside a longer one does not.
+the English "tank". In a word of four letters or more, ø/ö also matches the ASCII spelling "oe"
+and å "aa" ("Fjellbroed", "#blaabaer", "Kiwi Koebmand"); not in shorter words, where they make
+English words ("Tø" is not "toe"). Typographic apostrophes (U+2019, U+2018) are read as '. A
+hashtag or handle that is exactly a brand's name or alias, spaces removed, names the brand
+("#Telenor", "@nordlysenergi"); text inside a longer one does not.
 
 A genitive ending is allowed after a name ("Telenors", "SAS:s", "Nordea's"), because Scandinavian
 languages inflect names that way. After a name written all in capitals in the brands file (SAS,
@@ -68,6 +70,28 @@ def _spaced(folded: str) -> str:
     return " ".join(folded.split())
 
 
+# Stand-ins, in a folded name, for the letters folded from ø/ö and from å (see _marked).
+_O_MARK, _A_MARK = "\x01", "\x02"
+_MARK = str.maketrans({"ø": _O_MARK, "ö": _O_MARK, "å": _A_MARK})
+_UNMARK = str.maketrans({_O_MARK: "o", _A_MARK: "a"})
+
+
+def _marked(spelling: str) -> str:
+    """:func:`fold` of a name from the brands file, with the letters folded from ø/ö and å
+    marked, so that a pattern can also take their ASCII spellings "oe" and "aa"."""
+    lowered = unicodedata.normalize("NFC", spelling.casefold()).translate(_MARK).translate(_FOLD)
+    decomposed = unicodedata.normalize("NFKD", lowered)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _merge_marks(old: str | None, new: str) -> str:
+    """One marked form of a term from two spellings that fold alike ("Fjellbrød", "Fjellbrod"):
+    a letter is marked when either spelling marks it."""
+    if old is None:
+        return new
+    return "".join(a if a in (_O_MARK, _A_MARK) else b for a, b in zip(old, new, strict=True))
+
+
 def _ae(plain_a: bool) -> dict[str, str]:
     """Patterns for the folded letter æ (æ or ä) and for a plain "ae"; with ``plain_a`` (a name
     spelt with ä, whose accent is ignored like å's) a plain "a" matches the letter too."""
@@ -76,10 +100,15 @@ def _ae(plain_a: bool) -> dict[str, str]:
 
 def _word_pattern(word: str, plain_a: bool) -> str:
     letters = _ae(plain_a)
-    return "".join(letters.get(part) or re.escape(part) for part in re.split("(æ|ae)", word))
+    long_word = sum(ch.isalpha() or ch in (_O_MARK, _A_MARK) for ch in word) >= 4
+    letters[_O_MARK] = "(?:o|oe)" if long_word else "o"
+    letters[_A_MARK] = "(?:a|aa)" if long_word else "a"
+    parts = re.split(f"(æ|ae|{_O_MARK}|{_A_MARK})", word)
+    return "".join(letters.get(part) or re.escape(part) for part in parts)
 
 
 def _term_pattern(term: str, plain_a: bool = False) -> str:
+    """The pattern of a folded term, its ø/ö and å marked (see :func:`_marked`)."""
     return r"\s+".join(_word_pattern(word, plain_a) for word in term.split())
 
 
@@ -100,22 +129,27 @@ class BrandMatcher:
         self._by_term: dict[str, set[str]] = {}
         capitals: dict[str, bool] = {}  # every spelling of the term is written in capitals
         plain_a: dict[str, bool] = {}  # a spelling of the term has ä (see _ae)
+        marks: dict[str, str] = {}  # the term with its ø/ö and å marked (see _marked)
         self._lookup: dict[str, str] = {}
         for brand in self._brands.values():
-            for spelling, folded in _terms(brand):
+            for spelling, marked in _terms(brand):
+                folded = marked.translate(_UNMARK)
                 if folded:
                     self._by_term.setdefault(folded, set()).add(brand.id)
                     capitals[folded] = capitals.get(folded, True) and spelling.isupper()
                     plain_a[folded] = plain_a.get(folded, False) or _with_a_umlaut(spelling)
+                    marks[folded] = _merge_marks(marks.get(folded), marked)
             for key in (brand.id, brand.name, *brand.aliases):
-                folded_key = _spaced(fold(key))
+                marked = _spaced(_marked(key))
+                folded_key = marked.translate(_UNMARK)
                 self._lookup.setdefault(folded_key, brand.id)
                 plain_a[folded_key] = plain_a.get(folded_key, False) or _with_a_umlaut(key)
+                marks[folded_key] = _merge_marks(marks.get(folded_key), marked)
         self._terms = sorted(self._by_term, key=len, reverse=True)
         self._regex: re.Pattern[str] | None = None
         if self._terms:
             alternation = "|".join(
-                f"({_term_pattern(term, plain_a[term])})"
+                f"({_term_pattern(marks[term], plain_a[term])})"
                 + (_GENITIVE_CAPS if capitals[term] else _GENITIVE)
                 for term in self._terms
             )
@@ -125,13 +159,15 @@ class BrandMatcher:
         self._caps_terms = [t for t in self._terms if capitals[t] and t[0] not in "@#"]
         self._caps_s: re.Pattern[str] | None = None
         if self._caps_terms:
-            alternation = "|".join(f"({_term_pattern(t, plain_a[t])})" for t in self._caps_terms)
+            alternation = "|".join(
+                f"({_term_pattern(marks[t], plain_a[t])})" for t in self._caps_terms
+            )
             self._caps_s = re.compile(rf"(?<![\w@#])(?:{alternation})s(?!\w)")
         self._keys = list(self._lookup)
         self._loose: re.Pattern[str] | None = None
         if self._keys:
             self._loose = re.compile(
-                "|".join(f"({_term_pattern(key, plain_a[key])})" for key in self._keys)
+                "|".join(f"({_term_pattern(marks[key], plain_a[key])})" for key in self._keys)
             )
 
     @classmethod
@@ -176,12 +212,13 @@ class BrandMatcher:
 
 
 def _terms(brand: Brand) -> Iterable[tuple[str, str]]:
-    """(spelling in the brands file, folded term) for everything that names the brand in a text:
-    its name, aliases, handles and hashtags, and its name and aliases as a hashtag or handle."""
+    """(spelling in the brands file, folded term with ø/ö and å marked) for everything that names
+    the brand in a text: its name, aliases, handles and hashtags, and its name and aliases as a
+    hashtag or handle."""
     for spelling in (brand.name, *brand.aliases, *brand.handles, *brand.hashtags):
-        yield spelling, _spaced(fold(spelling))
+        yield spelling, _spaced(_marked(spelling))
     for spelling in (brand.name, *brand.aliases):
-        compact = "".join(fold(spelling).split())
+        compact = "".join(_marked(spelling).split())
         if compact:
             yield spelling, f"#{compact}"
             yield spelling, f"@{compact}"

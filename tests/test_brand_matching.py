@@ -176,3 +176,54 @@ def test_resolve_folds_like_matching() -> None:
 
 def test_no_brands_matches_nothing() -> None:
     assert BrandMatcher([]).match("Nordlys Energi") == []
+
+
+TRANSLITERATED = BrandMatcher(
+    [
+        Brand(name=name, hashtags=hashtags, oncall=OnCall(team="a"))
+        for name, hashtags in (
+            ("Fjellbrød", ()),
+            ("Blåbær", ("#blåbær",)),
+            ("Kiwi Købmand", ()),
+            ("Göteborg Energi", ()),
+            ("Åsen Sport", ()),
+            ("Tø", ()),
+            ("Hå", ()),
+            ("Jø", ()),
+        )
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "brands"),
+    [
+        # the ASCII spellings oe (ø/ö) and aa (å), as ae (æ) already matched
+        ("Fjellbroed er best", ["fjellbrod"]),
+        ("#fjellbroed", ["fjellbrod"]),
+        ("Blaabaer-saft", ["blabaer"]),
+        ("#blaabaer", ["blabaer"]),
+        ("Kiwi Koebmand", ["kiwi-kobmand"]),
+        ("#kiwikoebmand", ["kiwi-kobmand"]),
+        ("Goeteborg Energis kundtjänst", ["goteborg-energi"]),
+        ("Aasen Sport har salg", ["asen-sport"]),
+        ("Fjellbrød, Fjellbrod, Blabaer, Kiwi Kobmand", ["fjellbrod", "blabaer", "kiwi-kobmand"]),
+        # not a letter more or less, and not in short words, where they make English words
+        ("Fjellbrooed", []),
+        ("Fjellbroe", []),
+        ("Blaaabaer", []),
+        ("Stubbed my toe, Joe", []),
+        ("haa haa", []),
+        ("Tø og Hå", ["to", "ha"]),
+        ("To og Ha", ["to", "ha"]),
+    ],
+)
+def test_the_ascii_spellings_oe_and_aa(text: str, brands: list[str]) -> None:
+    """ "Fjellbroed", "#blaabaer" and "Kiwi Koebmand" named no brand, though "Blabaer" did."""
+    assert TRANSLITERATED.match(text) == brands
+
+
+def test_resolve_takes_the_ascii_spellings_oe_and_aa() -> None:
+    assert TRANSLITERATED.resolve("Fjellbroed") == "fjellbrod"
+    assert TRANSLITERATED.resolve("Blaabaer") == "blabaer"
+    assert TRANSLITERATED.resolve("toe") is None
