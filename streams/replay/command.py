@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from streams.replay.report import ReportPaths, write_report
 from streams.replay.report_context import build_context
 from streams.replay.report_wording import comparison_sentence, uncounted_warnings
 from streams.replay.result import ReplayResult, Stage
+from streams.replay.source import ReplayError
 from streams.replay.timeline import episodes
 from streams.replay.times import (
     TimeFormatError,
@@ -216,6 +220,32 @@ def summary_lines(result: ReplayResult, paths: ReportPaths, seconds: float) -> l
     return lines
 
 
+@contextmanager
+def report_directory(out: Path) -> Iterator[Path]:
+    """``--out``, created and checked writable before any record is read (an unusable one was
+    found only after the whole replay, in a traceback); removed again, when this made it and it
+    is still empty, if what runs inside fails."""
+    if out.exists() and not out.is_dir():
+        raise OptionError("--out", f"{out} is a file, not a directory")
+    missing = [d for d in (out, *out.parents) if not d.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".stormvarsel-replay-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OptionError("--out", f"cannot write the report in {out} ({reason})") from None
+    try:
+        yield out
+    except BaseException:
+        for made in missing:  # the deepest first
+            try:
+                made.rmdir()
+            except OSError:
+                break
+        raise
+
+
 def run_command(settings: Settings, options: CommandOptions) -> list[str]:
     """Replay, write the report, and return the summary to print."""
     parsed = replay_options(options)
@@ -225,8 +255,16 @@ def run_command(settings: Settings, options: CommandOptions) -> list[str]:
         RichProgress(console) if not options.quiet and console.is_terminal else None
     )
     started = time.monotonic()
-    with kafka_logs_quiet():
-        prepared = replay_run.prepare(settings, parsed)
-        result = replay_run.run_prepared(prepared, progress=progress)
-    paths = write_report(result, out)
+    with report_directory(out):
+        with kafka_logs_quiet():
+            prepared = replay_run.prepare(settings, parsed)
+            result = replay_run.run_prepared(prepared, progress=progress)
+        try:
+            paths = write_report(result, out)
+        except OSError as exc:
+            where = exc.filename or out
+            reason = exc.strerror or type(exc).__name__
+            raise ReplayError(
+                f"the replay ran, but its report could not be written: {where}: {reason}"
+            ) from None
     return summary_lines(result, paths, time.monotonic() - started)
