@@ -73,6 +73,16 @@ class Rejection:
     message: str
 
 
+def _count(value: Any) -> Any:
+    """A count is a JSON integer: pydantic's lax mode read ``true`` as 1 and ``"1_000"`` as 1000,
+    though the schema says integer. An integral float (``1e3``, ``1840.0``) is a JSON integer."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("bad_type", "expected an integer, not true or false")
+    if isinstance(value, str):
+        raise PydanticCustomError("bad_type", "expected an integer, not text")
+    return value
+
+
 class Author(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -85,6 +95,11 @@ class Author(BaseModel):
     def _id_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    @field_validator("followers", mode="before")
+    @classmethod
+    def _followers(cls, value: Any) -> Any:
+        return _count(value)
+
 
 class Engagement(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -92,6 +107,11 @@ class Engagement(BaseModel):
     likes: int = Field(0, ge=0)
     shares: int = Field(0, ge=0)
     replies: int = Field(0, ge=0)
+
+    @field_validator("likes", "shares", "replies", mode="before")
+    @classmethod
+    def _counts(cls, value: Any) -> Any:
+        return _count(value)
 
 
 class Mention(BaseModel):

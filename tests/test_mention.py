@@ -47,7 +47,7 @@ def test_full_mention_keeps_unknown_fields_and_normalises() -> None:
             id=570306133677760513,
             platform="Twitter",
             lang="NB",
-            author={"id": 42, "handle": "@kari", "followers": "1200", "verified": True},
+            author={"id": 42, "handle": "@kari", "followers": 1200.0, "verified": True},
             url="https://x.com/kari/status/1",
             engagement={"likes": 3, "shares": 1, "replies": 0},
             in_reply_to=123,
@@ -113,6 +113,33 @@ def test_each_defect_has_its_reason(raw: object, reason: str) -> None:
     assert isinstance(result, Rejection), result
     assert result.reason == reason, result
     assert result.message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("author.followers", True),
+        ("author.followers", False),
+        ("author.followers", "1840"),
+        ("author.followers", "1_000"),
+        ("engagement.likes", " 12 "),
+        ("engagement.shares", True),
+        ("engagement.replies", "3"),
+    ],
+)
+def test_counts_are_integers_not_booleans_or_text(field: str, value: object) -> None:
+    """Pydantic's lax mode read true as 1 and "1_000" as 1000, though the schema says integer."""
+    parent, name = field.split(".")
+    result = check(base(**{parent: {name: value}}))
+    assert isinstance(result, Rejection), result
+    assert result.reason == f"bad_type:{field}"
+    assert result.message.startswith(f"{field}: expected an integer, not ")
+
+
+def test_an_integral_float_count_is_an_integer() -> None:
+    mention = check(base(author={"followers": 1e3}, engagement={"likes": 4.0}))
+    assert isinstance(mention, Mention), mention
+    assert (mention.author.followers, mention.engagement.likes) == (1000, 4)
 
 
 @pytest.mark.parametrize(
