@@ -676,6 +676,15 @@ def test_ctrl_c_flushes_what_was_sent_and_exits_130() -> None:
     assert summary_lines(report)[0].startswith("interrupted")
 
 
+def test_ctrl_c_after_failed_sends_says_the_exit_code_it_exits_with() -> None:
+    """The summary said "exit 1" while the process exited 130."""
+    sink = FakeSink(fail=lambda record: record.line == 1, interrupt_at=2)
+    report, _ = ingest_with(jsonl(*(mention(i) for i in range(5))), sink=sink)
+    assert report.interrupted and report.failed and report.exit_code() == 130
+    assert summary_lines(report)[-1].startswith("exit 130: ")
+    assert not [line for line in summary_lines(report) if line.startswith("exit 1:")]
+
+
 def test_records_older_than_the_topic_retention_are_warned_about() -> None:
     data = jsonl(mention(1, created_at="2015-02-24T11:35:00Z"), mention(2, created_at=time.time()))
     report, sink = ingest_with(data, retention_ms=7 * 86_400_000)

@@ -45,8 +45,11 @@ def summary_lines(report: IngestReport, *, allow_rejects: bool = False) -> list[
         )
     lines.extend(_time_order_lines(report))
     if report.failed:
+        # The code the process exits with (130 after Ctrl-C, which wins over failed sends).
+        code = report.exit_code(allow_rejects=allow_rejects)
         count = report.failed_count
-        lines.append(f"exit 1: {count:,} {plural(count)} not acknowledged by Kafka (see above)")
+        said = f"{count:,} {plural(count)} not acknowledged by Kafka (see above)"
+        lines.append(f"exit {code}: {said}")
     elif report.rejected and not allow_rejects and not report.interrupted:
         count = report.rejected_count
         hint = "" if report.rejects_file else "--rejects FILE keeps them, "
