@@ -29,7 +29,11 @@ from streams.kafka_clients import kafka_logs_quiet
 from streams.replay import run as replay_run
 from streams.replay.report import ReportPaths, write_report
 from streams.replay.report_context import build_context
-from streams.replay.report_wording import comparison_sentence, uncounted_warnings
+from streams.replay.report_wording import (
+    comparison_sentence,
+    layout_warnings,
+    uncounted_warnings,
+)
 from streams.replay.result import ReplayResult, Stage
 from streams.replay.source import ReplayError
 from streams.replay.timeline import episodes
@@ -211,6 +215,7 @@ def summary_lines(result: ReplayResult, paths: ReportPaths, seconds: float) -> l
             f"{run.label} ({run.source}): {len(run.alerts)} alerts, {len(storms)} storms"
             + (f": {described}" if described else "")
         )
+    lines += layout_warnings(result)
     lines += uncounted_warnings(result)
     if len(result.runs) > 1:
         lines.append(comparison_sentence(build_context(result)))

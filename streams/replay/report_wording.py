@@ -164,6 +164,28 @@ def counts_rows(result: ReplayResult) -> list[tuple[str, str]]:
     return rows
 
 
+def detector_groups(result: ReplayResult) -> str:
+    """How many detector groups (shared watermarks) the replay kept, and whence that number."""
+    if result.partitions_fallback:
+        return (
+            f"{result.partitions} (STORMVARSEL_TOPIC_PARTITIONS; "
+            f"{result.partitions_topic} not found)"
+        )
+    return f"{result.partitions} (partitions of {result.partitions_topic}, as live)"
+
+
+def layout_warnings(result: ReplayResult) -> list[str]:
+    """A sentence when the live partition layout could not be read (the replay guessed it)."""
+    if not result.partitions_fallback:
+        return []
+    return [
+        f"Note: {result.partitions_topic} was not found, so the replay kept "
+        f"{result.partitions} detector group(s) as STORMVARSEL_TOPIC_PARTITIONS says; if the "
+        "live worker's mentions.scored had another partition count, brands shared other "
+        "watermarks live, and late counts, buckets and alerts can differ from live."
+    ]
+
+
 def setup_rows(ctx: ReportContext) -> list[tuple[str, str]]:
     r = ctx.result
     stage = {
@@ -182,7 +204,7 @@ def setup_rows(ctx: ReportContext) -> list[tuple[str, str]]:
             else f"from {ctx.zone_time(r.warmup_start_ms)} (teaches the detectors, not reported)",
         ),
         ("brands", ", ".join(r.brand_name(b) for b in r.selected_brands) or "all"),
-        ("detector groups", f"{r.partitions} (partitions of mentions.scored, as live)"),
+        ("detector groups", detector_groups(r)),
         ("allowed lateness", show_duration(r.lateness_ms)),
         ("chart bins", show_duration(ctx.bins.bin_ms)),
     ]

@@ -128,6 +128,12 @@ class ReplayResult:
     selected_brands: tuple[str, ...] = ()
     #: Partitions of mentions.scored: one detector group (one shared watermark) per partition.
     partitions: int = 1
+    #: The topic whose partitions those are: the replayed one (a scored topic), else the live
+    #: ``<prefix>mentions.scored``.
+    partitions_topic: str = "mentions.scored"
+    #: ``partitions_topic`` was not found, so ``partitions`` is STORMVARSEL_TOPIC_PARTITIONS:
+    #: the live layout may have been another.
+    partitions_fallback: bool = False
     scorer: str | None = None  # model version, when the replay scored
     lateness_ms: int = 60_000
 

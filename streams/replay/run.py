@@ -85,6 +85,10 @@ class Prepared:
     partitions: int
     brands: tuple[str, ...]
     runs: list[RunSpec] = field(default_factory=list)
+    #: The topic whose partitions ``partitions`` counts (the replayed scored topic, else the
+    #: live mentions.scored), and whether it was missing (``partitions`` is then the setting).
+    partitions_topic: str = MENTIONS_SCORED
+    partitions_fallback: bool = False
 
 
 def infer_stage(topic: str) -> Stage:
@@ -154,17 +158,38 @@ def prepare(settings: Settings, options: ReplayOptions) -> Prepared:
     try:
         plan = plan_range(client, topic, warmup_start, options.end_ms, grace)
         in_range = plan_range(client, topic, options.start_ms, options.end_ms, grace)
+        fallback = False
         if stage == "scored":
-            partitions = len(plan.spans)
+            partitions, partitions_topic = len(plan.spans), topic
         else:
             # The live worker's detector groups are the partitions of mentions.scored as it is.
-            found = partitions_of(client, settings.topic(MENTIONS_SCORED))
+            partitions_topic = settings.topic(MENTIONS_SCORED)
+            found = partitions_of(client, partitions_topic)
             partitions = len(found) if found else settings.topic_partitions
+            fallback = not found
     finally:
         client.close(autocommit=False)
     if in_range.total == 0:
         raise NoMentions(empty_range_message(settings, topic, options))
-    return Prepared(settings, options, topic, stage, plan, partitions, brands, runs)
+    if fallback:
+        log.warning(
+            "replay.partitions_fallback",
+            topic=partitions_topic,
+            partitions=partitions,
+            setting="STORMVARSEL_TOPIC_PARTITIONS",
+        )
+    return Prepared(
+        settings,
+        options,
+        topic,
+        stage,
+        plan,
+        partitions,
+        brands,
+        runs,
+        partitions_topic=partitions_topic,
+        partitions_fallback=fallback,
+    )
 
 
 def run_prepared(
@@ -261,6 +286,8 @@ def run_prepared(
         brand_names={b.id: b.name for b in brands_file.brands},
         selected_brands=prepared.brands,
         partitions=prepared.partitions,
+        partitions_topic=prepared.partitions_topic,
+        partitions_fallback=prepared.partitions_fallback,
         scorer=version,
         lateness_ms=engine.lateness_ms,
     )
