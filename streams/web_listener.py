@@ -8,6 +8,7 @@ and listens at once, refuses a taken port in one line, and hands the socket to F
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Any
 
@@ -44,8 +45,9 @@ def bind_web_sockets(host: str, port: int) -> list[socket.socket]:
 def _listen(
     family: int, kind: int, proto: int, address: Any, host: str, port: int
 ) -> socket.socket:
-    listener = socket.socket(family, kind, proto)
+    listener: socket.socket | None = None
     try:
+        listener = socket.socket(family, kind, proto)
         # As aiohttp binds (SO_REUSEADDR), so a port in TIME_WAIT is not refused.
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
@@ -54,14 +56,38 @@ def _listen(
         listener.bind(address)
         listener.listen(128)  # from now on a second worker's bind fails
     except OSError as exc:
-        listener.close()
-        raise ConfigError(
-            f"STORMVARSEL_WEB_PORT: cannot listen on {host}:{port} "
-            f"({exc.strerror or exc}); another program (or worker) holds it: stop it, or "
-            "give this worker another STORMVARSEL_WEB_PORT"
-        ) from None
+        if listener is not None:
+            listener.close()
+        raise ConfigError(_bind_error(exc, family, address, host, port)) from None
     listener.setblocking(False)
     return listener
+
+
+def _bind_error(exc: OSError, family: int, address: Any, host: str, port: int) -> str:
+    """The one-line refusal, naming the setting at fault: only a port in use (or one below 1024)
+    is the port's fault; an address this machine does not have, or IPv6 switched off, is the
+    host's (every bind failure used to blame the port)."""
+    ip = address[0] if isinstance(address, tuple) else str(address)
+    where = f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}"
+    failed = f"cannot listen on {where} ({exc.strerror or exc})"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"STORMVARSEL_WEB_PORT: {failed}; another program (or worker) holds it: stop it, or "
+            "give this worker another STORMVARSEL_WEB_PORT"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"STORMVARSEL_WEB_PORT: {failed}; a port below 1024 needs privileges: give this "
+            "worker a higher STORMVARSEL_WEB_PORT"
+        )
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        which = ip if ip == host else f"{host!r} resolves to {ip}, which"
+        ipv6 = " (or IPv6 is not available here)" if family == socket.AF_INET6 else ""
+        return (
+            f"STORMVARSEL_WEB_HOST: {failed}; {which} is not an address of this machine{ipv6}: "
+            "set STORMVARSEL_WEB_HOST to one of its addresses (127.0.0.1, or 0.0.0.0 for all)"
+        )
+    return f"STORMVARSEL_WEB_HOST/STORMVARSEL_WEB_PORT: {failed}"
 
 
 class PreboundWeb(Web):

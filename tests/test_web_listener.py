@@ -67,3 +67,41 @@ def test_an_unknown_host_names_the_setting() -> None:
         ConfigError, match=r"^STORMVARSEL_WEB_HOST: cannot resolve 'no\.such\.host\.invalid'"
     ):
         bind_web_sockets("no.such.host.invalid", free_port())
+
+
+def test_an_address_this_machine_does_not_have_names_the_host_not_the_port() -> None:
+    """Every bind failure blamed STORMVARSEL_WEB_PORT ("another program holds it"), also for a
+    host that is not an address of this machine (EADDRNOTAVAIL)."""
+    with pytest.raises(ConfigError) as raised:
+        bind_web_sockets("192.0.2.1", free_port())  # TEST-NET-1: nobody's address
+    message = str(raised.value)
+    assert message.startswith("STORMVARSEL_WEB_HOST: cannot listen on 192.0.2.1:")
+    assert "192.0.2.1 is not an address of this machine" in message
+    assert "another program" not in message and "STORMVARSEL_WEB_PORT" not in message
+
+
+def test_a_host_resolving_to_an_ipv6_address_it_cannot_bind_names_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``localhost`` mapped to an IPv6 address in a container without IPv6: the host is at fault,
+    and the IPv4 socket bound before it is closed again."""
+    port = free_port()
+    real = socket.getaddrinfo
+
+    def ipv6_unavailable(host: str, *args: object, **kwargs: object) -> list[object]:
+        if host != "localhost":
+            return real(host, *args, **kwargs)  # type: ignore[arg-type]
+        tcp = socket.SOCK_STREAM, socket.IPPROTO_TCP, ""
+        return [
+            (socket.AF_INET, *tcp, ("127.0.0.1", port)),
+            (socket.AF_INET6, *tcp, ("2001:db8::1", port, 0, 0)),  # documentation prefix
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", ipv6_unavailable)
+    with pytest.raises(ConfigError) as raised:
+        bind_web_sockets("localhost", port)
+    message = str(raised.value)
+    assert message.startswith(f"STORMVARSEL_WEB_HOST: cannot listen on [2001:db8::1]:{port} (")
+    assert "'localhost' resolves to 2001:db8::1" in message and "IPv6" in message
+    for listener in bind_web_sockets("127.0.0.1", port):  # the IPv4 socket was closed
+        listener.close()
