@@ -55,7 +55,7 @@ SCORING_BATCH_SECONDS = Histogram(
 SCORING_BATCH_SIZE = Histogram(
     "stormvarsel_scoring_batch_size",
     "Mentions per scoring micro-batch.",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
 )
 SCORER_INFO = Info("stormvarsel_scorer", "The sentiment model the worker scores with.")
 STORM_EPISODE_EVENTS = Counter(

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from annotated_types import Le
 from prometheus_client import REGISTRY
 
 from streams import metrics
+from streams.settings import Settings
 
 
 def bucket(brand: str, volume: int, negative: int, level: str = "warning") -> dict[str, object]:
@@ -119,6 +121,15 @@ def test_accepted_mentions_and_skipped_alert_records_start_at_zero(configured: N
         )
         is not None
     )
-    for reason in ("buzz", "stale", "unreadable"):
+    for reason in ("buzz", "stale", "unreadable", "superseded"):
         sample = REGISTRY.get_sample_value("stormvarsel_notify_skipped_total", {"reason": reason})
         assert sample is not None, reason
+
+
+def test_the_batch_size_histogram_reaches_the_largest_batch_the_settings_allow() -> None:
+    """Batches of the largest allowed size fell in ``+Inf`` only (the buckets stopped at 512),
+    so the dashboards could not show how full they were."""
+    field = Settings.model_fields["sentiment_batch_size"]
+    largest = next(m.le for m in field.metadata if isinstance(m, Le))
+    bounds = metrics.SCORING_BATCH_SIZE._upper_bounds
+    assert largest in bounds, (largest, bounds)
