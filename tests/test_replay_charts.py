@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from detectors.config import DetectorConfig
-from streams.replay.charts import bins_for, choose_bin_ms
+from streams.replay.charts import MAX_TICKS, bins_for, choose_bin_ms, time_ticks
 from streams.replay.report import write_report
 from streams.replay.result import BucketPoint, ReplayResult, RunResult
 from streams.replay.times import MINUTE_MS, parse_iso_ms
@@ -108,3 +111,54 @@ def test_bins_are_whole_buckets_of_every_run() -> None:
     assert choose_bin_ms(9 * 1440 * MINUTE_MS, MINUTE_MS) == 30 * MINUTE_MS
     bins = bins_for(two_runs(7, 120, 5))
     assert bins.bin_ms % (5 * MINUTE_MS) == 0 and bins.grid_ms % bins.bin_ms == 0
+
+
+# --- time axis labels --------------------------------------------------------------------------
+
+
+def _ms(year: int, month: int, day: int, hour: int = 0, zone: Any = UTC) -> int:
+    return int(datetime(year, month, day, hour, tzinfo=zone).timestamp() * 1000)
+
+
+SPANS_H = [1, 3, 9, 20, 30, 50, 100, 9 * 24, 20 * 24, 60 * 24, 200 * 24, 366 * 24, 3 * 8760]
+
+
+@pytest.mark.parametrize("zone", [UTC, ZoneInfo("Europe/Oslo"), ZoneInfo("America/Los_Angeles")])
+@pytest.mark.parametrize("hours", SPANS_H)
+def test_time_labels_stay_few_and_inside_the_range(zone: Any, hours: int) -> None:
+    """Before, past 8 x 168 hours the fallback step (336 h) gave 27 overlapping labels for a
+    year."""
+    start = _ms(2025, 3, 17, 13, zone=zone)
+    end = start + hours * 3_600_000
+    ticks = time_ticks(start, end, zone)
+    assert 1 <= len(ticks) <= MAX_TICKS, (hours, ticks)
+    times = [at for at, _ in ticks]
+    assert times == sorted(set(times)) and all(start <= at < end for at in times)
+
+
+def test_a_year_is_labelled_by_quarters() -> None:
+    ticks = time_ticks(_ms(2025, 1, 1), _ms(2026, 1, 1), UTC)
+    assert [label for _, label in ticks] == ["2025-01", "2025-04", "2025-07", "2025-10"]
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [((2025, 12, 30), (2026, 1, 2)), ((2025, 12, 20), (2026, 1, 20)), ((2025, 3, 1), (2026, 3, 1))],
+)
+def test_dates_carry_the_year_when_the_range_crosses_one(
+    start: tuple[int, int, int], end: tuple[int, int, int]
+) -> None:
+    """Before, "%m-%d" labels read 12-29, 01-05 across New Year: which year, and which came
+    first, was left to guess."""
+    ticks = time_ticks(_ms(*start), _ms(*end), UTC)
+    dates = [label for _, label in ticks if ":" not in label]
+    assert dates and all(re.fullmatch(r"20\d\d(-\d\d){1,2}", d) for d in dates), dates
+    assert any(d.startswith("2026") for d in dates)
+    for at, label in ticks:
+        if ":" not in label:
+            assert datetime.fromtimestamp(at / 1000, UTC).strftime("%Y-%m-%d").startswith(label)
+
+
+def test_dates_within_one_year_stay_short() -> None:
+    ticks = time_ticks(_ms(2015, 2, 16), _ms(2015, 2, 25), UTC)
+    assert ticks and all(re.fullmatch(r"\d\d-\d\d", label) for _, label in ticks)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from detectors.states import LEVELS
 from streams.replay.escape import h
 from streams.replay.result import BucketPoint, ReplayResult, RunResult
-from streams.replay.times import HOUR_MS, MINUTE_MS
+from streams.replay.times import DAY_MS, HOUR_MS, MINUTE_MS
 
 #: Most bins a chart shows; longer ranges use coarser bins.
 MAX_BINS = 480
@@ -316,26 +316,101 @@ def _segments(chart: Chart, values: list[float | None]) -> list[list[tuple[float
     return segments
 
 
-def time_ticks(start_ms: int, end_ms: int, zone: tzinfo) -> list[tuple[int, str]]:
-    """At most about eight time axis labels on round local times (hours, midnights)."""
-    span = max(1, end_ms - start_ms)
-    hours = next((n for n in (1, 2, 3, 6, 12, 24, 48, 168) if span / (n * HOUR_MS) <= 8), 336)
-    day = datetime.fromtimestamp(start_ms / 1000, zone).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
+#: At most this many time axis labels (more would overlap on the chart's width).
+MAX_TICKS = 8
+_HOUR_STEPS = (1, 2, 3, 6, 12)
+_DAY_STEPS = (1, 2, 7)  # 7: Mondays
+_MONTH_STEPS = (1, 3, 6, 12)  # 3: quarters, 12: New Year
+_MONTH_MS = 30.44 * DAY_MS
+
+
+def _local(ms: int, zone: tzinfo) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, zone)
+
+
+def _at(moment: datetime, zone: tzinfo, hour: int = 0) -> int | None:
+    """``moment`` as epoch ms; None when a clock change skipped it (02:00 in spring in Europe:
+    that moment is another hour, which its label would misname)."""
+    at_ms = int(moment.timestamp() * 1000)
+    return at_ms if _local(at_ms, zone).hour == hour else None
+
+
+def _hour_ticks(start_ms: int, end_ms: int, zone: tzinfo, hours: int, day_format: str) -> list:
     ticks: list[tuple[int, str]] = []
-    while int(day.timestamp() * 1000) < end_ms:
-        for hour in range(0, 24, hours) if hours < 24 else (0,):
-            moment = day.replace(hour=hour)
-            at_ms = int(moment.timestamp() * 1000)
-            # An hour a clock change skips (02:00 in spring in Europe) does not exist: its
-            # moment is another hour, which its label would misname.
-            if datetime.fromtimestamp(at_ms / 1000, zone).hour != hour:
-                continue
-            if start_ms <= at_ms < end_ms:
-                label = moment.strftime("%m-%d" if hour == 0 else "%H:%M")
-                ticks.append((at_ms, label))
-        day = (day + timedelta(days=max(1, hours // 24))).replace(hour=0)
+    day = _local(start_ms, zone).date()
+    last = _local(end_ms - 1, zone).date()
+    while day <= last:
+        for hour in range(0, 24, hours):
+            moment = datetime(day.year, day.month, day.day, hour, tzinfo=zone)
+            at_ms = _at(moment, zone, hour)
+            if at_ms is not None and start_ms <= at_ms < end_ms:
+                ticks.append((at_ms, moment.strftime(day_format if hour == 0 else "%H:%M")))
+        day += timedelta(days=1)
+    return ticks
+
+
+def _day_ticks(start_ms: int, end_ms: int, zone: tzinfo, days: int, day_format: str) -> list:
+    ticks: list[tuple[int, str]] = []
+    day = _local(start_ms, zone).date()
+    last = _local(end_ms - 1, zone).date()
+    while day <= last:
+        wanted = day.weekday() == 0 if days == 7 else day.toordinal() % days == 0
+        if wanted:
+            moment = datetime(day.year, day.month, day.day, tzinfo=zone)
+            at_ms = _at(moment, zone)
+            if at_ms is not None and start_ms <= at_ms < end_ms:
+                ticks.append((at_ms, moment.strftime(day_format)))
+        day += timedelta(days=1)
+    return ticks
+
+
+def _month_ticks(start_ms: int, end_ms: int, zone: tzinfo, months: int) -> list:
+    """The first of every ``months``-th month (quarters start in January, April, July and
+    October); from a year on, New Year of every ``months // 12``-th year."""
+    first, last = _local(start_ms, zone), _local(end_ms - 1, zone)
+    if months < 12:
+        wanted = [
+            (year, month)
+            for year in range(first.year, last.year + 1)
+            for month in range(1, 13, months)
+        ]
+    else:
+        every = months // 12
+        wanted = [(year, 1) for year in range(first.year, last.year + 1) if year % every == 0]
+    ticks: list[tuple[int, str]] = []
+    for year, month in wanted:
+        moment = datetime(year, month, 1, tzinfo=zone)
+        at_ms = _at(moment, zone)
+        if at_ms is not None and start_ms <= at_ms < end_ms:
+            ticks.append((at_ms, moment.strftime("%Y" if months >= 12 else "%Y-%m")))
+    return ticks
+
+
+def time_ticks(start_ms: int, end_ms: int, zone: tzinfo) -> list[tuple[int, str]]:
+    """At most MAX_TICKS time axis labels on round local times: hours, midnights, Mondays, the
+    first of a month, quarter or year, the step chosen from the span. Dates carry the year when
+    the range crosses one."""
+    span = max(1, end_ms - start_ms)
+    crosses_year = _local(start_ms, zone).year != _local(max(start_ms, end_ms - 1), zone).year
+    day_format = "%Y-%m-%d" if crosses_year else "%m-%d"
+    ticks: list[tuple[int, str]] = []
+    for hours in _HOUR_STEPS:
+        if span / (hours * HOUR_MS) <= MAX_TICKS + 1:
+            ticks = _hour_ticks(start_ms, end_ms, zone, hours, day_format)
+            if len(ticks) <= MAX_TICKS:
+                return ticks
+    for days in _DAY_STEPS:
+        if span / (days * DAY_MS) <= MAX_TICKS + 1:
+            ticks = _day_ticks(start_ms, end_ms, zone, days, day_format)
+            if len(ticks) <= MAX_TICKS:
+                return ticks
+    years = max(1, math.ceil(span / (MAX_TICKS * 12 * _MONTH_MS)))
+    nice_years = next((n for n in (1, 2, 5, 10, 20, 50, 100) if n >= years), years)
+    for months in (*_MONTH_STEPS[:-1], 12 * nice_years):
+        if span / (months * _MONTH_MS) <= MAX_TICKS + 1:
+            ticks = _month_ticks(start_ms, end_ms, zone, months)
+            if len(ticks) <= MAX_TICKS:
+                return ticks
     return ticks
 
 
