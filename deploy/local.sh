@@ -67,39 +67,62 @@ say "Fetching Apache Kafka from Maven Central (cached after the first time)"
 say "Preparing the offline sentiment model (cached after the first time)"
 .venv/bin/stormvarsel models install
 
-# promtool of the Prometheus version docker-compose.yml runs (Debian's is older: Prometheus 3
-# evaluates range windows differently), built from the Go module proxy, for the rule tests.
-# Prometheus 3.Y.Z is the Go module version v0.3YY.Z. Skipped without Go; the test says so.
-compose_promtool() {
-  local tag module dest
-  tag=$(sed -n 's|^ *image: prom/prometheus:v\([0-9.]*\)$|\1|p' docker-compose.yml)
-  [[ $tag =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] || { echo "no prom/prometheus:vX.Y.Z in docker-compose.yml" >&2; return 1; }
-  module="v0.$((BASH_REMATCH[1] * 100 + BASH_REMATCH[2])).${BASH_REMATCH[3]}"
-  dest="${XDG_CACHE_HOME:-$HOME/.cache}/stormvarsel/promtool-v$tag"
-  [[ -x $dest/promtool ]] && return 0
+# The Prometheus tools of the versions docker-compose.yml runs (Debian's are older: Prometheus 3
+# evaluates range windows differently; Alertmanager 0.28 parses matchers and templates as in
+# production), built from the Go module proxy into the cache, for the rule and Alertmanager tests.
+# Skipped without Go; the tests then say they ran on Debian's versions only.
+compose_image_tag() {  # compose_image_tag prom/prometheus -> 3.5.0
+  local tag
+  tag=$(sed -n "s|^ *image: $1:v\([0-9.]*\)\$|\1|p" docker-compose.yml)
+  [[ $tag =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "no $1:vX.Y.Z in docker-compose.yml" >&2; return 1; }
+  echo "$tag"
+}
+
+# go_build_module NAME MODULE@VERSION DEST PKG... : build each ./PKG of the module into DEST.
+go_build_module() {
+  local name=$1 module=$2 dest=$3
+  shift 3
+  local pkg missing=0
+  for pkg in "$@"; do [[ -x $dest/$(basename "$pkg") ]] || missing=1; done
+  ((missing)) || return 0
   if ! command -v go >/dev/null 2>&1; then
-    say "No Go toolchain: the rule tests run on Debian's promtool only"
+    say "No Go toolchain: the tests use Debian's $name only"
     return 0
   fi
-  say "Building promtool $tag (Prometheus of docker-compose.yml) from the Go module proxy (cached after the first time)"
+  say "Building $name from the Go module proxy (cached after the first time)"
   local work
   work=$(mktemp -d)
-  # The module has replace directives, so 'go install pkg@version' refuses it: build in its source.
+  # Prometheus's module has replace directives, so 'go install pkg@version' refuses it: build in
+  # the module's own source instead.
   if (export GOMODCACHE="$work/mod" GOFLAGS=-modcacherw
-      src=$(go mod download -json "github.com/prometheus/prometheus@$module" \
-        | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-      cd "$src" && go build -trimpath -o "$work/promtool" ./cmd/promtool) >"$work/build.log" 2>&1; then
-    mkdir -p "$dest" && mv "$work/promtool" "$dest/promtool"
+      src=$(go mod download -json "$module" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+      cd "$src" && mkdir -p "$work/bin"
+      for pkg in "$@"; do go build -trimpath -o "$work/bin/$(basename "$pkg")" "./$pkg" || exit 1; done
+     ) >"$work/build.log" 2>&1; then
+    mkdir -p "$dest" && mv "$work"/bin/* "$dest/"
   else
     tail -n 20 "$work/build.log" >&2
-    say "Could not build promtool $tag; the rule tests run on Debian's promtool only"
+    say "Could not build $name; the tests use Debian's only"
   fi
   rm -rf "$work"
 }
 
+compose_tools() {
+  local cache="${XDG_CACHE_HOME:-$HOME/.cache}/stormvarsel" tag
+  # Prometheus 3.Y.Z is the Go module version v0.3YY.Z.
+  tag=$(compose_image_tag prom/prometheus)
+  [[ $tag =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]]
+  go_build_module "promtool $tag" \
+    "github.com/prometheus/prometheus@v0.$((BASH_REMATCH[1] * 100 + BASH_REMATCH[2])).${BASH_REMATCH[3]}" \
+    "$cache/promtool-v$tag" cmd/promtool
+  tag=$(compose_image_tag prom/alertmanager)
+  go_build_module "Alertmanager $tag and amtool" "github.com/prometheus/alertmanager@v$tag" \
+    "$cache/alertmanager-v$tag" cmd/alertmanager cmd/amtool
+}
+
 case "${1:-demo}" in
   demo) shift || true; exec .venv/bin/stormvarsel demo "$@" ;;
-  test) shift; compose_promtool; exec .venv/bin/python -m pytest "$@" ;;
-  setup) compose_promtool; say "Set up. Run: .venv/bin/stormvarsel --help" ;;
+  test) shift; compose_tools; exec .venv/bin/python -m pytest "$@" ;;
+  setup) compose_tools; say "Set up. Run: .venv/bin/stormvarsel --help" ;;
   *) echo "usage: bash deploy/local.sh [demo|test|setup]" >&2; exit 2 ;;
 esac

@@ -45,6 +45,7 @@ from streams.local_services import (
     LocalPrometheus,
     WebhookReceiver,
     alertmanager_config,
+    alertmanager_tool,
     find_binary,
 )
 from streams.settings import Settings
@@ -185,7 +186,7 @@ def _start(
     }
     if brands_file is not None:
         env["STORMVARSEL_BRANDS_FILE"] = str(brands_file)
-    am_binary = find_binary("prometheus-alertmanager", "alertmanager") if options.services else None
+    am_binary = alertmanager_tool("alertmanager") if options.services else None
     if am_binary:
         stack.receiver = WebhookReceiver()
         stack.receiver.start()

@@ -1,15 +1,19 @@
 """Prometheus, Alertmanager and a webhook receiver on 127.0.0.1, for the demo.
 
 They use the Debian packages' binaries (``prometheus``, ``prometheus-alertmanager``) when
-installed and the shipped configuration under ``deploy/``, with addresses and timings made local:
-Prometheus scrapes the demo's worker every few seconds with the pipeline's alert rules, and
-Alertmanager routes exactly as in production but delivers every receiver's notifications to an
-in-process webhook receiver, so the demo can show the page as the on-call person gets it.
+installed, or the Alertmanager of the compose file's version when ``deploy/local.sh`` has built
+it (:func:`alertmanager_tool`), and the shipped configuration under ``deploy/``, with addresses
+and timings made local: Prometheus scrapes the demo's worker every few seconds with the
+pipeline's alert rules, and Alertmanager routes exactly as in production but delivers every
+receiver's notifications to an in-process webhook receiver, so the demo can show the page as
+the on-call person gets it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import threading
@@ -35,6 +39,40 @@ def find_binary(*names: str) -> str | None:
         if found:
             return found
     return None
+
+
+def compose_image_version(image: str, compose_file: Path | None = None) -> str | None:
+    """The X.Y.Z of ``image:vX.Y.Z`` in the compose file (None if it is not pinned so, or the
+    file is absent, as in an installed package)."""
+    path = compose_file or DEPLOY.parent / "docker-compose.yml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = re.search(rf"^\s*image:\s*{re.escape(image)}:v(\d+\.\d+\.\d+)\s*$", text, re.M)
+    return match.group(1) if match else None
+
+
+def compose_tool_path(directory: str, image: str, tool: str) -> tuple[str | None, Path | None]:
+    """The compose file's version of ``image`` and where ``deploy/local.sh`` builds ``tool`` of
+    that version (``~/.cache/stormvarsel/<directory>-vX.Y.Z/<tool>``), built or not."""
+    version = compose_image_version(image)
+    if version is None:
+        return None, None
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return version, cache / "stormvarsel" / f"{directory}-v{version}" / tool
+
+
+def alertmanager_tool(tool: str) -> str | None:
+    """``alertmanager`` or ``amtool``: the compose file's version if ``deploy/local.sh`` built it
+    (what production runs), else Debian's (``prometheus-alertmanager`` is Debian's name for
+    the server), else None."""
+    _, built = compose_tool_path("alertmanager", "prom/alertmanager", tool)
+    if built is not None and os.access(built, os.X_OK):
+        return str(built)
+    if tool == "alertmanager":
+        return find_binary("prometheus-alertmanager", "alertmanager")
+    return find_binary(tool)
 
 
 @dataclass

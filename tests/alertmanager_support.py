@@ -1,5 +1,5 @@
-"""A real Alertmanager (Debian package ``prometheus-alertmanager``) and a local receiver that
-records what it is sent, for the alerting tests (no tests here)."""
+"""A real Alertmanager (the compose file's version, or Debian's ``prometheus-alertmanager``) and
+a local receiver that records what it is sent, for the alerting tests (no tests here)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ import pytest
 import yaml
 
 from streams.kafka_local import free_port
-from streams.local_services import LocalAlertmanager, find_binary
+from streams.local_services import LocalAlertmanager, alertmanager_tool
 from tests.conftest import REPO
 
 DEPLOY_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
 TEMPLATES = REPO / "deploy" / "alertmanager" / "templates"
-BINARY = find_binary("prometheus-alertmanager", "alertmanager")
+#: The compose file's Alertmanager when ``deploy/local.sh`` built it (production's version),
+#: else Debian's.
+BINARY = alertmanager_tool("alertmanager")
 needs_alertmanager = pytest.mark.skipif(
     BINARY is None, reason="Alertmanager not installed (Debian package prometheus-alertmanager)"
 )

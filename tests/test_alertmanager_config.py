@@ -4,7 +4,6 @@ warning while the same brand is critical (proven on a real Alertmanager)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from detectors.alerting import build_alert, default_voice
 from detectors.alerting.voice import DEFAULT_TEAM
 from streams import alertmanager as alertmanager_module
 from streams.alertmanager import labels
+from streams.local_services import alertmanager_tool
 from tests.alertmanager_support import (
     DEPLOY_CONFIG,
     Receiver,
@@ -28,7 +28,9 @@ from tests.alertmanager_support import (
 )
 from tests.conftest import REPO
 
-AMTOOL = shutil.which("amtool")
+#: The compose file's amtool when ``deploy/local.sh`` built it (production's version), else
+#: Debian's (``tests/test_compose.py`` checks the configuration on both).
+AMTOOL = alertmanager_tool("amtool")
 needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool not installed")
 
 

@@ -23,6 +23,7 @@ import yaml
 
 from detectors.config import DetectorConfig
 from streams.brands import load_brands
+from streams.local_services import compose_tool_path
 from streams.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -757,10 +758,12 @@ def compose_promtool(compose: dict[str, Any]) -> tuple[str, Path]:
     """The Prometheus version the compose file runs, and where ``deploy/local.sh`` builds its
     promtool (from the Go module proxy)."""
     image = compose["services"]["prometheus"]["image"]
-    match = re.fullmatch(r"prom/prometheus:v(\d+\.\d+\.\d+)", image)
-    assert match, f"the compose file's Prometheus is not pinned to vX.Y.Z: {image}"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return match.group(1), cache / "stormvarsel" / f"promtool-v{match.group(1)}" / "promtool"
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", image), (
+        f"the compose file's Prometheus is not pinned to vX.Y.Z: {image}"
+    )
+    version, path = compose_tool_path("promtool", "prom/prometheus", "promtool")
+    assert version is not None and path is not None
+    return version, path
 
 
 def test_rules_on_the_composes_prometheus(compose: dict[str, Any]) -> None:
@@ -779,8 +782,31 @@ def test_rules_on_the_composes_prometheus(compose: dict[str, Any]) -> None:
     run_tool([str(promtool), "test", "rules", *map(str, tests)], cwd=ROOT)
 
 
-def test_amtool_check_config(compose: dict[str, Any], tmp_path: Path) -> None:
-    amtool = require_tool("amtool", "prometheus-alertmanager")
+def compose_amtool(compose: dict[str, Any]) -> str:
+    """The amtool of the compose file's Alertmanager, which ``deploy/local.sh`` builds (from the
+    Go module proxy); skips when it is not built."""
+    image = compose["services"]["alertmanager"]["image"]
+    assert re.fullmatch(r"prom/alertmanager:v\d+\.\d+\.\d+", image), (
+        f"the compose file's Alertmanager is not pinned to vX.Y.Z: {image}"
+    )
+    version, path = compose_tool_path("alertmanager", "prom/alertmanager", "amtool")
+    if path is None or not path.is_file():
+        pytest.skip(
+            f"amtool {version} not built (bash deploy/local.sh setup builds it with Go): "
+            "the configuration was checked with Debian's amtool only"
+        )
+    return str(path)
+
+
+@pytest.mark.parametrize("version", ["debian", "compose"])
+def test_amtool_check_config(compose: dict[str, Any], tmp_path: Path, version: str) -> None:
+    """The configuration and templates pass both Debian's amtool and the amtool of the
+    Alertmanager that production runs (the compose file's, which parses matchers and
+    templates as that version does)."""
+    if version == "debian":
+        amtool = require_tool("amtool", "prometheus-alertmanager")
+    else:
+        amtool = compose_amtool(compose)
     config = load_yaml(ALERTMANAGER_CONFIG)
     rewritten: list[str] = []
     for index, pattern in enumerate(config.get("templates") or []):

@@ -14,12 +14,10 @@ import pytest
 
 from streams.demo_scenario import generate
 from streams.kafka_local import free_port
-from streams.local_services import find_binary
+from streams.local_services import alertmanager_tool, find_binary
 
 pytestmark = pytest.mark.integration
-SERVICES = bool(
-    find_binary("prometheus-alertmanager", "alertmanager") and find_binary("prometheus")
-)
+SERVICES = bool(alertmanager_tool("alertmanager") and find_binary("prometheus"))
 
 
 @pytest.mark.timeout(420)
