@@ -63,12 +63,22 @@ class BatchScorer:
         self._factory = scorer_factory
         self._scorer: Scorer | None = None
         self._languages: LanguageIdentifier | None = None
+        self._load_error: BaseException | None = None
 
     def warm_up(self) -> str:
+        """Load the scorer once. A load that failed is not tried again: the same error is raised
+        to every later caller (the worker exits on it; a retry would only fail the same way)."""
+        if self._load_error is not None:
+            raise self._load_error
         if self._scorer is None:
             started = time.monotonic()
-            self._scorer = self._factory()
-            self._languages = LanguageIdentifier()
+            try:
+                self._scorer = self._factory()
+                self._languages = LanguageIdentifier()
+            except BaseException as exc:
+                self._scorer = None
+                self._load_error = exc
+                raise
             log.info(
                 "scorer.ready",
                 model=self._scorer.version,
@@ -147,16 +157,36 @@ def register(
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormvarsel-scoring")
     batch_scorer = BatchScorer(scorer_factory)
 
+    async def load_or_crash() -> bool:
+        """Load (and on first run, prepare) the model off the loop. On failure the app crashes
+        with the error (the worker exits non-zero) and False is returned: the caller must not
+        raise, or Faust would restart the agent into the same failure while the app stops, and
+        the stop would wait for it forever."""
+        loop = asyncio.get_running_loop()
+        try:
+            version = await loop.run_in_executor(executor, batch_scorer.warm_up)
+        except Exception as exc:
+            if not app.should_stop:  # the first of the task and the agent to see it
+                log.error("scorer.load_failed", error=f"{type(exc).__name__}: {exc}")
+                await app.crash(exc)
+            return False
+        metrics.SCORER_INFO.info({"model": version})
+        return True
+
     @app.task
     async def load_model() -> None:
-        # Load (and on first run, prepare) the model before mentions arrive, off the loop.
-        loop = asyncio.get_running_loop()
-        version = await loop.run_in_executor(executor, batch_scorer.warm_up)
-        metrics.SCORER_INFO.info({"model": version})
+        # Before mentions arrive, so a model that cannot load stops the worker even when
+        # nothing is queued.
+        await load_or_crash()
 
     @app.agent(source, name="stormvarsel.score")
     async def score(stream: faust.StreamT) -> None:
         loop = asyncio.get_running_loop()
+        # Before the first batch is taken: a batch taken is acknowledged (and its offsets
+        # committed) whatever the agent does with it, so a model that cannot load must stop
+        # the worker with nothing taken.
+        if not await load_or_crash():
+            return
         batches = stream.take_events(config.batch_size, within=config.batch_wait_s)  # type: ignore[attr-defined]
         async for events in batches:
             values = [event.message.value for event in events]
