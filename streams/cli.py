@@ -709,7 +709,8 @@ def replay(
     Reads the range by record timestamp, re-runs validation, scoring and detection with the live
     worker's code (nothing live is touched: no pages, no writes to live topics, no committed
     offsets) and writes an HTML report, a Markdown summary and CSV files to --out. Exit 0: done;
-    1: no data in the range, or Kafka unreachable; 2: a bad option or configuration.
+    1: no data in the range, Kafka unreachable, or the report could not be written; 2: a bad
+    option or configuration (--out unusable, or no record readable as the --input stage).
     """
     from streams.replay.command import CommandOptions, OptionError, run_command
 

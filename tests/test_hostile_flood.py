@@ -14,6 +14,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.agents.validate import dedup_key
 from streams.brands import load_brands
 from streams.kafka_local import LocalKafka
 from tests.conftest import REPO
@@ -154,7 +155,7 @@ def test_flood_of_strangers_adds_no_series_and_no_memory(worker: RunningWorker) 
     for raw in warm_up + raws:
         record = json.loads(raw)
         if "brand" not in record and "Nordlys Energi" in record["text"] and len(raw) <= 65536:
-            about_brand.add(f"{record['platform']}:{record['id']}")
+            about_brand.add(dedup_key("nordlys-energi", record["platform"], record["id"]))
     keys = changelog_keys(worker, "mention-ids", expected=len(about_brand))
     assert set(keys) == about_brand
     assert len(keys) == len(about_brand)

@@ -28,14 +28,13 @@ from detectors.episodes import EpisodeEvent, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams.agents.score import BatchScorer
-from streams.agents.validate import check_mention
+from streams.agents.validate import Passed, Skipped, check_mention, valid_value
 from streams.alertmanager import Links, am_alerts, am_annotations
 from streams.brand_matching import BrandMatcher
 from streams.brands import load_brands
 from streams.dedup import Deduplicator
 from streams.http_ingest import check_batch
 from streams.mention import MAX_DEPTH, Limits, Rejection, validate_record
-from streams.routing import route
 from streams.sentiment.lexicon import LexiconScorer
 from tests.conftest import REPO
 from tests.storm_scenario import BRAND, COMPLAINTS, phases
@@ -120,23 +119,29 @@ class InProcessPipeline:
         valid: list[bytes] = []
         for raw in raws:
             self.offset += 1
-            result = validate_record(raw, limits=self.limits, now=now)
-            if isinstance(result, Rejection):
-                self.count(f"rejected:{result.reason}")
+            # The validate agent's own decision (validation, routing, per-brand de-duplication).
+            outcome = check_mention(
+                raw,
+                0,
+                self.offset,
+                limits=self.limits,
+                matcher=self.matcher,
+                dedup=self.dedup,
+                generation=0,
+                now=now,
+            )
+            if isinstance(outcome, Rejection):
+                self.count(f"rejected:{outcome.reason}")
                 continue
-            routed = route(result, self.matcher)
-            if isinstance(routed, Rejection):
-                self.count(f"rejected:{routed.reason}")
-                continue
-            if not routed.brands:
+            if outcome is Skipped.UNMATCHED:
                 self.count("unmatched")
                 continue
-            key = f"{result.platform}:{result.id}"
-            if self.dedup.is_duplicate(key, result.event_ms, 0, self.offset):
+            if outcome is Skipped.DUPLICATE:
                 self.count("duplicate")
                 continue
-            for _brand, record in routed.records():
-                valid.append(json.dumps(record, ensure_ascii=False).encode())
+            assert isinstance(outcome, Passed)
+            for _brand, record in outcome.records:
+                valid.append(valid_value(record))
                 self.count("accepted")
         for scored in self.scorer.run(valid):
             assert not isinstance(scored, Rejection), scored
