@@ -30,6 +30,7 @@ import numpy as np
 from streams.errors import StormvarselError
 from streams.log_setup import get_logger
 from streams.sentiment.base import LABELS, Sentiment
+from streams.sentiment.truncation import clip_chars, keep_ends, log_truncated
 
 log = get_logger(__name__)
 
@@ -291,7 +292,7 @@ class E5Scorer:
         self.max_batch = max_batch
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.no_truncation()  # keep_ends truncates: the start and the end are scored
         pad_id = self.tokenizer.token_to_id("<pad>")
         pad = 1 if pad_id is None else pad_id
         threads = default_threads(threads)
@@ -311,9 +312,14 @@ class E5Scorer:
         self.one_text_per_run = runtime == "onnx-int8"
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, at most ``max_length``: a longer text keeps its first and its
+        last tokens (:func:`streams.sentiment.truncation.keep_ends`)."""
         # Blank text still gets the prefix, so every input has real tokens to pool over.
-        encoded = self.tokenizer.encode_batch([QUERY_PREFIX + (t or "") for t in texts])
-        return [e.ids for e in encoded]
+        encoded = self.tokenizer.encode_batch(
+            [QUERY_PREFIX + clip_chars(t or "", self.max_length) for t in texts]
+        )
+        log_truncated([len(e.ids) for e in encoded], self.max_length, "e5")
+        return [keep_ends(e.ids, self.max_length) for e in encoded]
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
         """Pooled encoder features [n, F], run exactly as scoring runs them (training uses this

@@ -33,6 +33,7 @@ import numpy as np
 from streams.sentiment.base import LABELS
 from streams.sentiment.e5_scorer import QUERY_PREFIX, Head, pad_batch
 from streams.sentiment.training import TrainConfig, macro_f1, predict, train_head
+from streams.sentiment.truncation import clip_chars, keep_ends
 
 if TYPE_CHECKING:
     from streams.sentiment.recipe import Recipe, TrainReport
@@ -154,14 +155,17 @@ class Tuner:
         self.width = int(self.model.config.hidden_size)
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(config.max_length)
+        self.tokenizer.no_truncation()  # keep_ends truncates, as scoring does
         pad = self.tokenizer.token_to_id("<pad>")
         self.pad_id = 1 if pad is None else pad
         self.frozen_layers = [i for i in self.pooled_layers if i <= config.first_tuned]
         self.tuned_layers = [i for i in self.pooled_layers if i > config.first_tuned]
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        return [e.ids for e in self.tokenizer.encode_batch([QUERY_PREFIX + t for t in texts])]
+        """As the scorer tokenises (:meth:`E5Scorer.tokenize`): start and end of a long text."""
+        length = self.config.max_length
+        encoded = self.tokenizer.encode_batch([QUERY_PREFIX + clip_chars(t, length) for t in texts])
+        return [keep_ends(e.ids, length) for e in encoded]
 
     def cache(self, ids: list[list[int]], batch_size: int = 64) -> LowerCache:
         """Run the embeddings and frozen layers once (inference mode, no dropout)."""

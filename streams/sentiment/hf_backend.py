@@ -17,7 +17,8 @@ scored at load, so a model that cannot score fails at start-up, not on every men
 
 Labels come from the model's ``id2label`` through :func:`streams.sentiment.labels.map_id2label`.
 Texts are sorted by length into batches, so little padding is computed, and returned in input
-order; each is truncated to ``max_length`` tokens (and to the model's position limit). Empty and
+order; a text longer than ``max_length`` tokens (or the model's position limit) keeps its first
+and its last tokens, half the budget each (:mod:`streams.sentiment.truncation`). Empty and
 whitespace-only texts are scored as the empty string.
 """
 
@@ -36,14 +37,12 @@ from streams.errors import StormvarselError
 from streams.log_setup import get_logger
 from streams.sentiment.base import Sentiment
 from streams.sentiment.labels import LabelMapping, map_id2label
+from streams.sentiment.truncation import clip_chars, keep_ends, log_truncated
 
 log = get_logger(__name__)
 
 #: Seconds to wait for the Hub's answer when a model is not cached.
 HUB_TIMEOUT_S = 5.0
-#: Characters kept before tokenising; far more than ``max_length`` tokens ever need, it only bounds
-#: the tokeniser's work on huge inputs.
-CHARS_PER_TOKEN_CAP = 16
 
 
 class ModelLoadError(StormvarselError):
@@ -293,7 +292,24 @@ class TransformersScorer:
     def _prepare(self, text: str) -> str:
         if not text or text.isspace():
             return ""
-        return text[: self.max_length * CHARS_PER_TOKEN_CAP]
+        return clip_chars(text, self.max_length)
+
+    def _encode(self, texts: list[str]) -> dict[str, Any]:
+        """A padded batch of ``texts``, each cut to ``max_length`` tokens by its middle."""
+        # Not truncated by the tokeniser (that keeps the start only); verbose=False: no warning
+        # about sequences longer than the model's limit, they are cut below.
+        encoded = self._tokenizer(
+            texts, truncation=False, padding=False, return_attention_mask=False, verbose=False
+        )
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        log_truncated(lengths, self.max_length, "transformers")
+        features = {
+            key: [keep_ends(row, self.max_length) for row in rows] for key, rows in encoded.items()
+        }
+        padded: dict[str, Any] = self._tokenizer.pad(
+            features, padding=True, return_attention_mask=True, return_tensors="pt"
+        )
+        return padded
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n, 3) probabilities over negative/neutral/positive, in input order."""
@@ -307,13 +323,7 @@ class TransformersScorer:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
-                encoded = self._tokenizer(
-                    [prepared[i] for i in batch],
-                    truncation=True,
-                    max_length=self.max_length,
-                    padding=True,
-                    return_tensors="pt",
-                )
+                encoded = self._encode([prepared[i] for i in batch])
                 encoded = {k: v.to(self.device) for k, v in encoded.items()}
                 logits = self._model(**encoded).logits.float()
                 probs = torch.softmax(logits, dim=-1).cpu().numpy()
