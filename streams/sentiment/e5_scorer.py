@@ -262,12 +262,13 @@ def cpu_limit(cpu_max: Path = CGROUP_CPU_MAX) -> int | None:
         return None
 
 
-def default_threads(threads: int, cpu_max: Path = CGROUP_CPU_MAX) -> int:
-    """``threads``, or when 0, one per CPU this process may use (affinity and cgroup quota)."""
+def default_threads(threads: int, cpu_max: Path | None = None) -> int:
+    """``threads``, or when 0, one per CPU this process may use (affinity and cgroup quota;
+    ``cpu_max`` defaults to :data:`CGROUP_CPU_MAX`)."""
     if threads:
         return threads
     cpus = max(1, len(os.sched_getaffinity(0)))
-    limit = cpu_limit(cpu_max)
+    limit = cpu_limit(CGROUP_CPU_MAX if cpu_max is None else cpu_max)
     return min(cpus, limit) if limit is not None else cpus
 
 

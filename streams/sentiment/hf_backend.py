@@ -36,6 +36,7 @@ import numpy as np
 from streams.errors import StormvarselError
 from streams.log_setup import get_logger
 from streams.sentiment.base import Sentiment
+from streams.sentiment.e5_scorer import default_threads
 from streams.sentiment.labels import LabelMapping, map_id2label
 from streams.sentiment.truncation import clip_chars, keep_ends, log_truncated
 
@@ -93,6 +94,24 @@ def resolve_device(device: str) -> Any:
     return resolved
 
 
+def set_torch_threads(threads: int) -> int:
+    """Run torch with ``threads`` intra-op threads, or when 0 one per CPU this process may use
+    (affinity and the cgroup quota, as the e5 backend: torch's own default counts the host's
+    cores, so a container limited to 2 CPUs on a 32-core host would be throttled). The inter-op
+    pool is capped at the same number; torch allows that only once per process, before any
+    parallel work, so a later attempt keeps the pool it has."""
+    import torch
+
+    count = default_threads(threads)
+    torch.set_num_threads(count)
+    if torch.get_num_interop_threads() > count:
+        try:
+            torch.set_num_interop_threads(count)
+        except RuntimeError as exc:  # already set, or parallel work has started
+            log.debug("sentiment.transformers.interop_threads_kept", reason=_one_line(exc))
+    return count
+
+
 class TransformersScorer:
     """A sequence-classification model as a :class:`streams.sentiment.base.Scorer`."""
 
@@ -115,8 +134,7 @@ class TransformersScorer:
         import torch
         import transformers
 
-        if threads:
-            torch.set_num_threads(threads)
+        set_torch_threads(threads or 0)
         self.batch_size = batch_size
         self.device = resolve_device(device)
         self.model_name = model
