@@ -138,3 +138,29 @@ def test_pooling_picks_the_likelier_written_standard(lid: LanguageIdentifier) ->
     assert decide(da=0.52, nb=0.30, nn=0.18) == "da"  # not above Danish: Danish stands
     assert decide(da=0.30, nb=0.25, nn=0.20, sv=0.25) is None  # pooled 0.45 < 0.5
     assert decide(sv=0.9, nb=0.05, nn=0.05) == "sv"
+
+
+def _decide(lid: LanguageIdentifier, **scores: float) -> str | None:
+    from lingua import ConfidenceValue, Language
+
+    names = {"da": Language.DANISH, "nb": Language.BOKMAL, "nn": Language.NYNORSK}
+    names |= {"sv": Language.SWEDISH, "en": Language.ENGLISH}
+    return lid._decide([ConfidenceValue(names[k], v) for k, v in scores.items()])
+
+
+def test_a_clear_danish_lead_is_not_outvoted_by_bokmal_and_nynorsk_pooled(
+    lid: LanguageIdentifier,
+) -> None:
+    """Pooled, Norwegian (0.51) beat a clearly Danish post (da 0.45 vs nb 0.32): it was nb."""
+    assert _decide(lid, da=0.452, nb=0.321, nn=0.187, sv=0.04) is None  # Danish under 0.5
+    assert _decide(lid, da=0.425, nb=0.336, nn=0.219, sv=0.02) is None
+    assert _decide(lid, da=0.37, nb=0.36, nn=0.16, sv=0.11) == "nb"  # a narrow lead: pooled
+    assert lid.detect_one("Nordea-appen har været nede hele lønningsdagen. Typisk") not in {
+        "nb",
+        "nn",
+    }
+
+
+def test_a_near_tie_between_bokmal_and_nynorsk_is_bokmal(lid: LanguageIdentifier) -> None:
+    assert _decide(lid, da=0.30, nb=0.34, nn=0.35, sv=0.01) == "nb"
+    assert _decide(lid, da=0.30, nb=0.30, nn=0.40) == "nn"  # a clear Nynorsk lead
