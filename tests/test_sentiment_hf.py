@@ -315,6 +315,21 @@ def test_missing_directory(tmp_path: Path) -> None:
         TransformersScorer("./not-here")
 
 
+def test_a_missing_relative_directory_shaped_like_a_hub_id_says_no_such_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--model models/my-xlmr`` (meant as a directory, not there) looks like org/name: the
+    Hub error must also say that no such local directory exists."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE") as exc:
+        TransformersScorer("models/my-xlmr", cache_dir=tmp_path / "hf-cache")
+    message = _one_line_error(exc)
+    assert f"no such local directory: {str(tmp_path / 'models' / 'my-xlmr')!r}" in message
+    with pytest.raises(ModelLoadError, match="no such directory"):
+        TransformersScorer("~/stormvarsel-no-such-model")
+
+
 def test_broken_directory(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ModelLoadError) as exc:

@@ -70,8 +70,9 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?$")
 
 
 def _looks_like_path(model: str) -> bool:
-    """Not shaped like a Hub id (``name`` or ``org/name``), so meant as a directory."""
-    return not _HUB_ID.match(model)
+    """Meant as a directory: starts with ``.``, ``~`` or ``/``, or is not shaped like a Hub id
+    (``name`` or ``org/name``)."""
+    return model.startswith((".", "~", "/", os.sep)) or not _HUB_ID.match(model)
 
 
 def resolve_device(device: str) -> Any:
@@ -186,6 +187,17 @@ class TransformersScorer:
                 f"sentiment model {model!r}: no such directory (expected a local model directory "
                 "or a Hugging Face model id such as org/name)"
             )
+        try:
+            return self._load_hub(model, revision, cache_dir, hub_timeout_s)
+        except ModelLoadError as exc:
+            # models/my-xlmr is shaped like a Hub id, but may have been meant as a directory.
+            raise ModelLoadError(
+                f"{exc} (and no such local directory: {str(path.resolve())!r})"
+            ) from exc.__cause__
+
+    def _load_hub(
+        self, model: str, revision: str | None, cache_dir: Path | None, hub_timeout_s: float
+    ) -> tuple[Any, Any, str]:
         shown = f"{model}@{revision}" if revision else model
         try:
             tokenizer, net = self._from_pretrained(model, revision, cache_dir, local_only=True)
