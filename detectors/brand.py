@@ -286,6 +286,7 @@ class BrandDetector:
                 storm_level=LEVELS[self.machines["storm"].level],
                 buzz_level=LEVELS[self.machines["buzz"].level],
                 late=self.late_pending,
+                brand_replies=bucket.brand_replies,
             )
         )
         self.late_pending = 0
@@ -359,12 +360,14 @@ class BrandDetector:
                 peak_score=score,
             )
             self.episodes[kind] = episode
+            episode.brand_replies += bucket.brand_replies
             episode.evidence.add_mix(bucket.languages, bucket.platforms)
             episode.figures = episode.peak_figures = self._figures()
             out.append(EpisodeEvent("opened", end, episode.to_dict(self.background)))
             return
         if episode is None:
             return
+        episode.brand_replies += bucket.brand_replies
         episode.evidence.absorb(bucket, group, count, sample)
         episode.evidence.add_mix(bucket.languages, bucket.platforms)
         episode.figures = self._figures()

@@ -60,6 +60,9 @@ class OpenBucket:
     authors: set[str] = field(default_factory=set)
     languages: dict[str, int] = field(default_factory=dict)
     platforms: dict[str, int] = field(default_factory=dict)
+    #: The brand's own answers (``is_brand_reply``): counted here only, apart from the
+    #: public's posts (not in volume, sentiment counts, reach, authors, mix or any heap).
+    brand_replies: int = 0
     #: Per group: [sample heap, reach heap, engagement heap].
     heaps: dict[str, list[list[Entry]]] = field(
         default_factory=lambda: {g: [[], [], []] for g in GROUPS}
@@ -68,6 +71,9 @@ class OpenBucket:
     def add(self, event: MentionEvent, sample_size: int, top_k: int) -> None:
         # Runs once per mention: locals instead of repeated attribute look-ups, and a heap is
         # touched only when the post earns a place in it.
+        if event.is_brand_reply:
+            self.brand_replies += 1
+            return
         volume = self.volume + 1
         self.volume = volume
         seq = -volume
@@ -132,6 +138,7 @@ class OpenBucket:
             "start_ms": self.start_ms,
             "counts": [self.volume, self.negative, self.neutral, self.positive],
             "reach_negative": self.reach_negative,
+            "brand_replies": self.brand_replies,
             "authors": sorted(self.authors),
             "languages": dict(sorted(self.languages.items())),
             "platforms": dict(sorted(self.platforms.items())),
@@ -146,6 +153,7 @@ class OpenBucket:
         volume, negative, neutral, positive = state["counts"]
         bucket = cls(int(state["start_ms"]), volume, negative, neutral, positive)
         bucket.reach_negative = int(state["reach_negative"])
+        bucket.brand_replies = int(state.get("brand_replies", 0))  # absent before 2026-12
         bucket.authors = set(state["authors"])
         bucket.languages = dict(state["languages"])
         bucket.platforms = dict(state["platforms"])

@@ -52,6 +52,9 @@ class Episode:
     escalations: list[dict[str, Any]] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     peak_figures: dict[str, Any] = field(default_factory=dict)
+    #: The brand's own answers (``is_brand_reply``) since the episode opened, counted apart
+    #: from the public's posts (absent, so 0, in states saved before 2026-12).
+    brand_replies: int = 0
 
     @property
     def episode_id(self) -> str:
@@ -77,6 +80,7 @@ class Episode:
             "escalations": list(self.escalations),
             "figures": self.figures,
             "peak_figures": self.peak_figures,
+            "brand_replies": self.brand_replies,
             "drivers": self.evidence.explain(background),
         }
 
@@ -99,6 +103,7 @@ class Episode:
             "escalations": copy.deepcopy(self.escalations),
             "figures": copy.deepcopy(self.figures),
             "peak_figures": copy.deepcopy(self.peak_figures),
+            "brand_replies": self.brand_replies,
         }
 
     @classmethod
@@ -148,6 +153,9 @@ class BucketSummary:
     storm_level: str
     buzz_level: str
     late: int
+    #: The brand's own answers in the bucket, counted apart from the public's posts (none of
+    #: the fields above include them).
+    brand_replies: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
