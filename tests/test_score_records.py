@@ -106,3 +106,20 @@ def test_non_finite_probabilities_are_dead_lettered_alone(text: str) -> None:
 
 def _refuse(constant: str) -> None:
     raise ValueError(f"not strict JSON: {constant}")
+
+
+@pytest.mark.parametrize("lang", [None, "nb"])
+def test_a_lone_surrogate_is_dead_lettered_as_not_utf8_before_detection(
+    batch_scorer: BatchScorer, lang: str | None
+) -> None:
+    """A producer other than the validate stage sent ``\\ud83d`` (a lone surrogate) in a text:
+    the language detector raised for the whole batch (or, with a given language, encoding the
+    scored record did), and the one-by-one fallback dead-lettered it as internal_error."""
+    given = f', "lang": "{lang}"' if lang else ""
+    bad = ('{"text": "bad \\ud83d service", "created_at_ms": 1700000000000' + given + "}").encode()
+    results = batch_scorer.run([_record(id="a"), bad, _record(id="b")])  # no exception
+    assert isinstance(results[1], Rejection) and results[1].reason == "not_utf8"
+    assert [r[1]["id"] for r in (results[0], results[2]) if not isinstance(r, Rejection)] == [
+        "a",
+        "b",
+    ]

@@ -21,7 +21,7 @@ import faust
 from streams import metrics
 from streams.dead_letter import send_dead_letter
 from streams.log_setup import get_logger
-from streams.mention import Rejection
+from streams.mention import Rejection, has_surrogate
 from streams.sentiment.base import Scorer, Sentiment
 from streams.sentiment.language import LanguageIdentifier, normalise_lang
 
@@ -104,9 +104,18 @@ class BatchScorer:
                     or not math.isfinite(stamp)
                 ):
                     raise ValueError("no finite numeric created_at_ms")
-                parsed.append(record)
             except (ValueError, TypeError) as exc:
                 parsed.append(Rejection("invalid_json", f"unreadable validated mention: {exc}"))
+                continue
+            if has_surrogate(record):
+                # JSON's \ud83d escapes decode to lone surrogates, which are not UTF-8: the
+                # language detector raised on them for the whole batch, and encoding the scored
+                # record would fail too. The validate stage rejects them; another producer may not.
+                parsed.append(
+                    Rejection("not_utf8", "a string holds a lone surrogate, which is not UTF-8")
+                )
+                continue
+            parsed.append(record)
         good = [r for r in parsed if isinstance(r, dict)]
         texts = [r["text"] for r in good]
         langs = self._languages.detect(texts, [r.get("lang") for r in good])
