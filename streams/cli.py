@@ -19,6 +19,7 @@ from streams.settings import (
     ENV_PREFIX,
     LOG_FORMATS,
     LOG_LEVELS,
+    MAX_TOPIC_PARTITIONS,
     Settings,
     env_origin,
     idle_settings,
@@ -400,7 +401,8 @@ def topics_reset_state(yes: bool, discard_baselines: bool, timeout: float) -> No
 @topics.command("grow")
 @click.option(
     "--partitions",
-    type=click.IntRange(min=1),
+    # The settings' own bound: the command ends by asking for STORMVARSEL_TOPIC_PARTITIONS=N.
+    type=click.IntRange(min=1, max=MAX_TOPIC_PARTITIONS),
     required=True,
     help="The partition count every pipeline topic gets (Kafka can only add partitions).",
 )
@@ -680,7 +682,8 @@ def worker(wait_for_kafka: float) -> None:
     default="7d",
     show_default=True,
     metavar="DURATION",
-    help="History read before --from to teach the detectors, not reported (0 for none).",
+    help="History read before --from to teach the detectors, not reported: 12h, 7d, 2w "
+    "(a unit is required), or 0 for none.",
 )
 @click.option(
     "--timezone",

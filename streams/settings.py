@@ -80,6 +80,10 @@ _PATH_FIELDS: tuple[str, ...] = (
 )
 
 
+#: The most partitions a pipeline topic may have (``topics grow`` keeps to it too).
+MAX_TOPIC_PARTITIONS = 1024
+
+
 class Settings(BaseSettings):
     """Effective configuration. Field ``x`` is read from ``STORMVARSEL_X``."""
 
@@ -118,7 +122,10 @@ class Settings(BaseSettings):
         description="Prefix for every topic name, e.g. 'staging.' (empty by default).",
     )
     topic_partitions: int = Field(
-        4, ge=1, le=1024, description="Partitions for the pipeline topics (1..1024)."
+        4,
+        ge=1,
+        le=MAX_TOPIC_PARTITIONS,
+        description=f"Partitions for the pipeline topics (1..{MAX_TOPIC_PARTITIONS}).",
     )
     topic_replication: int = Field(
         1, ge=1, le=16, description="Replication factor for the pipeline topics (1..16)."

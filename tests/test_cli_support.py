@@ -31,7 +31,13 @@ def test_writable_parent_names_the_option_and_the_directory(tmp_path: Path, pare
         (["topics", "create", "--timeout", "-1"], "'--timeout': -1.0 is not in the range x>0"),
         (["topics", "create", "--timeout", "0"], "'--timeout': 0.0 is not in the range x>0"),
         (["topics", "create", "--timeout", "nan"], "'--timeout': 'nan' is not a finite number"),
-        (["topics", "grow", "--partitions", "0"], "'--partitions': 0 is not in the range x>=1"),
+        (["topics", "grow", "--partitions", "0"], "'--partitions': 0 is not in the range 1<=x<="),
+        # It ends by asking for STORMVARSEL_TOPIC_PARTITIONS=N, which refuses more than 1024.
+        (["topics", "grow", "--partitions", "2000"], "'--partitions': 2000 is not in the"),
+        (
+            ["replay", "--from", "2015-02-20", "--to", "2015-02-21", "--warmup", "7"],
+            "'--warmup': '7' has no unit",
+        ),
         (["topics", "grow", "--partitions", "4", "--timeout", "nan"], "'--timeout': 'nan' is not"),
         (["kafka", "start", "--timeout", "-5"], "'--timeout': -5.0 is not in the range x>0"),
         (["kafka", "start", "--timeout", "inf"], "'--timeout': 'inf' is not a finite number"),

@@ -497,6 +497,10 @@ def test_times_durations_and_zones() -> None:
     assert parse_time("2015-02-22T12:00Z") == parse_time("2015-02-22 13:00+01:00")
     assert parse_duration("7d") == 7 * 24 * 60 * MIN and parse_duration("0") == 0
     assert parse_duration("90m") == 90 * MIN and parse_duration("1.5h") == 90 * MIN
+    assert parse_duration("30s") == 30_000 and parse_duration("0.0") == 0
+    # A bare number meant as days was taken as seconds: a unit is required.
+    with pytest.raises(TimeFormatError, match="'7' has no unit: write 7s, 7m, 7h, 7d or 7w"):
+        parse_duration("7")
     assert show_duration(8 * MIN) == "8 min" and show_duration(185 * MIN) == "3 h 05 min"
     for bad in ("yesterday", "2015-13-01"):
         with pytest.raises(TimeFormatError):

@@ -35,7 +35,7 @@ from streams.replay.report_wording import (
     uncounted_warnings,
 )
 from streams.replay.result import ReplayResult, Stage
-from streams.replay.source import ReplayError
+from streams.replay.source import CONNECT_TIMEOUT_S, ReplayError
 from streams.replay.timeline import episodes
 from streams.replay.times import (
     TimeFormatError,
@@ -262,7 +262,17 @@ def run_command(settings: Settings, options: CommandOptions) -> list[str]:
     started = time.monotonic()
     with report_directory(out):
         with kafka_logs_quiet():
-            prepared = replay_run.prepare(settings, parsed)
+            if progress is not None:
+                # Planning reads the range's offsets: seconds, or the whole timeout when Kafka
+                # does not answer, which was a silent wait.
+                brokers = ", ".join(settings.bootstrap_list)
+                with console.status(
+                    f"Planning the range on Kafka at {brokers} "
+                    f"(gives up after {CONNECT_TIMEOUT_S:.0f} s without a broker)"
+                ):
+                    prepared = replay_run.prepare(settings, parsed)
+            else:
+                prepared = replay_run.prepare(settings, parsed)
             result = replay_run.run_prepared(prepared, progress=progress)
         try:
             paths = write_report(result, out)

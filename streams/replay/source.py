@@ -84,7 +84,11 @@ class Plan:
         return sum(span.size for span in self.spans)
 
 
-def consumer(settings: Settings, timeout_s: float = 30.0) -> KafkaConsumer:
+#: How long the replay waits for a Kafka broker before it gives up.
+CONNECT_TIMEOUT_S = 30.0
+
+
+def consumer(settings: Settings, timeout_s: float = CONNECT_TIMEOUT_S) -> KafkaConsumer:
     """A consumer in no group, committing nothing; a clear error when Kafka cannot be reached."""
     refused = diagnose_access(settings, timeout_s=min(10.0, timeout_s))
     if refused is not None:

@@ -52,11 +52,20 @@ def parse_time(text: str, zone: tzinfo = UTC) -> int:
 
 
 def parse_duration(text: str) -> int:
-    """``90m``, ``12h``, ``7d``, ``2w`` or plain seconds, as milliseconds (``0`` is allowed)."""
+    """``30s``, ``90m``, ``12h``, ``7d`` or ``2w`` as milliseconds; ``0`` needs no unit.
+
+    Any other number needs one: ``--warmup 7`` meant to be a week was taken as 7 seconds,
+    which silently left the detectors cold and the report without alerts."""
     match = _DURATION.match(text)
     if not match:
         raise TimeFormatError(f"expected a duration such as 0, 90m, 12h, 7d or 2w, got {text!r}")
-    return round(float(match.group(1)) * _UNITS_MS[match.group(2)])
+    number, unit = float(match.group(1)), match.group(2)
+    if not unit and number != 0:
+        raise TimeFormatError(
+            f"{text.strip()!r} has no unit: write {match.group(1)}s, {match.group(1)}m, "
+            f"{match.group(1)}h, {match.group(1)}d or {match.group(1)}w"
+        )
+    return round(number * _UNITS_MS[unit])
 
 
 def show_time(ms: int, zone: tzinfo = UTC) -> str:
