@@ -57,6 +57,12 @@ SCORING_BATCH_SIZE = Histogram(
     "Mentions per scoring micro-batch.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
 )
+SENTIMENT_TRUNCATED = Counter(
+    "stormvarsel_sentiment_truncated",
+    "Texts longer than STORMVARSEL_SENTIMENT_MAX_LENGTH tokens, scored on their first and last "
+    "halves of that budget (the middle is not read), by scoring backend.",
+    ["backend"],
+)
 SCORER_INFO = Info("stormvarsel_scorer", "The sentiment model the worker scores with.")
 STORM_EPISODE_EVENTS = Counter(
     "stormvarsel_episode_events",
@@ -141,7 +147,7 @@ NOTIFY_SKIP_REASONS = ("buzz", "stale", "superseded", "unreadable")
 #: The reasons the score and detect stages dead-letter a record for (any one is a pipeline
 #: fault, and the StormvarselStageDeadLetters alert needs their series to exist at 0).
 STAGE_REJECTION_REASONS = {
-    "score": ("invalid_json", "internal_error"),
+    "score": ("invalid_json", "not_utf8", "internal_error"),
     "detect": ("unreadable_scored", "internal_error"),
 }
 EVENT_LAG_SECONDS = Histogram(
@@ -312,5 +318,7 @@ def initialise(brands: Iterable[str], bucket_seconds: float) -> None:
             MENTIONS_REJECTED.labels(stage=stage, reason=reason)
     for reason in NOTIFY_SKIP_REASONS:
         NOTIFY_SKIPPED.labels(reason=reason)
+    for backend in ("e5", "transformers"):
+        SENTIMENT_TRUNCATED.labels(backend=backend)
     for stage in ("scored", "alerted"):
         EVENT_LAG_SECONDS.labels(stage=stage)

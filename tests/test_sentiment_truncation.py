@@ -95,3 +95,20 @@ def test_transformers_keeps_the_start_and_the_end_of_a_long_text(tmp_path: Path)
             assert np.allclose(row, expected, atol=1e-5)
     # Same first 16 tokens, different endings: the ending counts.
     assert not np.allclose(probs[0], probs[1], atol=1e-4)
+
+
+def test_truncated_texts_are_counted_by_backend() -> None:
+    """``stormvarsel_sentiment_truncated``: how many texts lost their middle, per backend."""
+    from prometheus_client import REGISTRY
+
+    from streams.sentiment.truncation import log_truncated
+
+    def counted() -> float:
+        sample = REGISTRY.get_sample_value(
+            "stormvarsel_sentiment_truncated_total", {"backend": "e5"}
+        )
+        return sample or 0.0
+
+    before = counted()
+    log_truncated([10, 128, 129, 400], 128, "e5")
+    assert counted() == before + 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from streams import metrics
 from streams.log_setup import get_logger
 
 log = get_logger(__name__)
@@ -39,9 +40,11 @@ def keep_ends(ids: Sequence[int], max_length: int) -> list[int]:
 
 
 def log_truncated(lengths: Sequence[int], max_length: int, backend: str) -> None:
-    """A debug line for a batch with texts longer than ``max_length`` tokens."""
+    """Count (``stormvarsel_sentiment_truncated``) and log at debug a batch's texts longer
+    than ``max_length`` tokens."""
     longer = [n for n in lengths if n > max_length]
     if longer:
+        metrics.SENTIMENT_TRUNCATED.labels(backend=backend).inc(len(longer))
         log.debug(
             "sentiment.truncated",
             backend=backend,
