@@ -4,9 +4,12 @@ A level is entered when the score has been at or above its enter threshold in as
 in a row as cover ``min_duration_minutes`` (``ceil(min_duration_minutes / bucket_minutes)``, at
 least one: 0 enters on the first bucket), escalating straight to the highest level earned. A
 level is left only after the score has stayed below its (lower) exit threshold for
-``cool_down_minutes``; the machine then steps down to the highest level the score still holds,
-or resolves. The gap between enter and exit thresholds and the cool-down keep one wave of posts
-one episode, instead of a flurry of alerts that open and close with every bucket.
+``cool_down_minutes``; the machine then steps down past every lower level whose exit threshold
+the score also stayed below for the whole cool-down, to the highest level the score held in it,
+or resolves. (Until 2026-12 the last bucket of the cool-down alone decided, so one dip in it
+resolved a storm that had held watch or warning all along, and it reopened a minute later.)
+The gap between enter and exit thresholds and the cool-down keep one wave of posts one
+episode, instead of a flurry of alerts that open and close with every bucket.
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ class LevelMachine:
         self.cool_buckets = max(1, round(config.cool_down_minutes / bucket))
         #: Consecutive buckets at or above each level's enter threshold (index 1..3).
         self.above = [0, 0, 0, 0]
-        #: Consecutive buckets below the current level's exit threshold.
-        self.below = 0
+        #: Consecutive buckets below each level's exit threshold (index 1..3). The exits rise
+        #: with the level, so these never fall from one level to the next.
+        self.below = [0, 0, 0, 0]
 
     def step(self, at_ms: int, score: float, armed: bool = True) -> Transition | None:
         """Feed one bucket's score; return the transition it caused, if any.
@@ -61,31 +65,40 @@ class LevelMachine:
             for lvl in (WATCH, WARNING, CRITICAL):
                 if self.above[lvl] >= self.confirm_buckets:
                     earned = lvl
+        below = self.below
+        for lvl in (WATCH, WARNING, CRITICAL):
+            below[lvl] = below[lvl] + 1 if score < exit_[lvl] else 0
         previous = self.level
-        if earned > self.level:
+        if earned > previous:
             self.level = earned
-            self.below = 0
             return Transition(at_ms, previous, earned)
-        if self.level == NORMAL:
+        if previous == NORMAL or below[previous] < self.cool_buckets:
             return None
-        if score < exit_[self.level]:
-            self.below += 1
-        else:
-            self.below = 0
-        if self.below >= self.cool_buckets:
-            held = NORMAL
-            for lvl in (WATCH, WARNING):
-                if lvl < self.level and score >= exit_[lvl]:
-                    held = lvl
-            self.level = held
-            self.below = 0
-            return Transition(at_ms, previous, held)
-        return None
+        # The level's cool-down is over: step down past every level whose exit threshold the
+        # score stayed below for a whole cool-down too, to the highest one it held (its own
+        # cool-down goes on counting from the last bucket that reached its exit).
+        held = previous - 1
+        while held > NORMAL and below[held] >= self.cool_buckets:
+            held -= 1
+        self.level = held
+        return Transition(at_ms, previous, held)
 
     def to_state(self) -> dict[str, Any]:
-        return {"level": self.level, "above": list(self.above), "below": self.below}
+        return {
+            "level": self.level,
+            "above": list(self.above),
+            "below": self.below[self.level] if self.level > NORMAL else 0,
+            "below_levels": self.below[1:],
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.level = int(state["level"])
         self.above = [int(v) for v in state["above"]]
-        self.below = int(state["below"])
+        levels = state.get("below_levels")
+        if levels is not None:
+            self.below = [0, *(int(v) for v in levels)]
+        else:
+            # Saved before 2026-12: only the current level's count. Higher levels are left
+            # (the score is below their exits too); lower ones start their cool-down now.
+            below = int(state["below"])
+            self.below = [0] + [below if lvl >= self.level else 0 for lvl in (1, 2, 3)]
