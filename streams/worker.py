@@ -39,11 +39,25 @@ def check_data_dir(path: Path) -> None:
         ) from None
 
 
+def check_sentiment_head(settings: Settings) -> None:
+    """A ``STORMVARSEL_SENTIMENT_HEAD`` that cannot be loaded, as one line before Kafka: the
+    scoring stage would fail on it only after joining the group, with two tracebacks."""
+    if settings.sentiment_backend != "e5" or settings.sentiment_head is None:
+        return
+    from streams.sentiment.e5_scorer import Head, HeadError
+
+    try:
+        Head.load(settings.sentiment_head)
+    except HeadError as exc:
+        raise ConfigError(f"STORMVARSEL_SENTIMENT_HEAD: {exc}") from None
+
+
 def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
     """Block until the worker stops (SIGTERM or SIGINT shut it down cleanly)."""
     config = configure_logging(settings.log_level, settings.log_format)
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
     load_detector_config(settings)  # and on a bad detector configuration
+    check_sentiment_head(settings)  # and on a head file that is not one
     # and on a port another program holds: bound now, served by Faust later
     listeners = bind_web_sockets(settings.web_host, settings.web_port)
     check_data_dir(settings.data_dir)  # and on a state directory it cannot write

@@ -225,6 +225,29 @@ def test_a_data_dir_it_cannot_write_is_refused_before_kafka(tmp_path: Path) -> N
     assert line.startswith(f"error: STORMVARSEL_DATA_DIR: cannot write in {blocker / 'state'} (")
 
 
+@pytest.mark.parametrize("what", ["not-a-head", "missing"])
+def test_a_sentiment_head_that_is_not_one_is_refused_before_kafka(
+    tmp_path: Path, what: str
+) -> None:
+    """Before: two tracebacks (about 380 lines) after joining the group, ending in numpy's
+    advice to unpickle the file."""
+    head = tmp_path / "head.npz"
+    if what == "not-a-head":
+        head.write_text("hello\n", encoding="utf-8")
+    env = {
+        **os.environ,
+        "STORMVARSEL_SENTIMENT_HEAD": str(head),
+        "STORMVARSEL_DATA_DIR": str(tmp_path / "state"),
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+    }
+    result = run_worker_cli(env, wait_s=30)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: STORMVARSEL_SENTIMENT_HEAD: ")
+    expected = "not an .npz archive" if what == "not-a-head" else "no such file"
+    assert expected in line and "pickle" not in line
+
+
 def test_faust_topics_are_created_and_led_before_faust_subscribes(
     kafka: LocalKafka, tmp_path: Path
 ) -> None:

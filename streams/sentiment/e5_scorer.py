@@ -19,6 +19,7 @@ import json
 import math
 import os
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -78,10 +79,19 @@ class Head:
     @classmethod
     def load(cls, path: Path) -> Head:
         try:
+            if not Path(path).is_file():
+                raise HeadError(f"cannot read the sentiment head {path}: no such file")
+            if not zipfile.is_zipfile(path):
+                # numpy's own message for such a file suggests unpickling it: never.
+                raise HeadError(
+                    f"{path} is not a head file written by 'stormvarsel sentiment train' "
+                    "(not an .npz archive)"
+                )
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
         except (OSError, ValueError) as exc:
-            raise HeadError(f"cannot read the sentiment head {path}: {exc}") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise HeadError(f"cannot read the sentiment head {path}: {reason}") from None
         try:
             card = json.loads(str(arrays["card"]))
             n_layers = int(arrays["n_layers"])
