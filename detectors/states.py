@@ -4,10 +4,12 @@ A level is entered when the score has been at or above its enter threshold in as
 in a row as cover ``min_duration_minutes`` (``ceil(min_duration_minutes / bucket_minutes)``, at
 least one: 0 enters on the first bucket), escalating straight to the highest level earned. A
 level is left only after the score has stayed below its (lower) exit threshold for
-``cool_down_minutes``; the machine then steps down past every lower level whose exit threshold
-the score also stayed below for the whole cool-down, to the highest level the score held in it,
-or resolves. (Until 2026-12 the last bucket of the cool-down alone decided, so one dip in it
-resolved a storm that had held watch or warning all along, and it reopened a minute later.)
+``cool_down_minutes``; the machine then steps down to the highest lower level the score
+earned during the cool-down (reached its enter threshold for as many buckets in a row as entering
+takes), or resolves. That level goes on counting its own cool-down (below its exit threshold)
+from the last bucket that reached its exit. (Until 2026-12 the last bucket of the cool-down
+alone decided, against the exit thresholds, so one dip in it resolved a storm whose score had sat
+at watch level all along, and it reopened as a new episode a minute later.)
 The gap between enter and exit thresholds and the cool-down keep one wave of posts one
 episode, instead of a flurry of alerts that open and close with every bucket.
 """
@@ -46,9 +48,12 @@ class LevelMachine:
         self.cool_buckets = max(1, round(config.cool_down_minutes / bucket))
         #: Consecutive buckets at or above each level's enter threshold (index 1..3).
         self.above = [0, 0, 0, 0]
-        #: Consecutive buckets below each level's exit threshold (index 1..3). The exits rise
-        #: with the level, so these never fall from one level to the next.
+        #: Consecutive buckets below each level's exit threshold (index 1..3).
         self.below = [0, 0, 0, 0]
+        #: Buckets since each level was last earned (its enter threshold reached for
+        #: ``confirm_buckets`` in a row), index 1..3; a level earned in the latest
+        #: ``cool_buckets`` is held when the machine steps down.
+        self.unearned = [0, 0, 0, 0]
 
     def step(self, at_ms: int, score: float, armed: bool = True) -> Transition | None:
         """Feed one bucket's score; return the transition it caused, if any.
@@ -66,19 +71,23 @@ class LevelMachine:
                 if self.above[lvl] >= self.confirm_buckets:
                     earned = lvl
         below = self.below
+        unearned = self.unearned
+        confirm = self.confirm_buckets
         for lvl in (WATCH, WARNING, CRITICAL):
             below[lvl] = below[lvl] + 1 if score < exit_[lvl] else 0
+            unearned[lvl] = 0 if self.above[lvl] >= confirm else unearned[lvl] + 1
         previous = self.level
         if earned > previous:
             self.level = earned
             return Transition(at_ms, previous, earned)
         if previous == NORMAL or below[previous] < self.cool_buckets:
             return None
-        # The level's cool-down is over: step down past every level whose exit threshold the
-        # score stayed below for a whole cool-down too, to the highest one it held (its own
-        # cool-down goes on counting from the last bucket that reached its exit).
+        # The level's cool-down is over: step down to the highest lower level the score earned
+        # during it (it would be re-entered at once: resolving would only reopen the storm as a
+        # new episode), or resolve. A level earned then was also held at its exit threshold, so
+        # its own cool-down is shorter than a whole one.
         held = previous - 1
-        while held > NORMAL and below[held] >= self.cool_buckets:
+        while held > NORMAL and unearned[held] >= self.cool_buckets:
             held -= 1
         self.level = held
         return Transition(at_ms, previous, held)
@@ -89,16 +98,15 @@ class LevelMachine:
             "above": list(self.above),
             "below": self.below[self.level] if self.level > NORMAL else 0,
             "below_levels": self.below[1:],
+            "unearned": self.unearned[1:],
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.level = int(state["level"])
         self.above = [int(v) for v in state["above"]]
-        levels = state.get("below_levels")
-        if levels is not None:
-            self.below = [0, *(int(v) for v in levels)]
-        else:
-            # Saved before 2026-12: only the current level's count. Higher levels are left
-            # (the score is below their exits too); lower ones start their cool-down now.
-            below = int(state["below"])
-            self.below = [0] + [below if lvl >= self.level else 0 for lvl in (1, 2, 3)]
+        below = int(state["below"])
+        # States saved before 2026-12 hold one count, for the current level: the other levels
+        # start as the old code judged them, as if the score had been below them (and had
+        # earned none) for as long; what the machine sees after the restore counts as usual.
+        self.below = [0, *(int(v) for v in state.get("below_levels", (below,) * 3))]
+        self.unearned = [0, *(int(v) for v in state.get("unearned", (below,) * 3))]

@@ -55,30 +55,42 @@ def _transitions(scores: list[float]) -> list[tuple[int, int, int]]:
 
 
 def test_one_dip_at_the_end_of_the_cool_down_does_not_resolve_a_held_storm() -> None:
-    """Critical, then two hours at 1.2 (above warning's exit) whose last bucket dips to 0.4: the
-    storm held warning all along, so it steps down to warning. It once resolved on the dip and
-    reopened as a new episode a minute later."""
+    """Critical, then two hours at 1.2 (watch level) whose last bucket dips to 0.4: the score
+    earned watch all along, so the storm steps down to watch. It once resolved on the dip and
+    reopened as a new episode (a new id, a new page) a minute later."""
     dip = _transitions([3.5] + [1.2] * 119 + [0.4] + [1.2] * 5)
     steady = _transitions([3.5] + [1.2] * 120 + [1.2] * 5)
-    assert dip == steady == [(0, NORMAL, CRITICAL), (120, CRITICAL, WARNING)]
-    # Just under warning's exit but above watch's: watch, not resolved.
-    assert _transitions([1.6] + [0.9] * 119 + [0.3] + [0.9] * 5) == [
-        (0, NORMAL, WARNING),
-        (120, WARNING, WATCH),
-    ]
+    assert dip == steady == [(0, NORMAL, CRITICAL), (120, CRITICAL, WATCH)]
+    # One bucket at warning level anywhere in the cool-down holds warning.
+    early = _transitions([3.5] + [1.6] + [0.3] * 118 + [0.3] * 5)
+    assert early[:2] == [(0, NORMAL, CRITICAL), (120, CRITICAL, WARNING)]
+
+
+def test_the_last_bucket_alone_no_longer_decides() -> None:
+    """A score that lingers between watch's exit and enter thresholds (it would open nothing)
+    resolves whatever its last bucket is; before, a last bucket at 0.9 held watch for another
+    cool-down and one at 0.3 resolved."""
+    for last in (0.3, 0.9):
+        assert _transitions([1.6] + [0.9] * 119 + [last] + [0.3] * 5) == [
+            (0, NORMAL, WARNING),
+            (120, WARNING, NORMAL),
+        ]
 
 
 def test_a_lower_level_keeps_counting_its_own_cool_down() -> None:
-    """A blip to watch's exit early in warning's cool-down: watch holds only until its own
-    cool-down (from the blip) is over; a score below every exit for the whole cool-down
-    resolves."""
-    blip = [1.6] + [0.3] * 10 + [0.9] + [0.3] * 200
-    assert _transitions(blip) == [(0, NORMAL, WARNING), (120, WARNING, WATCH), (131, WATCH, NORMAL)]
+    """Warning earned early in critical's cool-down: warning holds only until its own cool-down
+    (below its exit, from that bucket) is over; a cool-down that earns nothing resolves."""
+    blip = [3.5] + [0.3] * 10 + [1.7] + [0.3] * 200
+    assert _transitions(blip) == [
+        (0, NORMAL, CRITICAL),
+        (120, CRITICAL, WARNING),
+        (131, WARNING, NORMAL),
+    ]
     assert _transitions([3.5] + [0.3] * 130) == [(0, NORMAL, CRITICAL), (120, CRITICAL, NORMAL)]
 
 
 def test_a_machine_restored_mid_cool_down_continues_exactly() -> None:
-    scores = [3.5] + [1.2] * 60 + [0.7] * 70 + [0.2] * 200
+    scores = [3.5] + [1.6] * 30 + [1.2] * 30 + [0.7] * 70 + [0.2] * 200 + [1.2] * 5
     plain = _transitions(scores)
     machine = LevelMachine(StateConfig(), 1.0)
     out = []
@@ -94,17 +106,19 @@ def test_a_machine_restored_mid_cool_down_continues_exactly() -> None:
     assert plain == [
         (0, NORMAL, CRITICAL),
         (120, CRITICAL, WARNING),
-        (180, WARNING, WATCH),
-        (250, WATCH, NORMAL),
+        (180, WARNING, NORMAL),
+        (331, NORMAL, WATCH),
     ]
 
 
 def test_a_state_saved_before_per_level_cool_downs_restores() -> None:
-    """States saved before 2026-12 hold one count, for the current level."""
+    """States saved before 2026-12 hold one count, for the current level; what the machine
+    sees after the restore counts as usual."""
     machine = LevelMachine(StateConfig(), 1.0)
     machine.load_state({"level": CRITICAL, "above": [0, 0, 0, 0], "below": 119})
     transition = machine.step(0, 1.2)
-    assert transition is not None and (transition.previous, transition.level) == (
-        CRITICAL,
-        WARNING,
-    )
+    assert transition is not None and (transition.previous, transition.level) == (CRITICAL, WATCH)
+    machine = LevelMachine(StateConfig(), 1.0)
+    machine.load_state({"level": CRITICAL, "above": [0, 0, 0, 0], "below": 119})
+    transition = machine.step(0, 0.3)
+    assert transition is not None and (transition.previous, transition.level) == (CRITICAL, NORMAL)
