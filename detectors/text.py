@@ -12,7 +12,14 @@ _URL = re.compile(r"https?://\S+|www\.\S+")
 #: Words: letters (any script, including æøå), digits and inner apostrophes; hashtags and
 #: handles keep their sigil so they can be told apart.
 _CURLY_APOSTROPHE = "\u2019"
-_TOKEN = re.compile(r"[#@]?[^\W_][\w'\u2019]*", re.UNICODE)
+_WORD = r"[#@]?[^\W_][\w'\u2019]*"
+#: What ends a phrase: sentence and clause punctuation, dashes (a hyphen standing apart from
+#: words too), brackets, quotation marks and line breaks (a removed URL is replaced by a line
+#: break). Two words on either side of one are
+#: not a phrase ("flight cancelled. refund please" has no "cancelled refund").
+_BREAKS = '\n.!?;:,\u2026\u2013\u2014()"\u201c\u201d\u201e\u00ab\u00bb'
+#: A token (group 1) or a break (no group: an empty match of the group).
+_TOKEN_OR_BREAK = re.compile(f"({_WORD})|[{re.escape(_BREAKS)}]|(?<!\\w)-+(?!\\w)", re.UNICODE)
 MIN_TERM_LENGTH = 3
 
 
@@ -28,8 +35,9 @@ class Terms:
 def extract(text: str, lang: str | None) -> Terms:
     """Lower-cased words without stop words, handles or numbers; hashtags; two-word phrases.
 
-    Phrases are pairs of adjacent content words (stop words and handles break a phrase), so
-    "on hold for 2 hours" gives no phrase but "cancelled flight" does.
+    Phrases are pairs of adjacent content words (stop words, handles, numbers, removed URLs
+    and punctuation break a phrase), so "on hold for 2 hours" gives no phrase but "cancelled
+    flight" does, and "flight cancelled. refund please" has no "cancelled refund".
     """
     stops = stop_words(lang)
     # Decomposed letters (NFD: "a" + combining ring, as macOS and some keyboards write "å")
@@ -39,7 +47,7 @@ def extract(text: str, lang: str | None) -> Terms:
         text = unicodedata.normalize("NFC", text)
     text = text.lower()
     if "http" in text or "www." in text:
-        text = _URL.sub(" ", text)
+        text = _URL.sub("\n", text)
     if _CURLY_APOSTROPHE in text:
         text = text.replace(_CURLY_APOSTROPHE, "'")
     quoted = "'" in text  # only then can a token carry an apostrophe to strip
@@ -47,7 +55,10 @@ def extract(text: str, lang: str | None) -> Terms:
     hashtags: list[str] = []
     phrases: list[str] = []
     previous: str | None = None
-    for raw in _TOKEN.findall(text):
+    for raw in _TOKEN_OR_BREAK.findall(text):
+        if not raw:
+            previous = None
+            continue
         first = raw[0]
         if first == "#":
             if len(raw) > 2:
