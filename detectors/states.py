@@ -4,12 +4,12 @@ A level is entered when the score has been at or above its enter threshold in as
 in a row as cover ``min_duration_minutes`` (``ceil(min_duration_minutes / bucket_minutes)``, at
 least one: 0 enters on the first bucket), escalating straight to the highest level earned. A
 level is left only after the score has stayed below its (lower) exit threshold for
-``cool_down_minutes``; the machine then steps down to the highest lower level the score
-earned during the cool-down (reached its enter threshold for as many buckets in a row as entering
-takes), or resolves. That level goes on counting its own cool-down (below its exit threshold)
-from the last bucket that reached its exit. (Until 2026-12 the last bucket of the cool-down
-alone decided, against the exit thresholds, so one dip in it resolved a storm whose score had sat
-at watch level all along, and it reopened as a new episode a minute later.)
+``cool_down_minutes``; the machine then steps down to the highest lower level the score earned
+during the cool-down (reached its enter threshold for as many buckets in a row as entering
+takes) or still holds in its last bucket (is at the level's exit threshold), or resolves. That
+level goes on counting its own cool-down from the last bucket that reached its exit. (Until
+2026-12 only the last bucket of the cool-down counted, so one dip in it resolved a storm whose
+score had sat at watch level all along, and it reopened as a new episode a minute later.)
 The gap between enter and exit thresholds and the cool-down keep one wave of posts one
 episode, instead of a flurry of alerts that open and close with every bucket.
 """
@@ -84,10 +84,10 @@ class LevelMachine:
             return None
         # The level's cool-down is over: step down to the highest lower level the score earned
         # during it (it would be re-entered at once: resolving would only reopen the storm as a
-        # new episode), or resolve. A level earned then was also held at its exit threshold, so
-        # its own cool-down is shorter than a whole one.
+        # new episode) or still holds now (at its exit threshold, the rule before 2026-12), or
+        # resolve. The level goes on counting its own cool-down.
         held = previous - 1
-        while held > NORMAL and unearned[held] >= self.cool_buckets:
+        while held > NORMAL and unearned[held] >= self.cool_buckets and score < exit_[held]:
             held -= 1
         self.level = held
         return Transition(at_ms, previous, held)

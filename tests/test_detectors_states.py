@@ -59,22 +59,27 @@ def test_one_dip_at_the_end_of_the_cool_down_does_not_resolve_a_held_storm() -> 
     earned watch all along, so the storm steps down to watch. It once resolved on the dip and
     reopened as a new episode (a new id, a new page) a minute later."""
     dip = _transitions([3.5] + [1.2] * 119 + [0.4] + [1.2] * 5)
+    assert dip == [(0, NORMAL, CRITICAL), (120, CRITICAL, WATCH)]
+    # A last bucket still at warning's exit holds warning, as before.
     steady = _transitions([3.5] + [1.2] * 120 + [1.2] * 5)
-    assert dip == steady == [(0, NORMAL, CRITICAL), (120, CRITICAL, WATCH)]
+    assert steady == [(0, NORMAL, CRITICAL), (120, CRITICAL, WARNING)]
     # One bucket at warning level anywhere in the cool-down holds warning.
     early = _transitions([3.5] + [1.6] + [0.3] * 118 + [0.3] * 5)
     assert early[:2] == [(0, NORMAL, CRITICAL), (120, CRITICAL, WARNING)]
 
 
-def test_the_last_bucket_alone_no_longer_decides() -> None:
-    """A score that lingers between watch's exit and enter thresholds (it would open nothing)
-    resolves whatever its last bucket is; before, a last bucket at 0.9 held watch for another
-    cool-down and one at 0.3 resolved."""
-    for last in (0.3, 0.9):
-        assert _transitions([1.6] + [0.9] * 119 + [last] + [0.3] * 5) == [
-            (0, NORMAL, WARNING),
-            (120, WARNING, NORMAL),
-        ]
+def test_a_score_that_earned_nothing_in_the_cool_down_resolves() -> None:
+    """Lingering between watch's exit and enter thresholds earns nothing: it resolves unless
+    the last bucket still holds watch (the rule before 2026-12, kept as a floor)."""
+    assert _transitions([1.6] + [0.9] * 119 + [0.3] + [0.3] * 5) == [
+        (0, NORMAL, WARNING),
+        (120, WARNING, NORMAL),
+    ]
+    assert _transitions([1.6] + [0.3] * 119 + [0.9] + [0.3] * 200) == [
+        (0, NORMAL, WARNING),
+        (120, WARNING, WATCH),
+        (240, WATCH, NORMAL),
+    ]
 
 
 def test_a_lower_level_keeps_counting_its_own_cool_down() -> None:
@@ -117,7 +122,7 @@ def test_a_state_saved_before_per_level_cool_downs_restores() -> None:
     machine = LevelMachine(StateConfig(), 1.0)
     machine.load_state({"level": CRITICAL, "above": [0, 0, 0, 0], "below": 119})
     transition = machine.step(0, 1.2)
-    assert transition is not None and (transition.previous, transition.level) == (CRITICAL, WATCH)
+    assert transition is not None and (transition.previous, transition.level) == (CRITICAL, WARNING)
     machine = LevelMachine(StateConfig(), 1.0)
     machine.load_state({"level": CRITICAL, "above": [0, 0, 0, 0], "below": 119})
     transition = machine.step(0, 0.3)
