@@ -21,6 +21,7 @@ they're they've this those though through to too u under until up upon us very w
 we'd we'll we're we've were weren't what what's when when's where where's which while who who's
 whom why why's will with won't would wouldn't yet you you'd you'll you're you've your yours
 yourself yourselves ur dont cant wont didnt doesnt isnt thats youre ive id ill one two go going
+gonna wanna
 """
 
 _NB = """
@@ -32,7 +33,7 @@ inkje inn inni ja jeg kan kom korleis korso kun kunne kva kvar kvarhelst kven kv
 me med medan meg meget mellom men mi min mine mitt mot mykje ned no noe noen noka noko nokon
 nokor nokre nå når og også om opp oss over på samme seg selv si sia sidan siden sin sine sitt sjøl
 skal skulle slik so som somme somt så sånn til um upp ut uten var vart varte ved vere verte vi
-vil ville vore vors vort være vært å fikk få får fått
+vil ville vore vors vort være vært å fikk få får fått mye hele nei hei går
 """
 
 _NN = """
@@ -44,9 +45,9 @@ _SV = """
 alla allt att av blev bli blir blivit de dem den denna deras dess dessa det detta dig din dina
 ditt du där då efter ej eller en er ert ett från för ha hade han hans har henne hennes hon honom
 hur här i icke ingen inom inte jag ju kan kunde man med mellan men mig min mina mitt mot mycket
-ni nu när någon något några och om oss på samma sedan sig sin sina sitta själv skulle som så
+ni nu när någon något några och om oss på samma sedan sig sin sina sitt själv skulle som så
 sådan sådana sådant till under upp ut utan vad var vara varför varit varje vars vart vem vi vid
-vilka vilkas vilken vilket vår våra vårt än är åt över också bara ska får fick
+vilka vilkas vilken vilket vår våra vårt än är åt över också bara ska får fick inga inget mer
 """
 
 _DA = """
@@ -54,7 +55,7 @@ ad af alle alt anden at blev blive bliver da de dem den denne der deres det dett
 dog du efter eller en end er et for fra ham han hans har havde have hende hendes her hos hun hvad
 hvis hvor i ikke ind jeg jer jo kunne man mange med meget men mig min mine mit mod ned noget nogle
 nu når og også om op os over på selv sig sin sine sit skal skulle som sådan thi til ud under var
-vi vil ville vor være været bare får fik
+vi vil ville vor være været bare får fik kan helt hvorfor
 """
 
 STOP_WORDS: dict[str, frozenset[str]] = {

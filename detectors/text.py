@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ def extract(text: str, lang: str | None) -> Terms:
     # Checking is cheaper than normalising, and ASCII text needs neither.
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
+    if "&" in text:
+        # Entities as some exports write them ("&quot;worst airline&quot;", "&amp;"): read
+        # them, or "quot" and "amp" become words.
+        text = html.unescape(text)
     text = text.lower()
     if "http" in text or "www." in text:
         text = _URL.sub("\n", text)
@@ -61,12 +66,16 @@ def extract(text: str, lang: str | None) -> Terms:
             continue
         first = raw[0]
         if first == "#":
-            if len(raw) > 2:
-                hashtags.append(raw.rstrip("'"))
+            tag = raw.rstrip("'")
+            if tag.endswith("'s"):  # "#united's" is "#united"
+                tag = tag[:-2]
+            if len(tag) > 2:
+                hashtags.append(tag)
             previous = None
             continue
         token = raw.strip("'") if quoted else raw
-        if first == "@" or len(token) < MIN_TERM_LENGTH or token in stops or token.isdigit():
+        # A token starting with a digit is a number, time or count ("2hrs", "10am", "3rd").
+        if first == "@" or first.isdigit() or len(token) < MIN_TERM_LENGTH or token in stops:
             previous = None
             continue
         words.append(token)

@@ -81,3 +81,33 @@ def test_punctuation_line_breaks_and_removed_urls_end_a_phrase() -> None:
         assert extract(text, lang).phrases == phrases, text
     # A hyphen inside a word is not a dash.
     assert extract("broken check-in kiosk", "en").words == ("broken", "check", "kiosk")
+
+
+def test_function_words_of_every_language_are_stopped() -> None:
+    cases = [
+        (
+            "nb",
+            "Det er mye feil, hele appen er nede. Nei, det går ikke. Hei",
+            ("feil", "appen", "nede"),
+        ),
+        (
+            "sv",
+            "Inga pengar, inget fungerar. Han tog sitt kort. Mer strul",
+            ("pengar", "fungerar", "tog", "kort", "strul"),
+        ),
+        ("da", "Jeg kan ikke logge ind, det er helt galt. Hvorfor", ("logge", "galt")),
+        ("en", "gonna complain, wanna refund", ("complain", "refund")),
+    ]
+    for lang, text, words in cases:
+        assert extract(text, lang).words == words, lang
+    # "sitta" (to sit) was on the Swedish list by mistake for "sitt".
+    assert extract("sitta", "sv").words == ("sitta",)
+
+
+def test_numbers_entities_and_possessive_hashtags() -> None:
+    terms = extract("Waited 2hrs at gate 10am, 1st time 3rd delay", "en")
+    assert terms.words == ("waited", "gate", "time", "delay")
+    quoted = extract("&quot;worst airline&quot; ever &amp; again", "en")
+    assert quoted.words == ("worst", "airline")
+    assert quoted.phrases == ("worst airline",)
+    assert extract("#United #UNITED #united's #united\u2019s", "en").hashtags == ("#united",)
