@@ -260,11 +260,14 @@ class BrandDetector:
 
         self.baseline.update(start, bucket.volume / self.minutes, self.minutes, rate)
         self._learn_share(bucket, expected, p0)
-        self.reach.add(
-            bucket.reach_negative / self.minutes,
-            self.minutes,
-            storm_cfg.reach_half_life_days * 1440.0,
-        )
+        if self.machines["storm"].level == NORMAL:
+            # The usual negative reach learns from normal times only: one storm once took it
+            # from 48,000 to 1.8 million an hour.
+            self.reach.add(
+                bucket.reach_negative / self.minutes,
+                self.minutes,
+                storm_cfg.reach_half_life_days * 1440.0,
+            )
         out.append(
             BucketSummary(
                 brand=self.brand,

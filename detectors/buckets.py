@@ -58,6 +58,9 @@ class OpenBucket:
     positive: int = 0
     reach_negative: int = 0
     authors: set[str] = field(default_factory=set)
+    #: Authors whose followers are already in ``reach_negative`` (at most
+    #: ``MAX_AUTHORS_PER_BUCKET``; past that, a new author's every post counts).
+    negative_authors: set[str] = field(default_factory=set)
     languages: dict[str, int] = field(default_factory=dict)
     platforms: dict[str, int] = field(default_factory=dict)
     #: The brand's own answers (``is_brand_reply``): counted here only, apart from the
@@ -79,7 +82,16 @@ class OpenBucket:
         seq = -volume
         if event.sentiment == "negative":
             self.negative += 1
-            self.reach_negative += event.followers
+            # Reach counts an author's followers once per bucket, however often they post.
+            writer = event.author
+            if writer is None:
+                self.reach_negative += event.followers
+            else:
+                counted = self.negative_authors
+                if writer not in counted:
+                    if len(counted) < MAX_AUTHORS_PER_BUCKET:
+                        counted.add(writer)
+                    self.reach_negative += event.followers
             sample, reach, engagement = self.heaps["negative"]
         else:
             if event.sentiment == "positive":
@@ -140,6 +152,7 @@ class OpenBucket:
             "reach_negative": self.reach_negative,
             "brand_replies": self.brand_replies,
             "authors": sorted(self.authors),
+            "negative_authors": sorted(self.negative_authors),
             "languages": dict(sorted(self.languages.items())),
             "platforms": dict(sorted(self.platforms.items())),
             "heaps": {
@@ -155,6 +168,7 @@ class OpenBucket:
         bucket.reach_negative = int(state["reach_negative"])
         bucket.brand_replies = int(state.get("brand_replies", 0))  # absent before 2026-12
         bucket.authors = set(state["authors"])
+        bucket.negative_authors = set(state.get("negative_authors", ()))  # absent before 2026-12
         bucket.languages = dict(state["languages"])
         bucket.platforms = dict(state["platforms"])
         bucket.heaps = {
