@@ -27,7 +27,7 @@ from streams.mention import Limits
 from streams.sentiment.factory import load_scorer
 from streams.settings import Settings
 from streams.upstream import UpstreamProbe
-from streams.web_listener import PreboundWeb
+from streams.web_listener import PreboundWeb, WebLimits
 
 log = get_logger(__name__)
 
@@ -45,11 +45,12 @@ class WorkerApp(faust.App):
     """A Faust app whose web server may serve on a socket the worker bound before starting."""
 
     web_listeners: list[socket.socket] | None = None
+    web_limits: WebLimits = WebLimits()
 
     def _new_web(self) -> Web:
         if self.web_listeners is None:
             return super()._new_web()
-        return PreboundWeb(self, self.web_listeners)
+        return PreboundWeb(self, self.web_listeners, self.web_limits)
 
 
 def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
@@ -138,6 +139,7 @@ def build_app(
         autodiscover=False,
     )
     app.web_listeners = web_listeners
+    app.web_limits = WebLimits(settings.web_read_timeout_s, settings.web_max_connections)
     topics = Topics(
         mentions=_topic(app, settings, topic_names.MENTIONS),
         dlq=_topic(app, settings, topic_names.MENTIONS_DLQ),
@@ -236,6 +238,7 @@ def build_app(
         matcher=matcher,
         token=ingest_token,
         max_bytes=settings.http_max_bytes,
+        read_timeout_s=settings.web_read_timeout_s,
     )
     consumer_lag.register(
         app,

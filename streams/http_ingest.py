@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiohttp.web import RequestPayloadError
 
 from streams import metrics
 from streams.brand_matching import BrandMatcher
@@ -42,6 +43,15 @@ _JSON_LINES = ("ndjson", "jsonl", "jsonlines", "json-seq", "x-json-stream")
 ACK_TIMEOUT_S = 30.0
 #: Seconds the sender is asked to wait before trying a batch Kafka did not confirm again.
 RETRY_AFTER_S = 5
+#: Seconds a sender has to send the whole body (``STORMVARSEL_WEB_READ_TIMEOUT_S``).
+READ_TIMEOUT_S = 30.0
+#: Requests handled at once, from reading the body to Kafka's acknowledgement; one more is
+#: answered ``503`` with ``Retry-After`` at once, before its body is read. This bounds the
+#: memory held by bodies (this many times ``STORMVARSEL_HTTP_MAX_BYTES``) and the threads
+#: checking them.
+MAX_CONCURRENT = 8
+#: Seconds a sender refused because MAX_CONCURRENT requests are in hand is asked to wait.
+BUSY_RETRY_AFTER_S = 1
 
 #: Hands one record (key, value, event time in ms) to the producer; the awaitable it returns
 #: completes when Kafka acknowledges the record, or fails.
@@ -230,21 +240,41 @@ def authorised(header: str | None, token: str | None) -> bool:
     return scheme.lower() == "bearer" and matches
 
 
-async def read_limited(request: Any, max_bytes: int) -> bytes | None:
-    """The body, or None when it is larger than ``max_bytes`` (read no further than that)."""
+class BodyTimeout(Exception):
+    """The client did not send its whole body within the time allowed."""
+
+
+class BodyBroken(Exception):
+    """The body ended before it was whole: the client went away, or sent broken chunks."""
+
+
+async def read_limited(
+    request: Any, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
+) -> bytes | None:
+    """The body, or None when it is larger than ``max_bytes`` (read no further than that);
+    BodyTimeout when it has not all arrived within ``timeout_s`` (a client sending a byte now and
+    then would otherwise hold the connection, and up to ``max_bytes`` of memory, for ever);
+    BodyBroken when the client hung up before it was whole."""
     length = request.content_length
     if length is not None and length > max_bytes:
         return None
     chunks: list[bytes] = []
     size = 0
-    while True:
-        chunk = await request.content.read(65536)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > max_bytes:
-            return None
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                chunk = await request.content.read(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > max_bytes:
+                    return None
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout from None
+    except (ConnectionError, RequestPayloadError):
+        # a traceback per client that hangs up mid-body would be a log flood of its own
+        raise BodyBroken from None
 
 
 def register(
@@ -256,7 +286,11 @@ def register(
     token: str | None,
     max_bytes: int,
     ack_timeout_s: float = ACK_TIMEOUT_S,
+    read_timeout_s: float = READ_TIMEOUT_S,
+    max_concurrent: int = MAX_CONCURRENT,
 ) -> None:
+    in_hand = 0  # requests between their slot and their answer (one event loop: no lock)
+
     async def send(key: bytes, value: bytes, event_ms: int) -> Awaitable[Any]:
         return await mentions.send(key=key, value=value, timestamp=event_ms / 1000)
 
@@ -264,9 +298,60 @@ def register(
         metrics.HTTP_INGEST_REQUESTS.labels(code=str(status)).inc()
         return web.json(body, status=status, headers=headers or None)
 
+    async def handle(web: Any, request: Any) -> Any:
+        try:
+            body = await read_limited(request, max_bytes, read_timeout_s)
+        except BodyTimeout:
+            return respond(
+                web,
+                {
+                    "error": "timeout",
+                    "message": f"the body did not arrive within {read_timeout_s:g} s",
+                },
+                408,
+                Connection="close",
+            )
+        except BodyBroken:
+            return respond(
+                web,
+                {"error": "incomplete", "message": "the body ended before it was whole"},
+                400,
+                Connection="close",
+            )
+        if body is None:
+            return respond(
+                web,
+                {"error": "too_large", "message": f"the body is over {max_bytes} bytes"},
+                413,
+            )
+        batch = check_batch(body, limits=limits, matcher=matcher)
+        if batch.errors:
+            return respond(
+                web,
+                {
+                    "error": "invalid",
+                    "message": f"{len(batch.errors)} item(s) invalid; nothing was accepted",
+                    "errors": batch.errors[:1000],
+                },
+                400,
+            )
+        delivery = await deliver(batch.records, send, timeout_s=ack_timeout_s)
+        reply, status = answer(delivery, len(batch.records))
+        if status == 202:
+            log.info("http.ingest", accepted=delivery.accepted)
+            return respond(web, reply, status)
+        log.warning(
+            "http.ingest_not_confirmed",
+            accepted=delivery.accepted,
+            not_confirmed=len(delivery.unconfirmed),
+            reason=delivery.unconfirmed[0]["reason"],
+        )
+        return respond(web, reply, status, **{"Retry-After": str(RETRY_AFTER_S)})
+
     @app.page("/mentions")
     class MentionsView(faust.web.View):
         async def post(self, request: Any, **kwargs: Any) -> Any:
+            nonlocal in_hand
             if not authorised(request.headers.get("Authorization"), token):
                 return respond(
                     self,
@@ -277,33 +362,19 @@ def register(
             problem = media_type_problem(request.headers.get("Content-Type"))
             if problem is not None:
                 return respond(self, {"error": "unsupported_media_type", "message": problem}, 415)
-            body = await read_limited(request, max_bytes)
-            if body is None:
-                return respond(
-                    self,
-                    {"error": "too_large", "message": f"the body is over {max_bytes} bytes"},
-                    413,
-                )
-            batch = check_batch(body, limits=limits, matcher=matcher)
-            if batch.errors:
+            if in_hand >= max_concurrent:
                 return respond(
                     self,
                     {
-                        "error": "invalid",
-                        "message": f"{len(batch.errors)} item(s) invalid; nothing was accepted",
-                        "errors": batch.errors[:1000],
+                        "error": "busy",
+                        "message": f"{max_concurrent} requests are being handled; nothing was "
+                        f"read or accepted: send the batch again in {BUSY_RETRY_AFTER_S} s",
                     },
-                    400,
+                    503,
+                    **{"Retry-After": str(BUSY_RETRY_AFTER_S)},
                 )
-            delivery = await deliver(batch.records, send, timeout_s=ack_timeout_s)
-            reply, status = answer(delivery, len(batch.records))
-            if status == 202:
-                log.info("http.ingest", accepted=delivery.accepted)
-                return respond(self, reply, status)
-            log.warning(
-                "http.ingest_not_confirmed",
-                accepted=delivery.accepted,
-                not_confirmed=len(delivery.unconfirmed),
-                reason=delivery.unconfirmed[0]["reason"],
-            )
-            return respond(self, reply, status, **{"Retry-After": str(RETRY_AFTER_S)})
+            in_hand += 1
+            try:
+                return await handle(self, request)
+            finally:
+                in_hand -= 1

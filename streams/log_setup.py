@@ -58,21 +58,36 @@ class RepeatFilter(logging.Filter):
     While the brokers are down aiokafka reports every failed retry (tens a second); the first
     line says the brokers are gone, and the worker's own ``kafka.unreachable`` and
     ``kafka.reachable`` events say when the outage began and how long it lasted.
+
+    asyncio's ``socket.accept() out of system resource`` (no file handle left for a new
+    connection) is held back the same way: it comes with a traceback for every listening socket
+    every second for as long as the handles are gone, tens of megabytes a minute. Its message
+    names the socket, so such messages are told apart by their first line only.
     """
 
     def __init__(
-        self, prefixes: tuple[str, ...] = ("aiokafka", "kafka"), interval_s: float = 30
+        self,
+        prefixes: tuple[str, ...] = ("aiokafka", "kafka"),
+        interval_s: float = 30,
+        first_lines: tuple[str, ...] = ("socket.accept() out of system resource",),
     ) -> None:
         super().__init__()
         self.prefixes = prefixes
         self.interval_s = interval_s
+        self.first_lines = first_lines
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING or not record.name.startswith(self.prefixes):
+        if record.levelno < logging.WARNING:
             return True
-        key = (record.name, record.levelno, str(record.msg))
+        template = str(record.msg)
+        if record.name.startswith(self.prefixes):
+            key = (record.name, record.levelno, template)
+        elif template.startswith(self.first_lines):
+            key = (record.name, record.levelno, template.split("\n", 1)[0])
+        else:
+            return True
         now = time.monotonic()
         with self._lock:
             last, held = self._seen.get(key, (-self.interval_s, 0))

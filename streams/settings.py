@@ -140,6 +140,20 @@ class Settings(BaseSettings):
     )
     web_host: str = Field("127.0.0.1", description="Address the worker's HTTP server binds to.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's HTTP server.")
+    web_read_timeout_s: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="Seconds a client of the worker's HTTP server has to send a request's "
+        "headers, or its body; also how long an idle connection is kept open.",
+    )
+    web_max_connections: int = Field(
+        1000,
+        ge=8,
+        le=100_000,
+        description="Connections the worker's HTTP server keeps open at once; more are "
+        "answered 503 (lowered to a third of the open-files limit).",
+    )
     data_dir: Path = Field(
         default_factory=lambda: default_state_dir() / "worker",
         description="Where the worker keeps its local state.",
