@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import (
@@ -386,6 +387,8 @@ class Settings(BaseSettings):
             ("grafana_url", self.grafana_url),
             ("runbook_url", self.runbook_url),
         ]:
+            if url and (problem := _userinfo_problem(name, url)) is not None:
+                raise ValueError(problem)
             if url and not _parses(url):
                 raise ValueError(f"{name}: not a valid URL: {redact_url(url)!r}")
         for url in self.alertmanager_url_list:
@@ -440,7 +443,9 @@ class Settings(BaseSettings):
     def alertmanager_url_list(self) -> list[str]:
         urls = [u.strip().rstrip("/") for u in self.alertmanager_urls.split(",") if u.strip()]
         for url in urls:
-            add_secret(_url_password(url))  # http://user:password@host: keep it out of logs
+            password = _url_password(url)  # http://user:password@host: keep it out of logs
+            add_secret(password)
+            add_secret(unquote(password or ""))  # and as sent, once %2F is a / again
         return urls
 
     @property
@@ -477,11 +482,53 @@ class Settings(BaseSettings):
 _URL_FIELDS = frozenset({"alertmanager_urls", "runbook_url", "grafana_url"})
 
 
+#: After the ``@`` that ends a user-info part: a host (name, IPv4 or [IPv6]) with an optional
+#: port, then the end or a path, query or fragment.
+_HOST_AFTER_AT = re.compile(
+    r"(\[[0-9A-Fa-f:.]*\]|[A-Za-z0-9._~%-]*)(:[0-9]*)?([/?#].*)?", re.DOTALL
+)
+
+
+def _cut_userinfo(url: str) -> tuple[str, str, str] | None:
+    """``(scheme://, user-info, @host...)`` when a password holds ``/``, ``?`` or ``#``.
+
+    urllib ends the host part at the first of them, so ``http://am:pa/ss@alertmanager:9093``
+    reads as host ``am``, port ``pa`` and a path, with no password to mask (and with digits
+    before the ``/``, as a URL to another host). Read as text instead: a ``:`` before the last
+    ``@`` that is followed by something host-like, with one of ``/?#`` before that ``@``.
+    """
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        return None
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=-1)
+    if cut < 0:
+        return None  # no path character: urllib finds the user-info itself
+    at = len(rest)
+    while (at := rest.rfind("@", 0, at)) > cut:
+        if _HOST_AFTER_AT.fullmatch(rest, at + 1) and ":" in rest[:at]:
+            return scheme + sep, rest[:at], rest[at:]
+    return None
+
+
 def _url_password(url: str) -> str | None:
+    cut = _cut_userinfo(url)
+    if cut is not None:
+        return cut[1].partition(":")[2]
     try:
         return urlsplit(url.strip()).password
     except ValueError:
         return None
+
+
+def _userinfo_problem(name: str, url: str) -> str | None:
+    """The one-line refusal of a URL whose password holds ``/``, ``?`` or ``#``."""
+    if _cut_userinfo(url) is None:
+        return None
+    return (
+        f"{name}: the password in {redact_url(url)!r} holds '/', '?' or '#', which end the "
+        "host part of a URL: percent-encode them in the password (/ as %2F, ? as %3F, # as "
+        "%23; an @ that belongs to the path as %40)"
+    )
 
 
 def _parses(url: str) -> bool:
@@ -498,7 +545,11 @@ def redact_url(url: str) -> str:
     """``url`` with the password of its user-info part replaced: for logs and ``config show``.
 
     A URL that does not parse is masked by its text: everything between ``://`` and the last
-    ``@`` of the host part, so a password is never shown because the rest of the URL is wrong."""
+    ``@`` of the host part, so a password is never shown because the rest of the URL is wrong;
+    so is one whose password holds ``/``, ``?`` or ``#`` (see :func:`_cut_userinfo`)."""
+    userinfo_cut = _cut_userinfo(url)
+    if userinfo_cut is not None:  # a password holding / ? or #: all the user-info is masked
+        return f"{userinfo_cut[0]}{REDACTED}{userinfo_cut[2]}"
     try:
         parts = urlsplit(url)
         password = parts.password
