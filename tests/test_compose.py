@@ -50,10 +50,15 @@ _INTERPOLATION = re.compile(
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def interpolate(value: Any, where: str) -> str:
-    """Resolve compose ``${...}`` references as on a host that sets none of the variables.
+#: The variables compose refuses to start without (``${VAR:?message}``), with the value a host
+#: sets: secrets, which must not have a default anyone can read in this file.
+REQUIRED = {"GRAFANA_ADMIN_PASSWORD": "a-long-admin-password-set-on-the-host"}
 
-    Every reference must carry a default: a deployment must work from the file alone.
+
+def interpolate(value: Any, where: str) -> str:
+    """Resolve compose ``${...}`` references as on a host that sets only the REQUIRED variables.
+
+    Every other reference must carry a default: a deployment must work from the file alone.
     """
     text = str(value)
 
@@ -63,6 +68,8 @@ def interpolate(value: Any, where: str) -> str:
         name = match.group("braced") or match.group("bare")
         if match.group("op") in {":-", "-"}:
             return match.group("arg")
+        if name in REQUIRED and match.group("op") in {":?", "?"}:
+            return REQUIRED[name]
         pytest.fail(f"{where}: ${{{name}}} has no default (use ${{{name}:-value}})")
 
     return _INTERPOLATION.sub(replace, text)
@@ -565,8 +572,29 @@ def test_grafana_datasource_points_at_prometheus(compose: dict[str, Any]) -> Non
 
 def test_grafana_admin_password_and_anonymous_access(compose: dict[str, Any]) -> None:
     raw = service(compose, "grafana")["environment"]
-    assert raw["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-change-me}"
-    assert environment(compose, "grafana").get("GF_AUTH_ANONYMOUS_ENABLED", "false") == "false"
+    password = raw["GF_SECURITY_ADMIN_PASSWORD"]
+    required = re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?(.+)\}", password)
+    assert required, password  # compose refuses to start without it
+    assert "set GRAFANA_ADMIN_PASSWORD" in required.group(1)  # and says what to do
+    env = environment(compose, "grafana")
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == REQUIRED["GRAFANA_ADMIN_PASSWORD"]
+    assert env.get("GF_AUTH_ANONYMOUS_ENABLED", "false") == "false"
+
+
+def test_no_password_has_a_default(compose: dict[str, Any]) -> None:
+    """A default password is one anyone who reads this file knows (it was ``change-me``)."""
+    found = 0
+    for name, svc in compose["services"].items():
+        raw = svc.get("environment") or {}
+        items = raw.items() if isinstance(raw, dict) else (e.partition("=")[::2] for e in raw)
+        for key, value in items:
+            if not re.search(r"PASSWORD|SECRET|TOKEN", str(key), re.IGNORECASE):
+                continue
+            found += 1
+            for match in _INTERPOLATION.finditer(str(value)):
+                assert match.group("op") in {":?", "?"}, f"{name}.environment.{key}: {value}"
+            assert "$" in str(value), f"{name}.environment.{key} is written into the file"
+    assert found >= 1
 
 
 def test_published_ports_listen_on_loopback_only(compose: dict[str, Any]) -> None:
