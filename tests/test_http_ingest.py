@@ -311,3 +311,41 @@ def test_kafka_refusing_part_of_a_batch_on_a_real_worker(worker: RunningWorker) 
 
 def partition_of(key: str, partitions: int = 3) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def test_a_batch_is_checked_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 MiB, 10,000-item body took ~0.25 s to check on the event loop, stalling everything."""
+    import threading
+    import time
+
+    from streams import http_ingest
+
+    seen: list[threading.Thread] = []
+    real = http_ingest.check_batch
+
+    def slow_check(body: bytes, **kwargs: Any) -> Any:
+        seen.append(threading.current_thread())
+        time.sleep(0.3)  # as long as a big batch takes
+        return real(body, **kwargs)
+
+    monkeypatch.setattr(http_ingest, "check_batch", slow_check)
+
+    async def scenario() -> tuple[Any, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        body = json.dumps([{"id": "1", "text": "x", "created_at": "2026-01-01T00:00:00Z"}])
+        batch = await http_ingest.check_off_loop(body.encode(), limits=Limits(), matcher=None)
+        ticker.cancel()
+        return batch, ticks
+
+    batch, ticks = asyncio.run(scenario())
+    assert not batch.errors and len(batch.records) == 1
+    assert seen and seen[0] is not threading.main_thread()
+    assert ticks >= 10  # the loop went on while the batch was checked
