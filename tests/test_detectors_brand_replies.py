@@ -67,9 +67,7 @@ def test_brand_replies_change_nothing_but_their_own_count() -> None:
     assert storms, "the storm must open"
     # Volume, sentiment counts, reach, authors, mix, scores, drivers, top posts and authors:
     # all exactly as without the brand's answers.
-    assert [_without_reply_counts(o) for o in answered] == [
-        _without_reply_counts(o) for o in plain
-    ]
+    assert [_without_reply_counts(o) for o in answered] == [_without_reply_counts(o) for o in plain]
     summaries = [o for o in answered if isinstance(o, BucketSummary)]
     assert sum(s.to_dict().get("brand_replies", 0) for s in summaries) == replies
     last = storms[-1].episode
