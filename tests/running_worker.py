@@ -103,33 +103,45 @@ def start_quick_worker(kafka: LocalKafka, tmp_path: Path, **extra_env: str) -> R
     )
 
 
-def start_worker(
-    kafka: LocalKafka, tmp_path: Path, prefix: str | None = None, **extra_env: str
-) -> RunningWorker:
-    """A worker with topics of its own (or those of ``prefix``, to restart one)."""
-    prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
-    port = free_port()
-    env = {
+def worker_env(
+    kafka: LocalKafka, data_dir: Path, prefix: str, port: int, **extra_env: str
+) -> dict[str, str]:
+    """The environment of a test worker on ``kafka`` with topics of ``prefix``."""
+    return {
         **os.environ,
         "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
         "STORMVARSEL_TOPIC_PREFIX": prefix,
         "STORMVARSEL_TOPIC_PARTITIONS": "3",
         "STORMVARSEL_APP_ID": f"test-{prefix.rstrip('.')}",
         "STORMVARSEL_WEB_PORT": str(port),
-        "STORMVARSEL_DATA_DIR": str(tmp_path / "worker"),
+        "STORMVARSEL_DATA_DIR": str(data_dir),
         "STORMVARSEL_BRANDS_FILE": str(REPO / "deploy" / "brands.yaml"),
         "STORMVARSEL_LOG_FORMAT": "json",
         **extra_env,
     }
-    log = tmp_path / "worker.log"
+
+
+def spawn_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``stormvarsel worker`` with ``env``, its output appended to ``log``."""
     with log.open("ab") as handle:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=REPO,
         )
+
+
+def start_worker(
+    kafka: LocalKafka, tmp_path: Path, prefix: str | None = None, **extra_env: str
+) -> RunningWorker:
+    """A worker with topics of its own (or those of ``prefix``, to restart one)."""
+    prefix = prefix or f"t{uuid.uuid4().hex[:8]}."
+    port = free_port()
+    env = worker_env(kafka, tmp_path / "worker", prefix, port, **extra_env)
+    log = tmp_path / "worker.log"
+    process = spawn_worker(env, log)
     worker = RunningWorker(process, f"http://127.0.0.1:{port}", prefix, log, kafka.bootstrap, env)
 
     def healthy() -> bool:

@@ -4,9 +4,7 @@ loses none of them: a later worker with a working model scores them all (real Ka
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,8 +14,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from streams.kafka_local import LocalKafka, free_port
-from tests.conftest import REPO
-from tests.running_worker import start_worker
+from tests.running_worker import spawn_worker, start_worker, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -53,29 +50,18 @@ def test_a_model_that_cannot_load_stops_the_worker_and_loses_no_queued_mention(
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     _queue_validated_mentions(kafka, f"{prefix}mentions.valid")
-    env = {
-        **os.environ,
-        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-        "STORMVARSEL_TOPIC_PREFIX": prefix,
-        "STORMVARSEL_TOPIC_PARTITIONS": "1",
-        "STORMVARSEL_APP_ID": f"test-{prefix.rstrip('.')}",
-        "STORMVARSEL_WEB_PORT": str(free_port()),
-        "STORMVARSEL_DATA_DIR": str(tmp_path / "broken" / "worker"),
-        "STORMVARSEL_BRANDS_FILE": str(REPO / "deploy" / "brands.yaml"),
-        "STORMVARSEL_LOG_FORMAT": "json",
-        "STORMVARSEL_SENTIMENT_BACKEND": "transformers",
-        "STORMVARSEL_SENTIMENT_MODEL": str(tmp_path / "no-such-model"),
-        "HF_HUB_OFFLINE": "1",
-    }
+    env = worker_env(
+        kafka,
+        tmp_path / "broken" / "worker",
+        prefix,
+        free_port(),
+        STORMVARSEL_TOPIC_PARTITIONS="1",
+        STORMVARSEL_SENTIMENT_BACKEND="transformers",
+        STORMVARSEL_SENTIMENT_MODEL=str(tmp_path / "no-such-model"),
+        HF_HUB_OFFLINE="1",
+    )
     log = tmp_path / "broken.log"
-    with log.open("wb") as handle:
-        broken = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
+    broken = spawn_worker(env, log)
     try:
         code = broken.wait(timeout=EXIT_WITHIN_S)
     except subprocess.TimeoutExpired:
