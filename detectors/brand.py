@@ -364,7 +364,7 @@ class BrandDetector:
             )
             self.episodes[kind] = episode
             episode.brand_replies += bucket.brand_replies
-            episode.evidence.add_mix(bucket.languages, bucket.platforms)
+            self._add_mix(episode, bucket)
             episode.figures = episode.peak_figures = self._figures()
             out.append(EpisodeEvent("opened", end, episode.to_dict(self.background)))
             return
@@ -372,7 +372,7 @@ class BrandDetector:
             return
         episode.brand_replies += bucket.brand_replies
         episode.evidence.absorb(bucket, group, count, sample)
-        episode.evidence.add_mix(bucket.languages, bucket.platforms)
+        self._add_mix(episode, bucket)
         episode.figures = self._figures()
         if score > episode.peak_score:
             episode.peak_score = score
@@ -380,6 +380,15 @@ class BrandDetector:
             episode.peak_figures = episode.figures
         if transition is not None:
             self._transition(episode, transition, out)
+
+    @staticmethod
+    def _add_mix(episode: Episode, bucket: OpenBucket) -> None:
+        """A storm's language and platform mix is its complaints' (the negative group's); a
+        buzz episode's is the whole bucket's."""
+        if episode.kind == "storm":
+            episode.evidence.add_mix(bucket.negative_languages, bucket.negative_platforms)
+        else:
+            episode.evidence.add_mix(bucket.languages, bucket.platforms)
 
     def _transition(self, episode: Episode, t: Transition, out: list[Output]) -> None:
         episode.escalations.append(

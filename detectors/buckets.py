@@ -63,6 +63,10 @@ class OpenBucket:
     negative_authors: set[str] = field(default_factory=set)
     languages: dict[str, int] = field(default_factory=dict)
     platforms: dict[str, int] = field(default_factory=dict)
+    #: The same mix for the negative group alone: a storm's languages and platforms are its
+    #: complaints', not those of the neutral news shared alongside them.
+    negative_languages: dict[str, int] = field(default_factory=dict)
+    negative_platforms: dict[str, int] = field(default_factory=dict)
     #: The brand's own answers (``is_brand_reply``): counted here only, apart from the
     #: public's posts (not in volume, sentiment counts, reach, authors, mix or any heap).
     brand_replies: int = 0
@@ -80,8 +84,20 @@ class OpenBucket:
         volume = self.volume + 1
         self.volume = volume
         seq = -volume
+        lang = event.lang or "unknown"
+        platform = event.platform
         if event.sentiment == "negative":
             self.negative += 1
+            mix = self.negative_languages
+            if lang in mix:
+                mix[lang] += 1
+            else:
+                _bump(mix, lang)
+            mix = self.negative_platforms
+            if platform in mix:
+                mix[platform] += 1
+            else:
+                _bump(mix, platform)
             # Reach counts an author's followers once per bucket, however often they post.
             writer = event.author
             if writer is None:
@@ -105,13 +121,11 @@ class OpenBucket:
             if len(authors) < MAX_AUTHORS_PER_BUCKET:
                 authors.add(author)
         languages = self.languages
-        lang = event.lang or "unknown"
         if lang in languages:
             languages[lang] += 1
         else:
             _bump(languages, lang)
         platforms = self.platforms
-        platform = event.platform
         if platform in platforms:
             platforms[platform] += 1
         else:
@@ -155,6 +169,8 @@ class OpenBucket:
             "negative_authors": sorted(self.negative_authors),
             "languages": dict(sorted(self.languages.items())),
             "platforms": dict(sorted(self.platforms.items())),
+            "negative_languages": dict(sorted(self.negative_languages.items())),
+            "negative_platforms": dict(sorted(self.negative_platforms.items())),
             "heaps": {
                 g: [[[r, s, k, post_state(p)] for r, s, k, p in sorted(h, key=_order)] for h in hs]
                 for g, hs in sorted(self.heaps.items())
@@ -171,6 +187,10 @@ class OpenBucket:
         bucket.negative_authors = set(state.get("negative_authors", ()))  # absent before 2026-12
         bucket.languages = dict(state["languages"])
         bucket.platforms = dict(state["platforms"])
+        # Absent in states saved before 2026-12: that bucket's complaints then add nothing to a
+        # storm's mix (rather than its whole traffic).
+        bucket.negative_languages = dict(state.get("negative_languages", {}))
+        bucket.negative_platforms = dict(state.get("negative_platforms", {}))
         bucket.heaps = {
             g: [[(int(r), int(s), str(k), post_from_state(p)) for r, s, k, p in h] for h in hs]
             for g, hs in state["heaps"].items()

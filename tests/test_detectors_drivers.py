@@ -4,6 +4,7 @@ bucket, and list lengths after a retune."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from detectors.brand import BrandDetector
 from detectors.buckets import OpenBucket
@@ -102,3 +103,46 @@ def test_a_retune_to_a_smaller_top_k_shortens_restored_lists() -> None:
     drivers = resolved[0].episode["drivers"]
     for key in ("top_posts_by_reach", "top_posts_by_engagement", "top_authors"):
         assert len(drivers[key]) == 3, key
+
+
+def test_a_storms_language_mix_is_its_complaints() -> None:
+    """Swedish customers complain while Norwegian news sites share the story neutrally, twice
+    as often. The storm's mix counted every post in its buckets: {'nb': 0.6, 'sv': 0.4} in the
+    reviewer's case, so the Norwegian holding statement came first. It is the complaints'
+    mix now (0.68 Swedish, the rest the usual Norwegian complaints of the hours after), and
+    a saved bucket keeps it."""
+    config = DetectorConfig.from_dict({"bucket_minutes": 5})
+
+    def lang(events: object, code: str) -> list[MentionEvent]:
+        return [replace(e, lang=code) for e in events]  # type: ignore[attr-defined]
+
+    normal = lang(stream("acme", T0, 4 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "nb")
+    start = T0 + 3 * DAY + 12 * HOUR
+    complaints = lang(
+        stream("acme", start, 120, lambda t: 8.0, 1.0, 0.0, seed=7, texts=["bankid fungerar inte"]),
+        "sv",
+    )
+    news = lang(
+        stream("acme", start, 120, lambda t: 16.0, 0.0, 0.0, seed=8, texts=["les saken om banken"]),
+        "nb",
+    )
+    events = sorted([*normal, *complaints, *news], key=lambda e: (e.event_ms, e.mention_id))
+    storms = [
+        o
+        for o in replay(events, config)
+        if isinstance(o, EpisodeEvent) and o.episode["kind"] == "storm"
+    ]
+    assert storms and storms[-1].type == "resolved"
+    languages = storms[-1].episode["drivers"]["languages"]
+    assert max(languages, key=languages.get) == "sv", languages
+    assert languages["sv"] > 0.6, languages  # the rest: usual Norwegian complaints after it
+
+    bucket = OpenBucket(0)
+    for i, code in enumerate(["sv", "nb", "sv"]):
+        sentiment = "neutral" if code == "nb" else "negative"
+        bucket.add(MentionEvent("acme", 1, sentiment, lang=code, mention_id=f"m{i}"), 4, 5)
+    assert bucket.negative_languages == {"sv": 2} and bucket.languages == {"sv": 2, "nb": 1}
+    saved = json.loads(json.dumps(bucket.to_state()))
+    assert OpenBucket.from_state(saved).negative_languages == {"sv": 2}
+    del saved["negative_languages"], saved["negative_platforms"]  # a state saved before 2026-12
+    assert OpenBucket.from_state(saved).negative_languages == {}
