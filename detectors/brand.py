@@ -11,8 +11,9 @@ How a bucket becomes evidence (details in docs/detectors.md):
 * total volume is scored against the seasonal baseline (:mod:`detectors.spikes`); a volume
   spike that is not more negative than usual feeds the *buzz* state machine;
 * negative volume is scored against baseline volume times the brand's usual negative share;
-  unless the negative share has dropped markedly (a positive burst drags some negatives along),
-  it feeds the *storm* state machine, as does a significant rise of the negative share itself
+  unless the positives have risen (the negative share has dropped markedly, of all mentions
+  and of the negative and positive ones: a positive burst drags some negatives along), it
+  feeds the *storm* state machine, as does a significant rise of the negative share itself
   (when there is enough volume for a share to mean anything);
 * each machine (:mod:`detectors.states`) turns its score into normal / watch / warning /
   critical and the transitions into episode events with drivers (:mod:`detectors.drivers`).
@@ -37,6 +38,9 @@ from detectors.text import Terms, extract
 from detectors.timeslots import bucket_start
 
 STATE_VERSION = 1
+#: Prior of the usual share of negatives among the polar (negative + positive) mentions: even
+#: odds, with the weight of ``storm.share_prior_mentions`` polar mentions.
+POLAR_PRIOR = 0.5
 
 
 #: Keys added after states were first saved: left out of the fingerprint while at their
@@ -115,6 +119,11 @@ class BrandDetector:
         #: Decayed counts of negative and all mentions, for the usual negative share.
         self.share_negative = DecayedMean()
         self.share_total = DecayedMean()
+        #: Decayed counts of negative and positive mentions (neutrals left out): the usual
+        #: share of negatives among the polar ones, which tells a positive burst (it falls)
+        #: from a neutral wave (it does not).
+        self.polar_negative = DecayedMean()
+        self.polar_positive = DecayedMean()
         self.reach = DecayedMean()
         window = max(cfg.storm.share_window_minutes, cfg.storm.figures_window_minutes)
         #: (volume, expected volume, negative, reach of negatives) of the latest buckets.
@@ -129,6 +138,7 @@ class BrandDetector:
         span = min(share_span, self.recent.maxlen or 1)
         self.share_volumes: deque[int] = deque(maxlen=span)
         self.share_negatives: deque[int] = deque(maxlen=span)
+        self.share_positives: deque[int] = deque(maxlen=span)
         self.machines = {
             "storm": LevelMachine(cfg.states, self.minutes),
             "buzz": LevelMachine(cfg.states, self.minutes),
@@ -136,6 +146,8 @@ class BrandDetector:
         #: Start of the current run of abnormal buckets, per kind (the "first abnormal" time).
         self.run_start: dict[str, int | None] = {"storm": None, "buzz": None}
         self.episodes: dict[str, Episode] = {}
+        #: The volume evidence belongs to a storm (see :meth:`_close`).
+        self.buzz_held = False
         self.background = LanguageTable(cfg.drivers)
         #: Terms of the latest negative posts (about an hour): a storm's build-up.
         self.recent_terms = LanguageTable(cfg.drivers)
@@ -207,6 +219,7 @@ class BrandDetector:
         unseen = 1.0 - self.baseline.seasonal_weight(start)
         confidence = 1.0 / (1.0 + cfg.spikes.cold_start_factor * unseen)
         p0 = self.negative_share()
+        q0 = self.polar_share()
         volume = self.volume_scorer.step(bucket.volume, expected, confidence)
         negative = self.negative_scorer.step(bucket.negative, expected * p0, confidence)
         sustained = self.negative_sustained.step(bucket.negative, expected * p0, confidence)
@@ -220,14 +233,34 @@ class BrandDetector:
         self.recent.append((bucket.volume, expected, bucket.negative, bucket.reach_negative))
         self.share_volumes.append(bucket.volume)
         self.share_negatives.append(bucket.negative)
+        self.share_positives.append(bucket.positive)
         n = sum(self.share_volumes)
         k = sum(self.share_negatives)
         share_z = (k / n - p0) / math.sqrt(p0 * (1.0 - p0) / n) if n else 0.0
-        storm_score = negative_score if share_z > -storm_cfg.share_drop_z else 0.0
+        # A drop of the negative share vetoes the negatives' volume evidence only when the
+        # positives rose: a positive burst drags a few negatives along. Against the positives
+        # alone (neutrals left out) the negatives' share has then fallen too; in a neutral wave
+        # (a breach story shared by thousands, complaints six-fold) it has not, and the extra
+        # complaints are a storm.
+        polar = k + sum(self.share_positives)
+        polar_z = (k / polar - q0) / math.sqrt(q0 * (1.0 - q0) / polar) if polar else 0.0
+        drop = -storm_cfg.share_drop_z
+        vetoed = share_z <= drop and polar_z <= drop
+        storm_score = 0.0 if vetoed else negative_score
         if n >= storm_cfg.share_min_volume and k >= storm_cfg.min_negative:
             storm_score = max(storm_score, share_z * confidence / storm_cfg.share_z)
         # Buzz is volume without extra negativity: not while there is storm evidence.
-        stormy = storm_score >= cfg.states.watch_exit or self.machines["storm"].level > NORMAL
+        # A run of volume evidence that a storm covered stays the storm's: it does not turn
+        # into buzz when the storm resolves while the volume score is still coming down.
+        if volume.score < cfg.states.watch_exit:
+            self.buzz_held = False
+        elif self.machines["storm"].level > NORMAL:
+            self.buzz_held = True
+        stormy = (
+            storm_score >= cfg.states.watch_exit
+            or self.machines["storm"].level > NORMAL
+            or self.buzz_held
+        )
         buzz_score = volume.score if share_z <= storm_cfg.buzz_share_z and not stormy else 0.0
 
         half_life = cfg.drivers.recent_half_life_minutes
@@ -259,7 +292,14 @@ class BrandDetector:
                 self.background.add_sample(sampled[group], counts[group], bg_limit)
 
         self.baseline.update(start, bucket.volume / self.minutes, self.minutes, rate)
-        self._learn_share(bucket, expected, p0)
+        # A bucket of buzz (or with its evidence: volume, the share not above usual) teaches the
+        # usual shares no drop beyond chance: a neutral or positive wave is not the brand's
+        # usual talk. Only such a bucket: a floor under ordinary or stormy buckets, which are
+        # clipped from above only per bucket, would push the usual share up.
+        buzzy = self.machines["buzz"].level > NORMAL or (
+            volume.score >= cfg.states.watch_exit and share_z <= storm_cfg.buzz_share_z
+        )
+        self._learn_share(bucket, expected, p0, q0, (n, polar) if buzzy else None)
         if self.machines["storm"].level == NORMAL:
             # The usual negative reach learns from normal times only: one storm once took it
             # from 48,000 to 1.8 million an hour.
@@ -294,7 +334,14 @@ class BrandDetector:
         )
         self.late_pending = 0
 
-    def _learn_share(self, bucket: OpenBucket, expected: float, p0: float) -> None:
+    def _learn_share(
+        self,
+        bucket: OpenBucket,
+        expected: float,
+        p0: float,
+        q0: float,
+        floor_counts: tuple[int, int] | None,
+    ) -> None:
         """Teach the usual negative share a closed bucket, winsorised so that a storm cannot
         poison it.
 
@@ -303,23 +350,39 @@ class BrandDetector:
         above normal) as if it had just the expected volume. Its negatives count at most at a
         share chance alone would reach (``share_clip_z`` standard errors above usual). A storm
         then moves the usual share no more than a few unlucky normal buckets would, while a
-        lasting change of tone still comes through, a bucket at a time.
+        lasting change of tone still comes through, a bucket at a time. A bucket of buzz (or
+        with its evidence) teaches no drop of the shares beyond what chance gives the last
+        hour's mentions (``floor_counts``), so that a neutral or positive wave does not drag
+        them down either.
         """
         cfg = self.config
         storm_cfg = cfg.storm
         warm = self.baseline.warm
         floor = cfg.baseline.clip_floor_per_hour * self.minutes / 60
-        ratio = 1.0 if self.machines["storm"].level > NORMAL else cfg.baseline.clip_ratio
+        episode = any(m.level > NORMAL for m in self.machines.values())
+        ratio = 1.0 if episode else cfg.baseline.clip_ratio
         cap = ratio * expected + floor
         scale = 1.0 if not warm or bucket.volume <= cap else cap / bucket.volume
         total = bucket.volume * scale
         negative = bucket.negative * scale
+        positive = bucket.positive * scale
+        z = storm_cfg.share_clip_z
         if warm and total > 0:
-            spread = storm_cfg.share_clip_z * math.sqrt(p0 * (1.0 - p0) / total)
-            negative = min(negative, total * min(1.0, p0 + spread))
+            # Negatives count at most at a share chance alone reaches in the bucket.
+            negative = min(negative, total * min(1.0, p0 + z * math.sqrt(p0 * (1.0 - p0) / total)))
+            if floor_counts is not None:
+                # ``floor_counts``: the share window's mentions and polar mentions, which set
+                # how far below usual chance alone takes the shares the storm tests read.
+                n, polar = floor_counts
+                negative = max(negative, total * _lowest(p0, z, n))
+                q = _lowest(q0, z, polar)
+                if q > 0.0 and negative < q * (negative + positive):
+                    positive = negative * (1.0 - q) / q  # positives cut to that share instead
         half_life = storm_cfg.share_half_life_days * 1440.0
         self.share_negative.add(negative, self.minutes, half_life)
         self.share_total.add(total, self.minutes, half_life)
+        self.polar_negative.add(negative, self.minutes, half_life)
+        self.polar_positive.add(positive, self.minutes, half_life)
 
     def _track(
         self,
@@ -423,6 +486,14 @@ class BrandDetector:
         total = self.share_total.mean * self.share_total.weight
         return (neg + s.share_prior * s.share_prior_mentions) / (total + s.share_prior_mentions)
 
+    def polar_share(self) -> float:
+        """The usual share of negatives among negative and positive mentions (neutrals left
+        out), shrunk towards even odds."""
+        m = self.config.storm.share_prior_mentions
+        neg = self.polar_negative.mean * self.polar_negative.weight
+        pos = self.polar_positive.mean * self.polar_positive.weight
+        return (neg + POLAR_PRIOR * m) / (neg + pos + m)
+
     def _figures(self) -> dict[str, Any]:
         """Now (the figures window) against baseline: volume, negative share, negative reach."""
         window = self.config.storm.figures_window_minutes
@@ -467,6 +538,12 @@ class BrandDetector:
                 [self.share_negative.mean, self.share_negative.weight],
                 [self.share_total.mean, self.share_total.weight],
             ],
+            "polar": [
+                [self.polar_negative.mean, self.polar_negative.weight],
+                [self.polar_positive.mean, self.polar_positive.weight],
+            ],
+            "share_positives": list(self.share_positives),
+            "buzz_held": self.buzz_held,
             "reach": [self.reach.mean, self.reach.weight],
             "recent": [list(r) for r in self.recent],
             "machines": {k: m.to_state() for k, m in sorted(self.machines.items())},
@@ -511,11 +588,20 @@ class BrandDetector:
         (neg_mean, neg_weight), (tot_mean, tot_weight) = state["share"]
         d.share_negative = DecayedMean(neg_mean, neg_weight)
         d.share_total = DecayedMean(tot_mean, tot_weight)
+        # "polar" and "share_positives" are absent in states saved before 2026-12: the usual
+        # polar share starts afresh (at even odds; the veto then also needs the drop of the
+        # whole negative share, the rule it had) and the window's positives at none.
+        (pneg_mean, pneg_weight), (ppos_mean, ppos_weight) = state.get("polar", [[0, 0], [0, 0]])
+        d.polar_negative = DecayedMean(pneg_mean, pneg_weight)
+        d.polar_positive = DecayedMean(ppos_mean, ppos_weight)
+        d.buzz_held = bool(state.get("buzz_held", False))
         d.reach = DecayedMean(*state["reach"])
         d.recent.clear()
         d.recent.extend((int(v), float(e), int(n), int(r)) for v, e, n, r in state["recent"])
         d.share_volumes.extend(v for v, _, _, _ in d.recent)
         d.share_negatives.extend(n for _, _, n, _ in d.recent)
+        positives = [int(v) for v in state.get("share_positives", ())]
+        d.share_positives.extend([0] * (len(d.share_negatives) - len(positives)) + positives)
         for kind, machine_state in state["machines"].items():
             d.machines[kind].load_state(machine_state)
         d.run_start = {
@@ -528,6 +614,11 @@ class BrandDetector:
         d.background = LanguageTable.from_state(config.drivers, state["background"])
         d.recent_terms = LanguageTable.from_state(config.drivers, state["recent_terms"])
         return d
+
+
+def _lowest(p: float, z: float, n: int) -> float:
+    """The share ``z`` standard errors below ``p`` for ``n`` mentions (at least 0)."""
+    return max(0.0, p - z * math.sqrt(p * (1.0 - p) / max(n, 1)))
 
 
 def abandoned_episodes(

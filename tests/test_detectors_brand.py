@@ -297,3 +297,52 @@ def test_a_saved_state_does_not_change_after_the_save() -> None:
         n for n, (state, text) in enumerate(saved) if json.dumps(state, sort_keys=True) != text
     ]
     assert not changed, f"{len(changed)} of {len(saved)} saved states changed after the save"
+
+
+def test_a_neutral_news_wave_with_six_times_the_complaints_is_a_storm_not_buzz() -> None:
+    """A breach story shared neutrally by thousands: 40 mentions a minute for four hours, 12 %
+    of them complaints (six times the usual negatives per minute). The negative share drops,
+    and that drop vetoed the complaints as storm evidence whatever the extra posts were: the
+    wave was buzz (up to critical) and dragged the usual share down (0.247 to 0.203), so that
+    ordinary traffic opened a storm 52 minutes after the wave had ended. Only a
+    rise of the positives (negatives against positives, neutrals left out) vetoes now, and no
+    bucket of an episode teaches the usual share less than chance would."""
+    history = list(stream("acme", T0, 4 * 1440, lambda t: daily_rate(hour_of_day(t), 3.0)))
+    wave_at = T0 + 3 * DAY + 12 * HOUR
+    wave = stream(
+        "acme",
+        wave_at,
+        240,
+        lambda t: 40.0,
+        negative_share=0.12,
+        positive_share=0.0,
+        seed=11,
+        texts=["read the story about the acme data breach"],
+    )
+    events = merged(history, wave)
+    detector = BrandDetector("acme")
+    out: list[Output] = []
+    for event in events:
+        detector.observe(event)
+        out += detector.advance(event.event_ms - MINUTE)
+    out += detector.advance(events[-1].event_ms + 2 * MINUTE)
+    found = episodes(out)
+    storms = [e.episode for e in found if e.episode["kind"] == "storm"]
+    assert storms, [(e.type, e.episode["kind"], e.episode["severity"]) for e in found]
+    assert {e["start_ms"] for e in storms} == {storms[0]["start_ms"]}  # one storm, no reopening
+    assert wave_at <= storms[0]["start_ms"] < wave_at + 90 * MINUTE
+    assert not [e for e in found if e.episode["kind"] == "buzz"]
+    # The usual share was 0.247 before the wave; the wave left it at 0.203, now at 0.242.
+    assert detector.negative_share() > 0.235, detector.negative_share()
+
+
+def test_a_state_saved_before_the_polar_share_still_loads() -> None:
+    d = BrandDetector("acme")
+    for e in normal_week(days=2):
+        d.observe(e)
+    d.advance(T0 + 2 * DAY)
+    state = json.loads(json.dumps(d.to_state()))
+    del state["polar"], state["share_positives"]
+    restored = BrandDetector.from_state(state, DetectorConfig())
+    assert restored.polar_share() == 0.5
+    assert len(restored.share_positives) == len(restored.share_negatives)
