@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 import yaml
+from faust.exceptions import ConsumerNotStarted
 from faust.web import Web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -257,15 +258,21 @@ def _register_views(app: faust.App) -> None:
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        # Faust opens its web server only after table recovery, so an answer here already means
-        # "started". A worker with no partitions (more workers than partitions) is still healthy.
-        ready = app.started and not app.should_stop
+        # The web server can answer a moment before the consumer thread runs: that worker is
+        # "starting", not broken. A worker with no partitions (more workers than partitions) is
+        # still healthy.
+        status, partitions = "stopping", 0
+        if app.started and not app.should_stop:
+            try:
+                status, partitions = "ok", len(app.consumer.assignment())
+            except ConsumerNotStarted:
+                status = "starting"
         # Said, not acted on: the worker rides out an outage, and restarting it would not help.
         kafka_up = REGISTRY.get_sample_value("stormvarsel_kafka_up") != 0
         body = {
-            "status": "ok" if ready else "stopping",
+            "status": status,
             "kafka": "up" if kafka_up else "unreachable",
             "rebalancing": bool(app.rebalancing),
-            "partitions": len(app.consumer.assignment()) if ready else 0,
+            "partitions": partitions,
         }
-        return web.json(body, status=200 if ready else 503)
+        return web.json(body, status=200 if status == "ok" else 503)
