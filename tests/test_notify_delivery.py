@@ -215,9 +215,10 @@ class RunningNotifier:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-def start_notifier(urls: list[str], resend_s: float = 60.0) -> RunningNotifier:
+def start_notifier(urls: list[str], resend_s: float = 60.0, **options: Any) -> RunningNotifier:
+    """The notify stage on a stand-in app; ``options``: more NotifyConfig fields."""
     app, topic = StandInApp(), AlertsTopic()
-    config = notify.NotifyConfig(urls=urls, links=LINKS, partitions=1, resend_s=resend_s)
+    config = notify.NotifyConfig(urls=urls, links=LINKS, partitions=1, resend_s=resend_s, **options)
     notify.register(app, source=topic, config=config)  # type: ignore[arg-type]
     tasks = [asyncio.create_task(app.loop_fn()), asyncio.create_task(app.agent_fn(topic))]
     return RunningNotifier(app, topic, tasks)

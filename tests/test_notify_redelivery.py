@@ -137,6 +137,35 @@ def test_the_agent_keeps_the_newest_change_and_counts_the_rest() -> None:
     asyncio.run(run())
 
 
+def test_a_resolution_past_its_ttl_still_supersedes_a_redelivered_opened() -> None:
+    """A resolved episode is re-sent for one TTL, then used to be forgotten: an ``opened``
+    delivered again after that (dated within ``max_age_s``, so not stale) was tracked as firing
+    and paged a storm the team had closed hours before. It is now remembered, not re-sent."""
+
+    async def run() -> None:
+        dead = f"http://127.0.0.1:{free_port()}"
+        notifier = start_notifier([dead], resend_s=0.2, ttl_s=1.0, max_age_s=86_400.0)
+        try:
+            opened = record("opened", START_MS + 60_000)
+            resolved = record("resolved", START_MS + 300_000)
+            await deliver(notifier, opened, resolved)
+            sending = ("stormvarsel_notify_alerts", {"status": "resolved"})
+            await wait_until(lambda: REGISTRY.get_sample_value(*sending) == 1, 5)
+            # One TTL later the resolution is no longer re-sent ...
+            await wait_until(lambda: REGISTRY.get_sample_value(*sending) == 0, 5)
+            before = skipped()
+            await deliver(notifier, opened)  # ... and the redo's old opened arrives
+            assert skipped() == before + 1
+            assert tracked(notifier)["status"] == "resolved"
+            await asyncio.sleep(0.5)  # a re-send or two: nothing firing goes out
+            firing = REGISTRY.get_sample_value("stormvarsel_notify_alerts", {"status": "firing"})
+            assert firing == 0
+        finally:
+            await notifier.stop()
+
+    asyncio.run(run())
+
+
 @pytest.fixture
 def paged(tmp_path: Path) -> Iterator[tuple[RunningAlertmanager, Receiver]]:
     receiver, server = start_receiver()

@@ -9,9 +9,10 @@ nothing pending is lost; a change is still posted at once. With nothing to send 
 empty list every ``resend_s``, so ``stormvarsel_alertmanager_up`` tells the truth before the
 first storm. Alertmanager merges alerts with equal labels, so neither re-sends nor
 a restarted worker page twice. Resolved alerts are re-sent for one TTL after their resolution,
-so an Alertmanager that restarted in between still learns of it; then they are forgotten.
-Kafka delivers at least once: a record older than the episode's tracked one (or firing after
-it resolved) is skipped, see :func:`superseded`.
+so an Alertmanager that restarted in between still learns of it. They are remembered (not
+re-sent) for as long as a record of theirs could still be paged, ``max_age_s``: Kafka delivers
+at least once, a record older than the episode's tracked one (or firing after it resolved) is
+skipped, see :func:`superseded`, and a redelivered ``opened`` must find the resolution there.
 
 With several workers, each posts only the alerts of the ``alerts`` partitions it owns. The table
 also holds standby copies of other workers' partitions, which are stale between rebalances: a
@@ -82,9 +83,17 @@ class Tracked:
     until: float = 0.0
 
     def expired(self, now: float, ttl_s: float) -> bool:
+        """No longer re-sent: resolved more than ``ttl_s`` ago, or carried over too long ago."""
         if self.until and now > self.until:
             return True
         return self.alert["status"] == "resolved" and now - self.changed_wall > ttl_s
+
+
+def keep_s(config: NotifyConfig) -> float:
+    """How long a resolved episode is remembered: until none of its records could be paged any
+    more (``max_age_s``), so a redelivered ``opened`` is superseded by the resolution instead of
+    paging a storm the team closed hours ago; at least one TTL, for its re-sends."""
+    return max(config.ttl_s, config.max_age_s)
 
 
 def carried_alerts(seeds: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -220,7 +229,7 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
         now = time.time()
         tracked.clear()
         for alert_id, item in owned_alerts(items + carried, owned, config.partitions).items():
-            if not item.expired(now, config.ttl_s):
+            if not item.expired(now, keep_s(config)):
                 tracked[alert_id] = item
         resent = sum(bool(item.until) for item in tracked.values())
         log.info("notify.rebuilt", alerts=len(tracked), carried=resent, partitions=sorted(owned))
@@ -274,7 +283,7 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
             table[brand] = {
                 key: asdict(item)
                 for key, item in tracked.items()
-                if item.alert.get("brand") == brand and not item.expired(now, config.ttl_s)
+                if item.alert.get("brand") == brand and not item.expired(now, keep_s(config))
             }
             log.info(
                 "notify.queued",
@@ -305,18 +314,19 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                     metrics.ALERTMANAGER_RETRIES.inc()
                 wake.clear()
                 now = time.time()
-                for alert_id in [k for k, t in tracked.items() if t.expired(now, config.ttl_s)]:
+                for alert_id in [k for k, t in tracked.items() if t.expired(now, keep_s(config))]:
                     del tracked[alert_id]
+                sent = [t for t in tracked.values() if not t.expired(now, config.ttl_s)]
                 batch = [
                     item
-                    for t in tracked.values()
+                    for t in sent
                     for item in am_alerts(
                         t.alert, t.severities, config.links, now * 1000, config.ttl_s * 1000
                     )
                 ]
-                firing = sum(t.alert["status"] == "firing" for t in tracked.values())
+                firing = sum(t.alert["status"] == "firing" for t in sent)
                 metrics.NOTIFY_TRACKED.labels(status="firing").set(firing)
-                metrics.NOTIFY_TRACKED.labels(status="resolved").set(len(tracked) - firing)
+                metrics.NOTIFY_TRACKED.labels(status="resolved").set(len(sent) - firing)
                 try:
                     deliveries = await client.post(batch)
                 except Exception as exc:  # the loop must outlive any failure
