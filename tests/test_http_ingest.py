@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -279,10 +280,23 @@ def test_endpoint_on_a_real_worker(worker: RunningWorker) -> None:
 
 
 def set_max_message_bytes(worker: RunningWorker, topic: str, value: int | None) -> None:
+    """Set the topic's limit and wait until the broker applies it: AlterConfigs returns before
+    that, and a record sent at once was still judged by the old limit (4 of 100 times, on a
+    lone broker; never once the broker's DescribeConfigs showed the new value)."""
     admin = KafkaAdminClient(bootstrap_servers=worker.bootstrap)
     try:
         configs = {"max.message.bytes": str(value)} if value is not None else {}
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
+        if value is None:
+            return
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+        deadline = time.monotonic() + 30
+        while True:
+            described = admin.describe_configs([resource], config_filter="all")
+            if described["topic"][topic]["max.message.bytes"]["value"] == str(value):
+                return
+            assert time.monotonic() < deadline, f"the broker did not apply {configs}"
+            time.sleep(0.05)
     finally:
         admin.close()
 
