@@ -67,12 +67,12 @@ def log_events(path: Path) -> list[dict[str, object]]:
     return events
 
 
-@pytest.mark.timeout(480)
 def worker_health(worker: RunningWorker) -> tuple[int, dict[str, Any]]:
     with urllib.request.urlopen(f"{worker.base_url}/healthz", timeout=5) as response:
         return response.status, json.loads(response.read())
 
 
+@pytest.mark.timeout(480)  # on the test, not the helper above it: 300 s was the limit
 def test_worker_rides_out_a_broker_restart(tmp_path: Path) -> None:
     broker = make_broker(tmp_path / "kafka")
     broker.start(timeout_s=90)
