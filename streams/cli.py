@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -515,6 +515,15 @@ def topics_grow(
 )
 @click.option("--sort", is_flag=True, help="Sort the whole input by event time (in memory) first.")
 @click.option(
+    "--key",
+    type=click.Choice(["id", "brand"]),
+    help="Kafka key of each record. id spreads a brand's mentions over the partitions (live "
+    "traffic: a storm is scored by every worker); brand keeps each brand's mentions in the "
+    "order sent, through every stage (a backfill: without it a multi-partition topic gets "
+    "them back out of time order, and most are counted late). A mention without a brand is "
+    "keyed by id. [default: brand with --sort, else id]",
+)
+@click.option(
     "--limit", type=click.IntRange(min=1), metavar="N", help="Stop after the first N records."
 )
 @click.option(
@@ -545,6 +554,7 @@ def ingest(
     rate: float | None,
     speedup: float | None,
     sort: bool,
+    key: str | None,
     limit: int | None,
     rejects: Path | None,
     allow_rejects: bool,
@@ -555,9 +565,9 @@ def ingest(
     topic.
 
     Each record is checked with the worker's validator first; records it would refuse are not
-    sent but listed by reason and line. Records are keyed by mention id, and their Kafka
-    timestamp is the mention's event time. Exit 0: all sent; 1: some rejected (unless
-    --allow-rejects) or not sent, or Kafka unreachable; 130: interrupted.
+    sent but listed by reason and line. Records are keyed by mention id (by brand with --sort,
+    see --key), and their Kafka timestamp is the mention's event time. Exit 0: all sent; 1: some
+    rejected (unless --allow-rejects) or not sent, or Kafka unreachable; 130: interrupted.
     """
     from rich.console import Console
 
@@ -569,6 +579,7 @@ def ingest(
         run_ingest,
         summary_lines,
     )
+    from streams.ingest.options import KeyBy
 
     if rate is not None and speedup is not None:
         raise click.UsageError("--rate and --speedup cannot be used together; choose one.")
@@ -584,6 +595,7 @@ def ingest(
             rate=rate,
             speedup=speedup,
             sort=sort,
+            key=cast(KeyBy | None, key),
             limit=limit,
             rejects=rejects,
             wait_for_kafka_s=wait_for_kafka,

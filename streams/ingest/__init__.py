@@ -6,8 +6,9 @@ Every record is mapped to the mention schema, checked with the worker's own vali
 the way the worker does it (:func:`streams.routing.route`). Records that would be refused are not
 sent; they are reported with their line numbers and can be written to a rejects file, so nothing
 is lost. What is sent is the mapped mention as compact JSON, keyed by the mention id (duplicates
-land on one partition, where the worker de-duplicates them), with the mention's own event time as
-the Kafka record timestamp.
+land on one partition, where the worker de-duplicates them) or, for a backfill in time order, by
+brand (see :class:`.mapping.Preparer`), with the mention's own event time as the Kafka record
+timestamp.
 
 The logic lives in this package, without click; ``streams.cli`` only parses options and prints the
 summary. Reading: :mod:`.json_input`, :mod:`.csv_input`, :mod:`.readers`; turning a record into a

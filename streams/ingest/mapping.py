@@ -11,7 +11,14 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from streams.brand_matching import BrandMatcher
-from streams.ingest.options import BOOL_FIELDS, INT_FIELDS, SCHEMA_FIELDS, Transform, typed_text
+from streams.ingest.options import (
+    BOOL_FIELDS,
+    INT_FIELDS,
+    SCHEMA_FIELDS,
+    KeyBy,
+    Transform,
+    typed_text,
+)
 from streams.ingest.rows import Row
 from streams.mention import Limits, Rejection, validate_object
 from streams.routing import route
@@ -148,11 +155,16 @@ class Preparer:
     """Turns rows into records to send, refusing what the worker would refuse."""
 
     def __init__(
-        self, transform: Transform, limits: Limits, matcher: BrandMatcher | None = None
+        self,
+        transform: Transform,
+        limits: Limits,
+        matcher: BrandMatcher | None = None,
+        key_by: KeyBy = "id",
     ) -> None:
         self._transform = transform
         self._limits = limits
         self._matcher = matcher
+        self._key_by = key_by
 
     def prepare(self, row: Row) -> Ready | Refused:
         if row.rejection is not None or row.fields is None:
@@ -164,15 +176,29 @@ class Preparer:
         checked = validate_object(built, limits=self._limits)
         if isinstance(checked, Rejection):
             return Refused(row.line, row.raw, checked)
+        brand = checked.brand
         if self._matcher is not None and checked.brand is not None:
             routed = route(checked, self._matcher)
             if isinstance(routed, Rejection):
                 return Refused(row.line, row.raw, routed)
-            built["brand"] = routed.brands[0]
+            brand = built["brand"] = routed.brands[0]
         encoded = self._encode(built)
         if isinstance(encoded, Rejection):
             return Refused(row.line, row.raw, encoded)
-        return Ready(row.line, row.raw, checked.id.encode("utf-8"), encoded, checked.event_ms)
+        key = self._key(checked.id, brand)
+        return Ready(row.line, row.raw, key, encoded, checked.event_ms)
+
+    def _key(self, mention_id: str, brand: str | None) -> bytes:
+        """The record's Kafka key. By id (the default), a brand's mentions spread over the
+        partitions, so a storm is validated and scored by every worker; the copies of one post
+        still meet on one partition, where the worker de-duplicates them. By brand, each brand's
+        mentions stay on one partition in the order they were sent, through every stage to the
+        detector: what a backfill sorted by time needs, since the worker interleaves partitions
+        in chunks and a brand's stream would otherwise run back by hours. A mention without a
+        brand (matched from its text by the worker) is keyed by id either way."""
+        if self._key_by == "brand" and brand:
+            return brand.encode("utf-8")
+        return mention_id.encode("utf-8")
 
     def _encode(self, obj: dict[str, Any]) -> bytes | Rejection:
         try:

@@ -15,6 +15,7 @@ from streams.ingest.errors import OptionError
 from streams.mention import Mention
 
 Format = Literal["jsonl", "csv"]
+KeyBy = Literal["id", "brand"]
 FORMATS_BY_SUFFIX: dict[str, Format] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -185,6 +186,15 @@ class IngestOptions:
     limit: int | None = None
     rejects: Path | None = None
     wait_for_kafka_s: float = 10.0
+    #: The Kafka key: "id" spreads a brand's mentions over the partitions, "brand" keeps them
+    #: in order on one (see :class:`streams.ingest.mapping.Preparer`); None: brand with --sort.
+    key: KeyBy | None = None
+
+    @property
+    def key_by(self) -> KeyBy:
+        if self.key is not None:
+            return self.key
+        return "brand" if self.sort else "id"
 
     def __post_init__(self) -> None:
         if self.rate is not None and self.speedup is not None:

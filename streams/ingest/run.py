@@ -166,7 +166,9 @@ def run_ingest(
     topic = options.topic or settings.topic(MENTIONS)
     report = IngestReport(source=options.source_label, topic=topic)
     report.lateness_ms = round(settings.detect_lateness_s * 1000)
-    preparer = Preparer(options.transform, limits_from(settings), matcher_from(settings))
+    preparer = Preparer(
+        options.transform, limits_from(settings), matcher_from(settings), options.key_by
+    )
     stream_in = stdin if stdin is not None else _stdin()
     try:
         with open_input(options.source, stream_in) as opened:
