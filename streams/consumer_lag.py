@@ -21,6 +21,7 @@ from typing import Any
 import faust
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
+from kafka.errors import KafkaError
 
 from streams import metrics
 from streams.kafka_clients import ClosingAdminClient, client_config
@@ -39,7 +40,13 @@ class LagProbe:
         self._admin: KafkaAdminClient | None = None
 
     def lag(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """End offset minus committed offset, for the given partitions that have a commit.
+        """End offset minus committed offset, for each of the given partitions.
+
+        A partition without a commit is read from its start (the group's offset reset is
+        ``earliest``), so its lag is end minus start offset: 0 for one nothing has reached yet.
+        Every owned partition thus has a series, and one that no worker reports is one nobody
+        consumes. A partition whose offsets Kafka cannot list (a topic deleted meanwhile) is
+        left out.
 
         Raises when Kafka cannot be asked, also when there is nothing to measure (a worker that
         owns no partition, or is between assignments): ``stormvarsel_kafka_up`` must come from
@@ -55,13 +62,31 @@ class LagProbe:
             self._admin.describe_cluster()
             return {}
         offsets = self._admin.list_group_offsets({self.group: sorted(wanted)}).get(self.group, {})
-        committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-        if not committed:
+        read_from = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        fresh = sorted(tp for tp in wanted if tp not in read_from)
+        if fresh:
+            read_from |= self._offsets(fresh, OffsetSpec.EARLIEST)
+        ends = self._offsets(sorted(read_from), OffsetSpec.LATEST)
+        return {(tp.topic, tp.partition): max(0, end - read_from[tp]) for tp, end in ends.items()}
+
+    def _offsets(self, partitions: list[TopicPartition], spec: Any) -> dict[TopicPartition, int]:
+        """The partitions' offsets of ``spec``; without those Kafka does not know, so one gone
+        topic does not hide the others' lag (asked one topic at a time after a refusal)."""
+        assert self._admin is not None
+        if not partitions:
             return {}
-        ends = self._admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in committed})
-        return {
-            (tp.topic, tp.partition): max(0, ends[tp].offset - off) for tp, off in committed.items()
-        }
+        try:
+            found = self._admin.list_partition_offsets({tp: spec for tp in partitions})
+            return {tp: found[tp].offset for tp in partitions if tp in found}
+        except KafkaError:
+            topics = {tp.topic for tp in partitions}
+            if len(topics) == 1:
+                self._admin.describe_cluster()  # an outage still raises
+                return {}
+            out: dict[TopicPartition, int] = {}
+            for topic in sorted(topics):
+                out |= self._offsets([tp for tp in partitions if tp.topic == topic], spec)
+            return out
 
     def close(self) -> None:
         if self._admin is not None:

@@ -16,15 +16,21 @@ from streams.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-def test_lag_is_end_minus_committed_for_committed_partitions(kafka: LocalKafka) -> None:
+def test_lag_is_end_minus_committed_and_uncommitted_partitions_count_from_their_start(
+    kafka: LocalKafka,
+) -> None:
+    """Partitions without a commit had no series: a runbook reader took them for partitions
+    nobody consumes (and one with records waiting showed no lag at all)."""
     topic = f"lag-{uuid.uuid4().hex[:8]}"
     group = f"group-{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.create_topics([NewTopic(topic, 3, 1)])
     admin.close()
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
     for _ in range(10):
         producer.send(topic, value=b"x", partition=0)
+    for _ in range(3):
+        producer.send(topic, value=b"y", partition=1)  # never committed
     producer.flush()
     producer.close()
     consumer = KafkaConsumer(
@@ -36,10 +42,12 @@ def test_lag_is_end_minus_committed_for_committed_partitions(kafka: LocalKafka) 
 
     probe = LagProbe(Settings(kafka_bootstrap_servers=kafka.bootstrap), group)
     try:
-        lag = probe.lag([(topic, 0)])
-        assert lag == {(topic, 0): 6}  # 10 records, 4 committed
-        other = f"other-{uuid.uuid4().hex[:8]}"
-        assert probe.lag([(other, 0)]) == {}  # nothing committed there: no made-up lag
+        lag = probe.lag([(topic, 0), (topic, 1), (topic, 2)])
+        # 10 records, 4 committed; 3 records, none committed; nothing there yet
+        assert lag == {(topic, 0): 6, (topic, 1): 3, (topic, 2): 0}
+        gone = f"gone-{uuid.uuid4().hex[:8]}"  # a topic deleted meanwhile: left out, no error
+        assert probe.lag([(gone, 0)]) == {}
+        assert probe.lag([(gone, 0), (topic, 1)]) == {(topic, 1): 3}
         assert probe.lag([]) == {}
     finally:
         probe.close()
