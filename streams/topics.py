@@ -180,8 +180,9 @@ def _check_existing(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
             f"the worker's state topics do not match its pipeline topics' partitions "
             f"({'; '.join(wrong)}); a pipeline topic was grown, and Faust cannot use a changelog "
             "of another size (every mention would be dead-lettered). Stop every worker, run "
-            "`stormvarsel topics reset-state` (de-duplication memory, brand baselines and "
-            "tracked alerts start afresh), then start them again; `stormvarsel topics grow` "
+            "`stormvarsel topics reset-state` (de-duplication memory starts afresh; each "
+            "brand's detector and the firing storm alerts are carried over), then start them "
+            "again; `stormvarsel topics grow` "
             "grows every pipeline topic and resets the state in one step"
         )
     policies = {

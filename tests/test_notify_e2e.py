@@ -68,6 +68,14 @@ def test_storm_pages_once_survives_outages_and_resolves(
         )
         warning = storm_alerts(receiver, "comms-chat", "firing", "warning")[0]
         assert worker.metrics()["stormvarsel_notify_skipped_total{reason=unreadable}"] == 1
+        # The log names where it is: the runbook's first step reads it back from there.
+        said = [
+            json.loads(line)
+            for line in worker.log.read_text(errors="replace").splitlines()
+            if '"notify.unreadable"' in line
+        ]
+        assert [(s["partition"], s["offset"]) for s in said] == [(said[0]["partition"], 0)]
+        assert isinstance(said[0]["partition"], int)
         drafts = warning["annotations"]["statements"]
         assert "UTKAST: må godkjennes av en person før publisering" in drafts
         assert "DRAFT: a person must approve this before it is posted" in drafts

@@ -249,7 +249,12 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                 alert_id, brand, kind = alert["alert_id"], alert["brand"], alert["kind"]
             except (ValueError, TypeError) as exc:
                 metrics.NOTIFY_SKIPPED.labels(reason="unreadable").inc()
-                log.warning("notify.unreadable", offset=event.message.offset, error=str(exc))
+                log.warning(
+                    "notify.unreadable",
+                    partition=event.message.partition,
+                    offset=event.message.offset,
+                    error=str(exc),
+                )
                 continue
             if kind != "storm":
                 metrics.NOTIFY_SKIPPED.labels(reason="buzz").inc()
