@@ -38,6 +38,22 @@ def worker(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Itera
         STORMVARSEL_WEB_READ_TIMEOUT_S=str(READ_TIMEOUT_S),
         STORMVARSEL_WEB_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
     )
+    # /healthz answers while the worker is still starting (Faust starts its web server first):
+    # these tests time the web server and take file handles away, so they wait until the start
+    # is over. Before, on a busy machine, the model's load stalled the loop for about 4 s in the
+    # middle of them, and the handles test took the ones the consumer was still opening.
+    try:
+        running.wait(
+            lambda: (
+                '"[^Worker]: Ready"' in running.log.read_text(errors="replace")
+                and any(name.startswith("stormvarsel_scorer_info{") for name in running.metrics())
+            ),
+            180,
+            "the worker to finish starting (tables recovered, sentiment model loaded)",
+        )
+    except BaseException:
+        running.stop()
+        raise
     yield running
     running.stop()
 
