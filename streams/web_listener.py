@@ -187,15 +187,17 @@ class _CappedSockSite(SockSite):
 
         # asyncio accepts a burst of connections and makes their protocols before any of them
         # is connected (and so counted by aiohttp): those made but not yet running count too,
-        # until they run, or for a TLS handshake's time at most (a failed one never runs).
+        # until they run, or for a TLS handshake's time at most (a failed one never runs). One
+        # that ran and is gone already has neither a task nor a manager any more.
         starting: dict[Any, float] = {}
 
         def protocol() -> asyncio.BaseProtocol:
             global _busy_logged_at
             now = time.monotonic()
             for handler, made in list(starting.items()):
-                ran = getattr(handler, "_task_handler", None) is not None
-                if ran or now - made > _HANDSHAKE_S:
+                running = getattr(handler, "_task_handler", None) is not None
+                gone = getattr(handler, "_manager", server) is None
+                if running or gone or now - made > _HANDSHAKE_S:
                     del starting[handler]
             if len(server.connections) + len(starting) < self._cap:
                 handler = server()

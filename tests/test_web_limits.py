@@ -178,6 +178,18 @@ def test_healthz_answers_while_many_slow_clients_are_connected(worker: RunningWo
     assert sum('"web.connections_full"' in line for line in _log_lines(worker)) == 1
 
 
+@pytest.mark.integration
+def test_short_requests_one_after_another_do_not_use_up_the_connections(
+    worker: RunningWorker,
+) -> None:
+    """A connection that had come and gone by the next accept was counted as "starting" for
+    60 s (aiohttp clears the handler's task when the connection is lost, which read as "never
+    ran"): after MAX_CONNECTIONS short requests in a minute, health checks, scrapes or webhook
+    posts, an idle worker answered 503 busy."""
+    answers = [_health(worker) for _ in range(2 * MAX_CONNECTIONS)]
+    assert answers == [200] * len(answers), sorted(set(answers))
+
+
 def _log_lines(worker: RunningWorker) -> list[str]:
     return worker.log.read_text(errors="replace").splitlines()
 
