@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,11 @@ class WorkerApp(faust.App):
 
     web_listeners: list[socket.socket] | None = None
     web_limits: WebLimits = WebLimits()
+    #: Set once the tables are recovered and the sentiment model is loaded (``/healthz``).
+    ready_to_work: bool = False
+
+    def mark_ready(self) -> None:
+        self.ready_to_work = True
 
     def _new_web(self) -> Web:
         if self.web_listeners is None:
@@ -103,7 +109,7 @@ def build_app(
     alerts_partitions: int | None = None,
     web_listeners: list[socket.socket] | None = None,
     seeds: Mapping[str, Any] | None = None,
-) -> tuple[faust.App, Topics]:
+) -> tuple[WorkerApp, Topics]:
     """The app with every stage registered.
 
     ``mention_partitions`` is the real partition count of the mentions topic (it may predate the
@@ -173,6 +179,7 @@ def build_app(
         scorer_factory=lambda: load_scorer(
             settings, say=lambda m: log.info("scorer.prepare", step=m)
         ),
+        on_loaded=app.mark_ready,
         config=score.ScoreConfig(
             batch_size=settings.sentiment_batch_size, batch_wait_s=settings.sentiment_batch_wait_s
         ),
@@ -251,22 +258,22 @@ def build_app(
     return app, topics
 
 
-def _register_views(app: faust.App) -> None:
+def _register_views(app: WorkerApp) -> None:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        # The web server can answer a moment before the consumer thread runs: that worker is
-        # "starting", not broken. A worker with no partitions (more workers than partitions) is
-        # still healthy.
+        # Faust starts its web server before the consumer, the tables' recovery and the model's
+        # load: until those are done the worker is "starting" (503), not ready and not broken.
+        # A worker with no partitions (more workers than partitions) is still healthy.
         status, partitions = "stopping", 0
         if app.started and not app.should_stop:
-            try:
-                status, partitions = "ok", len(app.consumer.assignment())
-            except ConsumerNotStarted:
-                status = "starting"
+            status = "starting"
+            if app.ready_to_work:
+                with contextlib.suppress(ConsumerNotStarted):
+                    status, partitions = "ok", len(app.consumer.assignment())
         # Said, not acted on: the worker rides out an outage, and restarting it would not help.
         kafka_up = REGISTRY.get_sample_value("stormvarsel_kafka_up") != 0
         body = {

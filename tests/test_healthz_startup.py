@@ -1,5 +1,6 @@
-"""/healthz asked in the moment between Faust's web server coming up and its Kafka consumer
-starting (Faust starts the web server first): an honest 503 "starting", never a 500 with a
+"""/healthz asked while the worker starts: Faust starts its web server before its Kafka consumer,
+the tables' recovery and the model's load. The answer is an honest 503 "starting" until the
+worker is ready (it used to be 200 "ok" seconds before), never a 500 with a
 ``ConsumerNotStarted`` traceback, which is what CI once caught."""
 
 from __future__ import annotations
@@ -38,17 +39,21 @@ def test_healthz_before_the_consumer_runs_says_starting(tmp_path: Path) -> None:
     )
     app, _ = build_app(settings, web_listeners=bind_web_sockets("127.0.0.1", port))
 
-    async def ask_while_starting() -> tuple[int, dict[str, object]]:
+    async def ask_while_starting() -> list[tuple[int, dict[str, object]]]:
         # Where the worker is when the web server comes up: the app's start has begun (Faust
-        # starts the web service before the consumer), the consumer thread has not.
+        # starts the web service before the consumer), the consumer thread has not, the tables
+        # are not recovered and the model is not loaded.
         app._started.set()
         await app.web.start()
         try:
-            return await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/healthz")
+            answers = [await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/healthz")]
+            app.mark_ready()  # and were the consumer thread still not there: no 500 either
+            answers.append(await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/healthz"))
+            return answers
         finally:
             await app.web.stop()
 
-    status, body = asyncio.run(ask_while_starting())
-    assert status == 503
-    assert body["status"] == "starting"
-    assert body["partitions"] == 0
+    for status, body in asyncio.run(ask_while_starting()):
+        assert status == 503
+        assert body["status"] == "starting"
+        assert body["partitions"] == 0

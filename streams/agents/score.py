@@ -162,7 +162,10 @@ def register(
     dlq: faust.TopicT,
     scorer_factory: Callable[[], Scorer],
     config: ScoreConfig,
+    on_loaded: Callable[[], None] = lambda: None,
 ) -> Any:
+    """The scoring stage. ``on_loaded`` is called once the model has loaded at start-up (after
+    Faust recovered the tables: its tasks start then), when the worker is ready."""
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormvarsel-scoring")
     batch_scorer = BatchScorer(scorer_factory)
 
@@ -186,7 +189,8 @@ def register(
     async def load_model() -> None:
         # Before mentions arrive, so a model that cannot load stops the worker even when
         # nothing is queued.
-        await load_or_crash()
+        if await load_or_crash():
+            on_loaded()
 
     @app.agent(source, name="stormvarsel.score")
     async def score(stream: faust.StreamT) -> None:
