@@ -17,39 +17,23 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from streams.ingest import IngestOptions, build_transform, run_ingest
+from streams.ingest import run_ingest
 from streams.kafka_local import LocalKafka
 from streams.settings import load_settings
 from streams.topics import ensure_topics
-from tests.conftest import REPO, SHARED_DATA
 from tests.running_worker import start_worker
+from tests.test_replay_kafka import AIRLINES, BRANDS, airline_options
 
 pytestmark = pytest.mark.integration
 
-AIRLINES = SHARED_DATA / "sentiment" / "airline_tweets.csv"
-BRANDS = REPO / "docs" / "examples" / "airlines-brands.yaml"
 DISTINCT = 14_485  # 14,640 rows, 155 repeated ids
 
 
-def _options(**extra: object) -> IngestOptions:
-    return IngestOptions(
-        source=AIRLINES,
-        format="csv",
-        transform=build_transform(
-            ["id=tweet_id", "created_at=tweet_created", "brand=airline"],
-            ["platform=x"],
-            "%m/%d/%Y %H:%M",
-            "America/Los_Angeles",
-        ),
-        **extra,  # type: ignore[arg-type]
-    )
-
-
 def test_sort_keys_by_brand_and_explicit_key_wins() -> None:
-    assert _options(sort=True).key_by == "brand"
-    assert _options().key_by == "id"
-    assert _options(sort=True, key="id").key_by == "id"
-    assert _options(key="brand").key_by == "brand"
+    assert airline_options(sort=True).key_by == "brand"
+    assert airline_options().key_by == "id"
+    assert airline_options(sort=True, key="id").key_by == "id"
+    assert airline_options(key="brand").key_by == "brand"
 
 
 @pytest.mark.timeout(600)
@@ -66,7 +50,7 @@ def test_a_sorted_backfill_on_four_partitions_is_counted_not_late(
         brands_file=BRANDS,
     )
     ensure_topics(settings)
-    report = run_ingest(settings, _options(sort=True))
+    report = run_ingest(settings, airline_options(sort=True))
     assert report.sent == 14_640, report
 
     # Each brand's records are on one partition, in event time.

@@ -47,6 +47,21 @@ class History:
         return sum(v for k, v in self.worker.metrics().items() if k.startswith(name + "{"))
 
 
+def airline_options(**extra: Any) -> IngestOptions:
+    """``stormvarsel ingest`` of the airline CSV as the README gives it (times US Pacific)."""
+    return IngestOptions(
+        source=AIRLINES,
+        format="csv",
+        transform=build_transform(
+            ["id=tweet_id", "created_at=tweet_created", "brand=airline"],
+            ["platform=x"],
+            "%m/%d/%Y %H:%M",
+            "America/Los_Angeles",
+        ),
+        **extra,
+    )
+
+
 @pytest.fixture(scope="module")
 def history(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     """The airline tweets on ``mentions`` (one partition: the order the worker reads them in is
@@ -70,20 +85,7 @@ def history(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iter
     settings = load_settings(
         kafka_bootstrap_servers=kafka.bootstrap, topic_prefix=prefix, brands_file=BRANDS
     )
-    report = run_ingest(
-        settings,
-        IngestOptions(
-            source=AIRLINES,
-            format="csv",
-            transform=build_transform(
-                ["id=tweet_id", "created_at=tweet_created", "brand=airline"],
-                ["platform=x"],
-                "%m/%d/%Y %H:%M",
-                "America/Los_Angeles",
-            ),
-            sort=True,
-        ),
-    )
+    report = run_ingest(settings, airline_options(sort=True))
     assert report.sent == TWEETS, report
     worker = start_worker(kafka, tmp_path_factory.mktemp("worker"), prefix=prefix, **env)
     try:
