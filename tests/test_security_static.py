@@ -238,7 +238,13 @@ def log_output() -> Iterator[Callable[[str], io.StringIO]]:
     yield configure
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
+    # Back to structlog's defaults in the same processor list: reset_defaults() alone makes a
+    # new list, and a logger cached earlier (a module's logger first used in-process after a
+    # CLI test's set-up) kept the old one, so a later test's capture_logs missed its events.
+    processors = structlog.get_config()["processors"]
     structlog.reset_defaults()
+    processors[:] = structlog.get_config()["processors"]
+    structlog.configure(processors=processors)
 
 
 @pytest.mark.parametrize("log_format", ["json", "console"])
