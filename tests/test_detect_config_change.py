@@ -4,6 +4,7 @@ bucket or window sizes changed is started afresh, with an error and a metric."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -267,6 +268,53 @@ def test_a_dropped_state_ends_its_open_storm_instead_of_leaving_it_firing() -> N
     assert kept[0].replayer.detectors["acme"].episodes["storm"].end_ms is None
 
 
+def test_a_storm_opened_just_before_a_stop_is_still_abandoned_after_a_rebucket() -> None:
+    """The stage saves at most every 5 s, but an episode change at once: a worker stopped a
+    moment after a storm opened had its saved state without that storm, so a restart with
+    other bucket sizes abandoned nothing, and the storm's page fired for good."""
+    surge = stream("acme", T0 + 3 * DAY + 14 * HOUR, 45, lambda t: 10.0, negative_share=0.9, seed=7)
+    calm = stream("acme", T0, 4 * 1440, lambda t: daily_rate(hour_of_day(t), 1.0), seed=3)
+    events = sorted([*surge, *calm], key=lambda e: (e.event_ms, e.mention_id))
+    records = [as_record(e) for e in events if e.event_ms < T0 + 3 * DAY + 15 * HOUR]
+    states, pending = ChangelogTable(), ChangelogTable()
+    state = PartitionState(Replayer(None, LATENESS_MS))
+    opened: list[EpisodeEvent] = []
+
+    async def emit(outputs: list[Output]) -> None:
+        opened.extend(o for o in outputs if isinstance(o, EpisodeEvent) and o.type == "opened")
+
+    async def stage() -> None:
+        # The agent's loop, all of it within one save interval of its last save: only an
+        # episode change makes it save.
+        now = state.last_save
+        for offset, record in enumerate(records):
+            mention = MentionEvent.from_record(record)
+            kind = detect_state.disposition(state, mention.brand, offset)
+            outputs = detect_state.count(state, kind, offset, mention)
+            await detect_state.settle(
+                state, kind, offset, record, mention, outputs, pending, 0, emit
+            )
+            if detect_state.may_save(state, now, 5.0):
+                detect_state.save(0, state, states, pending)
+                state.dirty = False
+            if opened:
+                return  # stopped right after the storm's ``opened`` went out
+
+    asyncio.run(stage())
+    assert [e.episode["kind"] for e in opened] == ["storm"]
+    assert not state.episode_sent
+    partitions = detect_state.rebuild(
+        list(states.items()),
+        list(pending.items()),
+        {0},
+        DetectorConfig.from_dict({"bucket_minutes": 5}),
+        LATENESS_MS,
+    )
+    assert [e.episode["episode_id"] for e in partitions[0].abandoned] == [
+        opened[0].episode["episode_id"]
+    ]
+
+
 def test_abandoned_episodes_skip_closed_and_unreadable_ones() -> None:
     states, _, _ = mid_storm_tables()
     saved = dict(states.items())["acme"]["state"]
@@ -354,18 +402,10 @@ def test_a_worker_restarted_with_another_configuration_keeps_detecting(
             60,
             "the mentions that trigger a save",
         )
-        # These mentions close the surge's buckets and open the storm, but the stage saves only
-        # with the first of them, and only 5 s after its last save of the burst (which a busy
-        # machine may still be working through): the saved state could miss the storm, and then
-        # the rebucketed worker has no open storm to abandon (seen under CPU load). So until the
-        # saved state holds it, one more mention per save interval.
-        nudges = 0
-        while not saved_within(first, "acme", 15):
-            assert nudges < 3, "the first worker never saved acme's open storm"
-            time.sleep(6)
-            send_scored(producer, first.topic("mentions.scored"), [later[5 + nudges]])
-            nudges += 1
-        print(f"\nthe open storm was saved after {nudges} more mention(s)")
+        # These mentions close the surge's buckets and open the storm: the stage saves at once
+        # after an episode change, not with its next mention 5 s later, so a stop now still
+        # leaves the storm in the saved state for the rebucketed worker to abandon.
+        assert saved_within(first, "acme", 30), "the first worker never saved acme's open storm"
     finally:
         stop_cleanly(first)
 
@@ -382,7 +422,7 @@ def test_a_worker_restarted_with_another_configuration_keeps_detecting(
         send_scored(producer, worker.topic("mentions.scored"), sent)
         return worker
 
-    retuned = restart("retuned", "states:\n  watch_enter: 1.3\n", later[5 + nudges : 25])
+    retuned = restart("retuned", "states:\n  watch_enter: 1.3\n", later[5:25])
     try:
         retuned.wait(
             lambda: retuned.metrics().get(f"{RETUNED}{{}}", 0) == 2,

@@ -15,7 +15,8 @@ exactly once):
 
 - ``detector-state``: each brand's detector, written after buckets closed, at most every
   ``save_interval_s`` of wall time (a detector is tens of kilobytes: saving it per mention, or per
-  bucket while replaying history at speed, would flood the changelog);
+  bucket while replaying history at speed, would flood the changelog), and at once after an
+  episode change (rare, and the only record a rebuild under another bucket size has of it);
 - ``detector-pending``: every mention observed since then, keyed by brand and source offset,
   deleted one save *after* the detector state that includes it.
 

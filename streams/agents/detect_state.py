@@ -39,7 +39,7 @@ from typing import Any
 
 from detectors.brand import BrandDetector, StateMismatch, abandoned_episodes, config_fingerprint
 from detectors.config import DetectorConfig
-from detectors.episodes import Output
+from detectors.episodes import EpisodeEvent, Output
 from detectors.events import MentionEvent, too_far_ahead
 from detectors.replay import Carried, Replayer, Seed
 from streams import metrics
@@ -73,6 +73,10 @@ class PartitionState:
     sending: int = 0
     #: Offsets the rebuild replayed from pending entries (counted before the restart).
     replayed: set[int] = field(default_factory=set)
+    #: An episode change was sent since the last save: the next save does not wait for the save
+    #: interval. A rebuild under another bucket size can end (``abandoned``) only the episodes
+    #: a saved state holds; one opened after the last save would have stayed paged for good.
+    episode_sent: bool = False
 
 
 @dataclass
@@ -245,14 +249,24 @@ async def settle(
     finally:
         state.sending -= 1
     note(state, kind, offset, record, mention, pending, partition)
+    sent(state, outputs)
+
+
+def sent(state: PartitionState, outputs: list[Output]) -> None:
+    """Mark what Kafka now has of a partition's outputs as still to be saved: closed buckets at
+    the next save, an episode change at once (``PartitionState.episode_sent``)."""
     state.dirty = state.dirty or bool(outputs)
+    if any(isinstance(output, EpisodeEvent) for output in outputs):
+        state.episode_sent = True
 
 
 def may_save(state: PartitionState, now: float, save_interval_s: float) -> bool:
     """Whether to :func:`save` a partition now: buckets closed since its last save, at least
-    ``save_interval_s`` of wall time ago, and none of its outputs in flight (a save must not
-    hold an episode change Kafka may not have)."""
-    return state.dirty and state.sending == 0 and now - state.last_save >= save_interval_s
+    ``save_interval_s`` of wall time ago or with an episode change among them, and none of its
+    outputs in flight (a save must not hold an episode change Kafka may not have)."""
+    if not state.dirty or state.sending:
+        return False
+    return state.episode_sent or now - state.last_save >= save_interval_s
 
 
 def forget(
@@ -295,6 +309,7 @@ def save(
     """Persist detectors whose buckets closed; forget the pending mentions the previous save
     covered (this save's wait for the next one)."""
     replayer = state.replayer
+    state.episode_sent = False
     for key in state.covered:
         pending.pop(key, None)
     state.covered = []
@@ -505,5 +520,6 @@ async def close_quiet(
             await emit(outputs)
         finally:
             state.sending -= 1
+        sent(state, outputs)
         if save is not None and partitions.get(part) is state and part in owned():
             save(part, state)
