@@ -47,8 +47,33 @@ def parse_time(text: str, zone: tzinfo = UTC) -> int:
             f"got {text!r}"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
+        moment = _local_moment(moment, zone, text)
     return int(moment.timestamp() * 1000)
+
+
+def _local_moment(naive: datetime, zone: tzinfo, text: str) -> datetime:
+    """``naive`` on the clock of ``zone``, refused when that clock skips it (spring forward) or
+    shows it twice (fall back): Python silently picks one, an hour off what may have been meant,
+    and a post-mortem range an hour off cuts the storm's first or last hour."""
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    stamp = naive.isoformat()
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive:
+        raise TimeFormatError(
+            f"{text.strip()!r} happens twice in {zone} (the clocks go back): give the offset, "
+            f"{stamp}{_offset(first)} (the first) or {stamp}{_offset(second)} (the second)"
+        )
+    raise TimeFormatError(
+        f"{text.strip()!r} does not exist in {zone} (the clocks skip it): give a time outside "
+        f"the skipped hour, or an offset ({stamp}{_offset(first)})"
+    )
+
+
+def _offset(moment: datetime) -> str:
+    """``+01:00`` for ISO 8601."""
+    text = moment.strftime("%z")
+    return f"{text[:3]}:{text[3:]}"
 
 
 def parse_duration(text: str) -> int:
