@@ -941,6 +941,27 @@ def test_missing_topic_is_a_clear_error(kafka: LocalKafka, tmp_path: Path) -> No
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a full disk)")
+def test_rejects_file_on_a_full_disk_is_one_error_line_and_exit_1(
+    kafka: LocalKafka, topic: str, tmp_path: Path
+) -> None:
+    """A write error on --rejects was a traceback, and the lost rejects went unmentioned."""
+    source = tmp_path / "m.jsonl"
+    source.write_bytes(jsonl(mention(1), {"id": "m2", "created_at": 1_764_000_000}))
+    result = run_cli(
+        kafka, str(source), "--topic", topic, "--rejects", "/dev/full", "--allow-rejects"
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "sent            1 to topic" in result.stdout
+    assert (
+        "error: --rejects /dev/full: cannot write (No space left on device); "
+        "1 refused record not kept there" in result.stdout
+    ), result.stdout
+    assert result.stdout.splitlines()[-1] == "exit 1: the rejects file is incomplete"
+
+
+@pytest.mark.integration
 def test_unreachable_broker_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
     source = tmp_path / "m.jsonl"
     source.write_bytes(jsonl(mention(1)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -88,6 +89,8 @@ class IngestReport:
     retention_ms: int | None = None
     older_than_retention: int = 0
     lateness_ms: int | None = None  # the detect stage's allowed lateness (None: not checked)
+    rejects_write_error: str | None = None  # why the rejects file could not be written in full
+    rejects_not_kept: int = 0  # records missing from the rejects file after that error
     went_back: int = 0  # records sent more than lateness_ms before the newest sent ahead of them
     went_back_first_line: int | None = None
     went_back_max_ms: int = 0  # the furthest such a record was behind
@@ -107,6 +110,8 @@ class IngestReport:
     def exit_code(self, *, allow_rejects: bool = False) -> int:
         if self.interrupted:
             return 130
+        if self.rejects_write_error is not None:
+            return 1  # records asked to be kept were lost, whatever --allow-rejects says
         if self.failed_count or (self.rejected_count and not allow_rejects):
             return 1
         return 0
@@ -133,20 +138,47 @@ class RejectLog:
         groups = self._report.failed if failed else self._report.rejected
         with self._lock:
             groups.setdefault(refused.rejection.reason, ReasonGroup()).add(refused.line)
-            if self._file is not None:
-                entry: dict[str, Any] = {
-                    "line": refused.line,
-                    "reason": refused.rejection.reason,
-                    "message": refused.rejection.message,
-                    "raw": refused.raw,
-                }
-                if refused.raw_bytes is not None:
-                    entry["raw_b64"] = base64.b64encode(refused.raw_bytes).decode("ascii")
+            if self._report.rejects_write_error is not None:
+                self._report.rejects_not_kept += 1
+                return
+            if self._file is None:
+                return
+            entry: dict[str, Any] = {
+                "line": refused.line,
+                "reason": refused.rejection.reason,
+                "message": refused.rejection.message,
+                "raw": refused.raw,
+            }
+            if refused.raw_bytes is not None:
+                entry["raw_b64"] = base64.b64encode(refused.raw_bytes).decode("ascii")
+            try:
+                # Flushed per record, so a full disk is noticed at the record it loses.
                 self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                self._file.flush()
+            except OSError as exc:
+                self._write_failed(exc)
+                self._report.rejects_not_kept += 1
+
+    def _write_failed(self, exc: OSError) -> None:
+        self._report.rejects_write_error = exc.strerror or str(exc)
+        log.error(
+            "ingest.rejects_write_failed", file=str(self._report.rejects_file), error=repr(exc)
+        )
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):  # the same failure, already recorded
+                file.close()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        with self._lock:
+            file, self._file = self._file, None
+            if file is None:
+                return
+            try:
+                file.close()
+            except OSError as exc:
+                if self._report.rejects_write_error is None:
+                    self._report.rejects_write_error = exc.strerror or str(exc)
 
     def __enter__(self) -> RejectLog:
         return self

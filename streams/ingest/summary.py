@@ -34,7 +34,13 @@ def summary_lines(report: IngestReport, *, allow_rejects: bool = False) -> list[
         lines.append(f"failed   {report.failed_count:>8,} sends (Kafka did not acknowledge them)")
         lines.extend(_groups(report.failed))
     lines.append(f"took     {report.duration_s:>8.2f} s, {report.rate:,.0f} records/s sent")
-    if report.rejects_file is not None and (report.rejected or report.failed):
+    if report.rejects_write_error is not None:
+        lost = report.rejects_not_kept
+        lines.append(
+            f"error: --rejects {report.rejects_file}: cannot write ({report.rejects_write_error}); "
+            f"{lost:,} refused {plural(lost)} not kept there (see the line numbers above)"
+        )
+    elif report.rejects_file is not None and (report.rejected or report.failed):
         lines.append(f"rejects  written to {report.rejects_file}")
     if report.older_than_retention and report.retention_ms is not None:
         count = report.older_than_retention
@@ -50,6 +56,8 @@ def summary_lines(report: IngestReport, *, allow_rejects: bool = False) -> list[
         count = report.failed_count
         said = f"{count:,} {plural(count)} not acknowledged by Kafka (see above)"
         lines.append(f"exit {code}: {said}")
+    elif report.rejects_write_error is not None and not report.interrupted:
+        lines.append("exit 1: the rejects file is incomplete")
     elif report.rejected and not allow_rejects and not report.interrupted:
         count = report.rejected_count
         hint = "" if report.rejects_file else "--rejects FILE keeps them, "
