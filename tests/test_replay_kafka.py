@@ -177,6 +177,19 @@ def test_replaying_the_scored_topic_for_one_brand_gives_its_live_alerts(
         600,
         "the live worker to score every mention",
     )
+
+    # And to detect on all of it (this test must not rely on the one before having waited for
+    # the live alerts): its consumer group has committed all of mentions.scored.
+    def detected_all() -> bool:
+        lags = {
+            k: v
+            for k, v in history.worker.metrics().items()
+            if k.startswith("stormvarsel_consumer_lag_records{")
+            and k.endswith(f",topic={history.topic('mentions.scored')}}}")
+        }
+        return len(lags) == 3 and not any(lags.values())
+
+    history.worker.wait(detected_all, 300, "the live worker to detect on every scored mention")
     live = history.worker.consume("alerts", expected=1, timeout_s=30)
     american = [a for a in (json.loads(m.value) for m in live) if a["brand"] == "american"]
     out = tmp_path / "american"
