@@ -583,6 +583,17 @@ def ingest(
 
     if rate is not None and speedup is not None:
         raise click.UsageError("--rate and --speedup cannot be used together; choose one.")
+    if not source.strip():
+        # Path("") is the current directory: it was refused as "  is a directory".
+        raise click.BadParameter(
+            "is empty; give a file, or - for standard input", param_hint="FILE"
+        )
+    if topic is not None and not topic.strip():
+        # An empty --topic (an unset shell variable) sent to the live mentions topic.
+        raise click.BadParameter(
+            "is empty; leave --topic out to send to STORMVARSEL_TOPIC_PREFIX + mentions",
+            param_hint="'--topic'",
+        )
     path = None if source == "-" else Path(source)
     if path is not None and path.is_dir():
         raise click.BadParameter(f"{source} is a directory; give a file", param_hint="FILE")

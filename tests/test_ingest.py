@@ -851,6 +851,24 @@ def test_unknown_extension_is_a_usage_error(no_kafka: None, tmp_path: Path) -> N
     assert "cannot tell the format of 'in.txt'" in result.output
 
 
+def test_empty_topic_is_a_usage_error_not_the_default_topic(no_kafka: None, tmp_path: Path) -> None:
+    """`--topic "$TOPIC"` with the variable unset went to the live mentions topic."""
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(jsonl(mention(1)))
+    result = CliRunner().invoke(main, ["ingest", str(source), "--topic", ""])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--topic': is empty; leave --topic out" in result.output
+
+
+def test_empty_file_argument_is_a_usage_error_naming_it(no_kafka: None) -> None:
+    """`ingest ""` was refused as " is a directory" (the empty path is the current directory)."""
+    result = CliRunner().invoke(main, ["ingest", ""])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for FILE: is empty; give a file, or - for standard input" in (
+        result.output
+    )
+
+
 def test_missing_file_is_one_clear_line(no_kafka: None, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["ingest", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 1
