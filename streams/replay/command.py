@@ -31,6 +31,7 @@ from streams.replay.report import ReportPaths, write_report
 from streams.replay.report_context import build_context
 from streams.replay.report_wording import (
     comparison_sentence,
+    coverage_warnings,
     layout_warnings,
     uncounted_warnings,
 )
@@ -215,6 +216,7 @@ def summary_lines(result: ReplayResult, paths: ReportPaths, seconds: float) -> l
             f"{run.label} ({run.source}): {len(run.alerts)} alerts, {len(storms)} storms"
             + (f": {described}" if described else "")
         )
+    lines += coverage_warnings(result)
     lines += layout_warnings(result)
     lines += uncounted_warnings(result)
     if len(result.runs) > 1:

@@ -19,6 +19,7 @@ from streams.replay.report_context import (
 from streams.replay.report_wording import (
     comparison_sentence,
     counts_rows,
+    coverage_warnings,
     layout_warnings,
     setup_rows,
     summary_header,
@@ -83,6 +84,7 @@ def render_html(ctx: ReportContext, csv_paths: list[Path], alert_paths: list[Pat
         "Times are event times (when the posts were written), in "
         f"{h(r.timezone)}.</p>",
         _table(["", ""], [(h(k), h(v)) for k, v in setup_rows(ctx)], "meta"),
+        *(f'<p class="warning">{h(text)}</p>' for text in coverage_warnings(r)),
         *(f'<p class="warning">{h(text)}</p>' for text in layout_warnings(r)),
         '<h2 id="summary">Summary</h2>',
         _summary_html(ctx),

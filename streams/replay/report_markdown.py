@@ -17,6 +17,7 @@ from streams.replay.report_context import (
 from streams.replay.report_wording import (
     comparison_sentence,
     counts_rows,
+    coverage_warnings,
     layout_warnings,
     setup_rows,
     summary_header,
@@ -46,7 +47,7 @@ def render_markdown(ctx: ReportContext, csv_paths: list[Path], alert_paths: list
         "",
     ]
     lines += _md_table(["setting", "value"], [(md(k), md(v)) for k, v in setup_rows(ctx)])
-    for text in layout_warnings(r):
+    for text in [*coverage_warnings(r), *layout_warnings(r)]:
         lines += [f"**{md(text)}**", ""]
     lines += ["## Summary", ""]
     lines += _md_table([md(c) for c in summary_header(ctx)], summary_rows(ctx, md))

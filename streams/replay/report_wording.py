@@ -9,7 +9,7 @@ from streams.replay.compare import Pair, summarise
 from streams.replay.report_context import ReportContext
 from streams.replay.result import ReplayResult
 from streams.replay.timeline import EpisodeTimeline
-from streams.replay.times import show_duration
+from streams.replay.times import HOUR_MS, parse_zone, show_duration, show_time
 
 
 def change_text(change: str, severity: str) -> str:
@@ -184,6 +184,52 @@ def layout_warnings(result: ReplayResult) -> list[str]:
         "live worker's mentions.scored had another partition count, brands shared other "
         "watermarks live, and late counts, buckets and alerts can differ from live."
     ]
+
+
+#: A stretch this long without any record at the start of the warm-up or the range, or at the
+#: end of the range, is taken for history the topic does not hold, and the report says so.
+COVERAGE_GAP_MS = HOUR_MS
+
+
+def coverage_warnings(result: ReplayResult) -> list[str]:
+    """Sentences for a range (or warm-up) that reaches past the topic's history: the charts
+    then begin or end where the records do, and an empty stretch looks like a quiet brand, or a
+    short warm-up like a warm one."""
+    c = result.counts
+    if c.first_ms is None or c.last_ms is None:
+        return []
+    zone = parse_zone(result.timezone)
+    out = []
+    asked = min(result.warmup_start_ms, result.start_ms)
+    if c.first_ms - asked >= COVERAGE_GAP_MS:
+        if c.first_ms < result.start_ms:
+            out.append(
+                f"Note: the topic's first record of the warm-up is dated "
+                f"{show_time(c.first_ms, zone)}, {show_duration(c.first_ms - asked)} after the "
+                f"warm-up was to begin ({show_time(asked, zone)}): the detectors learnt from "
+                f"{show_duration(result.start_ms - c.first_ms)} of history, not "
+                f"{show_duration(result.start_ms - asked)}, and may alert less than live."
+            )
+        else:
+            cold = (
+                "; the warm-up held no record, so the detectors began cold"
+                if asked < result.start_ms
+                else ""
+            )
+            out.append(
+                f"Note: the topic's first record of the range is dated "
+                f"{show_time(c.first_ms, zone)}, {show_duration(c.first_ms - result.start_ms)} "
+                f"after --from: the charts' zeros before it are history the topic does not "
+                f"hold, not a quiet time{cold}."
+            )
+    if result.end_ms - c.last_ms >= COVERAGE_GAP_MS:
+        out.append(
+            f"Note: the topic's last record of the range is dated {show_time(c.last_ms, zone)}, "
+            f"{show_duration(result.end_ms - c.last_ms)} before --to "
+            f"({show_time(result.end_ms, zone)}): the charts end there; the rest of the range "
+            "is history the topic does not hold (yet), not a quiet time."
+        )
+    return out
 
 
 def setup_rows(ctx: ReportContext) -> list[tuple[str, str]]:

@@ -99,6 +99,10 @@ class ReplayCounts:
     detected_after: int = 0  # of them dated at or after the end (record timestamp in the range)
     #: Partitions whose timestamps go back in time past the range's end: read to their log end.
     reordered: set[int] = field(default_factory=set)
+    #: The oldest and newest record timestamps in [warm-up start, end): how much of what was
+    #: asked for the topic held (None: no such record).
+    first_ms: int | None = None
+    last_ms: int | None = None
 
     @property
     def detected_in_range(self) -> int:
