@@ -6,8 +6,9 @@ team from the brands file, to route on; ``comms-oncall``, the shared team, for a
 it, see ``detectors.alerting.voice.DEFAULT_TEAM``). Posting the same labels again
 updates the alert Alertmanager already has, which is why re-sends, retries and a restarted
 worker never page twice. A firing alert is posted with ``endsAt`` = now + TTL and re-sent well
-before that; an escalation resolves the alert of the former severity; a resolution is posted with
-``endsAt`` set.
+before that; an escalation or de-escalation resolves the alert of the former severity (its
+summary says the storm is still open, at which severity); a resolution is posted with ``endsAt``
+set.
 
 The client posts to every configured Alertmanager and reports each one's outcome. Redirects are
 not followed: a client following a 301 or 302 turns the POST into a GET, which "succeeds" and
@@ -100,10 +101,14 @@ def am_alerts(
     for severity in dict.fromkeys([*severities, alert["severity"]]):
         firing = not resolved and severity == alert["severity"]
         ends_ms = now_ms + ttl_ms if firing else max(end_ms, now_ms - 1)
+        # A severity the open storm has left ends, but says that the storm goes on.
+        left = not resolved and not firing
         out.append(
             {
                 "labels": labels(alert, severity),
-                "annotations": notes,
+                "annotations": {**notes, "summary": texts.left_summary(alert, severity)}
+                if left
+                else notes,
                 # Alertmanager refuses an alert that starts after it ends (an episode dated
                 # ahead of this host's clock): it starts when it ends at the latest.
                 "startsAt": rfc3339(min(start_ms, ends_ms)),

@@ -80,6 +80,18 @@ def summary(alert: dict[str, Any]) -> str:
     )
 
 
+def left_summary(alert: dict[str, Any], severity: str) -> str:
+    """The summary of the alert of a severity the storm has left (escalated or de-escalated
+    from) while it is still open: that alert is sent resolved, and with the current summary a
+    pager would read "RESOLVED ... storm warning" after a de-escalation from critical, as if the
+    storm were over."""
+    return (
+        f"{safe_text(alert['brand_name'], 80)}: {alert['kind']} still open, now "
+        f"{safe_text(alert['severity'], 20)} ({safe_text(alert['change'], 20)}): this "
+        f"{safe_text(severity, 20)} alert ends"
+    )
+
+
 def issue_terms(alert: dict[str, Any], limit: int = 6) -> list[str]:
     drivers = alert.get("drivers") or {}
     terms = [safe_text(t.get("term"), 40) for t in drivers.get("terms", [])]
