@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from rich.text import Text
 from detectors.config import DetectorConfig
 from streams.errors import ConfigError
 from streams.kafka_clients import kafka_logs_quiet
+from streams.log_setup import get_logger
 from streams.replay import run as replay_run
 from streams.replay.report import ReportPaths, write_report
 from streams.replay.report_context import build_context
@@ -47,6 +48,8 @@ from streams.replay.times import (
     show_time,
 )
 from streams.settings import Settings
+
+log = get_logger(__name__)
 
 
 class OptionError(ValueError):
@@ -187,6 +190,45 @@ class RichProgress(replay_run.Progress):
             self._progress = None
 
 
+class LogProgress(replay_run.Progress):
+    """Progress as a ``replay.progress`` log line every ``every_s`` seconds, for a replay whose
+    output is no terminal (a job, a pipe, ``nohup``): without it a replay of hours said nothing
+    between its start and its end."""
+
+    def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every_s = every_s
+        self._clock = clock
+        self._started = self._last = clock()
+        self._total = 0
+
+    def status(self, message: str) -> None:
+        log.info("replay.status", step=message)
+
+    def start(self, total: int) -> None:
+        self._started = self._last = self._clock()
+        self._total = total
+
+    def grow(self, total: int) -> None:
+        self._total = total
+
+    def advance(self, read: int) -> None:
+        now = self._clock()
+        if now - self._last < self._every_s:
+            return
+        self._last = now
+        elapsed = now - self._started
+        rate = read / elapsed if elapsed > 0 else 0.0
+        log.info(
+            "replay.progress",
+            read=read,
+            total=self._total,
+            percent=round(100 * read / self._total, 1) if self._total else None,
+            per_s=round(rate),
+            elapsed_s=round(elapsed),
+            remaining_s=round((self._total - read) / rate) if rate > 0 else None,
+        )
+
+
 def summary_lines(result: ReplayResult, paths: ReportPaths, seconds: float) -> list[str]:
     zone = parse_zone(result.timezone)
     c = result.counts
@@ -258,13 +300,13 @@ def run_command(settings: Settings, options: CommandOptions) -> list[str]:
     parsed = replay_options(options)
     out = options.out or default_out(parsed.start_ms, parsed.end_ms)
     console = Console(stderr=True)
-    progress: replay_run.Progress | None = (
-        RichProgress(console) if not options.quiet and console.is_terminal else None
-    )
+    progress: replay_run.Progress | None = None
+    if not options.quiet:
+        progress = RichProgress(console) if console.is_terminal else LogProgress()
     started = time.monotonic()
     with report_directory(out):
         with kafka_logs_quiet():
-            if progress is not None:
+            if isinstance(progress, RichProgress):
                 # Planning reads the range's offsets: seconds, or the whole timeout when Kafka
                 # does not answer, which was a silent wait.
                 brokers = ", ".join(settings.bootstrap_list)
