@@ -13,7 +13,12 @@ from typing import Any, TypeVar, cast
 import click
 
 from streams import __version__
-from streams.cli_support import RETRY_SECONDS, TIMEOUT_SECONDS, FiniteFloatRange
+from streams.cli_support import (
+    RETRY_SECONDS,
+    TIMEOUT_SECONDS,
+    FiniteFloatRange,
+    WholeNumberRange,
+)
 from streams.errors import ConfigError, StormvarselError
 from streams.settings import (
     ENV_PREFIX,
@@ -402,7 +407,7 @@ def topics_reset_state(yes: bool, discard_baselines: bool, timeout: float) -> No
 @click.option(
     "--partitions",
     # The settings' own bound: the command ends by asking for STORMVARSEL_TOPIC_PARTITIONS=N.
-    type=click.IntRange(min=1, max=MAX_TOPIC_PARTITIONS),
+    type=WholeNumberRange(min=1, max=MAX_TOPIC_PARTITIONS),
     required=True,
     help="The partition count every pipeline topic gets (Kafka can only add partitions).",
 )
@@ -524,7 +529,7 @@ def topics_grow(
     "keyed by id. [default: brand with --sort, else id]",
 )
 @click.option(
-    "--limit", type=click.IntRange(min=1), metavar="N", help="Stop after the first N records."
+    "--limit", type=WholeNumberRange(min=1), metavar="N", help="Stop after the first N records."
 )
 @click.option(
     "--rejects",

@@ -26,14 +26,26 @@ class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that also refuses ``nan`` and ``inf``.
 
     ``FloatRange`` lets both through (``nan`` compares false to every bound), and a NaN timeout
-    later crashed ``int(timeout * 1000)`` with a traceback.
+    later crashed ``int(timeout * 1000)`` with a traceback. Its name is what a mistyped value
+    is not ("'abc' is not a valid number", not "... a valid float range"), and the metavar.
     """
+
+    name = "number"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+
+class WholeNumberRange(click.IntRange):
+    """``click.IntRange`` whose error for text says "whole number", not "integer range"."""
+
+    name = "whole number"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        return "N"  # not the name: "--limit WHOLE NUMBER" read as two words
 
 
 #: Seconds to wait for something: more than 0, finite.

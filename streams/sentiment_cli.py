@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from streams.cli_support import check_writable_parent
+from streams.cli_support import WholeNumberRange, check_writable_parent
 from streams.errors import StormvarselError
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def sentiment_group() -> None:
     help="Keep only rows whose column equals the value (repeatable; all must match).",
 )
 @click.option(
-    "--limit", type=click.IntRange(min=1), default=None, help="Evaluate the first N rows."
+    "--limit", type=WholeNumberRange(min=1), default=None, help="Evaluate the first N rows."
 )
 @click.option(
     "--hash-split",
@@ -130,7 +130,7 @@ def sentiment_group() -> None:
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=WholeNumberRange(min=1),
     default=64,
     show_default=True,
     help="Texts per scorer call.",

@@ -47,6 +47,14 @@ def test_writable_parent_names_the_option_and_the_directory(tmp_path: Path, pare
         (["ingest", "in.jsonl", "--rate", "nan"], "'--rate': 'nan' is not a finite number"),
         (["ingest", "in.jsonl", "--speedup", "inf"], "'--speedup': 'inf' is not a finite number"),
         (["demo", "--pace", "nan"], "'--pace': 'nan' is not a finite number"),
+        # Text where a number goes said "is not a valid float range" / "integer range".
+        (["topics", "create", "--timeout", "abc"], "'--timeout': 'abc' is not a valid number."),
+        (["ingest", "in.jsonl", "--rate", "fast"], "'--rate': 'fast' is not a valid number."),
+        (
+            ["topics", "grow", "--partitions", "x"],
+            "'--partitions': 'x' is not a valid whole number",
+        ),
+        (["ingest", "in.jsonl", "--limit", "ten"], "'--limit': 'ten' is not a valid whole number"),
     ],
 )
 def test_bad_seconds_and_rates_are_usage_errors(
@@ -74,3 +82,18 @@ def test_bad_seconds_and_rates_are_usage_errors(
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert f"Invalid value for {said}" in result.output
+
+
+def test_range_options_show_a_readable_metavar() -> None:
+    """The help read "--timeout FLOAT RANGE" and "--batch-size INTEGER RANGE"."""
+    from streams.cli import main
+
+    for args, shown in (
+        (["kafka", "start", "--help"], "--timeout NUMBER"),
+        (["topics", "grow", "--help"], "--partitions N"),
+        (["sentiment", "eval", "--help"], "--batch-size N"),
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert shown in result.output
+        assert "RANGE" not in result.output
