@@ -20,6 +20,9 @@ Everything that came from mentions is escaped (:mod:`streams.replay.escape`). Th
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,16 +49,38 @@ class ReportPaths:
 
 
 def write_report(result: ReplayResult, out_dir: Path) -> ReportPaths:
-    """Write the report of ``result`` into ``out_dir`` (created if needed); return the paths."""
+    """Write the report of ``result`` into ``out_dir`` (created if needed); return the paths.
+
+    The files are written into a hidden directory inside ``out_dir`` first and moved into place
+    only once every one is complete: a full disk or a Ctrl-C while writing left a report of
+    this replay's CSV files beside an earlier replay's page, or truncated files, in a directory
+    that held a complete report before."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".stormvarsel-replay-"))
+    try:
+        staged = _write_files(result, staging)
+        for path in staged.all():  # renames within one directory: no copying, no partial file
+            os.replace(path, out_dir / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if len(result.runs) == 1:  # an earlier report with --config in the same directory
+        for stale in ("comparison.csv", "candidate-alerts.jsonl"):
+            (out_dir / stale).unlink(missing_ok=True)
+    return ReportPaths(
+        out_dir,
+        out_dir / staged.html.name,
+        out_dir / staged.markdown.name,
+        [out_dir / p.name for p in staged.csv],
+        [out_dir / p.name for p in staged.alerts],
+    )
+
+
+def _write_files(result: ReplayResult, out_dir: Path) -> ReportPaths:
     ctx = build_context(result)
     csv_paths = write_chart_csvs(ctx, out_dir)
     csv_paths.append(write_timeline_csv(ctx, out_dir / "timeline.csv"))
     if len(result.runs) > 1:
         csv_paths.append(write_comparison_csv(ctx, out_dir / "comparison.csv"))
-    if len(result.runs) == 1:  # an earlier report with --config in the same directory
-        for stale in ("comparison.csv", "candidate-alerts.jsonl"):
-            (out_dir / stale).unlink(missing_ok=True)
     alert_paths = []
     for i, run in enumerate(result.runs):
         path = out_dir / ("alerts.jsonl" if i == 0 else "candidate-alerts.jsonl")
