@@ -6,7 +6,8 @@ brackets, ``@here``-style group mentions, an ``&`` that starts an entity such as
 replaced and every control, format (bidi overrides, zero-width) and unassigned character
 removed, so a post cannot ping a channel, disguise a link, reverse the text around it or break a
 notification. Every text that goes into an annotation passes :func:`safe_text`, the statement
-drafts and suggested actions too.
+drafts and suggested actions too; the top posts' links pass :func:`safe_link`, which keeps them
+whole (percent-encoded) so that they still open.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 _NEUTRALISE = str.maketrans(
     {
@@ -41,6 +43,27 @@ def safe_text(text: Any, limit: int = 160) -> str:
     neutral = _ENTITY.sub("\uff06", _GROUP_MENTION.sub("\uff20", cleaned.translate(_NEUTRALISE)))
     line = " ".join(neutral.split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "\u2026"
+
+
+#: A post's link as the mentions schema allows it (``http``/``https``, at most 2,048
+#: characters); percent-encoding may make it longer.
+_LINK = re.compile(r"https?://[^\s/?#]+", re.IGNORECASE)
+_LINK_LIMIT = 4096
+
+
+def safe_link(url: Any) -> str | None:
+    """A post's link, whole so that it still opens, or None if it is not an http(s) URL.
+
+    :func:`safe_text` would cut a long link (tracking parameters) and swap brackets for
+    lookalikes, which breaks it; here every character a chat tool could read as markup or a
+    link's end (spaces, ``<>|[]`` and backticks, quotes, non-ASCII) is percent-encoded instead,
+    and so are the ``@`` of a group mention and the ``&`` of a character reference."""
+    text = str(url or "").strip()
+    if not _LINK.match(text):
+        return None
+    link = quote(text, safe="!#$%&'()*+,-./:;=?@_~")
+    link = _ENTITY.sub("%26", _GROUP_MENTION.sub("%40", link))
+    return link if len(link) <= _LINK_LIMIT else None
 
 
 def _percent(value: Any) -> str:
@@ -157,7 +180,7 @@ def drivers_text(alert: dict[str, Any]) -> str:
     if posts:
         lines.append("Top posts:")
         for post in posts:
-            where = safe_text(post.get("url"), 200) or f"id {safe_text(post.get('id'), 40)}"
+            where = safe_link(post.get("url")) or f"id {safe_text(post.get('id'), 40)}"
             lines.append(
                 f"- {safe_text(post.get('platform'), 20)}, reach {_number(post.get('reach'))}, "
                 f"{safe_text(post.get('sentiment'), 10)}: {safe_text(post.get('text'), 140)} "
