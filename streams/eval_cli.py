@@ -110,6 +110,15 @@ def eval_nab(
     from detectors.nab import corpus, run
 
     config = _load_config(config_file)
+    if results_dir is not None:
+        # Made before the run (it was found unwritable only after it, as an errno repr).
+        try:
+            results_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot create the directory {results_dir} ({exc.strerror})",
+                param_hint="--results-dir",
+            ) from None
     paths, skipped = corpus.scan_data_files(data_dir)
     if not paths:
         raise click.UsageError(_no_data_files(data_dir, skipped))
@@ -129,7 +138,10 @@ def eval_nab(
         try:
             run.write_all(results, results_dir, detector_name)
         except OSError as exc:
-            raise click.BadParameter(str(exc), param_hint="--results-dir") from exc
+            raise click.BadParameter(
+                f"cannot write the results in {results_dir} ({exc.strerror})",
+                param_hint="--results-dir",
+            ) from None
     reports = run.report(results)
     loo: dict[str, Any] | None = None
     if leave_one_out:
