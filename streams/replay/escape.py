@@ -11,8 +11,9 @@ import re
 
 _SPACE = re.compile(r"\s+")
 #: Characters with a meaning in Markdown (CommonMark and GFM) inside a line; a backslash makes
-#: each literal.
-_MD_INLINE = re.compile(r"([\\`*_\[\]|~!])")
+#: each literal. "$" too: GitHub renders text between two "$" as math ("a $200 fee and a $75
+#: refund" lost its figures to a formula).
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~!$])")
 #: Text is folded to one line, so block syntax could only start at its very beginning.
 _MD_LEADING = re.compile(r"^([#+\-=]|\d+(?=[.)]))")
 #: U+2060 WORD JOINER (invisible) and an escaped "@": no e-mail autolink can span them.
