@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -977,6 +978,57 @@ def test_rejects_file_on_a_full_disk_is_one_error_line_and_exit_1(
         "1 refused record not kept there" in result.stdout
     ), result.stdout
     assert result.stdout.splitlines()[-1] == "exit 1: the rejects file is incomplete"
+
+
+class _Screen(io.StringIO):
+    """A terminal for rich to draw on, read from the test's thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            return super().write(text)
+
+    def seen(self) -> str:
+        with self.lock:
+            return self.getvalue()
+
+
+@pytest.mark.integration
+def test_sort_shows_progress_while_it_reads_the_input(kafka: LocalKafka, topic: str) -> None:
+    """--sort reads everything before it sends; the bar stood at 0 all that time (15 s for
+    300,000 records), as if ingest hung."""
+    from rich.console import Console
+
+    screen = _Screen()
+    console = Console(file=screen, force_terminal=True, width=120)
+    read_end, write_end = os.pipe()
+    settings = Settings(kafka_bootstrap_servers=kafka.bootstrap)
+    options = IngestOptions(
+        source=None, format="jsonl", transform=Transform(), topic=topic, sort=True
+    )
+    done: list[IngestReport] = []
+    with os.fdopen(read_end, "rb") as stdin, os.fdopen(write_end, "wb") as writer:
+        worker = threading.Thread(
+            target=lambda: done.append(run_ingest(settings, options, stdin=stdin, console=console))
+        )
+        worker.start()
+        try:
+            writer.write(jsonl(*(mention(i % 60, id=f"p{i}") for i in range(2500))))
+            writer.flush()
+            deadline = time.monotonic() + 30
+            while "2,000 records" not in screen.seen():  # the input is still open: reading
+                assert worker.is_alive() and time.monotonic() < deadline, screen.seen()
+                time.sleep(0.1)
+            assert re.search(r"sort .*2,000 records", screen.seen()), screen.seen()
+            writer.write(jsonl(*(mention(i % 60, id=f"q{i}") for i in range(500))))
+        finally:
+            writer.close()
+            worker.join(timeout=60)
+    [report] = done
+    assert report.sent == 3000 and report.exit_code() == 0
 
 
 @pytest.mark.integration

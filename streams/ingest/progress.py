@@ -21,6 +21,9 @@ from streams.ingest.report import IngestReport
 class ProgressView(Protocol):
     def update(self, report: IngestReport) -> None: ...
 
+    def reading(self, count: int) -> None:
+        """``--sort``: ``count`` records read and checked so far, before anything is sent."""
+
     def close(self) -> None: ...
 
 
@@ -48,27 +51,44 @@ class _EtaColumn(ProgressColumn):
 
 
 class RichProgress:
-    """A progress bar on stderr: count, records/s, elapsed and (total known) ETA."""
+    """A progress bar on stderr: count, records/s, elapsed and (total known) ETA.
 
-    def __init__(self, total: int | None, console: Console) -> None:
+    With ``sorting``, a first bar counts the records read into memory (``--sort`` sends nothing
+    before it has read the whole input, and the one bar stood at 0 all that time).
+    """
+
+    def __init__(self, total: int | None, console: Console, *, sorting: bool = False) -> None:
         self._progress = Progress(
-            TextColumn("[bold]ingest"),
+            TextColumn("[bold]{task.description:<6}"),
             BarColumn(bar_width=20),
             _CountColumn(),
             _RateColumn(),
             TimeElapsedColumn(),
             _EtaColumn(),
-            TextColumn("{task.fields[rejected]:,} rejected"),
+            TextColumn("{task.fields[note]}"),
             console=console,
             speed_estimate_period=5.0,
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        self._task = self._progress.add_task("ingest", total=total, rejected=0)
+        self._sort_task = (
+            self._progress.add_task("sort", total=total, note="reading into memory")
+            if sorting
+            else None
+        )
+        self._task = self._progress.add_task("ingest", total=total, note="0 rejected")
         self._progress.start()
 
+    def reading(self, count: int) -> None:
+        if self._sort_task is not None:
+            self._progress.update(self._sort_task, completed=count)
+
     def update(self, report: IngestReport) -> None:
-        self._progress.update(self._task, completed=report.read, rejected=report.rejected_count)
+        if self._sort_task is not None and report.read == 1:
+            self._progress.update(self._sort_task, note="read")
+            self._progress.stop_task(self._sort_task)
+        note = f"{report.rejected_count:,} rejected"
+        self._progress.update(self._task, completed=report.read, note=note)
 
     def close(self) -> None:
         self._progress.stop()

@@ -75,9 +75,23 @@ class _Delivery:
             self._rejects.add(Refused(record.line, record.raw, rejection), failed=True)
 
 
-def _in_event_order(outcomes: Iterable[Ready | Refused]) -> Iterator[Ready | Refused]:
-    """``--sort``: the whole input in memory, refusals first, then records by event time."""
-    materialised = list(outcomes)
+_READ_STEP = 1000  # --sort: records read between progress updates
+
+
+def _in_event_order(
+    outcomes: Iterable[Ready | Refused], on_read: Callable[[int], None] | None = None
+) -> Iterator[Ready | Refused]:
+    """``--sort``: the whole input in memory, refusals first, then records by event time.
+
+    ``on_read`` hears the count read so far, every ``_READ_STEP`` records and at the end.
+    """
+    materialised: list[Ready | Refused] = []
+    for item in outcomes:
+        materialised.append(item)
+        if on_read is not None and len(materialised) % _READ_STEP == 0:
+            on_read(len(materialised))
+    if on_read is not None:
+        on_read(len(materialised))
     yield from (item for item in materialised if isinstance(item, Refused))
     ready = [item for item in materialised if isinstance(item, Ready)]
     yield from sorted(ready, key=lambda item: item.timestamp_ms)
@@ -210,8 +224,6 @@ def _ingest_from(
     if options.limit is not None:
         rows = itertools.islice(rows, options.limit)
     outcomes: Iterable[Ready | Refused] = (preparer.prepare(row) for row in rows)
-    if options.sort:
-        outcomes = _in_event_order(outcomes)
     with kafka_logs_quiet():
         connection = connect(settings, report.topic, options.wait_for_kafka_s)
         report.retention_ms = connection.retention_ms
@@ -233,6 +245,8 @@ def _run(
     console: Console | None,
 ) -> None:
     progress = _progress_for(options, console)
+    if options.sort:
+        outcomes = _in_event_order(outcomes, progress.reading if progress is not None else None)
     try:
         pacer = Pacer(rate=options.rate, speedup=options.speedup)
         _pump(outcomes, connection, pacer, report, rejects, progress)
@@ -251,4 +265,4 @@ def _progress_for(options: IngestOptions, console: Console | None) -> ProgressVi
     total = count_records(options.source, options.format) if options.source is not None else None
     if total is not None and options.limit is not None:
         total = min(total, options.limit)
-    return RichProgress(total, console)
+    return RichProgress(total, console, sorting=options.sort)
