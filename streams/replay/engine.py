@@ -164,6 +164,8 @@ class ReplayEngine:
         """One record of the topic, in consumption order."""
         counts = self.counts
         counts.read += 1
+        stamp = record.timestamp_ms
+        counts.last_ms = stamp if counts.last_ms is None else max(counts.last_ms, stamp)
         if self.end_ms <= record.timestamp_ms < self.end_ms + self.tail_ms:
             counts.after += 1
             self._dispatch(record, tail=True)
@@ -171,9 +173,7 @@ class ReplayEngine:
         if not self.warmup_start_ms <= record.timestamp_ms < self.end_ms:
             counts.outside += 1
             return
-        stamp = record.timestamp_ms
         counts.first_ms = stamp if counts.first_ms is None else min(counts.first_ms, stamp)
-        counts.last_ms = stamp if counts.last_ms is None else max(counts.last_ms, stamp)
         if record.timestamp_ms < self.start_ms:
             counts.warmup += 1
         else:

@@ -194,21 +194,23 @@ COVERAGE_GAP_MS = HOUR_MS
 def coverage_warnings(result: ReplayResult) -> list[str]:
     """Sentences for a range (or warm-up) that reaches past the topic's history: the charts
     then begin or end where the records do, and an empty stretch looks like a quiet brand, or a
-    short warm-up like a warm one."""
+    short warm-up like a full one. Only what the records read prove: the start when the topic
+    holds nothing older than them, the end when nothing read is dated later."""
     c = result.counts
     if c.first_ms is None or c.last_ms is None:
         return []
     zone = parse_zone(result.timezone)
     out = []
     asked = min(result.warmup_start_ms, result.start_ms)
-    if c.first_ms - asked >= COVERAGE_GAP_MS:
+    if result.from_first_record and c.first_ms - asked >= COVERAGE_GAP_MS:
         if c.first_ms < result.start_ms:
             out.append(
-                f"Note: the topic's first record of the warm-up is dated "
-                f"{show_time(c.first_ms, zone)}, {show_duration(c.first_ms - asked)} after the "
-                f"warm-up was to begin ({show_time(asked, zone)}): the detectors learnt from "
+                f"Note: the topic's oldest record is dated {show_time(c.first_ms, zone)}, "
+                f"{show_duration(c.first_ms - asked)} after the warm-up was to begin "
+                f"({show_time(asked, zone)}): the detectors learnt from "
                 f"{show_duration(result.start_ms - c.first_ms)} of history, not "
-                f"{show_duration(result.start_ms - asked)}, and may alert less than live."
+                f"{show_duration(result.start_ms - asked)}; as live if they started with the "
+                "topic, else (older history deleted) they may alert less than live did."
             )
         else:
             cold = (
@@ -217,14 +219,13 @@ def coverage_warnings(result: ReplayResult) -> list[str]:
                 else ""
             )
             out.append(
-                f"Note: the topic's first record of the range is dated "
-                f"{show_time(c.first_ms, zone)}, {show_duration(c.first_ms - result.start_ms)} "
-                f"after --from: the charts' zeros before it are history the topic does not "
-                f"hold, not a quiet time{cold}."
+                f"Note: the topic's oldest record is dated {show_time(c.first_ms, zone)}, "
+                f"{show_duration(c.first_ms - result.start_ms)} after --from: the charts' "
+                f"zeros before it are history the topic does not hold, not a quiet time{cold}."
             )
     if result.end_ms - c.last_ms >= COVERAGE_GAP_MS:
         out.append(
-            f"Note: the topic's last record of the range is dated {show_time(c.last_ms, zone)}, "
+            f"Note: the topic's newest record is dated {show_time(c.last_ms, zone)}, "
             f"{show_duration(result.end_ms - c.last_ms)} before --to "
             f"({show_time(result.end_ms, zone)}): the charts end there; the rest of the range "
             "is history the topic does not hold (yet), not a quiet time."

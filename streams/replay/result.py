@@ -99,8 +99,8 @@ class ReplayCounts:
     detected_after: int = 0  # of them dated at or after the end (record timestamp in the range)
     #: Partitions whose timestamps go back in time past the range's end: read to their log end.
     reordered: set[int] = field(default_factory=set)
-    #: The oldest and newest record timestamps in [warm-up start, end): how much of what was
-    #: asked for the topic held (None: no such record).
+    #: The oldest record timestamp in [warm-up start, end) and the newest of every record read
+    #: (past the range too): how much of what was asked for the topic held (None: none read).
     first_ms: int | None = None
     last_ms: int | None = None
 
@@ -140,6 +140,9 @@ class ReplayResult:
     partitions_fallback: bool = False
     scorer: str | None = None  # model version, when the replay scored
     lateness_ms: int = 60_000
+    #: The topic held no record older than those read (every partition read from its first
+    #: offset): an empty stretch at the start of the warm-up or range is history it lacks.
+    from_first_record: bool = False
 
     def brands(self) -> list[str]:
         """Brand ids that have buckets or alerts in any run, sorted."""

@@ -290,6 +290,7 @@ def run_prepared(
         partitions_fallback=prepared.partitions_fallback,
         scorer=version,
         lateness_ms=engine.lateness_ms,
+        from_first_record=prepared.plan.from_first_record,
     )
     if engine.counts.in_range == 0:
         raise NoMentions(empty_range_message(settings, prepared.topic, options))

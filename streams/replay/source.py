@@ -66,6 +66,8 @@ class Span:
     end: int
     log_end: int = -1
     reordered: bool = False
+    #: The partition's first offset: ``start`` is it when the partition holds no older record.
+    log_start: int = 0
 
     @property
     def size(self) -> int:
@@ -82,6 +84,12 @@ class Plan:
     @property
     def total(self) -> int:
         return sum(span.size for span in self.spans)
+
+    @property
+    def from_first_record(self) -> bool:
+        """Whether the topic holds no record before those planned (every partition is read from
+        its first offset): it then holds no history older than the oldest record read."""
+        return all(span.start <= span.log_start for span in self.spans)
 
 
 #: How long the replay waits for a Kafka broker before it gives up.
@@ -148,6 +156,7 @@ def plan_range(
         )
     tps = [TopicPartition(topic, p) for p in partitions]
     last = client.end_offsets(tps)
+    first_offsets = client.beginning_offsets(tps)
     starts = client.offsets_for_times({tp: start_ms for tp in tps})
     ends = client.offsets_for_times({tp: end_ms + grace for tp in tps})
     spans = []
@@ -169,7 +178,9 @@ def plan_range(
                 log_end=last[tp],
             )
             finish = last[tp]
-        spans.append(Span(tp.partition, begin, max(begin, finish), last[tp], reordered))
+        spans.append(
+            Span(tp.partition, begin, max(begin, finish), last[tp], reordered, first_offsets[tp])
+        )
     client.unsubscribe()
     return Plan(topic, spans, grace)
 
