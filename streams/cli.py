@@ -210,6 +210,7 @@ def kafka_fetch() -> None:
 @click.option(
     "--timeout",
     type=TIMEOUT_SECONDS,
+    metavar="SECONDS",
     default=60.0,
     show_default=True,
     help="Seconds to wait for readiness.",
@@ -297,6 +298,7 @@ def topics() -> None:
 _kafka_timeout_option = click.option(
     "--timeout",
     type=TIMEOUT_SECONDS,
+    metavar="SECONDS",
     default=30.0,
     show_default=True,
     help="Seconds to wait for Kafka.",

@@ -85,11 +85,14 @@ def test_bad_seconds_and_rates_are_usage_errors(
 
 
 def test_range_options_show_a_readable_metavar() -> None:
-    """The help read "--timeout FLOAT RANGE" and "--batch-size INTEGER RANGE"."""
+    """The help read "--timeout FLOAT RANGE" and "--batch-size INTEGER RANGE"; a timeout is in
+    seconds."""
     from streams.cli import main
 
     for args, shown in (
-        (["kafka", "start", "--help"], "--timeout NUMBER"),
+        (["kafka", "start", "--help"], "--timeout SECONDS"),
+        (["topics", "create", "--help"], "--timeout SECONDS"),
+        (["sentiment", "train", "--help"], "--holdout NUMBER"),
         (["topics", "grow", "--help"], "--partitions N"),
         (["sentiment", "eval", "--help"], "--batch-size N"),
     ):
