@@ -158,6 +158,7 @@ def train_command(
     from streams.sentiment.recipe import (
         Recipe,
         RecipeError,
+        load_recipe_data,
         scorer_features,
         train_from_recipe,
     )
@@ -192,6 +193,9 @@ def train_command(
                 raise click.BadParameter(problem, param_hint="--layers")
             raise RecipeError(f"{recipe}: layers: {problem}")
         settings = _settings()
+        # Read once before the encoder is built and exported (up to a minute the first time for
+        # a layer set): a wrong column or label was found only after that. Read again below.
+        load_recipe_data(plan)
         say = lambda message: click.echo(message, err=True)  # noqa: E731
         model_dir = build_model_dir(e5_dir(settings), say=say)
         layer_set = tuple(plan.layers)
