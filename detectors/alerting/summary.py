@@ -81,7 +81,7 @@ def _mix(mix: dict[str, Any]) -> str:
 
 
 def _hhmm(iso: str | None) -> str:
-    return f"{iso[:10]} {iso[11:16]} UTC" if iso else "?"
+    return f"{safe_text(iso[:10], 10)} {safe_text(iso[11:16], 5)} UTC" if iso else "?"
 
 
 def summary(alert: dict[str, Any]) -> str:
@@ -126,9 +126,9 @@ def description(alert: dict[str, Any]) -> str:
     fig = alert.get("figures") or {}
     reach = fig.get("negative_reach") or {}
     lines = [
-        f"Change: {alert['change']} at {_hhmm(alert.get('changed_at'))}. Started "
+        f"Change: {safe_text(alert['change'], 20)} at {_hhmm(alert.get('changed_at'))}. Started "
         f"{_hhmm(alert.get('start'))} (first signs {_hhmm(alert.get('first_abnormal'))}), "
-        f"peak {alert.get('peak_severity')} at {_hhmm(alert.get('peak'))}"
+        f"peak {safe_text(alert.get('peak_severity'), 20)} at {_hhmm(alert.get('peak'))}"
         + (f", ended {_hhmm(alert.get('end'))}." if alert.get("end") else "."),
         f"Negative reach: {_number(reach.get('now'))} followers (usual "
         f"{_number(reach.get('baseline'))}).",
