@@ -17,6 +17,7 @@ from streams.cli_support import (
     RETRY_SECONDS,
     TIMEOUT_SECONDS,
     FiniteFloatRange,
+    NonEmptyPath,
     WholeNumberRange,
 )
 from streams.errors import ConfigError, StormvarselError
@@ -703,7 +704,7 @@ def worker(wait_for_kafka: float) -> None:
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=NonEmptyPath(file_okay=False, path_type=Path),
     metavar="DIR",
     help="Report directory [default: ./replay-<from>-<to>].",
 )
@@ -747,6 +748,12 @@ def replay(
     """
     from streams.replay.command import CommandOptions, OptionError, run_command
 
+    # An empty --topic (an unset shell variable) replayed the default topic.
+    if topic is not None and not topic.strip():
+        raise click.BadParameter(
+            "is empty; leave --topic out to replay STORMVARSEL_TOPIC_PREFIX + mentions",
+            param_hint="'--topic'",
+        )
     options = CommandOptions(
         start=start,
         end=end,

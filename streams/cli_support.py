@@ -22,6 +22,16 @@ def check_writable_parent(path: Path, option: str) -> None:
         raise click.BadParameter(f"cannot write a file in {parent}", param_hint=option)
 
 
+class NonEmptyPath(click.Path):
+    """``click.Path`` that refuses an empty value: click reads ``""`` as ``.``, so ``--out ""``
+    (an unset shell variable) meant the current directory."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty; name a path, or leave the option out", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that also refuses ``nan`` and ``inf``.
 

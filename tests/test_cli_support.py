@@ -100,3 +100,27 @@ def test_range_options_show_a_readable_metavar() -> None:
         assert result.exit_code == 0, result.output
         assert shown in result.output
         assert "RANGE" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("--out", "Invalid value for '--out': is empty; name a path, or leave the option out"),
+        ("--topic", "Invalid value for '--topic': is empty; leave --topic out to replay"),
+    ],
+)
+def test_replay_refuses_an_empty_out_or_topic(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, option: str, says: str
+) -> None:
+    """`--out ""` (an unset shell variable) wrote the report into the current directory, and
+    `--topic ""` replayed the default topic."""
+    from streams.cli import main
+    from streams.kafka_local import free_port
+
+    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    monkeypatch.chdir(tmp_path)
+    args = ["replay", "--from", "2015-02-20", "--to", "2015-02-21", "--warmup", "0"]
+    result = CliRunner().invoke(main, [*args, option, ""])
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert list(tmp_path.iterdir()) == []
