@@ -536,7 +536,7 @@ def topics_grow(
 )
 @click.option(
     "--rejects",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=NonEmptyPath(dir_okay=False, path_type=Path),
     metavar="FILE",
     help="Write every record not sent to FILE as JSON lines (line, reason, message, raw).",
 )
@@ -790,7 +790,7 @@ def replay(
 )
 @click.option(
     "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=NonEmptyPath(file_okay=False, path_type=Path),
     default=Path("stormvarsel-demo-report"),
     show_default=True,
     help="Where the post-mortem report goes.",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from detectors.config import ConfigError, DetectorConfig
+from streams.cli_support import NonEmptyPath
 
 if TYPE_CHECKING:
     from detectors.nab.corpus import SkippedFile
@@ -76,7 +77,7 @@ def eval_group() -> None:
 )
 @click.option(
     "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=NonEmptyPath(file_okay=False, path_type=Path),
     help="Write NAB-format results (and per-profile score tables) here.",
 )
 @click.option(

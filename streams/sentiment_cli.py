@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from streams.cli_support import WholeNumberRange, check_writable_parent
+from streams.cli_support import NonEmptyPath, WholeNumberRange, check_writable_parent
 from streams.errors import StormvarselError
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def sentiment_group() -> None:
 @click.option(
     "--predictions",
     "predictions_path",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=NonEmptyPath(dir_okay=False, writable=True, path_type=Path),
     default=None,
     help="Write one JSON line per evaluated row (gold, prediction, probabilities, text).",
 )

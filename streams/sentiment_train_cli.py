@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from streams.cli_support import FiniteFloatRange, check_writable_parent
+from streams.cli_support import FiniteFloatRange, NonEmptyPath, check_writable_parent
 
 if TYPE_CHECKING:
     from streams.sentiment.recipe import Recipe
@@ -125,7 +125,7 @@ def _recipe_from_options(
 @click.option("--version", "version", default="head-custom", show_default=True)
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=NonEmptyPath(dir_okay=False, path_type=Path),
     required=True,
     help="Where to write the head (.npz); point STORMVARSEL_SENTIMENT_HEAD at it.",
 )

@@ -124,3 +124,41 @@ def test_replay_refuses_an_empty_out_or_topic(
     assert result.exit_code == 2, result.output
     assert says in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["ingest", "in.jsonl", "--rejects", ""], "'--rejects'"),
+        (["eval", "nab", "--data", "nab", "--labels", "labels.json", "--results-dir", ""], None),
+        (["sentiment", "eval", "--data", "data.csv", "--predictions", ""], "'--predictions'"),
+        (["sentiment", "train", "--data", "data.csv", "--out", ""], "'--out'"),
+        (["demo", "--report-dir", ""], "'--report-dir'"),
+    ],
+)
+def test_an_empty_output_path_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], option: str | None
+) -> None:
+    """click reads "" as ".": `sentiment train --out ""` wrote ./.npz, `eval nab --results-dir
+    ""` wrote into the current directory, and `ingest --rejects ""` said "--rejects .: cannot
+    write (Is a directory)" only after reaching Kafka."""
+    import streams.demo
+    from streams.cli import main
+    from streams.kafka_local import free_port
+
+    def must_not_run(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the command ran with an empty path")
+
+    monkeypatch.setattr(streams.demo, "run_demo", must_not_run)
+    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text("", encoding="utf-8")
+    (tmp_path / "nab").mkdir()
+    (tmp_path / "labels.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "data.csv").write_text("text,label\nbra,positive\n", encoding="utf-8")
+    before = sorted(path.name for path in tmp_path.iterdir())
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    hint = option or "'--results-dir'"
+    assert f"Invalid value for {hint}: is empty; name a path" in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == before
