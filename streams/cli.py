@@ -773,6 +773,13 @@ def replay(
         raise click.BadParameter(exc.message, param_hint=f"'{exc.option}'") from None
     except KeyboardInterrupt:
         click.echo("interrupted; no report written", err=True)
+        if publish_prefix is not None:
+            # Results are published as they come: the topics now hold part of the range.
+            click.echo(
+                f"the topics {publish_prefix}* hold a partial result; delete them, or publish "
+                "the next replay under another --publish-prefix",
+                err=True,
+            )
         sys.exit(130)
     for line in lines:
         click.echo(line)

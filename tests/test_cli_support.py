@@ -162,3 +162,25 @@ def test_an_empty_output_path_is_a_usage_error(
     hint = option or "'--results-dir'"
     assert f"Invalid value for {hint}: is empty; name a path" in result.output
     assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("prefix", [None, "pm."])
+def test_an_interrupted_replay_says_what_its_published_topics_hold(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, prefix: str | None
+) -> None:
+    """Ctrl-C: no report. With --publish-prefix the results already published stay on their
+    topics, a part of the range, which the message did not say."""
+    import streams.replay.command
+    from streams.cli import main
+
+    def interrupted(*_args: object, **_kwargs: object) -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(streams.replay.command, "run_command", interrupted)
+    args = ["replay", "--from", "2015-02-20", "--to", "2015-02-21", "--out", str(tmp_path / "r")]
+    if prefix is not None:
+        args += ["--publish-prefix", prefix]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 130, result.output
+    assert "interrupted; no report written" in result.output
+    assert ("the topics pm.* hold a partial result" in result.output) == (prefix is not None)
