@@ -59,11 +59,23 @@ def airline_tweets(path: Path, zone: tzinfo = AIRLINE_ZONE) -> list[MentionEvent
         except csv.Error as exc:
             raise ValueError(f"{path}, line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError as exc:
-            raise ValueError(
-                f"{path}, after line {reader.line_num}: not UTF-8 text ({exc.reason})"
-            ) from None
+            # Text is decoded a chunk ahead of the rows, so the reader's line says little.
+            line = _first_undecodable_line(path)
+            where = f"line {line}" if line is not None else f"after line {reader.line_num}"
+            raise ValueError(f"{path}, {where}: not UTF-8 text ({exc.reason})") from None
     events.sort(key=lambda e: (e.event_ms, e.mention_id))
     return events
+
+
+def _first_undecodable_line(path: Path) -> int | None:
+    """The number of the first line of ``path`` that is not UTF-8 (physical lines, from 1)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def _airline_event(

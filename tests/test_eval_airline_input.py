@@ -61,6 +61,19 @@ def test_a_broken_file_is_one_usage_error_naming_file_and_line(
     assert f"Error: {path}{said}" in output
 
 
+@pytest.mark.parametrize("line", [2, 300])
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path: Path, line: int) -> None:
+    """Latin-1 text on one line: the error named "after line 0" (the reader decodes a chunk
+    ahead of its rows), now the line itself."""
+    rows = [ROWS[0]] * 400
+    rows[line - 2] = ROWS[0].replace("What", "Hvað")
+    path = tmp_path / "airline.csv"
+    path.write_bytes((HEADER + "".join(rows)).encode("utf-8").replace("ð".encode(), b"\xf0"))
+    code, output = run(path)
+    assert code == 2, output
+    assert f"Error: {path}, line {line}: not UTF-8 text" in output
+
+
 def test_an_intact_file_still_replays(tmp_path: Path) -> None:
     path = tmp_path / "airline.csv"
     path.write_text(HEADER + "".join(ROWS), encoding="utf-8")
