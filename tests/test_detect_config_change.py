@@ -205,12 +205,30 @@ def test_without_retune_a_changed_configuration_is_refused() -> None:
         BrandDetector.from_state(state, other, retune=True)
 
 
-def mid_storm_tables() -> tuple[ChangelogTable, ChangelogTable, EpisodeEvent]:
-    """The stage's tables saved during an open storm of "acme", and the event that opened it."""
+def rebuilt_on_five_minutes(
+    states: ChangelogTable, pending: ChangelogTable
+) -> dict[int, PartitionState]:
+    """The stage's partitions rebuilt from its tables with 5-minute buckets (saved with 1)."""
+    return detect_state.rebuild(
+        list(states.items()),
+        list(pending.items()),
+        {0},
+        DetectorConfig.from_dict({"bucket_minutes": 5}),
+        LATENESS_MS,
+    )
+
+
+def mid_storm_records() -> list[dict[str, Any]]:
+    """Three calm days of "acme", then a surge that opens a storm still open at the end."""
     surge = stream("acme", T0 + 3 * DAY + 14 * HOUR, 45, lambda t: 10.0, negative_share=0.9, seed=7)
     calm = stream("acme", T0, 4 * 1440, lambda t: daily_rate(hour_of_day(t), 1.0), seed=3)
     events = sorted([*surge, *calm], key=lambda e: (e.event_ms, e.mention_id))
-    records = [as_record(e) for e in events if e.event_ms < T0 + 3 * DAY + 15 * HOUR]
+    return [as_record(e) for e in events if e.event_ms < T0 + 3 * DAY + 15 * HOUR]
+
+
+def mid_storm_tables() -> tuple[ChangelogTable, ChangelogTable, EpisodeEvent]:
+    """The stage's tables saved during an open storm of "acme", and the event that opened it."""
+    records = mid_storm_records()
     states, pending = ChangelogTable(), ChangelogTable()
     state = PartitionState(Replayer(None, LATENESS_MS))
     run_stage(records, states, pending, state, 0)
@@ -227,13 +245,7 @@ def test_a_dropped_state_ends_its_open_storm_instead_of_leaving_it_firing() -> N
     states, pending, opened = mid_storm_tables()
     saved = dict(states.items())["acme"]["state"]
     assert saved["episodes"]["storm"]["end_ms"] is None, "the storm should still be open"
-    partitions = detect_state.rebuild(
-        list(states.items()),
-        list(pending.items()),
-        {0},
-        DetectorConfig.from_dict({"bucket_minutes": 5}),
-        LATENESS_MS,
-    )
+    partitions = rebuilt_on_five_minutes(states, pending)
     [event] = partitions[0].abandoned
     assert isinstance(event, EpisodeEvent) and event.type == "abandoned"
     assert event.episode["episode_id"] == opened.episode["episode_id"]
@@ -272,10 +284,7 @@ def test_a_storm_opened_just_before_a_stop_is_still_abandoned_after_a_rebucket()
     """The stage saves at most every 5 s, but an episode change at once: a worker stopped a
     moment after a storm opened had its saved state without that storm, so a restart with
     other bucket sizes abandoned nothing, and the storm's page fired for good."""
-    surge = stream("acme", T0 + 3 * DAY + 14 * HOUR, 45, lambda t: 10.0, negative_share=0.9, seed=7)
-    calm = stream("acme", T0, 4 * 1440, lambda t: daily_rate(hour_of_day(t), 1.0), seed=3)
-    events = sorted([*surge, *calm], key=lambda e: (e.event_ms, e.mention_id))
-    records = [as_record(e) for e in events if e.event_ms < T0 + 3 * DAY + 15 * HOUR]
+    records = mid_storm_records()
     states, pending = ChangelogTable(), ChangelogTable()
     state = PartitionState(Replayer(None, LATENESS_MS))
     opened: list[EpisodeEvent] = []
@@ -303,13 +312,7 @@ def test_a_storm_opened_just_before_a_stop_is_still_abandoned_after_a_rebucket()
     asyncio.run(stage())
     assert [e.episode["kind"] for e in opened] == ["storm"]
     assert not state.episode_sent
-    partitions = detect_state.rebuild(
-        list(states.items()),
-        list(pending.items()),
-        {0},
-        DetectorConfig.from_dict({"bucket_minutes": 5}),
-        LATENESS_MS,
-    )
+    partitions = rebuilt_on_five_minutes(states, pending)
     assert [e.episode["episode_id"] for e in partitions[0].abandoned] == [
         opened[0].episode["episode_id"]
     ]
