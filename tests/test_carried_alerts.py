@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 
 from streams.agents.notify import CARRIED_S, Tracked, carried_alerts
 from streams.kafka_local import LocalKafka
+from streams.topic_growth import unread_records
 from tests.alertmanager_support import Receiver, RunningAlertmanager, needs_alertmanager
 from tests.running_worker import RunningWorker, run_topics_grow, start_worker
 from tests.test_notify_delivery import storm
@@ -80,6 +81,18 @@ def test_a_firing_alert_stays_open_over_the_growth(
     send_alert(first, storm("acme-1"))
     send_alert(first, resolved)
     first.wait(lambda: in_alertmanager(am, "acme-1") is not None, 60, "the storm in Alertmanager")
+    # And both records read and committed: ``topics grow`` refuses while the alerts topic has
+    # unread records (under CPU load the stop came before fjord-1 was committed).
+    alerts, group = first.topic("alerts"), first.env["STORMVARSEL_APP_ID"]
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        first.wait(
+            lambda: unread_records(admin, group, {alerts: 1}) == {alerts: {0: 0}},
+            60,
+            "both alert records to be read",
+        )
+    finally:
+        admin.close()
     first.process.send_signal(signal.SIGTERM)
     assert first.process.wait(timeout=60) == 0, first.log_tail()
     stopped = time.monotonic()
