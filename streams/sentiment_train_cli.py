@@ -11,7 +11,12 @@ import click
 from streams.cli_support import FiniteFloatRange, NonEmptyPath, check_writable_parent
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+
     from streams.sentiment.recipe import Recipe
+    from streams.settings import Settings
 
 
 def _parse_layers(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
@@ -96,6 +101,31 @@ def _recipe_from_options(
         ) from None
 
 
+def _frozen_features(
+    settings: Settings, layers: tuple[int, ...], say: Callable[[str], None]
+) -> Callable[[list[str], tuple[int, ...]], np.ndarray]:
+    """The int8 encoder's pooled features for ``layers``, truncated as the scorer truncates
+    (STORMVARSEL_SENTIMENT_MAX_LENGTH): training must see what scoring will see."""
+    from streams.sentiment.e5_model import build_model_dir
+    from streams.sentiment.e5_scorer import E5Scorer, Head
+    from streams.sentiment.factory import e5_dir, ensure_onnx
+    from streams.sentiment.recipe import scorer_features
+
+    model_dir = build_model_dir(e5_dir(settings), say=say)
+    onnx = ensure_onnx(model_dir, layers, say=say) / "encoder-int8.onnx"
+    encoder = E5Scorer(
+        model_dir,
+        Head.placeholder(layers),
+        onnx_path=onnx,
+        max_length=settings.sentiment_max_length,
+    )
+    return scorer_features(encoder)
+
+
+def _no_frozen_features(_texts: list[str], _layers: tuple[int, ...]) -> np.ndarray:
+    raise RuntimeError("a finetune recipe computes its features itself")
+
+
 @click.command("train")
 @click.option(
     "--recipe",
@@ -152,16 +182,8 @@ def train_command(
     """
     from streams.cli import _fail, _settings
     from streams.errors import StormvarselError
-    from streams.sentiment.e5_model import build_model_dir, encoder_layer_count
-    from streams.sentiment.e5_scorer import E5Scorer, Head
-    from streams.sentiment.factory import e5_dir, ensure_onnx
-    from streams.sentiment.recipe import (
-        Recipe,
-        RecipeError,
-        load_recipe_data,
-        scorer_features,
-        train_from_recipe,
-    )
+    from streams.sentiment.e5_model import encoder_layer_count
+    from streams.sentiment.recipe import Recipe, RecipeError, load_recipe_data, train_from_recipe
 
     if (recipe is None) == (data is None):
         raise click.UsageError("give exactly one of --recipe or --data")
@@ -193,23 +215,23 @@ def train_command(
                 raise click.BadParameter(problem, param_hint="--layers")
             raise RecipeError(f"{recipe}: layers: {problem}")
         settings = _settings()
-        # Read once before the encoder is built and exported (up to a minute the first time for
-        # a layer set): a wrong column or label was found only after that. Read again below.
-        load_recipe_data(plan)
+        # Read before the encoder is built and exported (up to a minute the first time for a
+        # layer set): a wrong column or label was found only after that.
+        datasets = load_recipe_data(plan)
         say = lambda message: click.echo(message, err=True)  # noqa: E731
-        model_dir = build_model_dir(e5_dir(settings), say=say)
-        layer_set = tuple(plan.layers)
-        onnx = ensure_onnx(model_dir, layer_set, say=say) / "encoder-int8.onnx"
-        # Truncated as the scorer truncates (STORMVARSEL_SENTIMENT_MAX_LENGTH): training must
-        # see what scoring will see. The head's card records it.
-        encoder = E5Scorer(
-            model_dir,
-            Head.placeholder(layer_set),
-            onnx_path=onnx,
-            max_length=settings.sentiment_max_length,
+        # A finetune recipe runs the packaged encoder in torch: exporting the int8 ONNX encoder
+        # for its layers (about a minute the first time) was work thrown away.
+        features_of = (
+            _no_frozen_features
+            if plan.finetune is not None
+            else _frozen_features(settings, tuple(plan.layers), say)
         )
         report = train_from_recipe(
-            plan, scorer_features(encoder), say=say, max_length=settings.sentiment_max_length
+            plan,
+            features_of,
+            say=say,
+            max_length=settings.sentiment_max_length,
+            data=datasets,
         )
     except (StormvarselError, ValueError) as exc:
         _fail(str(exc))

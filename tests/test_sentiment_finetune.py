@@ -376,3 +376,75 @@ def test_finetuning_truncates_to_max_length(base_dir: Path) -> None:
     long_text = "kundeservice svarte aldri " * 100
     tuner = Tuner(base_dir, TuneConfig(keep_layers=2, train_layers=1, max_length=24), (1, 2))
     assert [len(ids) for ids in tuner.tokenize([long_text, "ok"])] == [24, 6]
+
+
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths `sentiment train` reads its datasets from, one entry per read."""
+    import streams.sentiment.recipe as recipe_module
+
+    reads: list[str] = []
+    real = recipe_module.load_dataset
+
+    def counted(path: Path, *args: object, **kwargs: object) -> object:
+        reads.append(Path(path).name)
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(recipe_module, "load_dataset", counted)
+    return reads
+
+
+def test_train_reads_its_data_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data was read up front (to find a wrong column before the encoder export) and again
+    for training: twice the time and memory on a large file."""
+    from click.testing import CliRunner
+
+    import streams.sentiment.e5_model as e5_model
+    import streams.sentiment.e5_scorer as e5_scorer
+    import streams.sentiment.factory as factory
+    from streams.sentiment_train_cli import train_command
+
+    monkeypatch.setattr(e5_model, "build_model_dir", lambda *_a, **_k: tmp_path)
+    monkeypatch.setattr(factory, "ensure_onnx", lambda *_a, **_k: tmp_path)
+    monkeypatch.setattr(e5_scorer, "E5Scorer", _FakeEncoder)
+    reads = _counting_reads(monkeypatch)
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("text", "label"), *ROWS * 2])
+    out = tmp_path / "head.npz"
+    result = CliRunner().invoke(
+        train_command, ["--data", str(data), "--layers", "6", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert reads == ["d.csv"]
+    assert Head.load(out).card["datasets"] == {"d": len(ROWS) * 2}
+
+
+def test_train_with_a_finetune_recipe_skips_the_onnx_export(
+    base_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fine-tuning runs the packaged encoder in torch, yet `sentiment train --recipe` exported
+    the int8 ONNX encoder for the recipe's layers first (about a minute, thrown away)."""
+    from click.testing import CliRunner
+
+    import streams.sentiment.factory as factory
+    from streams.sentiment_train_cli import train_command
+
+    def no_export(*_args: object, **_kwargs: object) -> Path:
+        raise AssertionError("a finetune recipe must not export the ONNX encoder")
+
+    monkeypatch.setattr(factory, "ensure_onnx", no_export)
+    reads = _counting_reads(monkeypatch)
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("text", "label"), *ROWS * 2])
+    recipe = tmp_path / "tune.yaml"
+    recipe.write_text(
+        "version: tiny\nlayers: [1, 2]\nhidden: 0\nepochs: 2\nholdout: 0\n"
+        "finetune: {keep_layers: 2, train_layers: 1, epochs: 1, batch_size: 8}\n"
+        f"datasets: [{{name: d, path: {data}}}]\n"
+    )
+    out = tmp_path / "tuned.npz"
+    result = CliRunner().invoke(train_command, ["--recipe", str(recipe), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert reads == ["d.csv"]
+    assert Head.load(out).card["datasets"] == {"d": len(ROWS) * 2}

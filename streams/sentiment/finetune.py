@@ -36,7 +36,7 @@ from streams.sentiment.training import TrainConfig, macro_f1, predict, train_hea
 from streams.sentiment.truncation import clip_chars, keep_ends
 
 if TYPE_CHECKING:
-    from streams.sentiment.recipe import Recipe, TrainReport
+    from streams.sentiment.recipe import Recipe, RecipeData, TrainReport
 
 
 @dataclass(frozen=True)
@@ -337,9 +337,11 @@ def finetune_from_recipe(
     model_dir: Path,
     say: Callable[[str], None] = lambda _m: None,
     max_length: int = 128,
+    data: RecipeData | None = None,
 ) -> TrainReport:
     """Train the head on the frozen features, then fine-tune the top layers with it; texts are
-    truncated to ``max_length`` tokens (recorded in the head's card)."""
+    truncated to ``max_length`` tokens (recorded in the head's card). ``data``: the recipe's
+    datasets if already read (:func:`streams.sentiment.recipe.load_recipe_data`)."""
     from streams.sentiment.recipe import TrainReport, _split, load_recipe_data
 
     spec = recipe.finetune
@@ -352,7 +354,7 @@ def finetune_from_recipe(
     rows: dict[str, int] = {}
     train_parts: list[tuple[LowerCache, np.ndarray, np.ndarray]] = []
     holdouts: dict[str, tuple[LowerCache, np.ndarray]] = {}
-    for dataset, texts, labels in load_recipe_data(recipe):
+    for dataset, texts, labels in load_recipe_data(recipe) if data is None else data:
         started = time.monotonic()
         cache = tuner.cache(tuner.tokenize(texts))
         say(

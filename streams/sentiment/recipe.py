@@ -180,9 +180,13 @@ def _split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.
     return np.asarray(sorted(train), dtype=np.int64), np.asarray(sorted(hold), dtype=np.int64)
 
 
-def load_recipe_data(recipe: Recipe) -> list[tuple[DatasetSpec, list[str], np.ndarray]]:
+#: Every dataset of a recipe, read: its spec, texts and label indices (into LABELS).
+RecipeData = list[tuple[DatasetSpec, list[str], np.ndarray]]
+
+
+def load_recipe_data(recipe: Recipe) -> RecipeData:
     """Every dataset of the recipe: its spec, texts and label indices (into LABELS)."""
-    out = []
+    out: RecipeData = []
     for spec in recipe.datasets:
         loaded = load_dataset(
             spec.path,
@@ -205,13 +209,15 @@ def train_from_recipe(
     features_of: Callable[[list[str], tuple[int, ...]], np.ndarray],
     say: Callable[[str], None] = lambda _m: None,
     max_length: int = 128,
+    data: RecipeData | None = None,
 ) -> TrainReport:
     """Load every dataset, embed it, train on the rest and score the holdout of each.
 
     ``max_length`` is the tokens kept per text (``features_of`` must truncate to it; it is
-    recorded in the head's card). A recipe with ``finetune`` trains the encoder's top layers too,
-    on the packaged encoder (torch; ``features_of`` is not used):
-    :func:`streams.sentiment.finetune.finetune_from_recipe`.
+    recorded in the head's card). ``data`` is the recipe's datasets when the caller has read
+    them already (:func:`load_recipe_data`); they are read here otherwise. A recipe with
+    ``finetune`` trains the encoder's top layers too, on the packaged encoder (torch;
+    ``features_of`` is not used): :func:`streams.sentiment.finetune.finetune_from_recipe`.
     """
     if recipe.finetune is not None:
         from streams.sentiment.e5_model import build_model_dir
@@ -220,11 +226,11 @@ def train_from_recipe(
         from streams.settings import Settings
 
         base = build_model_dir(e5_dir(Settings()), say=say)
-        return finetune_from_recipe(recipe, base, say=say, max_length=max_length)
+        return finetune_from_recipe(recipe, base, say=say, max_length=max_length, data=data)
     layers = tuple(recipe.layers)
     parts: list[tuple[str, np.ndarray, np.ndarray, float]] = []
     report_rows: dict[str, int] = {}
-    for spec, texts, labels in load_recipe_data(recipe):
+    for spec, texts, labels in load_recipe_data(recipe) if data is None else data:
         say(f"{spec.name}: embedding {len(texts)} texts ...")
         parts.append((spec.name, features_of(texts, layers), labels, spec.weight))
         report_rows[spec.name] = len(texts)
