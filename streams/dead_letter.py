@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,17 @@ from streams.log_setup import get_logger
 from streams.mention import Rejection
 
 log = get_logger(__name__)
+
+#: The most bytes of an original a dead letter carries. Base64 makes 4 characters of every 3
+#: bytes, and the record must stay under the producer's ``max_request_size`` (1,000,000 bytes in
+#: Faust) and the broker's ``message.max.bytes`` (1 MiB): a record read from Kafka can be almost
+#: that large, and its dead letter, a third larger, was refused by the producer (the validate
+#: agent crashed on it and the record was lost). A larger original is kept in part, with its size
+#: and SHA-256; the whole stays at its source topic, partition and offset.
+ORIGINAL_MAX_BYTES = 600_000
+#: The longest source key a dead letter is keyed by; a longer one (a key of up to 1 MiB reads
+#: from Kafka) is left off, so that the key and the value fit in one record together.
+KEY_MAX_BYTES = 16 * 1024
 
 
 def dead_letter(
@@ -26,9 +38,12 @@ def dead_letter(
     """Value and headers of the record sent to ``mentions.dlq``.
 
     The original travels base64-encoded so that any byte sequence, not only valid UTF-8, survives;
-    the reason also goes into a header so consumers can filter without parsing the value.
+    the reason also goes into a header so consumers can filter without parsing the value. An
+    original over :data:`ORIGINAL_MAX_BYTES` is cut to that many bytes (``original_truncated``),
+    with ``original_size`` and ``original_sha256`` of the whole.
     """
-    record = {
+    original = raw or b""
+    record: dict[str, Any] = {
         "reason": rejection.reason,
         "message": rejection.message,
         "source": {
@@ -37,9 +52,13 @@ def dead_letter(
             "offset": offset,
             "timestamp_ms": timestamp_ms,
         },
-        "original_b64": base64.b64encode(raw or b"").decode("ascii"),
+        "original_b64": base64.b64encode(original[:ORIGINAL_MAX_BYTES]).decode("ascii"),
         "rejected_at": datetime.now(UTC).isoformat(),
     }
+    if len(original) > ORIGINAL_MAX_BYTES:
+        record["original_truncated"] = True
+        record["original_size"] = len(original)
+        record["original_sha256"] = hashlib.sha256(original).hexdigest()
     headers = [("stormvarsel-reason", rejection.reason.encode())]
     return json.dumps(record).encode(), headers
 
@@ -55,7 +74,10 @@ async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection, *, stag
         offset=message.offset,
         timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
     )
-    await dlq.send(key=message.key, value=value, headers=headers)
+    key = message.key
+    if key is not None and len(key) > KEY_MAX_BYTES:
+        key = None
+    await dlq.send(key=key, value=value, headers=headers)
     metrics.MENTIONS_REJECTED.labels(stage=stage, reason=rejection.reason).inc()
     log.info(
         "mention.rejected",
