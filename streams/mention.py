@@ -359,6 +359,8 @@ def validate_object(
     depth = nesting_depth(value)
     if depth > MAX_DEPTH:
         return Rejection("too_deep", f"nested {depth} levels deep; the limit is {MAX_DEPTH}")
+    if has_surrogate(value):  # before the model: it calls one in `text` a bad_value:text
+        return Rejection("not_utf8", "a string holds a lone surrogate, which is not UTF-8")
     try:
         mention = Mention.model_validate(value)
     except ValidationError as exc:
@@ -377,8 +379,6 @@ def validate_object(
             "timestamp_out_of_range",
             f"created_at is {skew:.0f} s in the future (allowed: {limits.max_future_skew_s:.0f} s)",
         )
-    if has_surrogate(value):  # in a field the model does not read; it checks its own
-        return Rejection("not_utf8", "a string holds a lone surrogate, which is not UTF-8")
     return mention
 
 

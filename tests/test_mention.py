@@ -106,6 +106,11 @@ def test_full_mention_keeps_unknown_fields_and_normalises() -> None:
         # lone surrogates where the model does not look: valid, then unencodable downstream
         (json.dumps(base(collector={"title": "hei \ud83d"})).encode(), "not_utf8"),
         (json.dumps(base(extra=["ok", {"\udc80": 1}])).encode(), "not_utf8"),
+        # in the fields the model reads too (a collector cut an emoji's surrogate pair in two):
+        # it said bad_value:text, "unable to parse raw data as a unicode string"
+        (json.dumps(base(text="Nordlys Energi \ud83d")).encode(), "not_utf8"),
+        (json.dumps(base(id="\udc80")).encode(), "not_utf8"),
+        (json.dumps(base(author={"handle": "@kari\ud83d"})).encode(), "not_utf8"),
     ],
 )
 def test_each_defect_has_its_reason(raw: object, reason: str) -> None:
