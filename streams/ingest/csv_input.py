@@ -18,6 +18,7 @@ from streams.ingest.rows import BOM, Row
 from streams.mention import Rejection
 
 _SPOOL_BYTES = 64 * 1024 * 1024  # CSV on standard input: kept in memory up to this, then on disk
+_DELIMITERS = (",", ";", "\t")
 
 
 _WIDE_BOMS = (
@@ -95,12 +96,34 @@ class _LineTap:
         self._line = 0
         self._start = 1
         self._chunks: list[bytes] = []
+        self._first: bytes | None = None  # the first line, when read ahead by delimiter()
+
+    def delimiter(self) -> str:
+        """The header line's cell delimiter: ``,``, or ``;`` (or a tab) when that splits the
+        header into more cells, as in the CSV Excel writes where the decimal mark is a comma
+        (Norway, Sweden, Denmark). Reads the first line ahead; call it before the first row."""
+        if self._first is None:
+            self._first = next(self._lines, b"")
+        header = self._first.removeprefix(BOM).decode("utf-8", errors="replace")
+
+        def width(delimiter: str) -> int:
+            try:
+                return len(next(csv.reader([header], delimiter=delimiter), []))
+            except csv.Error:
+                return 0
+
+        return max(_DELIMITERS, key=width)  # on a tie, the first: the comma
 
     def __iter__(self) -> _LineTap:
         return self
 
     def __next__(self) -> str:
-        data = next(self._lines)
+        if self._first is not None:
+            data, self._first = self._first, None
+            if not data:
+                raise StopIteration
+        else:
+            data = next(self._lines)
         self._line += 1
         if self._line == 1:
             data = data.removeprefix(BOM)
@@ -158,19 +181,17 @@ def _read_header(
 def csv_rows(stream: IO[bytes], transform: Transform) -> Iterator[Row]:
     """Rows of a CSV file with a header line. The header is read (and checked) at once."""
     tap = _LineTap(_as_utf8(stream))
-    reader = csv.reader(tap, strict=True)
+    delimiter = tap.delimiter()
+    reader = csv.reader(tap, strict=True, delimiter=delimiter)
     header = _read_header(tap, reader, transform.mapping)
-    return _csv_body(tap, reader, header)
+    return _csv_body(tap, reader, header, delimiter)
 
 
 def _span(start: int, end: int) -> str:
     return f"line {start}" if start == end else f"lines {start}-{end}"
 
 
-_QUOTE_ENDS_A_CELL = re.compile(r'"(?:,|$)')
-
-
-def _swallowed_row(chunks: Sequence[bytes], width: int) -> int | None:
+def _swallowed_row(chunks: Sequence[bytes], width: int, delimiter: str) -> int | None:
     """The index of a line after the first of a multi-line row that reads as a whole row on its
     own (as many cells as the header) and has a quote right before a comma or the line end, in a
     row whose first line, its quote read as a letter, is a whole row too: the sign of a quote
@@ -181,16 +202,20 @@ def _swallowed_row(chunks: Sequence[bytes], width: int) -> int | None:
     with as many commas as a narrow header has columns (``Jeg har ventet, ringt, og ventet.``).
     """
     lines = [chunk.rstrip(b"\r\n").decode("utf-8", errors="replace") for chunk in chunks]
-    literal = csv.reader(lines[:1], quoting=csv.QUOTE_NONE)
+    literal = csv.reader(lines[:1], quoting=csv.QUOTE_NONE, delimiter=delimiter)
     if len(next(literal, [])) != width:
         return None  # the row goes on past its first line: text, not a swallowed row
+    quote_ends_a_cell = re.compile(f'"(?:{re.escape(delimiter)}|$)')
     for index, text in enumerate(lines[1:], start=1):
-        if _QUOTE_ENDS_A_CELL.search(text) and len(next(csv.reader([text]), [])) == width:
+        cells = next(csv.reader([text], delimiter=delimiter), [])
+        if quote_ends_a_cell.search(text) and len(cells) == width:
             return index
     return None
 
 
-def _csv_body(tap: _LineTap, reader: Iterator[list[str]], header: list[str]) -> Iterator[Row]:
+def _csv_body(
+    tap: _LineTap, reader: Iterator[list[str]], header: list[str], delimiter: str
+) -> Iterator[Row]:
     """Rows after the header. A quoted cell may span lines; when one cannot be closed (an
     unbalanced quote that would swallow every row after it), reading stops with an
     :class:`InputError` naming the line; a multi-line row that looks like swallowed rows is
@@ -223,7 +248,7 @@ def _csv_body(tap: _LineTap, reader: Iterator[list[str]], header: list[str]) -> 
             rejection = Rejection("not_utf8", f"the row is not UTF-8 (byte {exc.start})")
             yield Row(line, lossy, rejection=rejection, raw_bytes=raw_bytes)
             continue
-        swallowed = _swallowed_row(chunks, len(header)) if end > line else None
+        swallowed = _swallowed_row(chunks, len(header), delimiter) if end > line else None
         if error is not None:
             yield Row(line, raw, rejection=Rejection("bad_csv_row", f"unreadable CSV: {error}"))
         elif not cells:
