@@ -1,19 +1,29 @@
-"""``--publish-prefix`` on the real Kafka: the results stay, and a record Kafka refused is an
-error, never a silent gap."""
+"""``--publish-prefix`` on the real Kafka: the results stay, a record Kafka refused is an
+error, never a silent gap, and a prefix whose topics already hold results is refused."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+import shlex
+import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from click.testing import CliRunner, Result
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
 from detectors.episodes import BucketSummary
+from streams.cli import main
 from streams.kafka_local import LocalKafka
-from streams.replay.publish import Publisher
-from streams.replay.source import ReplayError
+from streams.replay import run as replay_run
+from streams.replay.publish import Publisher, delete_command
+from streams.replay.source import ReplayError, ReplayOptionError
+from streams.replay.times import iso_utc
 from streams.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -128,3 +138,177 @@ def test_a_refused_result_is_named_as_refused_every_time(kafka: LocalKafka) -> N
             publisher.send(0, summary("delta", FEB_2015 + n * 60_000), None)
         with pytest.raises(ReplayError, match=r"3 of 3 records were not written .*TooLarge"):
             publisher.close()
+
+
+# --- a prefix whose topics already hold records ---------------------------------------------
+
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
+
+
+def scored_history(kafka: LocalKafka) -> tuple[str, str]:
+    """A ``mentions.scored`` topic of its own (a mention a minute for four hours): the topic
+    prefix and the topic. Scored mentions replay without loading a model."""
+    topic_prefix = f"used{uuid.uuid4().hex[:6]}."
+    topic = f"{topic_prefix}mentions.scored"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    for n in range(4 * 60):
+        t_ms = T0 + n * MINUTE
+        mention = {
+            "id": f"m{n}",
+            "text": "an ordinary day",
+            "created_at_ms": t_ms,
+            "brand": "acme",
+            "platform": "x",
+            "lang": "en",
+            "author": {"id": f"u{n}", "followers": 10},
+            "sentiment": {"label": "neutral"},
+        }
+        producer.send(topic, key=b"acme", value=json.dumps(mention).encode(), timestamp_ms=t_ms)
+    producer.flush()
+    producer.close()
+    return topic_prefix, topic
+
+
+def replay_cli(kafka: LocalKafka, topic_prefix: str, topic: str, prefix: str, out: Path) -> Result:
+    return CliRunner().invoke(
+        main,
+        [
+            "replay", "--quiet",
+            "--from", iso_utc(T0 + HOUR), "--to", iso_utc(T0 + 2 * HOUR),
+            "--topic", topic, "--warmup", "1h",
+            "--publish-prefix", prefix, "--out", str(out),
+        ],
+        env={
+            "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+            "STORMVARSEL_TOPIC_PREFIX": topic_prefix,
+        },
+    )  # fmt: skip
+
+
+def end_offsets(kafka: LocalKafka, topics: list[str]) -> dict[str, int]:
+    """Records per topic (the sum of its partitions' end offsets); -1 for a missing topic."""
+    reader = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    try:
+        existing = reader.topics()
+        counts = {}
+        for topic in topics:
+            if topic not in existing:
+                counts[topic] = -1
+                continue
+            tps = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+            counts[topic] = sum(reader.end_offsets(tps).values())
+        return counts
+    finally:
+        reader.close()
+
+
+def test_a_second_replay_to_a_used_prefix_is_refused_before_it_starts(
+    kafka: LocalKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: topics that existed were "used as they are", so the same replay run twice with the
+    same --publish-prefix appended a second copy of every alert and bucket, and every reader of
+    the topics counted them twice. Now the second run stops while planning, with exit status 2
+    (a bad option), naming each topic holding records and how many, and how to go on."""
+    topic_prefix, topic = scored_history(kafka)
+    prefix = f"pm{uuid.uuid4().hex[:6]}."
+    alerts, buckets = f"{prefix}alerts", f"{prefix}buckets"
+    first = replay_cli(kafka, topic_prefix, topic, prefix, tmp_path / "first")
+    assert first.exit_code == 0, first.output
+    published = end_offsets(kafka, [alerts, buckets])
+    assert published[buckets] > 0 and published[alerts] == 0  # an ordinary day: no alert
+
+    def started(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the replay began reading (or loading the model)")
+
+    monkeypatch.setattr(replay_run, "run_prepared", started)
+    monkeypatch.setattr(replay_run, "read_plan", started)
+    again = replay_cli(kafka, topic_prefix, topic, prefix, tmp_path / "again")
+    assert again.exit_code == 2, again.output
+    message = again.output.strip()
+    assert message.count("\n") == 0, message
+    count = published[buckets]
+    assert message.startswith(
+        f"error: --publish-prefix {prefix!r}: the topic {buckets!r} ({count:,} records) "
+        "already holds records"
+    ), message
+    assert repr(alerts) not in message  # created, but empty: nothing to refuse
+    assert "Choose a prefix no replay has used, or delete that topic first: " in message
+    command = message.split(" first: ", 1)[1]
+    assert command == delete_command(
+        load_settings(kafka_bootstrap_servers=kafka.bootstrap), [buckets]
+    )
+    words = shlex.split(command)
+    assert words[:5] == [
+        "kafka-topics.sh",
+        "--bootstrap-server",
+        kafka.bootstrap,
+        "--delete",
+        "--topic",
+    ]
+    # kafka-topics.sh matches --topic as a regular expression against whole names.
+    assert re.fullmatch(words[5], buckets)
+    assert not re.fullmatch(words[5], buckets.replace(".", "-"))
+    assert not re.fullmatch(words[5], alerts)
+    assert end_offsets(kafka, [alerts, buckets]) == published  # nothing written
+    assert not (tmp_path / "again").exists()  # no report directory left behind
+    monkeypatch.undo()
+
+    # Deleted as the message says, the prefix takes the same replay again: one copy.
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        admin.delete_topics([buckets])
+        deadline = time.monotonic() + 30
+        while buckets in admin.list_topics() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        admin.close()
+    rerun = replay_cli(kafka, topic_prefix, topic, prefix, tmp_path / "rerun")
+    assert rerun.exit_code == 0, rerun.output
+    assert end_offsets(kafka, [alerts, buckets]) == published
+
+
+def test_existing_empty_topics_are_published_to(kafka: LocalKafka, tmp_path: Path) -> None:
+    """Topics created but never written (a replay stopped before its first result, or made by
+    hand beforehand) hold nothing to count twice: they are used as they are."""
+    topic_prefix, topic = scored_history(kafka)
+    prefix = f"pm{uuid.uuid4().hex[:6]}."
+    alerts, buckets = f"{prefix}alerts", f"{prefix}buckets"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin.create_topics([NewTopic(alerts, 1, 1), NewTopic(buckets, 2, 1)])
+    admin.close()
+    result = replay_cli(kafka, topic_prefix, topic, prefix, tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    assert end_offsets(kafka, [alerts, buckets])[buckets] > 0
+
+
+def test_the_publisher_refuses_topics_written_since_the_replay_was_planned(
+    kafka: LocalKafka,
+) -> None:
+    """The check is made again when publishing begins: another replay may have published
+    under the prefix while this one loaded its model. --config's topics count too."""
+    prefix = f"pub{uuid.uuid4().hex[:6]}."
+    settings = load_settings(kafka_bootstrap_servers=kafka.bootstrap, topic_replication=1)
+    earlier = Publisher(settings, prefix, runs=2, partitions=1)
+    earlier.send(1, summary("delta", FEB_2015), None)
+    earlier.close()
+    with pytest.raises(ReplayOptionError) as refused:
+        Publisher(settings, prefix, runs=2, partitions=1)
+    assert f"the topic '{prefix}candidate.buckets' (1 record) already holds" in str(refused.value)
+    assert end_offsets(kafka, [f"{prefix}candidate.buckets"]) == {f"{prefix}candidate.buckets": 1}
+
+
+def test_the_delete_command_names_the_security_settings_file_on_a_secured_cluster() -> None:
+    settings = load_settings(
+        kafka_bootstrap_servers="a:9093,b:9093",
+        kafka_security_protocol="SSL",
+    )
+    command = delete_command(settings, ["r.alerts", "r.candidate.alerts"])
+    assert command.startswith(
+        "kafka-topics.sh --bootstrap-server a:9093,b:9093 --delete "
+        "--topic 'r\\.alerts|r\\.candidate\\.alerts' --command-config client.properties"
+    )

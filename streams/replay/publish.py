@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from detectors.episodes import BucketSummary, EpisodeEvent, Output, canonical_json
 from streams.kafka_clients import client_config, connect_admin
 from streams.log_setup import get_logger
-from streams.replay.source import ReplayError, ReplayOptionError
+from streams.replay.source import ReplayError, ReplayOptionError, consumer
 from streams.settings import Settings
 from streams.topics import PIPELINE_TOPICS
 
@@ -55,11 +57,88 @@ def check_prefix(settings: Settings, prefix: str, runs: int) -> list[tuple[str, 
     return names
 
 
+def held_records(client: KafkaConsumer, names: Iterable[str]) -> dict[str, int]:
+    """Of ``names``, the topics that exist and hold records, with how many (end offset minus
+    first offset, summed over their partitions), in the order given."""
+    wanted = list(dict.fromkeys(names))
+    try:
+        existing = client.topics()  # asks about every topic: a missing one is not auto-created
+        partitions = [
+            TopicPartition(name, part)
+            for name in wanted
+            if name in existing
+            for part in sorted(client.partitions_for_topic(name) or ())
+        ]
+        if not partitions:
+            return {}
+        firsts = client.beginning_offsets(partitions)
+        ends = client.end_offsets(partitions)
+    except KafkaError as exc:
+        raise ReplayError(
+            f"--publish-prefix: cannot tell whether {', '.join(wanted)} already hold records "
+            f"({type(exc).__name__}: {exc}); try again when Kafka answers"
+        ) from None
+    held: dict[str, int] = {}
+    for tp in partitions:
+        count = max(0, ends[tp] - firsts[tp])
+        if count:
+            held[tp.topic] = held.get(tp.topic, 0) + count
+    return {name: held[name] for name in wanted if name in held}
+
+
+def delete_command(settings: Settings, names: Iterable[str]) -> str:
+    """The ``kafka-topics.sh`` command that deletes exactly ``names``: its ``--topic`` is a
+    regular expression matched against whole names (``,`` reads as ``|``), so every ``.`` is
+    escaped, else ``replay.alerts`` would delete ``replay-alerts`` too."""
+    pattern = "|".join(name.replace(".", "\\.") for name in names)
+    command = (
+        f"kafka-topics.sh --bootstrap-server {settings.kafka_bootstrap_servers} "
+        f"--delete --topic {shlex.quote(pattern)}"
+    )
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        command += (
+            " --command-config client.properties (a file with the TLS/SASL client settings "
+            "that STORMVARSEL_KAFKA_* give the replay)"
+        )
+    return command
+
+
+def refuse_used_topics(
+    settings: Settings, prefix: str, client: KafkaConsumer, topics: list[tuple[str, str]]
+) -> None:
+    """Refuse ``prefix`` when one of its ``topics`` already holds records (a replay published
+    there before): this replay's records would follow them and every reader would count both.
+    An existing empty topic (created by a replay stopped before its first result) is fine."""
+    held = held_records(client, [name for pair in topics for name in pair])
+    if not held:
+        return
+    listing = ", ".join(
+        f"{name!r} ({count:,} record{'' if count == 1 else 's'})" for name, count in held.items()
+    )
+    one = len(held) == 1
+    raise ReplayOptionError(
+        f"--publish-prefix {prefix!r}: {'the topic' if one else 'the topics'} {listing} "
+        f"already {'holds' if one else 'hold'} records, most likely an earlier replay's results; "
+        "this replay's would be added after them, and whoever reads "
+        f"{'it' if one else 'them'} (Grafana, a post-mortem script) would see both, the same "
+        "alerts and buckets twice where the ranges overlap. Nothing was replayed. Choose a prefix "
+        f"no replay has used, or delete {'that topic' if one else 'those topics'} first: "
+        f"{delete_command(settings, held)}"
+    )
+
+
 class Publisher:
     """Writes alert records and bucket summaries of each run to its prefixed topics."""
 
     def __init__(self, settings: Settings, prefix: str, runs: int, partitions: int) -> None:
         self.topics = check_prefix(settings, prefix, runs)
+        # ``prepare`` checked already, before the replay began; checked again here, as another
+        # replay may have published there since.
+        client = consumer(settings)
+        try:
+            refuse_used_topics(settings, prefix, client, self.topics)
+        finally:
+            client.close(autocommit=False)
         self._create(settings, partitions)
         try:
             self._producer = KafkaProducer(

@@ -143,10 +143,11 @@ def prepare(settings: Settings, options: ReplayOptions) -> Prepared:
     if options.candidate is not None:
         candidate = with_brand_timezones(options.candidate, settings)
         runs.append(RunSpec(CANDIDATE_LABEL, candidate, options.candidate_source))
+    published: list[tuple[str, str]] = []
     if options.publish_prefix is not None:
         from streams.replay.publish import check_prefix
 
-        check_prefix(settings, options.publish_prefix, len(runs))
+        published = check_prefix(settings, options.publish_prefix, len(runs))
     # A warm-up longer than the epoch means "all history": Kafka refuses negative times.
     warmup_start = max(0, options.start_ms - max(0, options.warmup_ms))
     # Read past the end as far as the live watermark needed to close the range's last buckets.
@@ -156,6 +157,10 @@ def prepare(settings: Settings, options: ReplayOptions) -> Prepared:
     )
     client = consumer(settings)
     try:
+        if options.publish_prefix is not None:  # topics holding records: refused before any work
+            from streams.replay.publish import refuse_used_topics
+
+            refuse_used_topics(settings, options.publish_prefix, client, published)
         plan = plan_range(client, topic, warmup_start, options.end_ms, grace)
         in_range = plan_range(client, topic, options.start_ms, options.end_ms, grace)
         fallback = False
