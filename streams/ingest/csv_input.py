@@ -21,7 +21,7 @@ _SPOOL_BYTES = 64 * 1024 * 1024  # CSV on standard input: kept in memory up to t
 _DELIMITERS = (",", ";", "\t")
 
 
-_WIDE_BOMS = (
+WIDE_BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: its BOM starts the same way
     (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -29,12 +29,12 @@ _WIDE_BOMS = (
 )
 
 
-def _as_utf8(stream: IO[bytes]) -> IO[bytes]:
+def as_utf8(stream: IO[bytes]) -> IO[bytes]:
     """The input as UTF-8 bytes: as it is, or transcoded when a UTF-16/32 byte-order mark starts it
     (Excel's "Unicode text" exports). Such a file is read into memory whole; a byte sequence that
     is not valid in its encoding is an :class:`InputError` naming the line, never replaced."""
     head = stream.read(4)
-    for bom, codec in _WIDE_BOMS:
+    for bom, codec in WIDE_BOMS:
         if head.startswith(bom):
             data = head + stream.read()
             try:
@@ -180,7 +180,7 @@ def _read_header(
 
 def csv_rows(stream: IO[bytes], transform: Transform) -> Iterator[Row]:
     """Rows of a CSV file with a header line. The header is read (and checked) at once."""
-    tap = _LineTap(_as_utf8(stream))
+    tap = _LineTap(as_utf8(stream))
     delimiter = tap.delimiter()
     reader = csv.reader(tap, strict=True, delimiter=delimiter)
     header = _read_header(tap, reader, transform.mapping)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from streams.ingest.csv_input import csv_rows
+from streams.ingest.csv_input import WIDE_BOMS, as_utf8, csv_rows
 from streams.ingest.errors import IngestError
 from streams.ingest.json_input import json_rows, opens_an_object
 from streams.ingest.options import Format, Transform
@@ -15,7 +15,8 @@ from streams.ingest.rows import BOM, Row
 
 
 def read_rows(stream: IO[bytes], fmt: Format, transform: Transform) -> Iterator[Row]:
-    return csv_rows(stream, transform) if fmt == "csv" else json_rows(stream)
+    # A UTF-16/32 byte-order mark: transcoded, as CSV is (PowerShell 5 writes UTF-16 files).
+    return csv_rows(stream, transform) if fmt == "csv" else json_rows(as_utf8(stream))
 
 
 def count_records(path: Path, fmt: Format) -> int | None:
@@ -23,6 +24,9 @@ def count_records(path: Path, fmt: Format) -> int | None:
     try:
         with path.open("rb") as handle:
             if fmt == "jsonl":
+                if handle.read(4).startswith(tuple(bom for bom, _codec in WIDE_BOMS)):
+                    return None  # not counted in its own encoding
+                handle.seek(0)
                 count = 0
                 for line in handle:
                     if not line.removeprefix(BOM).strip():
