@@ -85,7 +85,13 @@ def term_kind(key: str) -> str:
 
 
 class LanguageTable:
-    """TermCounts per language, at most ``max_languages`` of them (further ones pool as "other")."""
+    """TermCounts per language, at most ``max_languages`` of them (further ones pool as "other").
+
+    A full table frees the slot of a language whose (decayed) documents have fallen below
+    ``min_term_count`` for a new language: no term of such a language can be ranked, and
+    otherwise the first languages ever seen (a collector's stray tags on a quiet week: ``tl``,
+    ``ht``, ``et``) would hold the slots for good and send a storm's language to "other".
+    """
 
     def __init__(self, config: DriversConfig) -> None:
         self.config = config
@@ -95,7 +101,23 @@ class LanguageTable:
         key = (lang or "unknown").split("-", 1)[0].lower()
         if key in self.by_lang or len(self.by_lang) < self.config.max_languages - 1:
             return key
-        return "other"
+        spent = self._spent_language()
+        if spent is None:
+            return "other"
+        del self.by_lang[spent]
+        return key
+
+    def _spent_language(self) -> str | None:
+        """The named language with the fewest documents, if below ``min_term_count`` (ties:
+        the first by name, so replay and live free the same one)."""
+        best: tuple[float, str] | None = None
+        for name, counts in self.by_lang.items():
+            if name == "other":
+                continue
+            docs = counts.docs / counts.growth
+            if docs < self.config.min_term_count and (best is None or (docs, name) < best):
+                best = (docs, name)
+        return None if best is None else best[1]
 
     def add(self, lang: str | None, terms: Terms, weight: float) -> None:
         key = self.lang_key(lang)
@@ -194,18 +216,29 @@ class EpisodeEvidence:
                 else:
                     target["other"] = target.get("other", 0) + n
 
-    def explain(self, background: LanguageTable) -> dict[str, Any]:
-        """The episode's drivers, ready for the alert payload."""
+    def explain(
+        self, background: LanguageTable, rest: LanguageTable | None = None
+    ) -> dict[str, Any]:
+        """The episode's drivers, ready for the alert payload. ``background`` holds the brand's
+        usual posts of the episode's group, ``rest`` its other usual posts: a term must stand
+        out against both the group's usual posts and all of them (the lower z counts), so
+        neither the usual complaints (always frequent in negative posts) nor the brand's usual
+        words in a quiet language rank."""
         cfg = self.config
         ranked: dict[str, list[tuple[float, str, str, float]]] = {k: [] for k in KINDS}
         for lang, fg in self.terms.by_lang.items():
-            bg = background.by_lang.get(lang)
+            own = background.by_lang.get(lang)
+            other = rest.by_lang.get(lang) if rest is not None else None
             for key, _ in fg.counter.most_common(3 * cfg.counter_capacity):
                 c, n = fg.share(key)
                 if c < cfg.min_term_count:
                     continue
-                cb, nb = bg.share(key) if bg is not None else (0.0, 0.0)
+                cb, nb = own.share(key) if own is not None else (0.0, 0.0)
                 z = _log_odds_z(c, n, cb, nb, cfg.prior_rate, cfg.prior_strength)
+                if rest is not None and z > 0:
+                    co, no = other.share(key) if other is not None else (0.0, 0.0)
+                    z_all = _log_odds_z(c, n, cb + co, nb + no, cfg.prior_rate, cfg.prior_strength)
+                    z = min(z, z_all)
                 if z > 0:
                     ranked[term_kind(key)].append((z, key, lang, c))
         out: dict[str, Any] = {}

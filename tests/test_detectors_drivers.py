@@ -10,10 +10,11 @@ from detectors.brand import BrandDetector
 from detectors.buckets import OpenBucket
 from detectors.config import DetectorConfig, DriversConfig
 from detectors.counters import TopK
-from detectors.drivers import EpisodeEvidence
+from detectors.drivers import EpisodeEvidence, LanguageTable
 from detectors.episodes import EpisodeEvent
 from detectors.events import MentionEvent
 from detectors.replay import replay
+from detectors.text import Terms
 from detectors.timeslots import hour_of_day
 from tests.detector_support import DAY, HOUR, MINUTE, T0, daily_rate, stream
 
@@ -146,3 +147,96 @@ def test_a_storms_language_mix_is_its_complaints() -> None:
     assert OpenBucket.from_state(saved).negative_languages == {"sv": 2}
     del saved["negative_languages"], saved["negative_platforms"]  # a state saved before 2026-12
     assert OpenBucket.from_state(saved).negative_languages == {}
+
+
+def _lang(events: object, code: str) -> list[MentionEvent]:
+    return [replace(e, lang=code) for e in events]  # type: ignore[attr-defined]
+
+
+def _storm_drivers(events: list[MentionEvent]) -> dict[str, list[dict[str, object]]]:
+    config = DetectorConfig.from_dict({"bucket_minutes": 5})
+    storms = [
+        o
+        for o in replay(sorted(events, key=lambda e: (e.event_ms, e.mention_id)), config)
+        if isinstance(o, EpisodeEvent) and o.episode["kind"] == "storm"
+    ]
+    assert storms, "no storm"
+    return dict(storms[-1].episode["drivers"])
+
+
+def test_a_storm_in_a_language_the_brand_rarely_hears_is_explained_by_its_own_words() -> None:
+    """An English-speaking brand's Swedish storm (86% of the storm's complaints): its drivers
+    were the brand's usual English complaints ("answers", "customer", "never" at z 5.7), and no
+    Swedish word at all. Negative posts were weighed against all the brand's posts, so the
+    usual complaints always stood out in a language the storm did not dilute, while a word
+    the background had never seen could not reach z 3."""
+    normal = _lang(stream("acme", T0, 8 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "en")
+    start = T0 + 7 * DAY + 12 * HOUR
+    storm = _lang(
+        stream("acme", start, 90, lambda t: 12.0, 1.0, 0.0, seed=7, texts=["bankid fungerar inte"]),
+        "sv",
+    )
+    words = _storm_drivers([*normal, *storm])["words"]
+    assert [(w["term"], w["lang"]) for w in words[:2]] == [("bankid", "sv"), ("fungerar", "sv")]
+
+
+def test_a_same_language_storm_still_ranks_its_new_words_over_the_usual_complaints() -> None:
+    normal = _lang(stream("acme", T0, 8 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "en")
+    start = T0 + 7 * DAY + 12 * HOUR
+    storm = _lang(
+        stream(
+            "acme",
+            start,
+            90,
+            lambda t: 12.0,
+            1.0,
+            0.0,
+            seed=7,
+            texts=["#boycottacme the recall was hidden", "hidden recall #boycottacme"],
+        ),
+        "en",
+    )
+    drivers = _storm_drivers([*normal, *storm])
+    terms = [w["term"] for w in drivers["words"]]
+    assert set(terms[:2]) == {"recall", "hidden"}, terms
+    assert not {"answers", "customer", "refund"} & set(terms[:4]), terms
+    assert drivers["hashtags"][0]["term"] == "#boycottacme"
+
+
+def test_a_full_language_table_frees_only_a_spent_language() -> None:
+    """The slot goes to the new language only when an old one's decayed documents are below
+    min_term_count (its terms can no longer rank); else the new one pools as "other"."""
+    config = DriversConfig(max_languages=3, min_term_count=3.0, counter_capacity=10)
+    table = LanguageTable(config)
+    table.add("en", Terms(("late",), (), ()), 10.0)
+    table.add("tl", Terms(("odd",), (), ()), 1.0)
+    table.add("sv", Terms(("sen",), (), ()), 5.0)
+    assert sorted(table.by_lang) == ["en", "sv"]  # tl (1 document) made room
+    table.add("da", Terms(("sent",), (), ()), 5.0)
+    assert sorted(table.by_lang) == ["en", "other", "sv"]  # none spent: da pools
+    table.decay(3 * 60.0, 60.0)  # sv falls to 5/8 documents, en to 10/8
+    table.add("nb", Terms(("seint",), (), ()), 5.0)
+    assert sorted(table.by_lang) == ["en", "nb", "other"]  # the fewest documents leaves first
+
+
+def test_a_state_saved_with_one_background_restores_it_for_both_groups() -> None:
+    """States saved before the backgrounds were split by sentiment hold one background of all
+    posts: both groups start from it (a week of decay replaces it), so an upgrade keeps the
+    brand's drivers instead of starting from nothing, and an open storm is still abandoned
+    with its words."""
+    config = DetectorConfig.from_dict({"bucket_minutes": 5})
+    detector = BrandDetector("acme", config)
+    normal = _lang(stream("acme", T0, 3 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "en")
+    for event in normal:
+        detector.observe(event)
+    detector.advance(T0 + 3 * DAY)
+    state = json.loads(json.dumps(detector.to_state()))
+    old = dict(state)
+    old["background"] = old.pop("backgrounds")["other"]
+    restored = BrandDetector.from_state(old, config)
+    for table in restored.backgrounds.values():
+        assert table.to_state() == state["backgrounds"]["other"]
+    assert json.loads(json.dumps(restored.to_state()))["backgrounds"].keys() == {
+        "negative",
+        "other",
+    }
