@@ -108,11 +108,12 @@ def _frozen_features(
     (STORMVARSEL_SENTIMENT_MAX_LENGTH): training must see what scoring will see."""
     from streams.sentiment.e5_model import build_model_dir
     from streams.sentiment.e5_scorer import E5Scorer, Head
-    from streams.sentiment.factory import e5_dir, ensure_onnx
+    from streams.sentiment.factory import building_in_cache, e5_dir, ensure_onnx
     from streams.sentiment.recipe import scorer_features
 
-    model_dir = build_model_dir(e5_dir(settings), say=say)
-    onnx = ensure_onnx(model_dir, layers, say=say) / "encoder-int8.onnx"
+    with building_in_cache(settings):
+        model_dir = build_model_dir(e5_dir(settings), say=say)
+        onnx = ensure_onnx(model_dir, layers, say=say) / "encoder-int8.onnx"
     encoder = E5Scorer(
         model_dir,
         Head.placeholder(layers),

@@ -903,3 +903,33 @@ def test_amtool_check_config(compose: dict[str, Any], tmp_path: Path, version: s
                     f'--template.text={{{{ template "{name}" . }}}}',
                 ]
             )
+
+
+def test_the_model_cache_belongs_to_the_worker_user(compose: dict[str, Any]) -> None:
+    """The image built its model cache as root (a+rX): a head of one's own
+    (STORMVARSEL_SENTIMENT_HEAD) needs its encoder or layer set built beside the shipped one on
+    first use, and the worker, uid 10001, could not write there."""
+    instructions = dockerfile_instructions(dockerfile_path(compose, WORKER))
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    runtime = instructions[last_from:]
+    cache = dockerfile_env(dockerfile_path(compose, WORKER))["STORMVARSEL_CACHE_DIR"]
+    user = None
+    for keyword, args in runtime:
+        if keyword == "USER":
+            user = args.split(":")[0]
+        if keyword == "RUN" and "stormvarsel models install" in args:
+            assert user == "10001", f"models install runs as {user or 'root'}, not the worker"
+            break
+    else:
+        raise AssertionError("the image does not run `stormvarsel models install`")
+    owned = [
+        args
+        for keyword, args in runtime
+        if keyword == "RUN" and "chown -R stormvarsel:stormvarsel" in args
+    ]
+    assert any(
+        cache.startswith(path)
+        for args in owned
+        for path in args.split("chown -R stormvarsel:stormvarsel", 1)[1].split()
+        if path.startswith("/")
+    ), f"{cache} is not owned by the worker's user"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,31 @@ class ScorerUnavailable(StormvarselError):
     """The configured backend cannot run here; the message says what to do."""
 
 
+class ModelCacheError(ScorerUnavailable):
+    """The encoder a head needs is not built yet and cannot be built in the model cache."""
+
+
+@contextlib.contextmanager
+def building_in_cache(settings: Settings) -> Iterator[None]:
+    """Turn a file error while preparing the encoder into one line that says what to do.
+
+    The first use of a head, or of a layer set, builds its encoder files in the cache (about a
+    minute). A read-only cache (a container image's, a shared install) failed there with a
+    traceback from deep in the export."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or settings.models_dir
+        raise ModelCacheError(
+            f"cannot prepare the sentiment encoder in the model cache: {where}: "
+            f"{exc.strerror or exc}. The encoder a head needs is built there once (about a "
+            "minute) the first time the head, or its layer set, is used: make "
+            "STORMVARSEL_CACHE_DIR a writable directory, or build it ahead where the cache is "
+            "writable with `stormvarsel models install` (STORMVARSEL_SENTIMENT_HEAD set to the "
+            "head)"
+        ) from None
+
+
 def e5_dir(settings: Settings) -> Path:
     return settings.models_dir / "multilingual-e5-small"
 
@@ -40,8 +66,9 @@ def install_e5(settings: Settings, say: Callable[[str], None] = lambda _m: None)
     from streams.sentiment.e5_scorer import SHIPPED_HEAD, Head
 
     head = Head.load(settings.sentiment_head or SHIPPED_HEAD)
-    model_dir = encoder_dir(settings, head, say=say)
-    ensure_onnx(model_dir, head.layers, say=say)
+    with building_in_cache(settings):
+        model_dir = encoder_dir(settings, head, say=say)
+        ensure_onnx(model_dir, head.layers, say=say)
     return model_dir
 
 
@@ -129,8 +156,9 @@ def load_scorer(
                 hint="the head was trained on texts truncated differently from how they are "
                 "scored; set STORMVARSEL_SENTIMENT_MAX_LENGTH to the trained value or retrain",
             )
-        model_dir = encoder_dir(settings, head, say=say)
-        ensure_onnx(model_dir, head.layers, say=say)
+        with building_in_cache(settings):
+            model_dir = encoder_dir(settings, head, say=say)
+            ensure_onnx(model_dir, head.layers, say=say)
         onnx = "encoder-int8.onnx" if settings.sentiment_runtime == "onnx-int8" else "encoder.onnx"
         return E5Scorer(
             model_dir,
