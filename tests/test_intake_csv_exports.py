@@ -6,8 +6,11 @@ text held a comma), with no word of the delimiter."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from streams.ingest import Transform
+import pytest
+
+from streams.ingest import IngestError, Transform, count_records
 from streams.ingest.options import build_transform
 from tests.test_ingest import ingest_with
 
@@ -52,3 +55,36 @@ def test_a_semicolon_export_with_a_stray_quote_is_refused_not_sent_as_one_mentio
     report, sink = ingest_with(data, "csv")
     assert [r.key for r in sink.sent] == [b"c3"]
     assert report.rejected["bad_csv_row"].lines == [2]
+
+
+def test_required_columns_named_but_for_case_or_spaces_are_one_error_naming_them() -> None:
+    """A header ``ID,Text,Created At`` had every row refused as ``missing_field:id``, with no
+    word of the columns it has."""
+    data = f"ID,Text,Created At,Likes\nc1,Hei,{T0},3\nc2,Hallo,{T1},4\n".encode()
+    with pytest.raises(IngestError) as caught:
+        ingest_with(data, "csv")
+    message = str(caught.value)
+    assert "the CSV has no column 'id' or 'text' or 'created_at'" in message
+    assert "--map id=ID --map text=Text --map 'created_at=Created At'" in message
+    assert message.startswith("line 1:") or ": line 1:" in message
+
+    transform = build_transform(["id=ID", "text=Text", "created_at=Created At"], [], None, None)
+    report, sink = ingest_with(data, "csv", transform=transform)
+    assert not report.rejected
+    assert [r.key for r in sink.sent] == [b"c1", b"c2"]
+
+
+def test_a_column_like_a_required_one_beside_it_or_a_set_value_is_no_error() -> None:
+    data = f"id,ID,text,created_at\nc1,X1,Hei,{T0}\n".encode()
+    report, sink = ingest_with(data, "csv")
+    assert not report.rejected and json.loads(sink.sent[0].value)["ID"] == "X1"
+    data = b"id,Text\nc1,Hei\n"
+    transform = build_transform(["text=Text"], [f"created_at={T0}"], None, None)
+    report, sink = ingest_with(data, "csv", transform=transform)
+    assert not report.rejected and len(sink.sent) == 1
+
+
+def test_the_progress_total_counts_a_mapped_header_like_a_required_column(tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    source.write_text(f"ID,text,created_at\nc1,Hei,{T0}\nc2,Hallo,{T1}\n")
+    assert count_records(source, "csv", build_transform(["id=ID"], [], None, None)) == 2

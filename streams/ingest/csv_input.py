@@ -7,9 +7,10 @@ import codecs
 import csv
 import io
 import re
+import shlex
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 from streams.ingest.errors import InputError, OptionError
@@ -139,9 +140,7 @@ class _LineTap:
         return start, start + max(len(chunks), 1) - 1, chunks
 
 
-def _read_header(
-    tap: _LineTap, reader: Iterator[list[str]], mapping: Mapping[str, str]
-) -> list[str]:
+def _read_header(tap: _LineTap, reader: Iterator[list[str]], transform: Transform) -> list[str]:
     """The column names; an empty name marks a column without one (see :func:`_csv_body`)."""
     try:
         header = [name.strip() for name in next(reader)]
@@ -168,14 +167,45 @@ def _read_header(
             )
         if name:
             seen[name] = number
-    for target, source in mapping.items():
+    for target, source in transform.mapping.items():
         if source not in seen:
             named = ", ".join(name for name in header if name)
             raise OptionError(
                 "--map",
                 f"{target}={source}: the CSV has no column {source!r} (its columns: {named})",
             )
+    _check_required_columns(header, transform)
     return header
+
+
+_REQUIRED = ("id", "text", "created_at")
+
+
+def _folded(name: str) -> str:
+    return re.sub(r"[\s_-]+", "_", name.strip().lower())
+
+
+def _check_required_columns(header: Sequence[str], transform: Transform) -> None:
+    """A required field that no column, ``--map`` or ``--set`` gives, while a column is named
+    like it but for case, spaces or dashes (``ID``, ``Created At``): every row would be refused
+    as ``missing_field``, with no word of the column; one error says it instead."""
+    sources = set(transform.mapping.values())
+    given = {name for name in header if name and name not in sources}
+    given |= set(transform.mapping) | set(transform.constants)
+    alike: dict[str, str] = {}
+    for field_name in _REQUIRED:
+        if field_name not in given:
+            named = [name for name in header if name and _folded(name) == field_name]
+            if named:
+                alike[field_name] = named[0]
+    if alike:
+        missing = " or ".join(repr(field_name) for field_name in alike)
+        columns = " and ".join(repr(name) for name in alike.values())
+        maps = " ".join(f"--map {shlex.quote(f'{f}={name}')}" for f, name in alike.items())
+        raise InputError(
+            f"line 1: the CSV has no column {missing}, which every mention needs, but has "
+            f"{columns}: column names are matched exactly; add {maps} (or rename the columns)"
+        )
 
 
 def csv_rows(stream: IO[bytes], transform: Transform) -> Iterator[Row]:
@@ -183,7 +213,7 @@ def csv_rows(stream: IO[bytes], transform: Transform) -> Iterator[Row]:
     tap = _LineTap(as_utf8(stream))
     delimiter = tap.delimiter()
     reader = csv.reader(tap, strict=True, delimiter=delimiter)
-    header = _read_header(tap, reader, transform.mapping)
+    header = _read_header(tap, reader, transform)
     return _csv_body(tap, reader, header, delimiter)
 
 

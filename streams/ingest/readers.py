@@ -19,8 +19,9 @@ def read_rows(stream: IO[bytes], fmt: Format, transform: Transform) -> Iterator[
     return csv_rows(stream, transform) if fmt == "csv" else json_rows(as_utf8(stream))
 
 
-def count_records(path: Path, fmt: Format) -> int | None:
-    """How many records a file holds, for the progress bar's total (None when it cannot tell)."""
+def count_records(path: Path, fmt: Format, transform: Transform | None = None) -> int | None:
+    """How many records a file holds, for the progress bar's total (None when it cannot tell).
+    A CSV is read with the run's ``transform``: its header is checked against the mapping."""
     try:
         with path.open("rb") as handle:
             if fmt == "jsonl":
@@ -36,7 +37,7 @@ def count_records(path: Path, fmt: Format) -> int | None:
                         return None  # an array, or objects over lines: not counted before read
                     count += 1
                 return count
-            return sum(1 for _row in csv_rows(handle, Transform()))
+            return sum(1 for _row in csv_rows(handle, transform or Transform()))
     except (OSError, IngestError):
         return None
 

@@ -262,7 +262,11 @@ def _stdin() -> IO[bytes]:
 def _progress_for(options: IngestOptions, console: Console | None) -> ProgressView | None:
     if console is None:
         return None
-    total = count_records(options.source, options.format) if options.source is not None else None
+    total = (
+        count_records(options.source, options.format, options.transform)
+        if options.source is not None
+        else None
+    )
     if total is not None and options.limit is not None:
         total = min(total, options.limit)
     return RichProgress(total, console, sorting=options.sort)
