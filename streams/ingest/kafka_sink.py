@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, UnknownError
 
 from streams.ingest.errors import IngestError
 from streams.ingest.mapping import Ready
@@ -50,7 +51,23 @@ class KafkaSink:
         future.add_errback(on_done)
 
     def flush(self, timeout_s: float) -> None:
-        self._producer.flush(timeout=timeout_s)
+        """Wait up to ``timeout_s`` until Kafka has answered every record sent.
+
+        A batch the broker refuses as too large (the topic's ``max.message.bytes``) is split by
+        kafka-python and its halves sent again, but a flush under way then raises
+        ``UnknownError('Future not done')`` at once: it waits on the batch that was split, which
+        is never completed. Ingest then gave up on every record not yet answered, the good ones
+        in that batch too, as "not confirmed". Flushing again waits for the halves.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._producer.flush(timeout=max(deadline - time.monotonic(), 0.0))
+                return
+            except UnknownError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         try:
