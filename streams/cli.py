@@ -19,6 +19,10 @@ from streams.cli_support import (
     FiniteFloatRange,
     NonEmptyPath,
     WholeNumberRange,
+    confirm_or_stop,
+    exit_interrupted,
+    interruptible,
+    leaves_on_interrupt,
 )
 from streams.errors import ConfigError, StormvarselError
 from streams.settings import (
@@ -198,6 +202,7 @@ def _local_kafka(data_dir: Path | None, settings: Settings | None = None) -> Any
 
 
 @kafka.command("fetch")
+@interruptible("nothing installed: a download in progress is redone by the next fetch or start")
 @friendly_errors
 def kafka_fetch() -> None:
     """Fetch the broker's jars from Maven Central into the cache (start does this when needed)."""
@@ -216,9 +221,14 @@ def kafka_fetch() -> None:
     show_default=True,
     help="Seconds to wait for readiness.",
 )
+# A broker it had launched is stopped again by start() itself, which says so.
+@interruptible("this start left no broker running")
 @friendly_errors
 def kafka_start(data_dir: Path | None, timeout: float) -> None:
-    """Start the broker in the background and wait until it serves clients."""
+    """Start the broker in the background and wait until it serves clients.
+
+    Exit 0: ready, or running already; 1: it could not start; 130: interrupted (a broker this
+    start launched is stopped again)."""
     import time
 
     settings = _settings()  # once: its warnings about unknown variables too
@@ -262,6 +272,9 @@ def _warn_if_clients_look_elsewhere(settings: Settings, bootstrap: str) -> None:
 
 @kafka.command("stop")
 @_data_dir_option
+@interruptible(
+    "the broker may still be stopping (it was sent SIGTERM); `stormvarsel kafka status` tells"
+)
 @friendly_errors
 def kafka_stop(data_dir: Path | None) -> None:
     """Stop the broker and wait until its process has exited."""
@@ -308,9 +321,15 @@ _kafka_timeout_option = click.option(
 
 @topics.command("create")
 @_kafka_timeout_option
+@interruptible(
+    "topics created before it stay (logged as topic.created); run it again to create the rest"
+)
 @friendly_errors
 def topics_create(timeout: float) -> None:
-    """Create missing topics with the configured partition and replication counts."""
+    """Create missing topics with the configured partition and replication counts.
+
+    Exit 0: every pipeline topic exists; 1: Kafka unreachable or refusing; 130: interrupted
+    (the topics created before it stay)."""
     from streams.kafka_clients import kafka_logs_quiet
     from streams.topics import PIPELINE_TOPICS, ensure_topics
 
@@ -375,13 +394,16 @@ def _baselines(
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_discard_baselines_option
 @_kafka_timeout_option
+@interruptible("nothing was changed")
 @friendly_errors
 def topics_reset_state(yes: bool, discard_baselines: bool, timeout: float) -> None:
     """Delete the worker's state topics (its tables' changelogs), e.g. after a pipeline topic
     got more partitions. Every worker of STORMVARSEL_APP_ID must be stopped. Their next start
     creates them afresh: de-duplication memory is gone; each brand's detector (baselines, storm
     state) and firing storm alerts are carried over unless --discard-baselines; committed
-    offsets, so the mentions already read, stay."""
+    offsets, so the mentions already read, stay.
+
+    Exit 0: done; 1: refused, or not confirmed (nothing changed); 130: interrupted."""
     from streams.kafka_clients import kafka_logs_quiet
     from streams.topics import reset_state_topics, state_topics
 
@@ -392,13 +414,21 @@ def topics_reset_state(yes: bool, discard_baselines: bool, timeout: float) -> No
     if not names:
         click.echo(f"No state topics of app id {settings.app_id!r}: nothing to delete.")
         if discard_baselines:
+            leaves_on_interrupt(
+                f"the detectors kept for app id {settings.app_id!r} may be partly discarded; "
+                "run it again to finish"
+            )
             with kafka_logs_quiet():
                 step()
             click.echo("\n".join(said))
         return
     if not yes:
         click.echo("\n".join(names))
-        click.confirm(f"Delete these {len(names)} topics?", abort=True)
+        confirm_or_stop(f"Delete these {len(names)} topics?")
+    leaves_on_interrupt(
+        "some state topics may be deleted already (the brands' detectors were saved first); "
+        "run `stormvarsel topics reset-state` again to delete the rest"
+    )
     with kafka_logs_quiet():
         deleted = reset_state_topics(settings, timeout_s=timeout, before_delete=step)
     click.echo(f"Deleted {len(deleted)} state topics of app id {settings.app_id!r}.")
@@ -422,6 +452,7 @@ def topics_reset_state(yes: bool, discard_baselines: bool, timeout: float) -> No
 )
 @_discard_baselines_option
 @_kafka_timeout_option
+@interruptible("nothing was changed")
 @friendly_errors
 def topics_grow(
     partitions: int, yes: bool, force: bool, discard_baselines: bool, timeout: float
@@ -432,7 +463,10 @@ def topics_grow(
 
     Every worker of STORMVARSEL_APP_ID must be stopped, and they must have read every scored
     mention and alert record: read after the growth, those would be counted on their brand's old
-    partition."""
+    partition.
+
+    Exit 0: grown, or nothing to grow; 1: refused, or not confirmed (nothing changed);
+    130: interrupted."""
     from streams.kafka_clients import kafka_logs_quiet
     from streams.topic_growth import check_read, grow_topics, plan_growth
     from streams.topics import state_topics
@@ -457,7 +491,12 @@ def topics_grow(
     check_read(plan, force=force)
     step, said = _baselines(settings, discard_baselines, timeout)
     if not yes:
-        click.confirm("Grow these topics and delete the state topics?", abort=True)
+        confirm_or_stop("Grow these topics and delete the state topics?")
+    leaves_on_interrupt(
+        "some topics may have grown (Kafka cannot take partitions back) and some state topics "
+        f"be deleted; run `stormvarsel topics grow --partitions {partitions}` again to grow the "
+        "rest, and `stormvarsel topics reset-state` if it finds nothing to grow"
+    )
     with kafka_logs_quiet():
         deleted = grow_topics(settings, plan, force=force, timeout_s=timeout, before_growth=step)
     click.echo(
@@ -631,8 +670,7 @@ def ingest(
     except OptionError as exc:
         raise click.BadParameter(exc.message, param_hint=f"'{exc.option}'") from None
     except KeyboardInterrupt:
-        click.echo("interrupted before anything was sent", err=True)
-        sys.exit(130)
+        exit_interrupted("nothing was sent")
     for line in summary_lines(report, allow_rejects=allow_rejects):
         click.echo(line)
     sys.exit(report.exit_code(allow_rejects=allow_rejects))
@@ -648,12 +686,27 @@ def ingest(
     show_default=True,
     help="Seconds to keep trying to reach Kafka at start-up.",
 )
+@interruptible(
+    "the worker stopped while starting, before it read any mention "
+    "(pipeline topics it had created stay)"
+)
 @friendly_errors
 def worker(wait_for_kafka: float) -> None:
-    """Run the stream-processing worker (stop it with SIGTERM or Ctrl-C)."""
+    """Run the stream-processing worker until SIGTERM or Ctrl-C (SIGINT) stops it.
+
+    Both stop it the same clean way: the stages finish, the offsets of what they processed are
+    committed and the producer is flushed, so the next start goes on from there. Exit 0: stopped
+    by SIGTERM; 1: it could not start or run (Kafka unreachable, ...); 2: a bad setting or
+    configuration; 130: stopped by Ctrl-C.
+    """
+    import signal
+
     from streams.worker import run_worker
 
-    run_worker(_settings(), wait_for_kafka_s=wait_for_kafka)
+    if run_worker(_settings(), wait_for_kafka_s=wait_for_kafka) == signal.SIGINT:
+        exit_interrupted(
+            "the worker shut down cleanly, as on SIGTERM: offsets committed, producer flushed"
+        )
 
 
 # --- replay ---
@@ -744,7 +797,8 @@ def replay(
     worker's code (nothing live is touched: no pages, no writes to live topics, no committed
     offsets) and writes an HTML report, a Markdown summary and CSV files to --out. Exit 0: done;
     1: no data in the range, Kafka unreachable, or the report could not be written; 2: a bad
-    option or configuration (--out unusable, or no record readable as the --input stage).
+    option or configuration (--out unusable, or no record readable as the --input stage);
+    130: interrupted.
     """
     from streams.replay.command import CommandOptions, OptionError, run_command
 
@@ -772,15 +826,13 @@ def replay(
     except OptionError as exc:
         raise click.BadParameter(exc.message, param_hint=f"'{exc.option}'") from None
     except KeyboardInterrupt:
-        click.echo("interrupted; no report written", err=True)
-        if publish_prefix is not None:
-            # Results are published as they come: the topics now hold part of the range.
-            click.echo(
-                f"the topics {publish_prefix}* hold a partial result; delete them, or publish "
-                "the next replay under another --publish-prefix",
-                err=True,
-            )
-        sys.exit(130)
+        if publish_prefix is None:
+            exit_interrupted("no report written")
+        # Results are published as they come: the topics now hold part of the range.
+        exit_interrupted(
+            f"no report written; the topics {publish_prefix}* hold a partial result: delete "
+            "them, or publish the next replay under another --publish-prefix"
+        )
     for line in lines:
         click.echo(line)
 
@@ -830,6 +882,10 @@ def models() -> None:
 
 
 @models.command("install")
+@interruptible(
+    "the steps finished before it stay in the cache; the next `stormvarsel models install` "
+    "redoes the interrupted one (its files are built beside, as .partial, and renamed at the end)"
+)
 @friendly_errors
 def models_install() -> None:
     """Build the offline e5 encoder and its ONNX runtime files in the cache (once; ~1 minute)."""
@@ -847,6 +903,20 @@ def _register_subcommands() -> None:
     sentiment_group.add_command(train_command)
     main.add_command(sentiment_group)
     main.add_command(eval_group)
+    # Ctrl-C in these: what each leaves, from what its module writes and when.
+    leaves = {
+        ("eval", "nab"): "nothing printed; --results-dir, if given, holds results only if every "
+        "data file had been scored",
+        ("eval", "airline"): "nothing printed or written",
+        ("sentiment", "eval"): "no report; a --predictions file is written only at the end",
+        ("sentiment", "train"): "no head written; encoder files built before it stay in the cache",
+    }
+    for (group_name, name), state in leaves.items():
+        group = main.commands[group_name]
+        assert isinstance(group, click.Group)
+        command = group.commands[name]
+        if command.callback is not None:
+            command.callback = interruptible(state)(command.callback)
 
 
 _register_subcommands()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import tempfile
 from pathlib import Path
 
@@ -52,8 +53,26 @@ def check_sentiment_head(settings: Settings) -> None:
         raise ConfigError(f"STORMVARSEL_SENTIMENT_HEAD: {exc}") from None
 
 
-def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
-    """Block until the worker stops (SIGTERM or SIGINT shut it down cleanly)."""
+class _Worker(faust.Worker):  # type: ignore[misc]
+    """faust's Worker, remembering which signal stopped it: SIGTERM and SIGINT shut it down
+    the same clean way, but the command exits 130 after a Ctrl-C, 0 after SIGTERM."""
+
+    stopped_by: signal.Signals | None = None
+
+    def _on_sigint(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGINT
+        super()._on_sigint()
+
+    def _on_sigterm(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGTERM
+        super()._on_sigterm()
+
+
+def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> signal.Signals | None:
+    """Block until the worker stops: SIGTERM or SIGINT shut it down cleanly (offsets committed,
+    producer flushed), and the signal is returned. A Ctrl-C before Faust has installed its
+    handlers (while checking the settings, waiting for Kafka, creating topics) is a
+    ``KeyboardInterrupt``; nothing has been read then."""
     config = configure_logging(settings.log_level, settings.log_format)
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
     load_detector_config(settings)  # and on a bad detector configuration
@@ -84,7 +103,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
         web=f"http://{settings.web_host}:{settings.web_port}",
         alertmanager=[redact_url(url) for url in settings.alertmanager_url_list] or None,
     )
-    worker = faust.Worker(
+    worker = _Worker(
         app,
         loglevel=settings.log_level,
         logging_config=config,
@@ -92,5 +111,11 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> None:
         redirect_stdouts=False,
     )
     # mode's Worker installs SIGTERM/SIGINT handlers that stop every service (committing offsets,
-    # flushing the producer) and then exits; execute_from_commandline never returns.
-    worker.execute_from_commandline()
+    # flushing the producer) and then exits 0 either way; execute_from_commandline never returns.
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    log.info("worker.stopped", signal=None if worker.stopped_by is None else worker.stopped_by.name)
+    return worker.stopped_by

@@ -215,7 +215,9 @@ def test_grow_on_the_command_line(settings: Settings, admin: KafkaAdminClient) -
         )
 
     declined = run(answer="n\n")
-    assert declined.returncode == 1 and "Aborted" in declined.stderr
+    assert declined.returncode == 1, declined.stderr  # not confirmed: not an interrupt (130)
+    assert "Not confirmed: nothing was changed." in declined.stderr
+    assert "Aborted" not in declined.stderr
     assert f"{settings.topic(MENTIONS_SCORED):<24} 2 -> 4" in declined.stdout
     assert f"{settings.app_id}-detector-state-changelog" in declined.stdout
     assert counts(admin, pipeline(settings)) == dict.fromkeys(pipeline(settings), 2)

@@ -152,6 +152,10 @@ def test_worker_stops_cleanly_on_sigterm(worker: RunningWorker) -> None:
     events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any(e.get("event") == "worker.starting" for e in events)
     assert any(e.get("logger", "").startswith("faust") for e in events)
+    # SIGTERM is a clean stop, exit 0; Ctrl-C stops it the same way but exits 130
+    # (tests/test_cli_interrupts.py).
+    assert any(e.get("event") == "worker.stopped" and e["signal"] == "SIGTERM" for e in events)
+    assert "interrupted" not in log
 
 
 def test_worker_without_kafka_fails_with_clear_message(tmp_path: Path) -> None:
@@ -414,7 +418,9 @@ def test_reset_state_on_the_command_line(kafka: LocalKafka, tmp_path: Path) -> N
     declined = subprocess.run(
         command, env=env, input="n\n", capture_output=True, text=True, timeout=60
     )
-    assert declined.returncode == 1 and "Aborted" in declined.stderr
+    assert declined.returncode == 1, declined.stderr  # not confirmed: not an interrupt (130)
+    assert "Not confirmed: nothing was changed." in declined.stderr
+    assert "Aborted" not in declined.stderr
     assert f"{settings.app_id}-mention-ids-changelog" in declined.stdout
     assert state_topics(settings)  # nothing deleted
     done = subprocess.run([*command, "--yes"], env=env, capture_output=True, text=True, timeout=60)
