@@ -32,6 +32,7 @@ from streams.settings import (
     MAX_TOPIC_PARTITIONS,
     Settings,
     env_origin,
+    file_problems,
     idle_settings,
     load_settings,
     unknown_variables,
@@ -107,8 +108,24 @@ def config() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of aligned text.")
 @friendly_errors
 def config_show(as_json: bool) -> None:
-    """Print the effective settings (secrets masked), the brands and the detector keys changed."""
+    """Print the effective settings (secrets masked), the brands and the detector keys changed.
+
+    A pre-flight check: every file setting in effect (TLS files, secrets' ..._FILE) must name a
+    readable regular file (a PEM block for the TLS ones). Each that does not is one error line
+    on stderr after the settings. Exit 0: all usable; 1: a file setting is not; 2: a bad value,
+    brands file or detector configuration."""
     settings = _settings()
+    try:
+        _show(settings, as_json)
+    finally:
+        problems = file_problems(settings)
+        for problem in problems:
+            click.secho(f"error: {problem}", fg="red", err=True)
+    if problems:
+        sys.exit(1)
+
+
+def _show(settings: Settings, as_json: bool) -> None:
     values = settings.masked()
     brands = settings.brands
     changed = _detector_changes(settings)

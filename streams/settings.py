@@ -696,6 +696,62 @@ def idle_settings(settings: Settings) -> list[tuple[str, str]]:
     return idle
 
 
+#: Secrets read from a file when not given directly (``_secret``): field, the direct value's field,
+#: and whether the field is a Kafka SASL one (idle unless the protocol is SASL_*).
+_SECRET_FILES: tuple[tuple[str, str, bool], ...] = (
+    ("kafka_sasl_password_file", "kafka_sasl_password", True),
+    ("http_ingest_token_file", "http_ingest_token", False),
+    ("alertmanager_token_file", "alertmanager_token", False),
+)
+
+
+def _file_problem(path: Path, *, pem: bool) -> str | None:
+    """Why ``path`` cannot serve as the file a setting names, or None. Only what any reader of
+    it needs is checked: a PEM file's contents are left to the TLS library."""
+    if not path.exists():
+        return "does not exist"
+    if path.is_dir():
+        return "is a directory"
+    if not path.is_file():
+        return "is not a regular file"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if pem:
+        return None if b"-----BEGIN" in data else "holds no PEM block (no -----BEGIN line)"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "is not UTF-8 text"
+    return None if text.strip() else "is empty"
+
+
+def file_problems(settings: Settings) -> list[str]:
+    """One line per file setting in effect that the worker could not use, e.g.
+    ``STORMVARSEL_KAFKA_SSL_CAFILE=/x: is a directory``: the TLS files (which must hold a PEM
+    block) under SSL or SASL_SSL, and the secrets' ``..._FILE`` settings when no value is given
+    directly (the password's only under SASL_*). Settings that are idle for the protocol
+    (:func:`idle_settings`) are not read."""
+    protocol = settings.kafka_security_protocol
+    files: list[tuple[str, Path, bool]] = []
+    if protocol in ("SSL", "SASL_SSL"):
+        files += [(name, path, True) for name in _TLS_FIELDS if (path := getattr(settings, name))]
+    for name, direct, sasl in _SECRET_FILES:
+        path = getattr(settings, name)
+        if path is None or getattr(settings, direct) is not None:
+            continue
+        if sasl and not protocol.startswith("SASL_"):
+            continue
+        files.append((name, path, False))
+    problems = []
+    for name, path, pem in files:
+        problem = _file_problem(path, pem=pem)
+        if problem is not None:
+            problems.append(f"{ENV_PREFIX}{name.upper()}={path}: {problem}")
+    return problems
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings from the environment; raise ConfigError with one readable line."""
     if twice := spelt_twice(os.environ):

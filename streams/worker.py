@@ -12,7 +12,7 @@ from streams.app import build_app, load_detector_config
 from streams.detector_seeds import load_seeds
 from streams.errors import ConfigError
 from streams.log_setup import configure_logging, get_logger
-from streams.settings import Settings, redact_url
+from streams.settings import Settings, file_problems, redact_url
 from streams.topics import (
     ALERTS,
     MENTIONS,
@@ -74,6 +74,8 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> signal.
     handlers (while checking the settings, waiting for Kafka, creating topics) is a
     ``KeyboardInterrupt``; nothing has been read then."""
     config = configure_logging(settings.log_level, settings.log_format)
+    if problems := file_problems(settings):  # a CA file that is a directory, a secret unreadable
+        raise ConfigError("; ".join(problems))
     brands = settings.brands  # fail early on a bad brands file, before touching Kafka
     load_detector_config(settings)  # and on a bad detector configuration
     check_sentiment_head(settings)  # and on a head file that is not one

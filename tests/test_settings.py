@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from streams.cli import main
 from streams.errors import ConfigError
-from streams.settings import _PATH_FIELDS, Settings, load_settings
+from streams.settings import _PATH_FIELDS, Settings, file_problems, load_settings
 
 
 def test_defaults_are_usable_for_the_local_broker() -> None:
@@ -403,9 +403,11 @@ def test_a_security_setting_the_protocol_does_not_use_is_warned_about(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, protocol: str, idle: list[str], used: list[str]
 ) -> None:
     """Before: a CA file set while the protocol stayed PLAINTEXT was ignored without a word, so
-    the operator believed the connection was encrypted."""
+    the operator believed the connection was encrypted. An idle file is warned about but not
+    read (its contents are no PEM block: only a file in effect must hold one)."""
     ca = tmp_path / "ca.pem"
-    ca.write_text("not read by config show\n")
+    used_ca = "KAFKA_SSL_CAFILE" in used
+    ca.write_text("-----BEGIN CERTIFICATE-----\n" if used_ca else "not read by config show\n")
     monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", protocol)
     monkeypatch.setenv("STORMVARSEL_KAFKA_SSL_CAFILE", str(ca))
     monkeypatch.setenv("STORMVARSEL_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
@@ -454,3 +456,126 @@ def test_config_show_checks_the_detector_file_and_lists_what_it_changes(
     monkeypatch.delenv("STORMVARSEL_DETECTOR_CONFIG")
     result = CliRunner().invoke(main, ["config", "show"])
     assert "detector: built-in defaults, every key at its default" in result.stdout
+
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def test_usable_files_have_no_problems(tmp_path: Path) -> None:
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / name).write_text(PEM)
+    (tmp_path / "token").write_text("t0ken\n")
+    settings = Settings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="PLAIN",
+        kafka_sasl_username="u",
+        kafka_sasl_password_file=tmp_path / "token",
+        kafka_ssl_cafile=tmp_path / "ca.pem",
+        kafka_ssl_certfile=tmp_path / "cert.pem",
+        kafka_ssl_keyfile=tmp_path / "key.pem",
+        http_ingest_token_file=tmp_path / "token",
+        alertmanager_token_file=tmp_path / "token",
+    )
+    assert file_problems(settings) == []
+
+
+def test_each_unusable_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "not-pem.pem").write_text("hello\n")
+    (tmp_path / "empty").write_text("  \n")
+    (tmp_path / "latin1").write_bytes(b"caf\xe9\n")
+    settings = Settings(
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=tmp_path,
+        kafka_ssl_certfile=tmp_path / "missing.pem",
+        kafka_ssl_keyfile=tmp_path / "not-pem.pem",
+        http_ingest_token_file=tmp_path / "empty",
+        alertmanager_token_file=tmp_path / "latin1",
+    )
+    assert file_problems(settings) == [
+        f"STORMVARSEL_KAFKA_SSL_CAFILE={tmp_path}: is a directory",
+        f"STORMVARSEL_KAFKA_SSL_CERTFILE={tmp_path / 'missing.pem'}: does not exist",
+        f"STORMVARSEL_KAFKA_SSL_KEYFILE={tmp_path / 'not-pem.pem'}: holds no PEM block "
+        "(no -----BEGIN line)",
+        f"STORMVARSEL_HTTP_INGEST_TOKEN_FILE={tmp_path / 'empty'}: is empty",
+        f"STORMVARSEL_ALERTMANAGER_TOKEN_FILE={tmp_path / 'latin1'}: is not UTF-8 text",
+    ]
+
+
+def test_an_unreadable_file_and_a_fifo_are_named(tmp_path: Path) -> None:
+    import os
+
+    locked = tmp_path / "ca.pem"
+    locked.write_text(PEM)
+    locked.chmod(0)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    try:
+        problems = file_problems(
+            Settings(
+                kafka_security_protocol="SSL", kafka_ssl_cafile=locked, kafka_ssl_certfile=fifo
+            )
+        )
+    finally:
+        locked.chmod(0o600)
+    expected = [f"STORMVARSEL_KAFKA_SSL_CERTFILE={fifo}: is not a regular file"]
+    if os.geteuid() != 0:  # root reads it anyway
+        expected.insert(
+            0, f"STORMVARSEL_KAFKA_SSL_CAFILE={locked}: cannot be read (Permission denied)"
+        )
+    assert problems == expected
+
+
+def test_idle_files_and_secrets_given_directly_are_not_read(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    plaintext = Settings(
+        kafka_ssl_cafile=missing,  # idle under PLAINTEXT: warned about, not read
+        kafka_sasl_password_file=missing,  # idle too
+    )
+    assert file_problems(plaintext) == []
+    direct = Settings(alertmanager_token="t", alertmanager_token_file=missing)
+    assert file_problems(direct) == []  # the value given directly wins (see _secret)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_config_show_names_an_unusable_file_after_the_settings_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, as_json: bool
+) -> None:
+    """Before: exit 0 with the CA file a directory; the worker failed later, less clearly."""
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SSL_CAFILE", str(tmp_path))
+    monkeypatch.setenv("STORMVARSEL_HTTP_INGEST_TOKEN_FILE", str(tmp_path / "missing"))
+    result = CliRunner().invoke(main, ["config", "show", *(["--json"] if as_json else [])])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        f"error: STORMVARSEL_KAFKA_SSL_CAFILE={tmp_path}: is a directory",
+        f"error: STORMVARSEL_HTTP_INGEST_TOKEN_FILE={tmp_path / 'missing'}: does not exist",
+    ]
+    if as_json:  # the settings are still printed, whole
+        assert json.loads(result.stdout)["settings"]["kafka_ssl_cafile"] == str(tmp_path)
+    else:
+        assert "STORMVARSEL_KAFKA_SSL_CAFILE" in result.stdout and "detector:" in result.stdout
+
+
+def test_config_show_with_usable_files_exits_0(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text(PEM)
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SSL_CAFILE", str(ca))
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "error" not in result.stderr
+
+
+def test_the_worker_refuses_an_unusable_file_before_kafka(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The same check at the worker's start: one line and exit 2, before any connection."""
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_SSL_CAFILE", str(tmp_path))
+    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("STORMVARSEL_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(main, ["worker", "--wait-for-kafka", "0"])
+    assert result.exit_code == 2, result.output
+    assert f"error: STORMVARSEL_KAFKA_SSL_CAFILE={tmp_path}: is a directory" in result.stderr
