@@ -123,8 +123,12 @@ def run_demo(
             "customers twice."
         )
         with _producer(local) as send:
+            # Dated like the story's first post: undated, they took the broker's clock (now),
+            # ahead of yesterday's posts in their partition, and the report's replay, which
+            # merges partitions by time, then counted that whole partition late.
+            first_ms = _event_ms(scenario.calm[0])
             for raw in BROKEN:
-                send(None, raw, None)
+                send(None, raw, first_ms)
             _backfill(console, send, scenario.calm, base_url)
             _play(console, send, scenario, options.pace_s, base_url, stack.receiver)
         _show_dead_letters(console, local, expected=len(BROKEN))
@@ -262,9 +266,13 @@ def _producer(settings: Settings) -> Iterator[Send]:
         producer.close()
 
 
+def _event_ms(mention: dict[str, Any]) -> int:
+    return int(datetime.fromisoformat(mention["created_at"]).timestamp() * 1000)
+
+
 def _send_mentions(send: Send, mentions: list[dict[str, Any]]) -> None:
     for mention in mentions:
-        ms = int(datetime.fromisoformat(mention["created_at"]).timestamp() * 1000)
+        ms = _event_ms(mention)
         send(mention["id"].encode(), json.dumps(mention, ensure_ascii=False).encode(), ms)
 
 
