@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -88,6 +89,23 @@ class Stack:
     receiver: WebhookReceiver | None = None
 
     def stop(self, console: Console) -> None:
+        """Stop it all. A Ctrl-C meanwhile (pressed again while the worker takes its seconds to
+        stop) does not cut this short: that left Prometheus, Alertmanager and Kafka running."""
+
+        def again(_signum: int, _frame: object) -> None:
+            console.print("[yellow]Still stopping what the demo started; a few more seconds.[/]")
+
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT) if in_main else None
+        if in_main:
+            signal.signal(signal.SIGINT, again)
+        try:
+            self._stop(console)
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+    def _stop(self, console: Console) -> None:
         if self.worker is not None and self.worker.poll() is None:
             self.worker.send_signal(signal.SIGTERM)
             try:
