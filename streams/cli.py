@@ -527,6 +527,16 @@ def topics_grow(
 
 
 # --- ingest ---
+def _ingest_encoding(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """``ingest --encoding``: a codec Python knows, checked before anything is read."""
+    from streams.ingest.options import parse_encoding
+
+    try:
+        return parse_encoding(value)
+    except ValueError as exc:  # OptionError
+        raise click.BadParameter(getattr(exc, "message", str(exc))) from None
+
+
 @main.command()
 @click.argument("source", metavar="FILE|-")
 @click.option(
@@ -596,7 +606,22 @@ def topics_grow(
     metavar="FILE",
     help="Write every record not sent to FILE as JSON lines (line, reason, message, raw).",
 )
-@click.option("--allow-rejects", is_flag=True, help="Exit 0 even when records were rejected.")
+@click.option(
+    "--encoding",
+    metavar="CODEC",
+    default="utf-8",
+    show_default=True,
+    callback=_ingest_encoding,
+    help="The input's encoding when no byte-order mark names one: any Python codec name, e.g. "
+    "cp1252 or latin-1 for CSV from Excel in Norway, Sweden or Denmark. With utf-8, bytes that "
+    "are not UTF-8 stop the run before anything is sent (unless --allow-rejects).",
+)
+@click.option(
+    "--allow-rejects",
+    is_flag=True,
+    help="Exit 0 even when records were rejected; lines that are not UTF-8 are then rejected "
+    "instead of stopping the run.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--wait-for-kafka",
@@ -621,6 +646,7 @@ def ingest(
     key: str | None,
     limit: int | None,
     rejects: Path | None,
+    encoding: str,
     allow_rejects: bool,
     quiet: bool,
     wait_for_kafka: float,
@@ -674,6 +700,8 @@ def ingest(
             limit=limit,
             rejects=rejects,
             wait_for_kafka_s=wait_for_kafka,
+            encoding=encoding,
+            allow_rejects=allow_rejects,
         )
         settings = _settings()
         console = Console(stderr=True)

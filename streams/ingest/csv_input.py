@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 from streams.ingest.errors import InputError, OptionError
-from streams.ingest.options import Transform
+from streams.ingest.options import UTF8, Transform
 from streams.ingest.rows import BOM, Row
 from streams.mention import Rejection
 
@@ -30,10 +30,13 @@ WIDE_BOMS = (
 )
 
 
-def as_utf8(stream: IO[bytes]) -> IO[bytes]:
-    """The input as UTF-8 bytes: as it is, or transcoded when a UTF-16/32 byte-order mark starts it
-    (Excel's "Unicode text" exports). Such a file is read into memory whole; a byte sequence that
-    is not valid in its encoding is an :class:`InputError` naming the line, never replaced."""
+def as_utf8(stream: IO[bytes], encoding: str = UTF8) -> IO[bytes]:
+    """The input as UTF-8 bytes. A byte-order mark wins: UTF-8 is read as it is, UTF-16/32
+    (Excel's "Unicode text" exports) transcoded, into memory whole. Without one, the input is in
+    ``encoding`` (``--encoding``): UTF-8 is read as it is (bytes that are not UTF-8 are found
+    per row, or by :func:`stop_on_not_utf8`), any other encoding is transcoded as it is read.
+    A byte sequence that is not valid in the encoding is an :class:`InputError` naming the
+    line, never replaced."""
     head = stream.read(4)
     for bom, codec in WIDE_BOMS:
         if head.startswith(bom):
@@ -47,7 +50,71 @@ def as_utf8(stream: IO[bytes]) -> IO[bytes]:
                     f"line {line}: the file starts with a {name} byte-order mark, but byte "
                     f"{exc.start} is not valid {name} ({exc.reason})"
                 ) from None
-    return io.BufferedReader(_Prefixed(head, stream))
+    prefixed = io.BufferedReader(_Prefixed(head, stream))
+    if encoding == UTF8 or head.startswith(BOM):
+        return prefixed
+    return io.BufferedReader(_Transcoded(prefixed, encoding))
+
+
+class _Transcoded(io.RawIOBase):
+    """``stream``, in ``encoding``, as UTF-8 bytes, decoded a chunk at a time."""
+
+    _CHUNK = 64 * 1024
+
+    def __init__(self, stream: IO[bytes], encoding: str) -> None:
+        self._stream = stream
+        self._encoding = encoding
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        self._out = b""
+        self._lines = 0  # line ends decoded so far
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._out and not self._done:
+            chunk = self._stream.read(self._CHUNK)
+            self._done = not chunk
+            try:
+                text = self._decoder.decode(chunk, final=self._done)
+            except UnicodeDecodeError as exc:
+                before = exc.object[: exc.start].decode(self._encoding, errors="replace")
+                line = self._lines + before.count("\n") + 1
+                raise InputError(
+                    f"line {line}: the bytes {bytes(exc.object[exc.start : exc.end])!r} are not "
+                    f"valid {self._encoding} ({exc.reason}); is the file in another encoding? "
+                    "(--encoding)"
+                ) from None
+            self._lines += text.count("\n")
+            self._out = text.encode("utf-8", errors="surrogatepass")
+        size = min(len(view), len(self._out))
+        view[:size], self._out = self._out[:size], self._out[size:]
+        return size
+
+
+def stop_on_not_utf8(line: int, data: bytes, *, rejectable: bool = True) -> InputError:
+    """The error that stops a UTF-8 run before anything is sent, for the first line (or CSV row)
+    whose bytes are not UTF-8: its line, the bytes around the first bad one, and the fix.
+    ``rejectable``: the record could be refused alone (``--allow-rejects``); not so in an input
+    read whole (a JSON array)."""
+    try:
+        data.decode("utf-8")
+        start, end = 0, 0
+    except UnicodeDecodeError as exc:
+        start, end = exc.start, exc.end
+    shown = data[max(0, start - 12) : end + 12]
+    also = (
+        "; or --allow-rejects to send the other records and reject these as not_utf8"
+        if rejectable
+        else ""
+    )
+    return InputError(
+        f"line {line}: byte {start} is not UTF-8 (the bytes {shown!r}); nothing was sent. An "
+        "export from Excel in Windows-1252 or Latin-1? Pass --encoding cp1252 (or --encoding "
+        f"latin-1){also}"
+    )
 
 
 class _Prefixed(io.RawIOBase):
@@ -208,9 +275,9 @@ def _check_required_columns(header: Sequence[str], transform: Transform) -> None
         )
 
 
-def csv_rows(stream: IO[bytes], transform: Transform) -> Iterator[Row]:
+def csv_rows(stream: IO[bytes], transform: Transform, encoding: str = UTF8) -> Iterator[Row]:
     """Rows of a CSV file with a header line. The header is read (and checked) at once."""
-    tap = _LineTap(as_utf8(stream))
+    tap = _LineTap(as_utf8(stream, encoding))
     delimiter = tap.delimiter()
     reader = csv.reader(tap, strict=True, delimiter=delimiter)
     header = _read_header(tap, reader, transform)
@@ -312,10 +379,14 @@ def _csv_body(
             yield Row(line, raw, fields=fields, from_text=True)
 
 
-def check_csv(stream: IO[bytes], transform: Transform) -> IO[bytes]:
+def check_csv(
+    stream: IO[bytes], transform: Transform, encoding: str = UTF8, *, allow_not_utf8: bool = True
+) -> IO[bytes]:
     """Read a CSV input through once before anything is sent, so that an unbalanced quote or a
     file that is not valid in its encoding stops the run before the first record, as a broken
-    JSON array does. Returns the input to read again: the same file, rewound, or (standard input
+    JSON array does; so does a row that is not UTF-8 (without a byte-order mark or another
+    ``encoding``), unless ``allow_not_utf8`` (``--allow-rejects``): it is then refused.
+    Returns the input to read again: the same file, rewound, or (standard input
     that cannot be rewound) a temporary copy of it."""
     copy: IO[bytes]
     if stream.seekable():
@@ -324,7 +395,8 @@ def check_csv(stream: IO[bytes], transform: Transform) -> IO[bytes]:
         copy, start = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES), 0  # noqa: SIM115
         shutil.copyfileobj(stream, copy)
         copy.seek(0)
-    for _row in csv_rows(copy, transform):
-        pass
+    for row in csv_rows(copy, transform, encoding):
+        if not allow_not_utf8 and row.raw_bytes is not None:
+            raise stop_on_not_utf8(row.line, row.raw_bytes)
     copy.seek(start)
     return copy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -135,6 +136,25 @@ def parse_timezone(name: str) -> ZoneInfo:
         ) from None
 
 
+UTF8 = "utf-8"
+
+
+def parse_encoding(name: str) -> str:
+    """An ``--encoding`` as Python's name for the codec (``cp1252``, ``iso8859-1``); a name
+    Python does not know, or a codec that does not turn bytes into text (``base64``), is refused
+    here, before anything is read."""
+    try:
+        info = codecs.lookup(name.strip())
+    except (LookupError, ValueError):
+        raise OptionError(
+            "--encoding",
+            f"{name!r} is not a text encoding Python knows (e.g. utf-8, cp1252, latin-1)",
+        ) from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise OptionError("--encoding", f"{name!r} is not a text encoding (bytes to text)")
+    return info.name
+
+
 def build_transform(
     maps: Sequence[str] = (),
     sets: Sequence[str] = (),
@@ -189,6 +209,11 @@ class IngestOptions:
     #: The Kafka key: "id" spreads a brand's mentions over the partitions, "brand" keeps them
     #: in order on one (see :class:`streams.ingest.mapping.Preparer`); None: brand with --sort.
     key: KeyBy | None = None
+    #: The input's encoding when no byte-order mark names one (Python's codec name).
+    encoding: str = UTF8
+    #: ``--allow-rejects``: with UTF-8 input, bytes that are not UTF-8 reject their rows (as
+    #: ``not_utf8``) instead of stopping the run before anything is sent.
+    allow_rejects: bool = False
 
     @property
     def key_by(self) -> KeyBy:

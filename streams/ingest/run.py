@@ -20,7 +20,7 @@ from streams.ingest.mapping import Preparer, Ready, Refused
 from streams.ingest.options import IngestOptions
 from streams.ingest.pacing import Pacer
 from streams.ingest.progress import ProgressView, RichProgress
-from streams.ingest.readers import count_records, open_input, read_rows
+from streams.ingest.readers import check_json, count_records, open_input, read_rows
 from streams.ingest.report import IngestReport, RejectLog, TimeOrder
 from streams.ingest.rows import Row
 from streams.kafka_clients import (
@@ -218,9 +218,12 @@ def _ingest_from(
     console: Console | None,
     connect: Callable[[Settings, str, float], Connection],
 ) -> None:
+    allow = options.allow_rejects
     if options.format == "csv":
-        stream = check_csv(stream, options.transform)
-    rows: Iterator[Row] = read_rows(stream, options.format, options.transform)
+        stream = check_csv(stream, options.transform, options.encoding, allow_not_utf8=allow)
+    else:
+        check_json(stream, options.encoding, allow_not_utf8=allow)
+    rows: Iterator[Row] = read_rows(stream, options.format, options.transform, options.encoding)
     if options.limit is not None:
         rows = itertools.islice(rows, options.limit)
     outcomes: Iterable[Ready | Refused] = (preparer.prepare(row) for row in rows)
@@ -263,7 +266,7 @@ def _progress_for(options: IngestOptions, console: Console | None) -> ProgressVi
     if console is None:
         return None
     total = (
-        count_records(options.source, options.format, options.transform)
+        count_records(options.source, options.format, options.transform, options.encoding)
         if options.source is not None
         else None
     )
