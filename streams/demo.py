@@ -84,9 +84,18 @@ class Stack:
     broker: LocalKafka
     kafka_ours: bool = False
     worker: subprocess.Popen[bytes] | None = None
+    worker_log: Path | None = None
     alertmanager: LocalAlertmanager | None = None
     prometheus: LocalPrometheus | None = None
     receiver: WebhookReceiver | None = None
+
+    def check_worker(self) -> None:
+        """Raise if the worker has exited: the story would wait for it, then play to no one."""
+        if self.worker is not None and self.worker.poll() is not None:
+            raise StormvarselError(
+                f"the worker exited with code {self.worker.returncode} while the story played; "
+                f"its log: {self.worker_log}"
+            )
 
     def stop(self, console: Console) -> None:
         """Stop it all. A Ctrl-C meanwhile (pressed again while the worker takes its seconds to
@@ -147,8 +156,16 @@ def run_demo(
             first_ms = _event_ms(scenario.calm[0])
             for raw in BROKEN:
                 send(None, raw, first_ms)
-            _backfill(console, send, scenario.calm, base_url)
-            _play(console, send, scenario, options.pace_s, base_url, stack.receiver)
+            _backfill(console, send, scenario.calm, base_url, stack.check_worker)
+            _play(
+                console,
+                send,
+                scenario,
+                options.pace_s,
+                base_url,
+                stack.receiver,
+                stack.check_worker,
+            )
         _show_dead_letters(console, local, expected=len(BROKEN))
         _show_page(console, local, stack.receiver, settings)
         _write_report(console, local, scenario, options.report_dir)
@@ -225,7 +242,7 @@ def _start(
             "[yellow]Alertmanager is not installed (Debian: prometheus-alertmanager); "
             "the page is shown as it would be sent.[/]"
         )
-    log_path = state_dir / "worker.log"
+    log_path = stack.worker_log = state_dir / "worker.log"
     state_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as handle:
         stack.worker = subprocess.Popen(
@@ -294,7 +311,13 @@ def _send_mentions(send: Send, mentions: list[dict[str, Any]]) -> None:
         send(mention["id"].encode(), json.dumps(mention, ensure_ascii=False).encode(), ms)
 
 
-def _backfill(console: Console, send: Send, calm: list[dict[str, Any]], base_url: str) -> None:
+def _backfill(
+    console: Console,
+    send: Send,
+    calm: list[dict[str, Any]],
+    base_url: str,
+    check_worker: Callable[[], None],
+) -> None:
     """Yesterday at once: the detectors learn each brand's normal day from it."""
     before = _metrics(base_url).get("stormvarsel_mentions_scored_total", 0.0)
     _send_mentions(send, calm)
@@ -310,6 +333,7 @@ def _backfill(console: Console, send: Send, calm: list[dict[str, Any]], base_url
         task = progress.add_task("calm", total=len(calm))
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
+            check_worker()
             done = _metrics(base_url).get("stormvarsel_mentions_scored_total", 0.0) - before
             progress.update(task, completed=min(done, len(calm)))
             if done >= len(calm):
@@ -324,6 +348,7 @@ def _play(
     pace_s: float,
     base_url: str,
     receiver: WebhookReceiver | None,
+    check_worker: Callable[[], None],
 ) -> None:
     """The storm and the recovery, minute by minute, with the live view."""
     plan = [(group, pace_s) for group in scenario.minutes("storm")]
@@ -331,6 +356,7 @@ def _play(
     with Live(console=console, refresh_per_second=4, transient=False) as live:
         last_draw = 0.0
         for group, pause in plan:
+            check_worker()
             _send_mentions(send, group)
             event_ms = int(datetime.fromisoformat(group[-1]["created_at"]).timestamp() * 1000)
             if time.monotonic() - last_draw >= 0.5:
@@ -340,6 +366,7 @@ def _play(
         # Let the last buckets close (the worker's idle timer) and the pages arrive.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            check_worker()
             live.update(_view(base_url, receiver, scenario.end_ms))
             if receiver is None or any(a["status"] == "resolved" for a in receiver.alerts()):
                 break

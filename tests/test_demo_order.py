@@ -30,7 +30,7 @@ def test_every_record_the_demo_sends_is_dated_and_in_time_order(
     def start(*_args: Any) -> tuple[Settings, str]:
         return Settings(), "http://127.0.0.1:9"
 
-    def backfill(_console: Any, send: Send, calm: list[dict[str, Any]], _url: str) -> None:
+    def backfill(_console: Any, send: Send, calm: list[dict[str, Any]], *_args: Any) -> None:
         demo._send_mentions(send, calm)
 
     def play(_console: Any, send: Send, scenario: demo.Scenario, *_args: Any) -> None:
