@@ -141,6 +141,33 @@ def run_demo(
     options = options or DemoOptions(keep_running=keep_running)
     console = Console()
     stack = Stack(LocalKafka.from_settings(settings))
+    with _terminations_interrupt():
+        return _run(settings, options, console, stack)
+
+
+@contextlib.contextmanager
+def _terminations_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``kill``, a closed terminal) stop the demo as Ctrl-C does. Their
+    default ended Python at once, without the clean stop, and the Kafka broker, which runs in a
+    session of its own, was left running (the next demo then reused it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    for sig in previous:
+        signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _run(settings: Settings, options: DemoOptions, console: Console, stack: Stack) -> int:
     try:
         local, base_url = _start(stack, settings, options, console)
         scenario = generate(int(time.time() * 1000))
