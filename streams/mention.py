@@ -57,6 +57,25 @@ _MS_THRESHOLD = 100_000_000_000  # epoch values above this are milliseconds (yea
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+#: The largest record the worker's producer sends: Faust's ``producer_max_request_size``
+#: (1,000,000 bytes; streams/app.py leaves the default), checked by aiokafka on the serialised
+#: record (key, value and the record's overhead).
+PRODUCER_MAX_REQUEST_BYTES = 1_000_000
+#: How many times larger than the record received the validated record forwarded to
+#: ``mentions.valid`` can be: it is written with ``", "`` and ``": "`` separators and numbers in
+#: Python's form, so an unknown field ``[1e15,1e15,...]`` becomes ``[1000000000000000.0, ...]``,
+#: 4.0 times its size (measured: ``[0,0,...]`` 1.5 times, ``[{},{},...]`` 1.33, keys 1.23).
+FORWARD_GROWTH = 4
+#: Room kept for what the stages add to a mention that does not grow with it (the defaults, the
+#: ``created_at`` forms, ``brand``, ``brands``, ``matched_by``, ``received_at_ms``, the sentiment
+#: scores, the key and the record's overhead): about 1 KB, and ``brands`` lists every brand the
+#: text names (some hundreds of brand ids).
+FORWARD_OVERHEAD_BYTES = 16_960
+#: The highest ``STORMVARSEL_MENTION_MAX_BYTES``: a mention of up to this many bytes stays under
+#: the producer's limit however the validation stage rewrites it (245,760 bytes, 240 KiB).
+MENTION_MAX_BYTES_CEILING = (PRODUCER_MAX_REQUEST_BYTES - FORWARD_OVERHEAD_BYTES) // FORWARD_GROWTH
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds the validator enforces; the worker takes them from the settings."""

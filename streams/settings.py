@@ -29,6 +29,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from streams.brands import BrandsFile, load_brands
 from streams.errors import ConfigError
 from streams.log_setup import REDACTED, add_secret
+from streams.mention import (
+    FORWARD_GROWTH,
+    MENTION_MAX_BYTES_CEILING,
+    PRODUCER_MAX_REQUEST_BYTES,
+)
 
 ENV_PREFIX = "STORMVARSEL_"
 APP_NAME = "stormvarsel"
@@ -167,8 +172,26 @@ class Settings(BaseSettings):
 
     # --- Intake ---
     mention_max_bytes: int = Field(
-        65536, ge=1024, le=10_485_760, description="Largest accepted mention record, in bytes."
+        65536,
+        ge=1024,
+        description="Largest accepted mention record, in bytes (at most 245,760: the validated "
+        "record forwarded can be 4 times larger and must fit the producer's 1,000,000 bytes).",
     )
+
+    @field_validator("mention_max_bytes")
+    @classmethod
+    def _mention_fits_the_producer(cls, value: int) -> int:
+        """A valid mention must fit in one record when the validation stage forwards it: above
+        the ceiling, the producer refused it (MessageSizeTooLargeError) and the agent crashed."""
+        if value > MENTION_MAX_BYTES_CEILING:
+            raise ValueError(
+                f"expected at most {MENTION_MAX_BYTES_CEILING} bytes: the worker forwards a valid "
+                f"mention as its validated JSON, up to {FORWARD_GROWTH} times larger (numbers "
+                "such as 1e15 are written out in full), and Kafka's producer refuses records "
+                f"over {PRODUCER_MAX_REQUEST_BYTES:,} bytes (max_request_size)"
+            )
+        return value
+
     max_future_skew_s: float = Field(
         3600.0, ge=0, description="How far in the future a mention's time may be, in seconds."
     )
