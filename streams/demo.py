@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
@@ -51,6 +52,9 @@ from streams.local_services import (
 )
 from streams.settings import Settings
 from streams.topics import ALERTS, MENTIONS, MENTIONS_DLQ, ensure_topics
+
+if TYPE_CHECKING:
+    from streams.replay.command import CommandOptions
 
 REPO = Path(__file__).resolve().parents[1]
 REPO_BRANDS = REPO / "deploy" / "brands.yaml"
@@ -551,11 +555,30 @@ def _write_report(console: Console, settings: Settings, scenario: Scenario, out:
         warmup=f"{max(0, -(-history_ms // 60_000))}m",
     )
     console.print(
-        f"Writing the post-mortem: stormvarsel replay --from {options.start} --to {options.end}"
-        f" --warmup {options.warmup}"
+        "Writing the post-mortem. To write it again later (with the broker running: "
+        "`stormvarsel kafka start`):"
     )
+    console.print(f"  {replay_command(settings, options)}", soft_wrap=True, highlight=False)
     for line in run_command(settings, options):
         console.print(f"  {line}")
+
+
+def replay_command(settings: Settings, options: CommandOptions) -> str:
+    """The shell command that replays this run's topics as the demo does. The bare ``replay
+    --from --to --warmup`` it printed before read the default topics (no ``demo-<run>.``
+    prefix) and found nothing."""
+    env = {
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "STORMVARSEL_TOPIC_PREFIX": settings.topic_prefix,
+    }
+    if settings.brands_file is not None:
+        env["STORMVARSEL_BRANDS_FILE"] = str(settings.brands_file.resolve())
+    args = ["stormvarsel", "replay", "--from", options.start, "--to", options.end]
+    args += ["--warmup", options.warmup]
+    if options.out is not None:
+        args += ["--out", str(options.out.resolve())]
+    words = [f"{name}={shlex.quote(value)}" for name, value in env.items()]
+    return " ".join(words + [shlex.quote(arg) for arg in args])
 
 
 def _where(console: Console, stack: Stack, options: DemoOptions) -> None:

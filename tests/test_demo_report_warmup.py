@@ -53,3 +53,52 @@ def test_replay_accepts_the_demo_warm_up() -> None:
         start="2026-12-06T00:00+00:00", end="2026-12-06T13:00+00:00", warmup="1261m"
     )
     assert command.replay_options(options).warmup_ms == 1261 * 60_000
+
+
+def test_the_printed_replay_command_replays_the_demo_topics(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The demo printed `stormvarsel replay --from .. --to .. --warmup ..`: run later, it read the
+    default topics, not the run's `demo-<run>.` ones, and found nothing."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from streams.cli import main
+
+    asked: list[tuple[Settings, command.CommandOptions]] = []
+
+    def run_command(settings: Settings, options: command.CommandOptions) -> Iterator[str]:
+        asked.append((settings, options))
+        yield "Report: written"
+
+    monkeypatch.setattr(command, "run_command", run_command)
+    brands = tmp_path / "brands.yaml"
+    brands.write_text(demo.REPO_BRANDS.read_text(encoding="utf-8"), encoding="utf-8")
+    local = Settings(
+        kafka_bootstrap_servers="127.0.0.1:19092",
+        topic_prefix="demo-20261206-130301.",
+        brands_file=brands,
+    )
+    scenario = generate(int(datetime.fromisoformat("2026-12-06T13:04:59+00:00").timestamp() * 1000))
+    console = Console(record=True, width=80)
+    demo._write_report(console, local, scenario, tmp_path / "report")
+    printed = console.export_text()
+    [line] = [ln.strip() for ln in printed.splitlines() if "stormvarsel replay" in ln]
+    words = shlex.split(line)
+    split = words.index("stormvarsel")
+    for assignment in words[:split]:
+        name, _, value = assignment.partition("=")
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, words[split + 1 :])
+    assert result.exit_code == 0, result.output
+    (_, by_demo), (again, by_hand) = asked
+    assert again.topic("mentions") == "demo-20261206-130301.mentions"
+    assert again.kafka_bootstrap_servers == "127.0.0.1:19092"
+    assert again.brands_file == brands.resolve()
+    assert (by_hand.start, by_hand.end, by_hand.warmup) == (
+        by_demo.start,
+        by_demo.end,
+        by_demo.warmup,
+    )
+    assert by_hand.out == (tmp_path / "report").resolve()
