@@ -908,7 +908,8 @@ def replay(
 def demo(keep_running: bool, pace: float, report_dir: Path, no_services: bool) -> None:
     """A brand storm end to end: local Kafka, a worker, Prometheus and Alertmanager (when
     installed); a calm day, a storm in Norwegian, Swedish and English, the recovery; the page
-    and the post-mortem report. Stops everything at the end or on Ctrl-C (about 3 minutes)."""
+    and the post-mortem report. Takes about 4 minutes on two cores; stops everything at the end
+    or on Ctrl-C."""
     from streams.demo import DemoOptions, run_demo
     from streams.log_setup import configure_logging
 
