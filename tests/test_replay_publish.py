@@ -4,7 +4,6 @@ error, never a silent gap, and a prefix whose topics already hold results is ref
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import shlex
 import time
@@ -25,6 +24,7 @@ from streams.replay.publish import Publisher, delete_command
 from streams.replay.source import ReplayError, ReplayOptionError
 from streams.replay.times import iso_utc
 from streams.settings import load_settings
+from tests.test_replay_tail import scored
 
 pytestmark = pytest.mark.integration
 
@@ -158,17 +158,7 @@ def scored_history(kafka: LocalKafka) -> tuple[str, str]:
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
     for n in range(4 * 60):
         t_ms = T0 + n * MINUTE
-        mention = {
-            "id": f"m{n}",
-            "text": "an ordinary day",
-            "created_at_ms": t_ms,
-            "brand": "acme",
-            "platform": "x",
-            "lang": "en",
-            "author": {"id": f"u{n}", "followers": 10},
-            "sentiment": {"label": "neutral"},
-        }
-        producer.send(topic, key=b"acme", value=json.dumps(mention).encode(), timestamp_ms=t_ms)
+        producer.send(topic, key=b"acme", value=scored(n, t_ms), timestamp_ms=t_ms)
     producer.flush()
     producer.close()
     return topic_prefix, topic

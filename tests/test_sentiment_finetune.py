@@ -342,11 +342,9 @@ class _FakeEncoder:
         return rng.normal(size=(len(texts), self.head.mean.shape[0])).astype(np.float32)
 
 
-def test_train_truncates_as_scoring_does_and_records_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Training features were always cut at 128 tokens, whatever STORMVARSEL_SENTIMENT_MAX_LENGTH
-    made the scorer keep: the head saw texts scoring never shows it."""
+def _train_on_fake_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`sentiment train --data d.csv --layers 6` with _FakeEncoder for the int8 encoder; the
+    head it wrote."""
     from click.testing import CliRunner
 
     import streams.sentiment.e5_model as e5_model
@@ -357,16 +355,29 @@ def test_train_truncates_as_scoring_does_and_records_it(
     monkeypatch.setattr(e5_model, "build_model_dir", lambda *_a, **_k: tmp_path)
     monkeypatch.setattr(factory, "ensure_onnx", lambda *_a, **_k: tmp_path)
     monkeypatch.setattr(e5_scorer, "E5Scorer", _FakeEncoder)
-    monkeypatch.setenv("STORMVARSEL_SENTIMENT_MAX_LENGTH", "32")
-    _FakeEncoder.built.clear()
-    data = tmp_path / "d.csv"
-    with data.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([("text", "label"), *ROWS * 2])
+    data = _write_rows(tmp_path / "d.csv")
     out = tmp_path / "head.npz"
     result = CliRunner().invoke(
         train_command, ["--data", str(data), "--layers", "6", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
+    return out
+
+
+def _write_rows(path: Path) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("text", "label"), *ROWS * 2])
+    return path
+
+
+def test_train_truncates_as_scoring_does_and_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training features were always cut at 128 tokens, whatever STORMVARSEL_SENTIMENT_MAX_LENGTH
+    made the scorer keep: the head saw texts scoring never shows it."""
+    monkeypatch.setenv("STORMVARSEL_SENTIMENT_MAX_LENGTH", "32")
+    _FakeEncoder.built.clear()
+    out = _train_on_fake_encoder(tmp_path, monkeypatch)
     assert _FakeEncoder.built == [32]
     assert Head.load(out).card["max_length"] == 32
 
@@ -396,25 +407,9 @@ def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_train_reads_its_data_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The data was read up front (to find a wrong column before the encoder export) and again
     for training: twice the time and memory on a large file."""
-    from click.testing import CliRunner
 
-    import streams.sentiment.e5_model as e5_model
-    import streams.sentiment.e5_scorer as e5_scorer
-    import streams.sentiment.factory as factory
-    from streams.sentiment_train_cli import train_command
-
-    monkeypatch.setattr(e5_model, "build_model_dir", lambda *_a, **_k: tmp_path)
-    monkeypatch.setattr(factory, "ensure_onnx", lambda *_a, **_k: tmp_path)
-    monkeypatch.setattr(e5_scorer, "E5Scorer", _FakeEncoder)
     reads = _counting_reads(monkeypatch)
-    data = tmp_path / "d.csv"
-    with data.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([("text", "label"), *ROWS * 2])
-    out = tmp_path / "head.npz"
-    result = CliRunner().invoke(
-        train_command, ["--data", str(data), "--layers", "6", "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
+    out = _train_on_fake_encoder(tmp_path, monkeypatch)
     assert reads == ["d.csv"]
     assert Head.load(out).card["datasets"] == {"d": len(ROWS) * 2}
 
@@ -434,9 +429,7 @@ def test_train_with_a_finetune_recipe_skips_the_onnx_export(
 
     monkeypatch.setattr(factory, "ensure_onnx", no_export)
     reads = _counting_reads(monkeypatch)
-    data = tmp_path / "d.csv"
-    with data.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([("text", "label"), *ROWS * 2])
+    data = _write_rows(tmp_path / "d.csv")
     recipe = tmp_path / "tune.yaml"
     recipe.write_text(
         "version: tiny\nlayers: [1, 2]\nhidden: 0\nepochs: 2\nholdout: 0\n"
