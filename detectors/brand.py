@@ -28,7 +28,7 @@ from typing import Any
 
 from detectors.baseline import DecayedMean, SeasonalBaseline
 from detectors.buckets import GROUPS, OpenBucket, Post
-from detectors.config import DetectorConfig, DriversConfig
+from detectors.config import DetectorConfig
 from detectors.drivers import EpisodeEvidence, LanguageTable
 from detectors.episodes import BucketSummary, Episode, EpisodeEvent, Kind, Output, iso
 from detectors.events import MAX_AHEAD_MS, MentionEvent
@@ -148,9 +148,7 @@ class BrandDetector:
         self.episodes: dict[str, Episode] = {}
         #: The volume evidence belongs to a storm (see :meth:`_close`).
         self.buzz_held = False
-        #: The brand's usual terms per sentiment group: a storm's negative posts are weighed
-        #: against its usual negative posts, buzz against its usual other posts.
-        self.backgrounds = {group: LanguageTable(cfg.drivers) for group in GROUPS}
+        self.background = LanguageTable(cfg.drivers)
         #: Terms of the latest negative posts (about an hour): a storm's build-up.
         self.recent_terms = LanguageTable(cfg.drivers)
 
@@ -267,8 +265,7 @@ class BrandDetector:
 
         half_life = cfg.drivers.recent_half_life_minutes
         self.recent_terms.decay(self.minutes, half_life)
-        for table in self.backgrounds.values():
-            table.decay(self.minutes, cfg.drivers.background_half_life_days * 1440.0)
+        self.background.decay(self.minutes, cfg.drivers.background_half_life_days * 1440.0)
         # Tokenise only what will be counted: a small prefix of each sample (an unbiased
         # sample itself) feeds the background and the recent build-up; the full sample of a
         # group feeds an open episode of its kind.
@@ -292,7 +289,7 @@ class BrandDetector:
 
         if "storm" not in self.episodes and self.machines["storm"].level == NORMAL:
             for group in GROUPS:
-                self.backgrounds[group].add_sample(sampled[group], counts[group], bg_limit)
+                self.background.add_sample(sampled[group], counts[group], bg_limit)
 
         self.baseline.update(start, bucket.volume / self.minutes, self.minutes, rate)
         # A bucket of buzz (or with its evidence: volume, the share not above usual) teaches the
@@ -408,7 +405,7 @@ class BrandDetector:
             self.run_start[kind] = None
         transition = machine.step(end, score, armed)
         episode = self.episodes.get(kind)
-        group = _GROUP_OF[kind]
+        group = "negative" if kind == "storm" else "other"
         if episode is None and transition is not None and transition.level > NORMAL:
             # A storm starts from the recent negative terms, which already hold this bucket:
             # the build-up is part of the story. Buzz has no such seed, so it counts the
@@ -432,7 +429,7 @@ class BrandDetector:
             episode.brand_replies += bucket.brand_replies
             self._add_mix(episode, bucket)
             episode.figures = episode.peak_figures = self._figures()
-            out.append(EpisodeEvent("opened", end, episode.to_dict(*self._background(kind))))
+            out.append(EpisodeEvent("opened", end, episode.to_dict(self.background)))
             return
         if episode is None:
             return
@@ -468,25 +465,17 @@ class BrandDetector:
         episode.level = max(t.level, NORMAL)
         if t.level > t.previous:
             episode.peak_level = max(episode.peak_level, t.level)
-            background = self._background(episode.kind)
-            out.append(EpisodeEvent("escalated", t.at_ms, episode.to_dict(*background)))
+            out.append(EpisodeEvent("escalated", t.at_ms, episode.to_dict(self.background)))
         elif t.level > NORMAL:
-            background = self._background(episode.kind)
-            out.append(EpisodeEvent("de-escalated", t.at_ms, episode.to_dict(*background)))
+            out.append(EpisodeEvent("de-escalated", t.at_ms, episode.to_dict(self.background)))
         else:
             episode.level = NORMAL
             episode.end_ms = t.at_ms
-            snapshot = episode.to_dict(*self._background(episode.kind))
+            snapshot = episode.to_dict(self.background)
             snapshot["severity"] = LEVELS[episode.peak_level]
             out.append(EpisodeEvent("resolved", t.at_ms, snapshot))
             del self.episodes[episode.kind]
             self.run_start[episode.kind] = None
-
-    def _background(self, kind: str) -> tuple[LanguageTable, LanguageTable]:
-        """The brand's usual posts of the group an episode of ``kind`` collects, and the rest."""
-        group = _GROUP_OF[kind]
-        rest = next(g for g in GROUPS if g != group)
-        return self.backgrounds[group], self.backgrounds[rest]
 
     # --- figures -----------------------------------------------------------------------------
 
@@ -560,7 +549,7 @@ class BrandDetector:
             "machines": {k: m.to_state() for k, m in sorted(self.machines.items())},
             "run_start": dict(sorted(self.run_start.items())),
             "episodes": {k: e.to_state() for k, e in sorted(self.episodes.items())},
-            "backgrounds": {g: t.to_state() for g, t in sorted(self.backgrounds.items())},
+            "background": self.background.to_state(),
             "recent_terms": self.recent_terms.to_state(),
         }
 
@@ -622,22 +611,9 @@ class BrandDetector:
             k: Episode.from_state(EpisodeEvidence.from_state(config.drivers, e["evidence"]), e)
             for k, e in state["episodes"].items()
         }
-        d.backgrounds = saved_backgrounds(config.drivers, state)
+        d.background = LanguageTable.from_state(config.drivers, state["background"])
         d.recent_terms = LanguageTable.from_state(config.drivers, state["recent_terms"])
         return d
-
-
-#: The sentiment group whose posts an episode of each kind collects.
-_GROUP_OF = {"storm": "negative", "buzz": "other"}
-
-
-def saved_backgrounds(drivers: DriversConfig, state: dict[str, Any]) -> dict[str, LanguageTable]:
-    """The background per group of a saved state. A state saved before 2026-12 holds one
-    background of all posts: both groups start from it, and its weekly decay replaces it."""
-    saved = state.get("backgrounds")
-    if saved is None:
-        return {g: LanguageTable.from_state(drivers, state["background"]) for g in GROUPS}
-    return {g: LanguageTable.from_state(drivers, saved[g]) for g in GROUPS}
 
 
 def _lowest(p: float, z: float, n: int) -> float:
@@ -662,9 +638,9 @@ def abandoned_episodes(
     if not isinstance(at, int) or not isinstance(episodes, dict):
         return []
     try:
-        backgrounds = saved_backgrounds(drivers, state)
+        background = LanguageTable.from_state(drivers, state["background"])
     except (KeyError, TypeError, ValueError, AttributeError):
-        backgrounds = {group: LanguageTable(drivers) for group in GROUPS}
+        background = LanguageTable(drivers)
     out: list[EpisodeEvent] = []
     for _kind, saved in sorted(episodes.items()):
         try:
@@ -676,9 +652,7 @@ def abandoned_episodes(
             if episode.end_ms is not None:
                 continue
             episode.end_ms = at
-            group = _GROUP_OF[episode.kind]
-            rest = next(g for g in GROUPS if g != group)
-            snapshot = episode.to_dict(backgrounds[group], backgrounds[rest])
+            snapshot = episode.to_dict(background)
             snapshot["severity"] = LEVELS[episode.peak_level]
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             continue

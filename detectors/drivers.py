@@ -216,29 +216,18 @@ class EpisodeEvidence:
                 else:
                     target["other"] = target.get("other", 0) + n
 
-    def explain(
-        self, background: LanguageTable, rest: LanguageTable | None = None
-    ) -> dict[str, Any]:
-        """The episode's drivers, ready for the alert payload. ``background`` holds the brand's
-        usual posts of the episode's group, ``rest`` its other usual posts: a term must stand
-        out against both the group's usual posts and all of them (the lower z counts), so
-        neither the usual complaints (always frequent in negative posts) nor the brand's usual
-        words in a quiet language rank."""
+    def explain(self, background: LanguageTable) -> dict[str, Any]:
+        """The episode's drivers, ready for the alert payload."""
         cfg = self.config
         ranked: dict[str, list[tuple[float, str, str, float]]] = {k: [] for k in KINDS}
         for lang, fg in self.terms.by_lang.items():
-            own = background.by_lang.get(lang)
-            other = rest.by_lang.get(lang) if rest is not None else None
+            bg = background.by_lang.get(lang)
             for key, _ in fg.counter.most_common(3 * cfg.counter_capacity):
                 c, n = fg.share(key)
                 if c < cfg.min_term_count:
                     continue
-                cb, nb = own.share(key) if own is not None else (0.0, 0.0)
+                cb, nb = bg.share(key) if bg is not None else (0.0, 0.0)
                 z = _log_odds_z(c, n, cb, nb, cfg.prior_rate, cfg.prior_strength)
-                if rest is not None and z > 0:
-                    co, no = other.share(key) if other is not None else (0.0, 0.0)
-                    z_all = _log_odds_z(c, n, cb + co, nb + no, cfg.prior_rate, cfg.prior_strength)
-                    z = min(z, z_all)
                 if z > 0:
                     ranked[term_kind(key)].append((z, key, lang, c))
         out: dict[str, Any] = {}

@@ -60,9 +60,7 @@ class Episode:
     def episode_id(self) -> str:
         return episode_id(self.brand, self.kind, self.start_ms)
 
-    def to_dict(
-        self, background: LanguageTable, rest: LanguageTable | None = None
-    ) -> dict[str, Any]:
+    def to_dict(self, background: LanguageTable) -> dict[str, Any]:
         return {
             "episode_id": self.episode_id,
             "brand": self.brand,
@@ -83,7 +81,7 @@ class Episode:
             "figures": self.figures,
             "peak_figures": self.peak_figures,
             "brand_replies": self.brand_replies,
-            "drivers": self.evidence.explain(background, rest),
+            "drivers": self.evidence.explain(background),
         }
 
     def to_state(self) -> dict[str, Any]:

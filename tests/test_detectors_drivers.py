@@ -164,23 +164,31 @@ def _storm_drivers(events: list[MentionEvent]) -> dict[str, list[dict[str, objec
     return dict(storms[-1].episode["drivers"])
 
 
-def test_a_storm_in_a_language_the_brand_rarely_hears_is_explained_by_its_own_words() -> None:
-    """An English-speaking brand's Swedish storm (86% of the storm's complaints): its drivers
-    were the brand's usual English complaints ("answers", "customer", "never" at z 5.7), and no
-    Swedish word at all. Negative posts were weighed against all the brand's posts, so the
-    usual complaints always stood out in a language the storm did not dilute, while a word
-    the background had never seen could not reach z 3."""
-    normal = _lang(stream("acme", T0, 8 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "en")
-    start = T0 + 7 * DAY + 12 * HOUR
-    storm = _lang(
-        stream("acme", start, 90, lambda t: 12.0, 1.0, 0.0, seed=7, texts=["bankid fungerar inte"]),
-        "sv",
+def test_a_storm_of_the_usual_complaint_is_explained_by_that_complaint() -> None:
+    """The alerting tests' storm is more of what Nordlys Energi's customers always complain
+    about. Weighing a storm against the usual *negative* posts only (tried on 2026-12-06, to
+    explain storms in a language the brand rarely hears) left its pages until the peak with
+    "energi igjen" and without "forsinket refusjon", the words its holding statement is built
+    from; the real-Kafka alerting test caught it."""
+    import json
+
+    from streams.agents.detect import parse_scored
+    from tests.storm_scenario import phases
+
+    records = sorted(
+        (r for phase in phases().values() for r in phase),
+        key=lambda r: (r["created_at_ms"], r["id"]),
     )
-    words = _storm_drivers([*normal, *storm])["words"]
-    assert [(w["term"], w["lang"]) for w in words[:2]] == [("bankid", "sv"), ("fungerar", "sv")]
+    events = [parse_scored(json.dumps(r).encode())[1] for r in records]
+    pages = [o for o in replay(events, DetectorConfig()) if isinstance(o, EpisodeEvent)]
+    assert [p.episode["severity"] for p in pages[:3]] == ["watch", "warning", "critical"]
+    for page in pages:
+        phrases = [p["term"] for p in page.episode["drivers"]["phrases"]]
+        assert phrases[0] == "forsinket refusjon", (page.type, phrases)
 
 
-def test_a_same_language_storm_still_ranks_its_new_words_over_the_usual_complaints() -> None:
+def test_a_same_language_storm_ranks_its_new_words_over_the_usual_complaints() -> None:
+    """Its own words and hashtag lead; the brand's usual complaints do not."""
     normal = _lang(stream("acme", T0, 8 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "en")
     start = T0 + 7 * DAY + 12 * HOUR
     storm = _lang(
@@ -217,26 +225,3 @@ def test_a_full_language_table_frees_only_a_spent_language() -> None:
     table.decay(3 * 60.0, 60.0)  # sv falls to 5/8 documents, en to 10/8
     table.add("nb", Terms(("seint",), (), ()), 5.0)
     assert sorted(table.by_lang) == ["en", "nb", "other"]  # the fewest documents leaves first
-
-
-def test_a_state_saved_with_one_background_restores_it_for_both_groups() -> None:
-    """States saved before the backgrounds were split by sentiment hold one background of all
-    posts: both groups start from it (a week of decay replaces it), so an upgrade keeps the
-    brand's drivers instead of starting from nothing, and an open storm is still abandoned
-    with its words."""
-    config = DetectorConfig.from_dict({"bucket_minutes": 5})
-    detector = BrandDetector("acme", config)
-    normal = _lang(stream("acme", T0, 3 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "en")
-    for event in normal:
-        detector.observe(event)
-    detector.advance(T0 + 3 * DAY)
-    state = json.loads(json.dumps(detector.to_state()))
-    old = dict(state)
-    old["background"] = old.pop("backgrounds")["other"]
-    restored = BrandDetector.from_state(old, config)
-    for table in restored.backgrounds.values():
-        assert table.to_state() == state["backgrounds"]["other"]
-    assert json.loads(json.dumps(restored.to_state()))["backgrounds"].keys() == {
-        "negative",
-        "other",
-    }
