@@ -53,9 +53,14 @@ def check_sentiment_head(settings: Settings) -> None:
         raise ConfigError(f"STORMVARSEL_SENTIMENT_HEAD: {exc}") from None
 
 
-class _Worker(faust.Worker):  # type: ignore[misc]
+class Worker(faust.Worker):  # type: ignore[misc]
     """faust's Worker, remembering which signal stopped it: SIGTERM and SIGINT shut it down
-    the same clean way, but the command exits 130 after a Ctrl-C, 0 after SIGTERM."""
+    the same clean way, but the command exits 130 after a Ctrl-C, 0 after SIGTERM.
+
+    Named ``Worker`` like faust's: mode labels a service's log lines with its class name, and
+    "[^Worker]: Ready" is the line that says the worker has started (a subclass named
+    ``_Worker`` logged "[^_Worker]: Ready", and a test waiting for the usual line timed out).
+    """
 
     stopped_by: signal.Signals | None = None
 
@@ -105,7 +110,7 @@ def run_worker(settings: Settings, *, wait_for_kafka_s: float = 60.0) -> signal.
         web=f"http://{settings.web_host}:{settings.web_port}",
         alertmanager=[redact_url(url) for url in settings.alertmanager_url_list] or None,
     )
-    worker = _Worker(
+    worker = Worker(
         app,
         loglevel=settings.log_level,
         logging_config=config,
