@@ -70,9 +70,9 @@ def _just_under(limit: int, item: str) -> bytes:
     return raw
 
 
-def _forwarded(raw: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-    """What the validate agent sends to ``mentions.valid`` for ``raw``: (key, value) per brand."""
-    outcome = check_mention(
+def _checked(raw: bytes, limit: int) -> object:
+    """The validate agent's decision on ``raw`` under a ``limit``-byte mention size."""
+    return check_mention(
         raw,
         0,
         1,
@@ -82,6 +82,11 @@ def _forwarded(raw: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         generation=0,
         now=NOW,
     )
+
+
+def _forwarded(raw: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+    """What the validate agent sends to ``mentions.valid`` for ``raw``: (key, value) per brand."""
+    outcome = _checked(raw, limit)
     assert isinstance(outcome, Passed), outcome
     return [(brand.encode(), valid_value(record)) for brand, record in outcome.records]
 
@@ -119,14 +124,5 @@ def test_a_mention_just_under_the_ceiling_is_forwarded(kafka: LocalKafka, item: 
 def test_one_byte_over_the_ceiling_is_refused_as_too_large() -> None:
     raw = _just_under(MENTION_MAX_BYTES_CEILING + 10, "0")
     assert len(raw) > MENTION_MAX_BYTES_CEILING
-    outcome = check_mention(
-        raw,
-        0,
-        1,
-        limits=Limits(max_bytes=MENTION_MAX_BYTES_CEILING),
-        matcher=BrandMatcher.from_file(BRANDS),
-        dedup=Deduplicator({}, 24 * 3600 * 1000),
-        generation=0,
-        now=NOW,
-    )
+    outcome = _checked(raw, MENTION_MAX_BYTES_CEILING)
     assert isinstance(outcome, Rejection) and outcome.reason == "too_large"
