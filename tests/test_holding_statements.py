@@ -486,3 +486,19 @@ def test_post_texts_in_notifications_cannot_ping_or_break_markup() -> None:
 def test_statement_is_a_plain_dataclass() -> None:
     draft = render(VOICE, "da", "critical", "forsinket levering", True)
     assert Statement(**draft.to_dict()) == draft
+
+
+@pytest.mark.parametrize("tone", TONES)
+@pytest.mark.parametrize("severity", SEVERITIES)
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_neutral_issue_ends_its_clause_in_every_built_in_draft(
+    lang: str, severity: str, tone: str
+) -> None:
+    """The neutral issue ends in a relative clause in every language ("the problems you are
+    experiencing", "de problemer, I oplever"): a verb after it joins that clause, and
+    "... opslagene om de problemer, I oplever og undersøger sagen" said that the customers
+    investigate the matter. Punctuation must close the clause."""
+    voice = replace(VOICE, tone=tone)  # type: ignore[arg-type]
+    draft = render(voice, lang, severity, GENERIC_ISSUE[lang], False)
+    after = draft.text.split(GENERIC_ISSUE[lang], 1)[1]
+    assert after[:1] in {".", "!", ","}, draft.text

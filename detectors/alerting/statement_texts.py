@@ -54,7 +54,7 @@ NEXT_UPDATE = {
 TEXTS: dict[str, dict[str, dict[str, str]]] = {
     "en": {
         "formal": {
-            "ack_watch": "Thank you for bringing {issue} to our attention. We are looking into it.",
+            "ack_watch": "Thank you for making us aware of {issue}. We are looking into it.",
             "ack": "We are aware of the reports about {issue}.",
             "sorry": "We regret the inconvenience this is causing.",
             "doing": "Our team is looking into the matter.",
@@ -81,7 +81,7 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "invite": "Affected? Send us {contact} so we can look at it with you one-on-one.",
         },
         "neutral": {
-            "ack_watch": "We have seen the posts about {issue} and are looking into it.",
+            "ack_watch": "We have seen the posts about {issue}, and we are looking into it.",
             "ack": "We have seen the posts about {issue}.",
             "sorry": "We are sorry for the trouble this causes.",
             "doing": "We are looking into it.",
@@ -118,7 +118,7 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "invite": "Berørt? Send oss {contact}, så vi kan se på det sammen med deg.",
         },
         "neutral": {
-            "ack_watch": "Vi har sett innleggene om {issue} og ser på saken.",
+            "ack_watch": "Vi har sett innleggene om {issue}, og vi ser på saken.",
             "ack": "Vi har sett innleggene om {issue}.",
             "sorry": "Vi beklager problemene dette skaper.",
             "doing": "Vi undersøker saken.",
@@ -155,7 +155,7 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "invite": "Råka? Send oss {contact}, så vi kan sjå på det saman med deg.",
         },
         "neutral": {
-            "ack_watch": "Vi har sett innlegga om {issue} og ser på saka.",
+            "ack_watch": "Vi har sett innlegga om {issue}, og vi ser på saka.",
             "ack": "Vi har sett innlegga om {issue}.",
             "sorry": "Vi orsakar problema dette skaper.",
             "doing": "Vi undersøkjer saka.",
@@ -192,7 +192,7 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "invite": "Berörd? Skicka oss {contact} så kikar vi på det tillsammans med dig.",
         },
         "neutral": {
-            "ack_watch": "Vi har sett inläggen om {issue} och undersöker saken.",
+            "ack_watch": "Vi har sett inläggen om {issue}, och vi undersöker saken.",
             "ack": "Vi har sett inläggen om {issue}.",
             "sorry": "Vi beklagar problemen detta orsakar.",
             "doing": "Vi undersöker saken.",
@@ -229,7 +229,7 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "invite": "Berørt? Send os {contact}, så vi kan kigge på det sammen med dig.",
         },
         "neutral": {
-            "ack_watch": "Vi har set opslagene om {issue} og undersøger sagen.",
+            "ack_watch": "Vi har set opslagene om {issue}, og vi undersøger sagen.",
             "ack": "Vi har set opslagene om {issue}.",
             "sorry": "Vi beklager de problemer, det giver.",
             "doing": "Vi undersøger sagen.",
