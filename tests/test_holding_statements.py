@@ -4,6 +4,7 @@ issue is named from the drivers in plain words, and the alert record carries it 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -502,3 +503,24 @@ def test_the_neutral_issue_ends_its_clause_in_every_built_in_draft(
     draft = render(voice, lang, severity, GENERIC_ISSUE[lang], False)
     after = draft.text.split(GENERIC_ISSUE[lang], 1)[1]
     assert after[:1] in {".", "!", ","}, draft.text
+
+
+#: The singular "you" of each Nordic language: the neutral issue addresses the crowd in the
+#: plural ("problemene dere opplever", "problemen ni upplever", "de problemer, I oplever").
+SINGULAR_YOU = {"nb": ("du", "deg"), "nn": ("du", "deg"), "sv": ("du", "dig"), "da": ("du", "dig")}
+
+
+@pytest.mark.parametrize("tone", TONES)
+@pytest.mark.parametrize("severity", SEVERITIES)
+@pytest.mark.parametrize("lang", sorted(SINGULAR_YOU))
+def test_the_sentence_naming_the_issue_addresses_the_crowd_in_one_number(
+    lang: str, severity: str, tone: str
+) -> None:
+    """The warm watch draft thanked one reader for the problems the many experience ("Takk for
+    at du sier fra om problemene dere opplever"): a public post speaks to everyone in the
+    sentence that names the issue; only the invitation to write privately says "du"."""
+    voice = replace(VOICE, tone=tone)  # type: ignore[arg-type]
+    text = render(voice, lang, severity, GENERIC_ISSUE[lang], False).text
+    sentence = next(s for s in re.split(r"(?<=[.!?])\s+", text) if GENERIC_ISSUE[lang] in s)
+    words = set(re.findall(r"\w+", sentence.lower()))
+    assert not words & set(SINGULAR_YOU[lang]), sentence

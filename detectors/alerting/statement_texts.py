@@ -102,7 +102,7 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "deg direkte.",
         },
         "warm": {
-            "ack_watch": "Takk for at du sier fra om {issue}. Vi ser på det.",
+            "ack_watch": "Takk for at dere sier fra om {issue}. Vi ser på det.",
             "ack": "Vi har sett innleggene deres om {issue}, og vi hører dere.",
             "sorry": "Vi er lei oss for bryderiet dette skaper for dere.",
             "doing": "Teamet vårt ser på det akkurat nå.",
@@ -139,7 +139,7 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "direkte.",
         },
         "warm": {
-            "ack_watch": "Takk for at du seier frå om {issue}. Vi ser på det.",
+            "ack_watch": "Takk for at de seier frå om {issue}. Vi ser på det.",
             "ack": "Vi har sett innlegga dykkar om {issue}, og vi høyrer dykk.",
             "sorry": "Vi er lei oss for bryet dette skaper for dykk.",
             "doing": "Teamet vårt ser på det akkurat no.",
@@ -176,7 +176,7 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "dig direkt.",
         },
         "warm": {
-            "ack_watch": "Tack för att du hör av dig om {issue}. Vi tittar på det.",
+            "ack_watch": "Tack för att ni hör av er om {issue}. Vi tittar på det.",
             "ack": "Vi har sett era inlägg om {issue}, och vi hör er.",
             "sorry": "Vi är ledsna för besväret detta orsakar er.",
             "doing": "Vårt team tittar på det just nu.",
@@ -213,7 +213,7 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "direkte.",
         },
         "warm": {
-            "ack_watch": "Tak, fordi du siger til om {issue}. Vi kigger på det.",
+            "ack_watch": "Tak, fordi I siger til om {issue}. Vi kigger på det.",
             "ack": "Vi har set jeres opslag om {issue}, og vi hører jer.",
             "sorry": "Vi er kede af det besvær, det giver jer.",
             "doing": "Vores team kigger på det lige nu.",
