@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -526,6 +527,60 @@ def topics_grow(
         click.echo(line)
 
 
+@topics.command("delete")
+@click.option(
+    "--prefix",
+    required=True,
+    metavar="PREFIX",
+    help="Delete the topics whose names begin with this, e.g. a replay's --publish-prefix or "
+    "a demo run's 'demo-<run>.'. Refused when it would match a live pipeline topic or the "
+    "worker's own topics.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Only list the topics it would delete.")
+@_kafka_timeout_option
+@interruptible("nothing was changed")
+@friendly_errors
+def topics_delete(prefix: str, yes: bool, dry_run: bool, timeout: float) -> None:
+    """Delete the topics whose names begin with --prefix (and their records), e.g. the results
+    of an earlier `stormvarsel replay --publish-prefix P`, or a finished demo's topics. Lists them
+    with their record counts and asks first. Never deletes the live pipeline topics (mentions,
+    mentions.dlq, mentions.valid, mentions.scored, alerts, with STORMVARSEL_TOPIC_PREFIX and
+    without), the state and internal topics of STORMVARSEL_APP_ID, or Kafka's own.
+
+    Exit 0: deleted, nothing matched, or --dry-run; 1: refused, Kafka unreachable, or not
+    confirmed (nothing changed); 130: interrupted."""
+    from streams.kafka_clients import kafka_logs_quiet
+    from streams.topics import delete_prefixed, prefixed_topics
+
+    settings = _settings()
+    with kafka_logs_quiet():
+        found = prefixed_topics(settings, prefix, timeout_s=timeout)
+    if not found:
+        click.echo(f"No topic begins with {prefix!r}: nothing to delete.")
+        return
+    for name, count in found.items():
+        click.echo(f"{name:<40} {count:>12,} record{'' if count == 1 else 's'}")
+    if dry_run:
+        click.echo(
+            f"Dry run: {len(found)} topic{'' if len(found) == 1 else 's'} listed, none deleted."
+        )
+        return
+    if not yes:
+        confirm_or_stop(f"Delete these {len(found)} topics and their records?")
+    leaves_on_interrupt(
+        f"some topics beginning with {prefix!r} may be deleted already; run "
+        f"`stormvarsel topics delete --prefix {shlex.quote(prefix)}` again to delete the rest"
+    )
+    with kafka_logs_quiet():
+        deleted = delete_prefixed(settings, prefix, list(found), timeout_s=timeout)
+    for name in deleted:
+        click.echo(f"deleted {name}")
+    click.echo(
+        f"Deleted {len(deleted)} topic{'' if len(deleted) == 1 else 's'} beginning with {prefix!r}."
+    )
+
+
 # --- ingest ---
 def _ingest_encoding(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     """``ingest --encoding``: a codec Python knows, checked before anything is read."""
@@ -876,7 +931,8 @@ def replay(
         # Results are published as they come: the topics now hold part of the range.
         exit_interrupted(
             f"no report written; the topics {publish_prefix}* hold a partial result: delete "
-            "them, or publish the next replay under another --publish-prefix"
+            f"them (`stormvarsel topics delete --prefix {shlex.quote(publish_prefix)}`), or "
+            "publish the next replay under another --publish-prefix"
         )
     for line in lines:
         click.echo(line)

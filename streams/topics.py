@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaAdminClient
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
 from kafka.errors import (
     ClusterAuthorizationFailedError,
     CoordinatorNotAvailableError,
@@ -353,3 +353,125 @@ def _hint(exc: KafkaError) -> str:
     if isinstance(exc, (TopicAuthorizationFailedError, ClusterAuthorizationFailedError)):
         return "the Kafka user needs the right to create topics, or create them beforehand"
     return "check STORMVARSEL_TOPIC_PARTITIONS and STORMVARSEL_TOPIC_REPLICATION"
+
+
+#: Kafka's own topics (``__consumer_offsets``, ``__transaction_state``, KRaft's metadata): never
+#: deleted by prefix.
+_KAFKA_INTERNAL = "__"
+
+
+def protected_topics(settings: Settings) -> list[str]:
+    """The topics ``stormvarsel topics delete --prefix`` never deletes: the live pipeline topics
+    (with the configured STORMVARSEL_TOPIC_PREFIX, and by their bare names), the configured
+    app's state topics and its detector seeds topic."""
+    from streams.detector_seeds import seeds_topic
+
+    live = {settings.topic(name) for name in PIPELINE_TOPICS} | set(PIPELINE_TOPICS)
+    own = {*state_topic_names(settings.app_id), seeds_topic(settings.app_id)}
+    return sorted(live | own)
+
+
+def prefix_refusal(
+    settings: Settings, prefix: str, existing: list[str] | None = None
+) -> str | None:
+    """Why ``prefix`` may not be deleted by (one line), or None when it may. ``existing``, the
+    topics on the cluster when known, adds the app's repartition topics and Kafka's own."""
+    if not prefix.strip():
+        return (
+            "--prefix is empty: it would match every topic; name the prefix of the topics to delete"
+        )
+    app = f"{settings.app_id}-"
+    if app.startswith(prefix):
+        return (
+            f"--prefix {prefix!r} would match every topic of the worker's app id "
+            f"{settings.app_id!r} ({app}*: its state and internal topics); name a longer prefix"
+        )
+    for name in protected_topics(settings):
+        if name.startswith(prefix):
+            return (
+                f"--prefix {prefix!r} would match {name!r}, a topic the live pipeline uses "
+                f"(app id {settings.app_id!r}); name a prefix only the topics to delete have"
+            )
+    for name in existing or []:
+        if not name.startswith(prefix):
+            continue
+        if name.startswith(_KAFKA_INTERNAL):
+            return (
+                f"--prefix {prefix!r} would match Kafka's own topic {name!r}; name another prefix"
+            )
+        if name.startswith(app) and name.endswith("-repartition"):
+            return (
+                f"--prefix {prefix!r} would match the worker's internal topic {name!r} (app id "
+                f"{settings.app_id!r}); name a prefix only the topics to delete have"
+            )
+    return None
+
+
+def prefixed_topics(settings: Settings, prefix: str, timeout_s: float = 30.0) -> dict[str, int]:
+    """The topics whose names begin with ``prefix``, sorted, each with its record count (last
+    offset minus first, summed over its partitions). Raises :class:`StormvarselError` when the
+    prefix is refused (see :func:`prefix_refusal`)."""
+    refused = prefix_refusal(settings, prefix)
+    if refused:
+        raise StormvarselError(refused)
+    admin = connect_admin(settings, timeout_s=timeout_s)
+    try:
+        existing = sorted(admin.list_topics())
+        refused = prefix_refusal(settings, prefix, existing)
+        if refused:
+            raise StormvarselError(refused)
+        names = [name for name in existing if name.startswith(prefix)]
+        return record_counts(admin, names)
+    finally:
+        admin.close()
+
+
+def record_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Each topic of ``names`` with its record count, in the order given (a compacted topic's
+    count is of offsets: records compaction removed are counted too)."""
+    if not names:
+        return {}
+    counts = partition_counts(admin, names)
+    partitions = [
+        TopicPartition(name, part) for name in names for part in range(counts.get(name, 0))
+    ]
+    try:
+        firsts = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in partitions})
+        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
+    except KafkaError as exc:
+        raise StormvarselError(
+            f"Kafka did not tell how many records {', '.join(names)} hold: {refusal(exc)}; "
+            "try again when every partition has a leader"
+        ) from None
+    held = dict.fromkeys(names, 0)
+    for tp in partitions:
+        held[tp.topic] += max(0, ends[tp].offset - firsts[tp].offset)
+    return held
+
+
+def delete_prefixed(
+    settings: Settings, prefix: str, names: list[str], timeout_s: float = 30.0
+) -> list[str]:
+    """Delete ``names`` (topics listed by :func:`prefixed_topics` for ``prefix``) and wait until
+    the brokers no longer list them. Each is checked against the prefix again first."""
+    refused = prefix_refusal(settings, prefix, names)
+    if refused:
+        raise StormvarselError(refused)
+    stray = [name for name in names if not name.startswith(prefix)]
+    if stray:
+        raise StormvarselError(f"{', '.join(stray)} do not begin with {prefix!r}; nothing deleted")
+    admin = connect_admin(settings, timeout_s=timeout_s)
+    try:
+        present = sorted(set(names) & set(admin.list_topics()))
+        if present:
+            try:
+                admin.delete_topics(present, timeout_ms=int(timeout_s * 1000))
+            except KafkaError as exc:
+                raise StormvarselError(
+                    f"Kafka refused to delete {', '.join(present)}: {refusal(exc)}"
+                ) from None
+            wait_deleted(admin, present, timeout_s)
+            log.info("topic.deleted", topics=present, prefix=prefix)
+        return present
+    finally:
+        admin.close()

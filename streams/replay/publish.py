@@ -18,7 +18,7 @@ from streams.kafka_clients import client_config, connect_admin
 from streams.log_setup import get_logger
 from streams.replay.source import ReplayError, ReplayOptionError, consumer
 from streams.settings import Settings
-from streams.topics import PIPELINE_TOPICS
+from streams.topics import PIPELINE_TOPICS, prefix_refusal
 
 log = get_logger(__name__)
 
@@ -123,7 +123,22 @@ def refuse_used_topics(
         f"{'it' if one else 'them'} (Grafana, a post-mortem script) would see both, the same "
         "alerts and buckets twice where the ranges overlap. Nothing was replayed. Choose a prefix "
         f"no replay has used, or delete {'that topic' if one else 'those topics'} first: "
-        f"{delete_command(settings, held)}"
+        f"{delete_advice(settings, prefix, held)}"
+    )
+
+
+def delete_advice(settings: Settings, prefix: str, names: Iterable[str]) -> str:
+    """How to delete ``names``, a replay's used topics under ``prefix``: ``stormvarsel topics
+    delete --prefix`` (the local broker of ``stormvarsel kafka start`` has no Kafka scripts),
+    and the same with any Kafka admin tool, e.g. ``kafka-topics.sh``. A prefix that command
+    refuses (one that would match a live topic too) gets the ``kafka-topics.sh`` command alone."""
+    tool = delete_command(settings, names)
+    if prefix_refusal(settings, prefix) is not None:
+        return tool
+    return (
+        f"stormvarsel topics delete --prefix {shlex.quote(prefix)} (it lists the topics "
+        "beginning with the prefix and asks; any Kafka admin tool works too, e.g. "
+        f"{tool})"
     )
 
 
