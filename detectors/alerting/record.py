@@ -90,7 +90,9 @@ def build_alert(event: dict[str, Any], voice: BrandVoice) -> dict[str, Any]:
         "peak_figures": episode.get("peak_figures") or {},
         "escalations": list(episode.get("escalations") or []),
         "drivers": alert_drivers(drivers),
-        "actions": suggested_actions(voice, kind, change, severity, drivers),
+        "actions": suggested_actions(
+            voice, kind, change, severity, drivers, episode.get("peak_severity")
+        ),
         "statements": statements,
         "oncall": {"team": voice.team, "escalation": voice.escalation},
     }
