@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 
 from streams.sentiment.language import (
@@ -164,3 +167,37 @@ def test_a_clear_danish_lead_is_not_outvoted_by_bokmal_and_nynorsk_pooled(
 def test_a_near_tie_between_bokmal_and_nynorsk_is_bokmal(lid: LanguageIdentifier) -> None:
     assert _decide(lid, da=0.30, nb=0.34, nn=0.35, sv=0.01) == "nb"
     assert _decide(lid, da=0.30, nb=0.30, nn=0.40) == "nn"  # a clear Nynorsk lead
+
+
+#: Posts in languages the product does not cover. Restricted to the five product languages, the
+#: detector called the first German post Nynorsk and the first Finnish one Swedish, so a German
+#: or Finnish storm was reported (metric label, the alert's language mix, the order of the
+#: holding statements) as a Scandinavian one.
+FOREIGN = {
+    "de": [
+        "Vielen Dank an Nordlys Energi, der Kundenservice war super freundlich und schnell!",
+        "Nordlys Energi ist eine Katastrophe, ich habe zweimal bezahlt und niemand antwortet.",
+    ],
+    "fi": [
+        "Kiitos Nordlys Energi, asiakaspalvelu oli todella ystävällinen ja nopea!",
+        "Nordlys Energi on aivan kamala, veloittivat minua kahdesti eikä kukaan vastaa.",
+    ],
+}
+
+
+@pytest.mark.parametrize("lang", sorted(FOREIGN))
+def test_german_and_finnish_are_named_not_taken_for_a_product_language(
+    lid: LanguageIdentifier, lang: str
+) -> None:
+    assert lid.detect(FOREIGN[lang]) == [lang] * len(FOREIGN[lang])
+
+
+def test_nordic_short_posts_are_not_taken_for_german_or_finnish(lid: LanguageIdentifier) -> None:
+    """The 900 short Bokmål, Swedish and Danish posts of docs/sentiment: recognising German
+    and Finnish turns none of them into either."""
+    path = Path(__file__).parents[1] / "docs" / "sentiment" / "nordic-short-posts.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    assert len(texts) == 900
+    detected = lid.detect(texts)
+    assert not {"de", "fi"} & set(detected)

@@ -1,8 +1,13 @@
-"""Language identification per mention: Bokmål, Nynorsk, Swedish, Danish or English.
+"""Language identification per mention: Bokmål, Nynorsk, Swedish, Danish or English (or German
+or Finnish, named so as not to be taken for one of them).
 
 Built on lingua-language-detector, whose n-gram models ship inside the wheel: nothing is downloaded
-at run time. The detector is restricted to the five languages the brands are monitored in, so a
-text in any other language comes out as one of them with low confidence, or as None.
+at run time. The detector knows the five languages the brands are monitored in, and German and
+Finnish, the neighbouring languages a Nordic brand's feed carries most: a German or Finnish post
+is ``de`` or ``fi`` (restricted to the five, lingua called German posts Nynorsk and Finnish ones
+Swedish, confidently). A text in another Latin-script language may still come out as one of the
+seven, usually with low confidence (None); other scripts come out None. Each further language
+costs memory (German and Finnish about 75 MB) and load time, so no more are asked about.
 
 Rules, in order:
 
@@ -45,6 +50,9 @@ _LINGUA: dict[Language, str] = {
     Language.SWEDISH: "sv",
     Language.DANISH: "da",
     Language.ENGLISH: "en",
+    # Not product languages: asked about so that their posts are named, not taken for one.
+    Language.GERMAN: "de",
+    Language.FINNISH: "fi",
 }
 _ALIASES: dict[str, str] = {
     "no": "nb",
