@@ -7,7 +7,9 @@ over about an hour, so an episode can start with the posts that built it up), an
 episode's own *foreground*. A term's score is the log-odds ratio of its document frequency in the
 foreground against the background, smoothed by a weak prior and divided by its standard error
 (the "informative Dirichlet prior" z of Monroe, Colaresi & Quinn, 2008): frequent *and* unusual
-terms rank first, and a brand with no background yet falls back on plain frequency.
+terms rank first, and a brand with no background yet falls back on plain frequency. Terms are
+counted per language, but a term's frequency is its share of all the documents, every language
+together, so a storm in a language the brand rarely hears ranks that language's words.
 
 Every counter holds at most ``2 * counter_capacity`` keys per language and at most
 ``max_languages`` languages, so memory does not grow with traffic.
@@ -55,9 +57,13 @@ class TermCounts:
             self.docs *= factor
             self.growth = 1.0
 
-    def share(self, key: str) -> tuple[float, float]:
-        """(documents with the key, all documents), in the same (decayed) units."""
-        return self.counter.get(key) / self.growth, self.docs / self.growth
+    def count(self, key: str) -> float:
+        """(Decayed) documents with the key."""
+        return self.counter.get(key) / self.growth
+
+    def documents(self) -> float:
+        """All (decayed) documents, in the units of :meth:`count`."""
+        return self.docs / self.growth
 
     def copy(self) -> TermCounts:
         other = TermCounts(self.capacity)
@@ -114,7 +120,7 @@ class LanguageTable:
         for name, counts in self.by_lang.items():
             if name == "other":
                 continue
-            docs = counts.docs / counts.growth
+            docs = counts.documents()
             if docs < self.config.min_term_count and (best is None or (docs, name) < best):
                 best = (docs, name)
         return None if best is None else best[1]
@@ -137,6 +143,10 @@ class LanguageTable:
             weight = count / len(sample)
             for post, terms in sample:
                 self.add(post.lang, terms, weight)
+
+    def documents(self) -> float:
+        """All (decayed) documents, of every language."""
+        return sum(counts.documents() for counts in self.by_lang.values())
 
     def decay(self, minutes: float, half_life_minutes: float) -> None:
         for counts in self.by_lang.values():
@@ -220,13 +230,15 @@ class EpisodeEvidence:
         """The episode's drivers, ready for the alert payload."""
         cfg = self.config
         ranked: dict[str, list[tuple[float, str, str, float]]] = {k: [] for k in KINDS}
+        n = self.terms.documents()
+        nb = background.documents()
         for lang, fg in self.terms.by_lang.items():
             bg = background.by_lang.get(lang)
             for key, _ in fg.counter.most_common(3 * cfg.counter_capacity):
-                c, n = fg.share(key)
+                c = fg.count(key)
                 if c < cfg.min_term_count:
                     continue
-                cb, nb = bg.share(key) if bg is not None else (0.0, 0.0)
+                cb = bg.count(key) if bg is not None else 0.0
                 z = _log_odds_z(c, n, cb, nb, cfg.prior_rate, cfg.prior_strength)
                 if z > 0:
                     ranked[term_kind(key)].append((z, key, lang, c))

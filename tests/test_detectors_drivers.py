@@ -187,6 +187,23 @@ def test_a_storm_of_the_usual_complaint_is_explained_by_that_complaint() -> None
         assert phrases[0] == "forsinket refusjon", (page.type, phrases)
 
 
+def test_a_storm_in_a_language_the_brand_rarely_hears_is_explained_by_its_own_words() -> None:
+    """An English-speaking brand's Swedish storm: its drivers were the brand's usual English
+    complaints ("answers", "customer", "never" at z 5.7) and no Swedish word. Each language's
+    terms were weighed within that language only, so a word in a language with no background
+    could not pass z 3 however many posts carried it: the storm's language is itself news."""
+    normal = _lang(stream("acme", T0, 8 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "en")
+    start = T0 + 7 * DAY + 12 * HOUR
+    storm = _lang(
+        stream("acme", start, 90, lambda t: 12.0, 1.0, 0.0, seed=7, texts=["bankid fungerar inte"]),
+        "sv",
+    )
+    drivers = _storm_drivers([*normal, *storm])
+    words = [(w["term"], w["lang"]) for w in drivers["words"]]
+    assert words[:2] == [("bankid", "sv"), ("fungerar", "sv")], words
+    assert drivers["phrases"][0]["term"] == "bankid fungerar", drivers["phrases"]
+
+
 def test_a_same_language_storm_ranks_its_new_words_over_the_usual_complaints() -> None:
     """Its own words and hashtag lead; the brand's usual complaints do not."""
     normal = _lang(stream("acme", T0, 8 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "en")
