@@ -65,3 +65,20 @@ def test_a_storm_that_never_left_watch_is_not_closed_in_public() -> None:
 def test_a_storm_with_a_public_statement_is_closed_in_public(peak: str) -> None:
     actions = build_alert(event("resolved", peak, peak), VOICE)["actions"]
     assert actions[0].startswith("Post a closing update once the cause is fixed")
+
+
+@pytest.mark.parametrize("peak", ["warning", "critical"])
+def test_a_storm_calmed_to_watch_gets_drafts_that_keep_the_update_promise(peak: str) -> None:
+    """The watch drafts acknowledge a storm for the first time and say nothing of the next
+    update: posted as the update a holding statement promised, one would drop that promise."""
+    alert = build_alert(event("de-escalated", "watch", peak), VOICE)
+    assert [s["lang"] for s in alert["statements"]] == ["nb", "en"]
+    for draft in alert["statements"]:
+        assert draft["next_update"] in draft["text"], draft["text"]
+        assert "lint" not in draft
+
+
+def test_a_storm_at_its_first_watch_gets_watch_drafts() -> None:
+    alert = build_alert(event("opened", "watch", "watch"), VOICE)
+    assert {s["severity"] for s in alert["statements"]} == {"watch"}
+    assert all(s["next_update"] not in s["text"] for s in alert["statements"])

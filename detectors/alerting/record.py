@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from detectors.alerting.actions import suggested_actions
+from detectors.alerting.actions import PUBLIC, suggested_actions
 from detectors.alerting.statements import holding_statements
 from detectors.alerting.voice import BrandVoice
 
@@ -54,6 +54,14 @@ def alert_drivers(drivers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def draft_severity(severity: str, peak_severity: str | None) -> str:
+    """The severity of an open storm's drafts: a storm that calmed to watch after a warning or
+    critical keeps warning drafts, which say when the next update comes (the watch drafts
+    acknowledge a storm for the first time and promise no update; posted as the update the
+    brand's holding statement promised, one would drop that promise)."""
+    return "warning" if severity == "watch" and peak_severity in PUBLIC else severity
+
+
 def build_alert(event: dict[str, Any], voice: BrandVoice) -> dict[str, Any]:
     """The alert for one episode event (``EpisodeEvent.to_dict()``)."""
     episode = event["episode"]
@@ -62,8 +70,11 @@ def build_alert(event: dict[str, Any], voice: BrandVoice) -> dict[str, Any]:
     severity = str(episode["severity"])
     drivers = episode.get("drivers") or {}
     ended = change in ENDED
+    peak = episode.get("peak_severity")
+    peak_severity = peak if isinstance(peak, str) else None
+    drafts_at = draft_severity(severity, peak_severity)
     statements = (
-        [s.to_dict() for s in holding_statements(voice, severity, drivers)]
+        [s.to_dict() for s in holding_statements(voice, drafts_at, drivers)]
         if kind == "storm" and not ended
         else []
     )
@@ -90,9 +101,7 @@ def build_alert(event: dict[str, Any], voice: BrandVoice) -> dict[str, Any]:
         "peak_figures": episode.get("peak_figures") or {},
         "escalations": list(episode.get("escalations") or []),
         "drivers": alert_drivers(drivers),
-        "actions": suggested_actions(
-            voice, kind, change, severity, drivers, episode.get("peak_severity")
-        ),
+        "actions": suggested_actions(voice, kind, change, severity, drivers, peak_severity),
         "statements": statements,
         "oncall": {"team": voice.team, "escalation": voice.escalation},
     }
