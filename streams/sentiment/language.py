@@ -114,7 +114,14 @@ def clean_for_detection(text: str) -> str:
 
 @functools.cache
 def _detector() -> LanguageDetector:
-    """One detector per process; its models are loaded up front (about 1 s, shared by all)."""
+    """One detector per process; its models are loaded up front (1 to 3 s, shared by all).
+
+    One language at a time: lingua holds the GIL while it loads models, so loading all of them
+    in one call stopped the worker's event loop (web server, Kafka heartbeats) for the whole
+    load, though it runs on the scoring thread. Loaded models stay in lingua's cache for the
+    process, where the detector of all the languages, built last, finds them."""
+    for language in _LINGUA:
+        LanguageDetectorBuilder.from_languages(language).with_preloaded_language_models().build()
     return LanguageDetectorBuilder.from_languages(*_LINGUA).with_preloaded_language_models().build()
 
 
