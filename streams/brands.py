@@ -205,6 +205,7 @@ class Brand(BaseModel):
             },
             team=self.oncall.team,
             escalation=self.oncall.escalation,
+            aliases=(*self.aliases, *self.handles, *self.hashtags),
         )
 
 

@@ -22,7 +22,7 @@ from detectors.alerting.statement_texts import TEXTS
 from detectors.alerting.statements import render
 from detectors.alerting.summary import safe_text
 from detectors.alerting.voice import LANGUAGES, SEVERITIES, TONES
-from streams.brands import BrandsFileError, parse_brands
+from streams.brands import Brand, BrandsFileError, parse_brands
 
 DRIVERS: dict[str, Any] = {
     "phrases": [
@@ -248,6 +248,28 @@ def test_the_issue_is_named_in_plain_words_from_the_drivers() -> None:
     assert name_issue(handle, "nb", VOICE) is None
     markup = {"phrases": [{"term": "<script> refusjon", "lang": "nb", "score": 9.0}]}
     assert name_issue(markup, "nb", VOICE) is None
+
+
+def test_the_brands_other_names_never_name_the_issue() -> None:
+    """Only the name and id were blocked: an alias, a handle or a hashtag from the brands file
+    became the issue of the brand's own draft ("the posts about sas app")."""
+    brand = Brand.model_validate(
+        {
+            "name": "Scandinavian Airlines",
+            "id": "sas",
+            "aliases": ["Scandi"],
+            "handles": ["@FlySAS"],
+            "hashtags": ["#sasfail"],
+            "languages": ["en"],
+            "oncall": {"team": "comms-nordic"},
+        }
+    )
+    voice = brand.voice()
+    for own in ("scandi app", "flysas app", "sasfail app"):
+        drivers = {"phrases": [{"term": own, "lang": "en", "score": 9.0}]}
+        assert name_issue(drivers, "en", voice) is None, own
+    plain = {"phrases": [{"term": "lost luggage", "lang": "en", "score": 9.0}]}
+    assert name_issue(plain, "en", voice) == "lost luggage"
 
 
 def test_drafts_follow_the_language_mix_and_the_tone() -> None:

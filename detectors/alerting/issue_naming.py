@@ -51,7 +51,7 @@ def _tokens(values: Iterable[str | None]) -> set[str]:
 
 def _blocked_words(voice: BrandVoice, drivers: dict[str, Any]) -> set[str]:
     """The brand's own names and the names of people seen in the evidence."""
-    names: list[str | None] = [voice.name, voice.brand_id]
+    names: list[str | None] = [voice.name, voice.brand_id, *voice.aliases]
     for post in list(drivers.get("top_posts_by_reach", [])) + list(
         drivers.get("top_posts_by_engagement", [])
     ):

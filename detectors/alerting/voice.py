@@ -44,6 +44,8 @@ class BrandVoice:
     templates: dict[str, dict[str, str]] = field(default_factory=dict)
     team: str = DEFAULT_TEAM
     escalation: str | None = None
+    #: The brand's other names (aliases, handles, hashtags): like its name, never the issue.
+    aliases: tuple[str, ...] = ()
 
     def override(self, lang: str, severity: str) -> str | None:
         return self.templates.get(lang, {}).get(severity)
