@@ -200,7 +200,7 @@ def _run(settings: Settings, options: DemoOptions, console: Console, stack: Stac
         _show_dead_letters(console, local, expected=len(BROKEN))
         _show_page(console, local, stack.receiver, settings)
         _write_report(console, local, scenario, options.report_dir)
-        _where(console, stack, options)
+        _where(console, stack, options, local)
         if options.keep_running:
             console.print("Running; press Ctrl-C to stop everything.")
             while stack.worker is not None and stack.worker.poll() is None:
@@ -581,18 +581,38 @@ def replay_command(settings: Settings, options: CommandOptions) -> str:
     return " ".join(words + [shlex.quote(arg) for arg in args])
 
 
-def _where(console: Console, stack: Stack, options: DemoOptions) -> None:
+def _where(console: Console, stack: Stack, options: DemoOptions, settings: Settings) -> None:
+    """The box of where to look, then how to delete this run's topics later (``settings``: the
+    run's own, with its ``demo-<run>.`` topic prefix and app id)."""
     lines = [f"Post-mortem report: {options.report_dir / 'report.html'}"]
+    while_running = "" if options.keep_running else " (while it runs: --keep-running)"
     if stack.prometheus is not None:
         lines.append(
             f"Prometheus: {stack.prometheus.url}/graph?g0.expr=stormvarsel_brand_storm_level"
-            "&g0.range_input=15m"
-            + ("" if options.keep_running else " (while it runs: --keep-running)")
+            "&g0.range_input=15m" + while_running
         )
+    if stack.alertmanager is not None:
+        lines.append(f"Alertmanager: {stack.alertmanager.url}" + while_running)
     lines.append(
         f"Grafana dashboards: {DASHBOARDS}/ (provisioned by `docker compose up`, or import them)"
     )
     console.print(Panel("\n".join(lines), title="Where to look"))
+    console.print(
+        "This run's topics stay on the broker. To delete them later (with the broker running: "
+        "`stormvarsel kafka start`), its pipeline topics, then its worker's state topics:"
+    )
+    for command in cleanup_commands(settings):
+        console.print(f"  {command}", soft_wrap=True, highlight=False)
+
+
+def cleanup_commands(settings: Settings) -> list[str]:
+    """``stormvarsel topics delete`` for this run's pipeline topics (``demo-<run>.``) and its
+    worker's state topics (``<app id>-``), each on one line."""
+    env = f"STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS={shlex.quote(settings.kafka_bootstrap_servers)}"
+    return [
+        f"{env} stormvarsel topics delete --prefix {shlex.quote(prefix)}"
+        for prefix in (settings.topic_prefix, f"{settings.app_id}-")
+    ]
 
 
 def _clock(ms: int) -> str:

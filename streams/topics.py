@@ -374,8 +374,9 @@ def protected_topics(settings: Settings) -> list[str]:
 def prefix_refusal(
     settings: Settings, prefix: str, existing: list[str] | None = None
 ) -> str | None:
-    """Why ``prefix`` may not be deleted by (one line), or None when it may. ``existing``, the
-    topics on the cluster when known, adds the app's repartition topics and Kafka's own."""
+    """Why the topics beginning with ``prefix`` may not be deleted (one line), or None when they
+    may. ``existing``, the topics on the cluster when known, adds the app's repartition topics
+    and Kafka's own."""
     if not prefix.strip():
         return (
             "--prefix is empty: it would match every topic; name the prefix of the topics to delete"
