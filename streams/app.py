@@ -201,7 +201,7 @@ def build_app(
             lateness_ms=int(settings.detect_lateness_s * 1000),
             idle_close_s=settings.detect_idle_close_s,
             partitions=scored_partitions or settings.topic_partitions,
-            voices=brands.voices(),
+            voices=brands.voices(detector_config.baseline.timezone),
             # Copies are dropped whenever de-duplication is on (off: tests comparing with the
             # pure core, which has no ids).
             copy_window_records=detect.COPY_WINDOW_RECORDS if settings.dedup_window_s > 0 else 0,

@@ -185,8 +185,10 @@ class Brand(BaseModel):
             raise ValueError(f"{problem} (brand {self.name!r})")
         return self
 
-    def voice(self) -> BrandVoice:
-        """What the holding-statement drafts of this brand depend on."""
+    def voice(self, default_timezone: str = "") -> BrandVoice:
+        """What the holding-statement drafts of this brand depend on; times are shown in its
+        ``timezone``, else in ``default_timezone`` (the detectors' zone, which its rhythm uses
+        too)."""
         return BrandVoice(
             brand_id=self.id,
             name=self.name,
@@ -206,6 +208,7 @@ class Brand(BaseModel):
             team=self.oncall.team,
             escalation=self.oncall.escalation,
             aliases=(*self.aliases, *self.handles, *self.hashtags),
+            timezone=self.timezone or default_timezone,
         )
 
 
@@ -226,8 +229,8 @@ class BrandsFile(BaseModel):
     def by_id(self, brand_id: str) -> Brand | None:
         return next((b for b in self.brands if b.id == brand_id), None)
 
-    def voices(self) -> dict[str, BrandVoice]:
-        return {brand.id: brand.voice() for brand in self.brands}
+    def voices(self, default_timezone: str = "") -> dict[str, BrandVoice]:
+        return {brand.id: brand.voice(default_timezone) for brand in self.brands}
 
     def timezones(self) -> dict[str, str]:
         """Brand id -> IANA zone, for the brands that name one."""

@@ -104,4 +104,5 @@ def build_alert(event: dict[str, Any], voice: BrandVoice) -> dict[str, Any]:
         "actions": suggested_actions(voice, kind, change, severity, drivers, peak_severity),
         "statements": statements,
         "oncall": {"team": voice.team, "escalation": voice.escalation},
+        "timezone": voice.timezone,
     }

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _NEUTRALISE = str.maketrans(
     {
@@ -80,8 +82,32 @@ def _mix(mix: dict[str, Any]) -> str:
     return ", ".join(f"{safe_text(k, 20)} {_percent(v)}" for k, v in ranked) or "none"
 
 
-def _hhmm(iso: str | None) -> str:
-    return f"{safe_text(iso[:10], 10)} {safe_text(iso[11:16], 5)} UTC" if iso else "?"
+def _zone(name: Any) -> ZoneInfo | None:
+    """The brand's zone for the times a person reads, or None (UTC only) if unknown."""
+    if not isinstance(name, str) or not name or name.upper() == "UTC":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _hhmm(iso: str | None, zone: ZoneInfo | None = None) -> str:
+    """A time as the brand's team reads it: local time with its abbreviation and UTC beside it
+    ("2026-03-10 14:05 CET (13:05 UTC)"), or UTC alone for a brand without a zone."""
+    if not iso:
+        return "?"
+    utc = f"{safe_text(iso[:10], 10)} {safe_text(iso[11:16], 5)} UTC"
+    if zone is None:
+        return utc
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return utc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {safe_text(local.tzname(), 8)} ({utc[11:]})"
 
 
 def summary(alert: dict[str, Any]) -> str:
@@ -125,11 +151,13 @@ def issue_terms(alert: dict[str, Any], limit: int = 6) -> list[str]:
 def description(alert: dict[str, Any]) -> str:
     fig = alert.get("figures") or {}
     reach = fig.get("negative_reach") or {}
+    zone = _zone(alert.get("timezone"))
     lines = [
-        f"Change: {safe_text(alert['change'], 20)} at {_hhmm(alert.get('changed_at'))}. Started "
-        f"{_hhmm(alert.get('start'))} (first signs {_hhmm(alert.get('first_abnormal'))}), "
-        f"peak {safe_text(alert.get('peak_severity'), 20)} at {_hhmm(alert.get('peak'))}"
-        + (f", ended {_hhmm(alert.get('end'))}." if alert.get("end") else "."),
+        f"Change: {safe_text(alert['change'], 20)} at {_hhmm(alert.get('changed_at'), zone)}. "
+        f"Started {_hhmm(alert.get('start'), zone)} (first signs "
+        f"{_hhmm(alert.get('first_abnormal'), zone)}), peak "
+        f"{safe_text(alert.get('peak_severity'), 20)} at {_hhmm(alert.get('peak'), zone)}"
+        + (f", ended {_hhmm(alert.get('end'), zone)}." if alert.get("end") else "."),
         f"Negative reach: {_number(reach.get('now'))} followers (usual "
         f"{_number(reach.get('baseline'))}).",
         f"Talked about: {', '.join(issue_terms(alert)) or 'no distinctive terms yet'}.",

@@ -46,6 +46,8 @@ class BrandVoice:
     escalation: str | None = None
     #: The brand's other names (aliases, handles, hashtags): like its name, never the issue.
     aliases: tuple[str, ...] = ()
+    #: IANA zone the brand's team reads times in (its detector's zone); "": UTC only.
+    timezone: str = ""
 
     def override(self, lang: str, severity: str) -> str | None:
         return self.templates.get(lang, {}).get(severity)
@@ -59,5 +61,5 @@ class BrandVoice:
 
 def default_voice(brand_id: str) -> BrandVoice:
     """The voice of a brand missing from the brands file: its id as name, English, neutral,
-    the shared :data:`DEFAULT_TEAM` on call."""
+    the shared :data:`DEFAULT_TEAM` on call, times in UTC."""
     return BrandVoice(brand_id=brand_id, name=brand_id)

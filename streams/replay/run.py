@@ -234,7 +234,7 @@ def run_prepared(
         warmup_start_ms=options.start_ms - max(0, options.warmup_ms),
         lateness_ms=int(settings.detect_lateness_s * 1000),
         partitions=prepared.partitions,
-        voices=brands_file.voices(),
+        voices=brands_file.voices(prepared.runs[0].config.baseline.timezone),
         matcher=BrandMatcher.from_file(brands_file),
         limits=Limits(
             max_bytes=settings.mention_max_bytes, max_future_skew_s=settings.max_future_skew_s
