@@ -36,7 +36,7 @@ MENTIONS_VALID = "mentions.valid"
 MENTIONS_SCORED = "mentions.scored"
 ALERTS = "alerts"
 
-#: name -> what it carries (shown by ``stormvarsel topics list`` and the docs)
+#: name -> what it carries (shown by ``stormvarsel topics create`` and the docs)
 PIPELINE_TOPICS: dict[str, str] = {
     MENTIONS: "incoming mentions as JSON, key: mention id (or brand, or none)",
     MENTIONS_DLQ: "rejected input: original bytes, machine-readable reason, message",
