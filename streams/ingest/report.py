@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from streams.ingest.errors import IngestError
+from streams.ingest.kafka_sink import RecordLimit
 from streams.ingest.mapping import Ready, Refused
 from streams.log_setup import get_logger
 
@@ -87,6 +88,7 @@ class IngestReport:
     interrupted: bool = False
     rejects_file: Path | None = None
     retention_ms: int | None = None
+    record_limit: RecordLimit | None = None  # the largest record batch the topic takes
     older_than_retention: int = 0
     lateness_ms: int | None = None  # the detect stage's allowed lateness (None: not checked)
     rejects_write_error: str | None = None  # why the rejects file could not be written in full

@@ -112,11 +112,19 @@ def _pump(
         if connection.retention_ms is not None and connection.retention_ms >= 0
         else None
     )
+    limit = connection.record_limit
     started = time.monotonic()
     first_send: float | None = None
     try:
         for item in outcomes:
             report.read += 1
+            too_large = (
+                limit.refusal(item) if limit is not None and isinstance(item, Ready) else None
+            )
+            if too_large is not None:
+                # Kafka would refuse it, and kafka-python then fails the records sent after it
+                # to the same partition too: never sent, kept with its reason like a bad row.
+                item = Refused(item.line, item.raw, too_large)
             if isinstance(item, Refused):
                 rejects.add(item)
             else:
@@ -230,6 +238,7 @@ def _ingest_from(
     with kafka_logs_quiet():
         connection = connect(settings, report.topic, options.wait_for_kafka_s)
         report.retention_ms = connection.retention_ms
+        report.record_limit = connection.record_limit
         try:
             rejects = RejectLog(report, options.rejects)
         except IngestError:

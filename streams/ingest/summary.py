@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
+from streams.ingest.kafka_sink import RECORD_BATCH_OVERHEAD, TOO_LARGE_FOR_TOPIC
 from streams.ingest.report import IngestReport, ReasonGroup
 from streams.settings import ENV_PREFIX
 
@@ -30,6 +31,13 @@ def summary_lines(report: IngestReport, *, allow_rejects: bool = False) -> list[
     lines.append(f"sent     {report.sent:>8,} to topic {report.topic} (acknowledged, acks=all)")
     lines.append(f"rejected {report.rejected_count:>8,} locally (not sent)")
     lines.extend(_groups(report.rejected))
+    if TOO_LARGE_FOR_TOPIC in report.rejected and report.record_limit is not None:
+        limit = report.record_limit
+        lines.append(
+            f"  ({TOO_LARGE_FOR_TOPIC}: over the {limit.max_bytes:,}-byte limit, "
+            f"{limit.setting}, with {RECORD_BATCH_OVERHEAD} bytes for the record batch; "
+            "Kafka would refuse them)"
+        )
     if report.failed:
         lines.append(f"failed   {report.failed_count:>8,} sends (Kafka did not acknowledge them)")
         lines.extend(_groups(report.failed))
