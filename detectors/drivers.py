@@ -7,7 +7,10 @@ over about an hour, so an episode can start with the posts that built it up), an
 episode's own *foreground*. A term's score is the log-odds ratio of its document frequency in the
 foreground against the background, smoothed by a weak prior and divided by its standard error
 (the "informative Dirichlet prior" z of Monroe, Colaresi & Quinn, 2008): frequent *and* unusual
-terms rank first, and a brand with no background yet falls back on plain frequency. Terms are
+terms rank first, and a brand with no background yet falls back on plain frequency. Among the
+terms at z >= 3 the order is by how much of the storm's difference from normal each carries
+(its term of the Kullback-Leibler divergence): by z alone, a word the background never saw stays
+near z 4 while the brand's usual complaints reach z 8 and more. Terms are
 counted per language, but a term's frequency is its share of all the documents, every language
 together, so a storm in a language the brand rarely hears ranks that language's words.
 
@@ -26,6 +29,9 @@ from detectors.counters import BoundedCounter, TopK
 from detectors.text import Terms
 
 KINDS = ("words", "hashtags", "phrases")
+#: A term this many standard errors over its background is clearly the storm's; those rank by
+#: how much of the storm's difference from normal they carry (see :meth:`EpisodeEvidence.explain`).
+SIGNIFICANT_Z = 3.0
 #: Growth factor at which lazily decayed counts are rescaled.
 _RESCALE_AT = 1e6
 
@@ -229,7 +235,9 @@ class EpisodeEvidence:
     def explain(self, background: LanguageTable) -> dict[str, Any]:
         """The episode's drivers, ready for the alert payload."""
         cfg = self.config
-        ranked: dict[str, list[tuple[float, str, str, float]]] = {k: [] for k in KINDS}
+        ranked: dict[str, list[tuple[tuple[float, float], float, str, str, float]]] = {
+            k: [] for k in KINDS
+        }
         n = self.terms.documents()
         nb = background.documents()
         for lang, fg in self.terms.by_lang.items():
@@ -239,15 +247,16 @@ class EpisodeEvidence:
                 if c < cfg.min_term_count:
                     continue
                 cb = bg.count(key) if bg is not None else 0.0
-                z = _log_odds_z(c, n, cb, nb, cfg.prior_rate, cfg.prior_strength)
+                z, divergence = _log_odds_z(c, n, cb, nb, cfg.prior_rate, cfg.prior_strength)
                 if z > 0:
-                    ranked[term_kind(key)].append((z, key, lang, c))
+                    rank = (1.0, divergence) if z >= SIGNIFICANT_Z else (0.0, z)
+                    ranked[term_kind(key)].append((rank, z, key, lang, c))
         out: dict[str, Any] = {}
         for kind in KINDS:
-            best = sorted(ranked[kind], key=lambda r: (-r[0], r[1], r[2]))[: cfg.top_terms]
+            best = sorted(ranked[kind], key=lambda r: (-r[0][0], -r[0][1], r[2], r[3]))
             out[kind] = [
                 {"term": key, "lang": lang, "score": round(z, 3), "count": round(c, 1)}
-                for z, key, lang, c in best
+                for _, z, key, lang, c in best[: cfg.top_terms]
             ]
         out["top_posts_by_reach"] = self.top_reach.ranked()
         out["top_posts_by_engagement"] = self.top_engagement.ranked()
@@ -278,15 +287,20 @@ class EpisodeEvidence:
         return ev
 
 
-def _log_odds_z(c: float, n: float, cb: float, nb: float, rate: float, strength: float) -> float:
-    """Smoothed log-odds ratio of a key's document frequency, foreground vs background, in SEs."""
+def _log_odds_z(
+    c: float, n: float, cb: float, nb: float, rate: float, strength: float
+) -> tuple[float, float]:
+    """(z, divergence) of a key's smoothed document frequency, foreground vs background: the
+    log-odds ratio in standard errors, and the key's term of the foreground's Kullback-Leibler
+    divergence from the background (``pf * log(pf / pb)``)."""
     prior = rate * strength
     pf = (c + prior) / (n + strength)
     pb = (cb + prior) / (nb + strength)
     pf = min(pf, 1.0 - 1e-9)
     pb = min(pb, 1.0 - 1e-9)
     delta = math.log(pf / (1.0 - pf)) - math.log(pb / (1.0 - pb))
-    return delta / math.sqrt(1.0 / (c + prior) + 1.0 / (cb + prior))
+    z = delta / math.sqrt(1.0 / (c + prior) + 1.0 / (cb + prior))
+    return z, pf * math.log(pf / pb)
 
 
 def _post_payload(post: Post) -> dict[str, Any]:

@@ -204,6 +204,42 @@ def test_a_storm_in_a_language_the_brand_rarely_hears_is_explained_by_its_own_wo
     assert drivers["phrases"][0]["term"] == "bankid fungerar", drivers["phrases"]
 
 
+def test_a_new_storm_outranks_the_usual_complaints_and_words_it_shares_with_them() -> None:
+    """A Norwegian brand (a third of its posts English) whose customers always complain about
+    invoices gets a power-outage storm. Ranked by z alone, its pages led with "igjen" ("again",
+    in the storm's posts and the usual "fakturaen er feil igjen") and the usual "fakturaen,
+    feil", and by the resolution the storm's own words had left the top five: a word the
+    background never saw cannot reach a high z, however many posts carry it. The clearly
+    over-represented terms (z >= 3) now rank by how much of the storm's difference from
+    normal they carry."""
+    usual = ["kundeservice svarer aldri på telefonen", "fakturaen er feil igjen"]
+    english = _lang(stream("acme", T0, 8 * 1440, lambda t: daily_rate(hour_of_day(t), 1.5)), "en")
+    norwegian = [
+        replace(e, text=usual[i % 2] if e.sentiment == "negative" else "fin dag med acme")
+        for i, e in enumerate(
+            _lang(
+                stream("acme", T0, 8 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0), seed=3),
+                "nb",
+            )
+        )
+    ]
+    start = T0 + 7 * DAY + 12 * HOUR
+    outage = ["strømmen er borte i hele byen", "borte strømmen igjen"]
+    storm = _lang(stream("acme", start, 60, lambda t: 6.0, 1.0, 0.0, seed=7, texts=outage), "nb")
+    events = sorted([*english, *norwegian, *storm], key=lambda e: (e.event_ms, e.mention_id))
+    pages = [
+        o
+        for o in replay(events, DetectorConfig.from_dict({"bucket_minutes": 5}))
+        if isinstance(o, EpisodeEvent) and o.episode["kind"] == "storm"
+    ]
+    assert len(pages) >= 3 and pages[-1].type == "resolved"
+    for page in pages:
+        drivers = page.episode["drivers"]
+        words = [w["term"] for w in drivers["words"]]
+        assert set(words[:2]) == {"borte", "strømmen"}, (page.type, words)
+        assert drivers["phrases"][0]["term"] == "borte strømmen", (page.type, drivers["phrases"])
+
+
 def test_a_same_language_storm_ranks_its_new_words_over_the_usual_complaints() -> None:
     """Its own words and hashtag lead; the brand's usual complaints do not."""
     normal = _lang(stream("acme", T0, 8 * 1440, lambda t: daily_rate(hour_of_day(t), 2.0)), "en")
