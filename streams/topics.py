@@ -269,13 +269,7 @@ def reset_state_topics(
             before_delete()
         names = _state_topic_names(admin, settings.app_id)
         if names:
-            try:
-                admin.delete_topics(names, timeout_ms=int(timeout_s * 1000))
-            except KafkaError as exc:
-                raise StormvarselError(
-                    f"Kafka refused to delete {', '.join(names)}: {refusal(exc)}"
-                ) from None
-            wait_deleted(admin, names, timeout_s)
+            _delete_and_wait(admin, names, timeout_s)
             log.info("topic.state_deleted", topics=names)
         return names
     finally:
@@ -325,6 +319,17 @@ def refusal(exc: KafkaError) -> str:
     found = re.search(r"""error_message=(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""", str(exc))
     reason = (found.group(1) or found.group(2) if found else str(exc)).rstrip(". ")
     return f"{type(exc).__name__}: {reason}"
+
+
+def _delete_and_wait(admin: KafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    """Delete ``names`` and return once the broker no longer lists them."""
+    try:
+        admin.delete_topics(names, timeout_ms=int(timeout_s * 1000))
+    except KafkaError as exc:
+        raise StormvarselError(
+            f"Kafka refused to delete {', '.join(names)}: {refusal(exc)}"
+        ) from None
+    wait_deleted(admin, names, timeout_s)
 
 
 def wait_deleted(admin: KafkaAdminClient, names: list[str], timeout_s: float) -> None:
@@ -465,13 +470,7 @@ def delete_prefixed(
     try:
         present = sorted(set(names) & set(admin.list_topics()))
         if present:
-            try:
-                admin.delete_topics(present, timeout_ms=int(timeout_s * 1000))
-            except KafkaError as exc:
-                raise StormvarselError(
-                    f"Kafka refused to delete {', '.join(present)}: {refusal(exc)}"
-                ) from None
-            wait_deleted(admin, present, timeout_s)
+            _delete_and_wait(admin, present, timeout_s)
             log.info("topic.deleted", topics=present, prefix=prefix)
         return present
     finally:

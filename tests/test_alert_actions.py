@@ -9,26 +9,16 @@ from typing import Any
 import pytest
 
 from detectors.alerting import BrandVoice, build_alert
+from tests.test_holding_statements import episode_event
 
 VOICE = BrandVoice(brand_id="nordlys-energi", name="Nordlys Energi", languages=("nb", "en"))
 
 
 def event(change: str, severity: str, peak: str) -> dict[str, Any]:
-    return {
-        "type": change,
-        "at_ms": 1_772_500_000_000,
-        "at": "2026-03-03T01:06:40.000Z",
-        "episode": {
-            "episode_id": "abc123",
-            "brand": "nordlys-energi",
-            "kind": "storm",
-            "severity": severity,
-            "peak_severity": peak,
-            "start_ms": 1_772_499_000_000,
-            "start": "2026-03-03T00:50:00.000Z",
-            "drivers": {},
-        },
-    }
+    """A storm event at ``severity`` that peaked at ``peak``, without drivers."""
+    out = episode_event(change, severity)
+    out["episode"] |= {"peak_severity": peak, "drivers": {}}
+    return out
 
 
 @pytest.mark.parametrize("peak", ["warning", "critical"])
