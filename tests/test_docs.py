@@ -34,3 +34,28 @@ def test_every_setting_is_in_the_configuration_reference() -> None:
     reference = README.split("## Configuration reference", 1)[1]
     for name in Settings.model_fields:
         assert f"`{ENV_PREFIX}{name.upper()}`" in reference, name
+
+
+def _code_spans(markdown: str) -> list[str]:
+    """Every code block line and inline code span of a Markdown text."""
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", markdown, re.M | re.S)
+    inline = re.findall(
+        r"`([^`\n]+)`", re.sub(r"^```[^\n]*\n.*?^```", "", markdown, flags=re.M | re.S)
+    )
+    return [line for block in blocks for line in block.splitlines()] + inline
+
+
+def test_readme_commands_after_setup_need_nothing_off_the_path() -> None:
+    """`bash deploy/local.sh` installs uv into ~/.local/bin or a virtualenv of its own, neither on
+    a login shell's PATH, so `uv run ...` said 'uv: command not found' after the quick start; the
+    tools the README names afterwards must be the project virtualenv's."""
+    uv_run = [span for span in _code_spans(README) if re.search(r"(^|[\s;&(])uv run\b", span)]
+    assert not uv_run, uv_run
+    tools = set(re.findall(r"\.venv/bin/([A-Za-z0-9_.-]+)", README))
+    assert {"stormvarsel", "ruff", "mypy"} <= tools
+    script = (REPO / "deploy" / "local.sh").read_text(encoding="utf-8")
+    assert "uv sync --frozen" in script  # what puts them into .venv/bin
+    venv = REPO / ".venv" / "bin"
+    if venv.is_dir():
+        missing = sorted(tool for tool in tools if not (venv / tool).exists())
+        assert not missing, missing
