@@ -23,3 +23,18 @@ def test_readme_recovery_hours_are_the_scenario_s() -> None:
     scenario = generate(end)
     hours = (scenario.end_ms - scenario.storm_end_ms) / 3_600_000
     assert said == [round(hours)], (bullet, hours)
+
+
+def test_readme_demo_drivers_are_words_of_the_storm_s_complaints() -> None:
+    """The drivers are terms of the storm's negative posts; the README quoted 'double charged',
+    which only a neutral news line says, while the page shows 'double charge'."""
+    from streams.demo_scenario import STORM
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    bullet = text.split("prints the page exactly as Alertmanager delivered it", 1)[1]
+    quoted = re.findall(r'"([^"]+)"', bullet.split("holding-statement drafts", 1)[0])
+    assert len(quoted) >= 2, bullet
+    complaints = [t.lower() for lang in STORM.values() for t in lang["negative"]]
+    for term in quoted:
+        words = re.compile(rf"\b{re.escape(term.lower())}\b")
+        assert sum(bool(words.search(t)) for t in complaints) >= 3, term
