@@ -259,14 +259,15 @@ def test_label_map_setting_makes_an_anonymous_binary_model_usable(tmp_path: Path
         sentiment_model=str(path),
         sentiment_label_map="LABEL_0=negative, LABEL_1=positive",
     )
-    scorer = load_scorer(named)
+    scorer = load_scorer(named).inner  # behind the emoji rule
     assert isinstance(scorer, TransformersScorer)
     assert scorer.mapping.classes == ("negative", "positive")
     raw = raw_probs(path, CORPUS[:2])
     got = scorer.predict_proba(CORPUS[:2])
     np.testing.assert_allclose(got[:, [0, 2]], raw, atol=1e-5)
     # The command-line value wins over the setting (here: the classes swapped).
-    swapped = load_scorer(named, label_map="LABEL_0=positive,LABEL_1=negative")
+    swapped = load_scorer(named, label_map="LABEL_0=positive,LABEL_1=negative").inner
+    assert isinstance(swapped, TransformersScorer)
     np.testing.assert_allclose(swapped.predict_proba(CORPUS[:2])[:, [2, 0]], raw, atol=1e-5)
 
 
@@ -488,7 +489,7 @@ def test_inference_batches_are_at_most_64_like_e5(
         sentiment_model=str(path),
         sentiment_batch_size=micro_batch,
     )
-    scorer = load_scorer(settings)
+    scorer = load_scorer(settings).inner  # behind the emoji rule
     assert isinstance(scorer, TransformersScorer)
     assert scorer.batch_size == inference_batch
 

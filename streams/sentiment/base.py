@@ -13,11 +13,15 @@ LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
 
 @dataclass(frozen=True)
 class Sentiment:
-    """Probabilities over the three labels (they sum to 1) and the most likely one."""
+    """Probabilities over the three labels (they sum to 1) and the most likely one.
+
+    ``decided_by`` names a rule that scored the text instead of the scorer's model (the emoji
+    rule, :mod:`streams.sentiment.emoji`); None when the model did."""
 
     negative: float
     neutral: float
     positive: float
+    decided_by: str | None = None
 
     @property
     def finite(self) -> bool:
@@ -31,12 +35,14 @@ class Sentiment:
         return max(LABELS, key=lambda name: probs[name])
 
     def as_dict(self, model: str) -> dict[str, object]:
+        """The scored record's ``sentiment``; its ``model`` is ``model`` (the scorer's version)
+        or the rule that decided instead."""
         return {
             "label": self.label,
             "negative": round(self.negative, 4),
             "neutral": round(self.neutral, 4),
             "positive": round(self.positive, 4),
-            "model": model,
+            "model": self.decided_by or model,
         }
 
 

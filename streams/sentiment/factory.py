@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from streams.errors import StormvarselError
 from streams.log_setup import get_logger
 from streams.sentiment.base import Scorer
+from streams.sentiment.emoji import EmojiRuleScorer
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -112,9 +113,20 @@ def load_scorer(
     model: str | None = None,
     say: Callable[[str], None] = lambda _m: None,
     label_map: str | None = None,
+) -> EmojiRuleScorer:
+    """The scorer of ``backend`` (its ``inner``) behind the emoji rule: posts that are only emoji
+    are scored from them (:mod:`streams.sentiment.emoji`), every other post by the backend.
+    ``model`` and ``label_map`` (transformers backend) win over their settings."""
+    return EmojiRuleScorer(_backend(settings, backend, model, say, label_map))
+
+
+def _backend(
+    settings: Settings,
+    backend: str | None,
+    model: str | None,
+    say: Callable[[str], None],
+    label_map: str | None,
 ) -> Scorer:
-    """The scorer of ``backend``; ``model`` and ``label_map`` (transformers backend) win over
-    their settings."""
     backend = backend or settings.sentiment_backend
     if backend == "lexicon":
         from streams.sentiment.lexicon import LexiconScorer
