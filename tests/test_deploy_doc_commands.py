@@ -20,6 +20,10 @@ DOCS = [
     ROOT / "docs" / "runbooks.md",
     ROOT / "docs" / "observability.md",
     ROOT / "docs" / "alerts.md",
+    ROOT / "docs" / "ingest.md",
+    ROOT / "docs" / "mentions.md",
+    ROOT / "docs" / "replay.md",
+    ROOT / "docs" / "reliability.md",
     ROOT / "README.md",
 ]
 _INLINE = re.compile(r"`([^`\n]+)`")
