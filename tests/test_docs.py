@@ -59,3 +59,36 @@ def test_readme_commands_after_setup_need_nothing_off_the_path() -> None:
     if venv.is_dir():
         missing = sorted(tool for tool in tools if not (venv / tool).exists())
         assert not missing, missing
+
+
+def test_readme_command_list_names_every_command() -> None:
+    """The list under 'After setup' left out ingest, sentiment, eval and models, so a reader of
+    it did not learn how to send a file of mentions; every command and subcommand is listed."""
+    import click
+
+    from streams.cli import main
+
+    section = README.split("After setup, the command line is", 1)[1]
+    block = re.search(r"```\n(.*?)```", section, re.S)
+    assert block, "no command list after 'After setup'"
+    listed = set()
+    for line in block.group(1).splitlines():
+        words = line.split("  ", 1)[0].split()
+        if words[:1] == ["stormvarsel"]:
+            heads = [words[1].split("|")]
+            if len(words) > 2 and not words[2].startswith(("-", "[")) and not words[2].isupper():
+                heads.append(words[2].split("|"))
+            listed |= {" ".join(p) for p in _product(heads)}
+    wanted = set()
+    for name, command in main.commands.items():
+        if isinstance(command, click.Group):
+            wanted |= {f"{name} {sub}" for sub in command.commands}
+        else:
+            wanted.add(name)
+    assert not wanted - listed, sorted(wanted - listed)
+
+
+def _product(parts: list[list[str]]) -> list[list[str]]:
+    if not parts:
+        return [[]]
+    return [[head, *rest] for head in parts[0] for rest in _product(parts[1:])]
