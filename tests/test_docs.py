@@ -92,3 +92,23 @@ def _product(parts: list[list[str]]) -> list[list[str]]:
     if not parts:
         return [[]]
     return [[head, *rest] for head in parts[0] for rest in _product(parts[1:])]
+
+
+def test_configuration_reference_defaults_are_the_settings_defaults() -> None:
+    """Each default the README's table states in code is the one Settings applies."""
+    reference = README.split("## Configuration reference", 1)[1]
+    rows = dict(re.findall(r"^\| `" + ENV_PREFIX + r"([A-Z0-9_]+)` \| ([^|]*) \|", reference, re.M))
+    checked = 0
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if default is None or default == "" or not isinstance(default, str | int | float):
+            continue
+        if isinstance(default, float) and default.is_integer():
+            default = int(default)
+        said = re.findall(r"`([^`]+)`", rows[name.upper()])
+        if name == "runbook_url":
+            assert str(default).endswith(said[0]), (name, said, default)
+        else:
+            assert said[:1] == [str(default)], (name, said, default)
+        checked += 1
+    assert checked >= 30
