@@ -11,6 +11,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# A mistyped action is refused before anything is installed.
+case "${1:-demo}" in
+  demo | test | setup) ;;
+  *) echo "usage: bash deploy/local.sh [demo|test|setup]" >&2; exit 2 ;;
+esac
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 APT_PACKAGES=()

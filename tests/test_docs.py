@@ -4,6 +4,7 @@ every setting is documented."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 from streams.settings import ENV_PREFIX, Settings
 from tests.conftest import REPO
@@ -22,6 +23,20 @@ def test_quick_start_is_exactly_two_commands() -> None:
     commands = _quick_start_commands()
     assert commands == ["bash deploy/local.sh demo", "bash deploy/local.sh test"]
     assert (REPO / "deploy" / "local.sh").exists()
+
+
+def test_a_mistyped_quick_start_action_is_refused_before_anything_is_installed() -> None:
+    """``bash deploy/local.sh tset`` ran the whole set-up (apt-get, uv sync, Kafka, the model)
+    before it printed its usage line."""
+    done = subprocess.run(
+        ["bash", str(REPO / "deploy" / "local.sh"), "tset"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+    )
+    assert done.returncode == 2
+    assert done.stderr == "usage: bash deploy/local.sh [demo|test|setup]\n"
 
 
 def test_ci_runs_the_readme_test_command() -> None:
