@@ -712,7 +712,8 @@ def ingest(
     Each record is checked with the worker's validator first; records it would refuse are not
     sent but listed by reason and line. Records are keyed by mention id (by brand with --sort,
     see --key), and their Kafka timestamp is the mention's event time. Exit 0: all sent; 1: some
-    rejected (unless --allow-rejects) or not sent, or Kafka unreachable; 130: interrupted.
+    rejected (unless --allow-rejects) or not sent, or Kafka unreachable; 2: usage error (a bad
+    option or setting; nothing sent); 130: interrupted.
     """
     from rich.console import Console
 
