@@ -905,17 +905,23 @@ def consume(kafka: LocalKafka, topic: str, expected: int) -> list:
 
 
 def run_cli(
-    kafka: LocalKafka, *args: str, brands: Path | None = None
-) -> subprocess.CompletedProcess:
+    kafka: LocalKafka,
+    *args: str,
+    brands: Path | None = None,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """``stormvarsel ingest ARGS`` in a subprocess against ``kafka``."""
     env = {**os.environ, "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
     if brands is not None:
         env["STORMVARSEL_BRANDS_FILE"] = str(brands)
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", "ingest", *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         cwd=REPO,
     )
 

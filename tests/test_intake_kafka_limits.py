@@ -7,9 +7,7 @@ with its size and the limit, and every record after it is sent."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,8 +19,7 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError
 from streams.ingest.kafka_sink import RECORD_BATCH_OVERHEAD, connect_kafka
 from streams.kafka_local import LocalKafka
 from streams.settings import Settings
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.test_ingest import run_cli
 
 
 def small_topic(kafka: LocalKafka, max_message_bytes: int) -> str:
@@ -53,16 +50,7 @@ def ids_in(kafka: LocalKafka, topic: str, expected: int) -> list[str]:
 def ingest(
     kafka: LocalKafka, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", "ingest", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    return run_cli(kafka, *args, stdin=stdin, timeout=120)
 
 
 @pytest.mark.integration
