@@ -1,6 +1,7 @@
-"""Posts that are only emoji are scored from the emoji (streams/sentiment/emoji.py): the shipped
-model called "🤬" and "💩" neutral at 1.00 and "😡😡😡" negative at only 0.57, so a storm's angry
-emoji replies were missed negatives. Every other post still goes to the model."""
+"""Posts that are only emoji or text emoticons are scored from them (streams/sentiment/emoji.py):
+the shipped model called "🤬" and "💩" neutral at 1.00, "😡😡😡" negative at only 0.57 and ":'("
+neutral at 0.99, so a storm's angry replies were missed negatives. Mixed emoji go to a clear
+majority. Every other post still goes to the model."""
 
 from __future__ import annotations
 
@@ -129,10 +130,184 @@ def test_the_scored_record_names_the_rule_that_decided() -> None:
         ("positive", "recording-1"),
         ("neutral", EMOJI_RULE),
     ]
-    assert EMOJI_RULE == "rule:emoji-1"
+    assert EMOJI_RULE == "rule:emoji-2"
 
 
 def test_every_backend_gets_the_rule() -> None:
     lexicon = load_scorer(Settings(), backend="lexicon")
     (sentiment,) = lexicon.score(["😂😡"], ["nb"])
     assert sentiment.label == "neutral" and sentiment.neutral <= 0.5
+
+
+# Mixed emoji: a clear majority wins (at least twice the opposing weight), weakened by the rest.
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("😖😞😁", "negative"),  # 1.4 against 0.7: exactly twice
+        ("😡😡👍", "negative"),
+        ("❤️❤️😢", "positive"),
+        ("😡😡😡 👍 🦄", "negative"),  # emoji outside the table still carry nothing
+        ("👍👍👍😂😡", "positive"),
+        ("😖 😞 😬 😁", "negative"),  # the Swedish review of docs/sentiment.md
+    ],
+)
+def test_a_clear_majority_of_emoji_wins(text: str, label: str) -> None:
+    from streams.sentiment.emoji import EMOJI_RULE, EmojiRuleScorer
+
+    inner = Recording()
+    (sentiment,) = EmojiRuleScorer(inner).score([text], [None])
+    assert inner.calls == []
+    assert (sentiment.label, sentiment.decided_by) == (label, EMOJI_RULE), (text, sentiment)
+
+
+def test_the_opposing_emoji_lower_the_majority_s_confidence() -> None:
+    from streams.sentiment.emoji import emoji_only, emoji_sentiment
+
+    def negative(text: str) -> float:
+        found = emoji_only(text)
+        assert found is not None
+        return emoji_sentiment(found).negative
+
+    # One-sided posts are as before: the strongest emoji's probability, repeats add nothing.
+    assert negative("😡") == negative("😡😡") == pytest.approx(0.85)
+    # Each opposing emoji takes some of it, and the rest of the post keeps it above the others.
+    assert negative("😡😡😡") > negative("😡😡😡👍") > negative("😡😡👍") > 0.5
+    weakest = emoji_sentiment(["😂", "😂", "😡"])  # 1.1 against 0.85: not a clear majority
+    assert weakest.label == "neutral" and weakest.neutral == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "😂😂🤬",  # 1.1 against 0.9
+        "😡👍👍",  # 1.6 against 0.85: less than twice
+        "😡😡👍👍",  # an even split
+        "😂😡",
+    ],
+)
+def test_no_clear_majority_stays_unsure(text: str) -> None:
+    from streams.sentiment.emoji import EMOJI_RULE, EmojiRuleScorer
+
+    (sentiment,) = EmojiRuleScorer(Recording()).score([text], [None])
+    assert sentiment.label == "neutral" and sentiment.neutral == pytest.approx(0.4), text
+    assert sentiment.decided_by == EMOJI_RULE
+
+
+def test_every_emoji_in_the_table_wins_at_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At exactly twice the opposing weight the majority's label must still be the likeliest,
+    for the weakest emoji of the table too (a probability below about 0.46 would not be)."""
+    from streams.sentiment.emoji import POLARITY, emoji_sentiment
+
+    for emoji, polarity in list(POLARITY.items()):
+        # An opposing emoji of exactly half its weight (a private-use character, not in Unicode).
+        monkeypatch.setitem(POLARITY, "\ue000", -polarity / 2)
+        sentiment = emoji_sentiment([emoji, "\ue000"])
+        want = "negative" if polarity < 0 else "positive"
+        assert sentiment.label == want, (emoji, sentiment)
+        # Just under twice: no clear majority.
+        monkeypatch.setitem(POLARITY, "\ue000", -polarity / 2 * 1.01)
+        assert emoji_sentiment([emoji, "\ue000"]).label == "neutral", emoji
+
+
+# Text emoticons: a post of only emoticons (and emoji) is decided by the rule like emoji.
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        (":(", "negative"),
+        (":-(", "negative"),
+        (":'(", "negative"),
+        (">:(", "negative"),
+        ("D:", "negative"),
+        (":(((", "negative"),
+        ("</3", "negative"),
+        (":/", "negative"),
+        (":-/", "negative"),
+        (":)", "positive"),
+        (":-)", "positive"),
+        (":D", "positive"),
+        ("<3", "positive"),
+        ("<333", "positive"),
+        ("xD", "positive"),
+        (":) :)", "positive"),
+        (":( 😡", "negative"),
+        ("😡:(", "negative"),
+        (":(!!!", "negative"),
+        ("@SAS :( #fail https://t.co/x1", "negative"),
+        ("https://example.com/a :/", "negative"),
+        (";)", "neutral"),  # 😉: a wink to a company is as often sarcasm
+        (":P", "neutral"),  # 😛: teasing either way
+        (":) :(", "neutral"),
+    ],
+)
+def test_posts_of_emoticons_are_scored_like_emoji(text: str, label: str) -> None:
+    from streams.sentiment.emoji import EMOJI_RULE, EmojiRuleScorer
+
+    inner = Recording()
+    (sentiment,) = EmojiRuleScorer(inner).score([text], [None])
+    assert inner.calls == [], text
+    assert (sentiment.label, sentiment.decided_by) == (label, EMOJI_RULE), (text, sentiment)
+    if label == "neutral":
+        assert sentiment.neutral == pytest.approx(0.4)
+
+
+def test_an_emoticon_reads_as_the_emoji_it_draws() -> None:
+    from streams.sentiment.emoji import emoji_only
+
+    assert emoji_only(":(") == emoji_only("🙁")
+    assert emoji_only("<3 <3") == emoji_only("❤️❤️")
+    assert emoji_only(":'( 😡") == ["😢", "😡"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "10:30",
+        "C:/",
+        "D:/",
+        "C:\\Users",
+        "Bra :P",
+        "Elendig :(",
+        "kl. 10:30 :(",
+        "fly 2 :)",
+        ":( 2",
+        "xd",  # not an emoticon here: lower-case 'xd' is also a word piece
+        ":Dd",
+        "https://t.co/x1",  # nothing left once the URL is gone
+        "http://example.com/",
+        ":",
+        "!!!",
+        "-_-",
+    ],
+)
+def test_posts_with_anything_but_emoticons_still_go_to_the_model(text: str) -> None:
+    from streams.sentiment.emoji import EmojiRuleScorer
+
+    inner = Recording()
+    (sentiment,) = EmojiRuleScorer(inner).score([text], [None])
+    assert inner.calls == [[text]]
+    assert sentiment.decided_by is None
+
+
+def test_the_emoticon_table_in_the_docs_is_the_code_s() -> None:
+    """docs/sentiment.md lists every emoticon the rule reads, each beside the emoji it draws."""
+    from pathlib import Path
+
+    from streams.sentiment.emoji import EMOTICONS
+
+    doc = (Path(__file__).parent.parent / "docs" / "sentiment.md").read_text(encoding="utf-8")
+    section = doc[
+        doc.index("### Emoji-only posts") : doc.index("Probabilities that are not finite")
+    ]
+    documented: dict[str, str] = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            quoted, drawn = line.replace("\\|", "|").split(" | ")[:2]
+            for emoticon in quoted.strip("| ").split("`")[1::2]:
+                documented[emoticon] = drawn
+    assert set(documented) == set(EMOTICONS)
+    wrong = {e: (d, EMOTICONS[e]) for e, d in documented.items() if EMOTICONS[e] not in d}
+    assert not wrong

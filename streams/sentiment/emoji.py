@@ -1,18 +1,34 @@
-"""Posts that are only emoji are scored from the emoji, not by the model.
+"""Posts that are only emoji or emoticons are scored from them, not by the model.
 
 The shipped model reads emoji-only posts badly and with confidence: "🤬" and "💩" came out
 neutral at 1.00, "😡" neutral at 0.80, "😡😡😡" and "👎" negative at only about 0.57. A storm's
 angry replies are often nothing but emoji, and the detector counts negative posts, so they were
 missed.
 
-A post is *emoji-only* when, after removing URLs, @handles and hashtags, no letter or digit is left
-and at least one emoji is. Such a post is scored from :data:`POLARITY`, a short table of the
-common emoji whose meaning in a reply to a company is clear:
+A post is *emoji-only* when, after removing URLs, @handles and hashtags, what is left is emoji,
+text emoticons (:data:`EMOTICONS`) and punctuation, with at least one emoji or emoticon. The text
+is read in *pieces*: runs of characters between whitespace and emoji. A piece that is one or more
+emoticons, with only ``! ? . , …`` around them (``:(``, ``:'(!!``, ``xD``, ``<3<3``), adds each
+emoticon as the emoji it draws (``:(`` is 🙁, ``<3`` ❤, ``xD`` 😆, ``;)`` 😉); any other piece with
+a letter or a digit (``10:30``, ``C:/``, ``xd``, a word) makes the post not emoji-only; other
+pieces are punctuation and carry nothing. So a post with a word in it goes to the model whatever
+emoticons it has.
+
+Such a post is scored from :data:`POLARITY`, a short table of the common emoji whose meaning in a
+reply to a company is clear. Each emoji in the table is a vote of its weight (the size of its
+polarity; repeats vote again), and the two sides' weights are summed:
 
 - all its known emoji lean one way: that label, with the strongest emoji's confidence (repeats do
   not add to it); emoji outside the table beside them carry no signal;
-- known emoji that disagree (😂😡), or none known: neutral at :data:`UNSURE_NEUTRAL`, never a
-  confident label.
+- a clear majority, one side's weight at least twice the other's (😡😡👍: 1.7 against 0.8): the
+  majority's label, its one-sided probabilities moved towards :data:`UNSURE_NEUTRAL` by the
+  opposing share of the weight (other / majority, at most 1/2), so the opposing emoji lower its
+  confidence (😡😡👍 negative 0.59, not 0.85);
+- no clear majority (😂😡, 😡👍👍, an even split), or no known emoji: neutral at
+  :data:`UNSURE_NEUTRAL`, never a confident label.
+
+At the threshold the majority keeps the largest probability for any emoji of confidence above
+0.46; every one in the table is 0.55 or more.
 
 An emoji is read by its base character: skin-tone modifiers, variation selectors, keycaps and tag
 characters are dropped, and in a ZWJ sequence (🤦‍♂️, ❤️‍🔥) the parts after the first joiner are
@@ -28,7 +44,7 @@ from collections.abc import Sequence
 from streams.sentiment.base import Scorer, Sentiment
 
 #: The ``model`` a scored record names when this rule decided its sentiment.
-EMOJI_RULE = "rule:emoji-1"
+EMOJI_RULE = "rule:emoji-2"
 
 #: Probabilities of a post whose emoji say nothing clear: neutral, but barely.
 UNSURE_NEUTRAL = Sentiment(negative=0.3, neutral=0.4, positive=0.3, decided_by=EMOJI_RULE)
@@ -133,29 +149,125 @@ def _is_pictograph(cp: int) -> bool:
     )
 
 
+#: Text emoticon -> the emoji it draws, which :data:`POLARITY` then reads like any emoji. The
+#: mouth may be repeated (``:(((``, ``<333``, ``xDDD``). Left out: ``(:`` and ``):``, which read
+#: either way round inside brackets, and lower-case ``xd`` and ``:d``, which are word pieces too.
+EMOTICONS: dict[str, str] = {
+    ":(": "🙁",
+    ":-(": "🙁",
+    "=(": "🙁",
+    ":[": "🙁",
+    ":'(": "😢",
+    ":'-(": "😢",
+    ">:(": "😠",
+    ">:-(": "😠",
+    "D:": "☹",  # dismay: a frowning face with its mouth open
+    ":/": "😕",
+    ":-/": "😕",
+    ":\\": "😕",
+    ":-\\": "😕",
+    "=/": "😕",
+    "</3": "💔",
+    ":)": "🙂",
+    ":-)": "🙂",
+    "=)": "🙂",
+    ":]": "🙂",
+    ":D": "😃",
+    ":-D": "😃",
+    "=D": "😃",
+    "xD": "😆",
+    "XD": "😆",
+    "<3": "❤",
+    ":*": "😘",
+    ":-*": "😘",
+    # Drawn, but not in the table (used both ways): they make a post emoji-only, no signal.
+    ";)": "😉",
+    ";-)": "😉",
+    ":P": "😛",
+    ":-P": "😛",
+    ":p": "😛",
+    ":-p": "😛",
+    ";P": "😛",
+    ":|": "😐",
+    ":-|": "😐",
+}
+
+_EMOTICON = re.compile(
+    "|".join(
+        re.escape(e) + ("+" if e[-1] != ":" else "")
+        for e in sorted(EMOTICONS, key=len, reverse=True)
+    )
+)
+#: Punctuation allowed around emoticons in a piece (``:(!!!``, ``...:/``).
+_AROUND = "!?.,\u2026"
+#: A cheap test that an ASCII post could hold an emoticon (every one has one of these).
+_EMOTICON_HINT = re.compile(r"[:;=<]|[xX]D")
+
+#: How much more weight one side needs than the other to decide a post with both.
+CLEAR_MAJORITY = 2.0
+
+
+def _emoticons(piece: str) -> list[str] | None:
+    """The emoji drawn by a piece that is one or more emoticons (with ``! ? . , …`` around
+    them), or None when it is anything else."""
+    found: list[str] = []
+    pos = 0
+    while pos < len(piece):
+        if piece[pos] in _AROUND:
+            pos += 1
+            continue
+        match = _EMOTICON.match(piece, pos)
+        if match is None:
+            return None
+        drawn = match.group()
+        found.append(EMOTICONS[drawn.rstrip(drawn[-1]) + drawn[-1]])  # one mouth
+        pos = match.end()
+    return found or None
+
+
 def emoji_only(text: str) -> list[str] | None:
     """The base emoji of an emoji-only post, in order (one per emoji, ZWJ sequences as their
-    first part), or None when the post has a letter or a digit outside URLs, handles and
-    hashtags, or no emoji at all."""
-    if text.isascii():  # most posts: no emoji can be in them
+    first part, emoticons as the emoji they draw), or None when the post has a letter or a digit
+    outside URLs, handles, hashtags and emoticons, or no emoji or emoticon at all."""
+    if text.isascii() and _EMOTICON_HINT.search(text) is None:  # most posts: nothing to read
         return None
     rest = _HASHTAG.sub(" ", _HANDLE.sub(" ", _URL.sub(" ", text)))
     found: list[str] = []
+    piece: list[str] = []  # the characters since the last space or emoji
+
+    def end_piece() -> bool:
+        if not piece:
+            return True
+        chars = "".join(piece)
+        piece.clear()
+        drawn = _emoticons(chars)
+        if drawn is not None:
+            found.extend(drawn)
+            return True
+        return not any(char.isalnum() for char in chars)  # punctuation only
+
     joined = False
     for char in rest:
-        if char.isalnum():
-            return None
         cp = ord(char)
         if char == _ZWJ:
             joined = bool(found)
         elif _is_modifier(cp):
             continue
-        elif _is_pictograph(cp):
+        elif _is_pictograph(cp) and not char.isalnum():
+            if not end_piece():
+                return None
             if not joined:
                 found.append(char)
             joined = False
+        elif char.isspace():
+            if not end_piece():
+                return None
+            joined = False
         else:
-            joined = False  # spaces, punctuation: a ZWJ before them joined nothing
+            piece.append(char)
+            joined = False  # punctuation: a ZWJ before it joined nothing
+    if not end_piece():
+        return None
     return found or None
 
 
@@ -164,13 +276,20 @@ def emoji_sentiment(emoji: Sequence[str]) -> Sentiment:
     known = [POLARITY[e] for e in emoji if e in POLARITY]
     negative = [-p for p in known if p < 0]
     positive = [p for p in known if p > 0]
-    if bool(negative) == bool(positive):  # none known, or both ways
-        return UNSURE_NEUTRAL
-    sure = max(negative or positive)
+    majority, minority = (
+        (negative, positive) if sum(negative) > sum(positive) else (positive, negative)
+    )
+    if not majority or sum(minority) * CLEAR_MAJORITY > sum(majority) + 1e-9:
+        return UNSURE_NEUTRAL  # none known, or no clear majority
+    sure = max(majority)
     other = 1.0 - sure
     # The rest mostly to neutral: one emoji is rarely the opposite of what it shows.
     lean = (sure, other * 2 / 3, other / 3)
-    neg, neu, pos = lean if negative else (lean[2], lean[1], lean[0])
+    # The opposing emoji move it towards unsure, by their share of the majority's weight.
+    against = sum(minority) / sum(majority)
+    unsure = (UNSURE_NEUTRAL.negative, UNSURE_NEUTRAL.neutral, UNSURE_NEUTRAL.positive)
+    win, neu, lose = ((1 - against) * p + against * u for p, u in zip(lean, unsure, strict=True))
+    neg, pos = (win, lose) if majority is negative else (lose, win)
     return Sentiment(negative=neg, neutral=neu, positive=pos, decided_by=EMOJI_RULE)
 
 
