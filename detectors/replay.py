@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.episodes import Output
-from detectors.events import MAX_AHEAD_MS, MentionEvent, ahead_reference, too_far_ahead
+from detectors.events import (
+    MAX_AHEAD_MS,
+    MentionEvent,
+    ahead_reference,
+    too_far_ahead,
+    watermark_clock,
+)
 
 
 @dataclass(frozen=True)
@@ -61,27 +67,53 @@ class Replayer:
         return clock
 
     def feed(self, event: MentionEvent) -> list[Output]:
-        # The stream's clock, needed only for a mention dated over MAX_AHEAD_MS past the
-        # highest time seen (the clock is never behind that): not on every mention.
+        # The hot path: once per mention. The stream's clock is needed only for a mention
+        # dated over MAX_AHEAD_MS past the highest time seen (the clock is never behind that),
+        # and the shared watermark moves only for a mention past the highest time seen.
         max_ms = self.max_event_ms
+        event_ms = event.event_ms
         now = None
-        if max_ms is None or event.event_ms - max_ms > MAX_AHEAD_MS:
+        if max_ms is None or event_ms - max_ms > MAX_AHEAD_MS:
             now = self.clock_ms()
         detector = self.detectors.get(event.brand)
         ended: list[Output] = []
         if detector is None:
-            # A mention dated too far ahead (dropped below) says nothing about when its brand
-            # appeared: a carried-over detector is judged by the stream's clock instead.
-            reference = ahead_reference(event, now)
-            seen_ms = event.event_ms
-            if reference is not None and too_far_ahead(event, now):
-                seen_ms = reference
-            carried = self.seed(event.brand, seen_ms) if self.seed is not None else None
-            if carried is not None:
-                ended.extend(carried.ended)
-            seeded = carried.detector if carried is not None else None
-            detector = seeded or BrandDetector(event.brand, self.config)
-            self.detectors[event.brand] = detector
+            detector = self._new_detector(event, now, ended)
+        if detector.closed_until is None:
+            self._place_new_brand(detector, event)
+        detector.observe(event, now)
+        received = event.received_ms
+        clock = event_ms if received is None else watermark_clock(event_ms, received)
+        if max_ms is not None and clock <= max_ms:
+            return ended
+        advanced = self.tick(clock)
+        if ended:
+            ended.extend(advanced)
+            return ended
+        return advanced
+
+    def _new_detector(
+        self, event: MentionEvent, now: int | None, ended: list[Output]
+    ) -> BrandDetector:
+        """The detector of a brand this replayer sees for the first time: carried over by
+        :attr:`seed` (its abandoned episodes' events go to ``ended``), else a fresh one."""
+        # A mention dated too far ahead (dropped by its detector) says nothing about when its
+        # brand appeared: a carried-over detector is judged by the stream's clock instead.
+        reference = ahead_reference(event, now)
+        seen_ms = event.event_ms
+        if reference is not None and too_far_ahead(event, now):
+            seen_ms = reference
+        carried = self.seed(event.brand, seen_ms) if self.seed is not None else None
+        if carried is not None:
+            ended.extend(carried.ended)
+        seeded = carried.detector if carried is not None else None
+        detector = seeded or BrandDetector(event.brand, self.config)
+        self.detectors[event.brand] = detector
+        return detector
+
+    def _place_new_brand(self, detector: BrandDetector, event: MentionEvent) -> None:
+        """Where the buckets of a brand that has not closed one yet start (a no-op once it
+        has: both cases below need ``closed_until`` unset)."""
         advanced_to = self._advanced_to
         if advanced_to is not None:
             # On this replayer's bucket grid, whatever set it: a brand started off the grid
@@ -93,17 +125,13 @@ class Replayer:
             # are, so the mention is late. Else a first mention dated a year back would make it
             # close a year of empty buckets at the next tick.
             detector.start_at(advanced_to)
-        elif (
-            detector.closed_until is None and not detector.open and event.clock_ms < event.event_ms
-        ):
+        elif not detector.open and event.clock_ms < event.event_ms:
             # A new brand whose first mention is dated ahead of its arrival: its buckets start
             # where that arrival is, as if the mention had been dated then. Starting at the
             # mention's own bucket would make the brand's current mentions late until real
             # time got there. Set in the brand's own state, so a rebuild keeps it.
             start = event.clock_ms - event.clock_ms % self.bucket_ms
             detector.start_at(max(start, advanced_to) if advanced_to is not None else start)
-        detector.observe(event, now)
-        return ended + self.tick(event.clock_ms)
 
     def tick(self, event_ms: int) -> list[Output]:
         """Move the shared watermark as a mention at ``event_ms`` does (``feed`` calls this after
