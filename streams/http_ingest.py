@@ -5,6 +5,12 @@ so the sender can fix and resend it whole (re-sent ids are de-duplicated downstr
 items go to the ``mentions`` topic keyed by id, with their own time as the record timestamp, and
 are validated again by the validation agent like any other record.
 
+An item larger than the ``mentions`` topic takes (its ``max.message.bytes``, read from Kafka at
+the first request and again every ``LIMIT_REFRESH_S``, or sooner once Kafka refused an item as
+too large) is refused before anything is sent, with its size and the limit: ``413`` when that is
+the batch's only problem. Sent, Kafka would refuse it with a bare ``MessageSizeTooLargeError``,
+and the answer told the sender to send again an item that can never fit.
+
 ``202`` means Kafka acknowledged every item. Kafka can fail part way through a valid batch,
 after some items were written: that cannot be undone, so the answer is ``503`` saying how many
 were acknowledged and which items were not confirmed (those may or may not be in Kafka). Sending
@@ -20,6 +26,7 @@ import hashlib
 import hmac
 import json
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +36,12 @@ from aiohttp.web import RequestPayloadError
 
 from streams import metrics
 from streams.brand_matching import BrandMatcher
+from streams.kafka_clients import connect_admin
 from streams.log_setup import get_logger
 from streams.mention import Limits, Rejection, validate_object
 from streams.routing import route
+from streams.settings import Settings, load_settings
+from streams.topic_limit import TOO_LARGE_FOR_TOPIC, RecordLimit, record_limit
 
 log = get_logger(__name__)
 
@@ -52,6 +62,12 @@ READ_TIMEOUT_S = 30.0
 MAX_CONCURRENT = 8
 #: Seconds a sender refused because MAX_CONCURRENT requests are in hand is asked to wait.
 BUSY_RETRY_AFTER_S = 1
+#: Seconds the mentions topic's record limit is used before it is read from Kafka again (a
+#: changed ``max.message.bytes`` applies within this); read sooner after Kafka refused an item
+#: as too large.
+LIMIT_REFRESH_S = 60.0
+#: Seconds reading the limit may wait for Kafka; the last limit read applies meanwhile.
+LIMIT_READ_TIMEOUT_S = 10.0
 
 #: Hands one record (key, value, event time in ms) to the producer; the awaitable it returns
 #: completes when Kafka acknowledges the record, or fails.
@@ -66,8 +82,15 @@ class Batch:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def check_batch(body: bytes, *, limits: Limits, matcher: BrandMatcher | None) -> Batch:
-    """Parse a body holding one mention object or an array of them; never raises."""
+def check_batch(
+    body: bytes,
+    *,
+    limits: Limits,
+    matcher: BrandMatcher | None,
+    topic_limit: RecordLimit | None = None,
+) -> Batch:
+    """Parse a body holding one mention object or an array of them; never raises. An item
+    over ``topic_limit`` (the largest record the topic takes) is refused too."""
     batch = Batch()
     try:
         payload = json.loads(
@@ -95,7 +118,7 @@ def check_batch(body: bytes, *, limits: Limits, matcher: BrandMatcher | None) ->
         )
         return batch
     for index, item in enumerate(items):
-        outcome = _check_item(item, limits=limits, matcher=matcher)
+        outcome = _check_item(item, limits=limits, matcher=matcher, topic_limit=topic_limit)
         if isinstance(outcome, Rejection):
             batch.errors.append(
                 {"index": index, "reason": outcome.reason, "message": outcome.message}
@@ -105,11 +128,19 @@ def check_batch(body: bytes, *, limits: Limits, matcher: BrandMatcher | None) ->
     return batch
 
 
-async def check_off_loop(body: bytes, *, limits: Limits, matcher: BrandMatcher | None) -> Batch:
+async def check_off_loop(
+    body: bytes,
+    *,
+    limits: Limits,
+    matcher: BrandMatcher | None,
+    topic_limit: RecordLimit | None = None,
+) -> Batch:
     """:func:`check_batch` in a worker thread: parsing and checking 10,000 items (1 MiB) takes
     about a quarter of a second, which on the event loop stalled the agents, Kafka heartbeats and
     ``/healthz`` meanwhile. At most ``MAX_CONCURRENT`` run at once (one per request in hand)."""
-    return await asyncio.to_thread(check_batch, body, limits=limits, matcher=matcher)
+    return await asyncio.to_thread(
+        check_batch, body, limits=limits, matcher=matcher, topic_limit=topic_limit
+    )
 
 
 def _not_json(name: str) -> Any:
@@ -125,7 +156,7 @@ def _finite_float(text: str) -> float:
 
 
 def _check_item(
-    item: Any, *, limits: Limits, matcher: BrandMatcher | None
+    item: Any, *, limits: Limits, matcher: BrandMatcher | None, topic_limit: RecordLimit | None
 ) -> tuple[bytes, bytes, int] | Rejection:
     mention = validate_object(item, limits=limits)  # also bounds nesting before we serialise
     if isinstance(mention, Rejection):
@@ -140,7 +171,65 @@ def _check_item(
         routed = route(mention, matcher)
         if isinstance(routed, Rejection):
             return routed
-    return mention.id.encode(), value, mention.event_ms
+    key = mention.id.encode()
+    if topic_limit is not None and (refusal := topic_limit.refusal(key, value)) is not None:
+        return refusal
+    return key, value, mention.event_ms
+
+
+class TopicLimit:
+    """The largest record the mentions topic takes: read with ``read`` (in a thread) at the
+    first request, then again once it is ``refresh_s`` old, or at the next request after
+    :meth:`forget`. None until a read succeeded: items are then not checked, and Kafka's own
+    refusal applies."""
+
+    def __init__(self, read: Callable[[], RecordLimit], refresh_s: float = LIMIT_REFRESH_S) -> None:
+        self._read = read
+        self._refresh_s = refresh_s
+        self._limit: RecordLimit | None = None
+        self._read_at = -math.inf
+        self._lock = asyncio.Lock()
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._read_at >= self._refresh_s
+
+    async def get(self) -> RecordLimit | None:
+        if not self._stale():
+            return self._limit
+        async with self._lock:  # one read for the requests that arrive meanwhile
+            if self._stale():
+                try:
+                    self._limit = await asyncio.to_thread(self._read)
+                except Exception as exc:  # KafkaUnreachable, a KafkaError, OSError
+                    log.warning(
+                        "http.topic_limit_unread",
+                        error=str(exc) or repr(exc),
+                        hint="items are checked against the last limit read, if any, until it "
+                        "is read again",
+                    )
+                self._read_at = time.monotonic()
+        return self._limit
+
+    def forget(self) -> None:
+        """Kafka refused an item as too large: the topic's limit changed, read it again."""
+        self._read_at = -math.inf
+
+
+def kafka_topic_limit(
+    settings: Settings | None, topic: str, producer: tuple[int, str]
+) -> Callable[[], RecordLimit]:
+    """Reads ``topic``'s limit from Kafka as ``stormvarsel ingest`` does (the topic's
+    ``max.message.bytes``, else the broker's ``message.max.bytes``, and ``producer``'s own when
+    smaller). Without ``settings``, the worker's are read from the environment."""
+
+    def read() -> RecordLimit:
+        admin = connect_admin(settings or load_settings(), timeout_s=LIMIT_READ_TIMEOUT_S)
+        try:
+            return record_limit(admin, topic, producer, warning="http.topic_limit_unknown")
+        finally:
+            admin.close()
+
+    return read
 
 
 @dataclass
@@ -295,8 +384,20 @@ def register(
     ack_timeout_s: float = ACK_TIMEOUT_S,
     read_timeout_s: float = READ_TIMEOUT_S,
     max_concurrent: int = MAX_CONCURRENT,
+    settings: Settings | None = None,
+    topic_limit: TopicLimit | None = None,
 ) -> None:
+    """Serve ``POST /mentions``. ``settings`` connect to Kafka to read the topic's record limit
+    (the environment's when None); ``topic_limit`` replaces that reading (tests)."""
     in_hand = 0  # requests between their slot and their answer (one event loop: no lock)
+    topic_name = mentions.get_topic_name()
+    if topic_limit is None:
+        producer = (
+            int(app.conf.producer_max_request_size),
+            "the worker's producer_max_request_size",
+        )
+        topic_limit = TopicLimit(kafka_topic_limit(settings, topic_name, producer))
+    limit_cache = topic_limit
 
     async def send(key: bytes, value: bytes, event_ms: int) -> Awaitable[Any]:
         return await mentions.send(key=key, value=value, timestamp=event_ms / 1000)
@@ -331,7 +432,21 @@ def register(
                 {"error": "too_large", "message": f"the body is over {max_bytes} bytes"},
                 413,
             )
-        batch = await check_off_loop(body, limits=limits, matcher=matcher)
+        batch = await check_off_loop(
+            body, limits=limits, matcher=matcher, topic_limit=await limit_cache.get()
+        )
+        if batch.errors and all(e["reason"] == TOO_LARGE_FOR_TOPIC for e in batch.errors):
+            return respond(
+                web,
+                {
+                    "error": TOO_LARGE_FOR_TOPIC,
+                    "message": f"{len(batch.errors)} item(s) larger than Kafka topic "
+                    f"{topic_name!r} takes; nothing was accepted: send the others without "
+                    "them (see errors)",
+                    "errors": batch.errors[:1000],
+                },
+                413,
+            )
         if batch.errors:
             return respond(
                 web,
@@ -344,6 +459,8 @@ def register(
             )
         delivery = await deliver(batch.records, send, timeout_s=ack_timeout_s)
         reply, status = answer(delivery, len(batch.records))
+        if any(e["reason"] == "send_failed:MessageSizeTooLargeError" for e in delivery.unconfirmed):
+            limit_cache.forget()  # the topic's limit was lowered since it was read
         if status == 202:
             log.info("http.ingest", accepted=delivery.accepted)
             return respond(web, reply, status)

@@ -19,7 +19,9 @@ from kafka.partitioner.default import murmur2
 from streams.brand_matching import BrandMatcher
 from streams.brands import Brand, OnCall
 from streams.http_ingest import (
+    LIMIT_REFRESH_S,
     MAX_ITEMS,
+    TopicLimit,
     answer,
     authorised,
     check_batch,
@@ -28,6 +30,7 @@ from streams.http_ingest import (
 )
 from streams.kafka_local import LocalKafka
 from streams.mention import Limits
+from streams.topic_limit import RECORD_BATCH_OVERHEAD, RecordLimit
 from tests.conftest import REPO
 from tests.running_worker import RunningWorker, start_worker
 
@@ -207,6 +210,69 @@ def test_a_batch_kafka_acknowledged_whole_is_accepted() -> None:
     assert deliver_batch(FakeKafka(failing=99), 3) == ({"accepted": 3}, 202)
 
 
+def test_an_item_over_the_topic_limit_is_refused_with_its_size_and_the_limit() -> None:
+    limit = RecordLimit(2000, "max.message.bytes of topic 'mentions'")
+    items = [mention(0), mention(1, text="Nordlys Energi " + "x" * 2000), mention(2)]
+    batch = check_batch(json.dumps(items).encode(), limits=Limits(), matcher=MATCHER)
+    assert not batch.errors  # without the topic's limit, only the mention cap applies
+    batch = check_batch(
+        json.dumps(items).encode(), limits=Limits(), matcher=MATCHER, topic_limit=limit
+    )
+    [error] = batch.errors
+    size = len(json.dumps(items[1]).encode()) + len(b"h1") + RECORD_BATCH_OVERHEAD
+    assert error == {
+        "index": 1,
+        "reason": "too_large_for_topic",
+        "message": f"the record takes {size:,} bytes in a Kafka record batch (key and value "
+        f"{size - RECORD_BATCH_OVERHEAD:,} + {RECORD_BATCH_OVERHEAD} for the batch); the limit "
+        "is 2,000 (max.message.bytes of topic 'mentions')",
+    }
+
+
+class CountingReader:
+    def __init__(self, *limits: RecordLimit | Exception) -> None:
+        self.answers = list(limits)
+        self.reads = 0
+
+    def __call__(self) -> RecordLimit:
+        answer = self.answers[min(self.reads, len(self.answers) - 1)]
+        self.reads += 1
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_the_topic_limit_is_read_once_then_again_when_old_or_refused_by_kafka() -> None:
+    first, lowered = RecordLimit(50_000, "first"), RecordLimit(600, "lowered")
+
+    async def scenario() -> list[RecordLimit | None]:
+        read = CountingReader(first, lowered)
+        cache = TopicLimit(read, refresh_s=0.2)
+        seen = list(await asyncio.gather(*(cache.get() for _ in range(8))))  # one read
+        assert read.reads == 1
+        cache.forget()  # Kafka refused an item as too large: read again at the next request
+        seen.append(await cache.get())
+        assert read.reads == 2
+        seen.append(await cache.get())
+        await asyncio.sleep(0.25)
+        seen.append(await cache.get())
+        assert read.reads == 3
+        return seen
+
+    assert asyncio.run(scenario()) == [first] * 8 + [lowered] * 3
+    assert f"again every {LIMIT_REFRESH_S:g} s" in (REPO / "docs" / "ingest.md").read_text()
+
+
+def test_an_unreadable_topic_limit_keeps_the_last_one_read() -> None:
+    known = RecordLimit(50_000, "known")
+
+    async def scenario() -> list[RecordLimit | None]:
+        cache = TopicLimit(CountingReader(OSError("no broker"), known, OSError("gone")), 0.0)
+        return [await cache.get() for _ in range(3)]
+
+    assert asyncio.run(scenario()) == [None, known, known]
+
+
 def test_bearer_token_check() -> None:
     assert authorised(None, None)
     assert authorised(f"Bearer {TOKEN}", TOKEN)
@@ -305,22 +371,73 @@ def set_max_message_bytes(worker: RunningWorker, topic: str, value: int | None) 
 def test_kafka_refusing_part_of_a_batch_on_a_real_worker(worker: RunningWorker) -> None:
     """Kafka refused one item of a valid batch: the endpoint answered 202 {"accepted": 3} (it
     never waited for Kafka), so the sender could not know that item was lost. The answer now
-    says which items are in, and sending the whole batch again is safe."""
+    says which items are in, and sending the batch again is safe. Here the topic's limit was
+    lowered after the worker read it; Kafka's refusal makes the worker read it again, so the
+    batch sent again is refused whole, naming the new limit, until the item is left out."""
     mentions = worker.topic("mentions")
+    assert post(worker, json.dumps(mention(10)).encode()) == (202, {"accepted": 1})
     set_max_message_bytes(worker, mentions, 600)  # the broker refuses the long item, only it
     items = [mention(0), mention(3, text="Nordlys Energi " + "x" * 1000), mention(4)]
     assert {partition_of(item["id"]) for item in items} == {0, 1, 2}  # one batch per item
     code, body = post(worker, json.dumps(items).encode())
-    assert code == 503, body
+    assert code == 503, body  # the worker read the topic's limit before it was lowered
     assert body["error"] == "not_confirmed" and body["accepted"] == 2
     [error] = body["errors"]
-    assert error["index"] == 1 and error["reason"].startswith("send_failed:"), error
+    assert error == {
+        "index": 1,
+        "reason": "send_failed:MessageSizeTooLargeError",
+        "message": "[Error 10] MessageSizeTooLargeError",
+    }
 
-    set_max_message_bytes(worker, mentions, 1_048_588)
-    assert post(worker, json.dumps(items).encode()) == (202, {"accepted": 3})
+    code, body = post(worker, json.dumps(items).encode())
+    assert code == 413, body
+    [error] = body["errors"]
+    assert error["index"] == 1 and error["reason"] == "too_large_for_topic"
+    assert error["message"].endswith(f"the limit is 600 (max.message.bytes of topic '{mentions}')")
+    assert post(worker, json.dumps([items[0], items[2]]).encode()) == (202, {"accepted": 2})
     # The items taken by the first request, sent again, were dropped as duplicates.
     records = worker.consume("mentions.valid", expected=3)
-    assert sorted(json.loads(record.value)["id"] for record in records) == ["h0", "h3", "h4"]
+    assert sorted(json.loads(record.value)["id"] for record in records) == ["h0", "h10", "h4"]
+
+
+@pytest.mark.integration
+def test_a_mention_larger_than_the_topic_takes_is_refused_with_its_size_and_the_limit(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """The mentions topic took 50,000 bytes and a valid 60 KB mention (under the 64 KiB mention
+    cap) was sent: Kafka refused it with a bare MessageSizeTooLargeError, and the 503 told the
+    sender to send again an item that can never fit. It is now refused before anything is sent,
+    413 naming its size and the limit, the batch whole as for any refused item; the others, sent
+    again without it, and later requests are accepted."""
+    worker = start_worker(kafka, tmp_path)
+    try:
+        mentions = worker.topic("mentions")
+        set_max_message_bytes(worker, mentions, 50_000)
+        big = mention(1, text="Nordlys Energi " + "x" * 60_000)
+        others = [mention(2), mention(6), mention(3)]  # h2 and h6 share h1's partition
+        assert partition_of("h2") == partition_of("h6") == partition_of("h1")
+        code, body = post(worker, json.dumps([others[0], big, *others[1:]]).encode(), token=None)
+        assert code == 413, body
+        assert body["error"] == "too_large_for_topic"
+        assert "nothing was accepted" in body["message"]
+        [error] = body["errors"]
+        size = len(json.dumps(big).encode()) + len(b"h1") + RECORD_BATCH_OVERHEAD
+        assert error == {
+            "index": 1,
+            "reason": "too_large_for_topic",
+            "message": f"the record takes {size:,} bytes in a Kafka record batch (key and value "
+            f"{size - RECORD_BATCH_OVERHEAD:,} + {RECORD_BATCH_OVERHEAD} for the batch); the "
+            f"limit is 50,000 (max.message.bytes of topic '{mentions}')",
+        }
+
+        assert post(worker, json.dumps(others).encode(), token=None) == (202, {"accepted": 3})
+        later = [mention(12), mention(4)]
+        assert post(worker, json.dumps(later).encode(), token=None) == (202, {"accepted": 2})
+        records = worker.consume("mentions", expected=5)
+        assert sorted(record.key for record in records) == [b"h12", b"h2", b"h3", b"h4", b"h6"]
+        assert worker.metrics()["stormvarsel_http_ingest_requests_total{code=413}"] == 1
+    finally:
+        worker.stop()
 
 
 def partition_of(key: str, partitions: int = 3) -> int:

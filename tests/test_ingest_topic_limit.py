@@ -12,12 +12,12 @@ from kafka.errors import IncompatibleBrokerVersion, KafkaError
 from structlog.testing import capture_logs
 
 from streams.ingest.kafka_sink import (
+    PRODUCER_LIMIT,
     PRODUCER_MAX_REQUEST_SIZE,
     RECORD_BATCH_OVERHEAD,
     RecordLimit,
     record_limit,
 )
-from streams.ingest.mapping import Ready
 
 
 class FakeAdmin:
@@ -51,7 +51,7 @@ class FakeAdmin:
 
 def limit_with_logs(admin: FakeAdmin) -> tuple[RecordLimit, list[MutableMapping[str, Any]]]:
     with capture_logs() as logs:
-        limit = record_limit(admin, "mentions")  # type: ignore[arg-type]
+        limit = record_limit(admin, "mentions", PRODUCER_LIMIT)  # type: ignore[arg-type]
     return limit, [entry for entry in logs if entry["log_level"] == "warning"]
 
 
@@ -90,12 +90,9 @@ def test_an_unreadable_limit_is_one_warning_and_the_producers_own_applies(
 def test_a_record_fits_up_to_the_limit_with_the_batch_overhead() -> None:
     limit = RecordLimit(2000, "max.message.bytes of topic 'mentions'")
 
-    def record(value_bytes: int) -> Ready:
-        return Ready(7, "raw", b"key1", b"v" * value_bytes, 0)
-
     fits = 2000 - RECORD_BATCH_OVERHEAD - 4
-    assert limit.refusal(record(fits)) is None
-    refusal = limit.refusal(record(fits + 1))
+    assert limit.refusal(b"key1", b"v" * fits) is None
+    refusal = limit.refusal(b"key1", b"v" * (fits + 1))
     assert refusal is not None and refusal.reason == "too_large_for_topic"
     assert refusal.message == (
         f"the record takes 2,001 bytes in a Kafka record batch (key and value "

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kafka import KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.admin import ConfigResourceType
 from kafka.errors import KafkaError, UnknownError
 
 from streams.ingest.errors import IngestError
@@ -20,8 +20,17 @@ from streams.kafka_clients import (
     connect_admin,
 )
 from streams.log_setup import get_logger
-from streams.mention import Rejection
 from streams.settings import ENV_PREFIX, Settings
+from streams.topic_limit import (
+    RECORD_BATCH_OVERHEAD,
+    TOO_LARGE_FOR_TOPIC,
+    RecordLimit,
+    config_values,
+    record_limit,
+)
+
+# The topic's limit is shared with the worker's POST /mentions (streams.topic_limit).
+__all__ = ["RECORD_BATCH_OVERHEAD", "TOO_LARGE_FOR_TOPIC", "RecordLimit", "record_limit"]
 
 log = get_logger(__name__)
 
@@ -29,16 +38,7 @@ DELIVERY_TIMEOUT_MS = 30_000  # Kafka must acknowledge a record within this, or 
 FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 5  # never cut a delivery short
 PRODUCER_MAX_REQUEST_SIZE = 1_048_576  # kafka-python's default max_request_size, set explicitly
 PRODUCER_BATCH_SIZE = 16_384  # kafka-python's default; lowered for a topic that takes less
-
-#: What a record alone in a record batch takes beyond its key and value. The batch header is 61
-#: bytes, the record's own fields 3 more, plus three varints (the record's length, the key's and
-#: the value's): 70 to 73 bytes for keys and values under 1 MiB, measured against a real broker
-#: (the largest value a topic with ``max.message.bytes`` 2,000 takes with an 8-byte key is 1,922
-#: bytes; 300,000 takes 299,920). The rest is a margin; ``tests/test_intake_kafka_limits.py``
-#: checks both against the broker.
-RECORD_BATCH_OVERHEAD = 100
-
-TOO_LARGE_FOR_TOPIC = "too_large_for_topic"
+PRODUCER_LIMIT = (PRODUCER_MAX_REQUEST_SIZE, "the producer's max_request_size")
 
 
 class Sink(Protocol):
@@ -49,31 +49,6 @@ class Sink(Protocol):
     def flush(self, timeout_s: float) -> None: ...
 
     def close(self) -> None: ...
-
-
-def batch_bytes(record: Ready) -> int:
-    """The bytes ``record`` takes alone in a Kafka record batch, with a margin."""
-    return len(record.key) + len(record.value) + RECORD_BATCH_OVERHEAD
-
-
-@dataclass(frozen=True)
-class RecordLimit:
-    """The largest record batch the destination takes, and the setting it comes from."""
-
-    max_bytes: int
-    setting: str  # e.g. "max.message.bytes of topic 'mentions'", for the user
-
-    def refusal(self, record: Ready) -> Rejection | None:
-        """Why ``record`` cannot be sent (Kafka would refuse it), or None when it fits."""
-        size = batch_bytes(record)
-        if size <= self.max_bytes:
-            return None
-        return Rejection(
-            TOO_LARGE_FOR_TOPIC,
-            f"the record takes {size:,} bytes in a Kafka record batch (key and value "
-            f"{size - RECORD_BATCH_OVERHEAD:,} + {RECORD_BATCH_OVERHEAD} for the batch); the "
-            f"limit is {self.max_bytes:,} ({self.setting})",
-        )
 
 
 class KafkaSink:
@@ -143,67 +118,6 @@ def unreachable_message(settings: Settings, wait_s: float, error: BaseException)
     )
 
 
-def _config_value(
-    admin: KafkaAdminClient, kind: ConfigResourceType, name: str, key: str
-) -> int | None:
-    """One integer setting of a topic or broker, or None when it cannot be read.
-
-    kafka-python raises for a broker that has no DescribeConfigs (or none at all), but leaves a
-    resource the broker refused (an ACL) out of its answer or empty.
-    """
-    resource = ConfigResource(kind, name, [key])
-    try:
-        described = admin.describe_configs([resource], config_filter="all")
-        return int(described[kind.name.lower()][name][key]["value"])
-    except (KafkaError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        log.debug("ingest.config_unread", resource=name, key=key, error=repr(exc))
-        return None
-
-
-def _broker_id(admin: KafkaAdminClient) -> str | None:
-    try:
-        brokers = admin.describe_cluster()["brokers"]
-        first = brokers[0]
-        return str(first.get("node_id", first.get("broker_id")))
-    except (KafkaError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        log.debug("ingest.brokers_unread", error=repr(exc))
-        return None
-
-
-def record_limit(admin: KafkaAdminClient, topic: str) -> RecordLimit:
-    """The largest record batch ``topic`` takes from ingest's producer.
-
-    The topic's ``max.message.bytes`` (its own, or the broker's default it inherits); when that
-    cannot be read, the broker's ``message.max.bytes``; the producer's ``max_request_size``
-    when it is smaller, or when neither can be read (then with one warning).
-    """
-    found: tuple[int, str] | None = None
-    topic_limit = _config_value(admin, ConfigResourceType.TOPIC, topic, "max.message.bytes")
-    if topic_limit is not None:
-        found = (topic_limit, f"max.message.bytes of topic {topic!r}")
-    else:
-        broker = _broker_id(admin)
-        broker_limit = (
-            _config_value(admin, ConfigResourceType.BROKER, broker, "message.max.bytes")
-            if broker is not None
-            else None
-        )
-        if broker_limit is not None:
-            found = (broker_limit, f"message.max.bytes of broker {broker}")
-    producer = (PRODUCER_MAX_REQUEST_SIZE, "the producer's max_request_size")
-    if found is None:
-        log.warning(
-            "ingest.topic_limit_unknown",
-            topic=topic,
-            hint="neither the topic's max.message.bytes nor the broker's message.max.bytes "
-            "could be read (no DescribeConfigs permission, or an old broker); a record over the "
-            "limit will fail as send_failed:MessageSizeTooLargeError, and may fail records sent "
-            "after it to the same partition",
-        )
-        return RecordLimit(*producer)
-    return RecordLimit(*min(found, producer, key=lambda limit: limit[0]))
-
-
 def connect_kafka(settings: Settings, topic: str, wait_s: float) -> Connection:
     """Check that the topic exists, then open an idempotent producer with acks=all."""
     admin = connect_admin(settings, timeout_s=wait_s)  # raises KafkaUnreachable
@@ -214,8 +128,8 @@ def connect_kafka(settings: Settings, topic: str, wait_s: float) -> Connection:
                 "the pipeline topics with `stormvarsel topics create`, or check --topic and "
                 f"{ENV_PREFIX}TOPIC_PREFIX"
             )
-        retention = _config_value(admin, ConfigResourceType.TOPIC, topic, "retention.ms")
-        limit = record_limit(admin, topic)
+        retention = config_values(admin, ConfigResourceType.TOPIC, topic, ["retention.ms"])
+        limit = record_limit(admin, topic, PRODUCER_LIMIT)
     except KafkaError as exc:
         raise KafkaUnreachable(unreachable_message(settings, wait_s, exc)) from None
     finally:
@@ -240,8 +154,8 @@ def connect_kafka(settings: Settings, topic: str, wait_s: float) -> Connection:
     log.debug(
         "ingest.connected",
         topic=topic,
-        retention_ms=retention,
+        retention_ms=retention.get("retention.ms"),
         max_batch_bytes=limit.max_bytes,
         limit_from=limit.setting,
     )
-    return Connection(KafkaSink(producer, topic), retention, limit)
+    return Connection(KafkaSink(producer, topic), retention.get("retention.ms"), limit)

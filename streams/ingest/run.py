@@ -119,7 +119,9 @@ def _pump(
         for item in outcomes:
             report.read += 1
             too_large = (
-                limit.refusal(item) if limit is not None and isinstance(item, Ready) else None
+                limit.refusal(item.key, item.value)
+                if limit is not None and isinstance(item, Ready)
+                else None
             )
             if too_large is not None:
                 # Kafka would refuse it, and kafka-python then fails the records sent after it
