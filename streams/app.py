@@ -247,6 +247,7 @@ def build_app(
         token=ingest_token,
         max_bytes=settings.http_max_bytes,
         read_timeout_s=settings.web_read_timeout_s,
+        settings=settings,
     )
     consumer_lag.register(
         app,
