@@ -42,6 +42,26 @@ def choose_bin_ms(span_ms: int, unit_ms: int) -> int:
     return fallback
 
 
+def merge_cell_ms(min_span_ms: int, max_span_ms: int, unit_ms: int) -> int:
+    """The coarsest cell (on the epoch grid) that every bin :func:`choose_bin_ms` can choose
+    for a span in ``[min_span_ms, max_span_ms]`` is a whole number of: their greatest common
+    divisor. Buckets merged into such cells chart exactly as the buckets themselves.
+
+    The bin is a step function of the span: it changes only just past ``MAX_BINS`` times a
+    round bin, or times a multiple of ``unit_ms`` (the fallback), so those points and the
+    bounds are all the spans to try. As the replay goes on the smallest possible span grows,
+    the possible bins are fewer and the cell is a multiple of the one before it.
+    """
+    unit_ms = max(1, unit_ms)
+    low, high = max(1, min_span_ms), max(1, min_span_ms, max_span_ms)
+    spans = {low, high}
+    steps = [minutes * MINUTE_MS * MAX_BINS for minutes in _BIN_MINUTES]
+    step = unit_ms * MAX_BINS
+    steps.extend(k * step for k in range(max(1, low // step), high // step + 1))
+    spans.update(edge + 1 for edge in steps if low <= edge < high)
+    return math.gcd(*(choose_bin_ms(span, unit_ms) for span in spans))
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, DIGITS)
 
@@ -152,7 +172,8 @@ def share_values(points: Sequence[BucketPoint], bins: Bins) -> tuple[list, list,
         negative.append(float(neg))
         volume.append(float(vol))
         share.append(_round(neg / vol) if vol else None)
-        baseline.append(_round(sum(p.negative_share_baseline for p in group) / len(group)))
+        usual = sum(p.negative_share_baseline * p.buckets for p in group)
+        baseline.append(_round(usual / sum(p.buckets for p in group)))
     return negative, volume, share, baseline
 
 

@@ -17,6 +17,7 @@ Replayer per partition, per detector configuration.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,9 +38,15 @@ from streams.brand_matching import BrandMatcher
 from streams.dedup import Deduplicator
 from streams.log_setup import get_logger
 from streams.mention import Limits, Rejection
-from streams.replay.result import BucketPoint, ReplayCounts, RunResult, Stage
+from streams.replay.charts import merge_cell_ms
+from streams.replay.result import BucketPoint, ReplayCounts, RunResult, Stage, merge_points
 
 log = get_logger(__name__)
+
+#: Bucket points a brand's chart series holds before the older ones are merged (a long
+#: replay): 1-minute buckets are kept as they are for the first 2.8 days of a range, so a
+#: shorter replay's result holds every bucket.
+POINTS_PER_BRAND = 4096
 
 #: Called for every output inside the range: (run index, output, its alert record or None).
 OutputHook = Callable[[int, Output, dict[str, Any] | None], None]
@@ -150,6 +157,15 @@ class ReplayEngine:
         self._to_score = 0
         #: Brands with a mention inside the range that reached the detectors.
         self.seen_brands: set[str] = set()
+        # The report charts buckets in bins of one size for every brand and run, chosen from
+        # the span up to the newest bucket's end (streams.replay.charts.bins_for). A long
+        # replay merges each brand's buckets into cells every bin it can still choose is a
+        # whole number of, so the result stays small and the charts the same.
+        bucket_sizes = [run.result.bucket_ms for run in self._runs]
+        self._unit_ms = math.lcm(*(max(1, size) for size in bucket_sizes))
+        self._max_span_ms = end_ms - start_ms + max(bucket_sizes)
+        self._stop_ms = start_ms  # the newest reported bucket's end
+        self._merge_at: dict[tuple[int, str], int] = {}
 
     @property
     def results(self) -> list[RunResult]:
@@ -367,8 +383,20 @@ class ReplayEngine:
             elif isinstance(output, BucketSummary):
                 if not self.start_ms <= output.start_ms < self.end_ms:
                     continue
-                run.result.buckets.setdefault(output.brand, []).append(
-                    BucketPoint.from_summary(output)
-                )
+                points = run.result.buckets.setdefault(output.brand, [])
+                points.append(BucketPoint.from_summary(output))
+                self._stop_ms = max(self._stop_ms, output.end_ms)
+                if len(points) > self._merge_at.get((index, output.brand), POINTS_PER_BRAND):
+                    self._merge(index, run, output.brand)
                 if self.on_output is not None:
                     self.on_output(index, output, None)
+
+    def _merge(self, index: int, run: _Run, brand: str) -> None:
+        """Merge a brand's points into the coarsest cells the chart bins allow by now."""
+        cell_ms = merge_cell_ms(self._stop_ms - self.start_ms, self._max_span_ms, self._unit_ms)
+        points = run.result.buckets[brand]
+        if cell_ms > run.result.bucket_ms:
+            points[:] = merge_points(points, cell_ms)
+        # Not again before another half of the allowance has come (a bucket size no round bin
+        # fits, 7 minutes say, can leave every bucket a cell of its own for a while).
+        self._merge_at[(index, brand)] = max(POINTS_PER_BRAND, len(points) + POINTS_PER_BRAND // 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,7 +19,13 @@ LEVEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(LEVELS)}
 
 @dataclass(frozen=True, slots=True)
 class BucketPoint:
-    """The figures of one closed bucket that the report charts (a compact BucketSummary)."""
+    """The figures of one closed bucket that the report charts (a compact BucketSummary).
+
+    In a long replay a point may stand for several consecutive buckets of its brand (``buckets``
+    of them, see :func:`merge_points`): then ``volume``, ``negative``, ``expected_volume`` and
+    ``late`` are their sums, ``negative_share_baseline`` their mean, the levels their highest,
+    ``start_ms`` the first one's start and ``end_ms`` the last one's end.
+    """
 
     start_ms: int
     end_ms: int
@@ -29,6 +36,7 @@ class BucketPoint:
     storm_level: int  # index into detectors.states.LEVELS: 0 normal .. 3 critical
     buzz_level: int
     late: int = 0
+    buckets: int = 1  # how many buckets the point stands for
 
     @classmethod
     def from_summary(cls, summary: BucketSummary) -> BucketPoint:
@@ -45,6 +53,49 @@ class BucketPoint:
         )
 
 
+def merge_points(points: Sequence[BucketPoint], cell_ms: int) -> list[BucketPoint]:
+    """One point per ``cell_ms`` cell of the epoch grid (the grid buckets and chart bins lie
+    on), in time order: what a chart bin that is a whole number of cells shows is the same from
+    the merged points as from the buckets (sums, the highest level, the mean usual share).
+    ``points`` are one brand's, in time order."""
+    merged: list[BucketPoint] = []
+    group: list[BucketPoint] = []
+
+    def close() -> None:
+        if len(group) == 1:
+            merged.append(group[0])
+        elif group:
+            count = sum(p.buckets for p in group)
+            merged.append(
+                BucketPoint(
+                    start_ms=min(p.start_ms for p in group),
+                    end_ms=max(p.end_ms for p in group),
+                    volume=sum(p.volume for p in group),
+                    negative=sum(p.negative for p in group),
+                    expected_volume=sum(p.expected_volume for p in group),
+                    negative_share_baseline=sum(
+                        p.negative_share_baseline * p.buckets for p in group
+                    )
+                    / count,
+                    storm_level=max(p.storm_level for p in group),
+                    buzz_level=max(p.buzz_level for p in group),
+                    late=sum(p.late for p in group),
+                    buckets=count,
+                )
+            )
+        group.clear()
+
+    cell: int | None = None
+    for point in points:
+        here = point.start_ms // cell_ms
+        if here != cell:
+            close()
+            cell = here
+        group.append(point)
+    close()
+    return merged
+
+
 @dataclass
 class RunResult:
     """One detector configuration run over the history: its alerts and its buckets."""
@@ -54,7 +105,9 @@ class RunResult:
     source: str = "defaults"  # where the configuration came from (a file, or the defaults)
     #: Alert records (as published on ``alerts``) changed inside the range, in emission order.
     alerts: list[dict[str, Any]] = field(default_factory=list)
-    #: Brand id -> its closed buckets inside the range, in time order.
+    #: Brand id -> its closed buckets inside the range, in time order; in a long replay merged
+    #: to a resolution every chart bin the report can choose is a whole number of (so at most
+    #: about ``streams.replay.engine.POINTS_PER_BRAND`` points per brand, whatever the span).
     buckets: dict[str, list[BucketPoint]] = field(default_factory=dict)
     #: Mentions dated in the range that the detectors counted late (their bucket had closed
     #: when they came): in no bucket's volume. Counted as they are fed, whichever bucket (maybe
