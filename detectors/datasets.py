@@ -9,6 +9,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from detectors.events import SENTIMENTS, MentionEvent, Sentiment
+from detectors.reasons import LabelledComplaint
 
 #: The zone of the airline data set's ``tweet_created`` times (the original export writes them
 #: as ``2015-02-24 11:35:52 -0800``; the shared copy drops the offset: ``2/24/2015 11:35``).
@@ -17,6 +18,8 @@ AIRLINE_ZONE = ZoneInfo("America/Los_Angeles")
 _AIRLINE_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%m/%d/%Y %H:%M", "%Y-%m-%d %H:%M:%S")
 #: The columns :func:`airline_tweets` reads (``airline_sentiment`` is optional).
 AIRLINE_COLUMNS = ("tweet_id", "airline", "text", "tweet_created")
+#: The annotators' reason when they could not tell one: not a reason.
+NO_REASON = "Can't Tell"
 
 
 def parse_airline_time(text: str, zone: tzinfo = AIRLINE_ZONE) -> datetime:
@@ -65,6 +68,35 @@ def airline_tweets(path: Path, zone: tzinfo = AIRLINE_ZONE) -> list[MentionEvent
             raise ValueError(f"{path}, {where}: not UTF-8 text ({exc.reason})") from None
     events.sort(key=lambda e: (e.event_ms, e.mention_id))
     return events
+
+
+def airline_complaints(path: Path, zone: tzinfo = AIRLINE_ZONE) -> list[LabelledComplaint]:
+    """The negative tweets with an annotator's reason (``negativereason``; "Can't Tell" is left
+    out), in time order; none when the file has no such column. Read after
+    :func:`airline_tweets` has checked the file: a row it would refuse raises ValueError."""
+    complaints: list[LabelledComplaint] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if "negativereason" not in (reader.fieldnames or []):
+            return []
+        for row in reader:
+            reason = (row.get("negativereason") or "").strip()
+            if row.get("airline_sentiment") != "negative" or not reason or reason == NO_REASON:
+                continue
+            try:
+                created = parse_airline_time(row["tweet_created"], zone)
+            except ValueError as exc:
+                raise ValueError(f"{path}, line {reader.line_num}: {exc}") from None
+            complaints.append(
+                LabelledComplaint(
+                    brand=row["airline"],
+                    event_ms=int(created.timestamp() * 1000),
+                    reason=reason,
+                    text=row["text"],
+                )
+            )
+    complaints.sort(key=lambda c: c.event_ms)
+    return complaints
 
 
 def _first_undecodable_line(path: Path) -> int | None:

@@ -14,6 +14,7 @@ from streams.cli_support import NonEmptyPath
 
 if TYPE_CHECKING:
     from detectors.nab.corpus import SkippedFile
+    from detectors.reasons import Coverage
 
 T = TypeVar("T")
 
@@ -259,8 +260,9 @@ def eval_airline(data_file: Path, config_file: Path | None, zone_name: str, as_j
     """
     from datetime import datetime
 
-    from detectors.datasets import airline_tweets
+    from detectors.datasets import airline_complaints, airline_tweets
     from detectors.episodes import EpisodeEvent, canonical_json
+    from detectors.reasons import judge_drivers, page_terms
     from detectors.replay import replay
     from streams.ingest import OptionError, parse_timezone
 
@@ -279,6 +281,12 @@ def eval_airline(data_file: Path, config_file: Path | None, zone_name: str, as_j
         raise click.UsageError(str(exc)) from exc
     except OSError as exc:
         raise click.UsageError(f"{data_file}: cannot read ({exc.strerror})") from exc
+    try:
+        complaints = airline_complaints(data_file, zone)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    first_pages: dict[str, list[str]] = {}
+    judged: list[tuple[Coverage, Coverage]] = []
     for output in replay(events, config):
         if not isinstance(output, EpisodeEvent):
             continue
@@ -286,6 +294,8 @@ def eval_airline(data_file: Path, config_file: Path | None, zone_name: str, as_j
             click.echo(canonical_json(output.to_dict()))
             continue
         ep = output.episode
+        if output.type == "opened":
+            first_pages[ep["episode_id"]] = page_terms(ep)
         if output.type not in ("opened", "resolved"):
             continue
         line = (
@@ -299,4 +309,31 @@ def eval_airline(data_file: Path, config_file: Path | None, zone_name: str, as_j
                 f" end {ep['end']} ({local(ep['end_ms'])}) peak {ep['peak_severity']}\n"
                 f"          words: {words}\n          phrases: {phrases}"
             )
+            if ep["kind"] == "storm" and complaints:
+                judgement = judge_drivers(ep, first_pages.get(ep["episode_id"], []), complaints)
+                if judgement is not None:
+                    judged.append(judgement)
+                    line += "\n" + _reasons_text(*judgement)
         click.echo(line)
+    if judged:
+        first = sum(f.share for f, _ in judged) / len(judged)
+        final = sum(e.share for _, e in judged) / len(judged)
+        click.echo(
+            f"drivers against the annotators' reasons ({len(judged)} storm episodes): the page's "
+            f"terms name the reasons of {first:.0%} of the complaints on the first page, "
+            f"{final:.0%} at the end (mean over episodes)"
+        )
+
+
+def _reasons_text(first: Coverage, final: Coverage) -> str:
+    total = final.complaints
+    shown = list(final.reasons.items())[:5]
+    mix = ", ".join(f"{reason} {count / total:.0%}" for reason, count in shown)
+    if len(final.reasons) > len(shown):
+        mix += f" and {len(final.reasons) - len(shown)} more"
+    named = ", ".join(final.named) or "none"
+    return (
+        f"          reasons ({total:,} labelled complaints): {mix}\n"
+        f"          the page's terms name {final.share:.0%} of them ({named}); "
+        f"the first page's {first.share:.0%}"
+    )

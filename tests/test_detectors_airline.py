@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from detectors.datasets import AIRLINE_ZONE, airline_tweets, parse_airline_time
+from detectors.datasets import AIRLINE_ZONE, airline_complaints, airline_tweets, parse_airline_time
 from detectors.episodes import EpisodeEvent, canonical_json
+from detectors.reasons import judge_drivers, page_terms
 from detectors.replay import replay
 from streams.eval_cli import eval_group
 from tests.detector_support import DATA
@@ -98,6 +99,42 @@ def test_american_drivers_name_the_complaints(events: list[EpisodeEvent]) -> Non
     assert re.search(r"\bhold\b", text), top
     assert re.search(r"book", text), top
     assert resolved[0]["peak_severity"] == "critical"
+
+
+def test_the_22_february_storms_pages_name_what_their_complaints_were_about(
+    events: list[EpisodeEvent],
+) -> None:
+    """Judged by the annotators' reasons (``negativereason``), with a lexicon learned from
+    other days: each storm's last page names its most common reason, and together the pages
+    name the reasons of most complaints (measured: US Airways 81 %, Delta 47 %, American 62 %)."""
+    complaints = airline_complaints(AIRLINE)
+    assert len(complaints) > 6000  # labelled negatives with a reason other than "Can't Tell"
+    first_pages = {
+        e.episode["episode_id"]: page_terms(e.episode) for e in events if e.type == "opened"
+    }
+    judged = {}
+    for e in events:
+        ep = e.episode
+        if e.type == "resolved" and ep["kind"] == "storm" and _day(ep["start_ms"]) == "02-22":
+            judgement = judge_drivers(ep, first_pages[ep["episode_id"]], complaints)
+            assert judgement is not None, ep["brand"]
+            judged[ep["brand"]] = judgement[1]
+    assert set(judged) == {"American", "Delta", "US Airways"}
+    for brand, final in judged.items():
+        most_common = next(iter(final.reasons))
+        assert most_common in final.named, (brand, final)
+    assert sum(final.share for final in judged.values()) / len(judged) >= 0.55, judged
+
+
+def test_eval_airline_judges_the_drivers_by_the_annotators_reasons() -> None:
+    result = CliRunner().invoke(eval_group, ["airline", "--data", str(AIRLINE)])
+    assert result.exit_code == 0, result.output
+    american = result.output[result.output.index("resolved  storm American") :]
+    assert re.search(r"reasons \(1,0\d\d labelled complaints\): Customer Service Issue", american)
+    assert re.search(r"the page's terms name \d+% of them \(.*Customer Service Issue", american)
+    assert re.search(
+        r"drivers against the annotators' reasons \(\d+ storm episodes\)", result.output
+    )
 
 
 def test_eval_airline_reads_offsets_and_shows_local_times(tmp_path: Path) -> None:

@@ -51,6 +51,8 @@ def safe_text(text: Any, limit: int = 160) -> str:
 #: characters); percent-encoding may make it longer.
 _LINK = re.compile(r"https?://[^\s/?#]+", re.IGNORECASE)
 _LINK_LIMIT = 4096
+#: Driver terms (phrases, then words) and hashtags a page lists, each.
+PAGE_TERMS = 10
 
 
 def safe_link(url: Any) -> str | None:
@@ -198,10 +200,10 @@ def _lint_note(statement: dict[str, Any]) -> str:
 def drivers_text(alert: dict[str, Any]) -> str:
     drivers = alert.get("drivers") or {}
     lines = []
-    terms = [safe_text(t.get("term"), 40) for t in drivers.get("terms", [])][:10]
+    terms = [safe_text(t.get("term"), 40) for t in drivers.get("terms", [])][:PAGE_TERMS]
     if terms:
         lines.append("Terms: " + ", ".join(terms))
-    tags = [safe_text(t.get("term"), 40) for t in drivers.get("hashtags", [])][:10]
+    tags = [safe_text(t.get("term"), 40) for t in drivers.get("hashtags", [])][:PAGE_TERMS]
     if tags:
         lines.append("Hashtags: " + ", ".join(tags))
     posts = drivers.get("top_posts") or []

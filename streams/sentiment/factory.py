@@ -115,8 +115,8 @@ def load_scorer(
     label_map: str | None = None,
 ) -> EmojiRuleScorer:
     """The scorer of ``backend`` (its ``inner``) behind the emoji rule: posts that are only emoji
-    or text emoticons are scored from them (:mod:`streams.sentiment.emoji`), every other post by the backend.
-    ``model`` and ``label_map`` (transformers backend) win over their settings."""
+    or text emoticons are scored from them (:mod:`streams.sentiment.emoji`), every other post by
+    the backend. ``model`` and ``label_map`` (transformers backend) win over their settings."""
     return EmojiRuleScorer(_backend(settings, backend, model, say, label_map))
 
 
