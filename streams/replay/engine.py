@@ -397,6 +397,10 @@ class ReplayEngine:
         points = run.result.buckets[brand]
         if cell_ms > run.result.bucket_ms:
             points[:] = merge_points(points, cell_ms)
-        # Not again before another half of the allowance has come (a bucket size no round bin
-        # fits, 7 minutes say, can leave every bucket a cell of its own for a while).
-        self._merge_at[(index, brand)] = max(POINTS_PER_BRAND, len(points) + POINTS_PER_BRAND // 2)
+        # With bucket sizes a round bin fits, a merge leaves fewer than 1,000 points. One that
+        # leaves more (a bucket size no round bin fits, 7 minutes say, can keep every bucket a
+        # cell of its own for a while) waits for another quarter of the allowance.
+        left = len(points)
+        self._merge_at[(index, brand)] = (
+            POINTS_PER_BRAND if left <= POINTS_PER_BRAND * 3 // 4 else left + POINTS_PER_BRAND // 4
+        )
