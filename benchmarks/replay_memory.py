@@ -23,13 +23,14 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.detector_bench import MINUTE, T0, mentions
 from detectors.config import DetectorConfig
+from detectors.episodes import Output
 from detectors.events import MentionEvent
 from streams.brand_matching import BrandMatcher
 from streams.brands import BrandsFile
@@ -76,14 +77,20 @@ def records(brands: int, days: int, rate: float, partitions: int) -> Iterator[So
         offsets[partition] += 1
 
 
-def measure(brands: int, days: int, rate: float, partitions: int, report: bool) -> None:
-    start_ms, end_ms = T0, T0 + days * DAY_MS
-    engine = ReplayEngine(
+def synthetic_engine(
+    days: int,
+    partitions: int,
+    runs: list[RunSpec],
+    on_output: Callable[[int, Output, object], None] | None = None,
+) -> ReplayEngine:
+    """A replay of ``mentions.scored`` over ``days`` from :data:`T0` (no warm-up, no brands
+    file, no scorer), for :func:`records`."""
+    return ReplayEngine(
         stage="scored",
-        runs=[RunSpec("live configuration", DetectorConfig())],
-        start_ms=start_ms,
-        end_ms=end_ms,
-        warmup_start_ms=start_ms,
+        runs=runs,
+        start_ms=T0,
+        end_ms=T0 + days * DAY_MS,
+        warmup_start_ms=T0,
         lateness_ms=60_000,
         partitions=partitions,
         voices={},
@@ -91,7 +98,13 @@ def measure(brands: int, days: int, rate: float, partitions: int, report: bool) 
         limits=Limits(),
         dedup_window_ms=24 * 3_600_000,
         scorer=None,
+        on_output=on_output,
     )
+
+
+def measure(brands: int, days: int, rate: float, partitions: int, report: bool) -> None:
+    start_ms, end_ms = T0, T0 + days * DAY_MS
+    engine = synthetic_engine(days, partitions, [RunSpec("live configuration", DetectorConfig())])
     before = _rss_kib()
     began = time.perf_counter()
     for record in records(brands, days, rate, partitions):

@@ -12,14 +12,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.detector_bench import T0
-from benchmarks.replay_memory import DAY_MS, records
+from benchmarks.replay_memory import DAY_MS, records, synthetic_engine
 from detectors.config import DetectorConfig
 from detectors.episodes import BucketSummary, Output
-from streams.brand_matching import BrandMatcher
-from streams.brands import BrandsFile
-from streams.mention import Limits
 from streams.replay.charts import bins_for, brand_charts, choose_bin_ms, merge_cell_ms
-from streams.replay.engine import POINTS_PER_BRAND, ReplayEngine, RunSpec
+from streams.replay.engine import POINTS_PER_BRAND, RunSpec
 from streams.replay.report_wording import counts_rows
 from streams.replay.result import BucketPoint, ReplayResult, RunResult
 from streams.replay.times import MINUTE_MS
@@ -38,21 +35,7 @@ def replay(days: int, runs: list[RunSpec]) -> tuple[ReplayResult, ReplayResult]:
             every[index].setdefault(output.brand, []).append(BucketPoint.from_summary(output))
 
     end = T0 + days * DAY_MS
-    engine = ReplayEngine(
-        stage="scored",
-        runs=runs,
-        start_ms=T0,
-        end_ms=end,
-        warmup_start_ms=T0,
-        lateness_ms=60_000,
-        partitions=PARTITIONS,
-        voices={},
-        matcher=BrandMatcher.from_file(BrandsFile()),
-        limits=Limits(),
-        dedup_window_ms=24 * 3_600_000,
-        scorer=None,
-        on_output=keep,
-    )
+    engine = synthetic_engine(days, PARTITIONS, runs, on_output=keep)
     for record in records(2, days, 0.3, PARTITIONS):
         engine.feed(record)
     got = engine.finish()
