@@ -397,7 +397,7 @@ def register(
             "the worker's producer_max_request_size",
         )
         topic_limit = TopicLimit(kafka_topic_limit(settings, topic_name, producer))
-    limit_cache = topic_limit
+    limit_cache = topic_limit  # named apart: the handler's check_off_loop takes a topic_limit
 
     async def send(key: bytes, value: bytes, event_ms: int) -> Awaitable[Any]:
         return await mentions.send(key=key, value=value, timestamp=event_ms / 1000)

@@ -11,13 +11,8 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import IncompatibleBrokerVersion, KafkaError
 from structlog.testing import capture_logs
 
-from streams.ingest.kafka_sink import (
-    PRODUCER_LIMIT,
-    PRODUCER_MAX_REQUEST_SIZE,
-    RECORD_BATCH_OVERHEAD,
-    RecordLimit,
-    record_limit,
-)
+from streams.ingest.kafka_sink import PRODUCER_LIMIT, PRODUCER_MAX_REQUEST_SIZE
+from streams.topic_limit import RECORD_BATCH_OVERHEAD, RecordLimit, record_limit
 
 
 class FakeAdmin:

@@ -16,9 +16,10 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from streams.ingest.kafka_sink import RECORD_BATCH_OVERHEAD, connect_kafka
+from streams.ingest.kafka_sink import connect_kafka
 from streams.kafka_local import LocalKafka
 from streams.settings import Settings
+from streams.topic_limit import RECORD_BATCH_OVERHEAD
 from tests.test_ingest import run_cli
 
 

@@ -21,16 +21,7 @@ from streams.kafka_clients import (
 )
 from streams.log_setup import get_logger
 from streams.settings import ENV_PREFIX, Settings
-from streams.topic_limit import (
-    RECORD_BATCH_OVERHEAD,
-    TOO_LARGE_FOR_TOPIC,
-    RecordLimit,
-    config_values,
-    record_limit,
-)
-
-# The topic's limit is shared with the worker's POST /mentions (streams.topic_limit).
-__all__ = ["RECORD_BATCH_OVERHEAD", "TOO_LARGE_FOR_TOPIC", "RecordLimit", "record_limit"]
+from streams.topic_limit import RecordLimit, config_values, record_limit
 
 log = get_logger(__name__)
 

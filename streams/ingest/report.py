@@ -12,9 +12,9 @@ from types import TracebackType
 from typing import IO, Any
 
 from streams.ingest.errors import IngestError
-from streams.ingest.kafka_sink import RecordLimit
 from streams.ingest.mapping import Ready, Refused
 from streams.log_setup import get_logger
+from streams.topic_limit import RecordLimit
 
 log = get_logger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from streams.ingest.kafka_sink import RECORD_BATCH_OVERHEAD, TOO_LARGE_FOR_TOPIC
 from streams.ingest.report import IngestReport, ReasonGroup
 from streams.settings import ENV_PREFIX
+from streams.topic_limit import RECORD_BATCH_OVERHEAD, TOO_LARGE_FOR_TOPIC
 
 
 def _groups(groups: Mapping[str, ReasonGroup]) -> list[str]:
