@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any, Literal
 
 from detectors.config import DetectorConfig
@@ -58,42 +59,28 @@ def merge_points(points: Sequence[BucketPoint], cell_ms: int) -> list[BucketPoin
     on), in time order: what a chart bin that is a whole number of cells shows is the same from
     the merged points as from the buckets (sums, the highest level, the mean usual share).
     ``points`` are one brand's, in time order."""
-    merged: list[BucketPoint] = []
-    group: list[BucketPoint] = []
+    return [
+        _merged(list(group)) for _, group in groupby(points, key=lambda p: p.start_ms // cell_ms)
+    ]
 
-    def close() -> None:
-        if len(group) == 1:
-            merged.append(group[0])
-        elif group:
-            count = sum(p.buckets for p in group)
-            merged.append(
-                BucketPoint(
-                    start_ms=min(p.start_ms for p in group),
-                    end_ms=max(p.end_ms for p in group),
-                    volume=sum(p.volume for p in group),
-                    negative=sum(p.negative for p in group),
-                    expected_volume=sum(p.expected_volume for p in group),
-                    negative_share_baseline=sum(
-                        p.negative_share_baseline * p.buckets for p in group
-                    )
-                    / count,
-                    storm_level=max(p.storm_level for p in group),
-                    buzz_level=max(p.buzz_level for p in group),
-                    late=sum(p.late for p in group),
-                    buckets=count,
-                )
-            )
-        group.clear()
 
-    cell: int | None = None
-    for point in points:
-        here = point.start_ms // cell_ms
-        if here != cell:
-            close()
-            cell = here
-        group.append(point)
-    close()
-    return merged
+def _merged(group: list[BucketPoint]) -> BucketPoint:
+    """One point for consecutive points of a brand (see :class:`BucketPoint`)."""
+    if len(group) == 1:
+        return group[0]
+    count = sum(p.buckets for p in group)
+    return BucketPoint(
+        start_ms=group[0].start_ms,
+        end_ms=group[-1].end_ms,
+        volume=sum(p.volume for p in group),
+        negative=sum(p.negative for p in group),
+        expected_volume=sum(p.expected_volume for p in group),
+        negative_share_baseline=sum(p.negative_share_baseline * p.buckets for p in group) / count,
+        storm_level=max(p.storm_level for p in group),
+        buzz_level=max(p.buzz_level for p in group),
+        late=sum(p.late for p in group),
+        buckets=count,
+    )
 
 
 @dataclass
