@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detectors.brand import BrandDetector
+from detectors.compiled import compiled_modules
 from detectors.events import MentionEvent, Sentiment
 from detectors.replay import Replayer
 
@@ -191,6 +192,12 @@ def main() -> None:
         parser.error("--repeat must be at least 1")
     if not 0 <= args.start_hour < 24:
         parser.error("--start-hour must be in [0, 24)")
+    compiled = compiled_modules()
+    print(
+        f"detector core: compiled with mypyc ({len(compiled)} modules)"
+        if compiled
+        else "detector core: plain Python (built without mypyc, HATCH_BUILD_NO_HOOKS)"
+    )
     throughput(args.brands, args.hours, args.start_hour, args.rate, args.repeat)
     state_size(args.state_days, args.state_rate)
 

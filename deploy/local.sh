@@ -24,6 +24,18 @@ command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || APT_PACKAGES+=(maven)
 command -v promtool >/dev/null 2>&1 || APT_PACKAGES+=(prometheus)
 command -v amtool >/dev/null 2>&1 || APT_PACKAGES+=(prometheus-alertmanager)
+# A C compiler and Python's headers: `uv sync` compiles the detector core with mypyc.
+has_python_headers() {
+  "${PYTHON:-python3}" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null
+}
+# Optional: without them (and not root) the set-up goes on with a plain-Python build.
+BUILD_PACKAGES=()
+command -v cc >/dev/null 2>&1 || BUILD_PACKAGES+=(gcc libc6-dev)
+has_python_headers || BUILD_PACKAGES+=(python3-dev)
+if ((${#BUILD_PACKAGES[@]})) && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  APT_PACKAGES+=("${BUILD_PACKAGES[@]}")
+fi
 # uv may have to go into a virtualenv of its own (see below), which Debian ships apart.
 if ! command -v uv >/dev/null 2>&1 && ! "${PYTHON:-python3}" -c 'import ensurepip' 2>/dev/null; then
   APT_PACKAGES+=(python3-venv)
@@ -64,7 +76,13 @@ if ! command -v uv >/dev/null 2>&1; then
   fi
 fi
 
-say "Installing Python dependencies from uv.lock"
+if ! command -v cc >/dev/null 2>&1 || ! has_python_headers; then
+  # Without them the project is built as plain Python: everything works, the detector core
+  # at about half the speed (docs/detectors.md, "Speed").
+  say "No C compiler or Python headers: the detector core runs as plain Python (slower)"
+  export HATCH_BUILD_NO_HOOKS=true
+fi
+say "Installing Python dependencies from uv.lock (compiles the detector core with mypyc)"
 uv sync --frozen --quiet --python "$PY"
 
 say "Fetching Apache Kafka from Maven Central (cached after the first time)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -158,7 +158,8 @@ class BucketSummary:
     brand_replies: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
+        # By its fields, not ``__dict__``: compiled with mypyc (pyproject.toml) it has none.
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         out["start"] = iso(self.start_ms)
         for key in (
             "expected_volume",

@@ -19,7 +19,8 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 def test_prints_throughput_at_the_load_it_ran_and_state_size() -> None:
     run = bench("--brands", "2", "--hours", "1", "--repeat", "2", "--state-days", "1")
     assert run.returncode == 0, run.stderr
-    throughput, state = run.stdout.splitlines()
+    core, throughput, state = run.stdout.splitlines()
+    assert re.fullmatch(r"detector core: (compiled with mypyc \(\d+ modules\)|plain .*)", core)
     load = re.search(r"from 09:00 \((\d+) mentions/min per brand\)", throughput)
     assert load, throughput
     # 09:00-10:00 of the daily rhythm, plus brand 0's storm: near, not at, the nominal 100.

@@ -198,10 +198,7 @@ def test_state_round_trip_gives_identical_future_outputs() -> None:
         watermark = T0
         for e in events:
             if restore and e.event_ms >= cut and watermark < cut:
-                out += [
-                    canonical_json(o.__dict__ if not isinstance(o, EpisodeEvent) else o.to_dict())
-                    for o in d.advance(cut)
-                ]
+                out += [canonical_json(o.to_dict()) for o in d.advance(cut)]
                 watermark = cut
                 state = json.loads(json.dumps(d.to_state()))
                 d = BrandDetector.from_state(state, DetectorConfig())
@@ -210,11 +207,7 @@ def test_state_round_trip_gives_identical_future_outputs() -> None:
             if e.event_ms - MINUTE > watermark:
                 watermark = e.event_ms - MINUTE
                 for o in d.advance(watermark):
-                    out.append(
-                        canonical_json(
-                            o.__dict__ if not isinstance(o, EpisodeEvent) else o.to_dict()
-                        )
-                    )
+                    out.append(canonical_json(o.to_dict()))
         return out
 
     plain, restored = run(False), run(True)
