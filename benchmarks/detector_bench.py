@@ -1,7 +1,7 @@
 """Detector core benchmark: mention updates per second on one core, and state size per brand.
 
     .venv/bin/python benchmarks/detector_bench.py [--brands 20] [--hours 6] [--start-hour 9]
-        [--rate 100] [--repeat 5]
+        [--rate 100] [--repeat 5] [--against-plain]
 
 1. Throughput: a replay of synthetic mentions for many brands (daily rhythm, a storm in one
    brand), fed through the same code path the pipeline uses (observe every mention, advance all
@@ -12,6 +12,8 @@
    figure depends on the load: the run starts at ``--start-hour`` (09:00 by default: six hours
    from then average about the nominal ``--rate``, while six from midnight, running down into
    the night's trough at 06:00, average about 60 % of it) and prints the mean load it ran at.
+   ``--against-plain`` measures the compiled core (``uv sync`` compiles it with mypyc) against
+   its own plain-Python sources: rounds alternate the two, each in a fresh process.
 2. State: one brand fed a simulated month (30 days) of mentions with a storm in it; prints the
    size of its serialised state (JSON, and gzip for a changelog topic's view), which must stay
    bounded whatever the traffic.
@@ -23,20 +25,28 @@ import argparse
 import gzip
 import json
 import math
+import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# ``detectors`` comes from the checkout, or (``--against-plain``'s runs) from a copy of its
+# sources without the compiled modules.
+sys.path.insert(0, os.environ.get("DETECTOR_BENCH_ROOT") or str(Path(__file__).parents[1]))
 
 from detectors.brand import BrandDetector
-from detectors.compiled import compiled_modules
+from detectors.compiled import PACKAGE_DIR, compiled_modules
 from detectors.events import MentionEvent, Sentiment
 from detectors.replay import Replayer
 
+ROOT = PACKAGE_DIR.parent
 T0 = 1_772_409_600_000  # 2026-03-02 00:00 UTC, a Monday
 MINUTE = 60_000
 WORDS = [
@@ -152,6 +162,49 @@ def throughput(brands: int, hours: float, start_hour: float, rate: float, repeat
     return best
 
 
+def against_plain(args: argparse.Namespace) -> float:
+    """The compiled core's speed-up over its own plain-Python sources, in one sitting: each
+    round runs the throughput once on each (fresh processes, the same mentions), alternating,
+    so the machine's drift touches both alike. Returns the ratio of the two bests."""
+    if not compiled_modules():
+        sys.exit("--against-plain: this build is plain Python already (nothing was compiled)")
+    single = [
+        *("--brands", str(args.brands), "--hours", str(args.hours)),
+        *("--start-hour", str(args.start_hour), "--rate", str(args.rate)),
+        *("--repeat", "1", "--state-days", "0"),
+    ]
+    best: dict[str, list[float]] = {"compiled": [], "plain Python": []}
+    with tempfile.TemporaryDirectory(prefix="detector-bench-") as plain:
+        shutil.copytree(
+            ROOT / "detectors", Path(plain) / "detectors", ignore=shutil.ignore_patterns("*.so")
+        )
+        roots = {"compiled": str(ROOT), "plain Python": plain}
+        for round_ in range(args.repeat):
+            for build, root in roots.items():
+                run = subprocess.run(
+                    [sys.executable, __file__, *single],
+                    env={**os.environ, "DETECTOR_BENCH_ROOT": root},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                found = re.search(r"best of 1 runs ([\d,]+) mention updates/s", run.stdout)
+                ran = "compiled with mypyc" if build == "compiled" else "plain Python"
+                if found is None or f"detector core: {ran}" not in run.stdout:
+                    sys.exit(f"--against-plain: unexpected output:\n{run.stdout}{run.stderr}")
+                best[build].append(float(found.group(1).replace(",", "")))
+                print(f"round {round_ + 1}: {build}: {found.group(1)} mention updates/s")
+    ratio = max(best["compiled"]) / max(best["plain Python"])
+    rounds = [c / p for c, p in zip(best["compiled"], best["plain Python"], strict=True)]
+    print(
+        f"against plain Python: best of {args.repeat} rounds, compiled "
+        f"{max(best['compiled']):,.0f} / plain Python {max(best['plain Python']):,.0f} mention "
+        f"updates/s = {ratio:.2f}x (per round: median {statistics.median(rounds):.2f}x, "
+        f"from {min(rounds):.2f}x to {max(rounds):.2f}x)"
+    )
+    return ratio
+
+
 def state_size(days: int, rate: float) -> int:
     detector = BrandDetector("brand00")
     count = 0
@@ -185,7 +238,12 @@ def main() -> None:
         "--rate", type=float, default=100.0, help="mean mentions/min per brand over a day"
     )
     parser.add_argument("--repeat", type=int, default=5, help="throughput runs; the best counts")
-    parser.add_argument("--state-days", type=int, default=30)
+    parser.add_argument(
+        "--against-plain",
+        action="store_true",
+        help="measure the compiled core against its plain-Python sources, alternating runs",
+    )
+    parser.add_argument("--state-days", type=int, default=30, help="0: skip the state check")
     parser.add_argument("--state-rate", type=float, default=10.0)
     args = parser.parse_args()
     if args.repeat < 1:
@@ -198,8 +256,12 @@ def main() -> None:
         if compiled
         else "detector core: plain Python (built without mypyc, HATCH_BUILD_NO_HOOKS)"
     )
+    if args.against_plain:
+        against_plain(args)
+        return
     throughput(args.brands, args.hours, args.start_hour, args.rate, args.repeat)
-    state_size(args.state_days, args.state_rate)
+    if args.state_days > 0:
+        state_size(args.state_days, args.state_rate)
 
 
 if __name__ == "__main__":

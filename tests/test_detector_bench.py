@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from detectors.compiled import compiled_modules
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "detector_bench.py"
 
 
@@ -48,3 +52,19 @@ def test_rejects_an_impossible_start_hour_or_repeat() -> None:
         run = bench(*args)
         assert run.returncode == 2
         assert args[0] in run.stderr
+
+
+@pytest.mark.skipif(not compiled_modules(), reason="built as plain Python (HATCH_BUILD_NO_HOOKS)")
+def test_against_plain_alternates_the_compiled_core_and_its_plain_sources() -> None:
+    run = bench("--brands", "2", "--hours", "1", "--repeat", "2", "--against-plain")
+    assert run.returncode == 0, run.stderr
+    rounds = re.findall(
+        r"round (\d): (compiled|plain Python): [\d,]+ mention updates/s", run.stdout
+    )
+    assert rounds == [
+        ("1", "compiled"),
+        ("1", "plain Python"),
+        ("2", "compiled"),
+        ("2", "plain Python"),
+    ]
+    assert re.search(r"against plain Python: best of 2 rounds, .* = \d+\.\d\dx", run.stdout)

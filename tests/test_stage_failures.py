@@ -8,6 +8,7 @@ without a trace. Each stage now keeps such a record on ``mentions.dlq`` with a r
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,6 @@ import pytest
 from kafka import KafkaProducer
 
 from detectors.alerting import build_alert, default_voice
-from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
@@ -187,9 +187,26 @@ def test_the_notifier_takes_only_alerts_it_can_post() -> None:
         readable_alert(b"\xff not json", links)
 
 
-def test_a_record_the_detectors_fail_on_leaves_the_partition_as_if_it_never_came(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+class _FailsWhenClosing(DetectorConfig):
+    """A brand's configuration whose storm settings, first read when a bucket closes, raise.
+
+    The failure is planted in the data the detector reads, not by patching
+    ``BrandDetector._close``: the detector core runs compiled (mypyc), where a patched method
+    is not what its callers call."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "storm":
+            raise RuntimeError("a bug met this bucket")
+        return super().__getattribute__(name)
+
+
+def _fails_when_closing(config: DetectorConfig) -> DetectorConfig:
+    failing = copy.copy(config)
+    object.__setattr__(failing, "__class__", _FailsWhenClosing)  # frozen: past its __setattr__
+    return failing
+
+
+def test_a_record_the_detectors_fail_on_leaves_the_partition_as_if_it_never_came() -> None:
     """``take`` raises halfway: the mention is counted and one brand's buckets closed before
     the other brand's closing fails. The stage dead-letters the record; the partition, rebuilt
     from its tables, must be what the pure core gives without that record."""
@@ -211,23 +228,20 @@ def test_a_record_the_detectors_fail_on_leaves_the_partition_as_if_it_never_came
     )
     states, pending = ChangelogTable(), ChangelogTable()
     state: PartitionState | None = PartitionState(Replayer(None, LATENESS_MS))
-    close = BrandDetector._close
-
-    def globex_fails(self: BrandDetector, *args: Any) -> None:
-        if self.brand == "globex":
-            raise RuntimeError("a bug met this bucket")
-        close(self, *args)
-
     for offset, record in enumerate(records):
         assert state is not None
         mention = MentionEvent.from_record(record)
         kind = detect_state.disposition(state, mention.brand, offset)
         if offset == failing:
-            with monkeypatch.context() as patch:
-                patch.setattr(BrandDetector, "_close", globex_fails)
-                with pytest.raises(RuntimeError):
-                    detect_state.take(state, kind, offset, record, mention, pending, 0)
-            assert state.replayer.detectors[mention.brand].observed_total > 0  # half done
+            acme, globex = state.replayer.detectors["acme"], state.replayer.detectors["globex"]
+            acme_closed = acme.closed_until
+            config, globex.config = globex.config, _fails_when_closing(globex.config)
+            with pytest.raises(RuntimeError, match="a bug met this bucket"):
+                detect_state.take(state, kind, offset, record, mention, pending, 0)
+            globex.config = config
+            # Half done: the mention counted, acme's buckets closed, then globex's failed.
+            assert state.replayer.detectors[mention.brand].observed_total > 0
+            assert acme.closed_until > acme_closed
             detect_state.forget(state, mention.brand, offset, pending)
             state = detect_state.recover(0, states, pending, DetectorConfig(), LATENESS_MS)
             continue
