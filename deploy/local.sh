@@ -76,13 +76,15 @@ if ! command -v uv >/dev/null 2>&1; then
   fi
 fi
 
+build="compiles the detector core with mypyc"
 if ! command -v cc >/dev/null 2>&1 || ! has_python_headers; then
   # Without them the project is built as plain Python: everything works, the detector core
-  # at about half the speed (docs/detectors.md, "Speed").
+  # at about 1/1.6 of the speed (docs/detectors.md, "Cost").
   say "No C compiler or Python headers: the detector core runs as plain Python (slower)"
   export HATCH_BUILD_NO_HOOKS=true
+  build="plain Python"
 fi
-say "Installing Python dependencies from uv.lock (compiles the detector core with mypyc)"
+say "Installing Python dependencies from uv.lock ($build)"
 uv sync --frozen --quiet --python "$PY"
 
 say "Fetching Apache Kafka from Maven Central (cached after the first time)"
