@@ -28,6 +28,7 @@ from streams.log_setup import get_logger
 from streams.mention import Limits
 from streams.sentiment.factory import load_scorer
 from streams.settings import Settings
+from streams.topic_limit import TopicLimit, kafka_topic_limit
 from streams.upstream import UpstreamProbe
 from streams.web_listener import PreboundWeb, WebLimits
 
@@ -159,6 +160,15 @@ def build_app(
     limits = Limits(
         max_bytes=settings.mention_max_bytes, max_future_skew_s=settings.max_future_skew_s
     )
+    producer_limit = (
+        int(app.conf.producer_max_request_size),
+        "the worker's producer_max_request_size",
+    )
+
+    def destination_limit(topic: faust.TopicT, stage: str) -> TopicLimit:
+        read = kafka_topic_limit(settings, topic.get_topic_name(), producer_limit, event=stage)
+        return TopicLimit(read, event=stage)
+
     validate.register(
         app,
         source=topics.mentions,
@@ -170,6 +180,7 @@ def build_app(
             dedup_window_ms=int(settings.dedup_window_s * 1000),
             partitions=mention_partitions or settings.topic_partitions,
         ),
+        valid_limit=destination_limit(topics.valid, "validate"),
     )
     score.register(
         app,
@@ -183,6 +194,7 @@ def build_app(
         config=score.ScoreConfig(
             batch_size=settings.sentiment_batch_size, batch_wait_s=settings.sentiment_batch_wait_s
         ),
+        scored_limit=destination_limit(topics.scored, "score"),
     )
     detector_config = load_detector_config(settings)
     upstream = UpstreamProbe(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,9 +64,12 @@ def dead_letter(
     return json.dumps(record).encode(), headers
 
 
-async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection, *, stage: str) -> None:
+async def send_dead_letter(
+    dlq: Any, message: Any, rejection: Rejection, *, stage: str
+) -> Awaitable[Any]:
     """Send a consumed Faust message to the dead-letter topic, counted (by ``stage``: validate,
-    score or detect) and logged."""
+    score or detect) and logged. Returns Kafka's answer to come (the producer's flush before a
+    commit waits for it too)."""
     value, headers = dead_letter(
         rejection,
         message.value,
@@ -77,7 +81,7 @@ async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection, *, stag
     key = message.key
     if key is not None and len(key) > KEY_MAX_BYTES:
         key = None
-    await dlq.send(key=key, value=value, headers=headers)
+    delivery: Awaitable[Any] = await dlq.send(key=key, value=value, headers=headers)
     metrics.MENTIONS_REJECTED.labels(stage=stage, reason=rejection.reason).inc()
     log.info(
         "mention.rejected",
@@ -88,3 +92,4 @@ async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection, *, stag
         partition=message.partition,
         offset=message.offset,
     )
+    return delivery

@@ -6,10 +6,11 @@ items go to the ``mentions`` topic keyed by id, with their own time as the recor
 are validated again by the validation agent like any other record.
 
 An item larger than the ``mentions`` topic takes (its ``max.message.bytes``, read from Kafka at
-the first request and again every ``LIMIT_REFRESH_S``, or sooner once Kafka refused an item as
-too large) is refused before anything is sent, with its size and the limit: ``413`` when that is
-the batch's only problem. Sent, Kafka would refuse it with a bare ``MessageSizeTooLargeError``,
-and the answer told the sender to send again an item that can never fit.
+the first request and again every ``topic_limit.LIMIT_REFRESH_S``, or sooner once Kafka refused an
+item as too large) is refused before anything is sent, with its size and the limit: ``413`` when
+that is the batch's only problem. Sent, Kafka would refuse it with a bare
+``MessageSizeTooLargeError``, and the answer told the sender to send again an item that can never
+fit.
 
 ``202`` means Kafka acknowledged every item. Kafka can fail part way through a valid batch,
 after some items were written: that cannot be undone, so the answer is ``503`` saying how many
@@ -26,7 +27,6 @@ import hashlib
 import hmac
 import json
 import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,12 +36,16 @@ from aiohttp.web import RequestPayloadError
 
 from streams import metrics
 from streams.brand_matching import BrandMatcher
-from streams.kafka_clients import connect_admin
 from streams.log_setup import get_logger
 from streams.mention import Limits, Rejection, validate_object
 from streams.routing import route
-from streams.settings import Settings, load_settings
-from streams.topic_limit import TOO_LARGE_FOR_TOPIC, RecordLimit, record_limit
+from streams.settings import Settings
+from streams.topic_limit import (
+    TOO_LARGE_FOR_TOPIC,
+    RecordLimit,
+    TopicLimit,
+    kafka_topic_limit,
+)
 
 log = get_logger(__name__)
 
@@ -62,13 +66,6 @@ READ_TIMEOUT_S = 30.0
 MAX_CONCURRENT = 8
 #: Seconds a sender refused because MAX_CONCURRENT requests are in hand is asked to wait.
 BUSY_RETRY_AFTER_S = 1
-#: Seconds the mentions topic's record limit is used before it is read from Kafka again (a
-#: changed ``max.message.bytes`` applies within this); read sooner after Kafka refused an item
-#: as too large.
-LIMIT_REFRESH_S = 60.0
-#: Seconds reading the limit may wait for Kafka; the last limit read applies meanwhile.
-LIMIT_READ_TIMEOUT_S = 10.0
-
 #: Hands one record (key, value, event time in ms) to the producer; the awaitable it returns
 #: completes when Kafka acknowledges the record, or fails.
 Send = Callable[[bytes, bytes, int], Awaitable[Awaitable[Any]]]
@@ -175,61 +172,6 @@ def _check_item(
     if topic_limit is not None and (refusal := topic_limit.refusal(key, value)) is not None:
         return refusal
     return key, value, mention.event_ms
-
-
-class TopicLimit:
-    """The largest record the mentions topic takes: read with ``read`` (in a thread) at the
-    first request, then again once it is ``refresh_s`` old, or at the next request after
-    :meth:`forget`. None until a read succeeded: items are then not checked, and Kafka's own
-    refusal applies."""
-
-    def __init__(self, read: Callable[[], RecordLimit], refresh_s: float = LIMIT_REFRESH_S) -> None:
-        self._read = read
-        self._refresh_s = refresh_s
-        self._limit: RecordLimit | None = None
-        self._read_at = -math.inf
-        self._lock = asyncio.Lock()
-
-    def _stale(self) -> bool:
-        return time.monotonic() - self._read_at >= self._refresh_s
-
-    async def get(self) -> RecordLimit | None:
-        if not self._stale():
-            return self._limit
-        async with self._lock:  # one read for the requests that arrive meanwhile
-            if self._stale():
-                try:
-                    self._limit = await asyncio.to_thread(self._read)
-                except Exception as exc:  # KafkaUnreachable, a KafkaError, OSError
-                    log.warning(
-                        "http.topic_limit_unread",
-                        error=str(exc) or repr(exc),
-                        hint="items are checked against the last limit read, if any, until it "
-                        "is read again",
-                    )
-                self._read_at = time.monotonic()
-        return self._limit
-
-    def forget(self) -> None:
-        """Kafka refused an item as too large: the topic's limit changed, read it again."""
-        self._read_at = -math.inf
-
-
-def kafka_topic_limit(
-    settings: Settings | None, topic: str, producer: tuple[int, str]
-) -> Callable[[], RecordLimit]:
-    """Reads ``topic``'s limit from Kafka as ``stormvarsel ingest`` does (the topic's
-    ``max.message.bytes``, else the broker's ``message.max.bytes``, and ``producer``'s own when
-    smaller). Without ``settings``, the worker's are read from the environment."""
-
-    def read() -> RecordLimit:
-        admin = connect_admin(settings or load_settings(), timeout_s=LIMIT_READ_TIMEOUT_S)
-        try:
-            return record_limit(admin, topic, producer, warning="http.topic_limit_unknown")
-        finally:
-            admin.close()
-
-    return read
 
 
 @dataclass

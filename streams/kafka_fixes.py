@@ -81,6 +81,14 @@ Kafka will not deliver again. The flush now waits until every message put in the
 handed to the Kafka client (whose own flush then waits for delivery), and raises if the buffer
 makes no progress for ``FLUSH_STALL_S``: a failed commit redoes work, a premature one loses it.
 
+**Offsets committed for records Kafka refused.** Faust's ``topic.send`` does not wait for Kafka's
+answer, and a refusal (a record over the destination topic's ``max.message.bytes``) was set on a
+future nobody held: asyncio logged "FutureMessage exception was never retrieved", and the
+offset of the record it came from was committed. The validate and score stages now forward
+through ``streams.forwarding``, and the producer's flush, after delivering, waits until each
+forwarded record was acknowledged or dead-lettered, and raises when one was neither: the
+commit does not happen.
+
 **A busy loop while the brokers are down.** ``tests/test_chaos_broker_restart.py`` found that
 aiokafka's metadata synchroniser retries at once after a failed update (a failed connection
 asks for a new update, which wakes it again): during a 30 s broker outage the worker wrote
@@ -111,10 +119,12 @@ from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.transport.producer import ProducerBuffer
 from faust.utils.functional import consecutive_numbers
 from mode.utils.queues import FlowControlEvent
 
+from streams.forwarding import flush_settled
 from streams.log_setup import get_logger
 
 log = get_logger(__name__)
@@ -222,6 +232,7 @@ def install() -> None:
     _install_strict_commits()
     _install_ordered_delivery()
     _install_complete_flush()
+    _install_settled_flush()
     _install_metadata_backoff()
     _install_resume_without_clearing()
     _install_fetcher_close()
@@ -275,6 +286,19 @@ def _install_complete_flush() -> None:
     ProducerBuffer.put = put  # type: ignore[method-assign]
     ProducerBuffer._send_pending = send_pending  # type: ignore[method-assign]
     ProducerBuffer.flush = flush  # type: ignore[method-assign]
+
+
+def _install_settled_flush() -> None:
+    if getattr(AIOKafkaProducer.flush, _MARK, False):
+        return
+    original: Callable[[Any], Awaitable[None]] = AIOKafkaProducer.flush
+
+    async def flush(self: Any) -> None:
+        """Deliver what is buffered, then wait for the forwards' outcomes (dead letters)."""
+        await flush_settled(self.app, lambda: original(self))
+
+    setattr(flush, _MARK, True)
+    AIOKafkaProducer.flush = flush  # type: ignore[method-assign]
 
 
 def _seek_each(consumer: Any, offsets: Mapping[Any, int]) -> None:

@@ -147,7 +147,15 @@ NOTIFY_SKIP_REASONS = ("buzz", "stale", "superseded", "unreadable")
 #: The reasons the score and detect stages dead-letter a record for (any one is a pipeline
 #: fault, and the StormvarselStageDeadLetters alert needs their series to exist at 0).
 STAGE_REJECTION_REASONS = {
-    "score": ("invalid_json", "not_utf8", "internal_error"),
+    # too_large_for_topic and refused_by_kafka: mentions.scored did not take the scored record
+    # (streams/forwarding.py).
+    "score": (
+        "invalid_json",
+        "not_utf8",
+        "internal_error",
+        "too_large_for_topic",
+        "refused_by_kafka",
+    ),
     "detect": ("unreadable_scored", "internal_error"),
 }
 EVENT_LAG_SECONDS = Histogram(

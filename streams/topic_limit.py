@@ -1,21 +1,27 @@
 """The largest record a topic takes, read from Kafka, for every producer that writes mentions.
 
-``stormvarsel ingest`` and the worker's ``POST /mentions`` both check a record against this
-before sending it: a record over the topic's ``max.message.bytes`` is refused by the broker, and
-told only as ``MessageSizeTooLargeError``, without its size or the limit (kafka-python then fails
-the records sent after it to the same partition too).
+``stormvarsel ingest``, the worker's ``POST /mentions`` and the worker's stages that forward a
+record to the next topic (``streams.forwarding``) check a record against this before sending
+it: a record over the topic's ``max.message.bytes`` is refused by the broker, and told only as
+``MessageSizeTooLargeError``, without its size or the limit (kafka-python then fails the records
+sent after it to the same partition too; aiokafka fails every record batched with it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError
 
+from streams.kafka_clients import connect_admin
 from streams.log_setup import get_logger
 from streams.mention import Rejection
+from streams.settings import Settings, load_settings
 
 log = get_logger(__name__)
 
@@ -28,6 +34,12 @@ log = get_logger(__name__)
 RECORD_BATCH_OVERHEAD = 100
 
 TOO_LARGE_FOR_TOPIC = "too_large_for_topic"
+#: Seconds a topic's record limit is used before it is read from Kafka again (a changed
+#: ``max.message.bytes`` applies within this); read sooner after Kafka refused a record as too
+#: large.
+LIMIT_REFRESH_S = 60.0
+#: Seconds reading the limit may wait for Kafka; the last limit read applies meanwhile.
+LIMIT_READ_TIMEOUT_S = 10.0
 
 
 def batch_bytes(key: bytes, value: bytes) -> int:
@@ -126,3 +138,66 @@ def record_limit(
         )
         return RecordLimit(*producer)
     return RecordLimit(*min(found, producer, key=lambda limit: limit[0]))
+
+
+class TopicLimit:
+    """The largest record a topic takes: read with ``read`` (in a thread) at the first
+    :meth:`get`, then again once it is ``refresh_s`` old, or at the next :meth:`get` after
+    :meth:`forget`. None until a read succeeded: records are then not checked, and Kafka's own
+    refusal applies. ``event`` prefixes the warning logged when a read fails (``http``,
+    ``validate``, ``score``)."""
+
+    def __init__(
+        self,
+        read: Callable[[], RecordLimit],
+        refresh_s: float = LIMIT_REFRESH_S,
+        *,
+        event: str = "http",
+    ) -> None:
+        self._read = read
+        self._refresh_s = refresh_s
+        self._event = event
+        self._limit: RecordLimit | None = None
+        self._read_at = -math.inf
+        self._lock = asyncio.Lock()
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._read_at >= self._refresh_s
+
+    async def get(self) -> RecordLimit | None:
+        if not self._stale():
+            return self._limit
+        async with self._lock:  # one read for the callers that arrive meanwhile
+            if self._stale():
+                try:
+                    self._limit = await asyncio.to_thread(self._read)
+                except Exception as exc:  # KafkaUnreachable, a KafkaError, OSError
+                    log.warning(
+                        f"{self._event}.topic_limit_unread",
+                        error=str(exc) or repr(exc),
+                        hint="records are checked against the last limit read, if any, until "
+                        "it is read again",
+                    )
+                self._read_at = time.monotonic()
+        return self._limit
+
+    def forget(self) -> None:
+        """Kafka refused a record as too large: the topic's limit changed, read it again."""
+        self._read_at = -math.inf
+
+
+def kafka_topic_limit(
+    settings: Settings | None, topic: str, producer: tuple[int, str], *, event: str = "http"
+) -> Callable[[], RecordLimit]:
+    """Reads ``topic``'s limit from Kafka as ``stormvarsel ingest`` does (the topic's
+    ``max.message.bytes``, else the broker's ``message.max.bytes``, and ``producer``'s own when
+    smaller). Without ``settings``, the worker's are read from the environment."""
+
+    def read() -> RecordLimit:
+        admin = connect_admin(settings or load_settings(), timeout_s=LIMIT_READ_TIMEOUT_S)
+        try:
+            return record_limit(admin, topic, producer, warning=f"{event}.topic_limit_unknown")
+        finally:
+            admin.close()
+
+    return read

@@ -19,9 +19,7 @@ from kafka.partitioner.default import murmur2
 from streams.brand_matching import BrandMatcher
 from streams.brands import Brand, OnCall
 from streams.http_ingest import (
-    LIMIT_REFRESH_S,
     MAX_ITEMS,
-    TopicLimit,
     answer,
     authorised,
     check_batch,
@@ -30,7 +28,7 @@ from streams.http_ingest import (
 )
 from streams.kafka_local import LocalKafka
 from streams.mention import Limits
-from streams.topic_limit import RECORD_BATCH_OVERHEAD, RecordLimit
+from streams.topic_limit import LIMIT_REFRESH_S, RECORD_BATCH_OVERHEAD, RecordLimit, TopicLimit
 from tests.conftest import REPO
 from tests.running_worker import RunningWorker, start_worker
 

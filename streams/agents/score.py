@@ -20,10 +20,12 @@ import faust
 
 from streams import metrics
 from streams.dead_letter import send_dead_letter
+from streams.forwarding import Forwarder
 from streams.log_setup import get_logger
 from streams.mention import Rejection, has_surrogate
 from streams.sentiment.base import Scorer, Sentiment
 from streams.sentiment.language import LanguageIdentifier, normalise_lang
+from streams.topic_limit import TopicLimit
 
 log = get_logger(__name__)
 
@@ -163,9 +165,13 @@ def register(
     scorer_factory: Callable[[], Scorer],
     config: ScoreConfig,
     on_loaded: Callable[[], None] = lambda: None,
+    scored_limit: TopicLimit | None = None,
 ) -> Any:
     """The scoring stage. ``on_loaded`` is called once the model has loaded at start-up (after
-    Faust recovered the tables: its tasks start then), when the worker is ready."""
+    Faust recovered the tables: its tasks start then), when the worker is ready.
+    ``scored_limit``: the largest record ``scored`` takes (read from Kafka), so that a scored
+    mention it cannot take is dead-lettered instead of sent."""
+    forwarder = Forwarder(app, scored, dlq, stage="score", limit=scored_limit)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormvarsel-scoring")
     batch_scorer = BatchScorer(scorer_factory)
 
@@ -219,9 +225,14 @@ def register(
                     await send_dead_letter(dlq, message, result, stage="score")
                     continue
                 payload, record = result
-                await scored.send(
-                    key=message.key, value=payload, timestamp=record["created_at_ms"] / 1000
+                forwarded = await forwarder.forward(
+                    message,
+                    key=message.key,
+                    value=payload,
+                    timestamp=record["created_at_ms"] / 1000,
                 )
+                if not forwarded:
+                    continue
                 metrics.EVENT_LAG_SECONDS.labels(stage="scored").observe(
                     max(0.0, time.time() - record["created_at_ms"] / 1000)
                 )

@@ -20,9 +20,11 @@ from streams import metrics
 from streams.brand_matching import BrandMatcher
 from streams.dead_letter import send_dead_letter
 from streams.dedup import Deduplicator
+from streams.forwarding import Forwarder
 from streams.log_setup import get_logger
 from streams.mention import Limits, Rejection, validate_record
 from streams.routing import route
+from streams.topic_limit import TopicLimit
 
 log = get_logger(__name__)
 
@@ -123,7 +125,11 @@ def register(
     dlq: faust.TopicT,
     matcher: BrandMatcher,
     config: ValidateConfig,
+    valid_limit: TopicLimit | None = None,
 ) -> Any:
+    """The validation stage. ``valid_limit``: the largest record ``valid`` takes (read from
+    Kafka), so that a copy it cannot take is dead-lettered instead of sent."""
+    forwarder = Forwarder(app, valid, dlq, stage="validate", limit=valid_limit)
     seen = app.Table(
         "mention-ids",
         partitions=config.partitions,
@@ -157,12 +163,14 @@ def register(
             return
         assert isinstance(outcome, Passed)
         for brand_id, record in outcome.records:
-            await valid.send(
+            forwarded = await forwarder.forward(
+                message,
                 key=brand_id.encode(),
                 value=valid_value(record),
                 timestamp=outcome.event_ms / 1000,
             )
-            metrics.MENTIONS_ACCEPTED.labels(brand=brand_id).inc()
+            if forwarded:
+                metrics.MENTIONS_ACCEPTED.labels(brand=brand_id).inc()
 
     @app.agent(source, name="stormvarsel.validate")
     async def validate(stream: faust.StreamT) -> None:

@@ -1,0 +1,223 @@
+"""Forwarding a consumed record to the next topic: a record Kafka will not take is dead-lettered,
+never lost.
+
+Faust's ``topic.send`` hands a record to the producer and returns; Kafka answers later. When
+Kafka refused the record (say ``mentions.valid`` has a lower ``max.message.bytes`` than the
+record), Faust set the refusal on a future that nobody held: asyncio logged "FutureMessage
+exception was never retrieved", the source record's offset was committed all the same, and the
+mention was gone. A :class:`Forwarder`
+
+- checks the record against the destination's limit first (``streams.topic_limit``: read from
+  Kafka, again every minute, and at once after a refusal) and dead-letters a record that cannot
+  fit as ``too_large_for_topic``, with its size and the limit, without sending it: a batch the
+  broker refuses fails every record in it, not only the large one;
+- holds every record it sent until Kafka has answered, and dead-letters one Kafka refused anyway
+  as ``refused_by_kafka`` with Kafka's error (the limit was lowered since it was read, a timestamp
+  the topic does not accept; records batched with a too-large one come back refused too);
+- is waited for by the producer's flush, which Faust runs before it commits offsets
+  (``kafka_fixes``): the offsets of a record are committed only once its forward was
+  acknowledged or its dead letter was. A failure that says nothing against the record (a delivery
+  timeout after the client's retries), or a dead letter Kafka refused as well, crashes the worker
+  and fails every flush from then on: nothing more is committed, and the records are read again
+  after it restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import faust
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+
+from streams.dead_letter import send_dead_letter
+from streams.log_setup import get_logger
+from streams.mention import Rejection
+from streams.topic_limit import TOO_LARGE_FOR_TOPIC, TopicLimit
+
+log = get_logger(__name__)
+
+#: Kafka's answers that refuse the record itself: sending it again would be refused again.
+REFUSED_RECORD_ERRORS: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    CorruptRecordException,
+    InvalidTimestampError,
+)
+_TOO_LARGE_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+REFUSED_BY_KAFKA = "refused_by_kafka"
+#: The reasons a forwarder dead-letters a record for.
+FORWARD_REJECTION_REASONS = (TOO_LARGE_FOR_TOPIC, REFUSED_BY_KAFKA)
+#: Seconds :meth:`Forwarder.settle` waits for Kafka's answers before it fails the flush.
+SETTLE_TIMEOUT_S = 120.0
+#: Attribute on the Faust app: the forwarders whose records a flush waits for.
+_FORWARDERS = "_stormvarsel_forwarders"
+
+
+class ForwardLost(RuntimeError):
+    """A forwarded record was neither delivered nor dead-lettered: committing would lose it."""
+
+
+def _registered(app: faust.App) -> list[Forwarder]:
+    """The list of forwarders on ``app``, made on first use."""
+    registered: list[Forwarder] | None = getattr(app, _FORWARDERS, None)
+    if registered is None:
+        registered = []
+        setattr(app, _FORWARDERS, registered)
+    return registered
+
+
+async def flush_settled(app: Any, flush: Callable[[], Awaitable[None]]) -> None:
+    """Run the producer's ``flush``, then wait until every record the app's forwarders had sent
+    before it began is acknowledged or dead-lettered (records sent meanwhile are left to the
+    next flush, so that a busy stage cannot hold a commit back for ever)."""
+    marks = [(forwarder, forwarder.mark()) for forwarder in forwarders_of(app)]
+    await flush()
+    for forwarder, sent in marks:
+        await forwarder.settle(sent)
+
+
+def forwarders_of(app: Any) -> list[Forwarder]:
+    """The forwarders registered on ``app``, without registering a list on it."""
+    return list(getattr(app, _FORWARDERS, ()) or ())
+
+
+class Forwarder:
+    """Sends a stage's output records to ``destination`` for the records it consumed (see the
+    module). ``limit`` is the destination's record limit (None: not checked before sending)."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        destination: faust.TopicT,
+        dlq: faust.TopicT,
+        *,
+        stage: str,
+        limit: TopicLimit | None,
+        settle_timeout_s: float = SETTLE_TIMEOUT_S,
+    ) -> None:
+        self._app = app
+        self._destination = destination
+        self._dlq = dlq
+        self._stage = stage
+        self._limit = limit
+        self._settle_timeout_s = settle_timeout_s
+        self._name = destination.get_topic_name()
+        self._sent: set[asyncio.Future[Any]] = set()  # records Kafka has not answered yet
+        self._letters: set[asyncio.Future[Any]] = set()  # dead letters of refused records
+        self._lost: list[str] = []
+        self._crash: asyncio.Future[Any] | None = None  # the app's crash, once a record is lost
+        _registered(app).append(self)
+
+    @property
+    def in_flight(self) -> int:
+        """Records sent and not yet answered, and dead letters under way."""
+        return len(self._sent) + len(self._letters)
+
+    async def forward(
+        self, message: faust.types.Message, *, key: bytes | None, value: bytes, timestamp: float
+    ) -> bool:
+        """Send ``key``/``value`` (made from the consumed ``message``) to the destination. False
+        when it was dead-lettered instead, because the destination cannot take it."""
+        limit = await self._limit.get() if self._limit is not None else None
+        if limit is not None and (refusal := limit.refusal(key or b"", value)) is not None:
+            why = f"not forwarded to {self._name}: {refusal.message}"
+            rejection = Rejection(refusal.reason, why)
+            await send_dead_letter(self._dlq, message, rejection, stage=self._stage)
+            return False
+        # What ``destination.send`` does (Faust's publish-on-commit is off), keeping the future
+        # that carries Kafka's answer: ``send`` returns the client's, and drops this one.
+        pending = self._destination.as_future_message(key=key, value=value, timestamp=timestamp)
+        await self._destination.publish_message(pending)
+        self._sent.add(pending)
+        pending.add_done_callback(partial(self._answered, message))
+        return True
+
+    def _answered(self, message: faust.types.Message, pending: asyncio.Future[Any]) -> None:
+        error: BaseException | None = (
+            asyncio.CancelledError() if pending.cancelled() else pending.exception()
+        )
+        if error is not None:
+            if isinstance(error, REFUSED_RECORD_ERRORS):
+                letter = asyncio.ensure_future(self._dead_letter(message, error))
+                self._letters.add(letter)
+                letter.add_done_callback(self._letters.discard)
+            else:
+                self._give_up(message, f"{type(error).__name__}: {error}")
+        self._sent.discard(pending)
+
+    async def _dead_letter(self, message: faust.types.Message, error: BaseException) -> None:
+        if isinstance(error, _TOO_LARGE_ERRORS) and self._limit is not None:
+            self._limit.forget()  # the topic's limit changed since it was read
+        rejection = Rejection(
+            REFUSED_BY_KAFKA,
+            f"Kafka refused the record forwarded to {self._name}: {type(error).__name__}: {error}",
+        )
+        log.warning(
+            "forward.refused",
+            stage=self._stage,
+            topic=self._name,
+            error=f"{type(error).__name__}: {error}",
+            source_partition=message.partition,
+            source_offset=message.offset,
+        )
+        try:
+            delivery = await send_dead_letter(self._dlq, message, rejection, stage=self._stage)
+            await delivery
+        except Exception as exc:  # the dead letter was refused too: nothing holds the record
+            self._give_up(message, f"its dead letter failed: {type(exc).__name__}: {exc}")
+
+    def _give_up(self, message: faust.types.Message, why: str) -> None:
+        self._lost.append(f"{message.topic}[{message.partition}]@{message.offset}: {why}")
+        log.error(
+            "forward.lost",
+            stage=self._stage,
+            topic=self._name,
+            error=why,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            hint="the worker stops without committing it; the record is read again when the "
+            "worker restarts",
+        )
+        if len(self._lost) == 1:
+            self._crash = asyncio.ensure_future(self._app.crash(self._lost_error()))
+
+    def _lost_error(self) -> ForwardLost:
+        return ForwardLost(
+            f"{len(self._lost)} record(s) read by the {self._stage} stage were neither "
+            f"forwarded to {self._name} nor dead-lettered; first: {self._lost[0]}"
+        )
+
+    def mark(self) -> set[asyncio.Future[Any]]:
+        """The records sent and not yet answered, for :meth:`settle`."""
+        return set(self._sent)
+
+    async def settle(self, sent: set[asyncio.Future[Any]] | None = None) -> None:
+        """Wait until the records in ``sent`` (a :meth:`mark`; default: those sent so far) are
+        acknowledged or dead-lettered; raise :class:`ForwardLost` when one is neither (and at
+        every call after that: nothing may be committed any more)."""
+        await self._wait(self.mark() if sent is None else sent, "acknowledged")
+        await asyncio.sleep(0)  # the answers' callbacks start the dead letters
+        await self._wait(set(self._letters), "dead-lettered")
+        if self._lost:
+            raise self._lost_error()
+
+    async def _wait(self, waiting: set[asyncio.Future[Any]], what: str) -> None:
+        if not waiting:
+            return
+        await asyncio.wait(waiting, timeout=self._settle_timeout_s)
+        late = sum(not future.done() for future in waiting)
+        if late:
+            raise ForwardLost(
+                f"{late} record(s) forwarded by the {self._stage} stage to {self._name} were not "
+                f"{what} within {self._settle_timeout_s:g} s"
+            )

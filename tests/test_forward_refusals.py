@@ -1,0 +1,276 @@
+"""A stage's output that Kafka will not take is dead-lettered, never lost (streams/forwarding.py).
+
+Before: the validation stage sent a valid mention on with ``topic.send`` and went on. A
+``mentions.valid`` with a lower ``max.message.bytes`` than the record refused it, Faust set the
+refusal on a future nobody held (asyncio logged "FutureMessage exception was never retrieved"),
+the mention's offset was committed, and the mention was in no topic at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+
+from streams.forwarding import Forwarder, ForwardLost, flush_settled
+from streams.kafka_local import LocalKafka
+from tests.running_worker import RunningWorker, start_worker
+
+SMALL_LIMIT = 3000  # max.message.bytes: a mention with a 5,000-character text does not fit
+NEVER_RETRIEVED = "exception was never retrieved"
+
+
+def mention(index: int, text: str) -> dict[str, Any]:
+    return {
+        "id": f"fwd-{index}",
+        "platform": "x",
+        "created_at": f"2026-11-24T10:{index // 60:02d}:{index % 60:02d}Z",
+        "text": text,
+        "brand": "nordlys-energi",
+    }
+
+
+def send_mentions(bootstrap: str, topic: str, mentions: list[dict[str, Any]]) -> list[int]:
+    """Produce the mentions one by one (each acknowledged before the next); their offsets."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, max_request_size=2_000_000)
+    try:
+        offsets = []
+        for item in mentions:
+            value = json.dumps(item).encode()
+            sent = producer.send(topic, key=item["id"].encode(), value=value, partition=0)
+            offsets.append(sent.get(timeout=30).offset)
+        return offsets
+    finally:
+        producer.close()
+
+
+def dead_letters(worker: RunningWorker, expected: int) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in worker.consume("mentions.dlq", expected, timeout_s=60)]
+
+
+def set_topic_limit(admin: KafkaAdminClient, topic: str, max_bytes: int) -> None:
+    admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": str(max_bytes)})]
+    )
+
+
+@pytest.fixture
+def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
+    client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    yield client
+    client.close()
+
+
+def wait_committed(worker: RunningWorker, through: int) -> None:
+    """Until the validation stage committed partition 0 of the mentions topic past ``through``."""
+    group = worker.env["STORMVARSEL_APP_ID"]
+    consumer = KafkaConsumer(bootstrap_servers=worker.bootstrap, group_id=group)
+    partition = TopicPartition(worker.topic("mentions"), 0)
+    try:
+        worker.wait(
+            lambda: (consumer.committed(partition) or 0) > through,
+            60,
+            f"a commit of mentions[0] past offset {through}",
+        )
+    finally:
+        consumer.close()
+
+
+def test_a_mention_mentions_valid_cannot_take_is_dead_lettered_with_its_size_and_the_limit(
+    kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    valid = NewTopic(
+        f"{prefix}mentions.valid", 3, 1, topic_configs={"max.message.bytes": str(SMALL_LIMIT)}
+    )
+    admin.create_topics([valid])
+    worker = start_worker(kafka, tmp_path, prefix=prefix)
+    try:
+        small = ["Strømmen er borte igjen"] * 3
+        texts = [*small, "strømbrudd " * 500, *(["Kundeservice svarer ikke"] * 3)]
+        offsets = send_mentions(
+            kafka.bootstrap, worker.topic("mentions"), list(map(mention, range(7), texts))
+        )
+        forwarded = worker.consume("mentions.valid", 6, timeout_s=60)
+        [letter] = dead_letters(worker, 1)
+        assert sorted(json.loads(r.value)["id"] for r in forwarded) == [
+            f"fwd-{i}" for i in (0, 1, 2, 4, 5, 6)
+        ]
+        assert letter["reason"] == "too_large_for_topic"
+        assert letter["source"]["offset"] == offsets[3]
+        assert f"not forwarded to {prefix}mentions.valid" in letter["message"]
+        assert f"the limit is {SMALL_LIMIT:,} (max.message.bytes of topic" in letter["message"]
+        assert json.loads(base64.b64decode(letter["original_b64"]))["id"] == "fwd-3"
+        wait_committed(worker, offsets[-1] - 1)
+        assert NEVER_RETRIEVED not in worker.log.read_text()
+    finally:
+        worker.stop()
+
+
+def test_a_limit_lowered_while_the_worker_runs_dead_letters_what_kafka_refuses(
+    kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
+) -> None:
+    """The stage read the limit before it was lowered: it sends the large copy, Kafka refuses
+    it, and the mention is dead-lettered with Kafka's error; the offsets are still committed."""
+    worker = start_worker(kafka, tmp_path)
+    try:
+        topic = worker.topic("mentions")
+        send_mentions(kafka.bootstrap, topic, [mention(0, "Strømmen er borte igjen")])
+        worker.consume("mentions.valid", 1, timeout_s=60)  # the limit is read and kept a minute
+        set_topic_limit(admin, worker.topic("mentions.valid"), SMALL_LIMIT)
+        time.sleep(2)  # the broker applies a topic's new config within a moment
+        texts = ["strømbrudd " * 500, "Kundeservice svarer ikke", "strømbrudd " * 600]
+        offsets = send_mentions(kafka.bootstrap, topic, list(map(mention, (1, 2, 3), texts)))
+        letters = dead_letters(worker, 2)
+        forwarded = worker.consume("mentions.valid", 1, timeout_s=30)
+        # Every mention is in one place: forwarded, or dead-lettered (the small one too when the
+        # producer had batched it with a large one, which Kafka refuses whole).
+        passed = [json.loads(r.value)["id"] for r in forwarded]
+        lettered = [
+            json.loads(base64.b64decode(letter["original_b64"]))["id"] for letter in letters
+        ]
+        assert sorted(passed + lettered) == ["fwd-0", "fwd-1", "fwd-2", "fwd-3"]
+        assert {"fwd-1", "fwd-3"} <= set(lettered)
+        by_offset = {letter["source"]["offset"]: letter for letter in letters}
+        assert {offsets[0], offsets[2]} <= set(by_offset)
+        # The first refusal makes the stage read the limit again; a copy sent before it came
+        # back is refused by Kafka too, one sent after is checked against the new limit.
+        reasons = {letter["reason"] for letter in letters}
+        assert by_offset[offsets[0]]["reason"] == "refused_by_kafka"
+        assert reasons <= {"refused_by_kafka", "too_large_for_topic"}
+        refused = by_offset[offsets[0]]
+        assert "MessageSizeTooLargeError" in refused["message"]
+        wait_committed(worker, offsets[-1] - 1)
+        log = worker.log.read_text()
+        assert NEVER_RETRIEVED not in log and '"forward.refused"' in log
+        assert worker.process.poll() is None
+    finally:
+        worker.stop()
+
+
+class _Destination:
+    """Stands in for a Faust topic whose record Kafka answers later (``answer``): the one part
+    of a delivery timeout a test can hold (a real one takes the producer's 20 minutes)."""
+
+    def __init__(self) -> None:
+        self.pending: list[asyncio.Future[Any]] = []
+
+    def get_topic_name(self) -> str:
+        return "t.mentions.valid"
+
+    def as_future_message(self, **_: Any) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending.append(future)
+        return future
+
+    async def publish_message(self, future: asyncio.Future[Any]) -> None:
+        return None
+
+
+class _DeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send(self, *, key: bytes | None, value: bytes, headers: Any) -> Any:
+        self.sent.append(value)
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+class _App:
+    def __init__(self) -> None:
+        self.crashed: list[BaseException] = []
+
+    async def crash(self, reason: BaseException) -> None:
+        self.crashed.append(reason)
+
+
+async def _delivered() -> None:
+    """The producer's own flush, which has nothing left to deliver here."""
+
+
+class _Message:
+    topic, partition, offset, key, value, timestamp = "t.mentions", 0, 7, b"k", b"{}", 1.0
+
+
+def test_settling_waits_for_every_answer_and_fails_on_a_record_neither_sent_nor_dead_lettered() -> (
+    None
+):
+    async def run() -> None:
+        app = _App()
+        destination, dlq = _Destination(), _DeadLetters()
+        forwarder = Forwarder(app, destination, dlq, stage="validate", limit=None)  # type: ignore[arg-type]
+        for _ in range(3):
+            assert await forwarder.forward(_Message(), key=b"k", value=b"v", timestamp=1.0)  # type: ignore[arg-type]
+        settling = asyncio.ensure_future(flush_settled(app, _delivered))
+        await asyncio.sleep(0.05)
+        assert not settling.done()  # Kafka has not answered: no commit yet
+        destination.pending[0].set_result(None)
+        destination.pending[1].set_exception(MessageSizeTooLargeError())
+        await asyncio.sleep(0.05)
+        assert not settling.done()
+        destination.pending[2].set_result(None)
+        await settling  # all answered; the refused one is dead-lettered
+        assert [json.loads(v)["reason"] for v in dlq.sent] == ["refused_by_kafka"]
+        assert forwarder.in_flight == 0
+
+        assert await forwarder.forward(_Message(), key=b"k", value=b"v", timestamp=1.0)  # type: ignore[arg-type]
+        destination.pending[3].set_exception(KafkaTimeoutError())
+        with pytest.raises(
+            ForwardLost,
+            match=r"neither forwarded to t.mentions.valid nor dead-lettered; "
+            r"first: t.mentions\[0\]@7: KafkaTimeoutError",
+        ):
+            await flush_settled(app, _delivered)
+        with pytest.raises(ForwardLost):  # and at every flush after it: nothing more is committed
+            await flush_settled(app, _delivered)
+        await asyncio.sleep(0)
+        assert [type(reason) for reason in app.crashed] == [ForwardLost]  # the worker stops
+
+    asyncio.run(run())
+
+
+def test_a_flush_does_not_wait_for_records_sent_while_it_runs() -> None:
+    """A busy stage keeps forwarding while the producer flushes: waiting for those too could hold
+    the commit back for as long as mentions keep coming."""
+
+    async def run() -> None:
+        app = _App()
+        destination = _Destination()
+        forwarder = Forwarder(app, destination, _DeadLetters(), stage="score", limit=None)  # type: ignore[arg-type]
+        await forwarder.forward(_Message(), key=b"k", value=b"v", timestamp=1.0)  # type: ignore[arg-type]
+
+        async def busy_flush() -> None:
+            destination.pending[0].set_result(None)
+            await forwarder.forward(_Message(), key=b"k", value=b"v", timestamp=1.0)  # type: ignore[arg-type]
+
+        await asyncio.wait_for(flush_settled(app, busy_flush), timeout=5)
+        assert forwarder.in_flight == 1  # the record sent during the flush, for the next one
+        assert app.crashed == []
+
+    asyncio.run(run())
+
+
+def test_settling_gives_up_on_an_answer_that_never_comes() -> None:
+    async def run() -> None:
+        app = _App()
+        destination = _Destination()
+        forwarder = Forwarder(
+            app, destination, _DeadLetters(), stage="score", limit=None, settle_timeout_s=0.2
+        )  # type: ignore[arg-type]
+        await forwarder.forward(_Message(), key=None, value=b"v", timestamp=1.0)  # type: ignore[arg-type]
+        with pytest.raises(ForwardLost, match=r"were not acknowledged within 0\.2 s"):
+            await forwarder.settle()
+
+    asyncio.run(run())
