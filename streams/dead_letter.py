@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,12 +64,8 @@ def dead_letter(
     return json.dumps(record).encode(), headers
 
 
-async def send_dead_letter(
-    dlq: Any, message: Any, rejection: Rejection, *, stage: str
-) -> Awaitable[Any]:
-    """Send a consumed Faust message to the dead-letter topic, counted (by ``stage``: validate,
-    score or detect) and logged. Returns Kafka's answer to come (the producer's flush before a
-    commit waits for it too)."""
+def _letter(message: Any, rejection: Rejection) -> tuple[bytes | None, bytes, Any]:
+    """Key, value and headers of the dead letter of a consumed Faust message."""
     value, headers = dead_letter(
         rejection,
         message.value,
@@ -81,7 +77,10 @@ async def send_dead_letter(
     key = message.key
     if key is not None and len(key) > KEY_MAX_BYTES:
         key = None
-    delivery: Awaitable[Any] = await dlq.send(key=key, value=value, headers=headers)
+    return key, value, headers
+
+
+def _count(message: Any, rejection: Rejection, stage: str) -> None:
     metrics.MENTIONS_REJECTED.labels(stage=stage, reason=rejection.reason).inc()
     log.info(
         "mention.rejected",
@@ -92,4 +91,23 @@ async def send_dead_letter(
         partition=message.partition,
         offset=message.offset,
     )
-    return delivery
+
+
+async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection, *, stage: str) -> None:
+    """Send a consumed Faust message to the dead-letter topic, counted (by ``stage``: validate,
+    score or detect) and logged."""
+    key, value, headers = _letter(message, rejection)
+    await dlq.send(key=key, value=value, headers=headers)
+    _count(message, rejection, stage)
+
+
+async def publish_dead_letter(
+    dlq: Any, message: Any, rejection: Rejection, *, stage: str
+) -> asyncio.Future[Any]:
+    """:func:`send_dead_letter`, returning the future that carries Kafka's answer (Faust's
+    ``send`` returns the client's and leaves this one, whose error nobody would retrieve)."""
+    key, value, headers = _letter(message, rejection)
+    pending: asyncio.Future[Any] = dlq.as_future_message(key=key, value=value, headers=headers)
+    await dlq.publish_message(pending)
+    _count(message, rejection, stage)
+    return pending

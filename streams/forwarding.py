@@ -14,6 +14,8 @@ mention was gone. A :class:`Forwarder`
 - holds every record it sent until Kafka has answered, and dead-letters one Kafka refused anyway
   as ``refused_by_kafka`` with Kafka's error (the limit was lowered since it was read, a timestamp
   the topic does not accept; records batched with a too-large one come back refused too);
+- sends the stage's own dead letters (:meth:`Forwarder.reject`) the same way, held until Kafka
+  has them;
 - is waited for by the producer's flush, which Faust runs before it commits offsets
   (``kafka_fixes``): the offsets of a record are committed only once its forward was
   acknowledged or its dead letter was. A failure that says nothing against the record (a delivery
@@ -38,7 +40,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 
-from streams.dead_letter import send_dead_letter
+from streams.dead_letter import publish_dead_letter
 from streams.log_setup import get_logger
 from streams.mention import Rejection
 from streams.topic_limit import TOO_LARGE_FOR_TOPIC, TopicLimit
@@ -112,7 +114,8 @@ class Forwarder:
         self._limit = limit
         self._settle_timeout_s = settle_timeout_s
         self._name = destination.get_topic_name()
-        self._sent: set[asyncio.Future[Any]] = set()  # records Kafka has not answered yet
+        # Records (and dead letters) sent that Kafka has not answered yet.
+        self._sent: set[asyncio.Future[Any]] = set()
         self._letters: set[asyncio.Future[Any]] = set()  # dead letters of refused records
         self._lost: list[str] = []
         self._crash: asyncio.Future[Any] | None = None  # the app's crash, once a record is lost
@@ -131,8 +134,7 @@ class Forwarder:
         limit = await self._limit.get() if self._limit is not None else None
         if limit is not None and (refusal := limit.refusal(key or b"", value)) is not None:
             why = f"not forwarded to {self._name}: {refusal.message}"
-            rejection = Rejection(refusal.reason, why)
-            await send_dead_letter(self._dlq, message, rejection, stage=self._stage)
+            await self.reject(message, Rejection(refusal.reason, why))
             return False
         # What ``destination.send`` does (Faust's publish-on-commit is off), keeping the future
         # that carries Kafka's answer: ``send`` returns the client's, and drops this one.
@@ -141,6 +143,19 @@ class Forwarder:
         self._sent.add(pending)
         pending.add_done_callback(partial(self._answered, message))
         return True
+
+    async def reject(self, message: faust.types.Message, rejection: Rejection) -> None:
+        """Dead-letter the consumed ``message``: its offset is committed once Kafka has the
+        dead letter, and a dead letter Kafka refuses stops the worker (nothing holds the record)."""
+        pending = await publish_dead_letter(self._dlq, message, rejection, stage=self._stage)
+        self._sent.add(pending)
+        pending.add_done_callback(partial(self._lettered, message))
+
+    def _lettered(self, message: faust.types.Message, pending: asyncio.Future[Any]) -> None:
+        if pending.cancelled() or pending.exception() is not None:
+            error = asyncio.CancelledError() if pending.cancelled() else pending.exception()
+            self._give_up(message, f"its dead letter failed: {type(error).__name__}: {error}")
+        self._sent.discard(pending)
 
     def _answered(self, message: faust.types.Message, pending: asyncio.Future[Any]) -> None:
         error: BaseException | None = (
@@ -171,8 +186,7 @@ class Forwarder:
             source_offset=message.offset,
         )
         try:
-            delivery = await send_dead_letter(self._dlq, message, rejection, stage=self._stage)
-            await delivery
+            await (await publish_dead_letter(self._dlq, message, rejection, stage=self._stage))
         except Exception as exc:  # the dead letter was refused too: nothing holds the record
             self._give_up(message, f"its dead letter failed: {type(exc).__name__}: {exc}")
 

@@ -24,6 +24,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from streams.forwarding import Forwarder, ForwardLost, flush_settled
 from streams.kafka_local import LocalKafka
+from streams.mention import Rejection
 from tests.running_worker import RunningWorker, start_worker
 
 SMALL_LIMIT = 3000  # max.message.bytes: a mention with a 5,000-character text does not fit
@@ -177,15 +178,21 @@ class _Destination:
         return None
 
 
-class _DeadLetters:
+class _DeadLetters(_Destination):
+    """Kafka takes every dead letter at once."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.sent: list[bytes] = []
 
-    async def send(self, *, key: bytes | None, value: bytes, headers: Any) -> Any:
-        self.sent.append(value)
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    def get_topic_name(self) -> str:
+        return "t.mentions.dlq"
+
+    def as_future_message(self, **fields: Any) -> asyncio.Future[Any]:
+        self.sent.append(fields["value"])
+        future = super().as_future_message()
+        future.set_result(None)
+        return future
 
 
 class _App:
@@ -224,6 +231,10 @@ def test_settling_waits_for_every_answer_and_fails_on_a_record_neither_sent_nor_
         await settling  # all answered; the refused one is dead-lettered
         assert [json.loads(v)["reason"] for v in dlq.sent] == ["refused_by_kafka"]
         assert forwarder.in_flight == 0
+
+        await forwarder.reject(_Message(), Rejection("invalid_json", "not JSON"))  # type: ignore[arg-type]
+        assert [json.loads(v)["reason"] for v in dlq.sent][-1] == "invalid_json"
+        await flush_settled(app, _delivered)  # a dead letter Kafka has is settled
 
         assert await forwarder.forward(_Message(), key=b"k", value=b"v", timestamp=1.0)  # type: ignore[arg-type]
         destination.pending[3].set_exception(KafkaTimeoutError())
@@ -272,5 +283,29 @@ def test_settling_gives_up_on_an_answer_that_never_comes() -> None:
         await forwarder.forward(_Message(), key=None, value=b"v", timestamp=1.0)  # type: ignore[arg-type]
         with pytest.raises(ForwardLost, match=r"were not acknowledged within 0\.2 s"):
             await forwarder.settle()
+
+    asyncio.run(run())
+
+
+class _RefusingDeadLetters(_Destination):
+    """Kafka refuses every dead letter (a dead-letter topic with too small a limit)."""
+
+    def as_future_message(self, **fields: Any) -> asyncio.Future[Any]:
+        future = super().as_future_message()
+        future.set_exception(MessageSizeTooLargeError())
+        return future
+
+
+def test_a_dead_letter_kafka_refuses_stops_the_worker_before_anything_is_committed() -> None:
+    async def run() -> None:
+        app = _App()
+        forwarder = Forwarder(
+            app, _Destination(), _RefusingDeadLetters(), stage="validate", limit=None
+        )  # type: ignore[arg-type]
+        await forwarder.reject(_Message(), Rejection("invalid_json", "not JSON"))  # type: ignore[arg-type]
+        with pytest.raises(ForwardLost, match="its dead letter failed: MessageSizeTooLargeError"):
+            await flush_settled(app, _delivered)
+        await asyncio.sleep(0)
+        assert [type(reason) for reason in app.crashed] == [ForwardLost]
 
     asyncio.run(run())

@@ -19,7 +19,6 @@ from typing import Any
 import faust
 
 from streams import metrics
-from streams.dead_letter import send_dead_letter
 from streams.forwarding import Forwarder
 from streams.log_setup import get_logger
 from streams.mention import Rejection, has_surrogate
@@ -222,7 +221,7 @@ def register(
             for event, result in zip(events, results, strict=True):
                 message = event.message
                 if isinstance(result, Rejection):
-                    await send_dead_letter(dlq, message, result, stage="score")
+                    await forwarder.reject(message, result)
                     continue
                 payload, record = result
                 forwarded = await forwarder.forward(

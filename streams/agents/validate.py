@@ -18,7 +18,6 @@ import faust
 
 from streams import metrics
 from streams.brand_matching import BrandMatcher
-from streams.dead_letter import send_dead_letter
 from streams.dedup import Deduplicator
 from streams.forwarding import Forwarder
 from streams.log_setup import get_logger
@@ -138,8 +137,7 @@ def register(
     )
     dedup = Deduplicator(seen, config.dedup_window_ms)
 
-    async def reject(message: faust.types.Message, rejection: Rejection) -> None:
-        await send_dead_letter(dlq, message, rejection, stage="validate")
+    reject = forwarder.reject
 
     async def handle(message: faust.types.Message) -> None:
         outcome = check_mention(
