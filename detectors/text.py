@@ -33,6 +33,20 @@ class Terms:
     phrases: tuple[str, ...]
 
 
+def _tokens_and_breaks(text: str) -> list[str]:
+    """``_TOKEN_OR_BREAK.findall(text)``, faster: a space-separated chunk of letters only is one
+    token, and only the other chunks go through the expression. A space is neither a token's
+    character nor a break, and the dash rule's look-arounds see no word character in it, so the
+    chunks' matches are the whole text's."""
+    found: list[str] = []
+    for chunk in text.split(" "):
+        if chunk.isalpha():
+            found.append(chunk)
+        elif chunk:
+            found.extend(_TOKEN_OR_BREAK.findall(chunk))
+    return found
+
+
 def extract(text: str, lang: str | None) -> Terms:
     """Lower-cased words without stop words, handles or numbers; hashtags; two-word phrases.
 
@@ -60,7 +74,7 @@ def extract(text: str, lang: str | None) -> Terms:
     hashtags: list[str] = []
     phrases: list[str] = []
     previous: str | None = None
-    for raw in _TOKEN_OR_BREAK.findall(text):
+    for raw in _tokens_and_breaks(text):
         if not raw:
             previous = None
             continue
