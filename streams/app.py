@@ -28,7 +28,7 @@ from streams.log_setup import get_logger
 from streams.mention import Limits
 from streams.sentiment.factory import load_scorer
 from streams.settings import Settings
-from streams.topic_limit import TopicLimit, kafka_topic_limit
+from streams.topic_limit import TopicLimit, worker_topic_limit
 from streams.upstream import UpstreamProbe
 from streams.web_listener import PreboundWeb, WebLimits
 
@@ -160,14 +160,12 @@ def build_app(
     limits = Limits(
         max_bytes=settings.mention_max_bytes, max_future_skew_s=settings.max_future_skew_s
     )
-    producer_limit = (
-        int(app.conf.producer_max_request_size),
-        "the worker's producer_max_request_size",
-    )
 
     def destination_limit(topic: faust.TopicT, stage: str) -> TopicLimit:
-        read = kafka_topic_limit(settings, topic.get_topic_name(), producer_limit, event=stage)
-        return TopicLimit(read, event=stage)
+        return worker_topic_limit(app, settings, topic.get_topic_name(), event=stage)
+
+    # One reading of the dead-letter topic's limit for the three stages' dead letters.
+    dlq_limit = destination_limit(topics.dlq, "dead_letter")
 
     validate.register(
         app,
@@ -181,6 +179,7 @@ def build_app(
             partitions=mention_partitions or settings.topic_partitions,
         ),
         valid_limit=destination_limit(topics.valid, "validate"),
+        dlq_limit=dlq_limit,
     )
     score.register(
         app,
@@ -195,6 +194,7 @@ def build_app(
             batch_size=settings.sentiment_batch_size, batch_wait_s=settings.sentiment_batch_wait_s
         ),
         scored_limit=destination_limit(topics.scored, "score"),
+        dlq_limit=dlq_limit,
     )
     detector_config = load_detector_config(settings)
     upstream = UpstreamProbe(
@@ -208,6 +208,7 @@ def build_app(
         source=topics.scored,
         alerts=topics.alerts,
         dlq=topics.dlq,
+        dlq_limit=dlq_limit,
         config=detect.DetectConfig(
             detector=detector_config,
             lateness_ms=int(settings.detect_lateness_s * 1000),

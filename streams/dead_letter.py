@@ -12,6 +12,7 @@ from typing import Any
 from streams import metrics
 from streams.log_setup import get_logger
 from streams.mention import Rejection
+from streams.topic_limit import batch_bytes
 
 log = get_logger(__name__)
 
@@ -35,13 +36,15 @@ def dead_letter(
     partition: int,
     offset: int,
     timestamp_ms: int | None,
+    original_max_bytes: int = ORIGINAL_MAX_BYTES,
 ) -> tuple[bytes, list[tuple[str, bytes]]]:
     """Value and headers of the record sent to ``mentions.dlq``.
 
     The original travels base64-encoded so that any byte sequence, not only valid UTF-8, survives;
     the reason also goes into a header so consumers can filter without parsing the value. An
-    original over :data:`ORIGINAL_MAX_BYTES` is cut to that many bytes (``original_truncated``),
-    with ``original_size`` and ``original_sha256`` of the whole.
+    original over ``original_max_bytes`` (:data:`ORIGINAL_MAX_BYTES` unless the dead-letter
+    topic takes less) is cut to that many bytes (``original_truncated``), with
+    ``original_size`` and ``original_sha256`` of the whole.
     """
     original = raw or b""
     record: dict[str, Any] = {
@@ -53,10 +56,10 @@ def dead_letter(
             "offset": offset,
             "timestamp_ms": timestamp_ms,
         },
-        "original_b64": base64.b64encode(original[:ORIGINAL_MAX_BYTES]).decode("ascii"),
+        "original_b64": base64.b64encode(original[:original_max_bytes]).decode("ascii"),
         "rejected_at": datetime.now(UTC).isoformat(),
     }
-    if len(original) > ORIGINAL_MAX_BYTES:
+    if len(original) > original_max_bytes:
         record["original_truncated"] = True
         record["original_size"] = len(original)
         record["original_sha256"] = hashlib.sha256(original).hexdigest()
@@ -64,19 +67,36 @@ def dead_letter(
     return json.dumps(record).encode(), headers
 
 
-def _letter(message: Any, rejection: Rejection) -> tuple[bytes | None, bytes, Any]:
-    """Key, value and headers of the dead letter of a consumed Faust message."""
-    value, headers = dead_letter(
-        rejection,
-        message.value,
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-    )
+def headers_bytes(headers: list[tuple[str, bytes]]) -> int:
+    """What record headers add to a record in a batch: each header's key and value, their two
+    length varints (at most 3 bytes each here), and the header count."""
+    return 1 + sum(len(name.encode()) + len(value) + 6 for name, value in headers)
+
+
+def _letter(
+    message: Any, rejection: Rejection, max_bytes: int | None = None
+) -> tuple[bytes | None, bytes, Any]:
+    """Key, value and headers of the dead letter of a consumed Faust message; with
+    ``max_bytes`` (the dead-letter topic's record limit, counted as ``batch_bytes`` counts), the
+    original is cut further so that the letter fits it."""
+    where = {
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "timestamp_ms": int(message.timestamp * 1000) if message.timestamp else None,
+    }
     key = message.key
-    if key is not None and len(key) > KEY_MAX_BYTES:
+    key_max = KEY_MAX_BYTES if max_bytes is None else min(KEY_MAX_BYTES, max_bytes // 8)
+    if key is not None and len(key) > key_max:
         key = None
+    original_max = ORIGINAL_MAX_BYTES
+    if max_bytes is not None and len(message.value or b"") > 0:
+        # The letter without any of the original, as it is when cut: what is left of the
+        # limit carries 3 bytes of the original in every 4 base64 characters.
+        bare, headers = dead_letter(rejection, message.value, original_max_bytes=0, **where)
+        room = max_bytes - batch_bytes(key or b"", bare) - headers_bytes(headers)
+        original_max = min(original_max, max(0, room // 4 * 3))
+    value, headers = dead_letter(rejection, message.value, original_max_bytes=original_max, **where)
     return key, value, headers
 
 
@@ -93,21 +113,23 @@ def _count(message: Any, rejection: Rejection, stage: str) -> None:
     )
 
 
-async def send_dead_letter(dlq: Any, message: Any, rejection: Rejection, *, stage: str) -> None:
-    """Send a consumed Faust message to the dead-letter topic, counted (by ``stage``: validate,
-    score or detect) and logged."""
-    key, value, headers = _letter(message, rejection)
-    await dlq.send(key=key, value=value, headers=headers)
-    _count(message, rejection, stage)
-
-
 async def publish_dead_letter(
-    dlq: Any, message: Any, rejection: Rejection, *, stage: str
+    dlq: Any,
+    message: Any,
+    rejection: Rejection,
+    *,
+    stage: str,
+    max_bytes: int | None = None,
+    count: bool = True,
 ) -> asyncio.Future[Any]:
-    """:func:`send_dead_letter`, returning the future that carries Kafka's answer (Faust's
-    ``send`` returns the client's and leaves this one, whose error nobody would retrieve)."""
-    key, value, headers = _letter(message, rejection)
+    """Hand the dead letter of a consumed Faust message to the producer; the future carries
+    Kafka's answer (Faust's ``send`` returns the client's and leaves this one, whose error
+    nobody would retrieve). ``max_bytes``: the dead-letter topic's record limit, which the
+    letter is cut to fit. Counted (by ``stage``: validate, score or detect) and logged unless
+    ``count`` is False (a letter sent again)."""
+    key, value, headers = _letter(message, rejection, max_bytes)
     pending: asyncio.Future[Any] = dlq.as_future_message(key=key, value=value, headers=headers)
     await dlq.publish_message(pending)
-    _count(message, rejection, stage)
+    if count:
+        _count(message, rejection, stage)
     return pending

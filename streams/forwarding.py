@@ -14,8 +14,11 @@ mention was gone. A :class:`Forwarder`
 - holds every record it sent until Kafka has answered, and dead-letters one Kafka refused anyway
   as ``refused_by_kafka`` with Kafka's error (the limit was lowered since it was read, a timestamp
   the topic does not accept; records batched with a too-large one come back refused too);
-- sends the stage's own dead letters (:meth:`Forwarder.reject`) the same way, held until Kafka
-  has them;
+- sends the stage's own dead letters (:meth:`DeadLetters.reject`; the detect stage, which
+  forwards nothing, has a :class:`DeadLetters` alone) the same way, held until Kafka has them,
+  each cut to fit the dead-letter topic's own limit (its original shortened; the whole stays at
+  its source offset), and cut again and sent once more when Kafka refuses it as too large (the
+  limit was lowered since it was read);
 - is waited for by the producer's flush, which Faust runs before it commits offsets
   (``kafka_fixes``): the offsets of a record are committed only once its forward was
   acknowledged or its dead letter was. A failure that says nothing against the record (a delivery
@@ -69,9 +72,9 @@ class ForwardLost(RuntimeError):
     """A forwarded record was neither delivered nor dead-lettered: committing would lose it."""
 
 
-def _registered(app: faust.App) -> list[Forwarder]:
+def _registered(app: faust.App) -> list[DeadLetters]:
     """The list of forwarders on ``app``, made on first use."""
-    registered: list[Forwarder] | None = getattr(app, _FORWARDERS, None)
+    registered: list[DeadLetters] | None = getattr(app, _FORWARDERS, None)
     if registered is None:
         registered = []
         setattr(app, _FORWARDERS, registered)
@@ -88,35 +91,36 @@ async def flush_settled(app: Any, flush: Callable[[], Awaitable[None]]) -> None:
         await forwarder.settle(sent)
 
 
-def forwarders_of(app: Any) -> list[Forwarder]:
-    """The forwarders registered on ``app``, without registering a list on it."""
+def forwarders_of(app: Any) -> list[DeadLetters]:
+    """The forwarders and dead letters registered on ``app``, without registering a list on it."""
     return list(getattr(app, _FORWARDERS, ()) or ())
 
 
-class Forwarder:
-    """Sends a stage's output records to ``destination`` for the records it consumed (see the
-    module). ``limit`` is the destination's record limit (None: not checked before sending)."""
+class DeadLetters:
+    """A stage's dead letters, each held until Kafka has it (see the module). ``limit`` is the
+    dead-letter topic's record limit: a letter is cut to fit it (its original shortened, as
+    :data:`streams.dead_letter.ORIGINAL_MAX_BYTES` shortens one over 600,000 bytes), and a letter
+    Kafka refuses as too large is cut to the limit read again and sent once more."""
 
     def __init__(
         self,
         app: faust.App,
-        destination: faust.TopicT,
         dlq: faust.TopicT,
         *,
         stage: str,
-        limit: TopicLimit | None,
+        limit: TopicLimit | None = None,
         settle_timeout_s: float = SETTLE_TIMEOUT_S,
     ) -> None:
         self._app = app
-        self._destination = destination
         self._dlq = dlq
         self._stage = stage
-        self._limit = limit
+        self._dlq_limit = limit
         self._settle_timeout_s = settle_timeout_s
-        self._name = destination.get_topic_name()
+        self._dlq_name = self._name = dlq.get_topic_name()
         # Records (and dead letters) sent that Kafka has not answered yet.
         self._sent: set[asyncio.Future[Any]] = set()
-        self._letters: set[asyncio.Future[Any]] = set()  # dead letters of refused records
+        # Dead letters sent (again) after Kafka's answer, each awaited to its end.
+        self._letters: set[asyncio.Future[Any]] = set()
         self._lost: list[str] = []
         self._crash: asyncio.Future[Any] | None = None  # the app's crash, once a record is lost
         _registered(app).append(self)
@@ -126,69 +130,76 @@ class Forwarder:
         """Records sent and not yet answered, and dead letters under way."""
         return len(self._sent) + len(self._letters)
 
-    async def forward(
-        self, message: faust.types.Message, *, key: bytes | None, value: bytes, timestamp: float
-    ) -> bool:
-        """Send ``key``/``value`` (made from the consumed ``message``) to the destination. False
-        when it was dead-lettered instead, because the destination cannot take it."""
-        limit = await self._limit.get() if self._limit is not None else None
-        if limit is not None and (refusal := limit.refusal(key or b"", value)) is not None:
-            why = f"not forwarded to {self._name}: {refusal.message}"
-            await self.reject(message, Rejection(refusal.reason, why))
-            return False
-        # What ``destination.send`` does (Faust's publish-on-commit is off), keeping the future
-        # that carries Kafka's answer: ``send`` returns the client's, and drops this one.
-        pending = self._destination.as_future_message(key=key, value=value, timestamp=timestamp)
-        await self._destination.publish_message(pending)
-        self._sent.add(pending)
-        pending.add_done_callback(partial(self._answered, message))
-        return True
+    async def _publish(
+        self, message: faust.types.Message, rejection: Rejection, *, count: bool
+    ) -> asyncio.Future[Any]:
+        limit = await self._dlq_limit.get() if self._dlq_limit is not None else None
+        return await publish_dead_letter(
+            self._dlq,
+            message,
+            rejection,
+            stage=self._stage,
+            max_bytes=None if limit is None else limit.max_bytes,
+            count=count,
+        )
 
     async def reject(self, message: faust.types.Message, rejection: Rejection) -> None:
         """Dead-letter the consumed ``message``: its offset is committed once Kafka has the
         dead letter, and a dead letter Kafka refuses stops the worker (nothing holds the record)."""
-        pending = await publish_dead_letter(self._dlq, message, rejection, stage=self._stage)
+        pending = await self._publish(message, rejection, count=True)
         self._sent.add(pending)
-        pending.add_done_callback(partial(self._lettered, message))
+        pending.add_done_callback(partial(self._lettered, message, rejection))
 
-    def _lettered(self, message: faust.types.Message, pending: asyncio.Future[Any]) -> None:
-        if pending.cancelled() or pending.exception() is not None:
-            error = asyncio.CancelledError() if pending.cancelled() else pending.exception()
+    def _lettered(
+        self, message: faust.types.Message, rejection: Rejection, pending: asyncio.Future[Any]
+    ) -> None:
+        error = asyncio.CancelledError() if pending.cancelled() else pending.exception()
+        if isinstance(error, _TOO_LARGE_ERRORS) and self._dlq_limit is not None:
+            self._hold(self._letter_again(message, rejection, error))
+        elif error is not None:
             self._give_up(message, f"its dead letter failed: {type(error).__name__}: {error}")
         self._sent.discard(pending)
 
-    def _answered(self, message: faust.types.Message, pending: asyncio.Future[Any]) -> None:
-        error: BaseException | None = (
-            asyncio.CancelledError() if pending.cancelled() else pending.exception()
-        )
-        if error is not None:
-            if isinstance(error, REFUSED_RECORD_ERRORS):
-                letter = asyncio.ensure_future(self._dead_letter(message, error))
-                self._letters.add(letter)
-                letter.add_done_callback(self._letters.discard)
-            else:
-                self._give_up(message, f"{type(error).__name__}: {error}")
-        self._sent.discard(pending)
+    def _hold(self, letter: Awaitable[None]) -> None:
+        held = asyncio.ensure_future(letter)
+        self._letters.add(held)
+        held.add_done_callback(self._letters.discard)
 
-    async def _dead_letter(self, message: faust.types.Message, error: BaseException) -> None:
-        if isinstance(error, _TOO_LARGE_ERRORS) and self._limit is not None:
-            self._limit.forget()  # the topic's limit changed since it was read
-        rejection = Rejection(
-            REFUSED_BY_KAFKA,
-            f"Kafka refused the record forwarded to {self._name}: {type(error).__name__}: {error}",
-        )
+    async def _letter_again(
+        self, message: faust.types.Message, rejection: Rejection, error: BaseException
+    ) -> None:
+        """Kafka refused a dead letter as too large: the topic's limit was lowered since it was
+        read. Read it again, cut the letter to it, and send it once more."""
+        assert self._dlq_limit is not None
+        self._dlq_limit.forget()
         log.warning(
-            "forward.refused",
+            "dead_letter.refused",
             stage=self._stage,
-            topic=self._name,
+            topic=self._dlq_name,
             error=f"{type(error).__name__}: {error}",
             source_partition=message.partition,
             source_offset=message.offset,
+            hint="sent again, cut to the limit read again",
         )
+        await self._letter_held(message, rejection, count=False, again=False)
+
+    async def _letter_held(
+        self, message: faust.types.Message, rejection: Rejection, *, count: bool, again: bool
+    ) -> None:
+        """Send a dead letter and wait for Kafka's answer; cut to fit and sent ``again`` when
+        refused as too large; else give up on the record (the worker stops) when refused."""
         try:
-            await (await publish_dead_letter(self._dlq, message, rejection, stage=self._stage))
-        except Exception as exc:  # the dead letter was refused too: nothing holds the record
+            await (await self._publish(message, rejection, count=count))
+        except _TOO_LARGE_ERRORS as exc:
+            if again and self._dlq_limit is not None:
+                await self._letter_again(message, rejection, exc)
+            else:
+                self._give_up(message, f"its dead letter failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # the dead letter was refused: nothing holds the record
             self._give_up(message, f"its dead letter failed: {type(exc).__name__}: {exc}")
+
+    def _lost_what(self) -> str:
+        return "not dead-lettered"
 
     def _give_up(self, message: faust.types.Message, why: str) -> None:
         self._lost.append(f"{message.topic}[{message.partition}]@{message.offset}: {why}")
@@ -207,8 +218,8 @@ class Forwarder:
 
     def _lost_error(self) -> ForwardLost:
         return ForwardLost(
-            f"{len(self._lost)} record(s) read by the {self._stage} stage were neither "
-            f"forwarded to {self._name} nor dead-lettered; first: {self._lost[0]}"
+            f"{len(self._lost)} record(s) read by the {self._stage} stage were "
+            f"{self._lost_what()}; first: {self._lost[0]}"
         )
 
     def mark(self) -> set[asyncio.Future[Any]]:
@@ -232,6 +243,77 @@ class Forwarder:
         late = sum(not future.done() for future in waiting)
         if late:
             raise ForwardLost(
-                f"{late} record(s) forwarded by the {self._stage} stage to {self._name} were not "
+                f"{late} record(s) sent by the {self._stage} stage to {self._name} were not "
                 f"{what} within {self._settle_timeout_s:g} s"
             )
+
+
+class Forwarder(DeadLetters):
+    """Sends a stage's output records to ``destination`` for the records it consumed, and its
+    dead letters to ``dlq`` (see the module). ``limit`` is the destination's record limit
+    (None: not checked before sending); ``dlq_limit`` the dead-letter topic's."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        destination: faust.TopicT,
+        dlq: faust.TopicT,
+        *,
+        stage: str,
+        limit: TopicLimit | None,
+        dlq_limit: TopicLimit | None = None,
+        settle_timeout_s: float = SETTLE_TIMEOUT_S,
+    ) -> None:
+        super().__init__(app, dlq, stage=stage, limit=dlq_limit, settle_timeout_s=settle_timeout_s)
+        self._destination = destination
+        self._limit = limit
+        self._name = destination.get_topic_name()
+
+    def _lost_what(self) -> str:
+        return f"neither forwarded to {self._name} nor dead-lettered"
+
+    async def forward(
+        self, message: faust.types.Message, *, key: bytes | None, value: bytes, timestamp: float
+    ) -> bool:
+        """Send ``key``/``value`` (made from the consumed ``message``) to the destination. False
+        when it was dead-lettered instead, because the destination cannot take it."""
+        limit = await self._limit.get() if self._limit is not None else None
+        if limit is not None and (refusal := limit.refusal(key or b"", value)) is not None:
+            why = f"not forwarded to {self._name}: {refusal.message}"
+            await self.reject(message, Rejection(refusal.reason, why))
+            return False
+        # What ``destination.send`` does (Faust's publish-on-commit is off), keeping the future
+        # that carries Kafka's answer: ``send`` returns the client's, and drops this one.
+        pending = self._destination.as_future_message(key=key, value=value, timestamp=timestamp)
+        await self._destination.publish_message(pending)
+        self._sent.add(pending)
+        pending.add_done_callback(partial(self._answered, message))
+        return True
+
+    def _answered(self, message: faust.types.Message, pending: asyncio.Future[Any]) -> None:
+        error: BaseException | None = (
+            asyncio.CancelledError() if pending.cancelled() else pending.exception()
+        )
+        if error is not None:
+            if isinstance(error, REFUSED_RECORD_ERRORS):
+                self._hold(self._dead_letter(message, error))
+            else:
+                self._give_up(message, f"{type(error).__name__}: {error}")
+        self._sent.discard(pending)
+
+    async def _dead_letter(self, message: faust.types.Message, error: BaseException) -> None:
+        if isinstance(error, _TOO_LARGE_ERRORS) and self._limit is not None:
+            self._limit.forget()  # the topic's limit changed since it was read
+        rejection = Rejection(
+            REFUSED_BY_KAFKA,
+            f"Kafka refused the record forwarded to {self._name}: {type(error).__name__}: {error}",
+        )
+        log.warning(
+            "forward.refused",
+            stage=self._stage,
+            topic=self._name,
+            error=f"{type(error).__name__}: {error}",
+            source_partition=message.partition,
+            source_offset=message.offset,
+        )
+        await self._letter_held(message, rejection, count=True, again=True)

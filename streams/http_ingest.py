@@ -44,7 +44,7 @@ from streams.topic_limit import (
     TOO_LARGE_FOR_TOPIC,
     RecordLimit,
     TopicLimit,
-    kafka_topic_limit,
+    worker_topic_limit,
 )
 
 log = get_logger(__name__)
@@ -334,11 +334,7 @@ def register(
     in_hand = 0  # requests between their slot and their answer (one event loop: no lock)
     topic_name = mentions.get_topic_name()
     if topic_limit is None:
-        producer = (
-            int(app.conf.producer_max_request_size),
-            "the worker's producer_max_request_size",
-        )
-        topic_limit = TopicLimit(kafka_topic_limit(settings, topic_name, producer))
+        topic_limit = worker_topic_limit(app, settings, topic_name)
     limit_cache = topic_limit  # named apart: the handler's check_off_loop takes a topic_limit
 
     async def send(key: bytes, value: bytes, event_ms: int) -> Awaitable[Any]:

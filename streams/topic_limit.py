@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError
@@ -201,3 +202,18 @@ def kafka_topic_limit(
             admin.close()
 
     return read
+
+
+def producer_limit(app: Any) -> tuple[int, str]:
+    """The Faust worker's own record limit (its producer's ``max_request_size``), named."""
+    return int(app.conf.producer_max_request_size), "the worker's producer_max_request_size"
+
+
+def worker_topic_limit(
+    app: Any, settings: Settings | None, topic: str, *, event: str = "http"
+) -> TopicLimit:
+    """The limit of ``topic`` for the Faust ``app``'s producer: the topic's (or broker's), or
+    the producer's own when that is smaller."""
+    return TopicLimit(
+        kafka_topic_limit(settings, topic, producer_limit(app), event=event), event=event
+    )

@@ -22,12 +22,15 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
-from streams.forwarding import Forwarder, ForwardLost, flush_settled
+from streams.dead_letter import headers_bytes
+from streams.forwarding import DeadLetters, Forwarder, ForwardLost, flush_settled
 from streams.kafka_local import LocalKafka
 from streams.mention import Rejection
+from streams.topic_limit import RecordLimit, TopicLimit, batch_bytes
 from tests.running_worker import RunningWorker, start_worker
 
 SMALL_LIMIT = 3000  # max.message.bytes: a mention with a 5,000-character text does not fit
+DLQ_LIMIT = 2500  # nor its dead letter (the original in base64, a third larger, and the reason)
 NEVER_RETRIEVED = "exception was never retrieved"
 
 
@@ -72,16 +75,17 @@ def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
     client.close()
 
 
-def wait_committed(worker: RunningWorker, through: int) -> None:
-    """Until the validation stage committed partition 0 of the mentions topic past ``through``."""
+def wait_committed(worker: RunningWorker, through: int, topic: str = "mentions") -> None:
+    """Until the worker committed partition 0 of ``topic`` (by default the validation stage's
+    source) past ``through``."""
     group = worker.env["STORMVARSEL_APP_ID"]
     consumer = KafkaConsumer(bootstrap_servers=worker.bootstrap, group_id=group)
-    partition = TopicPartition(worker.topic("mentions"), 0)
+    partition = TopicPartition(worker.topic(topic), 0)
     try:
         worker.wait(
             lambda: (consumer.committed(partition) or 0) > through,
             60,
-            f"a commit of mentions[0] past offset {through}",
+            f"a commit of {topic}[0] past offset {through}",
         )
     finally:
         consumer.close()
@@ -154,6 +158,67 @@ def test_a_limit_lowered_while_the_worker_runs_dead_letters_what_kafka_refuses(
         wait_committed(worker, offsets[-1] - 1)
         log = worker.log.read_text()
         assert NEVER_RETRIEVED not in log and '"forward.refused"' in log
+        assert worker.process.poll() is None
+    finally:
+        worker.stop()
+
+
+def test_dead_letters_are_cut_to_fit_a_dead_letter_topic_with_a_small_limit(
+    kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
+) -> None:
+    """A ``mentions.dlq`` with a lower ``max.message.bytes`` than a dead letter would take: the
+    validation stage's letter of a mention too large for ``mentions.valid`` and the detection
+    stage's letter of a scored record it cannot read are cut to fit it, and Kafka takes them.
+    Before, Kafka refused both: the detection stage's was lost with its offset committed, and
+    the validation stage's stopped the worker (the record read again, and refused again, at
+    every restart)."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    admin.create_topics(
+        [
+            NewTopic(
+                f"{prefix}mentions.valid",
+                3,
+                1,
+                topic_configs={"max.message.bytes": str(SMALL_LIMIT)},
+            ),
+            NewTopic(
+                f"{prefix}mentions.dlq", 1, 1, topic_configs={"max.message.bytes": str(DLQ_LIMIT)}
+            ),
+        ]
+    )
+    worker = start_worker(kafka, tmp_path, prefix=prefix)
+    try:
+        texts = ["Strømmen er borte igjen", "strømbrudd " * 500, "Kundeservice svarer ikke"]
+        offsets = send_mentions(
+            kafka.bootstrap, worker.topic("mentions"), list(map(mention, range(3), texts))
+        )
+        unreadable = b"not a scored mention " * 400  # 8,400 bytes, its letter about 11,500
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+        try:
+            scored = producer.send(
+                worker.topic("mentions.scored"),
+                key=b"nordlys-energi",
+                value=unreadable,
+                partition=0,
+            )
+            scored_offset = scored.get(timeout=30).offset
+        finally:
+            producer.close()
+        by_reason = {letter["reason"]: letter for letter in dead_letters(worker, 2)}
+        assert set(by_reason) == {"too_large_for_topic", "unreadable_scored"}
+        for letter, raw in (
+            (by_reason["too_large_for_topic"], json.dumps(mention(1, texts[1])).encode()),
+            (by_reason["unreadable_scored"], unreadable),
+        ):
+            head = base64.b64decode(letter["original_b64"])
+            assert letter["original_truncated"] is True and 0 < len(head) < len(raw)
+            assert letter["original_size"] == len(raw)
+        assert by_reason["too_large_for_topic"]["source"]["offset"] == offsets[1]
+        assert by_reason["unreadable_scored"]["source"]["offset"] == scored_offset
+        wait_committed(worker, offsets[-1] - 1)
+        wait_committed(worker, scored_offset, topic="mentions.scored")
+        log = worker.log.read_text()
+        assert NEVER_RETRIEVED not in log and "forward.lost" not in log
         assert worker.process.poll() is None
     finally:
         worker.stop()
@@ -304,6 +369,60 @@ def test_a_dead_letter_kafka_refuses_stops_the_worker_before_anything_is_committ
         )  # type: ignore[arg-type]
         await forwarder.reject(_Message(), Rejection("invalid_json", "not JSON"))  # type: ignore[arg-type]
         with pytest.raises(ForwardLost, match="its dead letter failed: MessageSizeTooLargeError"):
+            await flush_settled(app, _delivered)
+        await asyncio.sleep(0)
+        assert [type(reason) for reason in app.crashed] == [ForwardLost]
+
+    asyncio.run(run())
+
+
+class _LimitedDeadLetters(_Destination):
+    """A dead-letter topic whose limit was lowered to ``max_bytes`` after it was read: Kafka
+    refuses a letter over it as too large."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
+        self.sent: list[bytes] = []
+
+    def get_topic_name(self) -> str:
+        return "t.mentions.dlq"
+
+    def as_future_message(self, **fields: Any) -> asyncio.Future[Any]:
+        future = super().as_future_message()
+        size = batch_bytes(fields["key"] or b"", fields["value"]) + headers_bytes(fields["headers"])
+        if size > self.max_bytes:
+            future.set_exception(MessageSizeTooLargeError())
+        else:
+            self.sent.append(fields["value"])
+            future.set_result(None)
+        return future
+
+
+def test_a_dead_letter_refused_as_too_large_is_cut_to_the_limit_read_again_and_sent_once_more() -> (
+    None
+):
+    async def run() -> None:
+        app = _App()
+        dlq = _LimitedDeadLetters(4_000)
+        reads = [RecordLimit(1_000_000, "first read"), *[RecordLimit(4_000, "read again")] * 2]
+        limit = TopicLimit(lambda: reads.pop(0), refresh_s=3600, event="dead_letter")
+        letters = DeadLetters(app, dlq, stage="detect", limit=limit)  # type: ignore[arg-type]
+        message = _Message()
+        message.value = b"x" * 20_000
+        await letters.reject(message, Rejection("unreadable_scored", "detect: not JSON"))  # type: ignore[arg-type]
+        await flush_settled(app, _delivered)  # waits for the letter sent again
+        [sent] = dlq.sent
+        letter = json.loads(sent)
+        assert letter["original_truncated"] is True and letter["original_size"] == 20_000
+        assert 0 < len(base64.b64decode(letter["original_b64"])) < 3_000
+        assert app.crashed == [] and len(reads) == 1
+
+        dlq.max_bytes = 500  # lowered again, below any letter: now nothing holds the record
+        await letters.reject(message, Rejection("unreadable_scored", "detect: not JSON"))  # type: ignore[arg-type]
+        with pytest.raises(
+            ForwardLost, match=r"were not dead-lettered; first: t\.mentions\[0\]@7: its dead letter"
+        ):
             await flush_settled(app, _delivered)
         await asyncio.sleep(0)
         assert [type(reason) for reason in app.crashed] == [ForwardLost]

@@ -54,10 +54,11 @@ from detectors.replay import Seed
 from streams import metrics
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
-from streams.dead_letter import send_dead_letter
 from streams.dedup import Deduplicator
+from streams.forwarding import DeadLetters
 from streams.log_setup import get_logger
 from streams.mention import Rejection
+from streams.topic_limit import TopicLimit
 
 log = get_logger(__name__)
 
@@ -278,7 +279,11 @@ def register(
     alerts: faust.TopicT,
     dlq: faust.TopicT,
     config: DetectConfig,
+    dlq_limit: TopicLimit | None = None,
 ) -> Any:
+    """The detection stage. ``dlq_limit``: the dead-letter topic's record limit (read from
+    Kafka), which its dead letters are cut to fit."""
+    letters = DeadLetters(app, dlq, stage="detect", limit=dlq_limit)
     states = app.Table(
         "detector-state",
         partitions=config.partitions,
@@ -371,9 +376,7 @@ def register(
                 record, mention = parse_scored(message.value)
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("detect.unreadable", offset=message.offset, error=str(exc))
-                await send_dead_letter(
-                    dlq, message, Rejection("unreadable_scored", f"detect: {exc}"), stage="detect"
-                )
+                await letters.reject(message, Rejection("unreadable_scored", f"detect: {exc}"))
                 continue
             part = message.partition
             state = partitions.get(part)
@@ -410,11 +413,8 @@ def register(
                 if recovered is not None:
                     recovered.abandoned = []  # sent when the partition was first rebuilt
                     partitions[part] = recovered
-                await send_dead_letter(
-                    dlq,
-                    message,
-                    Rejection("internal_error", f"detect: {type(exc).__name__}: {exc}"),
-                    stage="detect",
+                await letters.reject(
+                    message, Rejection("internal_error", f"detect: {type(exc).__name__}: {exc}")
                 )
                 continue
             metrics.set_brand_gauge(

@@ -165,12 +165,13 @@ def register(
     config: ScoreConfig,
     on_loaded: Callable[[], None] = lambda: None,
     scored_limit: TopicLimit | None = None,
+    dlq_limit: TopicLimit | None = None,
 ) -> Any:
     """The scoring stage. ``on_loaded`` is called once the model has loaded at start-up (after
     Faust recovered the tables: its tasks start then), when the worker is ready.
     ``scored_limit``: the largest record ``scored`` takes (read from Kafka), so that a scored
     mention it cannot take is dead-lettered instead of sent."""
-    forwarder = Forwarder(app, scored, dlq, stage="score", limit=scored_limit)
+    forwarder = Forwarder(app, scored, dlq, stage="score", limit=scored_limit, dlq_limit=dlq_limit)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormvarsel-scoring")
     batch_scorer = BatchScorer(scorer_factory)
 

@@ -125,10 +125,11 @@ def register(
     matcher: BrandMatcher,
     config: ValidateConfig,
     valid_limit: TopicLimit | None = None,
+    dlq_limit: TopicLimit | None = None,
 ) -> Any:
     """The validation stage. ``valid_limit``: the largest record ``valid`` takes (read from
     Kafka), so that a copy it cannot take is dead-lettered instead of sent."""
-    forwarder = Forwarder(app, valid, dlq, stage="validate", limit=valid_limit)
+    forwarder = Forwarder(app, valid, dlq, stage="validate", limit=valid_limit, dlq_limit=dlq_limit)
     seen = app.Table(
         "mention-ids",
         partitions=config.partitions,
