@@ -172,15 +172,7 @@ class DeadLetters:
         read. Read it again, cut the letter to it, and send it once more."""
         assert self._dlq_limit is not None
         self._dlq_limit.forget()
-        log.warning(
-            "dead_letter.refused",
-            stage=self._stage,
-            topic=self._dlq_name,
-            error=f"{type(error).__name__}: {error}",
-            source_partition=message.partition,
-            source_offset=message.offset,
-            hint="sent again, cut to the limit read again",
-        )
+        self._log_refused("dead_letter.refused", self._dlq_name, message, error)
         await self._letter_held(message, rejection, count=False, again=False)
 
     async def _letter_held(
@@ -197,6 +189,18 @@ class DeadLetters:
                 self._give_up(message, f"its dead letter failed: {type(exc).__name__}: {exc}")
         except Exception as exc:  # the dead letter was refused: nothing holds the record
             self._give_up(message, f"its dead letter failed: {type(exc).__name__}: {exc}")
+
+    def _log_refused(
+        self, event: str, topic: str, message: faust.types.Message, error: BaseException
+    ) -> None:
+        log.warning(
+            event,
+            stage=self._stage,
+            topic=topic,
+            error=f"{type(error).__name__}: {error}",
+            source_partition=message.partition,
+            source_offset=message.offset,
+        )
 
     def _lost_what(self) -> str:
         return "not dead-lettered"
@@ -308,12 +312,5 @@ class Forwarder(DeadLetters):
             REFUSED_BY_KAFKA,
             f"Kafka refused the record forwarded to {self._name}: {type(error).__name__}: {error}",
         )
-        log.warning(
-            "forward.refused",
-            stage=self._stage,
-            topic=self._name,
-            error=f"{type(error).__name__}: {error}",
-            source_partition=message.partition,
-            source_offset=message.offset,
-        )
+        self._log_refused("forward.refused", self._name, message, error)
         await self._letter_held(message, rejection, count=True, again=True)
