@@ -121,7 +121,7 @@ class DeadLetters:
         self._sent: set[asyncio.Future[Any]] = set()
         # Dead letters sent (again) after Kafka's answer, each awaited to its end.
         self._letters: set[asyncio.Future[Any]] = set()
-        self._lost: list[str] = []
+        self._lost: list[tuple[str, str]] = []  # (what was not done, where and why)
         self._crash: asyncio.Future[Any] | None = None  # the app's crash, once a record is lost
         _registered(app).append(self)
 
@@ -206,24 +206,46 @@ class DeadLetters:
         return "not dead-lettered"
 
     def _give_up(self, message: faust.types.Message, why: str) -> None:
-        self._lost.append(f"{message.topic}[{message.partition}]@{message.offset}: {why}")
+        self.halt(message, self._lost_what(), why)
+
+    def halt(
+        self, message: faust.types.Message | None, what: str, why: str, *, topic: str = ""
+    ) -> None:
+        """Stop the worker without committing anything more: ``message`` (None: something the
+        stage did on its own, such as its timer) was ``what`` (e.g. "not dead-lettered")
+        because of ``why``, writing to ``topic`` (default: the stage's destination). Every
+        flush fails from now on, so its offset is not committed and it is read again when the
+        worker restarts."""
+        where = (
+            "the stage's timer"
+            if message is None
+            else f"{message.topic}[{message.partition}]@{message.offset}"
+        )
+        self._lost.append((what, f"{where}: {why}"))
         log.error(
             "forward.lost",
             stage=self._stage,
-            topic=self._name,
+            topic=topic or self._name,
             error=why,
-            source_partition=message.partition,
-            source_offset=message.offset,
+            lost=what,
+            source_partition=None if message is None else message.partition,
+            source_offset=None if message is None else message.offset,
             hint="the worker stops without committing it; the record is read again when the "
             "worker restarts",
         )
         if len(self._lost) == 1:
             self._crash = asyncio.ensure_future(self._app.crash(self._lost_error()))
 
+    @property
+    def halted(self) -> bool:
+        """Whether the worker is stopping because a record was not handled to the end."""
+        return bool(self._lost)
+
     def _lost_error(self) -> ForwardLost:
+        what, first = self._lost[0]
         return ForwardLost(
-            f"{len(self._lost)} record(s) read by the {self._stage} stage were "
-            f"{self._lost_what()}; first: {self._lost[0]}"
+            f"{len(self._lost)} record(s) read by the {self._stage} stage were {what}; "
+            f"first: {first}"
         )
 
     def mark(self) -> set[asyncio.Future[Any]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.kafka_local import LocalKafka, free_port
@@ -154,6 +154,15 @@ def start_worker(
         worker.stop()
         raise
     return worker
+
+
+def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int:
+    """The offset ``group`` committed for ``topic``'s ``partition`` (0 when none)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    try:
+        return consumer.committed(TopicPartition(topic, partition)) or 0
+    finally:
+        consumer.close()
 
 
 def send_scored(producer: KafkaProducer, topic: str, records: list[dict[str, Any]]) -> None:

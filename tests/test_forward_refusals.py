@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from streams.dead_letter import headers_bytes
@@ -27,7 +27,7 @@ from streams.forwarding import DeadLetters, Forwarder, ForwardLost, flush_settle
 from streams.kafka_local import LocalKafka
 from streams.mention import Rejection
 from streams.topic_limit import RecordLimit, TopicLimit, batch_bytes
-from tests.running_worker import RunningWorker, start_worker
+from tests.running_worker import RunningWorker, committed_offset, start_worker
 
 SMALL_LIMIT = 3000  # max.message.bytes: a mention with a 5,000-character text does not fit
 DLQ_LIMIT = 2500  # nor its dead letter (the original in base64, a third larger, and the reason)
@@ -79,16 +79,11 @@ def wait_committed(worker: RunningWorker, through: int, topic: str = "mentions")
     """Until the worker committed partition 0 of ``topic`` (by default the validation stage's
     source) past ``through``."""
     group = worker.env["STORMVARSEL_APP_ID"]
-    consumer = KafkaConsumer(bootstrap_servers=worker.bootstrap, group_id=group)
-    partition = TopicPartition(worker.topic(topic), 0)
-    try:
-        worker.wait(
-            lambda: (consumer.committed(partition) or 0) > through,
-            60,
-            f"a commit of {topic}[0] past offset {through}",
-        )
-    finally:
-        consumer.close()
+    worker.wait(
+        lambda: committed_offset(worker.bootstrap, group, worker.topic(topic)) > through,
+        60,
+        f"a commit of {topic}[0] past offset {through}",
+    )
 
 
 def test_a_mention_mentions_valid_cannot_take_is_dead_lettered_with_its_size_and_the_limit(

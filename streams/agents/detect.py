@@ -358,9 +358,25 @@ def register(
     abandoned_sender = AbandonedSender(emit)
     send_abandoned = abandoned_sender.send
 
+    def halt(message: faust.types.Message | None, exc: Exception) -> None:
+        """Kafka did not take an episode change's alert record (a delivery timeout after the
+        client's retries; a record over the topic's limit). The detector has counted what led
+        to it, and saving that would make the change for good a change nobody was told of:
+        the stage stops here, like a kill, with nothing more saved or committed, and the
+        restarted worker counts the record again and sends the alert then."""
+        letters.halt(
+            message,
+            f"counted, but the alert records of what they changed were not written to "
+            f"{alerts.get_topic_name()}",
+            f"{type(exc).__name__}: {exc}",
+            topic=alerts.get_topic_name(),
+        )
+
     @app.agent(source, name="stormvarsel.detect")
     async def detect(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            if letters.halted:
+                continue  # the worker is stopping: nothing more is counted, saved or committed
             # The group generation, not Faust's rebalance count: that one changes when a
             # rebalance starts, and a rebuild then would read the tables before the recovery
             # of newly assigned partitions (stale standby copies), and never again. Events of
@@ -423,9 +439,13 @@ def register(
                 state.replayer.detectors[mention.brand].observed_total,
             )
             # The alert records first, durably; then the tables that cover them.
-            await detect_state.settle(
-                state, kind, message.offset, record, mention, outputs, pending, part, emit
-            )
+            try:
+                await detect_state.settle(
+                    state, kind, message.offset, record, mention, outputs, pending, part, emit
+                )
+            except Exception as exc:
+                halt(message, exc)
+                continue
             now = time.monotonic()
             if detect_state.may_save(state, now, config.save_interval_s):
                 detect_state.save(part, state, states, pending)
@@ -438,6 +458,8 @@ def register(
     async def close_quiet_partitions() -> None:
         # Wall-clock closing for brands that went quiet, on owned partitions only. Results are
         # emitted now, and the state saved once Kafka has them (save_quiet).
+        if letters.halted:
+            return
         topic = source.get_topic_name()
         if abandoned_sender.unsent:
             await send_abandoned()
@@ -466,15 +488,18 @@ def register(
             held_since[0] = None
         if not quiet:
             return
-        await detect_state.close_quiet(
-            partitions,
-            lambda: timer_partitions(app, topic),
-            time.monotonic(),
-            config.idle_close_s,
-            config.lateness_ms,
-            emit,
-            save_quiet,
-        )
+        try:
+            await detect_state.close_quiet(
+                partitions,
+                lambda: timer_partitions(app, topic),
+                time.monotonic(),
+                config.idle_close_s,
+                config.lateness_ms,
+                emit,
+                save_quiet,
+            )
+        except Exception as exc:
+            halt(None, exc)
 
     def save_quiet(part: int, state: PartitionState) -> None:
         # A quiet partition has no mention to save with: its tables are written here, on its
