@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams import metrics
+from streams.kafka_send import publish
 from streams.log_setup import get_logger
 from streams.mention import Rejection
 from streams.topic_limit import batch_bytes
@@ -123,13 +124,11 @@ async def publish_dead_letter(
     count: bool = True,
 ) -> asyncio.Future[Any]:
     """Hand the dead letter of a consumed Faust message to the producer; the future carries
-    Kafka's answer (Faust's ``send`` returns the client's and leaves this one, whose error
-    nobody would retrieve). ``max_bytes``: the dead-letter topic's record limit, which the
-    letter is cut to fit. Counted (by ``stage``: validate, score or detect) and logged unless
-    ``count`` is False (a letter sent again)."""
+    Kafka's answer (``streams.kafka_send.publish``). ``max_bytes``: the dead-letter topic's
+    record limit, which the letter is cut to fit. Counted (by ``stage``: validate, score or
+    detect) and logged unless ``count`` is False (a letter sent again)."""
     key, value, headers = _letter(message, rejection, max_bytes)
-    pending: asyncio.Future[Any] = dlq.as_future_message(key=key, value=value, headers=headers)
-    await dlq.publish_message(pending)
+    pending = await publish(dlq, key=key, value=value, headers=headers)
     if count:
         _count(message, rejection, stage)
     return pending

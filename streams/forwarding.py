@@ -44,6 +44,7 @@ from aiokafka.errors import (
 )
 
 from streams.dead_letter import publish_dead_letter
+from streams.kafka_send import publish
 from streams.log_setup import get_logger
 from streams.mention import Rejection
 from streams.topic_limit import TOO_LARGE_FOR_TOPIC, TopicLimit
@@ -308,10 +309,7 @@ class Forwarder(DeadLetters):
             why = f"not forwarded to {self._name}: {refusal.message}"
             await self.reject(message, Rejection(refusal.reason, why))
             return False
-        # What ``destination.send`` does (Faust's publish-on-commit is off), keeping the future
-        # that carries Kafka's answer: ``send`` returns the client's, and drops this one.
-        pending = self._destination.as_future_message(key=key, value=value, timestamp=timestamp)
-        await self._destination.publish_message(pending)
+        pending = await publish(self._destination, key=key, value=value, timestamp=timestamp)
         self._sent.add(pending)
         pending.add_done_callback(partial(self._answered, message))
         return True

@@ -36,6 +36,7 @@ from aiohttp.web import RequestPayloadError
 
 from streams import metrics
 from streams.brand_matching import BrandMatcher
+from streams.kafka_send import publish
 from streams.log_setup import get_logger
 from streams.mention import Limits, Rejection, validate_object
 from streams.routing import route
@@ -338,7 +339,7 @@ def register(
     limit_cache = topic_limit  # named apart: the handler's check_off_loop takes a topic_limit
 
     async def send(key: bytes, value: bytes, event_ms: int) -> Awaitable[Any]:
-        return await mentions.send(key=key, value=value, timestamp=event_ms / 1000)
+        return await publish(mentions, key=key, value=value, timestamp=event_ms / 1000)
 
     def respond(web: Any, body: dict[str, Any], status: int, **headers: str) -> Any:
         metrics.HTTP_INGEST_REQUESTS.labels(code=str(status)).inc()

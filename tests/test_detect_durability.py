@@ -22,16 +22,19 @@ LATENESS_MS = 60_000
 
 
 class SlowTopic:
-    """Faust's ``Topic.send``: hands a record to the producer and returns its delivery, a
+    """A Faust topic whose producer takes a record (``publish_message``) and whose delivery
     future Kafka completes later (here: the test)."""
 
     def __init__(self) -> None:
         self.deliveries: list[asyncio.Future[Any]] = []
 
-    async def send(self, **_record: Any) -> asyncio.Future[Any]:
+    def as_future_message(self, **_record: Any) -> asyncio.Future[Any]:
         delivery: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.deliveries.append(delivery)
         return delivery
+
+    async def publish_message(self, delivery: asyncio.Future[Any]) -> None:
+        return None
 
 
 def test_the_pending_entry_of_an_episode_change_waits_for_its_alert_record() -> None:

@@ -56,6 +56,7 @@ from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
 from streams.dedup import Deduplicator
 from streams.forwarding import DeadLetters
+from streams.kafka_send import publish
 from streams.log_setup import get_logger
 from streams.mention import Rejection
 from streams.topic_limit import TopicLimit
@@ -163,13 +164,13 @@ def sender(
     async def emit(outputs: list[Output]) -> None:
         """Send the alert records of the episode changes and return once Kafka has them all
         (``producer_acks=-1``): the tables written after this cover them (``settle``)."""
-        deliveries: list[Awaitable[Any]] = []
+        deliveries: list[asyncio.Future[Any]] = []
         for output in outputs:
             if isinstance(output, EpisodeEvent):
                 brand = str(output.episode.get("brand"))
                 alert = alert_record(output, voices)
-                # Faust's send hands the record to the producer and returns its delivery.
-                delivery = await alerts.send(
+                delivery = await publish(
+                    alerts,
                     key=brand.encode(),
                     value=canonical_json(alert).encode(),
                     timestamp=output.at_ms / 1000,
@@ -194,8 +195,8 @@ def sender(
             else:
                 metrics.BUCKETS_CLOSED.inc()
                 metrics.record_bucket(output.to_dict())
-        for delivery in deliveries:
-            await delivery
+        # Every answer is read, a refusal after the first one too.
+        await asyncio.gather(*deliveries)
 
     return emit
 
