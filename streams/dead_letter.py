@@ -90,13 +90,14 @@ def _letter(
     key_max = KEY_MAX_BYTES if max_bytes is None else min(KEY_MAX_BYTES, max_bytes // 8)
     if key is not None and len(key) > key_max:
         key = None
-    original_max = ORIGINAL_MAX_BYTES
-    if max_bytes is not None and len(message.value or b"") > 0:
-        # The letter without any of the original, as it is when cut: what is left of the
-        # limit carries 3 bytes of the original in every 4 base64 characters.
-        bare, headers = dead_letter(rejection, message.value, original_max_bytes=0, **where)
-        room = max_bytes - batch_bytes(key or b"", bare) - headers_bytes(headers)
-        original_max = min(original_max, max(0, room // 4 * 3))
+    value, headers = dead_letter(rejection, message.value, **where)
+    if max_bytes is None or batch_bytes(key or b"", value) + headers_bytes(headers) <= max_bytes:
+        return key, value, headers  # it fits (nearly always): built once
+    # The letter without any of the original, as it is when cut: what is left of the limit
+    # carries 3 bytes of the original in every 4 base64 characters.
+    bare, headers = dead_letter(rejection, message.value, original_max_bytes=0, **where)
+    room = max_bytes - batch_bytes(key or b"", bare) - headers_bytes(headers)
+    original_max = min(ORIGINAL_MAX_BYTES, max(0, room // 4 * 3))
     value, headers = dead_letter(rejection, message.value, original_max_bytes=original_max, **where)
     return key, value, headers
 
