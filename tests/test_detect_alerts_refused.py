@@ -4,6 +4,9 @@ committed; the restarted worker counts the record again and sends the alert (bug
 Before: the detection stage's agent raised, Faust restarted it and went on with the next
 record, the detector state that had counted the storm's opening was saved, and the ``opened``
 alert was never sent: the brand's team was not paged for a storm the detector had open.
+
+The wall-clock timer, which closes a quiet brand's buckets, stops the worker the same way
+(before, it did so by accident: an exception in a Faust timer crashes the app).
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
+from detectors.episodes import EpisodeEvent
+from detectors.events import MentionEvent
+from detectors.replay import Replayer
 from streams.kafka_local import LocalKafka
-from tests.running_worker import committed_offset, send_scored, start_worker
+from tests.running_worker import RunningWorker, committed_offset, send_scored, start_worker
 from tests.storm_scenario import BRAND, phases
 
 pytestmark = pytest.mark.integration
@@ -28,6 +35,13 @@ ENV = {
     "STORMVARSEL_TOPIC_PARTITIONS": "1",
     "STORMVARSEL_DETECT_IDLE_CLOSE_S": "3600",  # event time alone drives the scenario
     "STORMVARSEL_LOG_LEVEL": "INFO",
+}
+#: The timer's case: no allowed lateness, so a quiet brand's last bucket closes a few seconds
+#: of wall time after its last mention.
+TIMER_ENV = {
+    **ENV,
+    "STORMVARSEL_DETECT_IDLE_CLOSE_S": "2",
+    "STORMVARSEL_DETECT_LATENESS_S": "0",
 }
 TINY_LIMIT = 1000  # max.message.bytes of alerts: below any alert record (about 3 kB and more)
 EXIT_WITHIN_S = 180
@@ -40,23 +54,39 @@ def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
     client.close()
 
 
-def test_an_alert_kafka_refuses_stops_the_worker_and_the_restarted_one_sends_it(
-    kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
-) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    alerts = f"{prefix}alerts"
-    admin.create_topics(
-        [NewTopic(alerts, 1, 1, topic_configs={"max.message.bytes": str(TINY_LIMIT)})]
-    )
+def until_the_storm_opens_on_a_bucket_close() -> list[dict[str, Any]]:
+    """The scenario's records up to (not including) the mention whose arrival closes the bucket
+    that opens the storm: counted with no allowed lateness, they open nothing until that bucket
+    is closed, which only the wall-clock timer does once they stop."""
     scenario = phases()
-    records = scenario["calm"] + scenario["onset"]  # the storm opens in the onset
+    records = scenario["calm"] + scenario["onset"]
+    replayer = Replayer(None, 0)
+    for n, record in enumerate(records):
+        outputs = replayer.feed(MentionEvent.from_record(record))
+        if any(isinstance(o, EpisodeEvent) for o in outputs):
+            return records[:n]
+    raise AssertionError("the scenario's onset opens no storm")
+
+
+def refused_run(
+    kafka: LocalKafka,
+    admin: KafkaAdminClient,
+    tmp_path: Path,
+    records: list[dict[str, Any]],
+    env: dict[str, str],
+) -> tuple[RunningWorker, str]:
+    """A worker whose ``alerts`` topic takes no alert record, fed ``records``: it must stop on
+    its own, and send no storm alert. Returns it (stopped) and its log line of the stop."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    admin.create_topics(
+        [NewTopic(f"{prefix}alerts", 1, 1, topic_configs={"max.message.bytes": str(TINY_LIMIT)})]
+    )
     (tmp_path / "first").mkdir()
-    first = start_worker(kafka, tmp_path / "first", prefix=prefix, **ENV)
-    scored = first.topic("mentions.scored")
+    first = start_worker(kafka, tmp_path / "first", prefix=prefix, **env)
     try:
         producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
         try:
-            send_scored(producer, scored, records)
+            send_scored(producer, first.topic("mentions.scored"), records)
         finally:
             producer.close()
         try:
@@ -72,20 +102,32 @@ def test_an_alert_kafka_refuses_stops_the_worker_and_the_restarted_one_sends_it(
     assert code != 0, output[-3000:]
     lost = [line for line in output.splitlines() if '"forward.lost"' in line]
     assert lost, output[-3000:]
-    assert "MessageSizeTooLargeError" in lost[0] and f'"topic": "{alerts}"' in lost[0]
+    assert "MessageSizeTooLargeError" in lost[0]
+    assert f'"topic": "{first.topic("alerts")}"' in lost[0]
     assert "alert records of what they changed were not written" in lost[0]
     assert "exception was never retrieved" not in output  # the refusal was read, once
-    group = first.env["STORMVARSEL_APP_ID"]
-    assert committed_offset(kafka.bootstrap, group, scored) < len(
-        records
-    )  # the record is read again
+    assert '"episode.opened"' not in output  # logged (and counted) once Kafka has it
+    return first, lost[0]
 
-    # The topic takes alerts again; the same deployment, restarted, pages for the storm.
+
+def restarted_run_pages(
+    kafka: LocalKafka,
+    admin: KafkaAdminClient,
+    tmp_path: Path,
+    first: RunningWorker,
+    records: list[dict[str, Any]],
+    env: dict[str, str],
+) -> None:
+    """The topic takes alerts again; the same deployment, restarted, pages for the storm and
+    commits every record."""
+    alerts = first.topic("alerts")
     admin.alter_configs(
         [ConfigResource(ConfigResourceType.TOPIC, alerts, {"max.message.bytes": "1048588"})]
     )
+    group = first.env["STORMVARSEL_APP_ID"]
+    scored = first.topic("mentions.scored")
     (tmp_path / "second").mkdir()
-    second = start_worker(kafka, tmp_path / "second", prefix=prefix, **ENV)
+    second = start_worker(kafka, tmp_path / "second", prefix=first.prefix, **env)
     try:
         sent = [json.loads(r.value) for r in second.consume("alerts", 1, timeout_s=180)]
         storms = [a for a in sent if a["brand"] == BRAND and a["kind"] == "storm"]
@@ -98,3 +140,27 @@ def test_an_alert_kafka_refuses_stops_the_worker_and_the_restarted_one_sends_it(
         assert '"forward.lost"' not in second.log.read_text(errors="replace")
     finally:
         second.stop()
+
+
+def test_an_alert_kafka_refuses_stops_the_worker_and_the_restarted_one_sends_it(
+    kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
+) -> None:
+    scenario = phases()
+    records = scenario["calm"] + scenario["onset"]  # the storm opens in the onset
+    first, lost = refused_run(kafka, admin, tmp_path, records, ENV)
+    assert '"source_offset": null' not in lost  # the agent's, on the record that opened it
+    group = first.env["STORMVARSEL_APP_ID"]
+    scored = first.topic("mentions.scored")
+    assert committed_offset(kafka.bootstrap, group, scored) < len(
+        records
+    )  # the record is read again
+    restarted_run_pages(kafka, admin, tmp_path, first, records, ENV)
+
+
+def test_an_alert_of_the_timer_kafka_refuses_stops_the_worker_and_the_restarted_one_sends_it(
+    kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
+) -> None:
+    records = until_the_storm_opens_on_a_bucket_close()
+    first, lost = refused_run(kafka, admin, tmp_path, records, TIMER_ENV)
+    assert '"source_offset": null' in lost, lost  # the timer's, on no record
+    restarted_run_pages(kafka, admin, tmp_path, first, records, TIMER_ENV)

@@ -163,40 +163,45 @@ def sender(
 
     async def emit(outputs: list[Output]) -> None:
         """Send the alert records of the episode changes and return once Kafka has them all
-        (``producer_acks=-1``): the tables written after this cover them (``settle``)."""
+        (``producer_acks=-1``): the tables written after this cover them (``settle``). An
+        episode change is counted and logged once Kafka has its record: one it refused is sent
+        again by the restarted worker (``halt``), and would otherwise count twice."""
         deliveries: list[asyncio.Future[Any]] = []
+        sent: list[tuple[EpisodeEvent, dict[str, Any]]] = []
         for output in outputs:
             if isinstance(output, EpisodeEvent):
-                brand = str(output.episode.get("brand"))
                 alert = alert_record(output, voices)
                 delivery = await publish(
                     alerts,
-                    key=brand.encode(),
+                    key=str(output.episode.get("brand")).encode(),
                     value=canonical_json(alert).encode(),
                     timestamp=output.at_ms / 1000,
                 )
                 deliveries.append(delivery)
-                metrics.STORM_EPISODE_EVENTS.labels(
-                    brand=metrics.brand_label(brand) or "other",
-                    kind=str(alert["kind"]),
-                    type=str(output.type),
-                    severity=str(alert["severity"]),
-                ).inc()
-                metrics.EVENT_LAG_SECONDS.labels(stage="alerted").observe(
-                    max(0.0, time.time() - output.at_ms / 1000)
-                )
-                log.info(
-                    "episode." + str(output.type),
-                    brand=brand,
-                    kind=alert["kind"],
-                    severity=alert["severity"],
-                    alert_id=alert["alert_id"],
-                )
+                sent.append((output, alert))
             else:
                 metrics.BUCKETS_CLOSED.inc()
                 metrics.record_bucket(output.to_dict())
         # Every answer is read, a refusal after the first one too.
         await asyncio.gather(*deliveries)
+        for output, alert in sent:
+            brand = str(output.episode.get("brand"))
+            metrics.STORM_EPISODE_EVENTS.labels(
+                brand=metrics.brand_label(brand) or "other",
+                kind=str(alert["kind"]),
+                type=str(output.type),
+                severity=str(alert["severity"]),
+            ).inc()
+            metrics.EVENT_LAG_SECONDS.labels(stage="alerted").observe(
+                max(0.0, time.time() - output.at_ms / 1000)
+            )
+            log.info(
+                "episode." + str(output.type),
+                brand=brand,
+                kind=alert["kind"],
+                severity=alert["severity"],
+                alert_id=alert["alert_id"],
+            )
 
     return emit
 
