@@ -20,6 +20,7 @@ outage that would hold back every other page.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,21 +51,23 @@ def rfc3339(ms: float) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-def team(alert: dict[str, Any]) -> str:
+def team(alert: Mapping[str, Any]) -> str:
     """The brand's on-call team: its ``oncall.team`` from the brands file, ``comms-oncall``
     for a brand not in it (the record carries it); empty only for a record without one."""
-    return str((alert.get("oncall") or {}).get("team") or "")
+    return texts.team_of(alert)
 
 
-def labels(alert: dict[str, Any], severity: str) -> dict[str, str]:
+def labels(alert: dict[str, Any], severity: str, to_team: str | None = None) -> dict[str, str]:
+    """The alert's labels at ``severity``, for ``to_team`` (default: the record's team)."""
     out = {
         "alertname": ALERTNAME,
         "brand": str(alert["brand"]),
         "severity": severity,
         "episode": str(alert["alert_id"]),
     }
-    if team(alert):
-        out["team"] = team(alert)
+    on_call = team(alert) if to_team is None else to_team
+    if on_call:
+        out["team"] = on_call
     return out
 
 
@@ -87,11 +90,15 @@ def am_alerts(
     links: Links,
     now_ms: float,
     ttl_ms: float,
+    teams: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The Alertmanager alerts that express the latest state of one storm.
 
     ``severities`` are all the severities this episode was ever posted with: those other than
-    the current one (or all, once resolved) are posted as resolved.
+    the current one (or all, once resolved) are posted as resolved. ``teams`` are all the
+    on-call teams it was posted to: the team is a label, so a storm whose brand was given to
+    another team (the brands file changed) would leave the old team's alert firing until its
+    ``endsAt``, a TTL later; it is posted resolved, saying who has the storm now.
     """
     notes = am_annotations(alert, links)
     start_ms = float(alert.get("start_ms") or alert["changed_at_ms"])
@@ -115,6 +122,21 @@ def am_alerts(
                 "endsAt": rfc3339(ends_ms),
                 "generatorURL": links.dashboard(alert),
             }
+        )
+    for former in dict.fromkeys(teams):
+        if former == team(alert):
+            continue
+        moved = {**notes, "summary": texts.moved_summary(alert, former)}
+        ends_ms = max(end_ms, now_ms - 1)
+        out.extend(
+            {
+                "labels": labels(alert, severity, former),
+                "annotations": notes if resolved else moved,
+                "startsAt": rfc3339(min(start_ms, ends_ms)),
+                "endsAt": rfc3339(ends_ms),
+                "generatorURL": links.dashboard(alert),
+            }
+            for severity in dict.fromkeys([*severities, alert["severity"]])
         )
     return out
 

@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from streams.iso_time import parse_iso
+
 Platform = Literal[
     "x",
     "instagram",
@@ -247,7 +249,7 @@ def parse_event_time(value: Any) -> datetime:
             value = float(text)
         else:
             try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+                parsed = parse_iso(text)
             except ValueError:
                 raise PydanticCustomError(
                     "bad_value", "not an ISO 8601 time (e.g. 2026-11-24T10:15:00+01:00)"
@@ -256,7 +258,12 @@ def parse_event_time(value: Any) -> datetime:
                 raise PydanticCustomError(
                     "bad_value", "the time has no UTC offset (add Z or +01:00)"
                 )
-            return parsed.astimezone(UTC)
+            try:
+                return parsed.astimezone(UTC)
+            except OverflowError:  # year 1 or 9999, moved past the calendar by its offset
+                raise PydanticCustomError(
+                    "timestamp_out_of_range", "the time is out of range in UTC"
+                ) from None
     if isinstance(value, int | float):
         try:
             number = float(value)

@@ -239,6 +239,37 @@ def test_a_huge_integer_time_is_rejected_and_the_run_goes_on() -> None:
     assert [r.key for r in sink.sent] == [b"m1", b"m3"] and report.read == 3
 
 
+def test_a_time_at_the_calendars_ends_is_rejected_and_the_run_goes_on() -> None:
+    """Year 1 (.NET's "no date") or 9999 moved past the calendar by its offset or --timezone:
+    an OverflowError traceback with no summary, before."""
+    data = jsonl(
+        mention(1, created_at="0001-01-01T00:00:00+01:00"),
+        mention(2, created_at="0001-01-01T00:00:00"),  # naive: read in --timezone
+        mention(3, created_at="9999-12-31T23:59:59-01:00"),
+        mention(4),
+    )
+    report, sink = ingest_with(data, transform=build_transform(timezone="Europe/Oslo"))
+    assert report.rejected["timestamp_out_of_range"].lines == [1, 2, 3]
+    assert [r.key for r in sink.sent] == [b"m4"]
+    formatted = build_object(
+        {"created_at": "0001-01-01 00:00"},
+        build_transform(time_format="%Y-%m-%d %H:%M", timezone="Europe/Oslo"),
+    )
+    assert isinstance(formatted, Rejection) and formatted.reason == "timestamp_out_of_range"
+
+
+def test_a_date_with_an_offset_is_midnight_at_that_offset() -> None:
+    """Python 3.11 reads any character between a date and a time as their separator: the
+    date ``2026-11-24+01:00`` was 01:00 with no offset, then placed in --timezone."""
+    data = jsonl(mention(1, created_at="2026-11-24+01:00"), mention(2, created_at="2026-11-24Z"))
+    report, sink = ingest_with(data, transform=build_transform(timezone="America/Los_Angeles"))
+    assert report.rejected == {}
+    assert [r.timestamp_ms for r in sink.sent] == [
+        int(datetime(2026, 11, 23, 23, tzinfo=UTC).timestamp() * 1000),
+        int(datetime(2026, 11, 24, tzinfo=UTC).timestamp() * 1000),
+    ]
+
+
 def test_a_time_not_matching_the_format_is_rejected_locally() -> None:
     data = b"id,text,tweet_created\n1,hei,2015-02-24\n2,hei,2/24/2015 11:35\n"
     transform = build_transform(maps=["created_at=tweet_created"], time_format="%m/%d/%Y %H:%M")

@@ -27,6 +27,8 @@ def base(**extra: object) -> dict[str, object]:
         ("2026-11-24T10:15:00+01:00", "2026-11-24T09:15:00Z"),
         ("2026-11-24T09:15:00Z", "2026-11-24T09:15:00Z"),
         ("2026-11-24T09:15:00.250Z", "2026-11-24T09:15:00.250000Z"),
+        ("2026-11-24 10:15:00+01:00", "2026-11-24T09:15:00Z"),
+        ("2026-11-24+01:00", "2026-11-23T23:00:00Z"),  # a date with an offset: its midnight
         (1795511700, "2026-11-24T09:15:00Z"),
         (1795511700000, "2026-11-24T09:15:00Z"),
         ("1795511700", "2026-11-24T09:15:00Z"),
@@ -90,6 +92,10 @@ def test_full_mention_keeps_unknown_fields_and_normalises() -> None:
         # an integer of hundreds of digits raised OverflowError out of the validator
         (b'{"id": "1", "text": "x", "created_at": ' + b"9" * 400 + b"}", "timestamp_out_of_range"),
         (base(created_at=-(10**400)), "timestamp_out_of_range"),
+        # year 1 moved past the calendar by its offset raised OverflowError out of it too
+        (base(created_at="0001-01-01T00:00:00+01:00"), "timestamp_out_of_range"),
+        (base(created_at="9999-12-31T23:59:59-01:00"), "timestamp_out_of_range"),
+        (base(created_at="2026-11-24x10:15:00+01:00"), "bad_value:created_at"),
         (base(platform="myspace"), "bad_value:platform"),
         (base(platform=5), "bad_type:platform"),
         (base(lang="Norwegian!"), "bad_value:lang"),

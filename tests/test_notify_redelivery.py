@@ -103,6 +103,51 @@ def test_a_resolved_episode_is_not_reopened_by_a_later_firing_record_of_its_id()
     assert not superseded(record("resolved", START_MS + 420_000), resolved)
 
 
+def test_an_end_dated_before_the_tracked_firing_change_still_ends_the_episode() -> None:
+    """A redo that ended the storm sooner, or an ``abandoned`` dated at the saved state its
+    detector was reset from, is older than the escalation already paged: it was dropped, and
+    with nothing else to end that id the page fired for good. An end is final."""
+    escalated = record("escalated", START_MS + 180_000)
+    for change in ("resolved", "abandoned"):
+        assert not superseded(record(change, START_MS + 120_000), escalated)
+
+    async def run() -> None:
+        dead = f"http://127.0.0.1:{free_port()}"
+        notifier = start_notifier([dead], resend_s=60)
+        try:
+            abandoned = record("abandoned", START_MS + 120_000)
+            before = skipped()
+            await deliver(notifier, record("opened", START_MS + 60_000), escalated, abandoned)
+            assert tracked(notifier) == abandoned
+            assert skipped() == before
+            await deliver(notifier, escalated)  # and the escalation again: still over
+            assert tracked(notifier) == abandoned
+            assert skipped() == before + 1
+        finally:
+            await notifier.stop()
+
+    asyncio.run(run())
+
+
+def test_the_teams_an_episode_was_paged_to_are_kept() -> None:
+    """So that a former team's alert is resolved when the brand's team changes mid-storm
+    (``am_alerts``; tests/test_notify_severity_change.py on the real Alertmanager)."""
+
+    async def run() -> None:
+        dead = f"http://127.0.0.1:{free_port()}"
+        notifier = start_notifier([dead], resend_s=60)
+        try:
+            opened = record("opened", START_MS + 60_000)
+            moved = record("escalated", START_MS + 120_000) | {"oncall": {"team": "comms-oslo"}}
+            await deliver(notifier, opened, moved)
+            saved = notifier.app.table["acme"]["acme-1"]
+            assert saved["teams"] == ["comms-nordic", "comms-oslo"]
+        finally:
+            await notifier.stop()
+
+    asyncio.run(run())
+
+
 def test_the_agent_keeps_the_newest_change_and_counts_the_rest() -> None:
     """Every case on the agent itself: what it saves is what a restarted worker re-sends."""
 
@@ -137,14 +182,18 @@ def test_the_agent_keeps_the_newest_change_and_counts_the_rest() -> None:
     asyncio.run(run())
 
 
-def test_a_resolution_past_its_ttl_still_supersedes_a_redelivered_opened() -> None:
+@pytest.mark.parametrize("max_age_s", [86_400.0, 0.0])
+def test_a_resolution_past_its_ttl_still_supersedes_a_redelivered_opened(
+    max_age_s: float,
+) -> None:
     """A resolved episode is re-sent for one TTL, then used to be forgotten: an ``opened``
     delivered again after that (dated within ``max_age_s``, so not stale) was tracked as firing
-    and paged a storm the team had closed hours before. It is now remembered, not re-sent."""
+    and paged a storm the team had closed hours before. It is now remembered, not re-sent;
+    without an age limit (0), where no record is ever too old to page, for good."""
 
     async def run() -> None:
         dead = f"http://127.0.0.1:{free_port()}"
-        notifier = start_notifier([dead], resend_s=0.2, ttl_s=1.0, max_age_s=86_400.0)
+        notifier = start_notifier([dead], resend_s=0.2, ttl_s=1.0, max_age_s=max_age_s)
         try:
             opened = record("opened", START_MS + 60_000)
             resolved = record("resolved", START_MS + 300_000)

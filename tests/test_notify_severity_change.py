@@ -77,3 +77,43 @@ def test_the_pager_is_not_told_resolved_while_the_storm_goes_on(
         time.sleep(0.3)
     last = receiver.alerts("comms-chat", "resolved")[-1]
     assert last["annotations"]["summary"].startswith("Nordlys Energi: storm resolved")
+
+
+@needs_alertmanager
+def test_a_storm_given_to_another_team_ends_the_former_teams_alert(
+    am: RunningAlertmanager, receiver: Receiver
+) -> None:
+    """The team is a label, so it is part of the alert's identity: after the brands file gave
+    the brand to another team mid-storm, the former team's alert was never posted again and
+    kept firing until its ``endsAt``, a TTL (4 h by default) later. It is now posted resolved,
+    saying who has the storm; the new team's alert fires."""
+    start = int(time.time() * 1000) - 600_000
+    opened = record("opened", "critical", start, start)
+    am.post(am_alerts(opened, ["critical"], LINKS, time.time() * 1000, TTL_MS))
+    first = wait_for(receiver, "comms-pager", "firing", "critical")
+    assert first["labels"]["team"] == "comms-nordic"
+
+    moved_voice = BrandVoice("nordlys", "Nordlys Energi", languages=("nb", "en"), team="comms-oslo")
+    episode = {
+        "episode_id": "nordlys-storm-1",
+        "kind": "storm",
+        "severity": "critical",
+        "peak_severity": "critical",
+        "start_ms": start,
+    }
+    moved = build_alert(
+        {"type": "escalated", "at": "", "at_ms": start + 60_000, "episode": episode}, moved_voice
+    )
+    teams = ["comms-nordic", "comms-oslo"]
+    am.post(am_alerts(moved, ["critical"], LINKS, time.time() * 1000, TTL_MS, teams=teams))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not receiver.alerts("comms-pager", "resolved"):
+        time.sleep(0.3)
+    ended = receiver.alerts("comms-pager", "resolved")
+    assert [a["labels"]["team"] for a in ended] == ["comms-nordic"], receiver.posts
+    assert ended[0]["annotations"]["summary"] == (
+        "Nordlys Energi: storm still open, critical, now paged to comms-oslo: "
+        "this alert for comms-nordic ends"
+    )
+    firing = [a["labels"]["team"] for a in receiver.alerts("comms-pager", "firing")]
+    assert "comms-oslo" in firing

@@ -161,6 +161,23 @@ def test_replay_gives_the_live_alerts_and_reports_the_storms_of_22_february(
     assert "Holding statements suggested" in page and "DRAFT" in page
 
 
+def assert_a_warmup_before_1970_reports_all_history(history: History, tmp_path: Path) -> None:
+    """A warm-up reaching before 1970 means all history, up to the report (its warm-up start
+    was left before year 1, and writing the report failed after the whole replay)."""
+    out = tmp_path / "all-history"
+    result = replay(
+        history,
+        "--from", "2015-02-24", "--to", "2015-02-25",
+        "--topic", history.topic("mentions.scored"),
+        "--brand", "Delta",
+        "--warmup", "1000000d",
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "from 1970-01-01 00:00 UTC (teaches the detectors" in summary, summary[:2000]
+
+
 @pytest.mark.timeout(900)
 def test_replaying_the_scored_topic_for_one_brand_gives_its_live_alerts(
     history: History, tmp_path: Path
@@ -191,6 +208,7 @@ def test_replaying_the_scored_topic_for_one_brand_gives_its_live_alerts(
 
     history.worker.wait(detected_all, 300, "the live worker to detect on every scored mention")
     live = history.worker.consume("alerts", expected=1, timeout_s=30)
+    assert_a_warmup_before_1970_reports_all_history(history, tmp_path)
     american = [a for a in (json.loads(m.value) for m in live) if a["brand"] == "american"]
     out = tmp_path / "american"
     touchy = tmp_path / "touchy.yaml"

@@ -277,7 +277,10 @@ def _charts(page: str) -> list[dict[str, Any]]:
             svg,
             re.S,
         ):
-            ys = [float(p.split(",")[1]) for p in re.findall(r"[\d.]+,[\d.]+", body)]
+            ys = []
+            for lone, drawn in re.findall(r'<polyline( class="lone")? points="([^"]*)"/>', body):
+                line = [float(p.split(",")[1]) for p in drawn.split()]
+                ys += line[:1] if lone else line  # a lone value is drawn across its bin
             series[key] = (values.split(","), ys)
         found.append({**attrs, "series": series})
     return found
@@ -305,6 +308,37 @@ def test_every_chart_number_is_in_its_csv(tmp_path: Path) -> None:
             drawn = ys[::2] if chart["kind"] == "storm_level" else ys
             assert drawn == [y_of(v, float(chart["y-max"])) for v in numbers]
             assert all(0 <= y <= HEIGHT for y in ys)
+
+
+@pytest.mark.parametrize("minutes", [180, 1])
+def test_a_value_without_neighbours_is_drawn_across_its_bin(tmp_path: Path, minutes: int) -> None:
+    """A polyline of one point has no length, and browsers draw nothing: a quiet brand's
+    negative share (no share in a bin without mentions) and a range of one bucket looked
+    empty."""
+    sparse = [
+        BucketPoint(
+            T0 + m * MIN, T0 + (m + 1) * MIN, int(m % 3 == 0), int(m % 3 == 0), 0.3, 0.2, 0, 0
+        )
+        for m in range(minutes)
+    ]
+    result = ReplayResult(
+        topic="m",
+        stage="scored",
+        start_ms=T0,
+        end_ms=T0 + minutes * MIN,
+        warmup_start_ms=T0,
+        runs=[RunResult("live configuration", DetectorConfig(), "d", [], {"acme": sparse})],
+    )
+    page = write_report(result, tmp_path).html.read_text(encoding="utf-8")
+    charts = {c["kind"]: c for c in _charts(page)}
+    share = charts["negative_share"]["series"]["negative_share"][0]
+    assert share == ["1", "", ""] * (minutes // 3) or (minutes == 1 and share == ["1"])
+    for svg in re.findall(r'<svg class="chart".*?</svg>', page, re.S):
+        lines = re.findall(r'<polyline(?: class="lone")? points="([^"]*)"/>', svg)
+        assert lines
+        for drawn in lines:
+            xs = [float(p.split(",")[0]) for p in drawn.split()]
+            assert max(xs) - min(xs) > 1, drawn  # a mark a reader can see
 
 
 def test_chart_numbers_add_up_from_the_buckets(tmp_path: Path) -> None:

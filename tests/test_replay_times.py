@@ -56,3 +56,33 @@ def test_the_command_names_the_option() -> None:
         replay_options(options)
     assert caught.value.option == "--to"
     assert "happens twice" in caught.value.message
+
+
+LOS_ANGELES = parse_zone("America/Los_Angeles")
+
+
+@pytest.mark.parametrize(
+    ("text", "same_as"),
+    [
+        ("2015-02-22Z", "2015-02-22T00:00Z"),
+        ("2015-02-22+01:00", "2015-02-22T00:00+01:00"),
+        ("2015-02-22-08:00", "2015-02-22T00:00-08:00"),
+        ("20150222+0100", "2015-02-22T00:00+01:00"),
+    ],
+)
+def test_a_date_with_an_offset_is_midnight_at_that_offset(text: str, same_as: str) -> None:
+    """Python 3.11 reads any character between a date and a time as their separator:
+    ``2015-02-22+01:00`` was 01:00 with no offset, placed in --timezone, hours off."""
+    assert parse_time(text, LOS_ANGELES) == parse_time(same_as, LOS_ANGELES)
+
+
+@pytest.mark.parametrize("text", ["2015-02-22x12:00", "2015-02-22_12:00", "2015-02-2212:00"])
+def test_a_date_and_time_not_separated_by_t_or_a_space_are_refused(text: str) -> None:
+    with pytest.raises(TimeFormatError, match="2015-02-22T12:00"):
+        parse_time(text)
+
+
+def test_the_separators_iso_8601_allows_are_read() -> None:
+    expected = parse_time("2015-02-22T12:00+01:00")
+    for text in ("2015-02-22 12:00+01:00", "2015-02-22t12:00+01:00", "2015-02-22T11:00Z"):
+        assert parse_time(text) == expected

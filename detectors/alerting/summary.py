@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -141,6 +142,22 @@ def left_summary(alert: dict[str, Any], severity: str) -> str:
         f"{safe_text(alert['severity'], 20)} ({safe_text(alert['change'], 20)}): this "
         f"{safe_text(severity, 20)} alert ends"
     )
+
+
+def moved_summary(alert: dict[str, Any], former_team: str) -> str:
+    """The summary of the alert a storm's former on-call team had, sent resolved when the brand
+    was given to another team while the storm is open: not the end of the storm."""
+    now_with = safe_text(team_of(alert), 60) or "no team"
+    return (
+        f"{safe_text(alert['brand_name'], 80)}: {alert['kind']} still open, "
+        f"{safe_text(alert['severity'], 20)}, now paged to {now_with}: this alert for "
+        f"{safe_text(former_team, 60) or 'no team'} ends"
+    )
+
+
+def team_of(alert: Mapping[str, Any]) -> str:
+    """The on-call team the record names ("" for none)."""
+    return str((alert.get("oncall") or {}).get("team") or "")
 
 
 def issue_terms(alert: dict[str, Any], limit: int = 6) -> list[str]:

@@ -46,7 +46,14 @@ import faust
 from aiokafka.partitioner import murmur2
 
 from streams import metrics
-from streams.alertmanager import AlertmanagerClient, Delivery, Links, am_alerts, instance_label
+from streams.alertmanager import (
+    AlertmanagerClient,
+    Delivery,
+    Links,
+    am_alerts,
+    instance_label,
+    team,
+)
 from streams.log_setup import get_logger
 
 log = get_logger(__name__)
@@ -81,6 +88,9 @@ class Tracked:
     partition: int = -1
     #: Wall-clock time after which a carried-over alert is no longer re-sent (0: no limit).
     until: float = 0.0
+    #: The on-call teams this episode was ever posted to ("": none), so that the alerts of a
+    #: team it was taken from (the brands file changed) are resolved, not left to expire.
+    teams: list[str] = field(default_factory=list)
 
     def expired(self, now: float, ttl_s: float) -> bool:
         """No longer re-sent: resolved more than ``ttl_s`` ago, or carried over too long ago."""
@@ -92,8 +102,23 @@ class Tracked:
 def keep_s(config: NotifyConfig) -> float:
     """How long a resolved episode is remembered: until none of its records could be paged any
     more (``max_age_s``), so a redelivered ``opened`` is superseded by the resolution instead of
-    paging a storm the team closed hours ago; at least one TTL, for its re-sends."""
+    paging a storm the team closed hours ago; at least one TTL, for its re-sends. Without an
+    age limit (``max_age_s`` 0) any record could be paged however old, so for good (a few kB
+    per storm)."""
+    if not config.max_age_s:
+        return math.inf
     return max(config.ttl_s, config.max_age_s)
+
+
+def posted_teams(previous: Tracked | None, alert: Mapping[str, Any]) -> list[str]:
+    """The teams an episode was posted to, with ``alert``'s: the tracked entry's, and its
+    record's team for an entry saved before the teams were kept."""
+    teams = list(previous.teams) if previous else []
+    if previous is not None and not teams:
+        teams.append(team(previous.alert))
+    if team(alert) not in teams:
+        teams.append(team(alert))
+    return teams
 
 
 def carried_alerts(seeds: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -152,13 +177,18 @@ def superseded(alert: Mapping[str, Any], tracked: Mapping[str, Any]) -> bool:
     storm's changes again (opened ... resolved, then opened ... again) and an old ``opened``
     would otherwise bring a resolved page back, and be saved as firing.
 
-    Ties (the same record delivered again) are taken: they change nothing. A resolved episode
-    stays resolved even for a later-dated firing record of the same id (a redo of the detect
-    stage that saw the storm last longer): the page was closed, and a new storm has a new id.
+    Ties (the same record delivered again) are taken: they change nothing. An end is final,
+    whatever the times say: a resolved episode stays resolved even for a later-dated firing
+    record of the same id (a redo of the detect stage that saw the storm last longer), and an
+    end dated before the tracked firing change is taken (a redo that ended it sooner, or an
+    ``abandoned`` dated at the saved state the detector was reset from): dropped, nothing else
+    would ever end that id, and its page would fire for good. A new storm has a new id.
     A tracked record without a usable ``changed_at_ms`` (saved before it was checked) never
     holds a newer one back by its time."""
     if tracked.get("status") == "resolved" and alert["status"] == "firing":
         return True
+    if alert["status"] == "resolved" and tracked.get("status") == "firing":
+        return False
     changed = tracked.get("changed_at_ms")
     if isinstance(changed, bool) or not isinstance(changed, int | float):
         return False
@@ -282,7 +312,10 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
             severities = list(previous.severities) if previous else []
             if alert["severity"] not in severities:
                 severities.append(alert["severity"])
-            tracked[alert_id] = Tracked(alert, severities, now, event.message.partition)
+            teams = posted_teams(previous, alert)
+            tracked[alert_id] = Tracked(
+                alert, severities, now, event.message.partition, teams=teams
+            )
             # Every tracked alert of the brand, the carried-over ones included: once the brand
             # has an entry, its carried alerts are no longer taken from the seeds.
             table[brand] = {
@@ -326,7 +359,12 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                     item
                     for t in sent
                     for item in am_alerts(
-                        t.alert, t.severities, config.links, now * 1000, config.ttl_s * 1000
+                        t.alert,
+                        t.severities,
+                        config.links,
+                        now * 1000,
+                        config.ttl_s * 1000,
+                        teams=t.teams,
                     )
                 ]
                 firing = sum(t.alert["status"] == "firing" for t in sent)

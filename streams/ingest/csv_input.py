@@ -16,10 +16,26 @@ from typing import IO, Any
 from streams.ingest.errors import InputError, OptionError
 from streams.ingest.options import UTF8, Transform
 from streams.ingest.rows import BOM, Row
-from streams.mention import Rejection
+from streams.mention import MENTION_MAX_BYTES_CEILING, Rejection
 
 _SPOOL_BYTES = 64 * 1024 * 1024  # CSV on standard input: kept in memory up to this, then on disk
 _DELIMITERS = (",", ";", "\t")
+
+#: The longest CSV cell ingest reads, in characters. csv's own limit (131,072) is below the
+#: largest mention (``MENTION_MAX_BYTES_CEILING``, 245,760 bytes): a longer cell stopped csv in
+#: the middle of its row, which was refused although it might fit, and when the cell ran over
+#: several lines csv went on inside it and read its later lines as rows, sent as mentions. A
+#: cell of more characters than the ceiling makes a record larger than any allowed (each
+#: character is at least a byte of it), so up to this limit such a record is refused as
+#: ``too_large`` with its line; past it (an unbalanced quote, most likely) the run stops before
+#: anything is sent (:func:`_csv_body`). The bound keeps such a quote from reading a large file
+#: into memory.
+CSV_FIELD_LIMIT = 4 * MENTION_MAX_BYTES_CEILING
+# csv.field_size_limit is process-wide (csv.reader takes no limit of its own): it is raised once,
+# here, and never lowered, so another reader in the process that set a higher one keeps it.
+if csv.field_size_limit() < CSV_FIELD_LIMIT:
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+_FIELD_LIMIT_ERROR = "field larger than field limit"
 
 
 WIDE_BOMS = (
@@ -75,7 +91,7 @@ class _Transcoded(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         while not self._out and not self._done:
-            chunk = self._stream.read(self._CHUNK)
+            chunk = _read_some(self._stream, self._CHUNK)
             self._done = not chunk
             try:
                 text = self._decoder.decode(chunk, final=self._done)
@@ -133,9 +149,21 @@ class _Prefixed(io.RawIOBase):
             size = min(len(view), len(self._head))
             view[:size], self._head = self._head[:size], self._head[size:]
             return size
-        data = self._stream.read(len(view))
+        data = _read_some(self._stream, len(view))
         view[: len(data)] = data
         return len(data)
+
+
+def _read_some(stream: IO[bytes], size: int) -> bytes:
+    """Up to ``size`` bytes, as soon as there are any: ``read1`` where the stream has it. A
+    buffered ``read(size)`` waits for ``size`` bytes or the end of the input, so the lines of a
+    pipe kept open (``tail -f log.jsonl | stormvarsel ingest -``) were not read until kilobytes
+    more came after them."""
+    read1 = getattr(stream, "read1", None)
+    if read1 is None:
+        return stream.read(size)
+    data: bytes = read1(size)
+    return data
 
 
 def _physical_lines(stream: IO[bytes]) -> Iterator[bytes]:
@@ -164,15 +192,31 @@ class _LineTap:
         self._line = 0
         self._start = 1
         self._chunks: list[bytes] = []
-        self._first: bytes | None = None  # the first line, when read ahead by delimiter()
+        self._first: bytes | None = None  # the header line, read ahead and not yet taken
+        self._started = False  # the header line has been looked for
+        self.header_line = 1  # its physical line number
+
+    def _header(self) -> bytes:
+        """The header line (b"" for an input without one), read ahead once: the first line that
+        is not blank. Blank lines before it (a first line left empty by an export) are skipped
+        but counted, so every line number after them stays physical."""
+        if not self._started:
+            self._started = True
+            self._first = b""
+            for data in self._lines:
+                self._line += 1
+                if self._line == 1:
+                    data = data.removeprefix(BOM)
+                if data.strip():
+                    self._first, self.header_line = data, self._line
+                    break
+        return self._first or b""
 
     def delimiter(self) -> str:
         """The header line's cell delimiter: ``,``, or ``;`` (or a tab) when that splits the
         header into more cells, as in the CSV Excel writes where the decimal mark is a comma
-        (Norway, Sweden, Denmark). Reads the first line ahead; call it before the first row."""
-        if self._first is None:
-            self._first = next(self._lines, b"")
-        header = self._first.removeprefix(BOM).decode("utf-8", errors="replace")
+        (Norway, Sweden, Denmark). Reads the header line ahead; call it before the first row."""
+        header = self._header().decode("utf-8", errors="replace")
 
         def width(delimiter: str) -> int:
             try:
@@ -186,15 +230,15 @@ class _LineTap:
         return self
 
     def __next__(self) -> str:
+        if not self._started:
+            self._header()
         if self._first is not None:
             data, self._first = self._first, None
             if not data:
                 raise StopIteration
         else:
             data = next(self._lines)
-        self._line += 1
-        if self._line == 1:
-            data = data.removeprefix(BOM)
+            self._line += 1
         if not self._chunks:
             self._start = self._line
         self._chunks.append(data)
@@ -208,7 +252,8 @@ class _LineTap:
 
 
 def _read_header(tap: _LineTap, reader: Iterator[list[str]], transform: Transform) -> list[str]:
-    """The column names; an empty name marks a column without one (see :func:`_csv_body`)."""
+    """The column names; an empty name marks a column without one (see :func:`_csv_body`).
+    The header is the first line that is not blank (:attr:`_LineTap.header_line`)."""
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
@@ -216,20 +261,21 @@ def _read_header(tap: _LineTap, reader: Iterator[list[str]], transform: Transfor
     except csv.Error as exc:
         if str(exc) == "unexpected end of data":
             raise InputError(
-                "line 1: a quote opened in the CSV header is never closed (it runs to the end "
-                "of the file)"
+                f"line {tap.header_line}: a quote opened in the CSV header is never closed (it "
+                "runs to the end of the file)"
             ) from None
-        raise InputError(f"line 1: the CSV header cannot be read: {exc}") from None
-    _start, end, _chunks = tap.take()
-    if end > 1:
+        raise InputError(f"line {tap.header_line}: the CSV header cannot be read: {exc}") from None
+    start, end, _chunks = tap.take()
+    if end > start:
         raise InputError(
-            f"line 1: the CSV header runs on to line {end}: a quote in it is not closed on its line"
+            f"line {start}: the CSV header runs on to line {end}: a quote in it is not closed on "
+            "its line"
         )
     seen: dict[str, int] = {}
     for number, name in enumerate(header, start=1):
         if name in seen:
             raise InputError(
-                f"line 1: the CSV header names the column {name!r} twice (columns "
+                f"line {start}: the CSV header names the column {name!r} twice (columns "
                 f"{seen[name]} and {number})"
             )
         if name:
@@ -241,7 +287,7 @@ def _read_header(tap: _LineTap, reader: Iterator[list[str]], transform: Transfor
                 "--map",
                 f"{target}={source}: the CSV has no column {source!r} (its columns: {named})",
             )
-    _check_required_columns(header, transform)
+    _check_required_columns(header, transform, start)
     return header
 
 
@@ -252,7 +298,7 @@ def _folded(name: str) -> str:
     return re.sub(r"[\s_-]+", "_", name.strip().lower())
 
 
-def _check_required_columns(header: Sequence[str], transform: Transform) -> None:
+def _check_required_columns(header: Sequence[str], transform: Transform, line: int) -> None:
     """A required field that no column, ``--map`` or ``--set`` gives, while a column is named
     like it but for case, spaces or dashes (``ID``, ``Created At``): every row would be refused
     as ``missing_field``, with no word of the column; one error says it instead."""
@@ -270,7 +316,7 @@ def _check_required_columns(header: Sequence[str], transform: Transform) -> None
         columns = " and ".join(repr(name) for name in alike.values())
         maps = " ".join(f"--map {shlex.quote(f'{f}={name}')}" for f, name in alike.items())
         raise InputError(
-            f"line 1: the CSV has no column {missing}, which every mention needs, but has "
+            f"line {line}: the CSV has no column {missing}, which every mention needs, but has "
             f"{columns}: column names are matched exactly; add {maps} (or rename the columns)"
         )
 
@@ -300,11 +346,17 @@ def _swallowed_row(chunks: Sequence[bytes], width: int, delimiter: str) -> int |
     """
     lines = [chunk.rstrip(b"\r\n").decode("utf-8", errors="replace") for chunk in chunks]
     literal = csv.reader(lines[:1], quoting=csv.QUOTE_NONE, delimiter=delimiter)
-    if len(next(literal, [])) != width:
-        return None  # the row goes on past its first line: text, not a swallowed row
+    try:
+        if len(next(literal, [])) != width:
+            return None  # the row goes on past its first line: text, not a swallowed row
+    except csv.Error:  # read literally, a cell of doubled quotes may pass the field limit
+        return None
     quote_ends_a_cell = re.compile(f'"(?:{re.escape(delimiter)}|$)')
     for index, text in enumerate(lines[1:], start=1):
-        cells = next(csv.reader([text], delimiter=delimiter), [])
+        try:
+            cells = next(csv.reader([text], delimiter=delimiter), [])
+        except csv.Error:
+            continue
         if quote_ends_a_cell.search(text) and len(cells) == width:
             return index
     return None
@@ -327,6 +379,16 @@ def _csv_body(
         except csv.Error as exc:
             cells, error = [], str(exc)
         line, end, chunks = tap.take()
+        if error is not None and error.startswith(_FIELD_LIMIT_ERROR):
+            # csv gave up inside the cell and would go on reading from the next line as if a
+            # row began there, while the cell may go on over it: no row after it can be trusted.
+            cell = "a cell on this line"
+            if end > line:
+                cell = f"a quoted cell opened on this line (read to line {end})"
+            raise InputError(
+                f"line {line}: {cell} is longer than {CSV_FIELD_LIMIT:,} characters, more than "
+                "any mention can hold; the CSV cannot be read past it: an unbalanced quote?"
+            )
         if error is not None and end > line:
             if error == "unexpected end of data":
                 raise InputError(
@@ -366,8 +428,8 @@ def _csv_body(
             yield Row(line, raw, rejection=Rejection("bad_csv_row", message))
         elif filled := [index + 1 for index in unnamed if cells[index].strip()]:
             message = (
-                f"column {filled[0]} has no name in the header (line 1), but this row has a value "
-                "in it; name the column"
+                f"column {filled[0]} has no name in the header (line {tap.header_line}), but this "
+                "row has a value in it; name the column"
             )
             yield Row(line, raw, rejection=Rejection("bad_csv_row", message))
         else:

@@ -20,6 +20,7 @@ from streams.ingest.options import (
     typed_text,
 )
 from streams.ingest.rows import Row
+from streams.iso_time import parse_iso
 from streams.mention import Limits, Rejection, validate_object
 from streams.routing import route
 
@@ -58,7 +59,7 @@ def _naive_iso(text: str) -> datetime | None:
     if not stripped or stripped.lstrip("-").replace(".", "", 1).isdigit():
         return None  # epoch seconds or milliseconds
     try:
-        parsed = datetime.fromisoformat(stripped)
+        parsed = parse_iso(stripped)
     except ValueError:
         return None
     return parsed if parsed.tzinfo is None else None
@@ -85,6 +86,8 @@ def convert_time(obj: dict[str, Any], transform: Transform) -> Rejection | None:
             obj["created_at"] = _formatted_time(
                 value.strip(), transform.time_format, transform.timezone or UTC
             )
+        except OverflowError:  # year 1 or 9999 moved across the date line by the zone
+            return _out_of_range(value)
         except ValueError:
             shown = value if len(value) <= 40 else value[:37] + "..."
             return Rejection(
@@ -98,8 +101,16 @@ def convert_time(obj: dict[str, Any], transform: Transform) -> Rejection | None:
                 "created_at: the time has no UTC offset; give the input's zone with --timezone "
                 "(e.g. --timezone Europe/Oslo)",
             )
-        obj["created_at"] = _iso_utc(naive, transform.timezone)
+        try:
+            obj["created_at"] = _iso_utc(naive, transform.timezone)
+        except OverflowError:
+            return _out_of_range(value)
     return None
+
+
+def _out_of_range(value: str) -> Rejection:
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    return Rejection("timestamp_out_of_range", f"created_at: {shown!r} is out of range in UTC")
 
 
 def build_object(

@@ -51,11 +51,15 @@ def typed_text(field_name: str, text: str) -> Any:
     """A text value (a CSV cell, a ``--set`` value) as the type the schema expects, when it fits.
 
     Digit strings become ints for the count fields and true/false become booleans; anything else
-    stays text, so the validator reports it with its usual reason instead of this code guessing.
+    (a digit string too long for Python to convert, too) stays text, so the validator reports it
+    with its usual reason instead of this code guessing.
     """
     stripped = text.strip()
     if field_name in INT_FIELDS and stripped.isascii() and stripped.isdigit():
-        return int(stripped)
+        try:
+            return int(stripped)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits())
+            return text
     if field_name in BOOL_FIELDS and stripped.lower() in _TRUE | _FALSE:
         return stripped.lower() in _TRUE
     return text

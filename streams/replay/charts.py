@@ -318,22 +318,37 @@ def x_of(at_ms: float, chart: Chart) -> float:
     return round(LEFT + (at_ms - first) / max(1, last - first) * plot, 2)
 
 
-def _segments(chart: Chart, values: list[float | None]) -> list[list[tuple[float, float]]]:
-    segments: list[list[tuple[float, float]]] = []
-    current: list[tuple[float, float]] = []
+Segment = list[tuple[float, float]]
+
+
+def _segments(chart: Chart, values: list[float | None]) -> list[tuple[Segment, bool]]:
+    """The polylines of a series, each with whether it is a lone value (no value in the bins
+    beside it): a line chart draws it across its bin, as a step chart does, since a polyline
+    of one point has no length and is not drawn (a quiet brand's negative share, with empty
+    bins between its posts, looked empty)."""
+    segments: list[tuple[Segment, bool]] = []
+    current: Segment = []
+    span: tuple[float, float] = (0.0, 0.0)
+
+    def close() -> None:
+        if len(current) == 1 and not chart.step:
+            y = current[0][1]
+            segments.append(([(span[0], y), (span[1], y)], True))
+        elif current:
+            segments.append((current, False))
+
     for value, start, end in zip(values, chart.starts, chart.ends, strict=True):
         if value is None:
-            if current:
-                segments.append(current)
+            close()
             current = []
             continue
         y = y_of(value, chart.y_max)
+        span = (x_of(start, chart), x_of(end, chart))
         if chart.step:
-            current += [(x_of(start, chart), y), (x_of(end, chart), y)]
+            current += [(span[0], y), (span[1], y)]
         else:
             current.append((x_of((start + end) / 2, chart), y))
-    if current:
-        segments.append(current)
+    close()
     return segments
 
 
@@ -485,9 +500,10 @@ def render_svg(chart: Chart, zone: tzinfo) -> str:
             f'<g class="series {series.css}" data-series="{h(series.key)}" '
             f'data-values="{values}"><title>{h(series.label)}</title>'
         )
-        for segment in _segments(chart, series.values):
+        for segment, lone in _segments(chart, series.values):
             points = " ".join(f"{x},{y}" for x, y in segment)
-            parts.append(f'<polyline points="{points}"/>')
+            css = ' class="lone"' if lone else ""
+            parts.append(f'<polyline{css} points="{points}"/>')
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)

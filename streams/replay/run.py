@@ -53,6 +53,12 @@ class ReplayOptions:
     publish_prefix: str | None = None
     timezone: str = "UTC"  # how the report shows times
 
+    @property
+    def warmup_start_ms(self) -> int:
+        """Where the warm-up starts: a warm-up longer than the epoch means "all history" (Kafka
+        refuses negative times, and the report cannot show a time before year 1)."""
+        return max(0, self.start_ms - max(0, self.warmup_ms))
+
 
 class Progress:
     """What the command line shows while a replay runs (a no-op by default)."""
@@ -148,8 +154,7 @@ def prepare(settings: Settings, options: ReplayOptions) -> Prepared:
         from streams.replay.publish import check_prefix
 
         published = check_prefix(settings, options.publish_prefix, len(runs))
-    # A warm-up longer than the epoch means "all history": Kafka refuses negative times.
-    warmup_start = max(0, options.start_ms - max(0, options.warmup_ms))
+    warmup_start = options.warmup_start_ms
     # Read past the end as far as the live watermark needed to close the range's last buckets.
     grace = grace_ms(
         int(settings.detect_lateness_s * 1000),
@@ -231,7 +236,7 @@ def run_prepared(
         runs=prepared.runs,
         start_ms=options.start_ms,
         end_ms=options.end_ms,
-        warmup_start_ms=options.start_ms - max(0, options.warmup_ms),
+        warmup_start_ms=options.warmup_start_ms,
         lateness_ms=int(settings.detect_lateness_s * 1000),
         partitions=prepared.partitions,
         voices=brands_file.voices(prepared.runs[0].config.baseline.timezone),
@@ -284,7 +289,7 @@ def run_prepared(
         stage=prepared.stage,
         start_ms=options.start_ms,
         end_ms=options.end_ms,
-        warmup_start_ms=options.start_ms - max(0, options.warmup_ms),
+        warmup_start_ms=options.warmup_start_ms,
         runs=runs,
         counts=engine.counts,
         timezone=options.timezone,

@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from streams.iso_time import parse_iso
+
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
@@ -33,18 +35,16 @@ def parse_zone(name: str) -> tzinfo:
 def parse_time(text: str, zone: tzinfo = UTC) -> int:
     """ISO 8601 date or date-time as epoch milliseconds; without an offset it is read in ``zone``.
 
-    ``2015-02-22`` is midnight at the start of that day; ``2015-02-22T12:00``,
-    ``2015-02-22 12:00:00+01:00`` and ``2015-02-22T11:00Z`` are understood too.
+    ``2015-02-22`` is midnight at the start of that day (``2015-02-22+01:00``: at that
+    offset); ``2015-02-22T12:00``, ``2015-02-22 12:00:00+01:00`` and ``2015-02-22T11:00Z`` are
+    understood too.
     """
-    stripped = text.strip()
-    if stripped.endswith(("Z", "z")):
-        stripped = stripped[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(stripped)
+        moment = parse_iso(text)
     except ValueError:
         raise TimeFormatError(
-            f"expected an ISO 8601 date or time such as 2015-02-22 or 2015-02-22T12:00, "
-            f"got {text!r}"
+            f"expected an ISO 8601 date or time such as 2015-02-22, 2015-02-22T12:00 or "
+            f"2015-02-22T12:00+01:00, got {text!r}"
         ) from None
     if moment.tzinfo is None:
         moment = _local_moment(moment, zone, text)
