@@ -50,6 +50,12 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def lookup_form(name: str) -> str:
+    """What :meth:`BrandMatcher.resolve` looks a brand's id, name or alias up by: :func:`fold`,
+    with runs of spaces as one (the brands file refuses two brands sharing one)."""
+    return _spaced(fold(name))
+
+
 def _fold_with_origins(text: str) -> tuple[str, list[int]]:
     """:func:`fold` of ``text``, and for each folded character the index in ``text`` of the
     character it came from: folding changes lengths ("ß" -> "ss", "a" + U+0308 -> "æ")."""
@@ -180,7 +186,7 @@ class BrandMatcher:
 
     def resolve(self, given: str) -> str | None:
         """The id of a brand named by a collector (its id, name or an alias), if configured."""
-        folded = _spaced(fold(given))
+        folded = lookup_form(given)
         exact = self._lookup.get(folded)
         if exact is not None or self._loose is None:
             return exact

@@ -226,6 +226,29 @@ class BrandsFile(BaseModel):
             seen.add(brand.id)
         return self
 
+    @model_validator(mode="after")
+    def _names_name_one_brand(self) -> BrandsFile:
+        """Refuse a name, alias or id that two brands share once folded as the matcher folds
+        them (case, accents, spaces): it looks one up for the first brand only, so a mention
+        naming the second went to the first."""
+        from streams.brand_matching import lookup_form  # it imports this module
+
+        seen: dict[str, tuple[str, str, str]] = {}  # folded -> (what, spelling, brand id)
+        for brand in self.brands:
+            keys = [("name", brand.name), *(("alias", a) for a in brand.aliases), ("id", brand.id)]
+            for what, spelling in keys:
+                folded = lookup_form(spelling)
+                first = seen.setdefault(folded, (what, spelling, brand.id))
+                if folded and first[2] != brand.id:
+                    key = "aliases" if what == "alias" else what
+                    raise ValueError(
+                        f"{key}: the {what} {spelling!r} of brand {brand.id!r} is the {first[0]} "
+                        f"{first[1]!r} of brand {first[2]!r} once case, accents and spaces are "
+                        "ignored, so mentions naming it would all go to one of them; keep it in "
+                        "one brand"
+                    )
+        return self
+
     def by_id(self, brand_id: str) -> Brand | None:
         return next((b for b in self.brands if b.id == brand_id), None)
 
@@ -286,6 +309,51 @@ def parse_brands(data: Any, *, source: str = "<brands>") -> BrandsFile:
         raise BrandsFileError(f"{source}: {_one_line(exc)}") from None
 
 
+#: Deeper nesting is refused: PyYAML's composer recurses once per level, and a file of a few
+#: hundred ``[`` ended in a RecursionError. A brands file nests about six levels.
+_MAX_DEPTH = 100
+
+
+class _BrandsLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also refuses what it let through silently or as a traceback: a
+    key given twice in one mapping (the last one won, so a second ``brands:`` dropped every brand
+    and a second ``aliases:`` the aliases), and nesting deeper than ``_MAX_DEPTH``."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > _MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {_MAX_DEPTH} levels deep", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ``<<: *base`` then ``key:`` overrides a merged key, as YAML means
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: the base class refuses it
+            if earlier is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice in one mapping "
+                    f"(first at line {earlier.start_mark.line + 1}); keep one",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_brands(path: Path) -> BrandsFile:
     try:
         text = path.read_text(encoding="utf-8")
@@ -294,7 +362,7 @@ def load_brands(path: Path) -> BrandsFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise BrandsFileError(f"{path}: cannot read the file ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_BrandsLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -91,12 +91,20 @@ def main() -> None:
     from streams.log_setup import configure_logging
 
     # The raw environment, not Settings: a bad value must still get its one-line error later.
-    level = os.environ.get(f"{ENV_PREFIX}LOG_LEVEL", "INFO").strip().upper()
-    fmt = os.environ.get(f"{ENV_PREFIX}LOG_FORMAT", "auto").strip().lower()
-    configure_logging(
-        level if level in LOG_LEVELS else "INFO",
-        fmt if fmt in LOG_FORMATS else "auto",
-    )
+    level = _raw_setting("log_level", "INFO").strip().upper()
+    configure_logging(level if level in LOG_LEVELS else "INFO", _log_format())
+
+
+def _raw_setting(name: str, default: str) -> str:
+    """The variable of the setting ``name`` as given, its name in any case as the settings read
+    it (``stormvarsel_log_level`` too), or ``default`` when it is not set."""
+    given_as = env_origin(name, os.environ)
+    return default if given_as is None else os.environ[given_as]
+
+
+def _log_format() -> str:
+    fmt = _raw_setting("log_format", "auto").strip().lower()
+    return fmt if fmt in LOG_FORMATS else "auto"
 
 
 # --- config ---
@@ -112,9 +120,9 @@ def config_show(as_json: bool) -> None:
     """Print the effective settings (secrets masked), the brands and the detector keys changed.
 
     A pre-flight check: every file setting in effect (TLS files, secrets' ..._FILE) must name a
-    readable regular file (a PEM block for the TLS ones). Each that does not is one error line
-    on stderr after the settings. Exit 0: all usable; 1: a file setting is not; 2: a bad value,
-    brands file or detector configuration."""
+    readable regular file (a PEM block for the TLS ones), and no secret in effect may be set
+    empty. Each that fails is one error line on stderr after the settings. Exit 0: all usable;
+    1: a file setting or secret is not; 2: a bad value, brands file or detector configuration."""
     settings = _settings()
     try:
         _show(settings, as_json)
@@ -207,7 +215,7 @@ def kafka() -> None:
 
 _data_dir_option = click.option(
     "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=NonEmptyPath(file_okay=False, path_type=Path),
     default=None,
     help="Broker data directory [default: STORMVARSEL_KAFKA_LOCAL_DATA_DIR or the user state dir].",
 )
@@ -408,6 +416,33 @@ def _baselines(
     return keep, said
 
 
+def _discard_without_state_topics(
+    settings: Settings, step: Callable[[], object], *, yes: bool, timeout: float
+) -> None:
+    """``reset-state --discard-baselines`` with no state topic to delete: the seeds topic still
+    goes, so ask (unless ``yes``) and refuse while a worker runs, as with state topics."""
+    from streams.detector_seeds import seeds_topic
+    from streams.kafka_clients import connect_admin, kafka_logs_quiet
+    from streams.topics import refuse_while_workers_run
+
+    if not yes:
+        confirm_or_stop(
+            f"Delete {seeds_topic(settings.app_id)}, the detectors saved for every brand "
+            "(each warms up again, 24 h)?"
+        )
+    with kafka_logs_quiet():
+        admin = connect_admin(settings, timeout_s=timeout)
+        try:
+            refuse_while_workers_run(admin, settings.app_id)
+        finally:
+            admin.close()
+        leaves_on_interrupt(
+            f"the detectors kept for app id {settings.app_id!r} may be partly discarded; "
+            "run it again to finish"
+        )
+        step()
+
+
 @topics.command("reset-state")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_discard_baselines_option
@@ -432,12 +467,7 @@ def topics_reset_state(yes: bool, discard_baselines: bool, timeout: float) -> No
     if not names:
         click.echo(f"No state topics of app id {settings.app_id!r}: nothing to delete.")
         if discard_baselines:
-            leaves_on_interrupt(
-                f"the detectors kept for app id {settings.app_id!r} may be partly discarded; "
-                "run it again to finish"
-            )
-            with kafka_logs_quiet():
-                step()
+            _discard_without_state_topics(settings, step, yes=yes, timeout=timeout)
             click.echo("\n".join(said))
         return
     if not yes:
@@ -970,8 +1000,8 @@ def demo(keep_running: bool, pace: float, report_dir: Path, no_services: bool) -
     from streams.demo import DemoOptions, run_demo
     from streams.log_setup import configure_logging
 
-    if f"{ENV_PREFIX}LOG_LEVEL" not in os.environ:  # the story on screen, not every log line
-        configure_logging("WARNING", os.environ.get(f"{ENV_PREFIX}LOG_FORMAT", "auto").lower())
+    if env_origin("log_level", os.environ) is None:  # the story on screen, not every log line
+        configure_logging("WARNING", _log_format())
     options = DemoOptions(
         keep_running=keep_running, pace_s=pace, report_dir=report_dir, services=not no_services
     )

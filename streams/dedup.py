@@ -15,7 +15,8 @@ only deletes keys first seen on the current partition, because a Faust table wri
 the changelog partition of the event being processed.
 
 One record may record several keys (validation records one per brand the mention goes to);
-:meth:`forget` un-records all the keys the failed record recorded.
+:meth:`forget` un-records all the keys the failed record recorded, :meth:`forget_key` one of
+them (one brand's copy was dead-lettered).
 """
 
 from __future__ import annotations
@@ -80,6 +81,24 @@ class Deduplicator:
             entry = self.store.get(mention_id)
             if entry is not None and (int(entry[1]), int(entry[2])) == (partition, offset):
                 del self.store[mention_id]
+
+    def forget_key(
+        self,
+        mention_id: str,
+        partition: int,
+        offset: int,
+        store: MutableMapping[str, Entry] | None = None,
+    ) -> None:
+        """Un-record ``mention_id`` if the record at (partition, offset) recorded it: one of
+        the record's copies went to the dead-letter topic instead of on (validation records a
+        key per brand), and that copy, ingested again once the cause is fixed, must not be
+        dropped as a copy of itself. A key another record has recorded since is kept.
+        ``store``: the same entries written another way (a view of a Faust table for the
+        record's partition, when this runs outside the record's processing)."""
+        target = self.store if store is None else store
+        entry = target.get(mention_id)
+        if entry is not None and (int(entry[1]), int(entry[2])) == (partition, offset):
+            del target[mention_id]
 
     def _expire(self, partition: int, cutoff_ms: int) -> None:
         heap = self._heaps.get(partition)

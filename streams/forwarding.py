@@ -275,6 +275,17 @@ class DeadLetters:
             )
 
 
+def _tell(refused: Callable[[], None] | None) -> None:
+    """Run a forward's ``refused`` callback; a failure of it is logged and must not keep the
+    record from its dead letter (already under way)."""
+    if refused is None:
+        return
+    try:
+        refused()
+    except Exception:
+        log.exception("forward.refused_callback_failed")
+
+
 class Forwarder(DeadLetters):
     """Sends a stage's output records to ``destination`` for the records it consumed, and its
     dead letters to ``dlq`` (see the module). ``limit`` is the destination's record limit
@@ -300,27 +311,42 @@ class Forwarder(DeadLetters):
         return f"neither forwarded to {self._name} nor dead-lettered"
 
     async def forward(
-        self, message: faust.types.Message, *, key: bytes | None, value: bytes, timestamp: float
+        self,
+        message: faust.types.Message,
+        *,
+        key: bytes | None,
+        value: bytes,
+        timestamp: float,
+        refused: Callable[[], None] | None = None,
     ) -> bool:
         """Send ``key``/``value`` (made from the consumed ``message``) to the destination. False
-        when it was dead-lettered instead, because the destination cannot take it."""
+        when it was dead-lettered instead, because the destination cannot take it.
+        ``refused`` is called when the record is dead-lettered instead of forwarded: at once
+        when the destination's limit refuses it here, or when Kafka refuses it later."""
         limit = await self._limit.get() if self._limit is not None else None
         if limit is not None and (refusal := limit.refusal(key or b"", value)) is not None:
             why = f"not forwarded to {self._name}: {refusal.message}"
             await self.reject(message, Rejection(refusal.reason, why))
+            _tell(refused)
             return False
         pending = await publish(self._destination, key=key, value=value, timestamp=timestamp)
         self._sent.add(pending)
-        pending.add_done_callback(partial(self._answered, message))
+        pending.add_done_callback(partial(self._answered, message, refused))
         return True
 
-    def _answered(self, message: faust.types.Message, pending: asyncio.Future[Any]) -> None:
+    def _answered(
+        self,
+        message: faust.types.Message,
+        refused: Callable[[], None] | None,
+        pending: asyncio.Future[Any],
+    ) -> None:
         error: BaseException | None = (
             asyncio.CancelledError() if pending.cancelled() else pending.exception()
         )
         if error is not None:
             if isinstance(error, REFUSED_RECORD_ERRORS):
                 self._hold(self._dead_letter(message, error))
+                _tell(refused)
             else:
                 self._give_up(message, f"{type(error).__name__}: {error}")
         self._sent.discard(pending)

@@ -342,6 +342,12 @@ class Settings(BaseSettings):
         if not servers:
             raise ValueError("expected host:port[,host:port...]")
         for server in servers:
+            if any(ch.isspace() for ch in server):
+                # Not refused by the client: it retried "broker 1:9092" until its timeout.
+                raise ValueError(
+                    "expected host:port[,host:port...] with no space inside an address "
+                    f"(separate them with commas), got {server!r}"
+                )
             _scheme, sep, rest = server.partition("://")
             if sep:
                 rest = rest.rstrip("/")
@@ -405,6 +411,9 @@ class Settings(BaseSettings):
                 "notify_ttl_s: expected at least twice notify_resend_s "
                 f"({2 * self.notify_resend_s:g}), got {self.notify_ttl_s:g}"
             )
+        # Before the list is split on its commas: a comma in a password would cut it in two.
+        if (problem := _comma_problem("alertmanager_urls", self.alertmanager_urls)) is not None:
+            raise ValueError(problem)
         has_token = self.alertmanager_token is not None or self.alertmanager_token_file is not None
         for name, url in [("alertmanager_urls", u) for u in self.alertmanager_url_list] + [
             ("grafana_url", self.grafana_url),
@@ -554,6 +563,34 @@ def _userinfo_problem(name: str, url: str) -> str | None:
     )
 
 
+#: Where the next URL of a comma-separated list begins: a comma before a scheme.
+_NEXT_URL = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def _comma_problem(name: str, urls: str) -> str | None:
+    """The one-line refusal of a ``,`` in the user-info of a URL in the comma-separated ``urls``.
+
+    The list is split on every comma, so ``https://pager:Zq,9vLx@am:9093`` became
+    ``https://pager:Zq`` and ``9vLx@am:9093``, and the error about the first half showed part of
+    the password. Read as text instead: each URL runs from its scheme to the next one (or from
+    the start without one), and its user-info up to its last ``@`` that is followed by a host.
+    The whole user-info is masked in the message: a comma may as well be in the user name."""
+    for entry in _NEXT_URL.split(urls):
+        scheme, sep, rest = entry.strip().partition("://")
+        if not sep:
+            scheme, rest = "", entry.strip()
+        at = len(rest)
+        while (at := rest.rfind("@", 0, at)) >= 0:
+            host = rest[at + 1 :].partition(",")[0]
+            if _HOST_AFTER_AT.fullmatch(host) and "," in rest[:at]:
+                shown = f"{scheme}{sep}{REDACTED}@{host}"
+                return (
+                    f"{name}: the user name or password in {shown!r} holds ',', which separates "
+                    "the URLs of this setting: percent-encode it as %2C"
+                )
+    return None
+
+
 def _parses(url: str) -> bool:
     """Whether ``url`` splits into parts, with a valid port if it has one (``urlsplit`` raises
     for a stray ``[`` in the host part, ``.port`` for a port that is not a number)."""
@@ -573,6 +610,9 @@ def redact_url(url: str) -> str:
     userinfo_cut = _cut_userinfo(url)
     if userinfo_cut is not None:  # a password holding / ? or #: all the user-info is masked
         return f"{userinfo_cut[0]}{REDACTED}{userinfo_cut[2]}"
+    if "://" not in url and "@" in url:
+        # No scheme: urllib reads ``user:password@host`` as scheme ``user``, with no password.
+        return f"{REDACTED}@{url.rpartition('@')[2]}"
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -588,6 +628,9 @@ def redact_url(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{REDACTED}@{host}"))
+
+
+_EMPTY_SECRET = "expected a secret, got an empty value (unset it instead)"  # noqa: S105 (a message)
 
 
 def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
@@ -609,7 +652,7 @@ def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read {file}: {exc.strerror}") from exc
     if not secret.strip():
-        raise ConfigError(f"{where}: expected a secret, got an empty value (unset it instead)")
+        raise ConfigError(f"{where}: {_EMPTY_SECRET}")
     add_secret(secret)
     return secret
 
@@ -754,25 +797,31 @@ def file_problems(settings: Settings) -> list[str]:
     """One line per file setting in effect that the worker could not use, e.g.
     ``STORMVARSEL_KAFKA_SSL_CAFILE=/x: is a directory``: the TLS files (which must hold a PEM
     block) under SSL or SASL_SSL, and the secrets' ``..._FILE`` settings when no value is given
-    directly (the password's only under SASL_*). Settings that are idle for the protocol
+    directly (the password's only under SASL_*). A secret given directly but empty is one line
+    too (``STORMVARSEL_HTTP_INGEST_TOKEN: expected a secret, ...``): the worker refuses it as it
+    refuses an empty file (:func:`_secret`). Settings that are idle for the protocol
     (:func:`idle_settings`) are not read."""
     protocol = settings.kafka_security_protocol
     files: list[tuple[str, Path, bool]] = []
     if protocol in ("SSL", "SASL_SSL"):
         files += [(name, path, True) for name in _TLS_FIELDS if (path := getattr(settings, name))]
+    empty: list[str] = []
     for name, direct, sasl in _SECRET_FILES:
-        path = getattr(settings, name)
-        if path is None or getattr(settings, direct) is not None:
-            continue
         if sasl and not protocol.startswith("SASL_"):
             continue
-        files.append((name, path, False))
+        value: SecretStr | None = getattr(settings, direct)
+        path = getattr(settings, name)
+        if value is not None:  # given directly: its file is not read
+            if not value.get_secret_value().strip():
+                empty.append(f"{ENV_PREFIX}{direct.upper()}: {_EMPTY_SECRET}")
+        elif path is not None:
+            files.append((name, path, False))
     problems = []
     for name, path, pem in files:
         problem = _file_problem(path, pem=pem)
         if problem is not None:
             problems.append(f"{ENV_PREFIX}{name.upper()}={path}: {problem}")
-    return problems
+    return problems + empty
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 import pytest
 
 from streams.sentiment.base import Scorer, Sentiment
+from streams.sentiment.emoji import emoji_only
 from streams.sentiment.factory import load_scorer
+from streams.sentiment.handles import HANDLE
+from streams.sentiment.language import clean_for_detection
 from streams.settings import Settings
 
 
@@ -21,13 +24,33 @@ def shipped() -> Scorer:
     return load_scorer(Settings(), backend="e5")
 
 
-ANGRY = ["🤬", "💩", "😡", "😡😡😡", "👎", "😡😡😡!!!", "@SAS 🤬🤬 #fail https://t.co/x1"]
+ANGRY = [
+    "🤬",
+    "💩",
+    "😡",
+    "😡😡😡",
+    "👎",
+    "😡😡😡!!!",
+    "@SAS 🤬🤬 #fail https://t.co/x1",
+    # Instagram, TikTok and YouTube handles hold dots and dashes: "@kari" was taken for the
+    # handle and ".nordmann" left behind as a word, and the model called the reply neutral
+    "@kari.nordmann 🤬🤬",
+    "@telenor.norge 😡",
+    "@ola-hansen 👎",
+]
 
 
 def test_angry_emoji_only_posts_are_confidently_negative(shipped: Scorer) -> None:
     scored = shipped.score(ANGRY, [None] * len(ANGRY))
     got = {text: (s.label, round(s.negative, 2)) for text, s in zip(ANGRY, scored, strict=True)}
     assert all(label == "negative" and p >= 0.75 for label, p in got.values()), got
+
+
+def test_a_handle_ends_at_its_last_word_character() -> None:
+    """A dot or dash between word characters is part of a handle; a full stop after it is not."""
+    assert emoji_only("@kari.nordmann 🤬🤬") == ["🤬", "🤬"]
+    assert HANDLE.sub("", "Sendt til @ola.hansen.") == "Sendt til ."
+    assert clean_for_detection("Sendt til @ola.hansen i dag") == "Sendt til i dag"
 
 
 def test_happy_emoji_only_posts_are_positive(shipped: Scorer) -> None:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -59,6 +59,7 @@ from streams.forwarding import DeadLetters
 from streams.kafka_send import publish
 from streams.log_setup import get_logger
 from streams.mention import Rejection
+from streams.partition_table import PartitionTable
 from streams.topic_limit import TopicLimit
 
 log = get_logger(__name__)
@@ -204,35 +205,6 @@ def sender(
             )
 
     return emit
-
-
-class PartitionTable(MutableMapping[str, Any]):
-    """A Faust table written outside stream iteration, for one partition's keys: Faust takes a
-    write's changelog partition from the current event, and the timer has none. Same store and
-    same changelog records as a write in the stream of that partition. Needs the memory store
-    (the app's): RocksDB picks its database by the current event too.
-    ``tests/test_detect_timer_save.py`` proves it on the real Kafka."""
-
-    def __init__(self, table: Any, partition: int) -> None:
-        self.table = table
-        self.partition = partition
-
-    def __getitem__(self, key: str) -> Any:
-        return self.table.data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.table.data[key] = value
-        self.table.send_changelog(self.partition, key, value)
-
-    def __delitem__(self, key: str) -> None:
-        del self.table.data[key]
-        self.table.send_changelog(self.partition, key, None, value_serializer="raw")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.table.data)
-
-    def __len__(self) -> int:
-        return len(self.table.data)
 
 
 def admit(

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from functools import partial
 from typing import Any
 
 import faust
@@ -22,6 +23,7 @@ from streams.dedup import Deduplicator
 from streams.forwarding import Forwarder
 from streams.log_setup import get_logger
 from streams.mention import Limits, Rejection, validate_record
+from streams.partition_table import PartitionTable
 from streams.routing import route
 from streams.topic_limit import TopicLimit
 
@@ -162,11 +164,21 @@ def register(
             return
         assert isinstance(outcome, Passed)
         for brand_id, record in outcome.records:
+            # A copy dead-lettered instead (too large for the topic, refused by Kafka) is
+            # forgotten by de-duplication: ingested again once the topic takes it, it must pass.
+            key = dedup_key(brand_id, str(record["platform"]), str(record["id"]))
             forwarded = await forwarder.forward(
                 message,
                 key=brand_id.encode(),
                 value=valid_value(record),
                 timestamp=outcome.event_ms / 1000,
+                refused=partial(
+                    dedup.forget_key,
+                    key,
+                    message.partition,
+                    message.offset,
+                    PartitionTable(seen, message.partition),  # Kafka may answer later
+                ),
             )
             if forwarded:
                 metrics.MENTIONS_ACCEPTED.labels(brand=brand_id).inc()

@@ -42,6 +42,7 @@ import re
 from collections.abc import Sequence
 
 from streams.sentiment.base import Scorer, Sentiment
+from streams.sentiment.handles import HANDLE, URL
 
 #: The ``model`` a scored record names when this rule decided its sentiment.
 EMOJI_RULE = "rule:emoji-2"
@@ -120,8 +121,6 @@ POLARITY: dict[str, float] = {
     "🤣": 0.55,  # rolling on the floor laughing
 }
 
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_HANDLE = re.compile(r"(?<!\w)@\w+")
 _HASHTAG = re.compile(r"(?<!\w)#\w+")
 
 _ZWJ = "\u200d"
@@ -231,7 +230,7 @@ def emoji_only(text: str) -> list[str] | None:
     outside URLs, handles, hashtags and emoticons, or no emoji or emoticon at all."""
     if text.isascii() and _EMOTICON_HINT.search(text) is None:  # most posts: nothing to read
         return None
-    rest = _HASHTAG.sub(" ", _HANDLE.sub(" ", _URL.sub(" ", text)))
+    rest = _HASHTAG.sub(" ", HANDLE.sub(" ", URL.sub(" ", text)))
     found: list[str] = []
     piece: list[str] = []  # the characters since the last space or emoji
 

@@ -42,6 +42,8 @@ from collections.abc import Sequence
 
 from lingua import ConfidenceValue, Language, LanguageDetector, LanguageDetectorBuilder
 
+from streams.sentiment.handles import HANDLE, URL
+
 SUPPORTED: tuple[str, ...] = ("nb", "nn", "sv", "da", "en")
 
 _LINGUA: dict[Language, str] = {
@@ -70,8 +72,6 @@ _NOT_GIVEN = frozenset(
     | {"qme", "qht", "qam", "qct", "qst"}
 )
 
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_HANDLE = re.compile(r"(?<!\w)@\w+")
 _HASHTAG = re.compile(r"(?<!\w)#(\w)")
 # Pictographs, dingbats, symbols, flags (regional indicators), skin tones, joiners and selectors.
 _EMOJI = re.compile(
@@ -105,8 +105,8 @@ def normalise_lang(code: object) -> str | None:
 
 def clean_for_detection(text: str) -> str:
     """The text without URLs, @handles, emoji and hashtag signs, spaces collapsed."""
-    text = _URL.sub(" ", text)
-    text = _HANDLE.sub(" ", text)
+    text = URL.sub(" ", text)
+    text = HANDLE.sub(" ", text)
     text = _HASHTAG.sub(r"\1", text)
     text = _EMOJI.sub(" ", text)
     return _SPACES.sub(" ", text).strip()

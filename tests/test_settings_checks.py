@@ -1,0 +1,80 @@
+"""Settings that were accepted and failed only later: a broker address with a space inside it
+(the client then retried it until its timeout), and a secret set to an empty value, which
+``config show`` passed with exit 0 while the worker refused it once connected to Kafka."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from streams.cli import main
+from streams.errors import ConfigError
+from streams.kafka_local import free_port
+from streams.settings import Settings, file_problems, load_settings
+
+
+@pytest.mark.parametrize(
+    ("value", "bad"),
+    [
+        ("broker 1:9092", "broker 1:9092"),
+        ("127.0.0.1 :9092", "127.0.0.1 :9092"),
+        ("a:9092, b: 9093", "b: 9093"),
+        ("a\t:9092", "a\t:9092"),
+    ],
+)
+def test_a_space_inside_a_broker_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str, bad: str
+) -> None:
+    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS: expected host:port[,host:port...] with no space "
+        f"inside an address (separate them with commas), got {bad!r}"
+    )
+    # spaces around the addresses are still only trimmed
+    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", " a:9092 , b:9093 ")
+    assert load_settings().bootstrap_list == ["a:9092", "b:9093"]
+
+
+EMPTY = "expected a secret, got an empty value (unset it instead)"
+
+
+def test_a_secret_set_to_an_empty_value_is_a_problem(tmp_path: Path) -> None:
+    settings = Settings(http_ingest_token="", alertmanager_token="  ")
+    assert file_problems(settings) == [
+        f"STORMVARSEL_HTTP_INGEST_TOKEN: {EMPTY}",
+        f"STORMVARSEL_ALERTMANAGER_TOKEN: {EMPTY}",
+    ]
+    sasl = {"kafka_sasl_mechanism": "PLAIN", "kafka_sasl_username": "u", "kafka_sasl_password": ""}
+    assert file_problems(Settings(kafka_security_protocol="SASL_SSL", **sasl)) == [
+        f"STORMVARSEL_KAFKA_SASL_PASSWORD: {EMPTY}"
+    ]
+    # idle under PLAINTEXT (warned about, not read), as its file would be
+    assert file_problems(Settings(**sasl)) == []
+    # an empty value wins over a usable file, as it does in the worker (see _secret)
+    (tmp_path / "token").write_text("t0ken\n")
+    settings = Settings(http_ingest_token="", http_ingest_token_file=tmp_path / "token")
+    assert file_problems(settings) == [f"STORMVARSEL_HTTP_INGEST_TOKEN: {EMPTY}"]
+
+
+def test_config_show_names_an_empty_secret_and_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORMVARSEL_HTTP_INGEST_TOKEN", "")
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [f"error: STORMVARSEL_HTTP_INGEST_TOKEN: {EMPTY}"]
+    assert "STORMVARSEL_HTTP_INGEST_TOKEN" in result.stdout  # the settings are still printed
+
+
+def test_the_worker_refuses_an_empty_secret_before_kafka(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STORMVARSEL_ALERTMANAGER_TOKEN", "")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("STORMVARSEL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("STORMVARSEL_WEB_PORT", str(free_port()))
+    result = CliRunner().invoke(main, ["worker", "--wait-for-kafka", "0"])
+    assert result.exit_code == 2, result.output
+    assert f"error: STORMVARSEL_ALERTMANAGER_TOKEN: {EMPTY}" in result.stderr
