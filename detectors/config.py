@@ -52,6 +52,9 @@ class SpikeConfig:
     cusum_drift: float = 0.0
     cusum_limit: float = 8.0
     cusum_cap: float = 3.0
+    #: While a window's count is at or below its baseline, its CUSUM falls by at least
+    #: ``cusum_limit`` per this many minutes; 0: only by u, as a plain CUSUM does.
+    cusum_drain_minutes: float = 120.0
     learn_guard: float = 3.0
     gate_minutes: float = 60.0
     min_volume: float = 20.0
@@ -313,6 +316,7 @@ def _validate(config: DetectorConfig) -> None:
     for name in (
         "prior_weight_hours",
         "cusum_drift",
+        "cusum_drain_minutes",
         "min_volume",
         "cold_start_factor",
         "learn_guard",

@@ -15,7 +15,9 @@ Two classic detectors from process control read ``u``:
 * Shewhart (a spike): ``u / spike_tails`` reaches 1 on one window far out in the tail;
 * Page's CUSUM (a build-up): ``S = max(0, S + (u - drift) * w)``, with ``w`` = bucket length /
   window length, accumulates a run of unusual windows (a sustained rise, or repeated bursts) and
-  reaches 1 at ``S / cusum_limit``.
+  reaches 1 at ``S / cusum_limit``. While the window's count is at or below its baseline
+  (``lr <= 0``), ``S`` falls by at least ``cusum_limit`` per ``cusum_drain_minutes``, so a long
+  storm's evidence is gone within hours of its end.
 
 The score is the largest of these over the windows, so 1.0 is where the state machine's default
 watch threshold sits. While the series has fewer than ``min_volume`` mentions in the last
@@ -123,6 +125,12 @@ class SpikeScorer:
         self.bucket_minutes = bucket_minutes
         self.min_volume = config.min_volume if min_volume is None else min_volume
         self.scales = [_Scale(config, w, bucket_minutes) for w in config.windows_minutes]
+        #: The least a CUSUM falls per bucket while its window reads below its usual level.
+        self.drain = (
+            config.cusum_limit * bucket_minutes / config.cusum_drain_minutes
+            if config.cusum_drain_minutes > 0
+            else 0.0
+        )
         self.gate_span = max(1, round(config.gate_minutes / bucket_minutes))
         self.spans = sorted({s.span for s in self.scales} | {self.gate_span})
         longest = max([s.span for s in self.scales] + [self.gate_span])
@@ -146,7 +154,17 @@ class SpikeScorer:
             u = (lr - anchor) / spread * confidence
             if gated:
                 u = min(u, 0.0)
-            scale.cusum = max(0.0, scale.cusum + (u - cfg.cusum_drift) * scale.step_weight)
+            step = (u - cfg.cusum_drift) * scale.step_weight
+            if lr <= 0 and self.drain > 0:
+                # At or below its baseline the window holds no evidence of a storm, and its sum
+                # drains at least at a floor rate. By u alone the 60-minute window's sum fell
+                # by about 0.2 an hour (its u is only a little below 0 in normal times), so a
+                # storm of several hours held its episode open (at watch) for 10 to 20 hours
+                # after it ended, and the next day's storm came as an escalation of it, its
+                # drivers yesterday's. Above the baseline, if below the brand's usual busy
+                # level (u < 0), nothing changes: a mild rise still builds up.
+                step = min(step, -self.drain)
+            scale.cusum = max(0.0, scale.cusum + step)
             # Capped, so evidence drains within hours of the end of a storm, however long it ran.
             scale.cusum = min(scale.cusum, cfg.cusum_cap * cfg.cusum_limit)
             score = max(u / cfg.spike_tails, scale.cusum / cfg.cusum_limit)

@@ -45,7 +45,10 @@ class LevelMachine:
         #: Buckets in a row at or above an enter threshold before entering: as many as cover
         #: the minimum duration (at least one). It was one more until 2026-12.
         self.confirm_buckets = max(1, math.ceil(config.min_duration_minutes / bucket - 1e-9))
-        self.cool_buckets = max(1, round(config.cool_down_minutes / bucket))
+        #: Buckets of the cool-down: as many as cover it, like the minimum duration (it was
+        #: rounded to the nearest until 2026-12: a 150-minute cool-down held 120 with 60-minute
+        #: buckets).
+        self.cool_buckets = max(1, math.ceil(config.cool_down_minutes / bucket - 1e-9))
         #: Consecutive buckets at or above each level's enter threshold (index 1..3).
         self.above = [0, 0, 0, 0]
         #: Consecutive buckets below each level's exit threshold (index 1..3).

@@ -35,6 +35,30 @@ def test_a_minimum_duration_is_the_buckets_that_cover_it(
     assert buckets_to_enter(bucket, minimum) == buckets
 
 
+def minutes_to_resolve(bucket_minutes: float, cool_down_minutes: float) -> float:
+    """Minutes from the last bucket at watch level to the watch storm's resolution."""
+    config = StateConfig(cool_down_minutes=cool_down_minutes)
+    machine = LevelMachine(config, bucket_minutes)
+    assert machine.step(0, 1.2) is not None  # entered at once (no minimum duration)
+    for n in range(1, 1000):
+        transition = machine.step(n, 0.0)
+        if transition is not None:
+            assert transition.level == NORMAL
+            return n * bucket_minutes
+    raise AssertionError("never resolved")
+
+
+@pytest.mark.parametrize(
+    ("bucket", "cool_down"),
+    [(1, 120), (5, 120), (60, 150), (5, 12.5), (2, 5), (7, 120)],
+)
+def test_a_cool_down_holds_at_least_the_minutes_configured(bucket: float, cool_down: float) -> None:
+    """As many buckets as cover it, like the minimum duration: rounded to the nearest, a
+    150-minute cool-down held 120 minutes with 60-minute buckets, 12.5 held 10 with 5."""
+    held = minutes_to_resolve(bucket, cool_down)
+    assert cool_down <= held < cool_down + bucket
+
+
 def test_a_dip_below_the_threshold_restarts_the_count() -> None:
     machine = LevelMachine(StateConfig(min_duration_minutes=3), 1.0)
     assert [machine.step(n, score) for n, score in enumerate([1.2, 1.2, 0.9, 1.2, 1.2])] == [
