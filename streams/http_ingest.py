@@ -200,21 +200,35 @@ def _unconfirmed(index: int, error: BaseException | None) -> dict[str, Any]:
 async def deliver(
     records: list[tuple[bytes, bytes, int]], send: Send, *, timeout_s: float = ACK_TIMEOUT_S
 ) -> Delivery:
-    """Hand every record to the producer, then wait (up to ``timeout_s``) until Kafka has
-    acknowledged each. Once the producer refuses one, the items after it are not tried: they are
+    """Hand every record to the producer and wait until Kafka has acknowledged each, all
+    within ``timeout_s``. Once the producer refuses one, the items after it are not tried: they are
     reported as not confirmed too, as is anything Kafka has not answered in time."""
     delivery = Delivery()
     queued: list[tuple[int, asyncio.Future[Any]]] = []
+    loop = asyncio.get_running_loop()
+    # One deadline for handing the items over and for their answers: the producer waits for
+    # room when a partition's batch is full, for up to its request timeout (20 minutes) while
+    # Kafka is away, and the collector had no answer for as long, its slot held.
+    deadline = loop.time() + timeout_s
     for index, (key, value, event_ms) in enumerate(records):
         try:
-            queued.append((index, asyncio.ensure_future(await send(key, value, event_ms))))
+            async with asyncio.timeout_at(deadline):
+                handed = await send(key, value, event_ms)
+            queued.append((index, asyncio.ensure_future(handed)))
+        except TimeoutError:  # not handed over: not sent (the item was not added)
+            delivery.unconfirmed.extend(
+                _unconfirmed(later, None) for later in range(index, len(records))
+            )
+            break
         except Exception as exc:  # the producer's errors are not one family
             delivery.unconfirmed.extend(
                 _unconfirmed(later, exc) for later in range(index, len(records))
             )
             break
     if queued:
-        await asyncio.wait([future for _, future in queued], timeout=timeout_s)
+        await asyncio.wait(
+            [future for _, future in queued], timeout=max(0.0, deadline - loop.time())
+        )
     failed: list[dict[str, Any]] = []
     for index, future in queued:
         if not future.done():
@@ -261,6 +275,17 @@ def media_type_problem(content_type: str | None) -> str | None:
             "array of mention objects or one object"
         )
     return "send application/json: a JSON array of mention objects or one object"
+
+
+def encoding_problem(content_encoding: str | None) -> str | None:
+    """Why a body sent with ``Content-Encoding`` is refused (415), or None. Compressed bodies
+    are not read: aiohttp unpacked them on the event loop, also the ones it drops after an
+    early answer (a 401 before the token was known good), so a gigabyte of gzipped spaces in
+    1 MB stalled every stage for seconds, without a token (``web_listener``)."""
+    given = (content_encoding or "identity").strip().lower()
+    if given in ("", "identity"):
+        return None
+    return f"Content-Encoding {given[:40]!r} is not read: send the JSON uncompressed"
 
 
 def authorised(header: str | None, token: str | None) -> bool:
@@ -423,6 +448,7 @@ def register(
                     **{"WWW-Authenticate": 'Bearer realm="stormvarsel"'},
                 )
             problem = media_type_problem(request.headers.get("Content-Type"))
+            problem = problem or encoding_problem(request.headers.get("Content-Encoding"))
             if problem is not None:
                 return respond(self, {"error": "unsupported_media_type", "message": problem}, 415)
             if in_hand >= max_concurrent:

@@ -147,6 +147,10 @@ NOTIFY_SKIP_REASONS = ("buzz", "stale", "superseded", "unreadable")
 #: The reasons the score and detect stages dead-letter a record for (any one is a pipeline
 #: fault, and the StormvarselStageDeadLetters alert needs their series to exist at 0).
 STAGE_REJECTION_REASONS = {
+    # The reasons that say the pipeline failed, not the input: alerted on however few
+    # (StormvarselStageDeadLetters), so they are exported at 0 from the start. Validation's
+    # too_large_for_topic and refused_by_kafka: mentions.valid did not take a valid mention.
+    "validate": ("internal_error", "too_large_for_topic", "refused_by_kafka"),
     # too_large_for_topic and refused_by_kafka: mentions.scored did not take the scored record
     # (streams/forwarding.py).
     "score": (

@@ -634,14 +634,18 @@ _EMPTY_SECRET = "expected a secret, got an empty value (unset it instead)"  # no
 
 
 def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
-    """A secret given directly, else read from its file (``<NAME>_FILE``), else None.
+    """A secret given directly, else read from its file (``<NAME>_FILE``), else None; with
+    the spaces and line ends around it removed.
 
     An empty one is refused rather than taken as "no secret": an empty token file or an unset
     shell variable in a deployment must not silently turn authentication off. Whatever is
     returned is registered with the log scrubber before the caller sees it.
     """
     if value is not None:
-        secret = value.get_secret_value()
+        # Stripped like a file's: a value set from a file (Kubernetes ``--from-file``, ``$(cat
+        # f)`` keeps it, some tools do not) often ends in a newline, which no HTTP header
+        # carries, and every collector was refused with 401.
+        secret = value.get_secret_value().strip()
         where = f"{ENV_PREFIX}{name}"
     elif file is None:
         return None

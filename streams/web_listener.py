@@ -241,6 +241,10 @@ class PreboundWeb(Web):
             # After an answer given before the body was read (401, 413, 408), the rest of the
             # body is read and dropped for at most this long (aiohttp's default is 10 s).
             lingering_time=min(10.0, timeout_s),
+            # Bodies are taken as sent: aiohttp unpacked gzip and deflate on the event loop,
+            # also while it dropped them after an early answer (POST /mentions refuses any
+            # Content-Encoding with 415).
+            auto_decompress=False,
         )
 
     async def start_server(self) -> None:

@@ -276,3 +276,38 @@ def test_alertmanager_is_checked_before_the_first_storm(am: RunningAlertmanager)
             await notifier.stop()
 
     asyncio.run(run())
+
+
+def posts(result: str) -> float:
+    value = REGISTRY.get_sample_value("stormvarsel_alertmanager_posts_total", {"result": result})
+    return value or 0.0
+
+
+def test_a_refusal_is_counted_while_another_replica_is_down() -> None:
+    """One Alertmanager of a pair unreachable, the other refusing alerts (HTTP 400): the post
+    counted as ``error`` only, so StormvarselAlertsRejected never saw the refusal while the
+    replica was down. It is counted as both now."""
+
+    async def refusing(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=400, text="start time must be before end time")
+
+    async def run() -> None:
+        app = web.Application()
+        app.router.add_post("/api/v2/alerts", refusing)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        dead = f"http://127.0.0.1:{free_port()}"
+        before = {result: posts(result) for result in ("error", "rejected")}
+        notifier = start_notifier([f"http://127.0.0.1:{port}", dead], resend_s=60)
+        try:
+            notifier.topic.send(storm("acme-1"))
+            await wait_until(lambda: posts("rejected") > before["rejected"], 10)
+            assert posts("error") > before["error"]
+        finally:
+            await notifier.stop()
+            await runner.cleanup()
+
+    asyncio.run(run())

@@ -78,3 +78,17 @@ def test_the_worker_refuses_an_empty_secret_before_kafka(
     result = CliRunner().invoke(main, ["worker", "--wait-for-kafka", "0"])
     assert result.exit_code == 2, result.output
     assert f"error: STORMVARSEL_ALERTMANAGER_TOKEN: {EMPTY}" in result.stderr
+
+
+def test_a_secret_set_with_a_line_end_is_taken_without_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A token set from a file (Kubernetes ``--from-file``) keeps its newline, which no HTTP
+    header carries: every collector got 401. Stripped as a token read from its ``_FILE`` is."""
+    monkeypatch.setenv("STORMVARSEL_HTTP_INGEST_TOKEN", "s3cret-token\n")
+    assert load_settings().ingest_token() == "s3cret-token"
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n", encoding="utf-8")
+    monkeypatch.delenv("STORMVARSEL_HTTP_INGEST_TOKEN")
+    monkeypatch.setenv("STORMVARSEL_HTTP_INGEST_TOKEN_FILE", str(token_file))
+    assert load_settings().ingest_token() == "s3cret-token"

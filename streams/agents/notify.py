@@ -38,7 +38,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -193,6 +193,13 @@ def superseded(alert: Mapping[str, Any], tracked: Mapping[str, Any]) -> bool:
     if isinstance(changed, bool) or not isinstance(changed, int | float):
         return False
     return change_order(alert) < change_order(tracked)
+
+
+def post_results(errors: Sequence[object], rejected: Sequence[object]) -> list[str]:
+    """How one post to the Alertmanagers counts: ``error`` when one was not reached,
+    ``rejected`` when one refused alerts (both can be true of one post), else ``ok``."""
+    results = (["error"] if errors else []) + (["rejected"] if rejected else [])
+    return results or ["ok"]
 
 
 def key_partition(brand: str, partitions: int) -> int:
@@ -382,8 +389,11 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
                 errors = [d.error for d in deliveries if d.error]
                 rejected = [d.rejected for d in deliveries if d.rejected]
                 if batch:  # an empty post only checks that Alertmanager is there
-                    result = "error" if errors else "rejected" if rejected else "ok"
-                    metrics.ALERTMANAGER_POSTS.labels(result=result).inc()
+                    # Both, when one Alertmanager of several was not reached and another
+                    # refused alerts: counted as an error only, the refusal hid from the
+                    # StormvarselAlertsRejected alert while a replica was down.
+                    for result in post_results(errors, rejected):
+                        metrics.ALERTMANAGER_POSTS.labels(result=result).inc()
                 if rejected and time.monotonic() - last_rejected >= 60:
                     # The valid alerts were stored; the refused ones are re-sent (and refused)
                     # with every post, so say it once a minute at most.
