@@ -248,6 +248,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.brands < 1 or not args.hours > 0 or not args.rate > 0:
+        parser.error("--brands, --hours and --rate must be above 0")
+    if args.state_days < 0 or not args.state_rate > 0:
+        parser.error("--state-days must be 0 or more and --state-rate above 0")
     if not 0 <= args.start_hour < 24:
         parser.error("--start-hour must be in [0, 24)")
     compiled = compiled_modules()

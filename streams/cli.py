@@ -1002,10 +1002,24 @@ def demo(keep_running: bool, pace: float, report_dir: Path, no_services: bool) -
 
     if env_origin("log_level", os.environ) is None:  # the story on screen, not every log line
         configure_logging("WARNING", _log_format())
+    check_report_dir(report_dir)  # before the 4 minutes of story, not after
     options = DemoOptions(
         keep_running=keep_running, pace_s=pace, report_dir=report_dir, services=not no_services
     )
     sys.exit(run_demo(_settings(), options=options))
+
+
+def check_report_dir(report_dir: Path) -> None:
+    """Refuse a ``--report-dir`` the report cannot be written in: a file, or a directory
+    (or its nearest existing parent) that is not writable."""
+    existing = report_dir.resolve()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise click.BadParameter(
+            f"cannot write the report in {report_dir} ({existing} is not a writable directory)",
+            param_hint="--report-dir",
+        )
 
 
 # --- models ---

@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from streams.alertmanager import Links, am_alerts
+from streams.brands import load_brands
 from streams.demo_scenario import Scenario, generate
 from streams.errors import StormvarselError
 from streams.kafka_clients import client_config
@@ -198,13 +199,18 @@ def _run(settings: Settings, options: DemoOptions, console: Console, stack: Stac
                 stack.check_worker,
             )
         _show_dead_letters(console, local, expected=len(BROKEN))
-        _show_page(console, local, stack.receiver, settings)
+        paged = _show_page(console, local, stack.receiver, settings)
         _write_report(console, local, scenario, options.report_dir)
         _where(console, stack, options, local)
         if options.keep_running:
             console.print("Running; press Ctrl-C to stop everything.")
             while stack.worker is not None and stack.worker.poll() is None:
                 time.sleep(1)
+        if not paged:
+            console.print(
+                f"[red]Demo finished without a page; the worker's log: {stack.worker_log}[/]"
+            )
+            return 1
         console.print("[green]Demo finished.[/]")
         return 0
     except KeyboardInterrupt:
@@ -231,6 +237,7 @@ def _start(
     run = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     state_dir = settings.kafka_local_data_dir.parent / "demo" / run
     brands_file = settings.brands_file or (REPO_BRANDS if REPO_BRANDS.exists() else None)
+    check_demo_brands(brands_file)
     local = Settings(
         **{
             **settings.model_dump(),
@@ -242,8 +249,7 @@ def _start(
         }
     )
     ensure_topics(local)
-    env = {
-        **os.environ,
+    overrides = {
         "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap,
         "STORMVARSEL_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
         "STORMVARSEL_TOPIC_PREFIX": local.topic_prefix,
@@ -255,7 +261,8 @@ def _start(
         "STORMVARSEL_DETECT_IDLE_CLOSE_S": "3",
     }
     if brands_file is not None:
-        env["STORMVARSEL_BRANDS_FILE"] = str(brands_file)
+        overrides["STORMVARSEL_BRANDS_FILE"] = str(brands_file)
+    env = demo_worker_env(os.environ, overrides)
     am_binary = alertmanager_tool("alertmanager") if options.services else None
     if am_binary:
         stack.receiver = WebhookReceiver()
@@ -285,7 +292,7 @@ def _start(
         )
     base_url = f"http://127.0.0.1:{env['STORMVARSEL_WEB_PORT']}"
     with console.status("Starting the worker (loading the sentiment model) ..."):
-        _wait_healthy(base_url, stack.worker, timeout_s=120)
+        _wait_healthy(base_url, stack.worker, timeout_s=120, log_path=log_path)
     console.print(f"Worker ready: {base_url}/metrics, log in {log_path}")
     prom_binary = find_binary("prometheus") if options.services else None
     if prom_binary:
@@ -296,11 +303,53 @@ def _start(
     return local, base_url
 
 
-def _wait_healthy(base_url: str, worker: subprocess.Popen[bytes], timeout_s: float) -> None:
+#: The settings that page someone: the demo's made-up storm must never reach a real
+#: Alertmanager from the shell's environment (with --no-services, or without Alertmanager
+#: installed, the page is only shown).
+PAGING_SETTINGS = (
+    "STORMVARSEL_ALERTMANAGER_URLS",
+    "STORMVARSEL_ALERTMANAGER_TOKEN",
+    "STORMVARSEL_ALERTMANAGER_TOKEN_FILE",
+)
+
+
+def demo_worker_env(environ: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    """The demo worker's environment: the shell's, without any spelling of the settings the
+    demo sets (names are read in any case, and a lower-case one beside the demo's upper-case
+    one was "set twice": the worker refused to start) and without the paging settings (the
+    demo sets its own Alertmanager's URL when it starts one); then the demo's settings."""
+    dropped = {name.upper() for name in overrides} | set(PAGING_SETTINGS)
+    env = {name: value for name, value in environ.items() if name.upper() not in dropped}
+    env.update(overrides)
+    return env
+
+
+def check_demo_brands(brands_file: Path | None) -> None:
+    """Refuse a brands file without the story's two brands: their mentions would match no
+    brand and be dropped, and the demo would play its storm to nobody (the shell's
+    STORMVARSEL_BRANDS_FILE of a real deployment, say)."""
+    needed = {"nordlys-energi", "fjellbrod"}
+    if brands_file is None:
+        raise StormvarselError(f"the demo needs a brands file with {sorted(needed)}: none found")
+    found = {brand.id for brand in load_brands(brands_file).brands}
+    if not needed <= found:
+        raise StormvarselError(
+            f"the demo's story is about the brands {', '.join(sorted(needed))}, which "
+            f"{brands_file} does not list; unset STORMVARSEL_BRANDS_FILE (the demo then uses "
+            f"{REPO_BRANDS})"
+        )
+
+
+def _wait_healthy(
+    base_url: str, worker: subprocess.Popen[bytes], timeout_s: float, log_path: Path
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            raise StormvarselError(f"the worker exited with code {worker.returncode}")
+            raise StormvarselError(
+                f"the worker exited with code {worker.returncode}; its log: {log_path}"
+                + _last_error(log_path)
+            )
         try:
             with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310
                 if response.status == 200:
@@ -308,7 +357,19 @@ def _wait_healthy(base_url: str, worker: subprocess.Popen[bytes], timeout_s: flo
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
-    raise StormvarselError(f"the worker did not become ready within {timeout_s:.0f} s")
+    raise StormvarselError(
+        f"the worker did not become ready within {timeout_s:.0f} s; its log: {log_path}"
+    )
+
+
+def _last_error(log_path: Path) -> str:
+    """The worker's one-line ``error: ...`` (a settings problem), if its log ends with one."""
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line for line in lines if line.startswith("error: ")]
+    return f" ({errors[-1]})" if errors else ""
 
 
 # --- playing the story ---------------------------------------------------------------------------
@@ -489,7 +550,8 @@ def _show_dead_letters(console: Console, settings: Settings, expected: int) -> N
 
 def _show_page(
     console: Console, settings: Settings, receiver: WebhookReceiver | None, base: Settings
-) -> None:
+) -> bool:
+    """Show the storm's page; False when there was none (the demo has failed its story)."""
     if receiver is not None:
         alerts = [a for a in receiver.alerts() if a["labels"].get("alertname") == "BrandStorm"]
         seen: list[str] = []
@@ -509,8 +571,8 @@ def _show_page(
         chosen = _page_without_alertmanager(settings, base)
         source = "as it would be sent to Alertmanager (not installed here)"
     if chosen is None:
-        console.print("[yellow]No storm page was raised.[/]")
-        return
+        console.print("[red]No storm page was raised: the story's storm was not detected.[/]")
+        return False
     labels, notes = chosen["labels"], chosen["annotations"]
     body = Text()
     body.append(notes.get("summary", "") + "\n\n", style="bold")
@@ -523,6 +585,7 @@ def _show_page(
     body.append(f"Dashboard: {notes.get('dashboard_url', '')}")
     title = f"PAGE: {labels.get('alertname')} · {labels.get('brand')} · {labels.get('severity')}"
     console.print(Panel(body, title=title, subtitle=source, border_style="red"))
+    return True
 
 
 def _page_without_alertmanager(settings: Settings, base: Settings) -> dict[str, Any] | None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from aiokafka.errors import (
@@ -82,12 +82,38 @@ def _registered(app: faust.App) -> list[DeadLetters]:
     return registered
 
 
+#: Attribute on the Faust app: what learns of each completed flush (:class:`FlushWatcher`).
+_FLUSH_WATCHERS = "_stormvarsel_flush_watchers"
+
+
+class FlushWatcher(Protocol):
+    """Told when a producer flush begins and when it has completed: what was written before it
+    began is then in Kafka (the detection stage's table saves, ``detect_state.FlushClock``)."""
+
+    def flush_started(self) -> int: ...
+
+    def flush_done(self, started: int) -> None: ...
+
+
+def watch_flushes(app: faust.App, watcher: FlushWatcher) -> None:
+    """Tell ``watcher`` of every flush of ``app``'s producer (before each offset commit)."""
+    watchers: list[FlushWatcher] | None = getattr(app, _FLUSH_WATCHERS, None)
+    if watchers is None:
+        watchers = []
+        setattr(app, _FLUSH_WATCHERS, watchers)
+    watchers.append(watcher)
+
+
 async def flush_settled(app: Any, flush: Callable[[], Awaitable[None]]) -> None:
     """Run the producer's ``flush``, then wait until every record the app's forwarders had sent
     before it began is acknowledged or dead-lettered (records sent meanwhile are left to the
     next flush, so that a busy stage cannot hold a commit back for ever)."""
     marks = [(forwarder, forwarder.mark()) for forwarder in forwarders_of(app)]
+    watchers = list(getattr(app, _FLUSH_WATCHERS, ()) or ())
+    started = [watcher.flush_started() for watcher in watchers]
     await flush()
+    for watcher, mark in zip(watchers, started, strict=True):
+        watcher.flush_done(mark)
     for forwarder, sent in marks:
         await forwarder.settle(sent)
 

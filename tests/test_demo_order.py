@@ -18,9 +18,11 @@ from streams.demo import DemoOptions, Send, Stack
 from streams.settings import Settings
 
 
+@pytest.mark.parametrize("paged", [True, False])
 def test_every_record_the_demo_sends_is_dated_and_in_time_order(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, paged: bool
 ) -> None:
+    """And the demo's exit code says whether its storm was paged (it was 0 without a page)."""
     sent: list[tuple[bytes | None, bytes, int | None]] = []
 
     @contextmanager
@@ -42,13 +44,14 @@ def test_every_record_the_demo_sends_is_dated_and_in_time_order(
     monkeypatch.setattr(demo, "_producer", producer)
     monkeypatch.setattr(demo, "_backfill", backfill)
     monkeypatch.setattr(demo, "_play", play)
-    for name in ("_show_dead_letters", "_show_page", "_write_report", "_where"):
+    for name in ("_show_dead_letters", "_write_report", "_where"):
         monkeypatch.setattr(demo, name, lambda *_a, **_k: None)
+    monkeypatch.setattr(demo, "_show_page", lambda *_a, **_k: paged)
     monkeypatch.setattr(Stack, "stop", lambda self, console: None)
 
     code = demo.run_demo(Settings(), options=DemoOptions(report_dir=tmp_path / "report"))
 
-    assert code == 0
+    assert code == (0 if paged else 1)
     assert len(sent) > len(demo.BROKEN)
     assert {value for _key, value, _ms in sent} >= set(demo.BROKEN)
     undated = [value[:40] for _key, value, ms in sent if ms is None]

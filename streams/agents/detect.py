@@ -55,7 +55,7 @@ from streams import metrics
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
 from streams.dedup import Deduplicator
-from streams.forwarding import DeadLetters
+from streams.forwarding import DeadLetters, watch_flushes
 from streams.kafka_send import publish
 from streams.log_setup import get_logger
 from streams.mention import Rejection
@@ -262,6 +262,9 @@ def register(
     """The detection stage. ``dlq_limit``: the dead-letter topic's record limit (read from
     Kafka), which its dead letters are cut to fit."""
     letters = DeadLetters(app, dlq, stage="detect", limit=dlq_limit)
+    #: Which saves Kafka has: their pending entries may go (detect_state.FlushClock).
+    clock = detect_state.FlushClock()
+    watch_flushes(app, clock)
     states = app.Table(
         "detector-state",
         partitions=config.partitions,
@@ -426,7 +429,7 @@ def register(
                 continue
             now = time.monotonic()
             if detect_state.may_save(state, now, config.save_interval_s):
-                detect_state.save(part, state, states, pending)
+                detect_state.save(part, state, states, pending, clock)
                 state.dirty = False
                 state.last_save = now
 
@@ -485,7 +488,7 @@ def register(
         now = time.monotonic()
         if detect_state.may_save(state, now, config.save_interval_s):
             detect_state.save(
-                part, state, PartitionTable(states, part), PartitionTable(pending, part)
+                part, state, PartitionTable(states, part), PartitionTable(pending, part), clock
             )
             state.dirty = False
             state.last_save = now

@@ -5,8 +5,9 @@ Two mappings (changelog-backed Faust tables in the worker) hold a partition's de
 - ``states``: brand -> ``{"partition", "state", "max", "adv", "offset"}``, a brand's detector as of
   a save, the partition's watermark then, and the highest source offset it covered;
 - ``pending``: ``brand|offset`` -> ``{"partition", "offset", "mention"}``, every mention observed
-  since, deleted one save *after* the save that covers it (the two tables' changelogs are flushed
-  independently, so a kill mid-save may keep the old state while deletions went through).
+  since, deleted by a save made once Kafka has the save that covers it (:class:`FlushClock`: the
+  two tables' changelogs are flushed independently, so a kill may keep the old state while
+  deletions went through).
 
 What a kill can lose is a *suffix* of each changelog partition (a changelog partition is written
 in order), never a record whose offset Kafka already committed (Faust flushes the producer before
@@ -62,8 +63,9 @@ class PartitionState:
     #: Highest source offset each brand's saved state covers (see the module notes).
     saved_offset: dict[str, int] = field(default_factory=dict)
     saved_until: dict[str, int | None] = field(default_factory=dict)
-    #: Pending keys covered by the last save, deleted at the next one (see the module notes).
-    covered: list[str] = field(default_factory=list)
+    #: Pending keys covered by each save not yet known to be in Kafka, with the save's number
+    #: (:class:`FlushClock`); deleted by a later save once it is (see the module notes).
+    covered: list[tuple[int, list[str]]] = field(default_factory=list)
     #: ``abandoned`` events of the open episodes of states the rebuild dropped, to be sent.
     abandoned: list[Output] = field(default_factory=list)
     #: Brands whose saved state the rebuild dropped: the next save replaces or deletes it, so
@@ -77,6 +79,32 @@ class PartitionState:
     #: interval. A rebuild under another bucket size can end (``abandoned``) only the episodes
     #: a saved state holds; one opened after the last save would have stayed paged for good.
     episode_sent: bool = False
+
+
+class FlushClock:
+    """Which saves Kafka has for certain: a producer flush (Faust flushes before every offset
+    commit) that began after a save was made has its table writes. A save's pending entries
+    are deleted only then: deleted by the next save while both saves were still unflushed (an
+    episode change's save, or the timer's, soon after another), the deletions could reach
+    Kafka while the state writes that cover them did not (the two changelogs are flushed
+    independently), and a kill lost the mentions in between (30 of 120 in the reviewer's
+    reproduction, `tests/test_detect_state.py`)."""
+
+    def __init__(self) -> None:
+        self.saves = 0
+        #: The number of the last save a completed flush began after.
+        self.flushed = 0
+
+    def saved(self) -> int:
+        """A save is being made: its number."""
+        self.saves += 1
+        return self.saves
+
+    def flush_started(self) -> int:
+        return self.saves
+
+    def flush_done(self, started: int) -> None:
+        self.flushed = max(self.flushed, started)
 
 
 @dataclass
@@ -305,14 +333,23 @@ def save(
     state: PartitionState,
     states: MutableMapping[str, Any],
     pending: MutableMapping[str, Any],
+    clock: FlushClock | None = None,
 ) -> None:
-    """Persist detectors whose buckets closed; forget the pending mentions the previous save
-    covered (this save's wait for the next one)."""
+    """Persist detectors whose buckets closed; forget the pending mentions that earlier saves
+    covered, once Kafka has those saves (``clock``; without one, as if a flush came between
+    two saves: the previous save's)."""
     replayer = state.replayer
     state.episode_sent = False
-    for key in state.covered:
-        pending.pop(key, None)
-    state.covered = []
+    number = clock.saved() if clock is not None else 0
+    waiting: list[tuple[int, list[str]]] = []
+    for saved_as, keys in state.covered:
+        if clock is not None and saved_as > clock.flushed:
+            waiting.append((saved_as, keys))
+            continue
+        for key in keys:
+            pending.pop(key, None)
+    state.covered = waiting
+    covers: list[str] = []
     for brand in state.dropped:
         if brand not in replayer.detectors:
             # Not seeded again (:class:`Seeding`), nor abandoned again by later rebuilds.
@@ -330,7 +367,9 @@ def save(
         }
         state.saved_until[brand] = detector.closed_until
         state.saved_offset[brand] = state.high_offset
-        state.covered.extend(state.pending.pop(brand, []))
+        covers.extend(state.pending.pop(brand, []))
+    if covers:
+        state.covered.append((number, covers))
 
 
 def restore(brand: str, saved: dict[str, Any], config: DetectorConfig) -> BrandDetector | None:
