@@ -31,11 +31,18 @@ _DELIMITERS = (",", ";", "\t")
 #: anything is sent (:func:`_csv_body`). The bound keeps such a quote from reading a large file
 #: into memory.
 CSV_FIELD_LIMIT = 4 * MENTION_MAX_BYTES_CEILING
-# csv.field_size_limit is process-wide (csv.reader takes no limit of its own): it is raised once,
-# here, and never lowered, so another reader in the process that set a higher one keeps it.
-if csv.field_size_limit() < CSV_FIELD_LIMIT:
-    csv.field_size_limit(CSV_FIELD_LIMIT)
 _FIELD_LIMIT_ERROR = "field larger than field limit"
+
+
+def _next_row(reader: Iterator[list[str]]) -> list[str]:
+    """The reader's next row, read under ingest's own cell limit. csv's limit is process-wide
+    (``csv.reader`` takes none of its own), and another reader in the process sets its own
+    (``sentiment eval`` raises it to 2 GiB): it is set for the row and put back after it."""
+    previous = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        return next(reader)
+    finally:
+        csv.field_size_limit(previous)
 
 
 WIDE_BOMS = (
@@ -255,7 +262,7 @@ def _read_header(tap: _LineTap, reader: Iterator[list[str]], transform: Transfor
     """The column names; an empty name marks a column without one (see :func:`_csv_body`).
     The header is the first line that is not blank (:attr:`_LineTap.header_line`)."""
     try:
-        header = [name.strip() for name in next(reader)]
+        header = [name.strip() for name in _next_row(reader)]
     except StopIteration:
         return []
     except csv.Error as exc:
@@ -372,7 +379,7 @@ def _csv_body(
     unnamed = [index for index, name in enumerate(header) if not name]
     while header:
         try:
-            cells = next(reader)
+            cells = _next_row(reader)
             error: str | None = None
         except StopIteration:
             return
