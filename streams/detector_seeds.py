@@ -12,7 +12,10 @@ state continues from its seed when its first mention arrives, on whatever partit
 once its state is saved, the seed is not used again, not even after that state is dropped (another
 bucket size; ``streams.agents.detect_state.Seeding``). A seed more than ``MAX_GAP_MS`` older than
 the brand's first mention is not used: a brand silent that long starts afresh, and the episodes
-its seed left open are ended (``abandoned``).
+its seed left open are ended (``abandoned``). A reset soon after another rebuilds each brand the
+way the worker did, from the seeds kept before, so what a brand carried over is not lost; each seed
+records the source offsets it covers, so a reset run again after its deletion failed knows its own
+seeds.
 
 The brand's firing storm alerts are carried over with it, from the notifier's table: without
 them no worker would re-send the alerts of episodes still open, and Alertmanager would report
@@ -92,22 +95,77 @@ def read_table(settings: Settings, topic: str, timeout_s: float = 30.0) -> dict[
 
 
 def collect_seeds(
-    states: Mapping[str, Any], pending: Mapping[str, Any], config: DetectorConfig, lateness_ms: int
+    states: Mapping[str, Any],
+    pending: Mapping[str, Any],
+    config: DetectorConfig,
+    lateness_ms: int,
+    kept: Mapping[str, Any] | None = None,
 ) -> dict[str, BrandDetector]:
-    """Every brand's detector as a worker would rebuild it from the two tables. A brand found on
-    two partitions (records read there after a growth by other means) keeps the one that has
-    gone further."""
+    """Every brand's detector as a worker would rebuild it from the two tables, seeded from the
+    seeds ``kept`` by an earlier reset as the worker seeded it (a brand with only pending
+    mentions since then would otherwise lose its carried baselines). A brand found on two
+    partitions (records read there after a growth by other means) keeps the one that has gone
+    further."""
     owned = {int(value["partition"]) for value in [*states.values(), *pending.values()]}
+    before, own = _split_kept(kept or {}, pending)
     rebuilt = detect_state.rebuild(
-        list(states.items()), list(pending.items()), owned, config, lateness_ms
+        list(states.items()),
+        list(pending.items()),
+        owned,
+        config,
+        lateness_ms,
+        seed_function(before, config),
     )
     seeds: dict[str, BrandDetector] = {}
     for part in sorted(rebuilt):
         for brand, detector in rebuilt[part].replayer.detectors.items():
-            kept = seeds.get(brand)
-            if kept is None or _progress(detector) > _progress(kept):
+            best = seeds.get(brand)
+            if best is None or _progress(detector) > _progress(best):
                 seeds[brand] = detector
+    for brand, saved in own.items():
+        restored = detect_state.restore(brand, saved["state"], config)
+        if brand not in states and restored is not None:
+            seeds[brand] = restored
     return seeds
+
+
+def covered(states: Mapping[str, Any], pending: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """The highest source offset of each brand's mentions in the tables, by partition, written
+    with its seed: a reset run again after its deletion failed finds its own seeds, which hold
+    these tables' pending mentions already."""
+    marks: dict[str, dict[str, int]] = {}
+    for brand, value in states.items():
+        part, offset = str(int(value["partition"])), int(value.get("offset", -1))
+        brand_marks = marks.setdefault(brand, {})
+        brand_marks[part] = max(brand_marks.get(part, -1), offset)
+    for record in pending.values():
+        brand = str(record["mention"].get("brand"))
+        part, offset = str(int(record["partition"])), int(record["offset"])
+        brand_marks = marks.setdefault(brand, {})
+        brand_marks[part] = max(brand_marks.get(part, -1), offset)
+    return marks
+
+
+def _split_kept(
+    kept: Mapping[str, Any], pending: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The kept seeds that come from before these tables, and those written from them (by a
+    reset whose deletion then failed, run again). The latter cover their brand's pending
+    mentions: seeding from one would count them twice, and it is already the detector the
+    tables give. Source offsets only grow, so a seed from before a growth covers none of the
+    mentions read after it. A seed that covers only some (workers ran on the tables after it
+    was written) is neither: its brand is rebuilt from the tables alone."""
+    covered_by: dict[str, list[bool]] = {}
+    for record in pending.values():
+        brand = str(record["mention"].get("brand"))
+        saved = kept.get(brand)
+        marks = saved.get("covers") if isinstance(saved, dict) else None
+        mark = marks.get(str(int(record["partition"]))) if isinstance(marks, dict) else None
+        held = isinstance(mark, int) and int(record["offset"]) <= mark
+        covered_by.setdefault(brand, []).append(held)
+    before = {b: v for b, v in kept.items() if not any(covered_by.get(b, [False]))}
+    own = {b: kept[b] for b, held in covered_by.items() if b in kept and all(held)}
+    return before, own
 
 
 def _progress(detector: BrandDetector) -> tuple[int, int]:
@@ -135,6 +193,34 @@ def firing_alerts(table: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return firing
 
 
+def seed_records(
+    seeds: Mapping[str, BrandDetector],
+    notified: Mapping[str, Any],
+    earlier: Mapping[str, Any],
+    carried_at: float,
+    covers: Mapping[str, dict[str, int]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The seeds topic's new record per brand: its detector with the source offsets it covers
+    (:func:`covered`), and its firing alerts from the notifier's table (``notified``) or, for a
+    brand with no entry there yet, the ones an earlier reset carried over (with that reset's
+    time). A record replaces the brand's earlier one whole, so those would otherwise be lost,
+    and Alertmanager would report the episode resolved at its ``endsAt``."""
+    alerts = firing_alerts(notified)
+    records: dict[str, dict[str, Any]] = {}
+    for brand, detector in seeds.items():
+        records[brand] = {"state": detector.to_state()}
+        if covers and brand in covers:
+            records[brand]["covers"] = covers[brand]
+    for brand, entries in alerts.items():
+        records.setdefault(brand, {}).update(alerts=entries, carried_at=carried_at)
+    for brand, record in records.items():
+        before = earlier.get(brand)
+        if brand in notified or not isinstance(before, dict) or "alerts" not in before:
+            continue
+        record.update(alerts=before["alerts"], carried_at=before.get("carried_at"))
+    return records
+
+
 def keep_baselines(settings: Settings, config: DetectorConfig, timeout_s: float = 30.0) -> Kept:
     """Write every brand's detector and firing storm alerts from the workers' tables to the seeds
     topic (created if missing). Nothing to write when the tables are gone already (a second
@@ -142,17 +228,14 @@ def keep_baselines(settings: Settings, config: DetectorConfig, timeout_s: float 
     app_id = settings.app_id
     states = read_table(settings, _changelog(app_id, "detector-state"), timeout_s)
     pending = read_table(settings, _changelog(app_id, "detector-pending"), timeout_s)
-    alerts = firing_alerts(read_table(settings, _changelog(app_id, "notifier-alerts"), timeout_s))
+    notified = read_table(settings, _changelog(app_id, "notifier-alerts"), timeout_s)
+    alerts = firing_alerts(notified)
     if not states and not pending and not alerts:
         return Kept(0, 0)
     lateness_ms = round(settings.detect_lateness_s * 1000)
-    seeds = collect_seeds(states, pending, config, lateness_ms)
-    carried_at = time.time()
-    records: dict[str, dict[str, Any]] = {}
-    for brand, detector in seeds.items():
-        records[brand] = {"state": detector.to_state()}
-    for brand, entries in alerts.items():
-        records.setdefault(brand, {}).update(alerts=entries, carried_at=carried_at)
+    earlier = load_seeds(settings, timeout_s)
+    seeds = collect_seeds(states, pending, config, lateness_ms, earlier)
+    records = seed_records(seeds, notified, earlier, time.time(), covered(states, pending))
     topic = seeds_topic(app_id)
     spec = TopicSpec(topic, 1, settings.topic_replication, {"cleanup.policy": "compact"})
     ensure_internal_topics(settings, [spec], timeout_s=timeout_s)
@@ -178,7 +261,7 @@ def keep_baselines(settings: Settings, config: DetectorConfig, timeout_s: float 
         ) from None
     finally:
         producer.close(timeout=5)
-    kept = Kept(len(seeds), sum(len(entries) for entries in alerts.values()))
+    kept = Kept(len(seeds), sum(len(record.get("alerts", {})) for record in records.values()))
     log.info("detect.seeds_written", topic=topic, brands=kept.brands, alerts=kept.alerts)
     return kept
 

@@ -231,18 +231,26 @@ def _state_topic_names(admin: KafkaAdminClient, app_id: str) -> list[str]:
     return [name for name in state_topic_names(app_id) if name in existing]
 
 
-def refuse_while_workers_run(admin: KafkaAdminClient, app_id: str) -> None:
+def refuse_while_workers_run(admin: KafkaAdminClient, app_id: str, wait_s: float = 20.0) -> None:
     """Raise while a worker of ``app_id`` is a member of its consumer group (or Kafka cannot say
-    whether one is): it would go on writing to the topics about to change."""
-    try:
-        group = admin.describe_groups([app_id]).get(app_id) or {}
-    except CoordinatorNotAvailableError:
-        if "__consumer_offsets" in admin.list_topics():
-            raise StormvarselError(
-                f"Kafka has no coordinator for the consumer group {app_id!r} at the "
-                "moment, so whether a worker runs is unknown; try again shortly"
-            ) from None
-        group = {}  # no consumer group has ever existed on this cluster
+    whether one is): it would go on writing to the topics about to change. A coordinator that
+    is still loading (a broker just started, or the group's partition just moved) is waited
+    for up to ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            group = admin.describe_groups([app_id]).get(app_id) or {}
+            break
+        except CoordinatorNotAvailableError:
+            if "__consumer_offsets" not in admin.list_topics():
+                group = {}  # no consumer group has ever existed on this cluster
+                break
+            if time.monotonic() >= deadline:
+                raise StormvarselError(
+                    f"Kafka has had no coordinator for the consumer group {app_id!r} for "
+                    f"{wait_s:g} s, so whether a worker runs is unknown; try again shortly"
+                ) from None
+            time.sleep(0.5)
     members = group.get("members") or []
     if members:
         raise StormvarselError(

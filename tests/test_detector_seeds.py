@@ -18,7 +18,13 @@ from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
-from streams.detector_seeds import MAX_GAP_MS, collect_seeds, seed_function
+from streams.detector_seeds import (
+    MAX_GAP_MS,
+    collect_seeds,
+    covered,
+    seed_function,
+    seed_records,
+)
 from tests.test_detect_stage import AIRLINES, scored_airline_records
 
 LATENESS_MS = 60_000
@@ -237,3 +243,91 @@ def test_a_carried_detectors_late_mentions_are_not_counted_again() -> None:
     other = MentionEvent(brand="globex", event_ms=t0 + 200 * minute, sentiment="neutral")
     detect_state.count(state, Disposition.FEED, 2, other)  # new here, before the watermark
     assert late_metric() == before + 2
+
+
+def test_a_second_reset_keeps_what_a_brand_carried_from_the_first() -> None:
+    """The topics grew twice in a row. After the first growth United went on from its seed,
+    and its mentions since were still only pending when the second growth collected the seeds:
+    rebuilt without the first seeds, its detector held those few mentions alone, and the days of
+    baselines it had carried were lost (another warm-up)."""
+    records = scored_airline_records()
+    split = records[0]["created_at_ms"] + 3 * DAY_MS
+    learnt = Replayer(DetectorConfig(), LATENESS_MS)
+    for record in records:
+        if record["created_at_ms"] < split:
+            learnt.feed(MentionEvent.from_record(record))
+    first = json.loads(
+        json.dumps({b: {"state": d.to_state()} for b, d in learnt.detectors.items()})
+    )
+    following = [r for r in records if r["created_at_ms"] >= split][:400]
+
+    # The worker after the first growth: brands new on its partition go on from their seeds.
+    state = detect_state.fresh(
+        DetectorConfig(), LATENESS_MS, seed_function(first, DetectorConfig())
+    )
+    pending: dict[str, Any] = {}
+    for offset, record in enumerate(following):
+        mention = MentionEvent.from_record(record)
+        detect_state.take(state, Disposition.FEED, offset, record, mention, pending, 0)
+    pending = json.loads(json.dumps(pending))
+    worker = state.replayer.detectors
+
+    seeds = collect_seeds({}, pending, DetectorConfig(), LATENESS_MS, first)
+    assert sorted(seeds) == sorted(worker)
+    for brand, detector in worker.items():
+        assert seeds[brand].to_state() == detector.to_state(), brand
+    united = sum(1 for r in following if r["brand"] == "united")
+    carried = BrandDetector.from_state(first["united"]["state"]).observed_total
+    assert united > 50 and carried > 1000
+    assert seeds["united"].observed_total == carried + united
+    without = collect_seeds({}, pending, DetectorConfig(), LATENESS_MS)
+    assert without["united"].observed_total == united  # what the second reset kept
+
+    # That second reset wrote its seeds, but deleting the state topics failed, and it is run
+    # again on the same tables: its own seeds already hold the pending mentions.
+    written = seed_records(seeds, {}, first, 0.0, covered({}, pending))
+    again = collect_seeds(
+        {}, pending, DetectorConfig(), LATENESS_MS, json.loads(json.dumps(written))
+    )
+    for brand, detector in worker.items():
+        assert again[brand].to_state() == detector.to_state(), brand
+    # A seed that covers only some of them (a worker ran on the tables since): from the tables.
+    more = dict(pending)
+    extra = {**following[0], "brand": "united", "created_at_ms": following[-1]["created_at_ms"]}
+    more[detect_state.pending_key("united", 10_000)] = {
+        "partition": 0,
+        "offset": 10_000,
+        "mention": extra,
+    }
+    partly = collect_seeds({}, more, DetectorConfig(), LATENESS_MS, written)
+    assert partly["united"].observed_total == united + 1
+
+
+def test_a_second_reset_keeps_carried_alerts_its_brand_has_not_taken_up() -> None:
+    """A firing alert carried over by the first reset joins the notifier's table only with its
+    brand's next alert record. A second reset before that wrote the brand's new seed without it,
+    so nothing re-sent the page and Alertmanager resolved it at its ``endsAt``."""
+    firing = {"alert": {"status": "firing"}, "partition": 3}
+    resolved = {"alert": {"status": "resolved"}, "partition": 3}
+    earlier = {
+        "american": {"state": {}, "alerts": {"a1": firing}, "carried_at": 100.0},
+        "delta": {"state": {}, "alerts": {"d1": firing}, "carried_at": 100.0},
+        "united": {"state": {}, "alerts": {"u1": firing}, "carried_at": 100.0},
+    }
+    seeds = {b: BrandDetector(b) for b in ("american", "delta", "virgin")}
+    notified = {"delta": {"d1": resolved}, "virgin": {"v1": firing}}
+
+    records = seed_records(seeds, notified, earlier, 200.0)
+
+    # Not in the notifier's table yet: the first reset's alerts, with that reset's time.
+    assert records["american"]["alerts"] == {"a1": firing}
+    assert records["american"]["carried_at"] == 100.0
+    # In the table: the table is newer (Delta's page was resolved since).
+    assert "alerts" not in records["delta"]
+    assert records["virgin"] == {
+        "state": seeds["virgin"].to_state(),
+        "alerts": {"v1": firing},
+        "carried_at": 200.0,
+    }
+    # No new detector and nothing in the table: its earlier record is left as it is.
+    assert "united" not in records

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from faust.types import TP
 from prometheus_client import REGISTRY
 
 from streams.agents import notify
@@ -167,7 +168,12 @@ class StandInApp:
     on_rebalance_complete: Any = field(
         default_factory=lambda: SimpleNamespace(connect=lambda _fn: None)
     )
+    revoked_handlers: list[Any] = field(default_factory=list)
+    on_partitions_revoked: Any = None
     consumer: Any = field(default_factory=lambda: SimpleNamespace(assignment=set))
+
+    def __post_init__(self) -> None:
+        self.on_partitions_revoked = SimpleNamespace(connect=self.revoked_handlers.append)
 
     def Table(self, *_args: Any, **_kwargs: Any) -> dict[str, Any]:
         return self.table
@@ -306,6 +312,43 @@ def test_a_refusal_is_counted_while_another_replica_is_down() -> None:
             notifier.topic.send(storm("acme-1"))
             await wait_until(lambda: posts("rejected") > before["rejected"], 10)
             assert posts("error") > before["error"]
+        finally:
+            await notifier.stop()
+            await runner.cleanup()
+
+    asyncio.run(run())
+
+
+def test_alerts_of_revoked_partitions_are_no_longer_re_sent() -> None:
+    """Between a rebalance's revocation and its end the notifier went on re-sending the alerts
+    of partitions it had given away. Their new owner may resolve an episode in that time, and a
+    "firing" from the old owner brought the page back until the next re-send."""
+    bodies: list[list[dict[str, Any]]] = []
+
+    async def recording(request: web.Request) -> web.Response:
+        bodies.append(await request.json())
+        return web.Response(status=200)
+
+    async def run() -> None:
+        app = web.Application()
+        app.router.add_post("/api/v2/alerts", recording)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        notifier = start_notifier([f"http://127.0.0.1:{port}"], resend_s=0.2)
+        try:
+            notifier.topic.send(storm("acme-1"))
+            await wait_until(lambda: any(body for body in bodies), 10)
+            [revoked] = notifier.app.revoked_handlers
+            await revoked(notifier.app, {TP("other", 0)})
+            seen = len(bodies)
+            await wait_until(lambda: len(bodies) >= seen + 2, 10)
+            assert all(bodies[seen:]), "an alert of a partition still owned must stay"
+            await revoked(notifier.app, {TP("alerts", 0)})
+            seen = len(bodies)
+            await wait_until(lambda: len(bodies) >= seen + 3, 10)
+            assert bodies[seen + 1 :] and not any(bodies[seen + 1 :])
         finally:
             await notifier.stop()
             await runner.cleanup()

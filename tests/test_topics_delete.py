@@ -241,3 +241,32 @@ def test_the_replay_refusal_gives_kafka_topics_alone_for_a_prefix_delete_refuses
     assert delete_advice(settings, "pm x.", ["pm x.alerts"]).startswith(
         "stormvarsel topics delete --prefix 'pm x.' (it lists"
     )
+
+
+class LoadingCoordinator:
+    """An admin client whose group coordinator is still loading for the first ``busy`` calls."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.calls = 0
+
+    def describe_groups(self, groups: list[str]) -> dict[str, object]:
+        from kafka.errors import CoordinatorNotAvailableError
+
+        self.calls += 1
+        if self.calls <= self.busy:
+            raise CoordinatorNotAvailableError("loading")
+        return {groups[0]: {"members": [], "group_state": "Empty"}}
+
+    def list_topics(self) -> list[str]:
+        return ["__consumer_offsets"]
+
+
+def test_a_coordinator_still_loading_is_waited_for() -> None:
+    """Right after the broker started, the group's coordinator answered "not available" for a
+    moment, and reset-state or grow refused at once ("try again shortly")."""
+    admin = LoadingCoordinator(busy=3)
+    topics_module.refuse_while_workers_run(admin, "stormvarsel", wait_s=10)  # type: ignore[arg-type]
+    assert admin.calls == 4
+    with pytest.raises(topics_module.StormvarselError, match=r"no coordinator .* for 0\.6 s"):
+        topics_module.refuse_while_workers_run(LoadingCoordinator(busy=100), "g", wait_s=0.6)  # type: ignore[arg-type]

@@ -20,7 +20,9 @@ worker that posted those would re-send an episode as firing after its owner had 
 (the page would come back, or never resolve). So the set is rebuilt when a rebalance has
 recovered the tables (Faust's ``on_rebalance_complete``, as the detect stage does too), from the
 owned partitions only; events are rare, so waiting for the first one of a new generation could
-leave newly owned alerts without re-sends for hours, and Alertmanager would let them expire.
+leave newly owned alerts without re-sends for hours, and Alertmanager would let them expire. The
+alerts of revoked partitions are dropped when the rebalance begins (``on_partitions_revoked``):
+until it completes, their new owner may already have resolved an episode.
 
 After ``topics grow`` or ``topics reset-state`` the table starts empty, but the firing alerts it
 held are carried over in the seeds topic (``streams.detector_seeds``): a brand with nothing in
@@ -202,6 +204,11 @@ def post_results(errors: Sequence[object], rejected: Sequence[object]) -> list[s
     return results or ["ok"]
 
 
+def revoked_partitions(revoked: Iterable[Any], topic: str) -> set[int]:
+    """The ``alerts`` partitions among a rebalance's revoked topic partitions."""
+    return {tp.partition for tp in revoked if tp.topic == topic}
+
+
 def key_partition(brand: str, partitions: int) -> int:
     """The partition the producer's default partitioner gives a record keyed by ``brand``."""
     return (murmur2(brand.encode()) & 0x7FFFFFFF) % partitions
@@ -275,8 +282,18 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
     async def on_recovered(sender: Any, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
         rebuild()
 
+    async def on_revoked(sender: Any, revoked: Any = (), **_kwargs: Any) -> None:
+        # Until the rebalance completes, the push loop would go on re-sending the alerts of
+        # partitions given away: their new owner may resolve an episode meanwhile, and a
+        # "firing" from here would bring the page back until its next re-send.
+        gone = revoked_partitions(revoked, source.get_topic_name())
+        for alert_id in [k for k, item in tracked.items() if item.partition in gone]:
+            del tracked[alert_id]
+        log.info("notify.revoked", partitions=sorted(gone), alerts=len(tracked))
+
     # Kept strongly referenced by the signal (the default); typed loosely for mode's union.
     app.on_rebalance_complete.connect(cast(Any, on_recovered))
+    app.on_partitions_revoked.connect(cast(Any, on_revoked))
 
     @app.agent(source, name="stormvarsel.notify")
     async def notify(stream: faust.StreamT) -> None:
