@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -22,6 +21,9 @@ EVENT_MS_RANGE = (946_684_800_000, 4_102_444_800_000)
 #: replayed on its own) and still bounds what one mention can cost: a week of buckets per
 #: brand, where a mention dated 2099 made every brand close 38 million.
 MAX_AHEAD_MS = 7 * 24 * 3_600_000
+#: The largest follower or engagement count taken (2**53, the last integer a float holds exactly):
+#: a larger one made reach arithmetic overflow (``OverflowError`` crashed the detect stage).
+MAX_COUNT = 2**53
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +76,19 @@ class MentionEvent:
         created = record.get("created_at_ms")
         if isinstance(created, bool) or not isinstance(created, int | float):
             raise ValueError("created_at_ms: required, epoch milliseconds")
-        if not (math.isfinite(created) and EVENT_MS_RANGE[0] <= created < EVENT_MS_RANGE[1]):
-            raise ValueError(f"created_at_ms: {created!r} is not between the years 2000 and 2100")
+        # Comparisons, not math.isfinite (it raises OverflowError for an int beyond floats);
+        # NaN and infinities fail them too.
+        if not EVENT_MS_RANGE[0] <= created < EVENT_MS_RANGE[1]:
+            raise ValueError(
+                f"created_at_ms: {_shown(created)} is not between the years 2000 and 2100"
+            )
         received = record.get("received_at_ms")
         if received is not None and (
             isinstance(received, bool)
             or not isinstance(received, int | float)
-            or not math.isfinite(received)
             or not EVENT_MS_RANGE[0] <= received < EVENT_MS_RANGE[1]
         ):
-            raise ValueError(f"received_at_ms: {received!r} is not epoch milliseconds")
+            raise ValueError(f"received_at_ms: {_shown(received)} is not epoch milliseconds")
         sentiment = record.get("sentiment")
         label = sentiment.get("label") if isinstance(sentiment, Mapping) else sentiment
         if label not in SENTIMENTS:
@@ -136,14 +141,17 @@ def watermark_clock(event_ms: int, received_ms: float | None) -> int:
 def _count(value: Any, name: str) -> int:
     if value is None:
         return 0
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+    # A comparison, not math.isfinite: that raises OverflowError for an int beyond floats.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"{name}: expected a number from 0 to 2**53, got {_shown(value)}")
     return int(value)
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: an integer too long to print whole is described."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)[:40]
 
 
 def _optional_text(value: Any) -> str | None:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from detectors.events import MAX_COUNT
 from streams.iso_time import parse_iso
 
 Platform = Literal[
@@ -109,7 +110,9 @@ class Author(BaseModel):
 
     id: str | None = Field(None, max_length=256, description="Platform id of the author.")
     handle: str | None = Field(None, max_length=256, description="Public handle, e.g. @kari.")
-    followers: int = Field(0, ge=0, description="Follower count, for reach weighting.")
+    followers: int = Field(
+        0, ge=0, le=MAX_COUNT, description="Follower count, for reach weighting."
+    )
 
     @field_validator("id", mode="before")
     @classmethod
@@ -125,9 +128,9 @@ class Author(BaseModel):
 class Engagement(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    likes: int = Field(0, ge=0)
-    shares: int = Field(0, ge=0)
-    replies: int = Field(0, ge=0)
+    likes: int = Field(0, ge=0, le=MAX_COUNT)
+    shares: int = Field(0, ge=0, le=MAX_COUNT)
+    replies: int = Field(0, ge=0, le=MAX_COUNT)
 
     @field_validator("likes", "shares", "replies", mode="before")
     @classmethod
@@ -190,6 +193,15 @@ class Mention(BaseModel):
     @classmethod
     def _event_time(cls, value: Any) -> datetime:
         return parse_event_time(value)
+
+    @field_validator("is_brand_reply", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> Any:
+        # Lax mode read "yes", "on", "1", 1 and 1.0 as true: a collector's stray value took a
+        # customer's post out of volume, sentiment and reach without a word.
+        if not isinstance(value, bool):
+            raise PydanticCustomError("bad_type", "expected true or false")
+        return value
 
     @field_validator("platform", mode="before")
     @classmethod
@@ -387,6 +399,8 @@ def validate_object(
         return Rejection("too_deep", f"nested {depth} levels deep; the limit is {MAX_DEPTH}")
     if has_surrogate(value):  # before the model: it calls one in `text` a bad_value:text
         return Rejection("not_utf8", "a string holds a lone surrogate, which is not UTF-8")
+    if has_overflow(value):  # unknown fields are passed on: as null, it would not be untouched
+        return Rejection("invalid_json", "a number is beyond the range of a double (e.g. 1e400)")
     try:
         mention = Mention.model_validate(value)
     except ValidationError as exc:
@@ -406,6 +420,22 @@ def validate_object(
             f"created_at is {skew:.0f} s in the future (allowed: {limits.max_future_skew_s:.0f} s)",
         )
     return mention
+
+
+def has_overflow(value: Any) -> bool:
+    """Whether a parsed JSON value holds a number that became an infinity (``1e400``): valid
+    JSON text, but it cannot be written back as JSON."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def has_surrogate(value: Any) -> bool:

@@ -500,3 +500,31 @@ def test_lexicon_scorer_vocabulary_stays_bounded_under_new_words() -> None:
     # Without the limit the vocabulary ends near 45,000 strings (5 new ones per text).
     assert largest <= 20_000 + 500 * 6
     assert scorer.score(probe, ["en"] * 3) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("author", {"followers": 10**400}),
+        ("engagement", {"likes": 10**400}),
+        ("author", {"followers": 1e308}),
+        ("created_at_ms", 10**400),
+        ("received_at_ms", 10**400),
+    ],
+)
+def test_a_scored_record_with_a_huge_number_is_unreadable_not_a_crash(
+    field: str, value: object
+) -> None:
+    """``math.isfinite`` raised OverflowError for an integer beyond floats: the detect stage's
+    agent crashed on the record (it reads ValueError, TypeError and KeyError as unreadable)
+    and the record was committed uncounted, with no dead letter."""
+    from streams.agents.detect import parse_scored
+
+    record = {
+        "brand": "nordlys-energi",
+        "created_at_ms": 1_764_000_000_000,
+        "sentiment": {"label": "negative"},
+        field: value,
+    }
+    with pytest.raises(ValueError, match=field.split("_at")[0]):
+        parse_scored(json.dumps(record).encode())

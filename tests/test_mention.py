@@ -154,6 +154,52 @@ def test_an_integral_float_count_is_an_integer() -> None:
 
 
 @pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("author.followers", 10**400),
+        ("author.followers", 2**53 + 1),
+        ("engagement.likes", 10**30),
+        ("engagement.shares", 1e300),
+    ],
+)
+def test_counts_beyond_a_double_are_refused(field: str, value: int | float) -> None:
+    """A follower count of 10**400 was accepted, then crashed the detect stage (OverflowError
+    in its reach arithmetic): the mention was counted as accepted and landed nowhere."""
+    parent, name = field.split(".")
+    result = check(base(**{parent: {name: value}}))
+    assert isinstance(result, Rejection), result
+    assert result.reason == f"bad_value:{field}"
+    largest = check(base(**{parent: {name: 2**53}}))
+    assert isinstance(largest, Mention), largest
+
+
+@pytest.mark.parametrize("value", ["true", "yes", "on", "1", 1, 1.0, "off", 0, None])
+def test_is_brand_reply_is_true_or_false_only(value: object) -> None:
+    """Lax mode read "yes", "on", 1 and 1.0 as true: a customer's post left volume, sentiment
+    and reach without a word."""
+    result = check(base(is_brand_reply=value))
+    assert isinstance(result, Rejection), result
+    assert result.reason == "bad_type:is_brand_reply"
+    for flag in (True, False):
+        mention = check(base(is_brand_reply=flag))
+        assert isinstance(mention, Mention) and mention.is_brand_reply is flag
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id":"p1","text":"Hei","created_at":"2026-11-24T10:15:00Z","x":1e400}',
+        b'{"id":"p1","text":"Hei","created_at":"2026-11-24T10:15:00Z","author":{"y":[-1e999]}}',
+    ],
+)
+def test_a_number_beyond_a_double_anywhere_is_invalid_json(raw: bytes) -> None:
+    """Unknown fields are passed on untouched; an infinity would have been passed on as null."""
+    result = check(raw)
+    assert isinstance(result, Rejection), result
+    assert result.reason == "invalid_json"
+
+
+@pytest.mark.parametrize(
     ("given", "kept"),
     [
         ("zh-Hant-TW", "zh-hant-tw"),
