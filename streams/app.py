@@ -166,6 +166,19 @@ def build_app(
 
     # One reading of the dead-letter topic's limit for the three stages' dead letters.
     dlq_limit = destination_limit(topics.dlq, "dead_letter")
+    valid_limit = destination_limit(topics.valid, "validate")
+    scored_limit = destination_limit(topics.scored, "score")
+    # Read for the producer's batch size alone: the detect stage's alert records are not checked.
+    alerts_limit = destination_limit(topics.alerts, "alerts")
+
+    @app.task
+    async def fit_producer_batches() -> None:
+        """Read the limits of the topics the stages write at start-up: each read lowers the
+        producer's record batch size to fit it (``streams.kafka_send.fit_batches``; Kafka
+        applies ``max.message.bytes`` to a whole batch). A stage reads its destination's limit
+        before its first send too, and again every minute."""
+        for limit in (valid_limit, scored_limit, dlq_limit, alerts_limit):
+            await limit.get()
 
     validate.register(
         app,
@@ -178,7 +191,7 @@ def build_app(
             dedup_window_ms=int(settings.dedup_window_s * 1000),
             partitions=mention_partitions or settings.topic_partitions,
         ),
-        valid_limit=destination_limit(topics.valid, "validate"),
+        valid_limit=valid_limit,
         dlq_limit=dlq_limit,
     )
     score.register(
@@ -193,7 +206,7 @@ def build_app(
         config=score.ScoreConfig(
             batch_size=settings.sentiment_batch_size, batch_wait_s=settings.sentiment_batch_wait_s
         ),
-        scored_limit=destination_limit(topics.scored, "score"),
+        scored_limit=scored_limit,
         dlq_limit=dlq_limit,
     )
     detector_config = load_detector_config(settings)

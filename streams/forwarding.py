@@ -13,7 +13,10 @@ mention was gone. A :class:`Forwarder`
   broker refuses fails every record in it, not only the large one;
 - holds every record it sent until Kafka has answered, and dead-letters one Kafka refused anyway
   as ``refused_by_kafka`` with Kafka's error (the limit was lowered since it was read, a timestamp
-  the topic does not accept; records batched with a too-large one come back refused too);
+  the topic does not accept; records batched with a too-large one come back refused too). A
+  record refused as too large that fits the limit read again alone was refused for its batch:
+  it is sent once more (the producer's batches are fitted to every limit read,
+  ``streams.kafka_send.fit_batches``), and dead-lettered only when Kafka refuses it again;
 - sends the stage's own dead letters (:meth:`DeadLetters.reject`; the detect stage, which
   forwards nothing, has a :class:`DeadLetters` alone) the same way, held until Kafka has them,
   each cut to fit the dead-letter topic's own limit (its original shortened; the whole stays at
@@ -22,15 +25,17 @@ mention was gone. A :class:`Forwarder`
 - is waited for by the producer's flush, which Faust runs before it commits offsets
   (``kafka_fixes``): the offsets of a record are committed only once its forward was
   acknowledged or its dead letter was. A failure that says nothing against the record (a delivery
-  timeout after the client's retries), or a dead letter Kafka refused as well, crashes the worker
-  and fails every flush from then on: nothing more is committed, and the records are read again
-  after it restarts.
+  timeout after the client's retries, a send that raised at once because the producer's buffer
+  stayed full or the topic is unknown), or a dead letter Kafka refused as well, crashes the
+  worker and fails every flush from then on: nothing more is committed, and the records are read
+  again after it restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
@@ -38,10 +43,12 @@ import faust
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidTimestampError,
+    KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
 )
+from faust.exceptions import NotReady, ProducerSendError
 
 from streams.dead_letter import publish_dead_letter
 from streams.kafka_send import publish
@@ -69,8 +76,28 @@ SETTLE_TIMEOUT_S = 120.0
 _FORWARDERS = "_stormvarsel_forwarders"
 
 
+#: What a send raises at once that says nothing against the record (Faust's ``ProducerSendError``
+#: for a ``KafkaTimeoutError`` after the producer's buffer stayed full, or an unknown topic; a
+#: producer not started or closed): the worker halts rather than dead-letter the record.
+SEND_FAULTS: tuple[type[Exception], ...] = (ProducerSendError, KafkaError, NotReady)
+
+
 class ForwardLost(RuntimeError):
     """A forwarded record was neither delivered nor dead-lettered: committing would lose it."""
+
+
+class SendFailed(ForwardLost):
+    """A send raised at once: the worker is halted (:meth:`DeadLetters.halt`) and the record,
+    not committed, is read again after the restart. Raised to the stage, which stops handling
+    the record."""
+
+
+def refusal_of(error: BaseException) -> BaseException | None:
+    """Kafka's (or the client's) refusal of the record itself in ``error``, or None: a refusal
+    the client raised at once comes wrapped in Faust's ``ProducerSendError``."""
+    if isinstance(error, ProducerSendError):
+        error = error.__cause__ or error
+    return error if isinstance(error, REFUSED_RECORD_ERRORS) else None
 
 
 def _registered(app: faust.App) -> list[DeadLetters]:
@@ -172,8 +199,15 @@ class DeadLetters:
 
     async def reject(self, message: faust.types.Message, rejection: Rejection) -> None:
         """Dead-letter the consumed ``message``: its offset is committed once Kafka has the
-        dead letter, and a dead letter Kafka refuses stops the worker (nothing holds the record)."""
-        pending = await self._publish(message, rejection, count=True)
+        dead letter, and a dead letter Kafka refuses stops the worker (nothing holds the record).
+        A letter that cannot even be handed to the producer stops it too, and raises
+        :class:`SendFailed`."""
+        try:
+            pending = await self._publish(message, rejection, count=True)
+        except Exception as exc:  # whatever it was, nothing holds the record
+            why = f"its dead letter failed: {type(exc).__name__}: {exc}"
+            self._give_up(message, why, topic=self._dlq_name)
+            raise SendFailed(why) from exc
         self._sent.add(pending)
         pending.add_done_callback(partial(self._lettered, message, rejection))
 
@@ -184,7 +218,8 @@ class DeadLetters:
         if isinstance(error, _TOO_LARGE_ERRORS) and self._dlq_limit is not None:
             self._hold(self._letter_again(message, rejection, error))
         elif error is not None:
-            self._give_up(message, f"its dead letter failed: {type(error).__name__}: {error}")
+            why = f"its dead letter failed: {type(error).__name__}: {error}"
+            self._give_up(message, why, topic=self._dlq_name)
         self._sent.discard(pending)
 
     def _hold(self, letter: Awaitable[None]) -> None:
@@ -213,9 +248,11 @@ class DeadLetters:
             if again and self._dlq_limit is not None:
                 await self._letter_again(message, rejection, exc)
             else:
-                self._give_up(message, f"its dead letter failed: {type(exc).__name__}: {exc}")
+                why = f"its dead letter failed: {type(exc).__name__}: {exc}"
+                self._give_up(message, why, topic=self._dlq_name)
         except Exception as exc:  # the dead letter was refused: nothing holds the record
-            self._give_up(message, f"its dead letter failed: {type(exc).__name__}: {exc}")
+            why = f"its dead letter failed: {type(exc).__name__}: {exc}"
+            self._give_up(message, why, topic=self._dlq_name)
 
     def _log_refused(
         self, event: str, topic: str, message: faust.types.Message, error: BaseException
@@ -232,8 +269,8 @@ class DeadLetters:
     def _lost_what(self) -> str:
         return "not dead-lettered"
 
-    def _give_up(self, message: faust.types.Message, why: str) -> None:
-        self.halt(message, self._lost_what(), why)
+    def _give_up(self, message: faust.types.Message, why: str, *, topic: str) -> None:
+        self.halt(message, self._lost_what(), why, topic=topic)
 
     def halt(
         self, message: faust.types.Message | None, what: str, why: str, *, topic: str = ""
@@ -301,15 +338,26 @@ class DeadLetters:
             )
 
 
-def _tell(refused: Callable[[], None] | None) -> None:
-    """Run a forward's ``refused`` callback; a failure of it is logged and must not keep the
-    record from its dead letter (already under way)."""
-    if refused is None:
+def _tell(callback: Callable[[], None] | None) -> None:
+    """Run a forward's ``refused`` or ``delivered`` callback; a failure of it is logged and must
+    not keep the record from its dead letter (already under way)."""
+    if callback is None:
         return
     try:
-        refused()
+        callback()
     except Exception:
-        log.exception("forward.refused_callback_failed")
+        log.exception("forward.callback_failed")
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """A record forwarded, kept until Kafka has answered so that it can be sent once more."""
+
+    key: bytes | None
+    value: bytes
+    timestamp: float
+    refused: Callable[[], None] | None
+    delivered: Callable[[], None] | None
 
 
 class Forwarder(DeadLetters):
@@ -344,38 +392,85 @@ class Forwarder(DeadLetters):
         value: bytes,
         timestamp: float,
         refused: Callable[[], None] | None = None,
+        delivered: Callable[[], None] | None = None,
     ) -> bool:
         """Send ``key``/``value`` (made from the consumed ``message``) to the destination. False
         when it was dead-lettered instead, because the destination cannot take it.
         ``refused`` is called when the record is dead-lettered instead of forwarded: at once
-        when the destination's limit refuses it here, or when Kafka refuses it later."""
+        when the destination's limit refuses it here, or when Kafka refuses it later;
+        ``delivered`` once Kafka has acknowledged it. A send that raises at once for a reason
+        not the record's halts the worker and raises :class:`SendFailed`."""
         limit = await self._limit.get() if self._limit is not None else None
         if limit is not None and (refusal := limit.refusal(key or b"", value)) is not None:
             why = f"not forwarded to {self._name}: {refusal.message}"
             await self.reject(message, Rejection(refusal.reason, why))
             _tell(refused)
             return False
-        pending = await publish(self._destination, key=key, value=value, timestamp=timestamp)
+        copy = _Copy(key, value, timestamp, refused, delivered)
+        pending = await self._send(message, copy)
         self._sent.add(pending)
-        pending.add_done_callback(partial(self._answered, message, refused))
+        pending.add_done_callback(partial(self._answered, message, copy))
         return True
 
+    async def _send(self, message: faust.types.Message, copy: _Copy) -> asyncio.Future[Any]:
+        """Hand ``copy`` to the producer. A refusal of the record the client raises at once
+        comes back on the future, as Kafka's would; any other failure halts the worker."""
+        try:
+            return await publish(
+                self._destination, key=copy.key, value=copy.value, timestamp=copy.timestamp
+            )
+        except SEND_FAULTS as exc:
+            if (refusal := refusal_of(exc)) is None:
+                why = f"{type(exc).__name__}: {exc}"
+                self._give_up(message, why, topic=self._name)
+                raise SendFailed(why) from exc
+            refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            refused.set_exception(refusal)
+            return refused
+
     def _answered(
-        self,
-        message: faust.types.Message,
-        refused: Callable[[], None] | None,
-        pending: asyncio.Future[Any],
+        self, message: faust.types.Message, copy: _Copy, pending: asyncio.Future[Any]
     ) -> None:
         error: BaseException | None = (
             asyncio.CancelledError() if pending.cancelled() else pending.exception()
         )
-        if error is not None:
-            if isinstance(error, REFUSED_RECORD_ERRORS):
-                self._hold(self._dead_letter(message, error))
-                _tell(refused)
-            else:
-                self._give_up(message, f"{type(error).__name__}: {error}")
+        if error is None:
+            _tell(copy.delivered)
+        elif isinstance(error, _TOO_LARGE_ERRORS) and self._limit is not None:
+            self._hold(self._forward_again(message, copy, error))
+        elif isinstance(error, REFUSED_RECORD_ERRORS):
+            self._hold(self._dead_letter(message, error))
+            _tell(copy.refused)
+        else:
+            self._give_up(message, f"{type(error).__name__}: {error}", topic=self._name)
         self._sent.discard(pending)
+
+    async def _forward_again(
+        self, message: faust.types.Message, copy: _Copy, error: BaseException
+    ) -> None:
+        """Kafka refused the record as too large: the topic's limit was lowered since it was
+        read, or the record was in a batch larger than the limit. Read the limit again (which
+        fits the producer's batches to it): a record that fits alone is sent once more, and
+        dead-lettered if Kafka refuses it again; one that does not fit is dead-lettered."""
+        assert self._limit is not None
+        self._limit.forget()
+        limit = await self._limit.get()
+        if limit is not None and limit.refusal(copy.key or b"", copy.value) is None:
+            self._log_refused("forward.sent_again", self._name, message, error)
+            try:
+                await (await self._send(message, copy))
+            except SendFailed:
+                return  # the worker halts
+            except REFUSED_RECORD_ERRORS as exc:
+                error = exc
+            except Exception as exc:  # a delivery timeout: nothing holds the record
+                self._give_up(message, f"{type(exc).__name__}: {exc}", topic=self._name)
+                return
+            else:
+                _tell(copy.delivered)
+                return
+        _tell(copy.refused)
+        await self._dead_letter(message, error)
 
     async def _dead_letter(self, message: faust.types.Message, error: BaseException) -> None:
         if isinstance(error, _TOO_LARGE_ERRORS) and self._limit is not None:

@@ -20,6 +20,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError
 
 from streams.kafka_clients import connect_admin
+from streams.kafka_send import fit_batches
 from streams.log_setup import get_logger
 from streams.mention import Rejection
 from streams.settings import Settings, load_settings
@@ -146,7 +147,8 @@ class TopicLimit:
     :meth:`get`, then again once it is ``refresh_s`` old, or at the next :meth:`get` after
     :meth:`forget`. None until a read succeeded: records are then not checked, and Kafka's own
     refusal applies. ``event`` prefixes the warning logged when a read fails (``http``,
-    ``validate``, ``score``)."""
+    ``validate``, ``score``). ``on_read`` is told of each limit read (the worker fits its
+    producer's record batches to it: ``streams.kafka_send.fit_batches``)."""
 
     def __init__(
         self,
@@ -154,10 +156,12 @@ class TopicLimit:
         refresh_s: float = LIMIT_REFRESH_S,
         *,
         event: str = "http",
+        on_read: Callable[[RecordLimit], object] | None = None,
     ) -> None:
         self._read = read
         self._refresh_s = refresh_s
         self._event = event
+        self._on_read = on_read
         self._limit: RecordLimit | None = None
         self._read_at = -math.inf
         self._lock = asyncio.Lock()
@@ -179,8 +183,18 @@ class TopicLimit:
                         hint="records are checked against the last limit read, if any, until "
                         "it is read again",
                     )
+                else:
+                    self._told(self._limit)
                 self._read_at = time.monotonic()
         return self._limit
+
+    def _told(self, limit: RecordLimit) -> None:
+        if self._on_read is None:
+            return
+        try:
+            self._on_read(limit)
+        except Exception:  # the check against the limit read goes on all the same
+            log.exception(f"{self._event}.topic_limit_not_applied")
 
     def forget(self) -> None:
         """Kafka refused a record as too large: the topic's limit changed, read it again."""
@@ -213,7 +227,14 @@ def worker_topic_limit(
     app: Any, settings: Settings | None, topic: str, *, event: str = "http"
 ) -> TopicLimit:
     """The limit of ``topic`` for the Faust ``app``'s producer: the topic's (or broker's), or
-    the producer's own when that is smaller."""
+    the producer's own when that is smaller. Each limit read also bounds the producer's record
+    batches (``streams.kafka_send.fit_batches``): Kafka applies the limit to a whole batch."""
+
+    def fit(limit: RecordLimit) -> None:
+        fit_batches(app, topic, limit.max_bytes)
+
     return TopicLimit(
-        kafka_topic_limit(settings, topic, producer_limit(app), event=event), event=event
+        kafka_topic_limit(settings, topic, producer_limit(app), event=event),
+        event=event,
+        on_read=fit,
     )

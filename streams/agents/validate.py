@@ -1,15 +1,18 @@
 """Validation stage: raw mentions in; valid ones out per brand; everything else accounted for.
 
 Every record read ends in exactly one counted outcome: passed on (once per brand it goes to that
-has not had it yet), dead-lettered with a reason, dropped as a duplicate (every such brand has
-had it), or counted as naming no configured brand.
+has not had it yet; counted once Kafka has the copy), dead-lettered with a reason, dropped as a
+duplicate (every such brand has had it), or counted as naming no configured brand.
 Nothing a collector sends can crash the agent: an unexpected error dead-letters the record too.
+A send that fails for a reason not the record's (the producer's buffer stayed full, an unknown
+topic) is no fault of the record: the worker stops without committing it
+(``streams.forwarding.SendFailed``) and reads it again after the restart.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from functools import partial
@@ -20,7 +23,7 @@ import faust
 from streams import metrics
 from streams.brand_matching import BrandMatcher
 from streams.dedup import Deduplicator
-from streams.forwarding import Forwarder
+from streams.forwarding import Forwarder, ForwardLost
 from streams.log_setup import get_logger
 from streams.mention import Limits, Rejection, validate_record
 from streams.partition_table import PartitionTable
@@ -53,6 +56,15 @@ class Passed:
 
 
 Outcome = Rejection | Skipped | Passed
+
+
+@dataclass
+class _Progress:
+    """How far the handling of one record got, for an error part-way: the de-duplication keys
+    of the copies it was to send (None: not known yet), and of those handed on."""
+
+    keys: list[str] | None = None
+    handed: set[str] = field(default_factory=set)
 
 
 def check_mention(
@@ -142,7 +154,7 @@ def register(
 
     reject = forwarder.reject
 
-    async def handle(message: faust.types.Message) -> None:
+    async def handle(message: faust.types.Message, progress: _Progress) -> None:
         outcome = check_mention(
             message.value,
             message.partition,
@@ -163,11 +175,13 @@ def register(
             log.debug("mention.duplicate", partition=message.partition, offset=message.offset)
             return
         assert isinstance(outcome, Passed)
-        for brand_id, record in outcome.records:
+        keys = [dedup_key(b, str(r["platform"]), str(r["id"])) for b, r in outcome.records]
+        progress.keys = keys
+        for (brand_id, record), key in zip(outcome.records, keys, strict=True):
             # A copy dead-lettered instead (too large for the topic, refused by Kafka) is
             # forgotten by de-duplication: ingested again once the topic takes it, it must pass.
-            key = dedup_key(brand_id, str(record["platform"]), str(record["id"]))
-            forwarded = await forwarder.forward(
+            # Counted as accepted once Kafka has it.
+            await forwarder.forward(
                 message,
                 key=brand_id.encode(),
                 value=valid_value(record),
@@ -179,21 +193,51 @@ def register(
                     message.offset,
                     PartitionTable(seen, message.partition),  # Kafka may answer later
                 ),
+                delivered=metrics.MENTIONS_ACCEPTED.labels(brand=brand_id).inc,
             )
-            if forwarded:
-                metrics.MENTIONS_ACCEPTED.labels(brand=brand_id).inc()
+            progress.handed.add(key)
+
+    def forget_unsent(message: faust.types.Message, progress: _Progress) -> None:
+        """Forget the keys the record recorded for copies it did not hand on: its dead letter,
+        ingested again, must pass for those brands; a copy already forwarded keeps its key, so
+        the mention ingested again is not forwarded to that brand twice."""
+        if progress.keys is None:
+            dedup.forget(message.partition, message.offset)
+            return
+        for key in progress.keys:
+            if key not in progress.handed:
+                dedup.forget_key(key, message.partition, message.offset)
+
+    async def internal_error(message: faust.types.Message, exc: Exception) -> None:
+        """Dead-letter the record a bug met; never raises (a letter that fails halts)."""
+        why = f"{type(exc).__name__}: {exc}"
+        try:
+            await reject(message, Rejection("internal_error", why))
+        except ForwardLost:
+            pass  # the forwarder halted the worker: the record is read again after the restart
+        except Exception as failed:  # reject halts on its own failures; a bug of its own
+            forwarder.halt(
+                message, "not dead-lettered", f"its dead letter failed: {failed!r} (after {why})"
+            )
 
     @app.agent(source, name="stormvarsel.validate")
     async def validate(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            message = event.message
+            if forwarder.halted:
+                continue  # stopping without a commit: read again after the restart
             metrics.MENTIONS.inc()
+            progress = _Progress()
             try:
-                await handle(event.message)
+                await handle(message, progress)
+            except ForwardLost:
+                continue  # a send failed, not for the record: the forwarder halted the worker
             except Exception as exc:  # a bug must not stop the stream or lose the record
-                log.exception("mention.internal_error", offset=event.message.offset)
-                dedup.forget(event.message.partition, event.message.offset)
-                await reject(
-                    event.message, Rejection("internal_error", f"{type(exc).__name__}: {exc}")
-                )
+                log.exception("mention.internal_error", offset=message.offset)
+                try:
+                    forget_unsent(message, progress)
+                except Exception:  # the letter still goes; ingested again it may be dropped
+                    log.exception("mention.dedup_not_forgotten", offset=message.offset)
+                await internal_error(message, exc)
 
     return validate
