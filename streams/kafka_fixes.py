@@ -69,8 +69,12 @@ at exactly that offset, which is handed on with Faust's read offset cleared so t
 filter cannot drop it. A record beyond that offset means records in between were lost on the
 way: the partition is fetched again from the missing one, once. A log may really have no
 record at an offset (a transaction marker, a deleted segment); if the refetch still starts
-past it, such offsets count as processed, so that the strict commit can pass them. Every
-source partition reaches the streams from its committed offset, in order and without holes.
+past it, such offsets count as processed, so that the strict commit can pass them (kept as
+ranges: a group behind retention can meet millions at once). A gap with no record after it (a
+transactional collector's last commit marker) shows only in the consumer's fetch position, which
+counts the markers it skipped: once a fetch's records are handed on, a position past the next
+offset is fetched again the same way, and counted as a hole if it stays. Every source partition
+reaches the streams from its committed offset, in order and without holes.
 
 **Offsets committed ahead of the changelogs.** Faust flushes its producer before it commits
 offsets, so that every table write of a committed record is in its changelog. But its buffer's
@@ -142,6 +146,8 @@ _NEXT = "_stormvarsel_next_offset"
 _DELIVER = "_stormvarsel_next_delivery"
 #: Attribute on Faust's consumer: TP -> the offset last fetched again because it was missing.
 _REFETCHED = "_stormvarsel_refetched"
+#: Attribute on Faust's consumer: TP -> ranges of offsets the log has no record for.
+_HOLES = "_stormvarsel_holes"
 
 
 def _offsets(consumer: Any, name: str) -> MutableMapping[Any, int]:
@@ -162,27 +168,42 @@ def _is_source_topic(app: Any, topic: str) -> bool:
 
 
 def strict_new_offset(consumer: Any, tp: Any) -> int | None:
-    """The offset to commit for ``tp``: the end of the run of acked offsets that starts at the
-    partition's next offset to process, or None while that offset has not been acked."""
+    """The offset to commit for ``tp``: the end of the run of acked offsets and holes
+    (:func:`ack_hole`) that starts at the partition's next offset to process, or None while
+    that offset has not been acked."""
     acked: list[int] = consumer._acked[tp]
-    if not acked:
+    holes = _holes(consumer).get(tp)
+    if not acked and not holes:
         return None
-    expected = _next_offsets(consumer)[tp]
-    acked.sort()
+    nexts = _next_offsets(consumer)
+    expected = start = nexts[tp]
     index: set[int] = consumer._acked_index[tp]
-    stale = 0
-    while stale < len(acked) and acked[stale] < expected:
-        stale += 1
-    if stale:  # processed again after a seek back: already counted in ``expected``
-        index.difference_update(acked[:stale])
-        del acked[:stale]
-    if not acked or acked[0] != expected:
+    acked.sort()
+    if holes:
+        holes.sort()
+    while True:
+        stale = 0
+        while stale < len(acked) and acked[stale] < expected:
+            stale += 1
+        if stale:  # processed again after a seek back: already counted in ``expected``
+            index.difference_update(acked[:stale])
+            del acked[:stale]
+        while holes and holes[0][1] <= expected:
+            holes.pop(0)
+        if holes and holes[0][0] <= expected:
+            expected = holes.pop(0)[1]
+        elif acked and acked[0] == expected:
+            batch = next(consecutive_numbers(acked))
+            del acked[: len(batch)]
+            index.difference_update(batch)
+            expected = batch[-1] + 1
+        else:
+            break
+    if holes is not None and not holes:
+        _holes(consumer).pop(tp, None)
+    if expected == start:
         return None
-    batch = next(consecutive_numbers(acked))
-    del acked[: len(batch)]
-    index.difference_update(batch)
-    expected = batch[-1] + 1
-    _next_offsets(consumer)[tp] = expected
+    nexts[tp] = expected
     return expected
 
 
@@ -217,13 +238,53 @@ def next_delivery(
 
 def ack_hole(consumer: Any, tp: Any, start: int, end: int) -> None:
     """Count offsets ``start`` to ``end - 1``, which the log has no record for, as processed,
-    so that the strict commit can pass them once the records before them are processed."""
-    acked: list[int] = consumer._acked[tp]
-    index: set[int] = consumer._acked_index[tp]
-    for offset in range(start, end):
-        if offset not in index:
-            index.add(offset)
-            acked.append(offset)
+    so that the strict commit can pass them once the records before them are processed. Kept
+    as a range: a group behind retention meets millions of deleted offsets at once, and one
+    entry per offset cost hundreds of megabytes and seconds of the event loop."""
+    if end <= start:
+        return
+    _holes(consumer).setdefault(tp, []).append((start, end))
+    consumer._acked.setdefault(tp, [])  # Faust commits only partitions with an entry there
+
+
+def _holes(consumer: Any) -> MutableMapping[Any, list[tuple[int, int]]]:
+    table: MutableMapping[Any, list[tuple[int, int]]] | None = getattr(consumer, _HOLES, None)
+    if table is None:
+        table = {}
+        setattr(consumer, _HOLES, table)
+    return table
+
+
+def fetch_position(aiokafka_consumer: Any, tp: Any) -> int | None:
+    """aiokafka's position for ``tp``: the offset after the last one it consumed, control
+    batches (transaction markers) included, which it never hands out. None when unknown."""
+    try:
+        state = aiokafka_consumer._subscription.subscription.assignment.state_value(tp)
+    except AttributeError:  # no assignment (a rebalance), or another aiokafka
+        return None
+    if state is None or state.paused or not state.has_valid_position:
+        return None
+    return int(state.position)
+
+
+def trailing_gap(
+    deliver: MutableMapping[Any, int], refetched: MutableMapping[Any, int], tp: Any, position: int
+) -> Delivery | None:
+    """Decide on a partition whose fetch position is past its next offset with nothing more
+    handed out: the offsets in between were consumed but not delivered. Fetched again once,
+    like a hole before a record (:func:`next_delivery`); still so, the log has no records
+    there: a transaction marker at the end of the partition, which no later record would
+    ever show to be one (its offset stayed uncommitted, the lag at 1 and the detect timer's
+    upstream check held, until the next transaction, which ends with a marker again)."""
+    want = deliver.get(tp)
+    if want is None or position <= want:
+        return None
+    if refetched.get(tp) != want:
+        refetched[tp] = want
+        return Delivery.REFETCH
+    deliver[tp] = position
+    refetched.pop(tp, None)
+    return Delivery.PAST_HOLE
 
 
 def install() -> None:
@@ -306,6 +367,44 @@ def _seek_each(consumer: Any, offsets: Mapping[Any, int]) -> None:
         consumer.seek(tp, offset)
 
 
+async def _close_trailing_gaps(
+    consumer: Any,
+    deliver: MutableMapping[Any, int],
+    refetched: MutableMapping[Any, int],
+    refetching: set[Any],
+) -> None:
+    """After a fetch's records are handed on: partitions whose position is past their next
+    offset (see :func:`trailing_gap`) are fetched again, or their hole is counted."""
+    thread = consumer._thread
+    aiokafka_consumer = thread._ensure_consumer()
+    for tp in list(deliver):
+        if tp in refetching:
+            continue
+        position = fetch_position(aiokafka_consumer, tp)
+        want = deliver.get(tp)
+        if position is None or want is None:
+            continue
+        decision = trailing_gap(deliver, refetched, tp, position)
+        if decision is Delivery.REFETCH:
+            log.info(
+                "consumer.refetch",
+                partition=f"{tp.topic}:{tp.partition}",
+                expected=want,
+                position=position,
+            )
+            try:
+                await thread.call_thread(aiokafka_consumer.seek, tp, want)
+            except IllegalStateError:  # revoked meanwhile: its next owner seeks anyway
+                deliver.pop(tp, None)
+        elif decision is Delivery.PAST_HOLE:
+            log.info(
+                "consumer.hole",
+                partition=f"{tp.topic}:{tp.partition}",
+                missing=[want, position - 1],
+            )
+            ack_hole(consumer, tp, want, position)
+
+
 def _install_ordered_delivery() -> None:
     original_getmany: Callable[[Any, float], AsyncIterator[tuple[Any, Any]]] = Consumer.getmany
     if getattr(original_getmany, _MARK, False):
@@ -350,9 +449,10 @@ def _install_ordered_delivery() -> None:
                 # it; this guard keeps that order instead.
                 self._read_offset[tp] = None
                 yield tp, message
+        await _close_trailing_gaps(self, deliver, refetched, refetching)
 
     async def on_partitions_revoked(self: Any, revoked: Any) -> None:
-        for table in (_offsets(self, _DELIVER), _offsets(self, _REFETCHED)):
+        for table in (_offsets(self, _DELIVER), _offsets(self, _REFETCHED), _holes(self)):
             for tp in revoked:
                 table.pop(tp, None)
         await original_revoked(self, revoked)
@@ -457,6 +557,7 @@ def _install_strict_commits() -> None:
         nexts.clear()
         deliver.clear()
         refetched.clear()
+        _holes(self.consumer).clear()
         for tp in sources:
             offset = committed[tp]
             nexts[tp] = deliver[tp] = int(starts[tp]) if tp in starts else int(offset or 0)
