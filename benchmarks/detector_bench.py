@@ -250,6 +250,9 @@ def main() -> None:
         parser.error("--repeat must be at least 1")
     if args.brands < 1 or not args.hours > 0 or not args.rate > 0:
         parser.error("--brands, --hours and --rate must be above 0")
+    if round(args.hours * 60) < 1:
+        # The run is whole minutes of event time: none made the load a division by zero.
+        parser.error(f"--hours {args.hours:g} is less than a minute; give at least 0.01 (a minute)")
     if args.state_days < 0 or not args.state_rate > 0:
         parser.error("--state-days must be 0 or more and --state-rate above 0")
     if not 0 <= args.start_hour < 24:

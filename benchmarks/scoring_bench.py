@@ -139,9 +139,12 @@ def main() -> None:
             check=True,
         )
         results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-    texts = sample_texts(args.texts)
+    texts = sample_texts(args.texts)  # the children's texts: at most what the shared sets hold
     mean_chars = sum(len(t) for t in texts) / len(texts)
-    print(f"{args.texts} texts (mean {mean_chars:.0f} chars, en/nb/sv), {args.threads} threads")
+    asked = f" (of {args.texts} asked: all the shared sets hold)" if len(texts) < args.texts else ""
+    print(
+        f"{len(texts)} texts{asked} (mean {mean_chars:.0f} chars, en/nb/sv), {args.threads} threads"
+    )
     print(f"model: {results['stage'].get('model', '?')} (both runs); load average before: {load}")
     for mode, label in (("naive", "(a) naive transformers loop"), ("stage", "(b) scoring stage")):
         r = results[mode]

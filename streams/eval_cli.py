@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from detectors.config import ConfigError, DetectorConfig
-from streams.cli_support import NonEmptyPath
+from streams.cli_support import NonEmptyPath, leaves_on_interrupt
 
 if TYPE_CHECKING:
     from detectors.nab.corpus import SkippedFile
@@ -124,6 +124,13 @@ def eval_nab(
     paths, skipped = corpus.scan_data_files(data_dir)
     if not paths:
         raise click.UsageError(_no_data_files(data_dir, skipped))
+    if leave_one_out and len(paths) < 2:
+        # One file leaves nothing to choose a configuration on: the "cross-validated" score was
+        # the first grid configuration's, chosen on no data.
+        raise click.UsageError(
+            f"--leave-one-out needs at least 2 data files (one held out, the others to choose "
+            f"on); {data_dir} has {len(paths)}"
+        )
     for other in skipped:
         click.echo(f"warning: skipped {other.describe()}", err=True)
     try:
@@ -136,6 +143,13 @@ def eval_nab(
         raise click.UsageError(str(exc.args[0])) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.UsageError(str(exc)) from exc
+    for result in results:
+        for start, end in result.weights.empty:
+            click.echo(
+                f"warning: {result.name}: the labelled window {start:%Y-%m-%d %H:%M:%S} .. "
+                f"{end:%Y-%m-%d %H:%M:%S} covers no row of the file; it is not scored",
+                err=True,
+            )
     if results_dir is not None:
         try:
             run.write_all(results, results_dir, detector_name)
@@ -179,6 +193,7 @@ def eval_nab(
                     "per_file_normalised": {
                         k: round(v, 3) for k, v in rep.per_file_normalised.items()
                     },
+                    # null: no threshold beats never detecting (was Infinity, not JSON)
                     "swept_threshold": rep.swept_threshold,
                     "swept_normalised": round(rep.swept_normalised, 3),
                 }
@@ -202,9 +217,13 @@ def eval_nab(
     click.echo("")
     click.echo("Per file: normalised score (raw NAB score). Detections: anomaly_score >= 0.5.")
     for rep in reports:
+        at = (
+            f"{rep.swept_threshold:.4f} (for information)"
+            if rep.swept_threshold is not None
+            else "none (no threshold beats never detecting; for information)"
+        )
         click.echo(
-            f"NAB swept optimum, {rep.profile}: {rep.swept_normalised:.1f} "
-            f"at threshold {rep.swept_threshold:.4f} (for information)"
+            f"NAB swept optimum, {rep.profile}: {rep.swept_normalised:.1f} at threshold {at}"
         )
     if loo is not None:
         click.echo("")
@@ -281,10 +300,20 @@ def eval_airline(data_file: Path, config_file: Path | None, zone_name: str, as_j
         raise click.UsageError(str(exc)) from exc
     except OSError as exc:
         raise click.UsageError(f"{data_file}: cannot read ({exc.strerror})") from exc
+    blank = sum(1 for event in events if not event.brand.strip())
+    if blank:
+        # Refused as the file's other bad rows are: it was replayed as a brand named "".
+        raise click.UsageError(
+            f"{data_file}, line {_first_blank_airline(data_file)}: the airline is blank "
+            f"({blank:,} {'row has' if blank == 1 else 'rows have'} none); every row must name "
+            "its airline (the brand)"
+        )
     try:
         complaints = airline_complaints(data_file, zone)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    # Episodes are printed as the replay finds them: a Ctrl-C leaves those.
+    leaves_on_interrupt("the episodes printed so far; nothing written")
     first_pages: dict[str, list[str]] = {}
     judged: list[tuple[Coverage, Coverage]] = []
     for output in replay(events, config):
@@ -323,6 +352,18 @@ def eval_airline(data_file: Path, config_file: Path | None, zone_name: str, as_j
             f"terms name the reasons of {first:.0%} of the complaints on the first page, "
             f"{final:.0%} at the end (mean over episodes)"
         )
+
+
+def _first_blank_airline(path: Path) -> int:
+    """The line of the first row of an airline file (read whole before) with a blank airline."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        for row in reader:
+            if not (row.get("airline") or "").strip():
+                return reader.line_num
+    return 0
 
 
 def _reasons_text(first: Coverage, final: Coverage) -> str:

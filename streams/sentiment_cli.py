@@ -286,10 +286,9 @@ def _backend_for(backend: str | None, model: str | None, label_map: str | None) 
 
 
 def _unknown_hint(unknown: Counter[str]) -> str:
-    if not unknown:
-        return ""
-    shown = ", ".join(repr(v) for v, _ in unknown.most_common(5))
-    return f"; unknown values: {shown}; map them with --label-map VALUE=negative,..."
+    from streams.sentiment.evaluation import unknown_hint
+
+    return unknown_hint(unknown)
 
 
 def _print_report(

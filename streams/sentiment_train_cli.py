@@ -30,6 +30,9 @@ def _parse_layers(_ctx: click.Context, _param: click.Parameter, value: str) -> l
     return layers
 
 
+#: How to map unknown labels of --data, as `sentiment eval` says it.
+DATA_LABEL_MAP_HINT = "--label-map VALUE=negative,..."
+
 #: Options that describe --data's one-dataset recipe; a --recipe file sets these itself.
 _DATA_OPTIONS = (
     "fmt",
@@ -184,7 +187,13 @@ def train_command(
     from streams.cli import _fail, _settings
     from streams.errors import StormvarselError
     from streams.sentiment.e5_model import encoder_layer_count
-    from streams.sentiment.recipe import Recipe, RecipeError, load_recipe_data, train_from_recipe
+    from streams.sentiment.recipe import (
+        RECIPE_LABEL_MAP_HINT,
+        Recipe,
+        RecipeError,
+        load_recipe_data,
+        train_from_recipe,
+    )
 
     if (recipe is None) == (data is None):
         raise click.UsageError("give exactly one of --recipe or --data")
@@ -216,10 +225,14 @@ def train_command(
                 raise click.BadParameter(problem, param_hint="--layers")
             raise RecipeError(f"{recipe}: layers: {problem}")
         settings = _settings()
-        # Read before the encoder is built and exported (up to a minute the first time for a
-        # layer set): a wrong column or label was found only after that.
-        datasets = load_recipe_data(plan)
         say = lambda message: click.echo(message, err=True)  # noqa: E731
+        # Read before the encoder is built and exported (up to a minute the first time for a
+        # layer set): a wrong column or label was found only after that. Rows skipped for a
+        # blank or unknown label are counted on stderr (they were dropped without a word), and
+        # a dataset left with none is refused (it was a TypeError from numpy).
+        datasets = load_recipe_data(
+            plan, say, RECIPE_LABEL_MAP_HINT if recipe is not None else DATA_LABEL_MAP_HINT
+        )
         # A finetune recipe runs the packaged encoder in torch: exporting the int8 ONNX encoder
         # for its layers (about a minute the first time) was work thrown away.
         features_of = (

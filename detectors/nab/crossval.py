@@ -49,12 +49,17 @@ def leave_one_out(
     base: DetectorConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Fold], float, float]:
-    """Folds, the cross-validated standard score, and the default's standard score.
+    """Folds, the cross-validated standard score, and the default's standard score (at least
+    two files, else a ValueError).
 
     Runs every grid configuration, and the default, over every file (about a minute on the
     five realTweets files); ``progress(done, total)`` is told the runs done before each run
     and once at the end.
     """
+    if len(paths) < 2:
+        # With one file nothing is left to choose on: the grid's first configuration won by
+        # default and its score was printed as cross-validated.
+        raise ValueError(f"leaving one file out needs at least 2 files, got {len(paths)}")
     base = base or DetectorConfig()
     profile = scoring.STANDARD
     candidates = grid_configs(base)

@@ -63,10 +63,15 @@ class FileResult:
 def run_files(
     paths: Sequence[Path], labels: dict[str, corpus.Windows], config: DetectorConfig | None = None
 ) -> list[FileResult]:
+    """Run and place every file; a labelled window NAB cannot score is a ValueError naming the
+    file (:class:`scoring.WindowError`), a file without labels a KeyError."""
     results = []
     for path in paths:
         series = corpus.read_series(path)
-        weights = scoring.row_weights(series.times, corpus.windows_for(labels, path))
+        try:
+            weights = scoring.row_weights(series.times, corpus.windows_for(labels, path))
+        except scoring.WindowError as exc:
+            raise scoring.WindowError(f"{path}: {exc}") from None
         scores = anomaly_scores(series, config)
         flags = [1 if w >= 0 else 0 for w in weights.window]
         results.append(FileResult(path.name, series, weights, scores, flags))
@@ -93,7 +98,8 @@ class ProfileReport:
     normalised: float
     per_file_raw: dict[str, float]
     per_file_normalised: dict[str, float]
-    swept_threshold: float
+    #: None when no threshold scores above never detecting anything (NAB's null score).
+    swept_threshold: float | None
     swept_normalised: float
 
 
@@ -121,7 +127,7 @@ def report(
                 scoring.normalised(sum(raw.values()), n_windows, profile),
                 raw,
                 per_file,
-                best_at,
+                best_at if math.isfinite(best_at) else None,
                 scoring.normalised(best_raw, n_windows, profile),
             )
         )

@@ -64,6 +64,12 @@ class RowWeights:
     unweighted: tuple[float, ...]
     scorable: tuple[bool, ...]
     n_windows: int
+    #: Labelled windows that cover no row of the file (not scored: say so, they are not missed).
+    empty: tuple[tuple[datetime, datetime], ...] = ()
+
+
+class WindowError(ValueError):
+    """A labelled window NAB's method cannot score; the message names the window."""
 
 
 def row_weights(
@@ -72,14 +78,28 @@ def row_weights(
     """Place every row relative to the labelled windows (inclusive bounds), as NAB does.
 
     A window starts at the first row at or after its start time and ends at the last row at or
-    before its end time (NAB's labels always name existing rows, where both rules agree).
+    before its end time (NAB's labels always name existing rows, where both rules agree). A
+    window covering no row is left out and listed in ``empty``. A window covering one row is a
+    :class:`WindowError`: NAB's false-positive cost after a window divides the distance from it
+    by the window's width minus one, and NAB's own scorer (``sweeper.py``) fails on such a window
+    with a division by zero; no score would be NAB's.
     """
     n = len(timestamps)
     bounds: list[tuple[int, int]] = []
+    empty: list[tuple[datetime, datetime]] = []
     for start, end in sorted(windows):
         left = next((i for i, t in enumerate(timestamps) if t >= start), n)
         right = max((i for i, t in enumerate(timestamps) if t <= end), default=-1)
-        if left <= right:
+        if left > right:
+            empty.append((start, end))
+        elif left == right:
+            raise WindowError(
+                f"the labelled window {start:%Y-%m-%d %H:%M:%S} .. {end:%Y-%m-%d %H:%M:%S} "
+                f"covers one row only (at {timestamps[left]:%Y-%m-%d %H:%M:%S}); NAB's method "
+                "cannot score a window of one row (the cost of a false alarm after it divides "
+                "by its width minus one): widen it to cover at least two rows"
+            )
+        else:
             bounds.append((left, right))
     max_tp = scaled_sigmoid(-1.0)
     window = [-1] * n
@@ -102,7 +122,7 @@ def row_weights(
             unweighted[i] = scaled_sigmoid(abs(i - prev_right) / (prev_width - 1.0))
     probation = probation_rows(n)
     scorable = tuple(i >= probation for i in range(n))
-    return RowWeights(tuple(window), tuple(unweighted), scorable, len(bounds))
+    return RowWeights(tuple(window), tuple(unweighted), scorable, len(bounds), tuple(empty))
 
 
 @dataclass(frozen=True)
@@ -165,7 +185,9 @@ def best_threshold(
     """NAB's swept-threshold optimum over a set of files: (threshold, summed raw score).
 
     An exact sweep: lowering the threshold past each distinct anomaly score adds that score's
-    rows as detections, so the best threshold is one of the scores present.
+    rows as detections, so the best threshold is one of the scores present. When no threshold
+    scores above never detecting anything, the threshold is ``math.inf`` (no detections) and the
+    score the null score.
     """
     rows: list[tuple[float, int, int]] = []
     for f, (weights, scores) in enumerate(files):

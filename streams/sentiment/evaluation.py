@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from streams.errors import StormvarselError
 from streams.log_setup import get_logger
@@ -33,6 +32,8 @@ from streams.sentiment.labels import normalise_gold
 from streams.sentiment.language import normalise_lang
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 DataFormat = Literal["csv", "json", "jsonl"]
 FORMATS: tuple[DataFormat, ...] = ("csv", "json", "jsonl")
@@ -73,6 +74,25 @@ class LoadedData:
     def skipped(self) -> int:
         return self.skipped_blank + self.skipped_unknown
 
+    def counts(self, label_map_hint: str = "--label-map VALUE=negative,...") -> str:
+        """``12 read, 0 filtered out, 3 blank and 2 unknown labels; unknown values: ...``: what
+        was read and why rows were skipped, with how to map unknown labels."""
+        return (
+            f"{self.rows_read} read, {self.rows_filtered_out} filtered out, "
+            f"{self.skipped_blank} blank and {self.skipped_unknown} unknown labels"
+            f"{unknown_hint(self.unknown_labels, label_map_hint)}"
+        )
+
+
+def unknown_hint(
+    unknown: Counter[str], label_map_hint: str = "--label-map VALUE=negative,..."
+) -> str:
+    """``; unknown values: 'pos', 'neg'; map them with --label-map ...``, or "" for none."""
+    if not unknown:
+        return ""
+    shown = ", ".join(repr(v) for v, _ in unknown.most_common(5))
+    return f"; unknown values: {shown}; map them with {label_map_hint}"
+
 
 def infer_format(path: Path, fmt: str | None) -> DataFormat:
     if fmt:
@@ -90,17 +110,94 @@ def infer_format(path: Path, fmt: str | None) -> DataFormat:
     return found
 
 
+#: The longest CSV cell read, in characters. csv's own limit (131,072) is below some long
+#: labelled texts; this bound (about a megabyte of text, far more than the encoder reads) keeps
+#: an unbalanced quote from reading the rest of a large file into one cell. It is set for each
+#: row and put back after it: csv's limit is process-wide, and ingest reads under its own.
+CSV_FIELD_LIMIT = 1 << 20
+_FIELD_LIMIT_ERROR = "field larger than field limit"
+
+
+def _read_csv(path: Path, handle: Iterable[str]) -> tuple[list[str], list[dict[str, Any]]]:
+    """(header, rows) of a CSV, each row read under :data:`CSV_FIELD_LIMIT`. A cell over the
+    limit, or a quote never closed (csv reads the rest of the file as one cell, and said
+    nothing), is an :class:`EvalDataError` naming the line where the cell opened."""
+    taken: list[str] = []  # the physical lines of the row being read
+
+    def lines() -> Iterator[str]:
+        for line in handle:
+            taken.append(line)
+            yield line
+
+    reader = csv.DictReader(lines())
+
+    def read_one(read: Callable[[], T]) -> tuple[int, T]:
+        """(first line, what ``read`` returned): one row read under the limit."""
+        before = reader.line_num
+        taken.clear()
+        previous = csv.field_size_limit(CSV_FIELD_LIMIT)
+        try:
+            value = read()
+        except csv.Error as exc:
+            start, end = before + 1 + _blank_lines(taken), before + len(taken)
+            if not str(exc).startswith(_FIELD_LIMIT_ERROR):
+                raise EvalDataError(f"{path}, line {start}: not valid CSV ({exc})") from None
+            cell = (
+                f"a quoted cell opened on this line (read to line {end})"
+                if end > start
+                else "a cell on this line"
+            )
+            raise EvalDataError(
+                f"{path}, line {start}: {cell} is longer than {CSV_FIELD_LIMIT:,} characters; "
+                "the CSV cannot be read past it: an unbalanced quote?"
+            ) from None
+        finally:
+            csv.field_size_limit(previous)
+        return before + 1 + _blank_lines(taken), value
+
+    _, header = read_one(lambda: list(reader.fieldnames or []))
+    rows: list[dict[str, Any]] = []
+    last: tuple[int, list[str]] = (0, [])
+    while True:
+        start, row = read_one(lambda: next(reader, None))
+        if row is None:
+            break
+        rows.append(row)
+        last = (start, list(taken))
+    if rows and _open_quote_at_end(last[1]):
+        raise EvalDataError(
+            f"{path}, line {last[0]}: a quote opened on this line is never closed, so every "
+            f"line after it (to line {reader.line_num}) was read as one cell; close or remove "
+            "the quote"
+        )
+    return header, rows
+
+
+def _blank_lines(lines: Sequence[str]) -> int:
+    """How many empty lines start ``lines`` (csv skips them before a row)."""
+    return next((i for i, text in enumerate(lines) if text.strip("\r\n")), len(lines))
+
+
+def _open_quote_at_end(lines: Sequence[str]) -> bool:
+    """Whether the last row of a CSV (its physical lines) ends inside a quoted cell: csv reads
+    such a row to the end of the file as one cell, without a word unless it is strict."""
+    previous = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        for _ in csv.reader(lines, strict=True):
+            pass
+    except csv.Error as exc:
+        return str(exc) == "unexpected end of data"
+    finally:
+        csv.field_size_limit(previous)
+    return False
+
+
 def read_records(path: Path, fmt: DataFormat) -> tuple[list[str], list[dict[str, Any]]]:
     """(column names seen, records) from a CSV (header row), JSON list or JSON-lines file."""
     try:
         if fmt == "csv":
-            csv.field_size_limit(
-                min(sys.maxsize, 2**31 - 1)
-            )  # long texts exceed the 128 kB default
             with path.open(encoding="utf-8-sig", newline="") as handle:
-                reader = csv.DictReader(handle)
-                rows: list[dict[str, Any]] = list(reader)
-                return list(reader.fieldnames or []), rows
+                return _read_csv(path, handle)
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
         raise EvalDataError(f"{path}: no such file") from exc

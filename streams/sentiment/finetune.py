@@ -326,6 +326,7 @@ def evaluate_features(head: Head, features: np.ndarray, labels: np.ndarray) -> f
 
 def balanced_weights(labels: np.ndarray, weight: float) -> np.ndarray:
     """Each class of a dataset weighs the same in total; the dataset weighs ``weight``."""
+    labels = np.asarray(labels, dtype=np.int64)  # np.bincount refuses floats (an empty list)
     counts = np.bincount(labels, minlength=len(LABELS)).astype(float)
     present = max(1, int((counts > 0).sum()))
     per_class = len(labels) / (present * np.maximum(counts, 1.0))
@@ -342,7 +343,13 @@ def finetune_from_recipe(
     """Train the head on the frozen features, then fine-tune the top layers with it; texts are
     truncated to ``max_length`` tokens (recorded in the head's card). ``data``: the recipe's
     datasets if already read (:func:`streams.sentiment.recipe.load_recipe_data`)."""
-    from streams.sentiment.recipe import TrainReport, _split, load_recipe_data
+    from streams.sentiment.recipe import (
+        RecipeError,
+        TrainReport,
+        _split,
+        load_recipe_data,
+        no_training_rows,
+    )
 
     spec = recipe.finetune
     if spec is None:
@@ -354,7 +361,7 @@ def finetune_from_recipe(
     rows: dict[str, int] = {}
     train_parts: list[tuple[LowerCache, np.ndarray, np.ndarray]] = []
     holdouts: dict[str, tuple[LowerCache, np.ndarray]] = {}
-    for dataset, texts, labels in load_recipe_data(recipe) if data is None else data:
+    for dataset, texts, labels in load_recipe_data(recipe, say) if data is None else data:
         started = time.monotonic()
         cache = tuner.cache(tuner.tokenize(texts))
         say(
@@ -368,8 +375,10 @@ def finetune_from_recipe(
         )
         if len(ho):
             holdouts[dataset.name] = (cache.subset(ho), labels[ho])
-    train = LowerCache.join([part[0] for part in train_parts])
     labels = np.concatenate([part[1] for part in train_parts])
+    if not len(labels):
+        raise RecipeError(no_training_rows(recipe.holdout))
+    train = LowerCache.join([part[0] for part in train_parts])
     weights = np.concatenate([part[2] for part in train_parts])
     weights = weights / weights.mean()
     say(f"training the head on {len(labels)} examples (frozen encoder) ...")
@@ -424,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--recipe", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    from streams.errors import StormvarselError
     from streams.sentiment.e5_model import build_model_dir
     from streams.sentiment.factory import e5_dir
     from streams.sentiment.recipe import Recipe
@@ -432,16 +442,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    recipe = Recipe.load(args.recipe)
-    settings = Settings()
-    base = build_model_dir(e5_dir(settings), say=say)
-    report = finetune_from_recipe(recipe, base, say=say, max_length=settings.sentiment_max_length)
-    report.head.save(args.out)
-    size = args.out.stat().st_size / 1e6
+    # numpy adds ".npz" to a name without it (and the size was then read from the name given,
+    # a traceback after the whole run): the file's real name, as `sentiment train` says it.
+    out: Path = args.out if args.out.suffix == ".npz" else Path(f"{args.out}.npz")
+    try:
+        recipe = Recipe.load(args.recipe)
+        settings = Settings()
+        base = build_model_dir(e5_dir(settings), say=say)
+        report = finetune_from_recipe(
+            recipe, base, say=say, max_length=settings.sentiment_max_length
+        )
+    except (StormvarselError, ValueError) as exc:  # RecipeError and a recipe it cannot train
+        parser.exit(1, f"error: {exc}\n")
+    try:
+        report.head.save(out)
+    except OSError as exc:
+        parser.exit(1, f"error: cannot write the head to {out}: {exc}\n")
+    size = out.stat().st_size / 1e6
     print(
         json.dumps(
             {
-                "out": str(args.out),
+                "out": str(out),
                 "mb": round(size, 1),
                 "rows": report.rows,
                 "holdout_macro_f1": report.holdout_scores,

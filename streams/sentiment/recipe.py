@@ -184,8 +184,21 @@ def _split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.
 RecipeData = list[tuple[DatasetSpec, list[str], np.ndarray]]
 
 
-def load_recipe_data(recipe: Recipe) -> RecipeData:
-    """Every dataset of the recipe: its spec, texts and label indices (into LABELS)."""
+#: How to map unknown labels, said when a recipe's dataset has some.
+RECIPE_LABEL_MAP_HINT = "label_map: {VALUE: negative, ...} in the recipe's dataset"
+
+
+def load_recipe_data(
+    recipe: Recipe,
+    say: Callable[[str], None] = lambda _m: None,
+    label_map_hint: str = RECIPE_LABEL_MAP_HINT,
+) -> RecipeData:
+    """Every dataset of the recipe: its spec, texts and label indices (into LABELS).
+
+    Rows with a blank or unknown label are skipped, as ``sentiment eval`` skips them: a dataset
+    that skipped some is told to ``say`` with its counts and ``label_map_hint`` (how to map the
+    unknown values); a dataset left with no row is a :class:`RecipeError` saying the same.
+    """
     out: RecipeData = []
     for spec in recipe.datasets:
         loaded = load_dataset(
@@ -198,8 +211,21 @@ def load_recipe_data(recipe: Recipe) -> RecipeData:
             limit=spec.limit,
             hash_split=parse_hash_split(spec.hash_split),
         )
+        if not loaded.examples:
+            raise RecipeError(
+                f"{spec.path}: dataset {spec.name}: no labelled rows to train on "
+                f"({loaded.counts(label_map_hint)})"
+            )
+        if loaded.skipped:
+            say(
+                f"{spec.name}: {len(loaded.examples)} rows used, {loaded.skipped} skipped "
+                f"({loaded.counts(label_map_hint)})"
+            )
         texts = [example.text for example in loaded.examples]
-        labels = np.asarray([LABELS.index(example.gold) for example in loaded.examples])
+        # int64 whatever the rows: np.asarray([]) is float64, which np.bincount refuses.
+        labels = np.asarray(
+            [LABELS.index(example.gold) for example in loaded.examples], dtype=np.int64
+        )
         out.append((spec, texts, labels))
     return out
 
@@ -230,7 +256,7 @@ def train_from_recipe(
     layers = tuple(recipe.layers)
     parts: list[tuple[str, np.ndarray, np.ndarray, float]] = []
     report_rows: dict[str, int] = {}
-    for spec, texts, labels in load_recipe_data(recipe) if data is None else data:
+    for spec, texts, labels in load_recipe_data(recipe, say) if data is None else data:
         say(f"{spec.name}: embedding {len(texts)} texts ...")
         parts.append((spec.name, features_of(texts, layers), labels, spec.weight))
         report_rows[spec.name] = len(texts)
@@ -248,6 +274,8 @@ def train_from_recipe(
         if len(ho):
             holdouts[name] = (x[ho], y[ho])
     weights = np.concatenate(train_w)
+    if not len(weights):
+        raise RecipeError(no_training_rows(recipe.holdout))
     config = TrainConfig(
         hidden=recipe.hidden,
         epochs=recipe.epochs,
@@ -276,6 +304,13 @@ def train_from_recipe(
         scores[name] = round(macro_f1(y, predict(head, x, classes), classes), 4)
     head.card["holdout_macro_f1"] = scores
     return TrainReport(head=head, holdout_scores=scores, rows=report_rows)
+
+
+def no_training_rows(holdout: float) -> str:
+    return (
+        f"no rows left to train on: the holdout share {holdout:g} keeps every row of every "
+        "dataset out of training; lower it or add rows"
+    )
 
 
 def scorer_features(scorer: E5Scorer) -> Callable[[list[str], tuple[int, ...]], np.ndarray]:
