@@ -222,13 +222,28 @@ def _run(settings: Settings, options: DemoOptions, console: Console, stack: Stac
 
 
 # --- start-up ------------------------------------------------------------------------------------
+def running_bootstrap(broker: LocalKafka, started_here: bool) -> str:
+    """Where the local broker answers. One already running may have been started with another
+    port than the settings name now (its own properties say which): the demo used the settings'
+    port, and failed at its first topic with nothing there."""
+    if started_here:
+        return broker.bootstrap
+    status = broker.status()
+    if not status.reachable:
+        raise StormvarselError(
+            f"the local Kafka (pid {status.pid}) runs at {status.bootstrap} but does not answer; "
+            "see `stormvarsel kafka status`, or stop it with `stormvarsel kafka stop`"
+        )
+    return status.bootstrap
+
+
 def _start(
     stack: Stack, settings: Settings, options: DemoOptions, console: Console
 ) -> tuple[Settings, str]:
     with console.status("Starting the local Kafka ..."):
         t0 = time.monotonic()
         stack.kafka_ours = stack.broker.start(say=console.print)
-    where = stack.broker.bootstrap
+    where = running_bootstrap(stack.broker, stack.kafka_ours)
     console.print(
         f"Kafka ready at {where} in {time.monotonic() - t0:.1f} s"
         if stack.kafka_ours
@@ -242,7 +257,7 @@ def _start(
         **{
             **settings.model_dump(),
             "brands_file": brands_file,
-            "kafka_bootstrap_servers": stack.broker.bootstrap,
+            "kafka_bootstrap_servers": where,
             "kafka_security_protocol": "PLAINTEXT",
             "topic_prefix": f"demo-{run}.",
             "app_id": f"stormvarsel-demo-{run}",
@@ -250,7 +265,7 @@ def _start(
     )
     ensure_topics(local)
     overrides = {
-        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap,
+        "STORMVARSEL_KAFKA_BOOTSTRAP_SERVERS": where,
         "STORMVARSEL_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
         "STORMVARSEL_TOPIC_PREFIX": local.topic_prefix,
         "STORMVARSEL_APP_ID": local.app_id,

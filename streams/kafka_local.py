@@ -613,12 +613,14 @@ class LocalKafka:
         port = self.port if port is None else port
         if not port_in_use(port):
             return False
-        from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
+
+        from streams.kafka_clients import ClosingAdminClient
 
         timeout_ms = int(timeout_s * 1000)
         try:
-            admin = KafkaAdminClient(
+            # Closing: a probe that cannot bootstrap would leave kafka-python's thread behind.
+            admin = ClosingAdminClient(
                 bootstrap_servers=f"127.0.0.1:{port}",
                 request_timeout_ms=timeout_ms,
                 bootstrap_timeout_ms=timeout_ms,

@@ -113,3 +113,23 @@ def test_the_cleanup_commands_delete_the_runs_topics_and_no_live_one(kafka: Loca
         admin.close()
     assert not left & set(ours)
     assert set(kept) <= left
+
+
+@pytest.mark.integration
+def test_the_demo_uses_the_port_the_running_broker_has(kafka: LocalKafka) -> None:
+    """The local broker of this data directory already runs, started with another port than the
+    settings name now: the demo said "Kafka already running at <the settings' port>" and failed
+    at its first topic, with nothing answering there."""
+    from streams.kafka_local import free_port
+
+    other = LocalKafka(
+        version=kafka.version,
+        data_dir=kafka.data_dir,
+        cache_dir=kafka.cache_dir,
+        port=free_port(),
+        controller_port=free_port(),
+    )
+    assert other.start() is False  # already running, on the fixture's port
+    assert other.bootstrap != kafka.bootstrap
+    assert demo.running_bootstrap(other, started_here=False) == kafka.bootstrap
+    assert demo.running_bootstrap(other, started_here=True) == other.bootstrap

@@ -380,3 +380,26 @@ def test_a_start_that_times_out_says_so_plainly_and_rotates_a_big_log(tmp_path: 
     assert _broker_processes(broker.properties_file) == []
     assert (broker.data_dir / "kafka.log.1").read_bytes() == big
     assert broker.log_file.stat().st_size < len(big)
+
+
+def test_a_probe_of_a_port_that_is_not_kafka_leaves_no_thread(tmp_path: Path) -> None:
+    """kafka-python starts its network thread before it bootstraps and leaves it running when
+    that fails: the start-up wait probes every 0.2 s for up to a minute."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    try:
+        port = server.getsockname()[1]
+        broker = LocalKafka(
+            version="4.0.0", data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", port=port
+        )
+        before = set(threading.enumerate())
+        assert not any(broker._probe(timeout_s=0.5) for _ in range(3))
+        time.sleep(0.5)
+        left = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+        assert left == []
+    finally:
+        server.close()
