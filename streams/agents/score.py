@@ -19,7 +19,7 @@ from typing import Any
 import faust
 
 from streams import metrics
-from streams.forwarding import Forwarder
+from streams.forwarding import Forwarder, ForwardLost
 from streams.log_setup import get_logger
 from streams.mention import Rejection, has_surrogate
 from streams.sentiment.base import Scorer, Sentiment
@@ -221,16 +221,21 @@ def register(
             metrics.SCORING_BATCH_SIZE.observe(len(values))
             for event, result in zip(events, results, strict=True):
                 message = event.message
-                if isinstance(result, Rejection):
-                    await forwarder.reject(message, result)
-                    continue
-                payload, record = result
-                forwarded = await forwarder.forward(
-                    message,
-                    key=message.key,
-                    value=payload,
-                    timestamp=record["created_at_ms"] / 1000,
-                )
+                if forwarder.halted:
+                    break  # stopping without a commit: the batch is read again after the restart
+                try:
+                    if isinstance(result, Rejection):
+                        await forwarder.reject(message, result)
+                        continue
+                    payload, record = result
+                    forwarded = await forwarder.forward(
+                        message,
+                        key=message.key,
+                        value=payload,
+                        timestamp=record["created_at_ms"] / 1000,
+                    )
+                except ForwardLost:
+                    break  # a send failed, not for the record: the forwarder halted the worker
                 if not forwarded:
                     continue
                 metrics.EVENT_LAG_SECONDS.labels(stage="scored").observe(
