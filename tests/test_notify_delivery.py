@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -170,10 +170,13 @@ class StandInApp:
     )
     revoked_handlers: list[Any] = field(default_factory=list)
     on_partitions_revoked: Any = None
+    recovered_handlers: list[Any] = field(default_factory=list)
+    consumer_generation_id: int = 1
     consumer: Any = field(default_factory=lambda: SimpleNamespace(assignment=set))
 
     def __post_init__(self) -> None:
         self.on_partitions_revoked = SimpleNamespace(connect=self.revoked_handlers.append)
+        self.on_rebalance_complete = SimpleNamespace(connect=self.recovered_handlers.append)
 
     def Table(self, *_args: Any, **_kwargs: Any) -> dict[str, Any]:
         return self.table
@@ -352,5 +355,41 @@ def test_alerts_of_revoked_partitions_are_no_longer_re_sent() -> None:
         finally:
             await notifier.stop()
             await runner.cleanup()
+
+    asyncio.run(run())
+
+
+def test_a_late_recovery_does_not_take_back_the_alerts_of_revoked_partitions() -> None:
+    """A recovery of the generation before can complete after the next rebalance revoked the
+    partitions and before it assigned any: the consumer's assignment is still the old one, and
+    the rebuild it triggers took the revoked partitions' alerts back, to be re-sent as firing
+    after their new owner may have resolved them."""
+
+    async def run() -> None:
+        app, topic = StandInApp(), AlertsTopic()
+        app.consumer = SimpleNamespace(assignment=lambda: {TP("alerts", 0)})
+        config = notify.NotifyConfig(urls=[], links=LINKS, partitions=1)
+        notify.register(app, source=topic, config=config)  # type: ignore[arg-type]
+        entry = asdict(notify.Tracked(storm("acme-1"), ["warning"], time.time(), 0))
+        app.table["acme"] = {"acme-1": entry}
+        [recovered], [revoked] = app.recovered_handlers, app.revoked_handlers
+
+        def firing() -> float | None:
+            return REGISTRY.get_sample_value("stormvarsel_notify_alerts", {"status": "firing"})
+
+        await recovered(app)
+        await revoked(app, {TP("alerts", 0)})  # a rebalance of generation 1 begins
+        await recovered(app)  # late: the assignment still names partition 0
+        loop = asyncio.create_task(app.loop_fn())
+        try:
+            await asyncio.sleep(0.3)
+            assert firing() == 0
+            app.consumer_generation_id = 2  # assigned: partition 0 is ours again
+            await recovered(app)
+            await wait_until(lambda: firing() == 1, 5)
+        finally:
+            app.should_stop = True
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
 
     asyncio.run(run())

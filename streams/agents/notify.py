@@ -22,7 +22,9 @@ recovered the tables (Faust's ``on_rebalance_complete``, as the detect stage doe
 owned partitions only; events are rare, so waiting for the first one of a new generation could
 leave newly owned alerts without re-sends for hours, and Alertmanager would let them expire. The
 alerts of revoked partitions are dropped when the rebalance begins (``on_partitions_revoked``):
-until it completes, their new owner may already have resolved an episode.
+until it completes, their new owner may already have resolved an episode. A rebuild before the
+next assignment (a recovery of the generation before, completing late) is skipped: the
+consumer's assignment still names the revoked partitions then.
 
 After ``topics grow`` or ``topics reset-state`` the table starts empty, but the firing alerts it
 held are carried over in the seeds topic (``streams.detector_seeds``): a brand with nothing in
@@ -262,8 +264,17 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
     )
     tracked: dict[str, Tracked] = {}
     wake = asyncio.Event()
+    #: The consumer generation whose partitions were last revoked. Until the next assignment
+    #: (a new generation) the consumer's assignment is still that generation's, and a rebuild
+    #: then (a recovery of that generation completing late) would take the given-away alerts
+    #: back. Faust sets the generation before it recovers the tables of an assignment.
+    revoked_generation: int | None = None
 
     def rebuild() -> None:
+        generation = getattr(app, "consumer_generation_id", None)
+        if revoked_generation is not None and generation == revoked_generation:
+            log.info("notify.rebuild_skipped", reason="revoked, no new assignment yet")
+            return
         topic = source.get_topic_name()
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
         items = list(table.items())
@@ -286,6 +297,8 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
         # Until the rebalance completes, the push loop would go on re-sending the alerts of
         # partitions given away: their new owner may resolve an episode meanwhile, and a
         # "firing" from here would bring the page back until its next re-send.
+        nonlocal revoked_generation
+        revoked_generation = getattr(app, "consumer_generation_id", None)
         gone = revoked_partitions(revoked, source.get_topic_name())
         for alert_id in [k for k, item in tracked.items() if item.partition in gone]:
             del tracked[alert_id]
