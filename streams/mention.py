@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -422,36 +423,30 @@ def validate_object(
     return mention
 
 
-def has_overflow(value: Any) -> bool:
-    """Whether a parsed JSON value holds a number that became an infinity (``1e400``): valid
-    JSON text, but it cannot be written back as JSON."""
+def _scalars(value: Any) -> Iterator[Any]:
+    """Every key and every value that is not an array or object in a parsed JSON value, walked
+    without recursion (input may be hostile)."""
     stack: list[Any] = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return True
-        elif isinstance(item, dict):
+        if isinstance(item, dict):
+            stack.extend(item)
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+        else:
+            yield item
+
+
+def has_overflow(value: Any) -> bool:
+    """Whether a parsed JSON value holds a number that became an infinity (``1e400``): valid
+    JSON text, but it cannot be written back as JSON."""
+    return any(isinstance(item, float) and not math.isfinite(item) for item in _scalars(value))
 
 
 def has_surrogate(value: Any) -> bool:
     """Whether a string (a value or a key) in a parsed JSON value cannot be encoded as UTF-8."""
-    stack: list[Any] = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+    return any(isinstance(item, str) and _SURROGATE.search(item) for item in _scalars(value))
 
 
 def nesting_depth(value: Any) -> int:
