@@ -35,7 +35,7 @@ from kafka.errors import KafkaError
 
 from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
-from detectors.replay import Carried, Seed
+from detectors.replay import Carried
 from streams.agents import detect_state
 from streams.errors import StormvarselError
 from streams.kafka_clients import client_config, connect_admin
@@ -103,18 +103,19 @@ def collect_seeds(
 ) -> dict[str, BrandDetector]:
     """Every brand's detector as a worker would rebuild it from the two tables, seeded from the
     seeds ``kept`` by an earlier reset as the worker seeded it (a brand with only pending
-    mentions since then would otherwise lose its carried baselines). A brand found on two
+    mentions since then would otherwise lose its carried baselines). A seed written from these
+    very tables (a reset run again after its deletion failed) holds their pending mentions
+    already: it goes on from there, as a worker restarted on them does. A brand found on two
     partitions (records read there after a growth by other means) keeps the one that has gone
     further."""
     owned = {int(value["partition"]) for value in [*states.values(), *pending.values()]}
-    before, own = _split_kept(kept or {}, pending)
     rebuilt = detect_state.rebuild(
         list(states.items()),
         list(pending.items()),
         owned,
         config,
         lateness_ms,
-        seed_function(before, config),
+        seed_function(kept or {}, config),
     )
     seeds: dict[str, BrandDetector] = {}
     for part in sorted(rebuilt):
@@ -122,10 +123,6 @@ def collect_seeds(
             best = seeds.get(brand)
             if best is None or _progress(detector) > _progress(best):
                 seeds[brand] = detector
-    for brand, saved in own.items():
-        restored = detect_state.restore(brand, saved["state"], config)
-        if brand not in states and restored is not None:
-            seeds[brand] = restored
     return seeds
 
 
@@ -144,28 +141,6 @@ def covered(states: Mapping[str, Any], pending: Mapping[str, Any]) -> dict[str, 
         brand_marks = marks.setdefault(brand, {})
         brand_marks[part] = max(brand_marks.get(part, -1), offset)
     return marks
-
-
-def _split_kept(
-    kept: Mapping[str, Any], pending: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The kept seeds that come from before these tables, and those written from them (by a
-    reset whose deletion then failed, run again). The latter cover their brand's pending
-    mentions: seeding from one would count them twice, and it is already the detector the
-    tables give. Source offsets only grow, so a seed from before a growth covers none of the
-    mentions read after it. A seed that covers only some (workers ran on the tables after it
-    was written) is neither: its brand is rebuilt from the tables alone."""
-    covered_by: dict[str, list[bool]] = {}
-    for record in pending.values():
-        brand = str(record["mention"].get("brand"))
-        saved = kept.get(brand)
-        marks = saved.get("covers") if isinstance(saved, dict) else None
-        mark = marks.get(str(int(record["partition"]))) if isinstance(marks, dict) else None
-        held = isinstance(mark, int) and int(record["offset"]) <= mark
-        covered_by.setdefault(brand, []).append(held)
-    before = {b: v for b, v in kept.items() if not any(covered_by.get(b, [False]))}
-    own = {b: kept[b] for b, held in covered_by.items() if b in kept and all(held)}
-    return before, own
 
 
 def _progress(detector: BrandDetector) -> tuple[int, int]:
@@ -286,27 +261,61 @@ def load_seeds(settings: Settings, timeout_s: float = 30.0) -> dict[str, Any]:
     return read_table(settings, seeds_topic(settings.app_id), timeout_s)
 
 
-def seed_function(seeds: Mapping[str, Any], config: DetectorConfig) -> Seed | None:
-    """What the detect stage asks for a brand new on a partition (see ``Replayer.seed``).
+def seed_function(seeds: Mapping[str, Any], config: DetectorConfig) -> SeedBook | None:
+    """What the detect stage asks for a brand new on a partition (see ``Replayer.seed``)."""
+    return SeedBook(seeds, config) if seeds else None
+
+
+class SeedBook:
+    """The seeds topic's records as the detect stage uses them: a brand's detector to go on
+    with (``Replayer.seed``), and the source offsets each seed holds already
+    (``detect_state.CoveringSeed``).
 
     A seed that cannot be used (silent for over ``MAX_GAP_MS``, or saved under another bucket
     or window size) ends its open episodes with ``abandoned`` events: the brand starts afresh,
     and nothing else would end the alerts carried over with it."""
-    if not seeds:
-        return None
 
-    def seed(brand: str, event_ms: int) -> Carried | None:
-        saved = seeds.get(brand)
+    def __init__(self, seeds: Mapping[str, Any], config: DetectorConfig) -> None:
+        self.seeds = seeds
+        self.config = config
+        self._usable: dict[str, bool] = {}
+        #: Detectors :meth:`covered` restored, handed out by the next call for their brand.
+        self._restored: dict[str, BrandDetector] = {}
+
+    def _saved(self, brand: str) -> dict[str, Any] | None:
+        saved = self.seeds.get(brand)
         if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
             return None
-        detector = detect_state.restore(brand, saved["state"], config)
+        return saved
+
+    def __call__(self, brand: str, event_ms: int) -> Carried | None:
+        saved = self._saved(brand)
+        if saved is None:
+            return None
+        detector = self._restored.pop(brand, None)
+        if detector is None:
+            detector = detect_state.restore(brand, saved["state"], self.config)
         closed = detector.closed_until if detector is not None else None
         if closed is not None and event_ms - closed > MAX_GAP_MS:
             log.info("detect.seed_too_old", brand=brand, gap_h=round((event_ms - closed) / 3.6e6))
             detector = None
         if detector is None:
-            return Carried(ended=tuple(detect_state.abandon(brand, saved["state"], config)))
+            return Carried(ended=tuple(detect_state.abandon(brand, saved["state"], self.config)))
         log.info("detect.state_seeded", brand=brand, observed=detector.observed_total)
         return Carried(detector)
 
-    return seed
+    def covered(self, brand: str, partition: int) -> int:
+        """The highest offset of ``partition`` whose mention ``brand``'s seed holds (-1: none,
+        or a seed that cannot be restored). Written by :func:`covered`: source offsets only
+        grow, so a seed from before these tables holds none of their mentions."""
+        saved = self._saved(brand)
+        marks = saved.get("covers") if saved is not None else None
+        mark = marks.get(str(partition)) if isinstance(marks, dict) else None
+        if saved is None or not isinstance(mark, int) or isinstance(mark, bool):
+            return -1
+        if brand not in self._usable:
+            restored = detect_state.restore(brand, saved["state"], self.config)
+            self._usable[brand] = restored is not None
+            if restored is not None:
+                self._restored[brand] = restored
+        return mark if self._usable[brand] else -1

@@ -291,7 +291,8 @@ def test_a_second_reset_keeps_what_a_brand_carried_from_the_first() -> None:
     )
     for brand, detector in worker.items():
         assert again[brand].to_state() == detector.to_state(), brand
-    # A seed that covers only some of them (a worker ran on the tables since): from the tables.
+    # A seed that covers only some of them (a worker ran on the tables since): the seed, and
+    # the mentions it does not hold on top of it, as that worker had them.
     more = dict(pending)
     extra = {**following[0], "brand": "united", "created_at_ms": following[-1]["created_at_ms"]}
     more[detect_state.pending_key("united", 10_000)] = {
@@ -300,34 +301,61 @@ def test_a_second_reset_keeps_what_a_brand_carried_from_the_first() -> None:
         "mention": extra,
     }
     partly = collect_seeds({}, more, DetectorConfig(), LATENESS_MS, written)
-    assert partly["united"].observed_total == united + 1
+    assert partly["united"].observed_total == carried + united + 1
 
 
-def test_a_second_reset_keeps_carried_alerts_its_brand_has_not_taken_up() -> None:
-    """A firing alert carried over by the first reset joins the notifier's table only with its
-    brand's next alert record. A second reset before that wrote the brand's new seed without it,
-    so nothing re-sent the page and Alertmanager resolved it at its ``endsAt``."""
-    firing = {"alert": {"status": "firing"}, "partition": 3}
-    resolved = {"alert": {"status": "resolved"}, "partition": 3}
-    earlier = {
-        "american": {"state": {}, "alerts": {"a1": firing}, "carried_at": 100.0},
-        "delta": {"state": {}, "alerts": {"d1": firing}, "carried_at": 100.0},
-        "united": {"state": {}, "alerts": {"u1": firing}, "carried_at": 100.0},
-    }
-    seeds = {b: BrandDetector(b) for b in ("american", "delta", "virgin")}
-    notified = {"delta": {"d1": resolved}, "virgin": {"v1": firing}}
+def test_workers_restarted_after_an_interrupted_reset_count_nothing_twice() -> None:
+    """A reset wrote its seeds, then failed to delete the state topics, and the workers were
+    started again on the old tables. A brand with only pending mentions there was seeded with
+    a detector that held them already, and the rebuild fed them to it again: every one of them
+    counted twice, in the brand's baselines and in the buckets still open."""
+    records = scored_airline_records()
+    split = records[0]["created_at_ms"] + 3 * DAY_MS
+    learnt = Replayer(DetectorConfig(), LATENESS_MS)
+    for record in records:
+        if record["created_at_ms"] < split:
+            learnt.feed(MentionEvent.from_record(record))
+    first = json.loads(
+        json.dumps({b: {"state": d.to_state()} for b, d in learnt.detectors.items()})
+    )
+    following = [r for r in records if r["created_at_ms"] >= split][:600]
+    # Workers after a completed first reset; nothing saved since (only pending entries).
+    state = detect_state.fresh(
+        DetectorConfig(), LATENESS_MS, seed_function(first, DetectorConfig())
+    )
+    states: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    for offset, record in enumerate(following[:400]):
+        mention = MentionEvent.from_record(record)
+        detect_state.take(state, Disposition.FEED, offset, record, mention, pending, 0)
+    pending = json.loads(json.dumps(pending))
 
-    records = seed_records(seeds, notified, earlier, 200.0)
+    def restart(seeds: dict[str, Any]) -> PartitionState:
+        return detect_state.rebuild(
+            list(states.items()),
+            list(pending.items()),
+            {0},
+            DetectorConfig(),
+            LATENESS_MS,
+            seed_function(seeds, DetectorConfig()),
+        )[0]
 
-    # Not in the notifier's table yet: the first reset's alerts, with that reset's time.
-    assert records["american"]["alerts"] == {"a1": firing}
-    assert records["american"]["carried_at"] == 100.0
-    # In the table: the table is newer (Delta's page was resolved since).
-    assert "alerts" not in records["delta"]
-    assert records["virgin"] == {
-        "state": seeds["virgin"].to_state(),
-        "alerts": {"v1": firing},
-        "carried_at": 200.0,
-    }
-    # No new detector and nothing in the table: its earlier record is left as it is.
-    assert "united" not in records
+    # The second reset writes its seeds; deleting the state topics then fails.
+    seeds = collect_seeds(states, pending, DetectorConfig(), LATENESS_MS, first)
+    written = json.loads(json.dumps(seed_records(seeds, {}, first, 0.0, covered(states, pending))))
+    # The workers start again on those tables, with the seeds topic as compaction leaves it:
+    # as if that reset had not run (the old seeds hold none of the pending mentions).
+    restarted, reference = restart({**first, **written}), restart(first)
+    united = restarted.replayer.detectors["united"]
+    assert united.observed_total == reference.replayer.detectors["united"].observed_total
+    # And they go on alike: the next mentions give the same outputs and detectors.
+    for offset, record in enumerate(following[400:], start=400):
+        mention = MentionEvent.from_record(record)
+        got, want = (
+            detect_state.take(part, Disposition.FEED, offset, record, mention, {}, 0)
+            for part in (restarted, reference)
+        )
+        assert got == want, offset
+    assert sorted(restarted.replayer.detectors) == sorted(reference.replayer.detectors)
+    for brand, detector in reference.replayer.detectors.items():
+        assert restarted.replayer.detectors[brand].to_state() == detector.to_state(), brand

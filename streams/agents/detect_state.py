@@ -36,7 +36,7 @@ import enum
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from detectors.brand import BrandDetector, StateMismatch, abandoned_episodes, config_fingerprint
 from detectors.config import DetectorConfig
@@ -107,6 +107,17 @@ class FlushClock:
         self.flushed = max(self.flushed, started)
 
 
+@runtime_checkable
+class CoveringSeed(Protocol):
+    """A :data:`Seed` that also knows which source offsets its detectors hold already."""
+
+    def __call__(self, brand: str, event_ms: int) -> Carried | None: ...
+
+    def covered(self, brand: str, partition: int) -> int:
+        """The highest offset of ``partition`` that ``brand``'s usable seed holds (-1: none)."""
+        ...
+
+
 @dataclass
 class Seeding:
     """A partition's way to the carried-over detectors (``Replayer.seed``), one-shot per brand:
@@ -117,6 +128,8 @@ class Seeding:
 
     seed: Seed
     known: set[str] = field(default_factory=set)
+    #: The source partition this is for (None: not known, nothing counts as covered).
+    partition: int | None = None
     #: ``late_total`` of each carried detector when it was handed over (for the late metric).
     carried_late: dict[str, int] = field(default_factory=dict)
 
@@ -128,16 +141,28 @@ class Seeding:
             self.carried_late[brand] = carried.detector.late_total
         return carried
 
+    def covered(self, brand: str) -> int:
+        """The highest offset of this partition that ``brand``'s seed holds already (-1: none).
+        A reset whose deletion of the state topics failed has written seeds that hold the
+        tables' pending mentions: a worker restarted on those tables must not count them again
+        on top of the seed (see ``streams.detector_seeds``)."""
+        if brand in self.known or self.partition is None:
+            return -1
+        if not isinstance(self.seed, CoveringSeed):
+            return -1
+        return self.seed.covered(brand, self.partition)
+
 
 def fresh(
     config: DetectorConfig,
     lateness_ms: int,
     seed: Seed | None = None,
     known: Collection[str] = (),
+    partition: int | None = None,
 ) -> PartitionState:
     """A partition's state before anything of it was counted (``known``: brands with saved
     state on it, never seeded)."""
-    seeding = Seeding(seed, set(known)) if seed is not None else None
+    seeding = Seeding(seed, set(known), partition) if seed is not None else None
     return PartitionState(Replayer(config, lateness_ms, seeding))
 
 
@@ -472,7 +497,7 @@ def rebuild(
             )
     partitions: dict[int, PartitionState] = {}
     for part in set(detectors) | set(replays) | set(dropped) | set(known):
-        state = fresh(config, lateness_ms, seed, known.get(part, ()))
+        state = fresh(config, lateness_ms, seed, known.get(part, ()), part)
         state.abandoned = abandoned.get(part, [])
         state.dropped = dropped.get(part, [])
         replayer = state.replayer
@@ -488,6 +513,8 @@ def rebuild(
         for brand, detector in replayer.detectors.items():
             state.saved_until[brand] = detector.closed_until
             state.saved_offset[brand] = saved_offset[brand]
+        seeding = replayer.seed if isinstance(replayer.seed, Seeding) else None
+        seeded: dict[str, int] = {}  # brand -> highest offset here its seed holds already
         # Original arrival order: the shared watermark depends on how brands interleave.
         for offset, mention in sorted(replays.get(part, []), key=lambda item: item[0]):
             try:
@@ -495,8 +522,22 @@ def rebuild(
                 state.high_offset = max(state.high_offset, offset)
                 state.replayed.add(offset)
                 state.pending.setdefault(event.brand, []).append(pending_key(event.brand, offset))
-                if offset <= state.saved_offset.get(event.brand, -1):
+                brand = event.brand
+                if seeding is not None and brand not in seeded:
+                    seeded[brand] = seeding.covered(brand)
+                if offset <= state.saved_offset.get(brand, -1):
                     replayer.tick(event.clock_ms)  # in the brand's saved state already
+                elif offset <= seeded.get(brand, -1):
+                    # In the brand's seed already: it takes the seed here (a seed is ahead of
+                    # the watermark, which does not move a detector back), and the mentions
+                    # its seed holds are not counted on top of it.
+                    replayer.tick(event.clock_ms)
+                    if brand not in replayer.detectors and seeding is not None:
+                        carried = seeding(brand, event.event_ms)
+                        if carried is not None:
+                            state.abandoned.extend(carried.ended)
+                            if carried.detector is not None:
+                                replayer.detectors[brand] = carried.detector
                 else:
                     replayer.feed(event)  # its outputs were emitted before the restart
             except Exception:  # one bad entry must not keep the partition from starting
