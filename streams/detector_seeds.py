@@ -126,20 +126,29 @@ def collect_seeds(
     return seeds
 
 
-def covered(states: Mapping[str, Any], pending: Mapping[str, Any]) -> dict[str, dict[str, int]]:
-    """The highest source offset of each brand's mentions in the tables, by partition, written
-    with its seed: a reset run again after its deletion failed finds its own seeds, which hold
-    these tables' pending mentions already."""
-    marks: dict[str, dict[str, int]] = {}
-    for brand, value in states.items():
-        part, offset = str(int(value["partition"])), int(value.get("offset", -1))
-        brand_marks = marks.setdefault(brand, {})
-        brand_marks[part] = max(brand_marks.get(part, -1), offset)
+def covered(states: Mapping[str, Any], pending: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What each brand's seed holds of these tables, by source partition: the offset of its
+    last pending mention there and that mention's fingerprint (``detect_state.fingerprint``).
+    Written with the seed: workers restarted on the same tables (a reset whose deletion then
+    failed) find their mentions in it, and do not count them again. A partition where the
+    brand has saved state on has no mark: the brand is never seeded there."""
+    last: dict[str, dict[str, tuple[int, Any]]] = {}
     for record in pending.values():
         brand = str(record["mention"].get("brand"))
         part, offset = str(int(record["partition"])), int(record["offset"])
-        brand_marks = marks.setdefault(brand, {})
-        brand_marks[part] = max(brand_marks.get(part, -1), offset)
+        mark = last.setdefault(brand, {}).get(part)
+        if mark is None or offset > mark[0]:
+            last[brand][part] = (offset, record["mention"])
+    marks: dict[str, dict[str, Any]] = {}
+    for brand, parts in last.items():
+        for part, (offset, mention) in parts.items():
+            saved = states.get(brand)
+            if isinstance(saved, dict) and str(saved.get("partition")) == part:
+                continue  # never seeded there
+            marks.setdefault(brand, {})[part] = {
+                "offset": offset,
+                "mention": detect_state.fingerprint(mention),
+            }
     return marks
 
 
@@ -173,7 +182,7 @@ def seed_records(
     notified: Mapping[str, Any],
     earlier: Mapping[str, Any],
     carried_at: float,
-    covers: Mapping[str, dict[str, int]] | None = None,
+    covers: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The seeds topic's new record per brand: its detector with the source offsets it covers
     (:func:`covered`), and its firing alerts from the notifier's table (``notified``) or, for a
@@ -304,18 +313,21 @@ class SeedBook:
         log.info("detect.state_seeded", brand=brand, observed=detector.observed_total)
         return Carried(detector)
 
-    def covered(self, brand: str, partition: int) -> int:
-        """The highest offset of ``partition`` whose mention ``brand``'s seed holds (-1: none,
-        or a seed that cannot be restored). Written by :func:`covered`: source offsets only
-        grow, so a seed from before these tables holds none of their mentions."""
+    def covered(self, brand: str, partition: int) -> tuple[int, str] | None:
+        """The offset of the last mention of ``partition`` that ``brand``'s seed holds, and
+        that mention's fingerprint (None: none, or a seed that cannot be restored). Written by
+        :func:`covered`."""
         saved = self._saved(brand)
         marks = saved.get("covers") if saved is not None else None
         mark = marks.get(str(partition)) if isinstance(marks, dict) else None
-        if saved is None or not isinstance(mark, int) or isinstance(mark, bool):
-            return -1
+        if saved is None or not isinstance(mark, dict):
+            return None
+        offset, named = mark.get("offset"), mark.get("mention")
+        if not isinstance(offset, int) or isinstance(offset, bool) or not isinstance(named, str):
+            return None
         if brand not in self._usable:
             restored = detect_state.restore(brand, saved["state"], self.config)
             self._usable[brand] = restored is not None
             if restored is not None:
                 self._restored[brand] = restored
-        return mark if self._usable[brand] else -1
+        return (offset, named) if self._usable[brand] else None

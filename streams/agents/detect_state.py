@@ -33,6 +33,8 @@ what the two changelogs kept, and checks the pure core's detectors and episodes 
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -113,9 +115,17 @@ class CoveringSeed(Protocol):
 
     def __call__(self, brand: str, event_ms: int) -> Carried | None: ...
 
-    def covered(self, brand: str, partition: int) -> int:
-        """The highest offset of ``partition`` that ``brand``'s usable seed holds (-1: none)."""
+    def covered(self, brand: str, partition: int) -> tuple[int, str] | None:
+        """The highest offset of ``partition`` that ``brand``'s usable seed holds, with the
+        :func:`fingerprint` of its mention there (None: none)."""
         ...
+
+
+def fingerprint(mention: Mapping[str, Any]) -> str:
+    """A pending mention's fingerprint: a seed names the last one it holds by its offset and
+    this, so that mentions of a re-created topic at the same offsets are not taken for it."""
+    text = json.dumps(mention, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass
@@ -141,15 +151,16 @@ class Seeding:
             self.carried_late[brand] = carried.detector.late_total
         return carried
 
-    def covered(self, brand: str) -> int:
-        """The highest offset of this partition that ``brand``'s seed holds already (-1: none).
-        A reset whose deletion of the state topics failed has written seeds that hold the
-        tables' pending mentions: a worker restarted on those tables must not count them again
-        on top of the seed (see ``streams.detector_seeds``)."""
+    def covered(self, brand: str) -> tuple[int, str] | None:
+        """The highest offset of this partition that ``brand``'s seed holds already, with the
+        fingerprint of its mention there (None: none). A reset whose deletion of the state
+        topics failed has written seeds that hold the tables' pending mentions: a worker
+        restarted on those tables must not count them again on top of the seed (see
+        ``streams.detector_seeds``)."""
         if brand in self.known or self.partition is None:
-            return -1
+            return None
         if not isinstance(self.seed, CoveringSeed):
-            return -1
+            return None
         return self.seed.covered(brand, self.partition)
 
 
@@ -515,8 +526,10 @@ def rebuild(
             state.saved_offset[brand] = saved_offset[brand]
         seeding = replayer.seed if isinstance(replayer.seed, Seeding) else None
         seeded: dict[str, int] = {}  # brand -> highest offset here its seed holds already
+        ordered = sorted(replays.get(part, []), key=lambda item: item[0])
+        by_offset = dict(ordered) if seeding is not None else {}
         # Original arrival order: the shared watermark depends on how brands interleave.
-        for offset, mention in sorted(replays.get(part, []), key=lambda item: item[0]):
+        for offset, mention in ordered:
             try:
                 event = MentionEvent.from_record(mention)
                 state.high_offset = max(state.high_offset, offset)
@@ -524,7 +537,7 @@ def rebuild(
                 state.pending.setdefault(event.brand, []).append(pending_key(event.brand, offset))
                 brand = event.brand
                 if seeding is not None and brand not in seeded:
-                    seeded[brand] = seeding.covered(brand)
+                    seeded[brand] = held_by_seed(seeding.covered(brand), by_offset)
                 if offset <= state.saved_offset.get(brand, -1):
                     replayer.tick(event.clock_ms)  # in the brand's saved state already
                 elif offset <= seeded.get(brand, -1):
@@ -544,6 +557,16 @@ def rebuild(
                 log.exception("detect.replay_failed", partition=part, offset=offset)
         partitions[part] = state
     return partitions
+
+
+def held_by_seed(cover: tuple[int, str] | None, pending: Mapping[int, Any]) -> int:
+    """The highest pending offset a seed holds (-1: none). Only if the pending mention at its
+    mark is the one it names: the seed was written from these very tables."""
+    if cover is None:
+        return -1
+    mark, named = cover
+    mention = pending.get(mark)
+    return mark if isinstance(mention, dict) and fingerprint(mention) == named else -1
 
 
 def idle_boundary(
