@@ -233,6 +233,7 @@ def build_app(
             copy_window_records=detect.COPY_WINDOW_RECORDS if settings.dedup_window_s > 0 else 0,
             upstream_caught_up=upstream.caught_up,
             seed=seed_function(seeds or {}, detector_config),
+            followed=frozenset(b.id for b in brands.brands) if brands.brands else None,
         ),
     )
 

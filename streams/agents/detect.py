@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
+from faust.types import TP
 
 from detectors.alerting import BrandVoice, build_alert, default_voice
 from detectors.config import DetectorConfig
@@ -52,9 +53,10 @@ from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Seed
 from streams import metrics
-from streams.agents import detect_state
+from streams.agents import detect_brands, detect_source, detect_state
 from streams.agents.detect_state import Disposition, PartitionState
 from streams.dedup import Deduplicator
+from streams.errors import StormvarselError
 from streams.forwarding import DeadLetters, watch_flushes
 from streams.kafka_send import publish
 from streams.log_setup import get_logger
@@ -83,6 +85,9 @@ class DetectConfig:
     #: Brands' detectors carried over from before the topics grew (streams.detector_seeds),
     #: for brands that have no saved state yet.
     seed: Seed | None = None
+    #: The brands file's brand ids: the tables' other brands are named in an error after a
+    #: rebuild (``detect_brands``). None: no brands file.
+    followed: frozenset[str] | None = None
 
 
 def timer_interval(idle_close_s: float) -> float:
@@ -322,7 +327,32 @@ def register(
         for state in partitions.values():
             abandoned.extend(state.abandoned)
             state.abandoned = []
+        if config.followed is not None:
+            detect_brands.unfollowed(partitions, config.followed)
         return abandoned
+
+    #: Why the stage refused its tables (``detect_source``): it counts nothing more.
+    refused: list[str] = []
+
+    async def check_source() -> None:
+        """Refuse tables written from another topic than the one read now (the worker stops,
+        saying what to do): counting on would skip or only tick its new mentions."""
+        topic = source.get_topic_name()
+        tps = [TP(topic, part) for part in partitions]
+        try:
+            ends = await asyncio.wait_for(app.consumer.highwaters(*tps), 15) if tps else {}
+        except Exception as exc:  # the offsets' check only: Kafka reports trouble elsewhere
+            log.warning("detect.source_unchecked", error=f"{type(exc).__name__}: {exc}")
+            ends = {}
+        problem = detect_source.foreign_tables(
+            topic, list(states.items()), partitions, {tp.partition: end for tp, end in ends.items()}
+        )
+        if problem is None or refused:
+            return
+        refused.append(problem)
+        partitions.clear()
+        log.error("detect.source_changed", topic=topic, error=problem)
+        await app.crash(StormvarselError(problem))
 
     async def on_recovered(sender: Any, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
         # Rebuilt as soon as the tables are recovered, not on the new generation's first event:
@@ -330,7 +360,10 @@ def register(
         # have no state for those taken over (a quiet brand there would never close). The
         # agent then finds the generation current and does not rebuild again.
         generation[0] = app.consumer_generation_id
-        await send_abandoned(rebuild())
+        abandoned = rebuild()
+        await check_source()
+        if not refused:
+            await send_abandoned(abandoned)
 
     # Kept strongly referenced by the signal (the default); typed loosely for mode's union.
     app.on_rebalance_complete.connect(cast(Any, on_recovered))
@@ -356,7 +389,7 @@ def register(
     @app.agent(source, name="stormvarsel.detect")
     async def detect(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            if letters.halted:
+            if letters.halted or refused:
                 continue  # the worker is stopping: nothing more is counted, saved or committed
             # The group generation, not Faust's rebalance count: that one changes when a
             # rebalance starts, and a rebuild then would read the tables before the recovery
@@ -365,7 +398,11 @@ def register(
             # has rebuilt by then; this is a fallback.
             if generation[0] != app.consumer_generation_id:
                 generation[0] = app.consumer_generation_id
-                await send_abandoned(rebuild())
+                abandoned = rebuild()
+                await check_source()
+                if refused:
+                    continue
+                await send_abandoned(abandoned)
             elif abandoned_sender.unsent:
                 await send_abandoned()
             message = event.message
@@ -429,7 +466,7 @@ def register(
                 continue
             now = time.monotonic()
             if detect_state.may_save(state, now, config.save_interval_s):
-                detect_state.save(part, state, states, pending, clock)
+                detect_state.save(part, state, states, pending, clock, source.get_topic_name())
                 state.dirty = False
                 state.last_save = now
 
@@ -439,7 +476,7 @@ def register(
     async def close_quiet_partitions() -> None:
         # Wall-clock closing for brands that went quiet, on owned partitions only. Results are
         # emitted now, and the state saved once Kafka has them (save_quiet).
-        if letters.halted:
+        if letters.halted or refused:
             return
         topic = source.get_topic_name()
         if abandoned_sender.unsent:
@@ -488,7 +525,12 @@ def register(
         now = time.monotonic()
         if detect_state.may_save(state, now, config.save_interval_s):
             detect_state.save(
-                part, state, PartitionTable(states, part), PartitionTable(pending, part), clock
+                part,
+                state,
+                PartitionTable(states, part),
+                PartitionTable(pending, part),
+                clock,
+                source.get_topic_name(),
             )
             state.dirty = False
             state.last_save = now

@@ -370,10 +370,12 @@ def save(
     states: MutableMapping[str, Any],
     pending: MutableMapping[str, Any],
     clock: FlushClock | None = None,
+    topic: str | None = None,
 ) -> None:
     """Persist detectors whose buckets closed; forget the pending mentions that earlier saves
     covered, once Kafka has those saves (``clock``; without one, as if a flush came between
-    two saves: the previous save's)."""
+    two saves: the previous save's). ``topic``: the source topic, recorded with each state
+    (``streams.agents.detect_source``)."""
     replayer = state.replayer
     state.episode_sent = False
     number = clock.saved() if clock is not None else 0
@@ -394,13 +396,16 @@ def save(
     for brand, detector in replayer.detectors.items():
         if detector.closed_until == state.saved_until.get(brand, "unsaved"):
             continue
-        states[brand] = {
+        value: dict[str, Any] = {
             "partition": part,
             "state": detector.to_state(),
             "max": replayer.max_event_ms,
             "adv": replayer._advanced_to,
             "offset": state.high_offset,
         }
+        if topic is not None:
+            value["topic"] = topic
+        states[brand] = value  # one assignment: a Faust table writes its changelog on set
         state.saved_until[brand] = detector.closed_until
         state.saved_offset[brand] = state.high_offset
         covers.extend(state.pending.pop(brand, []))
