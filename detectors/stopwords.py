@@ -6,7 +6,7 @@ list. Social-media noise (``rt``, ``amp``, ``via``) is stopped in every language
 
 from __future__ import annotations
 
-_COMMON = "rt amp via http https www com co t.co gt lt"
+_COMMON = "rt amp via http https www com co t.co gt lt the of"
 
 _EN = """
 a about above after again against all also am an and any are aren't as at be because been
@@ -34,11 +34,16 @@ me med medan meg meget mellom men mi min mine mitt mot mykje ned no noe noen nok
 nokor nokre nå når og også om opp oss over på samme seg selv si sia sidan siden sin sine sitt sjøl
 skal skulle slik so som somme somt så sånn til um upp ut uten var vart varte ved vere verte vi
 vil ville vore vors vort være vært å fikk få får fått mye hele nei hei går
+vår våre hos under mer mest flere andre annen annet alt nok litt helt heller enda igjen
+fortsatt allerede kanskje like vel altså derfor likevel dessuten imidlertid ellers gjennom
+hvilket hvert ingenting gjør gjøre gjorde gjort kommer må måtte veldig virkelig hatt mens
+blant nesten svært ganske akkurat nemlig faktisk egentlig ham hverandre egen eget egne
 """
 
 _NN = """
 ein eit eg ikkje kva kvar kven korleis kvifor berre dei deim deira dykk dykkar ho honom hjå
 medan mykje noko nokon nokre sidan sjølv vere verte vart vore no òg mellom utan
+meir heile att difor frå fekk gjer gjere gjera enno framleis fleire anna kjem
 """
 
 _SV = """
@@ -48,6 +53,10 @@ hur här i icke ingen inom inte jag ju kan kunde man med mellan men mig min mina
 ni nu när någon något några och om oss på samma sedan sig sin sina sitt själv skulle som så
 sådan sådana sådant till under upp ut utan vad var vara varför varit varje vars vart vem vi vid
 vilka vilkas vilken vilket vår våra vårt än är åt över också bara ska får fick inga inget mer
+hos dom mej dej sej nån nåt igen även kommer hela helt vill ville måste fått kanske lite sen
+skall få haft gör göra gjorde gjort går mest mera fler flera många andra annan annat ens alls
+dock samt eftersom därför dessutom innan redan fortfarande nog väldigt verkligen genom ingenting
+både heller dit enligt själva väl jätte faktiskt egentligen
 """
 
 _DA = """
@@ -56,6 +65,11 @@ dog du efter eller en end er et for fra ham han hans har havde have hende hendes
 hvis hvor i ikke ind jeg jer jo kunne man mange med meget men mig min mine mit mod ned noget nogle
 nu når og også om op os over på selv sig sin sine sit skal skulle som sådan thi til ud under var
 vi vil ville vor være været bare får fik kan helt hvorfor
+vores jeres hvordan hvornår hvem hvilken hvilket hvilke hele igen lige nok mere mest flere
+fordi ingen intet ingenting kun uden ved inden før gennem igennem nej ja andre andet samme
+hver hvert nogen stadig endnu allerede måske lidt heller ellers derfor desuden alligevel
+altså vel gør gøre gjorde gjort få fået haft må måtte går kommer virkelig rigtig både mens
+blandt næsten ganske nemlig faktisk egentlig overhovedet sikke
 """
 
 STOP_WORDS: dict[str, frozenset[str]] = {
