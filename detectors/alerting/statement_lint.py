@@ -5,7 +5,8 @@ invites affected people to a private channel. It never speculates about causes, 
 promises what the brand has not decided to promise, names or quotes individuals, or carries user
 text that could be read as markup. Rules run on the text with its slot values masked, so an
 issue named by the crowd ("delayed refunds") is not mistaken for a promise of refunds; the issue
-slot is checked on its own.
+slot is checked on its own. Profanity is the one list the issue naming refuses too
+(``detectors.alerting.wording``), swear-word compounds included ("dritdårlig", "skitdålig").
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from detectors.alerting.issue_naming import GENERIC_ISSUE, plain_phrase
 from detectors.alerting.statement_texts import DRAFT_LABEL
 from detectors.alerting.statements import Statement, is_contact_url
 from detectors.alerting.voice import BrandVoice
+from detectors.alerting.wording import has_profanity
 
 MAX_LENGTH = {"watch": 280, "warning": 400, "critical": 600}
 
@@ -390,26 +392,6 @@ def _promised_outcome(masked: str, lang: str) -> str | None:
     return None
 
 
-PROFANITY = _words(
-    r"fuck\w*",
-    r"shit\w*",
-    "crap",
-    "damn",
-    r"bitch\w*",
-    "bastards?",
-    "asshole",
-    "idiots?",
-    "stupid",
-    "faen",
-    "fanden",
-    r"jævl\w*",
-    r"jävl\w*",
-    "helvete",
-    "dritt",
-    "skit",
-    "lort",
-    "satan",
-)
 _HANDLE = re.compile(r"(?<![\w.])@\w+")
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _QUOTES = re.compile('["\u201c\u201d\u201e\u00ab\u00bb\u2018\u201a\u2039\u203a]')
@@ -497,7 +479,7 @@ def lint_contact(contact: str, lang: str, voice: BrandVoice) -> list[Violation]:
         return [Violation("language", f"no rules for language {lang!r}")]
     masked = _mask(contact, [voice.name])
     out = _wording(masked, lang, voice)
-    if PROFANITY.search(contact):
+    if has_profanity(contact):
         out.append(Violation("tone", "contains profanity"))
     if _HANDLE.search(contact):
         out.append(Violation("names", "names an account (@handle)"))
@@ -552,7 +534,7 @@ def lint_statement(
     # A contact phrase is the brand's own wording: checked here like the rest of the text.
     masked = _mask(text, [statement.issue, statement.next_update, contact_url or "", voice.name])
     out.extend(_wording(masked, lang, voice))
-    if PROFANITY.search(text):
+    if has_profanity(text):
         fail("tone", "contains profanity")
     if _HANDLE.search(text):
         fail("names", "names an account (@handle)")

@@ -2,8 +2,9 @@
 
 Post texts from the public are evidence, not statements: they are shown shortened, on one line,
 with the characters that chat tools read as markup or mentions (``<``, ``>``, backticks, square
-brackets, ``@here``-style group mentions, an ``&`` that starts an entity such as ``&lt;``)
-replaced and every control, format (bidi overrides, zero-width) and unassigned character
+brackets, Slack's emphasis ``*``, ``_`` and ``~`` outside links and e-mail addresses,
+``@here``-style group mentions, an ``&`` that starts an entity such as ``&lt;``) replaced by
+lookalikes and every control, format (bidi overrides, zero-width) and unassigned character
 removed, so a post cannot ping a channel, disguise a link, reverse the text around it or break a
 notification. Every text that goes into an annotation passes :func:`safe_text`, the statement
 drafts and suggested actions too; the top posts' links pass :func:`safe_link`, which keeps them
@@ -30,6 +31,18 @@ _NEUTRALISE = str.maketrans(
         "]": "\uff3d",
     }
 )
+#: Slack's (and Markdown's) emphasis: ``*bold*``, ``_italic_``, ``~strike~``. The template sets
+#: the summary in bold (``*{{ .Annotations.summary }}*``), so a brand called "E*TRADE" ended the
+#: bold after its "E". They become full-width lookalikes, which read the same in an e-mail or a
+#: plain-text pager, outside links and e-mail addresses (a contact URL in a draft must still
+#: open: :data:`_LINK_OR_ADDRESS`).
+_EMPHASIS = str.maketrans({"*": "\uff0a", "_": "\uff3f", "~": "\uff5e"})
+#: A link or an e-mail address inside a text, left whole by :data:`_EMPHASIS`: a chat tool
+#: shows it as a link, whose characters it does not read as emphasis.
+_LINK_OR_ADDRESS = re.compile(
+    r"(?:https?://|www\.)\S+|(?<![\w.+-])[^\W_][\w.+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+",
+    re.IGNORECASE,
+)
 #: Group mentions that notify everyone in Slack, Mattermost or Discord when a tool links names.
 _GROUP_MENTION = re.compile(r"@(?=(?:everyone|here|channel|all|group)\b)", re.IGNORECASE)
 #: An ``&`` that starts a character reference (``&lt;``, ``&#60;``, ``&#x3c;``): Slack and HTML
@@ -44,8 +57,20 @@ def safe_text(text: Any, limit: int = 160) -> str:
         " " if unicodedata.category(ch).startswith("C") else ch for ch in str(text or "")
     )
     neutral = _ENTITY.sub("\uff06", _GROUP_MENTION.sub("\uff20", cleaned.translate(_NEUTRALISE)))
-    line = " ".join(neutral.split())
+    line = _no_emphasis(" ".join(neutral.split()))
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "\u2026"
+
+
+def _no_emphasis(line: str) -> str:
+    """``line`` with Slack's emphasis characters as lookalikes, except in links and addresses."""
+    if not any(ch in line for ch in "*_~"):
+        return line
+    out, start = [], 0
+    for found in _LINK_OR_ADDRESS.finditer(line):
+        out += [line[start : found.start()].translate(_EMPHASIS), found.group(0)]
+        start = found.end()
+    out.append(line[start:].translate(_EMPHASIS))
+    return "".join(out)
 
 
 #: A post's link as the mentions schema allows it (``http``/``https``, at most 2,048
