@@ -22,6 +22,7 @@ How a bucket becomes evidence (details in docs/detectors.md):
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections import deque
 from typing import Any
@@ -30,13 +31,42 @@ from detectors.baseline import DecayedMean, SeasonalBaseline
 from detectors.buckets import GROUPS, OpenBucket, Post
 from detectors.config import DetectorConfig
 from detectors.drivers import EpisodeEvidence, LanguageTable
-from detectors.episodes import BucketSummary, Episode, EpisodeEvent, Kind, Output, iso
+from detectors.episodes import (
+    BucketSummary,
+    Episode,
+    EpisodeEvent,
+    Kind,
+    Output,
+    iso,
+    unknown_episode_keys,
+)
 from detectors.events import MAX_AHEAD_MS, MentionEvent
 from detectors.spikes import SpikeScorer, SustainedScorer
 from detectors.states import LEVELS, NORMAL, LevelMachine, Transition
 from detectors.text import Terms, extract
 
+#: The detector state's format. Readers ignore keys they do not know (named once in the log)
+#: and give missing optional keys their defaults, so a key added with a default (``scorer``,
+#: 2027-01) needs no new version: the previous release reads the new state and the new release
+#: the old one, both ways through a rolling upgrade or a rollback. Raise it when a state
+#: written now would be *misread* by the code of the previous version: a key removed or
+#: renamed, a value whose meaning, unit or shape changed, or (since readers before 2027-01
+#: refused them) a new key inside an episode or a stored post. A reader accepts every version
+#: up to its own (converting older ones) and refuses a newer one with :class:`StateMismatch`
+#: (upgrade every worker, or reset the state). Kept at 1 in 2027-01: ``brand_replies`` (added
+#: to episodes in 2026-12 without a new version) is already in every state of the current
+#: release, and a new version now would make those workers drop every state a new one saved
+#: during a rolling upgrade.
 STATE_VERSION = 1
+#: How long a new sentiment model (``sentiment.model``) must have the majority of each closed
+#: bucket's scored mentions before the detector relearns its sentiment baselines with it
+#: (:meth:`BrandDetector._check_scorer`), and how long the model it replaced last must, to be
+#: taken back: a rolling upgrade's mixed buckets do not switch back and forth.
+SCORER_CONFIRM_MINUTES = 10.0
+SCORER_RETURN_MINUTES = 60.0
+#: A bucket with more than this share of its scored mentions from another model than the
+#: scorer is not read for sentiment (no storm evidence, no learning of the usual shares).
+SCORER_MIXED_SHARE = 0.2
 #: Prior of the usual share of negatives among the polar (negative + positive) mentions: even
 #: odds, with the weight of ``storm.share_prior_mentions`` polar mentions.
 POLAR_PRIOR = 0.5
@@ -46,6 +76,7 @@ POLAR_PRIOR = 0.5
 #: default, so a configuration that does not use them keeps the fingerprint it had.
 _ADDED_LATER = (("baseline", "timezone"), ("baseline", "brand_timezones"))
 _DEFAULTS = DetectorConfig().to_dict()
+_log = logging.getLogger(__name__)
 
 
 def _digest(data: dict[str, Any]) -> str:
@@ -150,6 +181,22 @@ class BrandDetector:
         self.background = LanguageTable(cfg.drivers)
         #: Terms of the latest negative posts (about an hour): a storm's build-up.
         self.recent_terms = LanguageTable(cfg.drivers)
+        #: The sentiment model (``sentiment.model``) the sentiment baselines (usual negative
+        #: and polar shares, negatives' spike and sustained scores, negatives' reach) were
+        #: learnt with; None until a scored mention names one (then adopted as it is).
+        self.scorer: str | None = None
+        #: The model the scorer replaced last, and a model other than the scorer with the
+        #: majority of the latest closed buckets and in how many of them in a row.
+        self.retired: str | None = None
+        self.candidate: str | None = None
+        self.streak = 0
+        #: Minutes of closed buckets since the scorer was adopted: the sentiment baselines
+        #: are warm after ``baseline.warmup_hours`` of them.
+        self.scorer_minutes = 0.0
+        #: Per open bucket: its mentions scored by a model other than the scorer ("": none).
+        self.open_models: dict[int, dict[str, int]] = {}
+        #: Keys of the saved state this code did not know (:meth:`from_state`).
+        self.ignored_keys: list[str] = []
 
     # --- input -------------------------------------------------------------------------------
 
@@ -179,6 +226,13 @@ class BrandDetector:
         if bucket is None:
             bucket = self.open[start] = OpenBucket(start)
         bucket.add(event, self.sample_size, self.top_k)
+        model = event.model
+        if model != self.scorer:  # rare: only while models change (or unscored mentions)
+            models = self.open_models.get(start)
+            if models is None:
+                models = self.open_models[start] = {}
+            key = model or ""
+            models[key] = models.get(key, 0) + 1
 
     def start_at(self, boundary_ms: int) -> None:
         """Treat every bucket before ``boundary_ms`` (a bucket boundary) as closed: mentions for
@@ -213,6 +267,16 @@ class BrandDetector:
         storm_cfg = cfg.storm
         start = bucket.start_ms
         end = start + self.bucket_ms
+        models = self.open_models.pop(start, None)
+        mixed = self._check_scorer(models, bucket.volume + bucket.brand_replies)
+        # Sentiment is read only in a bucket the scorer labelled (almost) all, and once the
+        # scorer has taught the baselines as long as the volume baseline learnt (a new brand's
+        # detector: from the start) or for the warm-up (after a change of model).
+        scorer_minutes = self.scorer_minutes
+        sentiment_ok = not mixed and (
+            scorer_minutes >= self.baseline.history_minutes
+            or scorer_minutes >= cfg.baseline.warmup_hours * 60.0
+        )
         rate = self.baseline.expected_rate(start)
         expected = rate * self.minutes
         unseen = 1.0 - self.baseline.seasonal_weight(start)
@@ -248,6 +312,13 @@ class BrandDetector:
         storm_score = 0.0 if vetoed else negative_score
         if n >= storm_cfg.share_min_volume and k >= storm_cfg.min_negative:
             storm_score = max(storm_score, share_z * confidence / storm_cfg.share_z)
+        # Under a new sentiment model (or in a bucket of mixed models) the negatives are not
+        # compared with baselines another model's labels taught: no storm evidence, and the
+        # volume evidence is buzz whatever the share says.
+        gate_z = share_z
+        if not sentiment_ok:
+            storm_score = 0.0
+            gate_z = 0.0
         # Buzz is volume without extra negativity: not while there is storm evidence.
         # A run of volume evidence that a storm covered stays the storm's: it does not turn
         # into buzz when the storm resolves while the volume score is still coming down.
@@ -260,7 +331,7 @@ class BrandDetector:
             or self.machines["storm"].level > NORMAL
             or self.buzz_held
         )
-        buzz_score = volume.score if share_z <= storm_cfg.buzz_share_z and not stormy else 0.0
+        buzz_score = volume.score if gate_z <= storm_cfg.buzz_share_z and not stormy else 0.0
 
         half_life = cfg.drivers.recent_half_life_minutes
         self.recent_terms.decay(self.minutes, half_life)
@@ -291,15 +362,18 @@ class BrandDetector:
                 self.background.add_sample(sampled[group], counts[group], bg_limit)
 
         self.baseline.update(start, bucket.volume / self.minutes, self.minutes, rate)
+        self.scorer_minutes = scorer_minutes + self.minutes
         # A bucket of buzz (or with its evidence: volume, the share not above usual) teaches the
         # usual shares no drop beyond chance: a neutral or positive wave is not the brand's
         # usual talk. Only such a bucket: a floor under ordinary or stormy buckets, which are
         # clipped from above only per bucket, would push the usual share up.
         buzzy = self.machines["buzz"].level > NORMAL or (
-            volume.score >= cfg.states.watch_exit and share_z <= storm_cfg.buzz_share_z
+            volume.score >= cfg.states.watch_exit and gate_z <= storm_cfg.buzz_share_z
         )
-        self._learn_share(bucket, expected, p0, q0, (n, polar) if buzzy else None)
-        if self.machines["storm"].level == NORMAL:
+        if not mixed:
+            learnt = (n, polar) if buzzy else None
+            self._learn_share(bucket, expected, p0, q0, learnt, sentiment_ok)
+        if self.machines["storm"].level == NORMAL and not mixed:
             # The usual negative reach learns from normal times only: one storm once took it
             # from 48,000 to 1.8 million an hour.
             self.reach.add(
@@ -340,6 +414,7 @@ class BrandDetector:
         p0: float,
         q0: float,
         floor_counts: tuple[int, int] | None,
+        sentiment_warm: bool = True,
     ) -> None:
         """Teach the usual negative share a closed bucket, winsorised so that a storm cannot
         poison it.
@@ -352,11 +427,13 @@ class BrandDetector:
         lasting change of tone still comes through, a bucket at a time. A bucket of buzz (or
         with its evidence) teaches no drop of the shares beyond what chance gives the last
         hour's mentions (``floor_counts``), so that a neutral or positive wave does not drag
-        them down either.
+        them down either. Under a new sentiment model (``sentiment_warm`` False) every bucket
+        counts as it is, as while the volume baseline warms up: the shares of the old model
+        would clip the new one's.
         """
         cfg = self.config
         storm_cfg = cfg.storm
-        warm = self.baseline.warm
+        warm = self.baseline.warm and sentiment_warm
         floor = cfg.baseline.clip_floor_per_hour * self.minutes / 60
         episode = any(m.level > NORMAL for m in self.machines.values())
         ratio = 1.0 if episode else cfg.baseline.clip_ratio
@@ -382,6 +459,97 @@ class BrandDetector:
         self.share_total.add(total, self.minutes, half_life)
         self.polar_negative.add(negative, self.minutes, half_life)
         self.polar_positive.add(positive, self.minutes, half_life)
+
+    def _check_scorer(self, models: dict[str, int] | None, total: int) -> bool:
+        """Follow the sentiment model from a closing bucket's mentions (``models``: those of a
+        model other than the scorer, "" for unscored ones; ``total``: all its mentions).
+        Return whether the bucket is mixed: more than ``SCORER_MIXED_SHARE`` of its scored
+        mentions (rule-decided ones, ``rule:...``, left out: the same under any model) from
+        another model than the scorer.
+
+        A model other than the scorer with the majority of the scored mentions in every closed
+        bucket with any for ``SCORER_CONFIRM_MINUTES`` (``SCORER_RETURN_MINUTES`` for the model
+        the scorer replaced) becomes the scorer: see :meth:`_switch_scorer`. A detector that
+        does not know its scorer (new, or saved before 2027-01) adopts the first it sees."""
+        if models is None:
+            if total:
+                self.candidate = None
+                self.streak = 0
+            return False
+        excluded = others = best_n = 0
+        best: str | None = None
+        for name, n in sorted(models.items()):
+            if not name or name.startswith("rule:"):
+                excluded += n
+            elif name != self.scorer:  # (counted before a switch while the bucket was open)
+                others += n
+                if n > best_n:
+                    best, best_n = name, n
+        scored = total - excluded
+        if scored <= 0 or best is None:
+            if scored > 0:
+                self.candidate = None
+                self.streak = 0
+            return False
+        if self.scorer is None:
+            self.scorer = best
+            return False
+        if 2 * best_n > scored:
+            if best == self.candidate:
+                self.streak += 1
+            else:
+                self.candidate = best
+                self.streak = 1
+            minutes = SCORER_RETURN_MINUTES if best == self.retired else SCORER_CONFIRM_MINUTES
+            if self.streak * self.minutes >= minutes - 1e-9:
+                self._switch_scorer(best)
+                return False
+        else:
+            self.candidate = None
+            self.streak = 0
+        return others > SCORER_MIXED_SHARE * scored
+
+    def _switch_scorer(self, model: str) -> None:
+        """Relearn the sentiment baselines under a new model: the usual negative and polar
+        shares, the negatives' spike and sustained scores and their usual reach start again
+        from their priors, and storms wait ``baseline.warmup_hours`` (as a new brand does);
+        the volume baseline and volume scores carry on, so buzz is still caught. A model
+        labels the same posts very differently (lexicon 0.36 negative, e5 0.64 on the same
+        airline tweets): compared with what the old one taught, the new labels paged every
+        brand at once, for the week the shares take to relearn."""
+        old = self.scorer
+        _log.warning(
+            "detect.scorer_changed",
+            extra={
+                "brand": self.brand,
+                "old": old,
+                "new": model,
+                "closed_until": self.closed_until,
+            },
+        )
+        cfg = self.config
+        self.retired = old
+        self.scorer = model
+        self.candidate = None
+        self.streak = 0
+        self.scorer_minutes = 0.0
+        self.share_negative = DecayedMean()
+        self.share_total = DecayedMean()
+        self.polar_negative = DecayedMean()
+        self.polar_positive = DecayedMean()
+        self.reach = DecayedMean()
+        self.share_volumes.clear()
+        self.share_negatives.clear()
+        self.share_positives.clear()
+        self.negative_scorer = SpikeScorer(cfg.spikes, self.minutes, cfg.storm.min_negative)
+        self.negative_sustained = SustainedScorer(
+            cfg.storm.sustained_window_minutes,
+            self.minutes,
+            cfg.storm.sustained_prior_phi,
+            cfg.storm.sustained_prior_windows,
+            cfg.storm.sustained_min_ratio,
+            cfg.storm.sustained_z,
+        )
 
     def _track(
         self,
@@ -550,6 +718,17 @@ class BrandDetector:
             "episodes": {k: e.to_state() for k, e in sorted(self.episodes.items())},
             "background": self.background.to_state(),
             "recent_terms": self.recent_terms.to_state(),
+            "scorer": {
+                "model": self.scorer,
+                "retired": self.retired,
+                "candidate": self.candidate,
+                "streak": self.streak,
+                "minutes": self.scorer_minutes,
+                "open": [
+                    [start, dict(sorted(m.items()))]
+                    for start, m in sorted(self.open_models.items())
+                ],
+            },
         }
 
     @classmethod
@@ -562,10 +741,25 @@ class BrandDetector:
         :func:`layout_fingerprint`) continues under this one: the history it learnt stays, the
         new thresholds and half-lives apply from now on. Otherwise, and for another layout,
         :class:`StateMismatch` says what differs.
+
+        Another release's state (see :data:`STATE_VERSION`) reads as far as it can: keys this
+        code does not know are ignored (listed in ``ignored_keys``, for the caller to log), and
+        a missing optional part starts afresh, as in a new detector. A state that is not one,
+        or with a part of the wrong type, raises (``KeyError``, ``TypeError``, ``ValueError``):
+        the caller drops it as it drops a :class:`StateMismatch`.
         """
+        if not isinstance(state, dict):
+            raise TypeError(f"a detector state is an object, not {type(state).__name__}")
         config = (config or DetectorConfig()).for_brand(str(state.get("brand")))
-        if state.get("version") != STATE_VERSION:
-            raise StateMismatch(f"unsupported detector state version {state.get('version')!r}")
+        version = state.get("version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > STATE_VERSION:
+            raise StateMismatch(
+                f"detector state version {version} was saved by a newer Stormvarsel (this one "
+                f"reads up to version {STATE_VERSION}): upgrade every worker to the same release, "
+                "or run `stormvarsel topics reset-state` to start the detectors afresh"
+            )
+        if version != STATE_VERSION:
+            raise StateMismatch(f"unsupported detector state version {version!r}")
         if state.get("config") != config_fingerprint(config):
             if not retune:
                 raise StateMismatch("detector state was saved with a different configuration")
@@ -574,45 +768,139 @@ class BrandDetector:
                     "detector state was saved with other bucket, window or term-counter sizes "
                     "(or before those were recorded); it cannot continue under this configuration"
                 )
-        d = cls(str(state["brand"]), config)
-        d.open = {int(b["start_ms"]): OpenBucket.from_state(b) for b in state["open"]}
-        d.closed_until = state["closed_until"]
-        d.late_total, d.late_pending = (int(v) for v in state["late"])
+        brand = state["brand"]
+        if not isinstance(brand, str):
+            raise TypeError("brand: expected a string")
+        d = cls(brand, config)
+        ignored = sorted(str(k) for k in state if k not in _STATE_KEYS)
+        d.open = {int(b["start_ms"]): OpenBucket.from_state(b) for b in state.get("open", [])}
+        closed = state.get("closed_until")
+        if closed is not None and (isinstance(closed, bool) or not isinstance(closed, int)):
+            raise TypeError("closed_until: expected epoch milliseconds")
+        d.closed_until = closed
+        d.late_total, d.late_pending = (int(v) for v in state.get("late", (0, 0)))
         d.observed_total = int(state.get("observed", 0))  # absent in states saved before it
         d.dropped_total = int(state.get("dropped", 0))  # likewise
         d.baseline = SeasonalBaseline.from_state(config.baseline, state["baseline"])
-        d.volume_scorer.load_state(state["volume_scorer"])
-        d.negative_scorer.load_state(state["negative_scorer"])
-        d.negative_sustained.load_state(state["negative_sustained"])
-        (neg_mean, neg_weight), (tot_mean, tot_weight) = state["share"]
-        d.share_negative = DecayedMean(neg_mean, neg_weight)
-        d.share_total = DecayedMean(tot_mean, tot_weight)
+        for key, scorer in (
+            ("volume_scorer", d.volume_scorer),
+            ("negative_scorer", d.negative_scorer),
+        ):
+            if key in state:
+                scorer.load_state(state[key])
+        if "negative_sustained" in state:
+            d.negative_sustained.load_state(state["negative_sustained"])
+        (neg_mean, neg_weight), (tot_mean, tot_weight) = state.get("share", [[0, 0], [0, 0]])
+        d.share_negative = DecayedMean(float(neg_mean), float(neg_weight))
+        d.share_total = DecayedMean(float(tot_mean), float(tot_weight))
         # "polar" and "share_positives" are absent in states saved before 2026-12: the usual
         # polar share starts afresh (at even odds; the veto then also needs the drop of the
         # whole negative share, the rule it had) and the window's positives at none.
         (pneg_mean, pneg_weight), (ppos_mean, ppos_weight) = state.get("polar", [[0, 0], [0, 0]])
-        d.polar_negative = DecayedMean(pneg_mean, pneg_weight)
-        d.polar_positive = DecayedMean(ppos_mean, ppos_weight)
+        d.polar_negative = DecayedMean(float(pneg_mean), float(pneg_weight))
+        d.polar_positive = DecayedMean(float(ppos_mean), float(ppos_weight))
         d.buzz_held = bool(state.get("buzz_held", False))
-        d.reach = DecayedMean(*state["reach"])
+        reach_mean, reach_weight = state.get("reach", (0.0, 0.0))
+        d.reach = DecayedMean(float(reach_mean), float(reach_weight))
         d.recent.clear()
-        d.recent.extend((int(v), float(e), int(n), int(r)) for v, e, n, r in state["recent"])
+        d.recent.extend(
+            (int(v), float(e), int(n), int(r)) for v, e, n, r in state.get("recent", [])
+        )
         d.share_volumes.extend(v for v, _, _, _ in d.recent)
         d.share_negatives.extend(n for _, _, n, _ in d.recent)
         positives = [int(v) for v in state.get("share_positives", ())]
         d.share_positives.extend([0] * (len(d.share_negatives) - len(positives)) + positives)
-        for kind, machine_state in state["machines"].items():
-            d.machines[kind].load_state(machine_state)
-        d.run_start = {
-            k: (int(v) if v is not None else None) for k, v in state["run_start"].items()
-        }
-        d.episodes = {
-            k: Episode.from_state(EpisodeEvidence.from_state(config.drivers, e["evidence"]), e)
-            for k, e in state["episodes"].items()
-        }
-        d.background = LanguageTable.from_state(config.drivers, state["background"])
-        d.recent_terms = LanguageTable.from_state(config.drivers, state["recent_terms"])
+        machines = state["machines"]
+        for kind, machine_state in machines.items():
+            if kind in d.machines:
+                d.machines[kind].load_state(machine_state)
+            else:
+                ignored.append(f"machines.{kind}")
+        run_start = state.get("run_start", {})
+        for kind in d.run_start:
+            value = run_start.get(kind)
+            d.run_start[kind] = int(value) if value is not None else None
+        episodes: dict[str, Episode] = {}
+        for kind, saved in state.get("episodes", {}).items():
+            if kind not in d.machines:
+                raise ValueError(f"episode of unknown kind {kind!r}")
+            episode = Episode.from_state(
+                EpisodeEvidence.from_state(config.drivers, saved["evidence"]), saved
+            )
+            if episode.kind != kind:
+                raise ValueError(f"episode under {kind!r} is of kind {episode.kind!r}")
+            episodes[kind] = episode
+            ignored.extend(f"episodes.{key}" for key in unknown_episode_keys(saved))
+        d.episodes = episodes
+        if "background" in state:
+            d.background = LanguageTable.from_state(config.drivers, state["background"])
+        if "recent_terms" in state:
+            d.recent_terms = LanguageTable.from_state(config.drivers, state["recent_terms"])
+        # "scorer" is absent in states saved before 2027-01: the model is not known (the first
+        # one seen is adopted as it is) and the sentiment baselines are as old as the volume's.
+        followed = state.get("scorer")
+        if followed is None:
+            d.scorer_minutes = d.baseline.history_minutes
+        else:
+            d.scorer = _optional_text(followed.get("model"))
+            d.retired = _optional_text(followed.get("retired"))
+            d.candidate = _optional_text(followed.get("candidate"))
+            d.streak = int(followed.get("streak", 0))
+            d.scorer_minutes = float(followed.get("minutes", d.baseline.history_minutes))
+            d.open_models = {
+                int(start): {str(k): int(v) for k, v in counts.items()}
+                for start, counts in followed.get("open", [])
+            }
+        d.ignored_keys = sorted(set(ignored))
         return d
+
+
+#: The keys :meth:`BrandDetector.to_state` writes.
+_STATE_KEYS = frozenset(
+    (
+        "version",
+        "config",
+        "layout",
+        "brand",
+        "open",
+        "closed_until",
+        "late",
+        "observed",
+        "dropped",
+        "baseline",
+        "volume_scorer",
+        "negative_scorer",
+        "negative_sustained",
+        "share",
+        "polar",
+        "share_positives",
+        "buzz_held",
+        "reach",
+        "recent",
+        "machines",
+        "run_start",
+        "episodes",
+        "background",
+        "recent_terms",
+        "scorer",
+    )
+)
+#: Ignored keys already named in this process's log (see :func:`first_report`).
+_REPORTED: set[str] = set()
+
+
+def first_report(keys: list[str]) -> list[str]:
+    """The ``keys`` (ignored in a saved state) not named before in this process: a rollback
+    would otherwise log the same unknown key once for every brand."""
+    new = [key for key in keys if key not in _REPORTED]
+    _REPORTED.update(new)
+    return new
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
 
 
 def _lowest(p: float, z: float, n: int) -> float:
@@ -620,9 +908,7 @@ def _lowest(p: float, z: float, n: int) -> float:
     return max(0.0, p - z * math.sqrt(p * (1.0 - p) / max(n, 1)))
 
 
-def abandoned_episodes(
-    state: dict[str, Any], config: DetectorConfig | None = None
-) -> list[EpisodeEvent]:
+def abandoned_episodes(state: Any, config: DetectorConfig | None = None) -> list[EpisodeEvent]:
     """An ``abandoned`` event for each episode still open in a saved state that cannot continue
     (:class:`StateMismatch`), dated at the end of its last closed bucket.
 
@@ -630,7 +916,9 @@ def abandoned_episodes(
     these events a storm alert stays firing for good (the notifier re-sends what it last heard).
     Drivers come from the saved evidence where the current configuration can read it, and are
     left empty otherwise; an episode whose identity (kind, start) is unreadable is skipped, as
-    no alert id can be derived for it."""
+    no alert id can be derived for it, and so is a state that is not an object at all."""
+    if not isinstance(state, dict):
+        return []
     drivers = (config or DetectorConfig()).for_brand(str(state.get("brand"))).drivers
     at = state.get("closed_until")
     episodes = state.get("episodes")

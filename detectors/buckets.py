@@ -24,7 +24,9 @@ MAX_AUTHORS_PER_BUCKET = 2000
 #: Distinct languages / platforms kept per bucket; the rest are counted as "other".
 MAX_MIX_KEYS = 24
 GROUPS = ("negative", "other")
-_POST_FIELDS = tuple(f.name for f in dataclasses.fields(MentionEvent))
+#: A post's fields in a saved state, in order. ``model`` (2027-01) is left out: the evidence
+#: does not need it, and a state with it would not load in the release before.
+_POST_FIELDS = tuple(f.name for f in dataclasses.fields(MentionEvent) if f.name != "model")
 
 
 def stable_hash(text: str) -> int:

@@ -108,9 +108,97 @@ class Episode:
 
     @classmethod
     def from_state(cls, evidence: EpisodeEvidence, state: dict[str, Any]) -> Episode:
-        """An episode saved by :meth:`to_state`; shares nothing with ``state``."""
-        values = {k: copy.deepcopy(v) for k, v in state.items() if k != "evidence"}
-        return cls(evidence=evidence, **values)
+        """An episode saved by :meth:`to_state`; shares nothing with ``state``.
+
+        Tolerant of another release's state (a rolling upgrade, a rollback): a key this code
+        does not know is ignored (:func:`unknown_episode_keys` names them, for the caller to
+        log), a missing optional one takes its default. The identity (brand, kind, start,
+        first abnormal time) is required, and every value is checked for its type: a
+        ``KeyError``, ``TypeError`` or ``ValueError`` says the state cannot be used.
+        """
+        kind = state["kind"]
+        if kind not in ("storm", "buzz"):
+            raise ValueError(f"episode kind {kind!r}")
+        end = state.get("end_ms")
+        return cls(
+            brand=_text(state["brand"]),
+            kind=kind,
+            start_ms=_int(state["start_ms"]),
+            first_abnormal_ms=_int(state["first_abnormal_ms"]),
+            evidence=evidence,
+            level=_level(state.get("level", 1)),
+            peak_level=_level(state.get("peak_level", 1)),
+            peak_ms=_int(state.get("peak_ms", 0)),
+            peak_score=_float(state.get("peak_score", 0.0)),
+            end_ms=None if end is None else _int(end),
+            escalations=[dict(e) for e in copy.deepcopy(_list(state.get("escalations", [])))],
+            figures=dict(copy.deepcopy(_dict(state.get("figures", {})))),
+            peak_figures=dict(copy.deepcopy(_dict(state.get("peak_figures", {})))),
+            brand_replies=_int(state.get("brand_replies", 0)),
+        )
+
+
+#: The keys :meth:`Episode.to_state` writes.
+EPISODE_STATE_KEYS = frozenset(
+    (
+        "brand",
+        "kind",
+        "start_ms",
+        "first_abnormal_ms",
+        "evidence",
+        "level",
+        "peak_level",
+        "peak_ms",
+        "peak_score",
+        "end_ms",
+        "escalations",
+        "figures",
+        "peak_figures",
+        "brand_replies",
+    )
+)
+
+
+def unknown_episode_keys(state: dict[str, Any]) -> list[str]:
+    """Keys of a saved episode this code does not know (written by a newer release)."""
+    return sorted(str(k) for k in state if k not in EPISODE_STATE_KEYS)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _level(value: Any) -> int:
+    level = _int(value)
+    if not 0 <= level < len(LEVELS):
+        raise ValueError(f"level {level} out of range")
+    return level
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True)

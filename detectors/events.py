@@ -46,6 +46,9 @@ class MentionEvent:
     is_brand_reply: bool = False
     #: When the validate stage received the mention (``received_at_ms``), if it says.
     received_ms: int | None = None
+    #: What labelled it (``sentiment.model``: the scorer's model, or ``rule:...``), if it says.
+    #: Not kept with a post's evidence in a saved state (``detectors.buckets``).
+    model: str | None = None
 
     @property
     def engagement(self) -> int:
@@ -90,7 +93,14 @@ class MentionEvent:
         ):
             raise ValueError(f"received_at_ms: {_shown(received)} is not epoch milliseconds")
         sentiment = record.get("sentiment")
-        label = sentiment.get("label") if isinstance(sentiment, Mapping) else sentiment
+        model: Any = None
+        if isinstance(sentiment, Mapping):
+            label = sentiment.get("label")
+            model = sentiment.get("model")
+            if not isinstance(model, str) or not model:
+                model = None
+        else:
+            label = sentiment
         if label not in SENTIMENTS:
             raise ValueError(f"sentiment.label: expected one of {SENTIMENTS}, got {label!r}")
         author = record.get("author") or {}
@@ -116,6 +126,7 @@ class MentionEvent:
             replies=_count(engagement.get("replies"), "engagement.replies"),
             is_brand_reply=bool(record.get("is_brand_reply", False)),
             received_ms=int(received) if received is not None else None,
+            model=model,
         )
 
 

@@ -197,10 +197,11 @@ class SpikeScorer:
         self.recent.load_state(state["recent"])
         for scale, saved in zip(self.scales, state["scales"], strict=True):
             scale.hist.load_state(saved["hist"])
-            scale.cusum = float(saved["cusum"])
-            cached = saved["cached"]
+            scale.cusum = float(saved.get("cusum", 0.0))
+            # The cached quantiles are re-read from the histogram when absent.
+            cached = saved.get("cached")
             scale.cached = (float(cached[0]), float(cached[1])) if cached is not None else None
-            scale.cache_age = float(saved["cache_age"])
+            scale.cache_age = float(saved.get("cache_age", 0.0))
 
 
 class SustainedScorer:

@@ -106,8 +106,13 @@ class LevelMachine:
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.level = int(state["level"])
-        self.above = [int(v) for v in state["above"]]
-        below = int(state["below"])
+        if not NORMAL <= self.level <= CRITICAL:
+            raise ValueError(f"level {self.level} out of range")
+        above = [int(v) for v in state.get("above", (0, 0, 0, 0))]
+        if len(above) != 4:
+            raise ValueError("above: expected four counts")
+        self.above = above
+        below = int(state.get("below", 0))
         # States saved before 2026-12 hold one count, for the current level: the other levels
         # start as the old code judged them, as if the score had been below them (and had
         # earned none) for as long; what the machine sees after the restore counts as usual.

@@ -40,7 +40,13 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from detectors.brand import BrandDetector, StateMismatch, abandoned_episodes, config_fingerprint
+from detectors.brand import (
+    BrandDetector,
+    StateMismatch,
+    abandoned_episodes,
+    config_fingerprint,
+    first_report,
+)
 from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output
 from detectors.events import MentionEvent, too_far_ahead
@@ -413,32 +419,46 @@ def save(
         state.covered.append((number, covers))
 
 
-def restore(brand: str, saved: dict[str, Any], config: DetectorConfig) -> BrandDetector | None:
+def restore(brand: str, saved: Any, config: DetectorConfig) -> BrandDetector | None:
     """A brand's saved detector under the current configuration, or None to start it afresh.
 
     A changed threshold or half-life must not blind the worker: the state continues under the
-    new configuration. A state that cannot (other bucket or window sizes) is dropped with an
-    error, and the brand warms up again from its next mention; its pending mentions are then
-    fed to the fresh detector, since the dropped state no longer holds them."""
+    new configuration. A state that cannot (other bucket or window sizes, a newer state
+    version) is dropped with an error, and the brand warms up again from its next mention; its
+    pending mentions are then fed to the fresh detector, since the dropped state no longer
+    holds them. So is a state that cannot be read at all (damaged, or of another release):
+    whatever the reading raises, that brand alone starts afresh, as the rebuild runs while
+    Faust completes a rebalance, and an exception there stopped the worker on every restart.
+    Keys this release does not know are ignored, each named once in the log."""
     try:
         detector = BrandDetector.from_state(saved, config, retune=True)
+        closed = detector.closed_until
+        if closed is not None and closed % detector.bucket_ms:
+            # Saved by a worker that started the brand off its bucket grid (after a bucket-size
+            # change): its open buckets would never close. Back on the grid, they close again.
+            detector.closed_until = closed - closed % detector.bucket_ms
+            log.warning("detect.state_realigned", brand=brand, closed_until=closed)
+        current = config_fingerprint(detector.config)  # the brand's own, zone included
     except StateMismatch as exc:
-        metrics.DETECTOR_STATES_DISCARDED.inc()
-        log.error("detect.state_discarded", brand=brand, reason=str(exc))
-        return None
-    closed = detector.closed_until
-    if closed is not None and closed % detector.bucket_ms:
-        # Saved by a worker that started the brand off its bucket grid (after a bucket-size
-        # change): its open buckets would never close. Back on the grid, they close again.
-        detector.closed_until = closed - closed % detector.bucket_ms
-        log.warning("detect.state_realigned", brand=brand, closed_until=closed)
-    current = config_fingerprint(detector.config)  # the brand's own, zone included
-    if saved.get("config") != current:
-        metrics.DETECTOR_STATES_RETUNED.inc()
-        log.warning(
-            "detect.state_retuned", brand=brand, saved_config=saved.get("config"), config=current
-        )
-    return detector
+        reason = str(exc)
+    except Exception as exc:  # one brand's unreadable state must not stop the partition
+        reason = f"unreadable detector state ({type(exc).__name__}: {exc})"[:500]
+    else:
+        ignored = first_report(detector.ignored_keys)
+        if ignored:
+            log.warning("detect.state_keys_ignored", brand=brand, keys=ignored)
+        if saved.get("config") != current:
+            metrics.DETECTOR_STATES_RETUNED.inc()
+            log.warning(
+                "detect.state_retuned",
+                brand=brand,
+                saved_config=saved.get("config"),
+                config=current,
+            )
+        return detector
+    metrics.DETECTOR_STATES_DISCARDED.inc()
+    log.error("detect.state_discarded", brand=brand, reason=reason)
+    return None
 
 
 def abandon(brand: str, saved: dict[str, Any], config: DetectorConfig) -> list[Output]:
