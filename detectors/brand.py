@@ -47,13 +47,13 @@ from detectors.text import Terms, extract
 
 #: The detector state's format. Readers ignore keys they do not know (named once in the log)
 #: and give missing optional keys their defaults, so a key added with a default (``scorer``,
-#: 2027-01) needs no new version: the previous release reads the new state and the new release
+#: 2026-12) needs no new version: the previous release reads the new state and the new release
 #: the old one, both ways through a rolling upgrade or a rollback. Raise it when a state
 #: written now would be *misread* by the code of the previous version: a key removed or
-#: renamed, a value whose meaning, unit or shape changed, or (since readers before 2027-01
+#: renamed, a value whose meaning, unit or shape changed, or (since readers before 2026-12
 #: refused them) a new key inside an episode or a stored post. A reader accepts every version
 #: up to its own (converting older ones) and refuses a newer one with :class:`StateMismatch`
-#: (upgrade every worker, or reset the state). Kept at 1 in 2027-01: ``brand_replies`` (added
+#: (upgrade every worker, or reset the state). Kept at 1 in 2026-12: ``brand_replies`` (added
 #: to episodes in 2026-12 without a new version) is already in every state of the current
 #: release, and a new version now would make those workers drop every state a new one saved
 #: during a rolling upgrade.
@@ -470,7 +470,7 @@ class BrandDetector:
         A model other than the scorer with the majority of the scored mentions in every closed
         bucket with any for ``SCORER_CONFIRM_MINUTES`` (``SCORER_RETURN_MINUTES`` for the model
         the scorer replaced) becomes the scorer: see :meth:`_switch_scorer`. A detector that
-        does not know its scorer (new, or saved before 2027-01) adopts the first it sees."""
+        does not know its scorer (new, or saved before 2026-12) adopts the first it sees."""
         if models is None:
             if total:
                 self.candidate = None
@@ -836,7 +836,7 @@ class BrandDetector:
             d.background = LanguageTable.from_state(config.drivers, state["background"])
         if "recent_terms" in state:
             d.recent_terms = LanguageTable.from_state(config.drivers, state["recent_terms"])
-        # "scorer" is absent in states saved before 2027-01: the model is not known (the first
+        # "scorer" is absent in states saved before 2026-12: the model is not known (the first
         # one seen is adopted as it is) and the sentiment baselines are as old as the volume's.
         followed = state.get("scorer")
         if followed is None:

@@ -24,7 +24,7 @@ MAX_AUTHORS_PER_BUCKET = 2000
 #: Distinct languages / platforms kept per bucket; the rest are counted as "other".
 MAX_MIX_KEYS = 24
 GROUPS = ("negative", "other")
-#: A post's fields in a saved state, in order. ``model`` (2027-01) is left out: the evidence
+#: A post's fields in a saved state, in order. ``model`` (2026-12) is left out: the evidence
 #: does not need it, and a state with it would not load in the release before.
 _POST_FIELDS = tuple(f.name for f in dataclasses.fields(MentionEvent) if f.name != "model")
 
