@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.config import BaselineConfig
-from detectors.timeslots import HOURS_PER_WEEK, LocalClock, hour_of_day, hour_of_week
+from detectors.timeslots import (
+    HOURS_PER_WEEK,
+    LocalClock,
+    TimeZoneError,
+    hour_of_day,
+    hour_of_week,
+)
 
 
 @dataclass
@@ -91,13 +97,50 @@ class SeasonalBaseline:
             "day": [[m.mean, m.weight] for m in self.day],
             "week": [[m.mean, m.weight] for m in self.week],
             "history_minutes": self.history_minutes,
+            # The clock its slots were learnt on: a state restored on another clock turns them.
+            "clock": [self.config.timezone, self.config.utc_offset_minutes],
         }
 
     @classmethod
-    def from_state(cls, config: BaselineConfig, state: dict[str, Any]) -> SeasonalBaseline:
+    def from_state(
+        cls, config: BaselineConfig, state: dict[str, Any], at_ms: int | None = None
+    ) -> SeasonalBaseline:
+        """The saved baseline, its hour slots turned to ``config``'s clock when the state was
+        learnt on another (a brand given a time zone, or another one), as it is at ``at_ms``."""
         baseline = cls(config)
         baseline.level = DecayedMean(*state["level"])
         baseline.day = [DecayedMean(*pair) for pair in state["day"]]
         baseline.week = [DecayedMean(*pair) for pair in state["week"]]
         baseline.history_minutes = float(state["history_minutes"])
+        hours = _clock_shift_hours(state.get("clock"), baseline.clock, at_ms)
+        if hours:
+            baseline.day = _turned(baseline.day, hours)
+            baseline.week = _turned(baseline.week, hours)
         return baseline
+
+
+def _clock_shift_hours(saved: Any, clock: LocalClock, at_ms: int | None) -> int:
+    """By how many hours the local hour of an instant moved from the ``saved`` clock
+    (``[timezone, fixed offset]``; absent in states saved before it was kept: taken as
+    unchanged) to ``clock``, at ``at_ms``; to the nearest hour, as the slots are hours."""
+    if at_ms is None or not isinstance(saved, list) or len(saved) != 2:
+        return 0
+    zone, fixed = saved
+    if not isinstance(zone, str) or isinstance(fixed, bool) or not isinstance(fixed, int):
+        return 0
+    try:
+        before = LocalClock(zone, fixed).offset_minutes(at_ms)
+    except TimeZoneError:
+        return 0  # a zone this machine's database no longer knows: as it is
+    shift = clock.offset_minutes(at_ms) - before
+    return (shift + 30) // 60
+
+
+def _turned(slots: list[DecayedMean], hours: int) -> list[DecayedMean]:
+    """The slots of local hours, each moved ``hours`` on: what local hour h learnt on the old
+    clock happened at local hour h + ``hours`` on the new one."""
+    n = len(slots)
+    turned = list(slots)
+    for h, slot in enumerate(slots):
+        turned[(h + hours) % n] = slot
+    return turned

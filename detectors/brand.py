@@ -781,7 +781,7 @@ class BrandDetector:
         d.late_total, d.late_pending = (int(v) for v in state.get("late", (0, 0)))
         d.observed_total = int(state.get("observed", 0))  # absent in states saved before it
         d.dropped_total = int(state.get("dropped", 0))  # likewise
-        d.baseline = SeasonalBaseline.from_state(config.baseline, state["baseline"])
+        d.baseline = SeasonalBaseline.from_state(config.baseline, state["baseline"], closed)
         for key, scorer in (
             ("volume_scorer", d.volume_scorer),
             ("negative_scorer", d.negative_scorer),

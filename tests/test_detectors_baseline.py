@@ -102,3 +102,49 @@ def test_a_brand_zone_is_that_brands_alone() -> None:
     assert config_fingerprint(globex.config) == config_fingerprint(base)
     state = BrandDetector("globex", base).to_state()
     assert BrandDetector.from_state(state, zoned).config == base
+
+
+def test_a_brand_given_another_zone_keeps_its_rhythm_on_the_new_clock() -> None:
+    """A brand whose audience is in New York, learnt for three weeks on UTC slots, then given
+    ``timezone: America/New_York``. Its slots used to be kept as they were, so the hour learnt
+    at 09:00 UTC was read as 09:00 in New York: every morning rush came five hours "early",
+    and the restored detector opened a critical storm each morning."""
+    from detectors.brand import BrandDetector
+    from detectors.episodes import EpisodeEvent
+    from detectors.replay import Replayer
+    from tests.detector_support import DAY, HOUR, stream
+
+    new_york = ZoneInfo("America/New_York")
+    start = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)  # no summer time near
+
+    def rate(t: int) -> float:
+        hour = datetime.fromtimestamp(t / 1000, new_york).hour
+        return 12.0 if 8 <= hour < 22 else 0.5
+
+    utc = DetectorConfig()
+    zoned = utc.with_brand_timezones({"acme": "America/New_York"})
+    learnt = Replayer(utc, 0)
+    for event in stream("acme", start, 21 * 1440, rate, negative_share=0.2, seed=3):
+        learnt.feed(event)
+    state = learnt.detectors["acme"].to_state()
+    assert state["baseline"]["clock"] == ["", 0]
+    later = start + 21 * DAY
+    opened = {}
+    for name, config in (("utc", utc), ("new_york", zoned)):
+        replayer = Replayer(config, 0)
+        replayer.detectors["acme"] = BrandDetector.from_state(state, config, retune=True)
+        replayer.max_event_ms = learnt.max_event_ms
+        replayer._advanced_to = learnt._advanced_to
+        outputs = []
+        for event in stream("acme", later, 3 * 1440, rate, negative_share=0.2, seed=4):
+            outputs.extend(replayer.feed(event))
+        opened[name] = [
+            o.type for o in outputs if isinstance(o, EpisodeEvent) and o.episode["kind"] == "storm"
+        ]
+        expected = replayer.detectors["acme"].baseline.expected_rate(later + 14 * HOUR)
+        assert expected > 6.0, (name, expected)  # 09:00 in New York (EST: UTC-5) is busy
+    assert opened == {"utc": [], "new_york": []}
+    # The slots moved by the offset at the restore: 00:00 UTC is 19:00 in New York.
+    restored = BrandDetector.from_state(state, zoned, retune=True).baseline
+    saved = state["baseline"]["day"]
+    assert [restored.day[19].mean, restored.day[19].weight] == saved[0]
