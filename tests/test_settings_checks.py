@@ -92,3 +92,45 @@ def test_a_secret_set_with_a_line_end_is_taken_without_it(
     monkeypatch.delenv("STORMVARSEL_HTTP_INGEST_TOKEN")
     monkeypatch.setenv("STORMVARSEL_HTTP_INGEST_TOKEN_FILE", str(token_file))
     assert load_settings().ingest_token() == "s3cret-token"
+
+
+def test_an_alert_ttl_under_twice_the_resend_interval_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An alert must outlive two re-send intervals, or one late re-send lets Alertmanager
+    resolve a storm that is still going: a TTL just under twice the interval is refused,
+    naming notify_ttl_s; exactly twice is accepted."""
+    monkeypatch.setenv("STORMVARSEL_NOTIFY_RESEND_S", "10")
+    monkeypatch.setenv("STORMVARSEL_NOTIFY_TTL_S", "19")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "notify_ttl_s" in message.lower()
+    assert "at least twice notify_resend_s (20), got 19" in message
+    monkeypatch.setenv("STORMVARSEL_NOTIFY_TTL_S", "20")
+    settings = load_settings()
+    assert (settings.notify_ttl_s, settings.notify_resend_s) == (20.0, 10.0)
+
+
+def test_local_broker_ports_top_out_at_65535(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TCP port is at most 65535: that is accepted for the local broker, 65536 is refused."""
+    monkeypatch.setenv("STORMVARSEL_KAFKA_LOCAL_PORT", "65535")
+    assert load_settings().kafka_local_port == 65535
+    monkeypatch.setenv("STORMVARSEL_KAFKA_LOCAL_PORT", "65536")
+    with pytest.raises(ConfigError, match=r"^STORMVARSEL_KAFKA_LOCAL_PORT: "):
+        load_settings()
+
+
+def test_the_local_broker_cannot_share_its_client_and_controller_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The local broker's client and KRaft controller listeners need two ports: the same port
+    for both is refused, naming the controller port."""
+    monkeypatch.setenv("STORMVARSEL_KAFKA_LOCAL_PORT", "9500")
+    monkeypatch.setenv("STORMVARSEL_KAFKA_LOCAL_CONTROLLER_PORT", "9500")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "kafka_local_controller_port" in str(info.value).lower()
+    assert "different from kafka_local_port" in str(info.value)
+    monkeypatch.setenv("STORMVARSEL_KAFKA_LOCAL_CONTROLLER_PORT", "9501")
+    assert load_settings().kafka_local_controller_port == 9501
