@@ -57,6 +57,37 @@ def test_a_closed_bucket_sets_the_brand_gauges(configured: None) -> None:
     assert value("stormvarsel_brand_storm_level", "nordlys-energi") == 3
 
 
+def test_every_field_of_a_closed_bucket_reaches_its_own_gauge(configured: None) -> None:
+    """Each gauge shows its own field of the bucket: with every field distinct (buzz at watch,
+    storm at warning, distinct scores and baselines), a gauge fed from a neighbouring field (the
+    buzz level from the storm level, the negative score from the volume score) reads wrong."""
+    summary = {
+        "brand": "nordlys-energi",
+        "volume": 40,
+        "negative": 10,
+        "expected_volume": 7.5,
+        "negative_share_baseline": 0.125,
+        "volume_score": 1.25,
+        "negative_score": 2.75,
+        "storm_level": "warning",
+        "buzz_level": "watch",
+        "end_ms": 1_700_000_120_000,
+    }
+    metrics.record_bucket(summary)
+    expected = {
+        "stormvarsel_brand_bucket_mentions": 40,
+        "stormvarsel_brand_bucket_expected_mentions": 7.5,
+        "stormvarsel_brand_negative_ratio": 0.25,
+        "stormvarsel_brand_negative_baseline_ratio": 0.125,
+        "stormvarsel_brand_volume_score": 1.25,
+        "stormvarsel_brand_negative_score": 2.75,
+        "stormvarsel_brand_storm_level": 2,
+        "stormvarsel_brand_buzz_level": 1,
+        "stormvarsel_brand_bucket_end_timestamp_seconds": 1_700_000_120,
+    }
+    assert {name: value(name, "nordlys-energi") for name in expected} == expected
+
+
 def test_brands_outside_the_brands_file_get_no_series(configured: None) -> None:
     for i in range(50):
         metrics.record_bucket(bucket(f"intruder-{i}", 9, 9))
