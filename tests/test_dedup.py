@@ -90,3 +90,63 @@ def test_a_failed_record_forgets_every_id_it_recorded() -> None:
     d.forget(partition=0, offset=10)  # recorded nothing: b/x:1 stays offset 4's
     assert not d.is_duplicate("c/x:1", 100, partition=0, offset=11)
     assert d.is_duplicate("b/x:1", 100, partition=0, offset=12)
+
+
+def test_expiry_on_one_partition_keeps_a_key_another_partition_holds() -> None:
+    """Expiry deletes only keys first seen on the partition being processed (a Faust table
+    writes each change to that partition's changelog): a key forgotten on partition 0 and
+    recorded again, with the same event time, on partition 1 is still held for partition 1
+    when partition 0's watermark moves past it."""
+    store: dict[str, list[int]] = {}
+    d = Deduplicator(store, window_ms=HOUR)
+    assert not d.is_duplicate("x:1", 1000, partition=0, offset=5)
+    d.forget(partition=0, offset=5)  # dead-lettered: partition 0's heap still lists it
+    assert not d.is_duplicate("x:1", 1000, partition=1, offset=7)
+    d.is_duplicate("y:1", 1000 + 2 * HOUR, partition=0, offset=6)  # partition 0 moves on
+    assert store["x:1"] == [1000, 1, 7]
+    assert d.is_duplicate("x:1", 1000, partition=1, offset=8) is True
+
+
+def test_a_rebuilt_index_remembers_each_partitions_watermark() -> None:
+    """The watermark is the highest event time seen, before a restart too: after a rebuild,
+    records dated more than the window behind it expire as they would have without the
+    restart, not as if the partition's clock had gone back to them."""
+
+    def run(restart: bool) -> set[str]:
+        store: dict[str, list[int]] = {}
+        d = Deduplicator(store, window_ms=HOUR)
+        d.is_duplicate("a", 0, partition=0, offset=1)
+        d.is_duplicate("b", 2 * HOUR, partition=0, offset=2)
+        if restart:
+            d = Deduplicator(store, window_ms=HOUR)
+            d.rebuild(generation=1)
+        d.is_duplicate("late", 30 * 60_000, partition=0, offset=3)
+        d.is_duplicate("later", 30 * 60_000, partition=0, offset=4)
+        return set(store)
+
+    assert run(restart=False) == {"b", "later"}
+    assert run(restart=True) == {"b", "later"}
+
+
+def test_an_id_exactly_one_window_apart_is_still_a_duplicate() -> None:
+    """Two copies of an id count as one when their event times are at most the window apart:
+    exactly the window is a duplicate, a millisecond more is not."""
+    d = Deduplicator({}, window_ms=HOUR)
+    assert not d.is_duplicate("x:1", 0, partition=0, offset=1)
+    # Other partitions: partition 0's entries are not expired by them.
+    assert d.is_duplicate("x:1", HOUR, partition=1, offset=1) is True
+    assert d.is_duplicate("x:1", -HOUR, partition=2, offset=1) is True
+    assert d.is_duplicate("x:1", HOUR + 1, partition=3, offset=1) is False
+
+
+def test_an_entry_expires_only_once_the_watermark_is_more_than_the_window_past_it() -> None:
+    """Entries expire once the watermark has moved *more than* the window past them: at exactly
+    the window the entry is kept (a copy then is still caught), a millisecond later it goes."""
+    store: dict[str, list[int]] = {}
+    d = Deduplicator(store, window_ms=HOUR)
+    d.is_duplicate("x:1", 0, partition=0, offset=1)
+    d.is_duplicate("y:1", HOUR, partition=0, offset=2)
+    assert "x:1" in store
+    d.is_duplicate("z:1", HOUR + 1, partition=0, offset=3)
+    assert "x:1" not in store
+    assert set(store) == {"y:1", "z:1"}
