@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import InvalidTimestampError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
@@ -27,7 +27,7 @@ from structlog.testing import capture_logs
 from streams.agents import validate
 from streams.brand_matching import BrandMatcher
 from streams.brands import Brand, OnCall
-from streams.forwarding import Forwarder, ForwardLost, flush_settled
+from streams.forwarding import Forwarder, ForwardLost, flush_settled, refusal_of
 from streams.kafka_send import fit_batches
 from streams.mention import Limits
 from streams.topic_limit import RecordLimit, TopicLimit
@@ -327,6 +327,50 @@ def test_a_record_refused_with_its_batch_that_fits_the_limit_alone_is_sent_once_
         assert refused == ["refused"] and len(valid.sent) == 3
 
     asyncio.run(run())
+
+
+def test_a_record_kafka_refuses_for_its_timestamp_is_dead_lettered_and_reported_refused() -> None:
+    """Kafka refusing the record itself (here for its timestamp; no topic limit to read
+    again) dead-letters it as ``refused_by_kafka`` and runs the forward's ``refused`` callback
+    (validation un-records the copy's key there, so the mention ingested again passes), not
+    ``delivered``."""
+
+    async def run() -> None:
+        app = _App()
+        valid = _Topic("t.mentions.valid", lambda fields: InvalidTimestampError())
+        dlq = _Topic("t.mentions.dlq")
+        forwarder = Forwarder(app, valid, dlq, stage="validate", limit=None)  # type: ignore[arg-type]
+        told: list[str] = []
+        sent = await forwarder.forward(
+            _Message(b"{}", 7),  # type: ignore[arg-type]
+            key=b"k",
+            value=b"v",
+            timestamp=1.0,
+            refused=lambda: told.append("refused"),
+            delivered=lambda: told.append("delivered"),
+        )
+        assert sent  # handed to the producer; Kafka answers later
+        await flush_settled(app, _delivered)
+        assert told == ["refused"]
+        [letter] = [json.loads(fields["value"]) for fields in dlq.sent]
+        assert letter["reason"] == "refused_by_kafka"
+        assert "InvalidTimestampError" in letter["message"]
+        assert valid.acked == [] and app.crashed == []
+
+    asyncio.run(run())
+
+
+def test_a_refusal_the_client_raised_at_once_is_found_inside_fausts_wrapper() -> None:
+    """Faust wraps a send that raised at once in ``ProducerSendError``: the refusal of the
+    record is its cause, and that is what is reported (a record-size refusal is dead-lettered
+    rather than halting the worker)."""
+    cause = MessageSizeTooLargeError()
+    try:
+        raise ProducerSendError("Error while sending: MessageSizeTooLargeError()") from cause
+    except ProducerSendError as wrapped:
+        assert refusal_of(wrapped) is cause
+    assert refusal_of(TIMEOUT) is None  # a timeout is no refusal of the record
+    assert refusal_of(cause) is cause
 
 
 class _Conf:
