@@ -234,6 +234,17 @@ def test_limits_are_configurable() -> None:
     assert isinstance(check(future, limits=Limits(max_future_skew_s=7200)), Mention)
 
 
+def test_a_record_of_exactly_max_bytes_is_accepted_and_one_byte_more_is_too_large() -> None:
+    """``max_bytes`` is the largest record taken: a record of exactly that many bytes is
+    validated, one byte longer is refused as ``too_large`` naming both sizes."""
+    raw = json.dumps(base()).encode()
+    assert isinstance(check(raw, limits=Limits(max_bytes=len(raw))), Mention)
+    refused = check(raw, limits=Limits(max_bytes=len(raw) - 1))
+    assert isinstance(refused, Rejection)
+    assert refused.reason == "too_large"
+    assert f"the record is {len(raw)} bytes; the limit is {len(raw) - 1}" in refused.message
+
+
 def test_published_schema_file_is_current() -> None:
     published = json.loads((REPO / "docs" / "mention.schema.json").read_text())
     assert published == json.loads(json.dumps(json_schema())), (
