@@ -151,3 +151,52 @@ def test_a_state_saved_before_per_level_cool_downs_restores() -> None:
     machine.load_state({"level": CRITICAL, "above": [0, 0, 0, 0], "below": 119})
     transition = machine.step(0, 0.3)
     assert transition is not None and (transition.previous, transition.level) == (CRITICAL, NORMAL)
+
+
+def test_an_unarmed_machine_never_rises_but_rises_at_once_when_armed() -> None:
+    """While a brand warms up (``armed`` False) no score, however high, raises the level; the
+    run of high scores still counts, so the first armed bucket enters the level it earned."""
+    machine = LevelMachine(StateConfig(min_duration_minutes=3), 1)
+    for n in range(10):
+        assert machine.step(n, 10.0, armed=False) is None
+        assert machine.level == NORMAL
+    transition = machine.step(10, 10.0, armed=True)
+    assert transition is not None and (transition.previous, transition.level) == (NORMAL, CRITICAL)
+
+
+def test_an_unarmed_machine_may_still_calm_down() -> None:
+    """Unarmed, a machine above normal does not escalate, but steps down after its cool-down."""
+    machine = LevelMachine(StateConfig(cool_down_minutes=2), 1)
+    assert machine.step(0, 1.2) is not None and machine.level == WATCH
+    assert machine.step(1, 10.0, armed=False) is None  # no escalation to critical
+    assert machine.level == WATCH
+    assert machine.step(2, 0.0, armed=False) is None
+    transition = machine.step(3, 0.0, armed=False)
+    assert transition is not None and (transition.previous, transition.level) == (WATCH, NORMAL)
+
+
+@pytest.mark.parametrize(("level", "enter"), [(WATCH, 1.0), (WARNING, 1.5), (CRITICAL, 3.0)])
+def test_a_score_exactly_at_an_enter_threshold_enters_the_level(level: int, enter: float) -> None:
+    """A level is entered when the score is *at* or above its enter threshold."""
+    machine = LevelMachine(StateConfig(), 1)
+    transition = machine.step(0, enter)
+    assert transition is not None and transition.level == level
+    below = LevelMachine(StateConfig(), 1)
+    transition = below.step(0, enter - 1e-9)
+    assert transition is None or transition.level == level - 1
+
+
+@pytest.mark.parametrize(("level", "exit_"), [(WATCH, 0.5), (WARNING, 1.0), (CRITICAL, 2.0)])
+def test_a_score_exactly_at_an_exit_threshold_holds_the_level(level: int, exit_: float) -> None:
+    """A level is left only after the score stayed *below* its exit threshold for the
+    cool-down: a score exactly at the exit threshold holds it for good."""
+    config = StateConfig(cool_down_minutes=3)
+    enter = (0.0, config.watch_enter, config.warning_enter, config.critical_enter)[level]
+    machine = LevelMachine(config, 1)
+    assert machine.step(0, enter) is not None and machine.level == level
+    for n in range(1, 20):
+        assert machine.step(n, exit_) is None
+    assert machine.level == level
+    transitions = [machine.step(n, exit_ - 1e-9) for n in range(20, 23)]
+    assert transitions[:2] == [None, None]
+    assert transitions[2] is not None and transitions[2].level < level
