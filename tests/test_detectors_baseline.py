@@ -148,3 +148,26 @@ def test_a_brand_given_another_zone_keeps_its_rhythm_on_the_new_clock() -> None:
     restored = BrandDetector.from_state(state, zoned, retune=True).baseline
     saved = state["baseline"]["day"]
     assert [restored.day[19].mean, restored.day[19].weight] == saved[0]
+
+
+DAY_MS = 24 * 60 * MINUTE_MS
+#: Monday 2 March 2026, 00:00 UTC.
+MONDAY = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
+
+
+def weekly_rate(ms: int) -> float:
+    """Mentions per minute: 10 on weekdays, 3 (0.3x) on Saturdays and Sundays."""
+    return 3.0 if datetime.fromtimestamp(ms / 1000, UTC).weekday() >= 5 else 10.0
+
+
+def test_the_hour_of_week_slots_learn_quiet_weekends() -> None:
+    """The expectation of an hour blends in its hour-of-week slot: after weeks of weekends at
+    0.3x the weekdays, a Saturday afternoon is expected well under half a Monday afternoon (the
+    daily profile alone, which mixes the two, would expect them alike)."""
+    baseline = SeasonalBaseline(BaselineConfig())
+    for ms in range(MONDAY, MONDAY + 6 * 7 * DAY_MS, 5 * MINUTE_MS):
+        baseline.update(ms, weekly_rate(ms), 5.0, baseline.expected_rate(ms))
+    week = MONDAY + 6 * 7 * DAY_MS
+    monday, saturday = week + 14 * 60 * MINUTE_MS, week + 5 * DAY_MS + 14 * 60 * MINUTE_MS
+    assert baseline.expected_rate(saturday) < 0.5 * baseline.expected_rate(monday)
+    assert baseline.expected_rate(monday) > 8.0
