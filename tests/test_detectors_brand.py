@@ -3,13 +3,15 @@ determinism and state round-trips."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
-from detectors.episodes import EpisodeEvent, Output, canonical_json
+from detectors.episodes import BucketSummary, EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Replayer, replay
 from detectors.timeslots import hour_of_day
@@ -339,3 +341,138 @@ def test_a_state_saved_before_the_polar_share_still_loads() -> None:
     restored = BrandDetector.from_state(state, DetectorConfig())
     assert restored.polar_share() == 0.5
     assert len(restored.share_positives) == len(restored.share_negatives)
+
+
+def burst(
+    brand: str, at_ms: int, count: int, tag: str, sentiment: str = "negative"
+) -> list[MentionEvent]:
+    """``count`` mentions spread over the minute from ``at_ms`` (one bucket)."""
+    return [
+        MentionEvent(
+            brand,
+            at_ms + i * MINUTE // (count + 1),
+            sentiment,  # type: ignore[arg-type]
+            text="refund missing again",
+            mention_id=f"{tag}{i}",
+            author=f"{tag}-author{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def storm_events(outputs: Iterable[Output]) -> list[EpisodeEvent]:
+    return [e for e in episodes(outputs) if e.episode["kind"] == "storm"]
+
+
+def test_a_storms_peak_is_the_bucket_of_its_highest_score() -> None:
+    """An episode's peak time is the start of its strongest bucket, not of the bucket that
+    opened it: a storm that builds for 20 minutes and then takes 300 complaints in one minute
+    (the next minute drowns them in neutral posts) peaks in that minute."""
+    surge_at = T0 + 7 * DAY + 14 * HOUR
+    surge = stream("acme", surge_at, 20, lambda t: 12.0, negative_share=0.85, seed=7)
+    peak_at = surge_at + 20 * MINUTE
+    spike = burst("acme", peak_at, 300, "spike") + burst(
+        "acme", peak_at + MINUTE, 600, "calm", "neutral"
+    )
+    outputs = list(replay(merged(normal_week(days=9), surge, spike)))
+    storms = storm_events(outputs)
+    opened = storms[0].episode
+    resolved = next(e for e in storms if e.type == "resolved").episode
+    assert resolved["episode_id"] == opened["episode_id"]
+    assert opened["start_ms"] < peak_at
+    assert resolved["peak_ms"] == peak_at
+    assert resolved["peak_score"] >= max(
+        e.episode["peak_score"] for e in storms if e.episode["episode_id"] == opened["episode_id"]
+    )
+    during = [
+        o
+        for o in outputs
+        if isinstance(o, BucketSummary) and opened["start_ms"] <= o.start_ms < resolved["end_ms"]
+    ]
+    assert resolved["peak_score"] >= max(o.negative_score for o in during)
+    assert resolved["peak_score"] > opened["peak_score"]
+
+
+def test_a_storm_right_after_one_resolved_starts_its_own_run() -> None:
+    """A storm that opens in the bucket after the previous one resolved is abnormal from its
+    own start: its first abnormal time is not carried over from the resolved storm."""
+    surge_at = T0 + 7 * DAY + 14 * HOUR
+    normal = normal_week(days=9)
+    events = merged(normal, stream("acme", surge_at, 60, lambda t: 12.0, 0.85, seed=7))
+    first = storm_events(replay(events))
+    ended = next(e for e in first if e.type == "resolved").episode
+    end = ended["end_ms"]
+    # The same stream up to the resolution, then 300 complaints in the next minute.
+    again = merged(
+        [e for e in events if e.event_ms < end],
+        burst("acme", end, 300, "again"),
+        [e for e in normal if end <= e.event_ms < end + 3 * HOUR],
+    )
+    second = [e for e in storm_events(replay(again)) if e.episode["start_ms"] >= end]
+    assert second and second[0].type == "opened"
+    assert second[0].episode["start_ms"] == end
+    assert second[0].episode["first_abnormal_ms"] >= end
+
+
+def test_a_brand_hours_old_raises_nothing_before_its_warm_up_ends() -> None:
+    """Until a brand has ``baseline.warmup_hours`` of history its state machines may not rise:
+    a 12x surge of 85 % complaints when the brand is 8 hours old opens no episode of any
+    severity before the warm-up is over."""
+    warmup_ms = int(DetectorConfig().baseline.warmup_hours * HOUR)
+    start = T0 + 8 * HOUR
+    normal = stream("fresh", start, 30 * 60, lambda t: daily_rate(hour_of_day(t), 1.0))
+    surge = stream("fresh", start + 8 * HOUR, 180, lambda t: 12.0, negative_share=0.85, seed=5)
+    out = episodes(replay(merged(normal, surge)))
+    assert [e for e in out if e.at_ms < start + warmup_ms] == []
+
+
+def test_a_young_brands_evidence_is_damped_by_the_cold_start_confidence() -> None:
+    """Evidence is multiplied by ``1 / (1 + cold_start_factor * (1 - w))``, ``w`` the share of
+    the hour's expectation resting on data seen at that hour: for a brand a day and a half old
+    the same surge scores lower than with the factor off (0), never higher."""
+    start = T0 + 8 * HOUR
+    normal = stream("young", start, 40 * 60, lambda t: daily_rate(hour_of_day(t), 1.0))
+    surge_at = start + 34 * HOUR
+    surge = stream("young", surge_at, 30, lambda t: 20.0, negative_share=0.25, seed=5)
+    events = merged(normal, surge)
+
+    def surge_scores(cold_start_factor: float) -> list[float]:
+        spikes = dataclasses.replace(DetectorConfig().spikes, cold_start_factor=cold_start_factor)
+        config = DetectorConfig().replace(spikes=spikes)
+        return [
+            o.volume_score
+            for o in replay(events, config)
+            if isinstance(o, BucketSummary) and surge_at <= o.start_ms < surge_at + 30 * MINUTE
+        ]
+
+    damped, undamped = surge_scores(1.0), surge_scores(0.0)
+    assert max(undamped) > 1.0  # the surge is evidence at all
+    assert all(d <= u for d, u in zip(damped, undamped, strict=True))
+    assert max(damped) < 0.9 * max(undamped)
+
+
+def test_a_normal_monday_after_quiet_weekends_is_expected_at_its_weekday_level() -> None:
+    """After five weeks whose weekends run at 0.3x the weekdays, the detector expects a
+    Monday at about its weekday volume (the hour-of-week slots), not at the weekday-weekend
+    mix of the daily profile, and a normal Monday raises nothing; the Saturday before is
+    expected at well under half of it."""
+
+    def rate(t: int) -> float:
+        weekend = datetime.fromtimestamp(t / 1000, UTC).weekday() >= 5
+        return daily_rate(hour_of_day(t), 2.0) * (0.3 if weekend else 1.0)
+
+    monday = T0 + 5 * 7 * DAY
+    outputs = list(replay(stream("acme", T0, 5 * 7 * 1440 + 1440, rate, seed=21)))
+    assert [e for e in episodes(outputs) if e.at_ms > monday] == []
+
+    def totals(start: int) -> tuple[int, float]:
+        day = [
+            o for o in outputs if isinstance(o, BucketSummary) and start <= o.start_ms < start + DAY
+        ]
+        assert len(day) == 1440
+        return sum(o.volume for o in day), sum(o.expected_volume for o in day)
+
+    observed, expected = totals(monday)
+    assert expected > 0.85 * observed
+    _, saturday_expected = totals(monday - 2 * DAY)
+    assert saturday_expected < 0.6 * expected
