@@ -112,6 +112,22 @@ class StateMismatch(ValueError):
     """A saved detector state that cannot continue under the configuration given."""
 
 
+def _negative_scorers(cfg: DetectorConfig, minutes: float) -> tuple[SpikeScorer, SustainedScorer]:
+    """The negatives' spike and sustained scorers, fresh (a new detector, or a new model)."""
+    storm = cfg.storm
+    return (
+        SpikeScorer(cfg.spikes, minutes, storm.min_negative),
+        SustainedScorer(
+            storm.sustained_window_minutes,
+            minutes,
+            storm.sustained_prior_phi,
+            storm.sustained_prior_windows,
+            storm.sustained_min_ratio,
+            storm.sustained_z,
+        ),
+    )
+
+
 class BrandDetector:
     """Event-time buckets, baselines, scores and state machines for one brand."""
 
@@ -137,15 +153,7 @@ class BrandDetector:
         self.dropped_total = 0
         self.baseline = SeasonalBaseline(cfg.baseline)
         self.volume_scorer = SpikeScorer(cfg.spikes, self.minutes)
-        self.negative_scorer = SpikeScorer(cfg.spikes, self.minutes, cfg.storm.min_negative)
-        self.negative_sustained = SustainedScorer(
-            cfg.storm.sustained_window_minutes,
-            self.minutes,
-            cfg.storm.sustained_prior_phi,
-            cfg.storm.sustained_prior_windows,
-            cfg.storm.sustained_min_ratio,
-            cfg.storm.sustained_z,
-        )
+        self.negative_scorer, self.negative_sustained = _negative_scorers(cfg, self.minutes)
         #: Decayed counts of negative and all mentions, for the usual negative share.
         self.share_negative = DecayedMean()
         self.share_total = DecayedMean()
@@ -541,15 +549,7 @@ class BrandDetector:
         self.share_volumes.clear()
         self.share_negatives.clear()
         self.share_positives.clear()
-        self.negative_scorer = SpikeScorer(cfg.spikes, self.minutes, cfg.storm.min_negative)
-        self.negative_sustained = SustainedScorer(
-            cfg.storm.sustained_window_minutes,
-            self.minutes,
-            cfg.storm.sustained_prior_phi,
-            cfg.storm.sustained_prior_windows,
-            cfg.storm.sustained_min_ratio,
-            cfg.storm.sustained_z,
-        )
+        self.negative_scorer, self.negative_sustained = _negative_scorers(cfg, self.minutes)
 
     def _track(
         self,
