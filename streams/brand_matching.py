@@ -24,30 +24,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from detectors.alerting.wording import FOLD_TABLE, fold
 from streams.brands import Brand, BrandsFile
 
-_FOLD = str.maketrans(
-    {
-        "ä": "æ",  # one letter, two spellings: matched as "æ" or "ae" (see _ae)
-        "ø": "o",
-        "œ": "oe",
-        "ß": "ss",
-        "đ": "d",
-        "ł": "l",
-        "þ": "th",
-        "\u2018": "'",
-        "\u2019": "'",
-    }
-)
 _GENITIVE = r"(?:'s|:s|s|')?"
 _GENITIVE_CAPS = r"(?:'s|:s|')?"  # after SAS or IBM a bare "s" makes another word ("Sass")
-
-
-def fold(text: str) -> str:
-    """Case- and accent-insensitive form used on both sides of a match (ä is written æ)."""
-    lowered = unicodedata.normalize("NFC", text.casefold()).translate(_FOLD)
-    decomposed = unicodedata.normalize("NFKD", lowered)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def lookup_form(name: str) -> str:
@@ -85,7 +66,8 @@ _UNMARK = str.maketrans({_O_MARK: "o", _A_MARK: "a"})
 def _marked(spelling: str) -> str:
     """:func:`fold` of a name from the brands file, with the letters folded from ø/ö and å
     marked, so that a pattern can also take their ASCII spellings "oe" and "aa"."""
-    lowered = unicodedata.normalize("NFC", spelling.casefold()).translate(_MARK).translate(_FOLD)
+    casefolded = unicodedata.normalize("NFC", spelling.casefold())
+    lowered = casefolded.translate(_MARK).translate(FOLD_TABLE)
     decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# The brand matcher's letter folding (streams.brand_matching._FOLD), re-implemented here: the
-# pure detector core does not import the stream code.
-_FOLD = str.maketrans(
+#: Letter folding shared with the brand matcher (``streams.brand_matching`` imports it: the
+#: pure detector core does not import the stream code, so it lives here).
+FOLD_TABLE = str.maketrans(
     {
         "ä": "æ",
         "ø": "o",
@@ -44,8 +44,9 @@ GENITIVE_ENDINGS = ("'s", ":s", "s", "'")
 
 
 def fold(text: str) -> str:
-    """Case- and accent-insensitive form of ``text``, as the brand matcher folds it."""
-    lowered = unicodedata.normalize("NFC", text.casefold()).translate(_FOLD)
+    """Case- and accent-insensitive form used on both sides of a brand match, and to keep the
+    brand's names out of its statements (ä is written æ)."""
+    lowered = unicodedata.normalize("NFC", text.casefold()).translate(FOLD_TABLE)
     decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
