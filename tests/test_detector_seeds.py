@@ -245,11 +245,9 @@ def test_a_carried_detectors_late_mentions_are_not_counted_again() -> None:
     assert late_metric() == before + 2
 
 
-def test_a_second_reset_keeps_what_a_brand_carried_from_the_first() -> None:
-    """The topics grew twice in a row. After the first growth United went on from its seed,
-    and its mentions since were still only pending when the second growth collected the seeds:
-    rebuilt without the first seeds, its detector held those few mentions alone, and the days of
-    baselines it had carried were lost (another warm-up)."""
+def seeded_then(count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The seeds a first reset wrote after three days of the airline week (as the seeds topic
+    holds them, JSON), and the ``count`` mentions that followed."""
     records = scored_airline_records()
     split = records[0]["created_at_ms"] + 3 * DAY_MS
     learnt = Replayer(DetectorConfig(), LATENESS_MS)
@@ -259,7 +257,15 @@ def test_a_second_reset_keeps_what_a_brand_carried_from_the_first() -> None:
     first = json.loads(
         json.dumps({b: {"state": d.to_state()} for b, d in learnt.detectors.items()})
     )
-    following = [r for r in records if r["created_at_ms"] >= split][:400]
+    return first, [r for r in records if r["created_at_ms"] >= split][:count]
+
+
+def test_a_second_reset_keeps_what_a_brand_carried_from_the_first() -> None:
+    """The topics grew twice in a row. After the first growth United went on from its seed,
+    and its mentions since were still only pending when the second growth collected the seeds:
+    rebuilt without the first seeds, its detector held those few mentions alone, and the days of
+    baselines it had carried were lost (another warm-up)."""
+    first, following = seeded_then(400)
 
     # The worker after the first growth: brands new on its partition go on from their seeds.
     state = detect_state.fresh(
@@ -309,16 +315,7 @@ def test_workers_restarted_after_an_interrupted_reset_count_nothing_twice() -> N
     started again on the old tables. A brand with only pending mentions there was seeded with
     a detector that held them already, and the rebuild fed them to it again: every one of them
     counted twice, in the brand's baselines and in the buckets still open."""
-    records = scored_airline_records()
-    split = records[0]["created_at_ms"] + 3 * DAY_MS
-    learnt = Replayer(DetectorConfig(), LATENESS_MS)
-    for record in records:
-        if record["created_at_ms"] < split:
-            learnt.feed(MentionEvent.from_record(record))
-    first = json.loads(
-        json.dumps({b: {"state": d.to_state()} for b, d in learnt.detectors.items()})
-    )
-    following = [r for r in records if r["created_at_ms"] >= split][:600]
+    first, following = seeded_then(600)
     # Workers after a completed first reset; nothing saved since (only pending entries).
     state = detect_state.fresh(
         DetectorConfig(), LATENESS_MS, seed_function(first, DetectorConfig())
