@@ -21,6 +21,11 @@ Entry = tuple[int, int, str, Post]
 #: Distinct authors are counted exactly up to this many per bucket, then the count saturates
 #: (keeps a bucket's state bounded in the worst storm).
 MAX_AUTHORS_PER_BUCKET = 2000
+#: A post kept in a bucket keeps this much of its text: its driver terms come from that, and the
+#: page shows 280 characters. A mention may be 64 KiB, and a minute of such posts (28 places in a
+#: bucket's heaps, the text once more as the key of a post without an id) made a saved state
+#: 10 MB, ten times the Kafka record it is saved as.
+MAX_POST_TEXT = 500
 #: Distinct languages / platforms kept per bucket; the rest are counted as "other".
 MAX_MIX_KEYS = 24
 GROUPS = ("negative", "other")
@@ -83,6 +88,8 @@ class OpenBucket:
         if event.is_brand_reply:
             self.brand_replies += 1
             return
+        if len(event.text) > MAX_POST_TEXT:
+            event = dataclasses.replace(event, text=event.text[:MAX_POST_TEXT])
         volume = self.volume + 1
         self.volume = volume
         seq = -volume

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
+from json.encoder import encode_basestring_ascii
 from typing import Any
+
+#: What one entry of :meth:`BoundedCounter.to_state` may add to a saved state besides its key's
+#: JSON string: ``": "``, a float's repr (at most 24 characters) and ``", "`` (the separators of
+#: Python's ``json.dumps``, which Faust's codec uses).
+ENTRY_OVERHEAD = 28
+
+
+def entry_cost(key: str) -> int:
+    """An upper bound on the bytes one counter entry takes in a saved state: its key as JSON with
+    every non-ASCII character escaped (``\\u00e5``; the longest form any JSON encoder writes),
+    plus the count."""
+    return len(encode_basestring_ascii(key)) + ENTRY_OVERHEAD
 
 
 class BoundedCounter:
@@ -14,34 +27,62 @@ class BoundedCounter:
     (ties broken by key, so the result does not depend on dict order). Frequent keys survive;
     a rare key may be forgotten and counted afresh, which only ever under-counts it. Counts can
     decay, so an always-on counter reflects recent weeks rather than all time.
+
+    ``cost`` is the sum of the entries' :func:`entry_cost`, kept as keys come and go, so a
+    caller can bound the bytes a saved state takes as well as the keys (:meth:`shrink`).
     """
 
-    __slots__ = ("capacity", "counts", "total")
+    __slots__ = ("capacity", "cost", "counts", "total")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.counts: dict[str, float] = {}
         self.total = 0.0
+        self.cost = 0
 
     def add_all(self, keys: Iterable[str], weight: float = 1.0) -> None:
         counts = self.counts
         get = counts.get
         n = 0
+        added = 0
         for key in keys:
-            counts[key] = get(key, 0.0) + weight
+            old = get(key)
+            if old is None:
+                counts[key] = weight
+                added += entry_cost(key)
+            else:
+                counts[key] = old + weight
             n += 1
         self.total += n * weight
+        self.cost += added
         if len(counts) >= 2 * self.capacity:
             self.prune()
 
     def prune(self) -> None:
         keep = heapq.nlargest(self.capacity, self.counts.items(), key=lambda kv: (kv[1], kv[0]))
         self.counts = dict(keep)
+        self.cost = sum(entry_cost(k) for k in self.counts)
+
+    def shrink(self, max_cost: int) -> None:
+        """Keep the largest counts whose entries cost at most ``max_cost`` in all (what
+        :meth:`prune` does for the number of keys, for their bytes; ties by key, so the result
+        does not depend on dict order)."""
+        kept: dict[str, float] = {}
+        cost = 0
+        for key, value in sorted(self.counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True):
+            c = entry_cost(key)
+            if cost + c > max_cost:
+                break
+            kept[key] = value
+            cost += c
+        self.counts = kept
+        self.cost = cost
 
     def decay(self, factor: float, floor: float = 0.05) -> None:
         """Multiply every count by ``factor``, forgetting keys that fall below ``floor``."""
         self.counts = {k: v * factor for k, v in self.counts.items() if v * factor >= floor}
         self.total *= factor
+        self.cost = sum(entry_cost(k) for k in self.counts)
 
     def get(self, key: str) -> float:
         return self.counts.get(key, 0.0)
@@ -53,6 +94,7 @@ class BoundedCounter:
         other = BoundedCounter(self.capacity)
         other.counts = dict(self.counts)
         other.total = self.total
+        other.cost = self.cost
         return other
 
     def to_state(self) -> dict[str, Any]:
@@ -63,6 +105,7 @@ class BoundedCounter:
         counter = cls(capacity)
         counter.counts = {str(k): float(v) for k, v in state["counts"].items()}
         counter.total = float(state["total"])
+        counter.cost = sum(entry_cost(k) for k in counter.counts)
         return counter
 
 

@@ -15,7 +15,9 @@ counted per language, but a term's frequency is its share of all the documents, 
 together, so a storm in a language the brand rarely hears ranks that language's words.
 
 Every counter holds at most ``2 * counter_capacity`` keys per language and at most
-``max_languages`` languages, so memory does not grow with traffic.
+``max_languages`` languages, so memory does not grow with traffic; and each of the three places
+at most :data:`TABLE_BUDGET_BYTES` of saved state, all its languages together, so a brand's state
+stays one Kafka record whatever its posts hold.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ KINDS = ("words", "hashtags", "phrases")
 #: A term this many standard errors over its background is clearly the storm's; those rank by
 #: how much of the storm's difference from normal they carry (see :meth:`EpisodeEvidence.explain`).
 SIGNIFICANT_Z = 3.0
+#: The most one :class:`LanguageTable` may take of a saved state (an upper bound, see
+#: :func:`detectors.counters.entry_cost`). A brand's state holds up to four (the background, the
+#: recent terms, an open storm's and an open buzz's), and the worker saves it as one Kafka record,
+#: 1 MB by default: posts of random 40-character terms in eight languages made it 4.7 MB. A busy
+#: single-language brand's table takes about 60 KB, so only such input meets the budget.
+TABLE_BUDGET_BYTES = 150_000
 #: Growth factor at which lazily decayed counts are rescaled.
 _RESCALE_AT = 1e6
 
@@ -137,6 +145,22 @@ class LanguageTable:
         if counts is None:
             counts = self.by_lang[key] = TermCounts(self.config.counter_capacity)
         counts.add(terms, weight)
+        self._fit_budget()
+
+    def cost(self) -> int:
+        """What the table takes of a saved state, at most (its counters' entries)."""
+        return sum(counts.counter.cost for counts in self.by_lang.values())
+
+    def _fit_budget(self) -> None:
+        """Halve the largest language's counter (its smallest counts go; ties by name) until the
+        table fits :data:`TABLE_BUDGET_BYTES`."""
+        total = self.cost()
+        while total > TABLE_BUDGET_BYTES:
+            name = max(self.by_lang, key=lambda k: (self.by_lang[k].counter.cost, k))
+            counter = self.by_lang[name].counter
+            before = counter.cost
+            counter.shrink(before // 2)
+            total -= before - counter.cost
 
     def add_sample(
         self, sample: list[tuple[Post, Terms]], count: int, limit: int | None = None

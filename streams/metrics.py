@@ -115,6 +115,12 @@ DETECTOR_STATES_DISCARDED = Counter(
     "Brand detector states that could not continue under the current detector configuration "
     "(other bucket or window sizes) and were started afresh: the brand warms up again.",
 )
+DETECTOR_STATES_UNSAVED = Counter(
+    "stormvarsel_detector_states_unsaved",
+    "Saves of a brand's detector state left out because the state was larger than a Kafka "
+    "record may be; the brand's mentions since its last save stay pending and are replayed "
+    "after a restart.",
+)
 ALERTMANAGER_POSTS = Counter(
     "stormvarsel_alertmanager_posts",
     "Posts of the current storm alerts to Alertmanager, by result (ok; rejected: Alertmanager "

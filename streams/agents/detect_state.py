@@ -56,6 +56,13 @@ from streams.log_setup import get_logger
 
 log = get_logger(__name__)
 
+#: The largest brand state :func:`save` writes, as JSON (Faust's codec writes no more): Kafka's
+#: default record limit (``max.message.bytes``, the producer's ``max_request_size``) is 1 MiB,
+#: less the key and the batch's framing. The pure core keeps a state far below this (its term
+#: tables and posts are bounded in bytes); only a bucket of thousands of authors with long
+#: non-Latin names could reach it.
+MAX_STATE_BYTES = 1_000_000
+
 
 @dataclass
 class PartitionState:
@@ -411,6 +418,21 @@ def save(
         }
         if topic is not None:
             value["topic"] = topic
+        size = len(json.dumps(value))
+        if size > MAX_STATE_BYTES:
+            # Unsaved, its pending mentions stay: a restart rebuilds it from the last save
+            # that fitted and replays them. The producer would refuse the record and stop the
+            # worker, on every restart.
+            metrics.DETECTOR_STATES_UNSAVED.inc()
+            log.error(
+                "detect.state_too_large",
+                brand=brand,
+                bytes=size,
+                limit=MAX_STATE_BYTES,
+                hint="not saved this time; its mentions since the last save stay in "
+                "detector-pending, and a restart replays them",
+            )
+            continue
         states[brand] = value  # one assignment: a Faust table writes its changelog on set
         state.saved_until[brand] = detector.closed_until
         state.saved_offset[brand] = state.high_offset

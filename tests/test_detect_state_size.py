@@ -1,0 +1,105 @@
+"""A brand state too large for a Kafka record is not saved (``detect_state.MAX_STATE_BYTES``):
+the producer would refuse the changelog record and stop the worker, on every restart. Its
+mentions stay pending instead, so a rebuild comes to the same detector."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from detectors.config import DetectorConfig
+from detectors.events import MentionEvent
+from streams.agents import detect_state
+from streams.agents.detect_state import Disposition, PartitionState
+from tests.storm_scenario import BRAND, phases
+
+OTHER = "globex"
+UNSAVED = "stormvarsel_detector_states_unsaved_total"
+
+
+def _records() -> list[dict[str, Any]]:
+    scenario = phases()
+    records = scenario["calm"][:3000]
+    records += [{**r, "brand": OTHER, "id": f"o{n}"} for n, r in enumerate(records[::5])]
+    return sorted(records, key=lambda r: r["created_at_ms"])
+
+
+def _feed(
+    state: PartitionState, records: list[dict[str, Any]], pending: dict[str, Any], start: int
+) -> None:
+    for offset, record in enumerate(records, start):
+        mention = MentionEvent.from_record(record)
+        detect_state.take(state, Disposition.FEED, offset, record, mention, pending, 0)
+
+
+def _sizes(records: list[dict[str, Any]]) -> dict[str, int]:
+    state = detect_state.fresh(DetectorConfig(), 60_000)
+    states: dict[str, Any] = {}
+    _feed(state, records, {}, 0)
+    detect_state.save(0, state, states, {})
+    return {brand: len(json.dumps(value)) for brand, value in states.items()}
+
+
+def _unsaved() -> float:
+    return REGISTRY.get_sample_value(UNSAVED) or 0.0
+
+
+def test_a_state_over_the_record_limit_stays_pending_and_rebuilds_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BRAND is saved once, then its state grows past the limit (lowered here to fall between
+    the two brands' states): the next saves leave it out and keep its mentions pending, and a
+    rebuild from the tables comes to the detector the stage had."""
+    records = _records()
+    first, second = len(records) // 3, 2 * len(records) // 3
+    sizes = _sizes(records[:second])
+    assert sizes[OTHER] < sizes[BRAND]
+    state = detect_state.fresh(DetectorConfig(), 60_000)
+    states: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    _feed(state, records[:first], pending, 0)
+    detect_state.save(0, state, states, pending)
+    assert set(states) == {BRAND, OTHER}
+    saved = states[BRAND]
+
+    monkeypatch.setattr(detect_state, "MAX_STATE_BYTES", (sizes[OTHER] + sizes[BRAND]) // 2)
+    _feed(state, records[first:second], pending, first)
+    before = _unsaved()
+    with capture_logs() as logs:
+        detect_state.save(0, state, states, pending)
+    assert states[BRAND] is saved and states[OTHER]["offset"] == second - 1
+    assert _unsaved() == before + 1
+    [line] = [e for e in logs if e["event"] == "detect.state_too_large"]
+    assert line["log_level"] == "error" and line["brand"] == BRAND
+    assert line["bytes"] == sizes[BRAND] and line["limit"] == detect_state.MAX_STATE_BYTES
+
+    # More mentions and another save, which forgets the mentions the earlier saves covered:
+    # BRAND's since its first save are all still pending.
+    _feed(state, records[second:], pending, second)
+    detect_state.save(0, state, states, pending)
+    kept = [v for v in pending.values() if v["mention"]["brand"] == BRAND]
+    assert len(kept) == sum(1 for r in records[first:] if r["brand"] == BRAND)
+
+    # A restart rebuilds BRAND from its first save and its pending mentions: the detector the
+    # stage had.
+    rebuilt = detect_state.rebuild(
+        json.loads(json.dumps(list(states.items()))),
+        json.loads(json.dumps(list(pending.items()))),
+        {0},
+        DetectorConfig(),
+        60_000,
+    )
+    detectors = rebuilt[0].replayer.detectors
+    for brand in (BRAND, OTHER):
+        assert detectors[brand].to_state() == state.replayer.detectors[brand].to_state()
+
+    # Under the limit again, BRAND's state is saved at its next save.
+    monkeypatch.setattr(detect_state, "MAX_STATE_BYTES", 1_000_000)
+    state.replayer.advance(records[-1]["created_at_ms"] + 10 * 60_000)
+    detect_state.save(0, state, states, pending)
+    assert states[BRAND] is not saved
+    assert states[BRAND]["state"] == state.replayer.detectors[BRAND].to_state()
