@@ -103,3 +103,47 @@ def test_a_state_over_the_record_limit_stays_pending_and_rebuilds_the_same(
     detect_state.save(0, state, states, pending)
     assert states[BRAND] is not saved
     assert states[BRAND]["state"] == state.replayer.detectors[BRAND].to_state()
+
+
+@pytest.mark.parametrize("other_first", [True, False], ids=["other-brand-first", "brand-first"])
+def test_a_brand_whose_first_state_is_too_large_rebuilds_from_its_first_mention(
+    monkeypatch: pytest.MonkeyPatch, other_first: bool
+) -> None:
+    """BRAND was never saved: its marker holds the watermark of its first mention (or none, if
+    it came first on the partition). Without it the rebuild started from OTHER's later
+    watermark, counted BRAND's mentions late, and came to another detector."""
+    records = _records()
+    if other_first:
+        # OTHER alone for its first 200 mentions (hours), then both.
+        since = [r for r in records if r["brand"] == OTHER][200]["created_at_ms"]
+        records = [r for r in records if r["brand"] == OTHER or r["created_at_ms"] > since]
+    half = len(records) // 2
+    sizes = _sizes(records[:half])
+    monkeypatch.setattr(detect_state, "MAX_STATE_BYTES", (sizes[OTHER] + sizes[BRAND]) // 2)
+    state = detect_state.fresh(DetectorConfig(), 60_000)
+    states: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    _feed(state, records[:half], pending, 0)
+    detect_state.save(0, state, states, pending)
+    first = next(r for r in records if r["brand"] == BRAND)
+    marker = states[BRAND]
+    assert "state" not in marker and marker["unsaved"] is True
+    if other_first:
+        assert marker["max"] is not None and marker["max"] <= first["created_at_ms"]
+    else:
+        assert marker["max"] is None
+    _feed(state, records[half:], pending, half)
+    detect_state.save(0, state, states, pending)
+    assert states[BRAND] == marker  # written once
+
+    rebuilt = detect_state.rebuild(
+        json.loads(json.dumps(list(states.items()))),
+        json.loads(json.dumps(list(pending.items()))),
+        {0},
+        DetectorConfig(),
+        60_000,
+    )
+    detectors = rebuilt[0].replayer.detectors
+    assert detectors[BRAND].late_total == state.replayer.detectors[BRAND].late_total == 0
+    for brand in (BRAND, OTHER):
+        assert detectors[brand].to_state() == state.replayer.detectors[brand].to_state()

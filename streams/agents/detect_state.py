@@ -94,6 +94,10 @@ class PartitionState:
     #: interval. A rebuild under another bucket size can end (``abandoned``) only the episodes
     #: a saved state holds; one opened after the last save would have stayed paged for good.
     episode_sent: bool = False
+    #: The partition's watermark (``max``, ``adv``) when a brand with no saved state took its
+    #: first mention here, until it is saved: if its first state is too large to save
+    #: (:func:`save`), its marker says where a rebuild must replay its mentions from.
+    first_marks: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
 
 class FlushClock:
@@ -241,11 +245,18 @@ def count(
                 event_ms=mention.event_ms,
                 received_ms=mention.received_ms,
             )
+        mark_first(state, mention.brand)
         outputs = state.replayer.feed(mention)
         _count_late(state, mention.brand, late_before)
     if state.replayer.max_event_ms != newest:
         state.last_wall = time.monotonic() if now is None else now
     return outputs
+
+
+def mark_first(state: PartitionState, brand: str) -> None:
+    """Remember the watermark before a mention of a brand that has no saved state is fed."""
+    if brand not in state.saved_until and brand not in state.first_marks:
+        state.first_marks[brand] = (state.replayer.max_event_ms, state.replayer._advanced_to)
 
 
 def _late_total(state: PartitionState, brand: str) -> int | None:
@@ -423,6 +434,7 @@ def save(
             # Unsaved, its pending mentions stay: a restart rebuilds it from the last save
             # that fitted and replays them. The producer would refuse the record and stop the
             # worker, on every restart.
+            _mark_unsaved(part, state, brand, states)
             metrics.DETECTOR_STATES_UNSAVED.inc()
             log.error(
                 "detect.state_too_large",
@@ -434,11 +446,28 @@ def save(
             )
             continue
         states[brand] = value  # one assignment: a Faust table writes its changelog on set
+        state.first_marks.pop(brand, None)
         state.saved_until[brand] = detector.closed_until
         state.saved_offset[brand] = state.high_offset
         covers.extend(state.pending.pop(brand, []))
     if covers:
         state.covered.append((number, covers))
+
+
+def _mark_unsaved(
+    part: int, state: PartitionState, brand: str, states: MutableMapping[str, Any]
+) -> None:
+    """A brand never saved whose state is too large: a marker in its place gives a rebuild the
+    watermark its first mention came at (a rebuild starts from the oldest saved one, and its
+    mentions would otherwise be replayed behind the other brands' and counted late)."""
+    if brand in state.saved_until:
+        return  # its last save that fitted has its watermark
+    marks = state.first_marks.get(brand)
+    if marks is None:
+        return
+    marker = {"partition": part, "unsaved": True, "max": marks[0], "adv": marks[1]}
+    if states.get(brand) != marker:
+        states[brand] = marker
 
 
 def restore(brand: str, saved: Any, config: DetectorConfig) -> BrandDetector | None:
@@ -522,13 +551,20 @@ def rebuild(
     abandoned: dict[int, list[Output]] = {}
     dropped: dict[int, list[str]] = {}
     known: dict[int, set[str]] = {}
+    from_start: set[int] = set()  # an unsaved brand's first mention came before any watermark
     for brand, value in states:
         part = int(value["partition"])
         if part not in owned:
             continue
         known.setdefault(part, set()).add(brand)
         if "state" not in value:
-            continue  # a dropped state's marker (see :func:`save`)
+            # A dropped state's marker, or an unsaved one's (see :func:`save`), which holds
+            # the watermark of the brand's first mention.
+            if value.get("unsaved"):
+                if value.get("max") is None:
+                    from_start.add(part)
+                _take_marks(watermarks.setdefault(part, {"max": None, "adv": None}), value)
+            continue
         detector = restore(brand, value["state"], config)
         if detector is not None:
             saved_offset[brand] = int(value.get("offset", -1))
@@ -537,16 +573,11 @@ def rebuild(
             abandoned.setdefault(part, []).extend(abandon(brand, value["state"], config))
             dropped.setdefault(part, []).append(brand)
         marks = watermarks.setdefault(part, {"max": None, "adv": None})
-        for key in ("max", "adv"):
-            mark = value.get(key)
-            if mark is None:
-                continue
-            if key == "adv" and detector is None:
-                # A dropped state's watermark boundary is on its own (other) bucket grid: a
-                # fresh detector started at it would never close a bucket that holds a mention.
-                mark = int(mark) - int(mark) % bucket_ms
-            current = marks[key]
-            marks[key] = mark if current is None else min(current, mark)
+        # A dropped state's watermark boundary is on its own (other) bucket grid: a fresh
+        # detector started at it would never close a bucket that holds a mention.
+        _take_marks(marks, value, bucket_ms if detector is None else None)
+    for part in from_start:
+        watermarks[part] = {"max": None, "adv": None}
     replays: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for _key, record in pending:
         if int(record["partition"]) in owned:
@@ -599,11 +630,27 @@ def rebuild(
                             if carried.detector is not None:
                                 replayer.detectors[brand] = carried.detector
                 else:
+                    mark_first(state, brand)
                     replayer.feed(event)  # its outputs were emitted before the restart
             except Exception:  # one bad entry must not keep the partition from starting
                 log.exception("detect.replay_failed", partition=part, offset=offset)
         partitions[part] = state
     return partitions
+
+
+def _take_marks(
+    marks: dict[str, Any], value: Mapping[str, Any], regrid_ms: int | None = None
+) -> None:
+    """Lower the partition's rebuild watermarks to a saved value's (``regrid_ms``: put its
+    ``adv`` back on that bucket grid)."""
+    for key in ("max", "adv"):
+        mark = value.get(key)
+        if mark is None:
+            continue
+        if key == "adv" and regrid_ms is not None:
+            mark = int(mark) - int(mark) % regrid_ms
+        current = marks[key]
+        marks[key] = mark if current is None else min(current, mark)
 
 
 def held_by_seed(cover: tuple[int, str] | None, pending: Mapping[int, Any]) -> int:
