@@ -11,12 +11,22 @@ mention was gone. A :class:`Forwarder`
   Kafka, again every minute, and at once after a refusal) and dead-letters a record that cannot
   fit as ``too_large_for_topic``, with its size and the limit, without sending it: a batch the
   broker refuses fails every record in it, not only the large one;
+- checks the record's timestamp (the mention's event time, which the stages give their records)
+  the same way against the timestamps the destination takes, read with its limit (a topic of
+  ``message.timestamp.type`` ``CreateTime`` with ``message.timestamp.before.max.ms`` /
+  ``after.max.ms``, or before Kafka 4.0 ``message.timestamp.difference.max.ms``), against the
+  worker's clock, and dead-letters one outside them as ``timestamp_outside_topic_range``, with
+  its timestamp, the range and the settings, without sending it: Kafka refuses the whole batch
+  that holds such a record, its batch-mates with it;
 - holds every record it sent until Kafka has answered, and dead-letters one Kafka refused anyway
-  as ``refused_by_kafka`` with Kafka's error (the limit was lowered since it was read, a timestamp
-  the topic does not accept; records batched with a too-large one come back refused too). A
-  record refused as too large that fits the limit read again alone was refused for its batch:
-  it is sent once more (the producer's batches are fitted to every limit read,
-  ``streams.kafka_send.fit_batches``), and dead-lettered only when Kafka refuses it again;
+  as ``refused_by_kafka`` with Kafka's error (the limit or the timestamp range was changed since
+  it was read, the broker's clock is not the worker's; records batched with a refused one come
+  back refused too). A record refused as too large, or for its timestamp, is sent once more
+  when, with the limit and the range read again, it fits alone and its timestamp lies inside the
+  range (by :data:`TIMESTAMP_RESEND_MARGIN_MS`): it was refused for its batch (the producer's
+  batches are fitted to every limit read, ``streams.kafka_send.fit_batches``). It is
+  dead-lettered when Kafka refuses it again, or when it does not fit or lies outside (then with
+  what the range or the limit read again says beside Kafka's error);
 - sends the stage's own dead letters (:meth:`DeadLetters.reject`; the detect stage, which
   forwards nothing, has a :class:`DeadLetters` alone) the same way, held until Kafka has them,
   each cut to fit the dead-letter topic's own limit (its original shortened; the whole stays at
@@ -54,7 +64,12 @@ from streams.dead_letter import publish_dead_letter
 from streams.kafka_send import publish
 from streams.log_setup import get_logger
 from streams.mention import Rejection
-from streams.topic_limit import TOO_LARGE_FOR_TOPIC, TopicLimit
+from streams.topic_limit import (
+    TIMESTAMP_OUTSIDE_TOPIC_RANGE,
+    TOO_LARGE_FOR_TOPIC,
+    RecordLimit,
+    TopicLimit,
+)
 
 log = get_logger(__name__)
 
@@ -67,9 +82,16 @@ REFUSED_RECORD_ERRORS: tuple[type[Exception], ...] = (
     InvalidTimestampError,
 )
 _TOO_LARGE_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+#: Kafka's refusals of a batch that a record refused with it may not deserve: sent once more when
+#: it fits the limit and the timestamp range read again.
+_SEND_AGAIN_ERRORS = (*_TOO_LARGE_ERRORS, InvalidTimestampError)
 REFUSED_BY_KAFKA = "refused_by_kafka"
 #: The reasons a forwarder dead-letters a record for.
-FORWARD_REJECTION_REASONS = (TOO_LARGE_FOR_TOPIC, REFUSED_BY_KAFKA)
+FORWARD_REJECTION_REASONS = (TOO_LARGE_FOR_TOPIC, TIMESTAMP_OUTSIDE_TOPIC_RANGE, REFUSED_BY_KAFKA)
+#: How far inside the destination's timestamp range (ms) a record Kafka refused must lie, by the
+#: worker's clock, to be sent once more: one at the edge (or beyond a clock skew between the
+#: worker and the broker) would be refused again, and take the records batched with it along.
+TIMESTAMP_RESEND_MARGIN_MS = 5_000
 #: Seconds :meth:`Forwarder.settle` waits for Kafka's answers before it fails the flush.
 SETTLE_TIMEOUT_S = 120.0
 #: Attribute on the Faust app: the forwarders whose records a flush waits for.
@@ -401,7 +423,7 @@ class Forwarder(DeadLetters):
         ``delivered`` once Kafka has acknowledged it. A send that raises at once for a reason
         not the record's halts the worker and raises :class:`SendFailed`."""
         limit = await self._limit.get() if self._limit is not None else None
-        if limit is not None and (refusal := limit.refusal(key or b"", value)) is not None:
+        if limit is not None and (refusal := _refusal(limit, key, value, timestamp)) is not None:
             why = f"not forwarded to {self._name}: {refusal.message}"
             await self.reject(message, Rejection(refusal.reason, why))
             _tell(refused)
@@ -436,7 +458,7 @@ class Forwarder(DeadLetters):
         )
         if error is None:
             _tell(copy.delivered)
-        elif isinstance(error, _TOO_LARGE_ERRORS) and self._limit is not None:
+        elif isinstance(error, _SEND_AGAIN_ERRORS) and self._limit is not None:
             self._hold(self._forward_again(message, copy, error))
         elif isinstance(error, REFUSED_RECORD_ERRORS):
             self._hold(self._dead_letter(message, error))
@@ -448,14 +470,27 @@ class Forwarder(DeadLetters):
     async def _forward_again(
         self, message: faust.types.Message, copy: _Copy, error: BaseException
     ) -> None:
-        """Kafka refused the record as too large: the topic's limit was lowered since it was
-        read, or the record was in a batch larger than the limit. Read the limit again (which
-        fits the producer's batches to it): a record that fits alone is sent once more, and
-        dead-lettered if Kafka refuses it again; one that does not fit is dead-lettered."""
+        """Kafka refused the record as too large, or for its timestamp: the topic's limit or its
+        timestamp range was changed since it was read, the broker's clock is not the worker's,
+        or the record was in a batch with a record Kafka refused. Read the limit and the range
+        again (which fits the producer's batches to the limit): a record that fits alone and
+        lies inside the range (by :data:`TIMESTAMP_RESEND_MARGIN_MS`) is sent once more, and
+        dead-lettered if Kafka refuses it again; any other is dead-lettered."""
         assert self._limit is not None
         self._limit.forget()
         limit = await self._limit.get()
-        if limit is not None and limit.refusal(copy.key or b"", copy.value) is None:
+        detail: str | None = None
+        if limit is not None:
+            refusal = _refusal(limit, copy.key, copy.value, copy.timestamp)
+            if refusal is not None:
+                detail = refusal.message
+            elif not limit.takes_timestamp(copy.timestamp, margin_ms=TIMESTAMP_RESEND_MARGIN_MS):
+                assert limit.timestamps is not None
+                detail = (
+                    f"the record's timestamp lies within {TIMESTAMP_RESEND_MARGIN_MS:,} ms of the "
+                    f"edge of the range: {limit.timestamps.describe()}"
+                )
+        if limit is not None and detail is None:
             self._log_refused("forward.sent_again", self._name, message, error)
             try:
                 await (await self._send(message, copy))
@@ -470,14 +505,23 @@ class Forwarder(DeadLetters):
                 _tell(copy.delivered)
                 return
         _tell(copy.refused)
-        await self._dead_letter(message, error)
+        await self._dead_letter(message, error, detail)
 
-    async def _dead_letter(self, message: faust.types.Message, error: BaseException) -> None:
-        if isinstance(error, _TOO_LARGE_ERRORS) and self._limit is not None:
-            self._limit.forget()  # the topic's limit changed since it was read
-        rejection = Rejection(
-            REFUSED_BY_KAFKA,
-            f"Kafka refused the record forwarded to {self._name}: {type(error).__name__}: {error}",
-        )
+    async def _dead_letter(
+        self, message: faust.types.Message, error: BaseException, detail: str | None = None
+    ) -> None:
+        if isinstance(error, _SEND_AGAIN_ERRORS) and self._limit is not None:
+            self._limit.forget()  # the topic's limit or timestamp range changed since read
+        why = f"Kafka refused the record forwarded to {self._name}: {type(error).__name__}: {error}"
+        if detail is not None:
+            why += f"; read again, {detail}"
         self._log_refused("forward.refused", self._name, message, error)
-        await self._letter_held(message, rejection, count=True, again=True)
+        await self._letter_held(message, Rejection(REFUSED_BY_KAFKA, why), count=True, again=True)
+
+
+def _refusal(
+    limit: RecordLimit, key: bytes | None, value: bytes, timestamp: float
+) -> Rejection | None:
+    """Why the destination cannot take the record (too large, or dated outside the timestamps it
+    takes), or None."""
+    return limit.refusal(key or b"", value) or limit.timestamp_refusal(timestamp)

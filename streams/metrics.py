@@ -155,15 +155,22 @@ NOTIFY_SKIP_REASONS = ("buzz", "stale", "superseded", "unreadable")
 STAGE_REJECTION_REASONS = {
     # The reasons that say the pipeline failed, not the input: alerted on however few
     # (StormvarselStageDeadLetters), so they are exported at 0 from the start. Validation's
-    # too_large_for_topic and refused_by_kafka: mentions.valid did not take a valid mention.
-    "validate": ("internal_error", "too_large_for_topic", "refused_by_kafka"),
-    # too_large_for_topic and refused_by_kafka: mentions.scored did not take the scored record
-    # (streams/forwarding.py).
+    # too_large_for_topic, timestamp_outside_topic_range and refused_by_kafka: mentions.valid did
+    # not take a valid mention.
+    "validate": (
+        "internal_error",
+        "too_large_for_topic",
+        "timestamp_outside_topic_range",
+        "refused_by_kafka",
+    ),
+    # too_large_for_topic, timestamp_outside_topic_range and refused_by_kafka: mentions.scored
+    # did not take the scored record (streams/forwarding.py).
     "score": (
         "invalid_json",
         "not_utf8",
         "internal_error",
         "too_large_for_topic",
+        "timestamp_outside_topic_range",
         "refused_by_kafka",
     ),
     "detect": ("unreadable_scored", "internal_error"),

@@ -5,6 +5,13 @@ record to the next topic (``streams.forwarding``) check a record against this be
 it: a record over the topic's ``max.message.bytes`` is refused by the broker, and told only as
 ``MessageSizeTooLargeError``, without its size or the limit (kafka-python then fails the records
 sent after it to the same partition too; aiokafka fails every record batched with it).
+
+The timestamps a topic takes are read with the limit (:class:`TimestampRange`): a topic of
+``message.timestamp.type`` ``CreateTime`` refuses a record dated further from the broker's clock
+than ``message.timestamp.before.max.ms`` / ``message.timestamp.after.max.ms`` (Kafka 3.6 and
+later; before 4.0 either falls back to ``message.timestamp.difference.max.ms`` while unset), and
+with it every record of its batch. The worker's forwarding stages check a record's timestamp
+against it before sending (``streams.forwarding``).
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
@@ -43,18 +51,165 @@ LIMIT_REFRESH_S = 60.0
 #: Seconds reading the limit may wait for Kafka; the last limit read applies meanwhile.
 LIMIT_READ_TIMEOUT_S = 10.0
 
+TIMESTAMP_OUTSIDE_TOPIC_RANGE = "timestamp_outside_topic_range"
+TIMESTAMP_TYPE = "message.timestamp.type"
+TIMESTAMP_BEFORE_MAX_MS = "message.timestamp.before.max.ms"  # Kafka 3.6 and later
+TIMESTAMP_AFTER_MAX_MS = "message.timestamp.after.max.ms"  # Kafka 3.6 and later
+TIMESTAMP_DIFFERENCE_MAX_MS = "message.timestamp.difference.max.ms"  # before Kafka 4.0
+#: The topic settings that bound the timestamps a topic takes (read with its record limit; a
+#: broker leaves out of its answer those it does not know).
+TIMESTAMP_CONFIGS = (
+    TIMESTAMP_TYPE,
+    TIMESTAMP_BEFORE_MAX_MS,
+    TIMESTAMP_AFTER_MAX_MS,
+    TIMESTAMP_DIFFERENCE_MAX_MS,
+)
+#: Kafka's default for the three: Long.MAX_VALUE, no bound.
+_UNBOUNDED_MS = 2**63 - 1
+
 
 def batch_bytes(key: bytes, value: bytes) -> int:
     """The bytes a record takes alone in a Kafka record batch, with a margin."""
     return len(key) + len(value) + RECORD_BATCH_OVERHEAD
 
 
+def _utc(ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    except (OverflowError, OSError, ValueError):  # beyond datetime's years
+        return f"{ms} ms since the epoch"
+
+
+def _span(ms: int) -> str:
+    """``ms`` for a reader: "90,000 ms (25 h 0 min)"."""
+    minutes = ms // 60_000
+    if minutes < 1:
+        return f"{ms:,} ms"
+    return f"{ms:,} ms ({minutes // 60} h {minutes % 60} min)"
+
+
+@dataclass(frozen=True)
+class TimestampRange:
+    """The record timestamps a topic of ``message.timestamp.type`` ``CreateTime`` takes: from
+    ``before_ms`` before the broker's clock to ``after_ms`` after it (None: no bound that side),
+    each from the setting named in ``before_setting`` / ``after_setting``. The broker refuses a
+    record outside the range (``InvalidTimestampError``), and every record batched with it."""
+
+    topic: str
+    before_ms: int | None
+    after_ms: int | None
+    before_setting: str = TIMESTAMP_BEFORE_MAX_MS
+    after_setting: str = TIMESTAMP_AFTER_MAX_MS
+
+    def bounds(self, now_ms: int) -> tuple[int | None, int | None]:
+        """The earliest and the latest timestamp (ms) taken when the clock reads ``now_ms``."""
+        earliest = None if self.before_ms is None else now_ms - self.before_ms
+        latest = None if self.after_ms is None else now_ms + self.after_ms
+        return earliest, latest
+
+    def inside(self, timestamp_ms: int, now_ms: int, *, margin_ms: int = 0) -> bool:
+        """Whether the broker takes ``timestamp_ms`` at ``now_ms`` (Kafka refuses a record when
+        ``now - timestamp > before`` or ``timestamp - now > after``), ``margin_ms`` inside."""
+        earliest, latest = self.bounds(now_ms)
+        return (earliest is None or timestamp_ms >= earliest + margin_ms) and (
+            latest is None or timestamp_ms <= latest - margin_ms
+        )
+
+    def describe(self) -> str:
+        """The range and its settings, for the user."""
+
+        def side(ms: int | None, setting: str, where: str) -> str:
+            if ms is None:
+                return f"any time {where} (no {setting})"
+            return f"{_span(ms)} {where} ({setting}={ms})"
+
+        return (
+            f"topic {self.topic!r} takes timestamps from "
+            f"{side(self.before_ms, self.before_setting, 'before')} to "
+            f"{side(self.after_ms, self.after_setting, 'after')} the broker's clock "
+            f"({TIMESTAMP_TYPE}=CreateTime)"
+        )
+
+    def refusal(self, timestamp_ms: int, now_ms: int) -> Rejection | None:
+        """Why a record dated ``timestamp_ms`` cannot be sent when the clock reads ``now_ms``
+        (Kafka would refuse it, with its batch), or None when the topic takes it."""
+        if self.inside(timestamp_ms, now_ms):
+            return None
+        offset = now_ms - timestamp_ms
+        where = f"{_span(offset)} before" if offset >= 0 else f"{_span(-offset)} after"
+        return Rejection(
+            TIMESTAMP_OUTSIDE_TOPIC_RANGE,
+            f"the record's timestamp {_utc(timestamp_ms)} ({timestamp_ms} ms) is {where} the "
+            f"worker's clock ({_utc(now_ms)}); {self.describe()}",
+        )
+
+
+def _bound(configs: Mapping[str, str], setting: str) -> tuple[int, str] | None:
+    """The bound ``setting`` sets, falling back to ``message.timestamp.difference.max.ms`` while
+    it is at its default (as Kafka 3.6 to 3.9 do; 4.0 has no such setting, before 3.6 it alone
+    applies); None when neither bounds."""
+    for name in (setting, TIMESTAMP_DIFFERENCE_MAX_MS):
+        try:
+            value = int(configs[name])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if 0 <= value < _UNBOUNDED_MS:
+            return value, name
+    return None
+
+
+def timestamp_range(topic: str, configs: Mapping[str, str]) -> TimestampRange | None:
+    """The timestamps ``topic`` takes, from its settings as read (``TIMESTAMP_CONFIGS``, values
+    as Kafka gives them); None when it takes any (``LogAppendTime``: the broker sets the
+    timestamp; no bound set; nothing read)."""
+    kind = configs.get(TIMESTAMP_TYPE)
+    if kind is not None and kind.strip().lower() != "createtime":
+        return None
+    before = _bound(configs, TIMESTAMP_BEFORE_MAX_MS)
+    after = _bound(configs, TIMESTAMP_AFTER_MAX_MS)
+    if before is None and after is None:
+        return None
+    return TimestampRange(
+        topic,
+        None if before is None else before[0],
+        None if after is None else after[0],
+        TIMESTAMP_BEFORE_MAX_MS if before is None else before[1],
+        TIMESTAMP_AFTER_MAX_MS if after is None else after[1],
+    )
+
+
+def timestamp_ms(timestamp: float) -> int:
+    """The record timestamp (ms) the worker's producer sends for Faust's ``timestamp`` (s)."""
+    return int(timestamp * 1000.0)  # as faust.transport.drivers.aiokafka does
+
+
 @dataclass(frozen=True)
 class RecordLimit:
-    """The largest record batch the destination takes, and the setting it comes from."""
+    """The largest record batch the destination takes, and the setting it comes from; and the
+    timestamps it takes (None: any, or not read)."""
 
     max_bytes: int
     setting: str  # e.g. "max.message.bytes of topic 'mentions'", for the user
+    timestamps: TimestampRange | None = None
+
+    def timestamp_refusal(
+        self, timestamp: float | None, now: float | None = None
+    ) -> Rejection | None:
+        """Why a record of Faust's ``timestamp`` (seconds; none or 0: the producer dates it
+        now) cannot be sent when the clock reads ``now`` (default: now), or None."""
+        if self.timestamps is None or not timestamp:
+            return None
+        now_ms = timestamp_ms(time.time() if now is None else now)
+        return self.timestamps.refusal(timestamp_ms(timestamp), now_ms)
+
+    def takes_timestamp(
+        self, timestamp: float | None, *, margin_ms: int = 0, now: float | None = None
+    ) -> bool:
+        """Whether the topic takes a record of ``timestamp`` now, ``margin_ms`` inside."""
+        if self.timestamps is None or not timestamp:
+            return True
+        now_ms = timestamp_ms(time.time() if now is None else now)
+        return self.timestamps.inside(timestamp_ms(timestamp), now_ms, margin_ms=margin_ms)
 
     def refusal(self, key: bytes, value: bytes) -> Rejection | None:
         """Why this record cannot be sent (Kafka would refuse it), or None when it fits."""
@@ -69,11 +224,11 @@ class RecordLimit:
         )
 
 
-def config_values(
+def config_strings(
     admin: KafkaAdminClient, kind: ConfigResourceType, name: str, keys: Sequence[str]
-) -> dict[str, int]:
-    """Integer settings of a topic or broker, in one request; those that cannot be read are
-    left out (all of them when the request fails).
+) -> dict[str, str]:
+    """Settings of a topic or broker as Kafka gives them, in one request; those that cannot be
+    read (or that the broker does not know) are left out (all of them when the request fails).
 
     kafka-python raises for a broker that has no DescribeConfigs (or none at all), but leaves a
     resource the broker refused (an ACL) out of its answer or empty.
@@ -85,13 +240,34 @@ def config_values(
     except (KafkaError, KeyError, TypeError, AttributeError) as exc:
         log.debug("kafka.config_unread", resource=name, keys=list(keys), error=repr(exc))
         return {}
-    values: dict[str, int] = {}
+    values: dict[str, str] = {}
     for key in keys:
         try:
-            values[key] = int(entries[key]["value"])
-        except (KeyError, TypeError, ValueError) as exc:
+            value = entries[key]["value"]
+        except (KeyError, TypeError) as exc:
             log.debug("kafka.config_unread", resource=name, keys=[key], error=repr(exc))
+            continue
+        if value is not None:
+            values[key] = str(value)
     return values
+
+
+def _integers(values: Mapping[str, str], name: str) -> dict[str, int]:
+    integers: dict[str, int] = {}
+    for key, value in values.items():
+        try:
+            integers[key] = int(value)
+        except ValueError as exc:
+            log.debug("kafka.config_unread", resource=name, keys=[key], error=repr(exc))
+    return integers
+
+
+def config_values(
+    admin: KafkaAdminClient, kind: ConfigResourceType, name: str, keys: Sequence[str]
+) -> dict[str, int]:
+    """Integer settings of a topic or broker, in one request; those that cannot be read are
+    left out (all of them when the request fails; see :func:`config_strings`)."""
+    return _integers(config_strings(admin, kind, name, keys), name)
 
 
 def _broker_id(admin: KafkaAdminClient) -> str | None:
@@ -116,9 +292,14 @@ def record_limit(
 
     The topic's ``max.message.bytes`` (its own, or the broker's default it inherits); when that
     cannot be read, the broker's ``message.max.bytes``; the producer's limit when it is smaller,
-    or when neither can be read (then with one ``warning``).
+    or when neither can be read (then with one ``warning``). The topic's timestamp settings are
+    read in the same request (:func:`timestamp_range`).
     """
-    read = config_values(admin, ConfigResourceType.TOPIC, topic, ["max.message.bytes"])
+    settings = config_strings(
+        admin, ConfigResourceType.TOPIC, topic, ["max.message.bytes", *TIMESTAMP_CONFIGS]
+    )
+    timestamps = timestamp_range(topic, settings)
+    read = _integers({k: v for k, v in settings.items() if k == "max.message.bytes"}, topic)
     topic_limit = read.get("max.message.bytes")
     found: tuple[int, str] | None = None
     if topic_limit is not None:
@@ -138,8 +319,8 @@ def record_limit(
             "limit will fail as send_failed:MessageSizeTooLargeError, and may fail records sent "
             "after it to the same partition",
         )
-        return RecordLimit(*producer)
-    return RecordLimit(*min(found, producer, key=lambda limit: limit[0]))
+        return RecordLimit(*producer, timestamps=timestamps)
+    return RecordLimit(*min(found, producer, key=lambda limit: limit[0]), timestamps=timestamps)
 
 
 class TopicLimit:
@@ -197,7 +378,8 @@ class TopicLimit:
             log.exception(f"{self._event}.topic_limit_not_applied")
 
     def forget(self) -> None:
-        """Kafka refused a record as too large: the topic's limit changed, read it again."""
+        """Kafka refused a record as too large, or for its timestamp: the topic's limit or its
+        timestamp range changed, read them again."""
         self._read_at = -math.inf
 
 
