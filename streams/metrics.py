@@ -121,6 +121,13 @@ DETECTOR_STATES_UNSAVED = Counter(
     "record may be; the brand's mentions since its last save stay pending and are replayed "
     "after a restart.",
 )
+NOTIFY_TABLE_FITTED = Counter(
+    "stormvarsel_notify_table_fitted",
+    "Parts of a brand's notifier-alerts entry left out so that it fits a Kafka record: "
+    "compacted (an alert stored without its top posts), dropped (a resolved alert no longer "
+    "remembered), unsaved (the entry still did not fit and was not written).",
+    ["action"],
+)
 ALERTMANAGER_POSTS = Counter(
     "stormvarsel_alertmanager_posts",
     "Posts of the current storm alerts to Alertmanager, by result (ok; rejected: Alertmanager "
@@ -343,6 +350,8 @@ def initialise(brands: Iterable[str], bucket_seconds: float) -> None:
             MENTIONS_REJECTED.labels(stage=stage, reason=reason)
     for reason in NOTIFY_SKIP_REASONS:
         NOTIFY_SKIPPED.labels(reason=reason)
+    for action in ("compacted", "dropped", "unsaved"):
+        NOTIFY_TABLE_FITTED.labels(action=action)
     for backend in ("e5", "transformers"):
         SENTIMENT_TRUNCATED.labels(backend=backend)
     for stage in ("scored", "alerted"):

@@ -42,6 +42,10 @@ log = get_logger(__name__)
 #: bytes; 300,000 takes 299,920). The rest is a margin; ``tests/test_intake_kafka_limits.py``
 #: checks both against the broker.
 RECORD_BATCH_OVERHEAD = 100
+#: The largest value the worker writes to a table's changelog, as JSON (Faust's codec): Kafka's
+#: default record limit (the producer's ``max_request_size``, a topic's ``max.message.bytes``) is
+#: 1 MiB, less the key and the framing. A larger record is refused, and the worker stops.
+CHANGELOG_VALUE_MAX_BYTES = 1_000_000
 
 TOO_LARGE_FOR_TOPIC = "too_large_for_topic"
 #: Seconds a topic's record limit is used before it is read from Kafka again (a changed

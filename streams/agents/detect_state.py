@@ -53,6 +53,7 @@ from detectors.events import MentionEvent, too_far_ahead
 from detectors.replay import Carried, Replayer, Seed
 from streams import metrics
 from streams.log_setup import get_logger
+from streams.topic_limit import CHANGELOG_VALUE_MAX_BYTES
 
 log = get_logger(__name__)
 
@@ -61,7 +62,7 @@ log = get_logger(__name__)
 #: less the key and the batch's framing. The pure core keeps a state far below this (its term
 #: tables and posts are bounded in bytes); only a bucket of thousands of authors with long
 #: non-Latin names could reach it.
-MAX_STATE_BYTES = 1_000_000
+MAX_STATE_BYTES = CHANGELOG_VALUE_MAX_BYTES
 
 
 @dataclass

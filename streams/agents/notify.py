@@ -50,6 +50,7 @@ import faust
 from aiokafka.partitioner import murmur2
 
 from streams import metrics
+from streams.agents import notify_table
 from streams.alertmanager import (
     AlertmanagerClient,
     Delivery,
@@ -255,6 +256,36 @@ def drafts_to_fix(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def save_brand(
+    table: Any, brand: str, tracked: Mapping[str, Tracked], now: float, keep: float
+) -> None:
+    """Write ``brand``'s tracked alerts (carried-over ones included) to the table, fitted to a
+    Kafka record (:mod:`streams.agents.notify_table`)."""
+    entries = {
+        key: asdict(item)
+        for key, item in tracked.items()
+        if item.alert.get("brand") == brand and not item.expired(now, keep)
+    }
+    fitted = notify_table.fit(entries)
+    if fitted.changed:
+        for action, ids in (("compacted", fitted.compacted), ("dropped", fitted.dropped)):
+            if ids:
+                metrics.NOTIFY_TABLE_FITTED.labels(action=action).inc(len(ids))
+        if fitted.value is None:
+            metrics.NOTIFY_TABLE_FITTED.labels(action="unsaved").inc()
+        (log.error if fitted.value is None else log.warning)(
+            "notify.table_entry_too_large",
+            brand=brand,
+            bytes=fitted.size,
+            limit=notify_table.CHANGELOG_VALUE_MAX_BYTES,
+            posts_left_out=fitted.compacted,
+            resolved_left_out=fitted.dropped,
+            saved=fitted.value is not None,
+        )
+    if fitted.value is not None:
+        table[brand] = fitted.value
+
+
 def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> Any:
     table = app.Table(
         "notifier-alerts",
@@ -355,11 +386,7 @@ def register(app: faust.App, *, source: faust.TopicT, config: NotifyConfig) -> A
             )
             # Every tracked alert of the brand, the carried-over ones included: once the brand
             # has an entry, its carried alerts are no longer taken from the seeds.
-            table[brand] = {
-                key: asdict(item)
-                for key, item in tracked.items()
-                if item.alert.get("brand") == brand and not item.expired(now, keep_s(config))
-            }
+            save_brand(table, brand, tracked, now, keep_s(config))
             log.info(
                 "notify.queued",
                 brand=brand,
