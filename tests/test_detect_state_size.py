@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
+from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.events import MentionEvent
 from streams.agents import detect_state
@@ -42,6 +43,24 @@ def _sizes(records: list[dict[str, Any]]) -> dict[str, int]:
     _feed(state, records, {}, 0)
     detect_state.save(0, state, states, {})
     return {brand: len(json.dumps(value)) for brand, value in states.items()}
+
+
+def assert_rebuilds_the_same(
+    state: PartitionState, states: dict[str, Any], pending: dict[str, Any]
+) -> dict[str, BrandDetector]:
+    """A rebuild from the tables (through JSON, as Kafka keeps them) comes to the stage's
+    detectors; returns the rebuilt ones."""
+    rebuilt = detect_state.rebuild(
+        json.loads(json.dumps(list(states.items()))),
+        json.loads(json.dumps(list(pending.items()))),
+        {0},
+        DetectorConfig(),
+        60_000,
+    )
+    detectors = rebuilt[0].replayer.detectors
+    for brand in (BRAND, OTHER):
+        assert detectors[brand].to_state() == state.replayer.detectors[brand].to_state()
+    return detectors
 
 
 def _unsaved() -> float:
@@ -86,16 +105,7 @@ def test_a_state_over_the_record_limit_stays_pending_and_rebuilds_the_same(
 
     # A restart rebuilds BRAND from its first save and its pending mentions: the detector the
     # stage had.
-    rebuilt = detect_state.rebuild(
-        json.loads(json.dumps(list(states.items()))),
-        json.loads(json.dumps(list(pending.items()))),
-        {0},
-        DetectorConfig(),
-        60_000,
-    )
-    detectors = rebuilt[0].replayer.detectors
-    for brand in (BRAND, OTHER):
-        assert detectors[brand].to_state() == state.replayer.detectors[brand].to_state()
+    assert_rebuilds_the_same(state, states, pending)
 
     # Under the limit again, BRAND's state is saved at its next save.
     monkeypatch.setattr(detect_state, "MAX_STATE_BYTES", 1_000_000)
@@ -136,14 +146,5 @@ def test_a_brand_whose_first_state_is_too_large_rebuilds_from_its_first_mention(
     detect_state.save(0, state, states, pending)
     assert states[BRAND] == marker  # written once
 
-    rebuilt = detect_state.rebuild(
-        json.loads(json.dumps(list(states.items()))),
-        json.loads(json.dumps(list(pending.items()))),
-        {0},
-        DetectorConfig(),
-        60_000,
-    )
-    detectors = rebuilt[0].replayer.detectors
-    assert detectors[BRAND].late_total == state.replayer.detectors[BRAND].late_total == 0
-    for brand in (BRAND, OTHER):
-        assert detectors[brand].to_state() == state.replayer.detectors[brand].to_state()
+    rebuilt = assert_rebuilds_the_same(state, states, pending)
+    assert rebuilt[BRAND].late_total == state.replayer.detectors[BRAND].late_total == 0

@@ -66,6 +66,12 @@ def valid_mentions(first: int, count: int) -> list[bytes]:
     ]
 
 
+def set_topic_config(admin: KafkaAdminClient, topic: str, name: str, value: int) -> None:
+    """Change one of ``topic``'s settings while the worker runs (after it has read them)."""
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {name: str(value)})])
+    time.sleep(2)  # the broker applies a topic's new config within a moment
+
+
 def accounted(worker: RunningWorker, forwarded: int, lettered: int) -> tuple[Any, list[Any]]:
     """The records on ``mentions.valid`` and the dead letters, once there are as many as
     expected (or 90 s passed)."""
@@ -128,16 +134,7 @@ def test_a_limit_lowered_below_the_batch_size_while_the_worker_runs_refuses_no_m
     try:
         burst(kafka.bootstrap, worker.topic("mentions"), valid_mentions(0, 1))
         worker.consume("mentions.valid", 1, timeout_s=60)  # the limit is read and kept a minute
-        admin.alter_configs(
-            [
-                ConfigResource(
-                    ConfigResourceType.TOPIC,
-                    worker.topic("mentions.valid"),
-                    {"max.message.bytes": str(VALID_LIMIT)},
-                )
-            ]
-        )
-        time.sleep(2)  # the broker applies a topic's new config within a moment
+        set_topic_config(admin, worker.topic("mentions.valid"), "max.message.bytes", VALID_LIMIT)
         burst(kafka.bootstrap, worker.topic("mentions"), valid_mentions(1, 40))
         valid, letters = accounted(worker, 41, 0)
         assert worker.process.poll() is None, worker.log_tail()

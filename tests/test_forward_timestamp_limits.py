@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,11 +23,11 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.admin import NewTopic
 
 from streams.kafka_local import LocalKafka
 from tests.running_worker import start_worker
-from tests.test_forward_batch_limits import accounted, burst
+from tests.test_forward_batch_limits import accounted, burst, set_topic_config
 
 pytestmark = pytest.mark.integration
 
@@ -115,16 +114,9 @@ def test_a_timestamp_range_set_while_the_worker_runs_refuses_only_the_old_mentio
     try:
         burst(kafka.bootstrap, worker.topic("mentions"), mentions(100, 1))
         worker.consume("mentions.valid", 1, timeout_s=60)  # the range is read and kept a minute
-        admin.alter_configs(
-            [
-                ConfigResource(
-                    ConfigResourceType.TOPIC,
-                    worker.topic("mentions.valid"),
-                    {"message.timestamp.before.max.ms": str(BEFORE_MAX_MS)},
-                )
-            ]
+        set_topic_config(
+            admin, worker.topic("mentions.valid"), "message.timestamp.before.max.ms", BEFORE_MAX_MS
         )
-        time.sleep(2)  # the broker applies a topic's new config within a moment
         burst(kafka.bootstrap, worker.topic("mentions"), mentions(0, 41, old=OLD))
         valid, letters = accounted(worker, 41, 1)
         assert worker.process.poll() is None, worker.log_tail()
