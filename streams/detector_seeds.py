@@ -143,7 +143,11 @@ def covered(states: Mapping[str, Any], pending: Mapping[str, Any]) -> dict[str, 
     for brand, parts in last.items():
         for part, (offset, mention) in parts.items():
             saved = states.get(brand)
-            if isinstance(saved, dict) and str(saved.get("partition")) == part:
+            if (
+                isinstance(saved, dict)
+                and str(saved.get("partition")) == part
+                and not saved.get("unsaved")  # a brand never saved is seeded as before
+            ):
                 continue  # never seeded there
             marks.setdefault(brand, {})[part] = {
                 "offset": offset,

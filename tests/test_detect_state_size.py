@@ -16,6 +16,7 @@ from detectors.config import DetectorConfig
 from detectors.events import MentionEvent
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
+from streams.detector_seeds import SeedBook, covered
 from tests.storm_scenario import BRAND, phases
 
 OTHER = "globex"
@@ -148,3 +149,83 @@ def test_a_brand_whose_first_state_is_too_large_rebuilds_from_its_first_mention(
 
     rebuilt = assert_rebuilds_the_same(state, states, pending)
     assert rebuilt[BRAND].late_total == state.replayer.detectors[BRAND].late_total == 0
+
+
+def test_a_seeded_brand_whose_first_state_is_too_large_is_seeded_again_by_a_rebuild(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After ``topics reset-state`` a brand starts from its seed. If its first state is too
+    large, its marker must not make it "known" to the tables: a rebuild then started it from
+    nothing (600 mentions counted of its 2,600), without its baselines or episodes."""
+    calm = phases()["calm"]
+    seeding = detect_state.fresh(DetectorConfig(), 60_000)
+    _feed(seeding, calm[:2000], {}, 0)
+    seed_state = seeding.replayer.detectors[BRAND].to_state()
+    seeds = json.loads(json.dumps({BRAND: {"state": seed_state}}))
+    monkeypatch.setattr(detect_state, "MAX_STATE_BYTES", len(json.dumps(seed_state)) // 2)
+
+    state = detect_state.fresh(DetectorConfig(), 60_000, SeedBook(seeds, DetectorConfig()), (), 0)
+    states: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    _feed(state, calm[2000:2600], pending, 0)
+    detect_state.save(0, state, states, pending)
+    assert states[BRAND]["unsaved"] is True
+    assert state.replayer.detectors[BRAND].observed_total == 2600
+    rebuilt = detect_state.rebuild(
+        json.loads(json.dumps(list(states.items()))),
+        json.loads(json.dumps(list(pending.items()))),
+        {0},
+        DetectorConfig(),
+        60_000,
+        SeedBook(seeds, DetectorConfig()),
+    )
+    detector = rebuilt[0].replayer.detectors[BRAND]
+    assert detector.to_state() == state.replayer.detectors[BRAND].to_state()
+    # And `reset-state` run again names the pending mentions the seed does not hold yet.
+    assert BRAND in covered(states, pending)
+
+
+class _PaddedJson:
+    """``json`` for :mod:`detect_state` under which BRAND's saved value counts as too large."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(value: Any, **kwargs: Any) -> str:
+        out = json.dumps(value, **kwargs)
+        state = value.get("state") if isinstance(value, dict) else None
+        if isinstance(state, dict) and state.get("brand") == BRAND:
+            return out + " " * 2_000_000
+        return out
+
+
+def test_while_a_brand_is_unsaved_no_pending_mention_is_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An OTHER mention moves the partition's watermark ten minutes on, and BRAND's next
+    mentions come in behind it (late). While BRAND is unsaved, OTHER's saves went on deleting
+    the pending entries they covered, that mention's too: a rebuild replayed BRAND's mentions
+    from its old watermark without it, and counted none of the 24 late."""
+    calm = phases()["calm"]
+    first = calm[:1500]
+    jump = first[-1]["created_at_ms"] + 10 * 60_000
+
+    def other(n: int, at_ms: int) -> dict[str, Any]:
+        return {**first[0], "brand": OTHER, "id": f"o{n}", "created_at_ms": at_ms}
+
+    state = detect_state.fresh(DetectorConfig(), 60_000)
+    states: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    records = [other(0, first[0]["created_at_ms"]), *first]
+    _feed(state, records, pending, 0)
+    detect_state.save(0, state, states, pending)
+    monkeypatch.setattr(detect_state, "json", _PaddedJson)
+    more = [other(1, jump), *calm[1500:1530]]
+    _feed(state, more, pending, len(records))
+    detect_state.save(0, state, states, pending)  # OTHER saved, BRAND not
+    _feed(state, [other(2, jump + 2 * 60_000)], pending, len(records) + len(more))
+    detect_state.save(0, state, states, pending)  # deleted o1's entry before the fix
+    assert any(v["mention"]["id"] == "o1" for v in pending.values())
+    monkeypatch.undo()
+    rebuilt = assert_rebuilds_the_same(state, states, pending)
+    assert rebuilt[BRAND].late_total == state.replayer.detectors[BRAND].late_total == 24

@@ -99,6 +99,10 @@ class PartitionState:
     #: first mention here, until it is saved: if its first state is too large to save
     #: (:func:`save`), its marker says where a rebuild must replay its mentions from.
     first_marks: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    #: Brands the last save left unsaved (too large): until none is, no pending entry is
+    #: deleted, as a rebuild replays their mentions from an older watermark, and the other
+    #: brands' mentions since then must tick it on exactly as they did.
+    unsaved: set[str] = field(default_factory=set)
 
 
 class FlushClock:
@@ -405,8 +409,9 @@ def save(
     state.episode_sent = False
     number = clock.saved() if clock is not None else 0
     waiting: list[tuple[int, list[str]]] = []
+    state.unsaved &= set(replayer.detectors)  # a brand dropped since holds nothing back
     for saved_as, keys in state.covered:
-        if clock is not None and saved_as > clock.flushed:
+        if state.unsaved or (clock is not None and saved_as > clock.flushed):
             waiting.append((saved_as, keys))
             continue
         for key in keys:
@@ -436,6 +441,7 @@ def save(
             # that fitted and replays them. The producer would refuse the record and stop the
             # worker, on every restart.
             _mark_unsaved(part, state, brand, states)
+            state.unsaved.add(brand)
             metrics.DETECTOR_STATES_UNSAVED.inc()
             log.error(
                 "detect.state_too_large",
@@ -448,6 +454,7 @@ def save(
             continue
         states[brand] = value  # one assignment: a Faust table writes its changelog on set
         state.first_marks.pop(brand, None)
+        state.unsaved.discard(brand)
         state.saved_until[brand] = detector.closed_until
         state.saved_offset[brand] = state.high_offset
         covers.extend(state.pending.pop(brand, []))
@@ -557,15 +564,16 @@ def rebuild(
         part = int(value["partition"])
         if part not in owned:
             continue
+        if value.get("unsaved") and "state" not in value:
+            # A brand never saved (see :func:`save`): the watermark of its first mention. Not
+            # known: it is seeded, if a seed has it, as it was before its first save.
+            if value.get("max") is None:
+                from_start.add(part)
+            _take_marks(watermarks.setdefault(part, {"max": None, "adv": None}), value)
+            continue
         known.setdefault(part, set()).add(brand)
         if "state" not in value:
-            # A dropped state's marker, or an unsaved one's (see :func:`save`), which holds
-            # the watermark of the brand's first mention.
-            if value.get("unsaved"):
-                if value.get("max") is None:
-                    from_start.add(part)
-                _take_marks(watermarks.setdefault(part, {"max": None, "adv": None}), value)
-            continue
+            continue  # a dropped state's marker (see :func:`save`)
         detector = restore(brand, value["state"], config)
         if detector is not None:
             saved_offset[brand] = int(value.get("offset", -1))
