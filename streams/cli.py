@@ -656,7 +656,10 @@ def _ingest_encoding(_ctx: click.Context, _param: click.Parameter, value: str) -
 @click.option(
     "--timezone",
     metavar="NAME",
-    help="IANA zone for times without an offset [default: UTC with --time-format].",
+    help="IANA zone for times without an offset [default: UTC with --time-format]. A local time "
+    "the clocks skip (spring forward) is rejected; one they show twice (fall back) is read in "
+    "file order: the first occurrence, or the second when the record before it was already "
+    "later than the first (the file is taken to be oldest first).",
 )
 @click.option(
     "--topic",

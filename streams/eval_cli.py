@@ -269,7 +269,9 @@ def _no_data_files(data_dir: Path, skipped: list[SkippedFile]) -> str:
     default="America/Los_Angeles",
     show_default=True,
     help="IANA zone of tweet_created times written without an offset (the data set's own zone); "
-    "times with an offset (2015-02-24 11:35:52 -0800) keep it. Local times are shown in it.",
+    "times with an offset (2015-02-24 11:35:52 -0800) keep it. Local times are shown in it. A "
+    "local time the clocks skip is refused; one they show twice is placed so that the time "
+    "does not go back in the file's own direction (oldest or newest first).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the episode events as JSON lines.")
 def eval_airline(data_file: Path, config_file: Path | None, zone_name: str, as_json: bool) -> None:

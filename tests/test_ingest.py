@@ -988,6 +988,63 @@ def test_ingest_jsonl_into_kafka(kafka: LocalKafka, topic: str, tmp_path: Path) 
 
 
 @pytest.mark.integration
+def test_ingest_local_times_around_the_changes_of_offset(
+    kafka: LocalKafka, topic: str, tmp_path: Path
+) -> None:
+    """An Oslo export in time order through a leap second, the night the clocks go forward and
+    the night they go back: the repeated hour is sent twice, an hour apart in UTC (both were
+    sent at 00:xxZ, leaving 01:00Z empty), the skipped 02:30 is refused with its line (it was
+    sent as 01:30Z), and so is second 61; the leap second :60 is sent (it was refused)."""
+    source = tmp_path / "oslo.csv"
+    source.write_text(
+        "id,text,when\n"
+        "l1,hei,2017-01-01 00:59:60\n"  # the leap second 2016-12-31T23:59:60Z
+        "l2,hei,2017-01-01 00:59:61\n"
+        "s1,hei,2026-03-29 01:59:00\n"
+        "s2,hei,2026-03-29 02:30:00\n"  # skipped
+        "s3,hei,2026-03-29 03:00:00\n"
+        "a1,hei,2026-10-25 02:30:00\n"
+        "a2,hei,2026-10-25 02:59:00\n"
+        "a3,hei,2026-10-25 02:00:00\n"  # the clocks have gone back: 01:00Z
+        "a4,hei,2026-10-25 02:30:00\n"
+        "a5,hei,2026-10-25 03:00:00\n",
+        encoding="utf-8",
+    )
+    rejects = tmp_path / "rejects.jsonl"
+    result = run_cli(
+        kafka, str(source), "--topic", topic, "--map", "created_at=when",
+        "--time-format", "%Y-%m-%d %H:%M:%S", "--timezone", "Europe/Oslo",
+        "--rejects", str(rejects), "--allow-rejects",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "sent            8 to topic" in result.stdout, result.stdout
+    assert "bad_value:created_at      2  lines 3, 5" in result.stdout, result.stdout
+    refused = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert [entry["line"] for entry in refused] == [3, 5]
+    assert "'2017-01-01 00:59:61' does not match --time-format" in refused[0]["message"]
+    assert (
+        "does not exist in Europe/Oslo: the clocks skip from 02:00 to 03:00"
+        in (refused[1]["message"])
+    )
+    sent = {m.key.decode(): m for m in consume(kafka, topic, 8)}
+    shown = {
+        key: datetime.fromtimestamp(m.timestamp / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        for key, m in sent.items()
+    }
+    assert shown == {
+        "a1": "2026-10-25T00:30:00.000",
+        "a2": "2026-10-25T00:59:00.000",
+        "a3": "2026-10-25T01:00:00.000",
+        "a4": "2026-10-25T01:30:00.000",
+        "a5": "2026-10-25T02:00:00.000",
+        "s1": "2026-03-29T00:59:00.000",
+        "s3": "2026-03-29T01:00:00.000",
+        "l1": "2016-12-31T23:59:59.999",
+    }
+    assert json.loads(sent["a3"].value)["created_at"] == "2026-10-25T01:00:00Z"
+
+
+@pytest.mark.integration
 def test_missing_topic_is_a_clear_error(kafka: LocalKafka, tmp_path: Path) -> None:
     source = tmp_path / "m.jsonl"
     source.write_bytes(jsonl(mention(1)))

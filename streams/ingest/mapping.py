@@ -7,9 +7,10 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from typing import Any
 
+from detectors.local_time import LocalClock, SkippedLocalTime
 from streams.brand_matching import BrandMatcher
 from streams.ingest.options import (
     BOOL_FIELDS,
@@ -20,7 +21,7 @@ from streams.ingest.options import (
     typed_text,
 )
 from streams.ingest.rows import Row
-from streams.iso_time import parse_iso
+from streams.iso_time import parse_iso, strptime
 from streams.mention import Limits, Rejection, validate_object
 from streams.routing import route
 
@@ -49,9 +50,8 @@ def _convert_text(obj: dict[str, Any]) -> None:
             node[last] = typed_text(name, node[last])
 
 
-def _iso_utc(moment: datetime, zone: tzinfo) -> str:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _naive_iso(text: str) -> datetime | None:
@@ -66,16 +66,28 @@ def _naive_iso(text: str) -> datetime | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _formatted_time(text: str, fmt: str, zone: tzinfo) -> str:
-    # strptime is slow and exports repeat the same minute for many rows: cache the result.
-    return _iso_utc(datetime.strptime(text, fmt), zone)
+def _formatted_time(text: str, fmt: str) -> datetime:
+    # strptime is slow and exports repeat the same minute for many rows: cache the result (the
+    # time as read, before its zone: a repeated local time depends on the record before it).
+    return strptime(text, fmt)
 
 
-def convert_time(obj: dict[str, Any], transform: Transform) -> Rejection | None:
-    """Apply ``--time-format``/``--timezone`` to ``created_at`` in place."""
+def convert_time(
+    obj: dict[str, Any], transform: Transform, clock: LocalClock | None = None
+) -> Rejection | None:
+    """Apply ``--time-format``/``--timezone`` to ``created_at`` in place.
+
+    A naive time is read on ``clock`` (one per run, fed the records in file order; a fresh one
+    when None): a local time the zone's clock skips is refused, and one it shows twice (the
+    night the clocks go back) is placed where the time does not go back from the previous naive
+    time read, see :class:`detectors.local_time.LocalClock`.
+    """
     value = obj.get("created_at")
     if value is None:
         return None
+    zone = transform.timezone or UTC
+    if clock is None:
+        clock = LocalClock(zone)
     if transform.time_format is not None:
         if not isinstance(value, str):
             return Rejection(
@@ -83,38 +95,71 @@ def convert_time(obj: dict[str, Any], transform: Transform) -> Rejection | None:
                 f"created_at: expected text in --time-format {transform.time_format!r}",
             )
         try:
-            obj["created_at"] = _formatted_time(
-                value.strip(), transform.time_format, transform.timezone or UTC
-            )
-        except OverflowError:  # year 1 or 9999 moved across the date line by the zone
-            return _out_of_range(value)
+            moment = _formatted_time(value.strip(), transform.time_format)
         except ValueError:
-            shown = value if len(value) <= 40 else value[:37] + "..."
             return Rejection(
                 "bad_value:created_at",
-                f"created_at: {shown!r} does not match --time-format {transform.time_format!r}",
+                f"created_at: {_shown(value)!r} does not match --time-format "
+                f"{transform.time_format!r}",
             )
-    elif isinstance(value, str) and (naive := _naive_iso(value)) is not None:
+        return _convert(obj, value, moment, clock, with_format=True)
+    if isinstance(value, str) and (naive := _naive_iso(value)) is not None:
         if transform.timezone is None:
             return Rejection(
                 "bad_value:created_at",
                 "created_at: the time has no UTC offset; give the input's zone with --timezone "
                 "(e.g. --timezone Europe/Oslo)",
             )
-        try:
-            obj["created_at"] = _iso_utc(naive, transform.timezone)
-        except OverflowError:
-            return _out_of_range(value)
+        return _convert(obj, value, naive, clock, with_format=False)
     return None
 
 
+def _convert(
+    obj: dict[str, Any], value: str, moment: datetime, clock: LocalClock, *, with_format: bool
+) -> Rejection | None:
+    """``created_at`` set to ``moment`` in UTC, read on ``clock`` when it has no offset."""
+    try:
+        aware = moment if moment.tzinfo is not None else clock.read(moment)
+        obj["created_at"] = _iso_utc(aware)
+    except OverflowError:  # year 1 or 9999 moved across the date line by the zone
+        return _out_of_range(value)
+    except SkippedLocalTime as skipped:
+        return _skipped(value, skipped, with_format=with_format)
+    return None
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 40 else value[:37] + "..."
+
+
+def _skipped(value: str, skipped: SkippedLocalTime, *, with_format: bool) -> Rejection:
+    """A local time the zone's clock skips (the night the clocks go forward): refused, with the
+    skip and how to give the time (the offset suggested is the one before the change, as a
+    clock not yet put forward writes it)."""
+    naive = skipped.naive
+    before = naive.replace(tzinfo=skipped.zone, fold=0).strftime("%z")
+    stamp = f"{naive.isoformat()}{before[:3]}:{before[3:]}"
+    fmt = " and %z in --time-format" if with_format else ""
+    return Rejection(
+        "bad_value:created_at",
+        f"created_at: {_shown(value)!r} does not exist in {skipped.zone}: the clocks skip from "
+        f"{skipped.gap_start:%H:%M} to {skipped.gap_end:%H:%M} on {skipped.gap_start:%Y-%m-%d}; "
+        f"export the times with their UTC offset{fmt} (e.g. {stamp})",
+    )
+
+
 def _out_of_range(value: str) -> Rejection:
-    shown = value if len(value) <= 40 else value[:37] + "..."
-    return Rejection("timestamp_out_of_range", f"created_at: {shown!r} is out of range in UTC")
+    return Rejection(
+        "timestamp_out_of_range", f"created_at: {_shown(value)!r} is out of range in UTC"
+    )
 
 
 def build_object(
-    fields: Mapping[str, Any], transform: Transform, *, from_text: bool = False
+    fields: Mapping[str, Any],
+    transform: Transform,
+    *,
+    from_text: bool = False,
+    clock: LocalClock | None = None,
 ) -> dict[str, Any] | Rejection:
     """The mention object for one record: mapped, constants set, texts typed, time converted.
 
@@ -137,7 +182,7 @@ def build_object(
         _set_path(obj, target, constant)
     if from_text:
         _convert_text(obj)
-    rejection = convert_time(obj, transform)
+    rejection = convert_time(obj, transform, clock)
     return rejection if rejection is not None else obj
 
 
@@ -176,12 +221,17 @@ class Preparer:
         self._limits = limits
         self._matcher = matcher
         self._key_by = key_by
+        # One clock for the run: the records come here one at a time in file order (--sort
+        # orders what this returns), so a repeated local time is placed by the one before it.
+        self._clock = LocalClock(transform.timezone or UTC)
 
     def prepare(self, row: Row) -> Ready | Refused:
         if row.rejection is not None or row.fields is None:
             rejection = row.rejection or Rejection("empty", "the record has no value")
             return Refused(row.line, row.raw, rejection, row.raw_bytes)
-        built = build_object(row.fields, self._transform, from_text=row.from_text)
+        built = build_object(
+            row.fields, self._transform, from_text=row.from_text, clock=self._clock
+        )
         if isinstance(built, Rejection):
             return Refused(row.line, row.raw, built)
         checked = validate_object(built, limits=self._limits)

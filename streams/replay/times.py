@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from detectors.local_time import RepeatedLocalTime, SkippedLocalTime, strict_local
 from streams.iso_time import parse_iso
 
 MINUTE_MS = 60_000
@@ -55,19 +56,23 @@ def _local_moment(naive: datetime, zone: tzinfo, text: str) -> datetime:
     """``naive`` on the clock of ``zone``, refused when that clock skips it (spring forward) or
     shows it twice (fall back): Python silently picks one, an hour off what may have been meant,
     and a post-mortem range an hour off cuts the storm's first or last hour."""
-    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return first
-    stamp = naive.isoformat()
-    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive:
+    try:
+        return strict_local(naive, zone)
+    except RepeatedLocalTime as repeated:
+        stamp = naive.isoformat()
         raise TimeFormatError(
             f"{text.strip()!r} happens twice in {zone} (the clocks go back): give the offset, "
-            f"{stamp}{_offset(first)} (the first) or {stamp}{_offset(second)} (the second)"
-        )
-    raise TimeFormatError(
-        f"{text.strip()!r} does not exist in {zone} (the clocks skip it): give a time outside "
-        f"the skipped hour, or an offset ({stamp}{_offset(first)})"
-    )
+            f"{stamp}{_offset(repeated.first)} (the first) or {stamp}{_offset(repeated.second)} "
+            "(the second)"
+        ) from None
+    except SkippedLocalTime as skipped:
+        stamp = naive.isoformat()
+        before = naive.replace(tzinfo=zone, fold=0)
+        raise TimeFormatError(
+            f"{text.strip()!r} does not exist in {zone} (the clocks skip it, from "
+            f"{skipped.gap_start:%H:%M} to {skipped.gap_end:%H:%M}): give a time outside "
+            f"the skipped hour, or an offset ({stamp}{_offset(before)})"
+        ) from None
 
 
 def _offset(moment: datetime) -> str:
