@@ -199,9 +199,10 @@ class RecordLimit:
     def timestamp_refusal(
         self, timestamp: float | None, now: float | None = None
     ) -> Rejection | None:
-        """Why a record of Faust's ``timestamp`` (seconds; none or 0: the producer dates it
-        now) cannot be sent when the clock reads ``now`` (default: now), or None."""
-        if self.timestamps is None or not timestamp:
+        """Why a record of Faust's ``timestamp`` (seconds; None: the producer dates it now; 0
+        is sent as the epoch, as Faust passes it on) cannot be sent when the clock reads
+        ``now`` (default: now), or None."""
+        if self.timestamps is None or timestamp is None:
             return None
         now_ms = timestamp_ms(time.time() if now is None else now)
         return self.timestamps.refusal(timestamp_ms(timestamp), now_ms)
@@ -210,7 +211,7 @@ class RecordLimit:
         self, timestamp: float | None, *, margin_ms: int = 0, now: float | None = None
     ) -> bool:
         """Whether the topic takes a record of ``timestamp`` now, ``margin_ms`` inside."""
-        if self.timestamps is None or not timestamp:
+        if self.timestamps is None or timestamp is None:
             return True
         now_ms = timestamp_ms(time.time() if now is None else now)
         return self.timestamps.inside(timestamp_ms(timestamp), now_ms, margin_ms=margin_ms)
