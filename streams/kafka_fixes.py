@@ -93,6 +93,19 @@ through ``streams.forwarding``, and the producer's flush, after delivering, wait
 forwarded record was acknowledged or dead-lettered, and raises when one was neither: the
 commit does not happen.
 
+**Offsets committed past table writes Kafka refused.** A table's changelog write went the same
+way: Faust's ``send_changelog`` puts it in the producer's buffer and nobody waits for Kafka's
+answer. A record over the changelog topic's ``max.message.bytes``, a delivery timeout, or a
+topic the worker may not write failed only the write's future (Faust logged a warning, asyncio
+"exception was never retrieved"), and the flush before the commit, which waits for every batch to
+be answered, not delivered, let the offsets through: the restarted worker's table lacked the
+write, and the record that made it was never read again. Each changelog write is now held until
+Kafka answered it (``streams.table_writes``); a failed one is logged (``table.write_failed``) and
+counted, stops the worker, and fails the flush, so that nothing more is committed. A write the
+client refuses at once (over the producer's ``max_request_size``) crashed the buffer's task, and
+so the worker, before; it does still, and now the write's future says why as well, so that the
+log names the table and the key.
+
 **A busy loop while the brokers are down.** ``tests/test_chaos_broker_restart.py`` found that
 aiokafka's metadata synchroniser retries at once after a failed update (a failed connection
 asks for a new update, which wakes it again): during a 30 s broker outage the worker wrote
@@ -121,6 +134,7 @@ from typing import Any
 from aiokafka.client import AIOKafkaClient
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.errors import IllegalStateError
+from faust.tables.base import Collection
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
@@ -130,6 +144,7 @@ from mode.utils.queues import FlowControlEvent
 
 from streams.forwarding import flush_settled
 from streams.log_setup import get_logger
+from streams.table_writes import table_writes
 
 log = get_logger(__name__)
 
@@ -294,6 +309,7 @@ def install() -> None:
     _install_ordered_delivery()
     _install_complete_flush()
     _install_settled_flush()
+    _install_held_table_writes()
     _install_metadata_backoff()
     _install_resume_without_clearing()
     _install_fetcher_close()
@@ -316,6 +332,13 @@ def _install_complete_flush() -> None:
     async def send_pending(self: Any, fut: Any) -> None:
         try:
             await original_send(self, fut)
+        except Exception as exc:
+            # The client refused the message at once (say over ``max_request_size``): the
+            # buffer's task crashes, and the worker with it, as before; the message's future
+            # says why, for whoever holds it (a table write: ``streams.table_writes``).
+            if not fut.done():
+                fut.set_exception(exc)
+            raise
         finally:
             setattr(self, _UNSENT, getattr(self, _UNSENT, 0) - 1)
 
@@ -355,11 +378,34 @@ def _install_settled_flush() -> None:
     original: Callable[[Any], Awaitable[None]] = AIOKafkaProducer.flush
 
     async def flush(self: Any) -> None:
-        """Deliver what is buffered, then wait for the forwards' outcomes (dead letters)."""
-        await flush_settled(self.app, lambda: original(self))
+        """Deliver what is buffered, then wait for the forwards' outcomes (dead letters). Raises
+        when a table's changelog write failed (``streams.table_writes``)."""
+        writes = table_writes(self.app)
+
+        async def delivered() -> None:
+            marked = writes.mark()
+            await original(self)
+            await writes.settle(marked)
+
+        await flush_settled(self.app, delivered)
 
     setattr(flush, _MARK, True)
     AIOKafkaProducer.flush = flush  # type: ignore[method-assign]
+
+
+def _install_held_table_writes() -> None:
+    original: Callable[..., Any] = Collection.send_changelog
+    if getattr(original, _MARK, False):
+        return
+
+    def send_changelog(self: Any, *args: Any, **kwargs: Any) -> Any:
+        """Faust's write to the table's changelog, held until Kafka answered it."""
+        future = original(self, *args, **kwargs)
+        table_writes(self.app).track(self.name, future)
+        return future
+
+    setattr(send_changelog, _MARK, True)
+    Collection.send_changelog = send_changelog  # type: ignore[method-assign]
 
 
 def _seek_each(consumer: Any, offsets: Mapping[Any, int]) -> None:

@@ -121,6 +121,14 @@ DETECTOR_STATES_UNSAVED = Counter(
     "record may be; the brand's mentions since its last save stay pending and are replayed "
     "after a restart.",
 )
+TABLE_WRITES_FAILED = Counter(
+    "stormvarsel_table_writes_failed",
+    "Writes to a table's changelog that Kafka refused or did not acknowledge (a record over the "
+    "changelog topic's max.message.bytes, a delivery timeout, no authorisation); the worker "
+    "stops without committing the records they came from, which are read again after it "
+    "restarts.",
+    ["table"],
+)
 NOTIFY_TABLE_FITTED = Counter(
     "stormvarsel_notify_table_fitted",
     "Parts of a brand's notifier-alerts entry left out so that it fits a Kafka record: "
