@@ -232,6 +232,7 @@ def build_app(
             # pure core, which has no ids).
             copy_window_records=detect.COPY_WINDOW_RECORDS if settings.dedup_window_s > 0 else 0,
             upstream_caught_up=upstream.caught_up,
+            source_read_to=lambda parts: upstream.read_to(topics.scored.get_topic_name(), parts),
             seed=seed_function(seeds or {}, detector_config),
             followed=frozenset(b.id for b in brands.brands) if brands.brands else None,
         ),

@@ -31,7 +31,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
@@ -151,6 +151,29 @@ class UpstreamProbe:
                     return False
                 committed, starts, _ = current
             return True
+
+    def read_to(self, topic: str, partitions: Collection[int]) -> dict[int, int] | None:
+        """How far the group has gone through ``partitions`` of ``topic``: each one's committed
+        offset (the next it is to process), or its first offset where it committed none (one
+        that retention emptied is never read). None while Kafka cannot be asked, and after
+        :meth:`close`. Blocking. The detect timer asks it of its own source after a rebuild
+        (``detect_state.resume``)."""
+        with self._lock:
+            if self._closed:
+                return None
+            try:
+                admin = self._client()
+                tps = [TopicPartition(topic, part) for part in partitions]
+                offsets = admin.list_group_offsets({self.group: tps}).get(self.group, {})
+                firsts = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in tps})
+            except Exception as exc:  # Kafka unreachable or slow: asked again next round
+                log.info("detect.read_position_unknown", error=f"{type(exc).__name__}: {exc}")
+                self._close_client()
+                return None
+        committed = {tp.partition: m.offset for tp, m in offsets.items() if m.offset >= 0}
+        return {
+            tp.partition: committed.get(tp.partition, info.offset) for tp, info in firsts.items()
+        }
 
     def _sample_or_none(self) -> tuple[dict[tuple[str, int], int], ...] | None:
         """:meth:`sample`, or None (logged, and the client closed) if Kafka does not answer."""

@@ -87,14 +87,18 @@ class RunningWorker:
             self.process.wait()
 
 
-def start_quick_worker(kafka: LocalKafka, tmp_path: Path, **extra_env: str) -> RunningWorker:
+def start_quick_worker(
+    kafka: LocalKafka, tmp_path: Path, prefix: str | None = None, **extra_env: str
+) -> RunningWorker:
     """A worker on one partition with 6-second buckets, no allowed lateness and a wall-clock
-    timer that closes a partition quiet for 2 s: the detect stage's timing in seconds."""
+    timer that closes a partition quiet for 2 s: the detect stage's timing in seconds (on the
+    topics of ``prefix``, to restart one)."""
     config = tmp_path / "detector.yaml"
     config.write_text("bucket_minutes: 0.1\n")
     return start_worker(
         kafka,
         tmp_path,
+        prefix,
         STORMVARSEL_TOPIC_PARTITIONS="1",
         STORMVARSEL_DETECTOR_CONFIG=str(config),
         STORMVARSEL_DETECT_LATENESS_S="0",

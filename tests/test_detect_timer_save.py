@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaProducer
@@ -64,3 +65,60 @@ def test_buckets_the_timer_closed_are_saved_without_another_mention(
     finally:
         producer.close()
         worker.stop()
+
+
+def log_events(path: Path) -> list[dict[str, Any]]:
+    events = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+    return events
+
+
+def test_after_a_restart_the_timer_goes_on_as_if_the_worker_had_not_stopped(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    """A quiet partition's clock went on from the restart: a worker down 40 s left its
+    buckets closed 40 s behind the wall clock for good (a storm resolved a whole downtime
+    late). Now the rebuilt clock gets the downtime back once the stage has read its partition
+    (``detect_state.resume``): the timer closes up to the wall clock again."""
+    first = start_quick_worker(kafka, tmp_path)
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    counted = f"stormvarsel_brand_mentions_counted{{brand={BRAND}}}"
+    second: RunningWorker | None = None
+
+    def closed_until() -> int:
+        entry = saved_states(first).get(BRAND)
+        if not isinstance(entry, dict) or "state" not in entry:
+            return 0
+        return int(entry["state"].get("closed_until") or 0)
+
+    try:
+        value = {"id": "one", "text": "power cut", "created_at": time.time(), "brand": BRAND}
+        producer.send(first.topic("mentions"), value=json.dumps(value).encode())
+        producer.flush()
+        first.wait(lambda: first.metrics().get(counted) == 1, 60, "the mention counted")
+        first.wait(
+            lambda: closed_until() >= time.time() * 1000 - 3 * BUCKET_MS, 60, "the timer's save"
+        )
+        first.stop()  # killed
+        time.sleep(40)
+        second = start_quick_worker(kafka, tmp_path, prefix=first.prefix)
+        # Before, the saved buckets stayed 40 s and more behind the wall clock.
+        second.wait(
+            lambda: closed_until() >= time.time() * 1000 - 3 * BUCKET_MS,
+            90,
+            "the timer closing up to the wall clock again",
+        )
+        [resumed] = [
+            e for e in log_events(second.log) if e["event"] == "detect.quiet_clock_resumed"
+        ]
+        assert resumed["partition"] == 0 and resumed["unwatched_s"] >= 40, resumed
+    finally:
+        producer.close()
+        first.stop()
+        if second is not None:
+            second.stop()

@@ -96,3 +96,41 @@ def test_an_unreachable_kafka_holds_the_timer_and_leaves_no_thread_behind() -> N
     # kafka-python starts a network thread before it fails to bootstrap; every retry of the
     # timer through an outage used to leave one behind.
     assert threading.active_count() == before
+
+
+@pytest.mark.integration
+def test_read_to_is_how_far_the_group_committed_each_partition(kafka: LocalKafka) -> None:
+    """What the detect timer asks of its own source after a rebuild (``detect_state.resume``):
+    the committed offset, or the first offset of a partition the group never committed."""
+    scored = f"up-{uuid.uuid4().hex[:8]}.scored"
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin.create_topics([NewTopic(scored, 2, 1)])
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    for part in (0, 0, 0, 1, 1):
+        producer.send(scored, value=b"x", partition=part)
+    producer.flush()
+    producer.close()
+    admin.delete_records({TopicPartition(scored, 1): 1})  # partition 1 now starts at 1
+    admin.close()
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    consumer.commit({TopicPartition(scored, 0): OffsetAndMetadata(2, "", -1)})
+    consumer.close()
+    probe = UpstreamProbe(Settings(kafka_bootstrap_servers=kafka.bootstrap), group, [])
+    try:
+        assert probe.read_to(scored, [0, 1]) == {0: 2, 1: 1}
+        probe.close()
+        assert probe.read_to(scored, [0]) is None
+    finally:
+        probe.close()
+
+
+def test_read_to_is_none_while_kafka_does_not_answer() -> None:
+    probe = UpstreamProbe(Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}"), "g", [])
+    try:
+        assert probe.read_to("mentions.scored", [0]) is None
+        assert probe._admin is None
+    finally:
+        probe.close()

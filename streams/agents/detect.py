@@ -7,7 +7,11 @@ minus the allowed lateness; a wall-clock timer moves it on when a partition goes
 silent brand still closes its buckets. The timer acts only on partitions the worker owns, and on
 none while a rebalance is under way: the state is rebuilt when a rebalance has recovered the
 tables (Faust's ``on_rebalance_complete``), so a partition given away is left to its new owner
-and a partition taken over closes even if no mention of it arrives.
+and a partition taken over closes even if no mention of it arrives. A rebuilt partition's quiet
+clock gets back the wall time the partition went unwatched (since its newest save or pending
+mention), once the group has committed the end offset the partition had at the rebuild: the
+timer then goes on as if the worker had not stopped, and mentions queued during the downtime
+still find their buckets open (``detect_state.resume``).
 
 Nothing is lost when a worker dies. Two changelog-backed tables hold the state
 (:mod:`streams.agents.detect_state`, which also says why every redelivered record is counted
@@ -82,6 +86,11 @@ class DetectConfig:
     #: Whether the stages before this one have caught up (blocking; see streams.upstream):
     #: the wall-clock timer closes nothing while they have not. None: always.
     upstream_caught_up: Callable[[], bool] | None = None
+    #: How far the group has gone through the source's partitions (their committed offsets;
+    #: blocking; None: not known): a rebuilt partition's quiet clock gets back the time the
+    #: worker was down only once the stage has read what the partition held at the rebuild
+    #: (``detect_state.resume``). None: never.
+    source_read_to: Callable[[list[int]], Mapping[int, int] | None] | None = None
     #: Brands' detectors carried over from before the topics grew (streams.detector_seeds),
     #: for brands that have no saved state yet.
     seed: Seed | None = None
@@ -344,8 +353,13 @@ def register(
         except Exception as exc:  # the offsets' check only: Kafka reports trouble elsewhere
             log.warning("detect.source_unchecked", error=f"{type(exc).__name__}: {exc}")
             ends = {}
+        by_partition = {tp.partition: end for tp, end in ends.items()}
+        for part, state in partitions.items():
+            # What the stage must read before the downtime counts (``detect_state.resume``).
+            if state.unwatched_s > 0 and state.resume_at is None and part in by_partition:
+                state.resume_at = by_partition[part]
         problem = detect_source.foreign_tables(
-            topic, list(states.items()), partitions, {tp.partition: end for tp, end in ends.items()}
+            topic, list(states.items()), partitions, by_partition
         )
         if problem is None or refused:
             return
@@ -481,6 +495,7 @@ def register(
         topic = source.get_topic_name()
         if abandoned_sender.unsent:
             await send_abandoned()
+        await resume_clocks(topic)
         now = time.monotonic()
         owned = timer_partitions(app, topic)
         quiet = [
@@ -518,6 +533,33 @@ def register(
             )
         except Exception as exc:
             halt(None, exc)
+
+    async def resume_clocks(topic: str) -> None:
+        """Give rebuilt partitions back the time the worker was down, once the stage has read
+        what they held at the rebuild (``detect_state.resume``)."""
+        read_to = config.source_read_to
+        if read_to is None:
+            return
+
+        async def ends(parts: list[int]) -> Mapping[int, int]:
+            try:
+                got = await asyncio.wait_for(
+                    app.consumer.highwaters(*(TP(topic, part) for part in parts)), 15
+                )
+            except Exception as exc:  # asked again next round
+                log.info("detect.ends_unknown", error=f"{type(exc).__name__}: {exc}")
+                return {}
+            return {tp.partition: end for tp, end in got.items()}
+
+        async def positions(parts: list[int]) -> Mapping[int, int] | None:
+            return await asyncio.to_thread(read_to, parts)
+
+        try:
+            await detect_state.resume_clocks(
+                partitions, lambda: timer_partitions(app, topic), ends, positions
+            )
+        except Exception:  # the clocks stay as they are, and are tried again next round
+            log.exception("detect.resume_failed")
 
     def save_quiet(part: int, state: PartitionState) -> None:
         # A quiet partition has no mention to save with: its tables are written here, on its

@@ -2,12 +2,20 @@
 
 Two mappings (changelog-backed Faust tables in the worker) hold a partition's detectors:
 
-- ``states``: brand -> ``{"partition", "state", "max", "adv", "offset"}``, a brand's detector as of
-  a save, the partition's watermark then, and the highest source offset it covered;
-- ``pending``: ``brand|offset`` -> ``{"partition", "offset", "mention"}``, every mention observed
-  since, deleted by a save made once Kafka has the save that covers it (:class:`FlushClock`: the
-  two tables' changelogs are flushed independently, so a kill may keep the old state while
-  deletions went through).
+- ``states``: brand -> ``{"partition", "state", "max", "adv", "offset", "wall"}``, a brand's
+  detector as of a save, the partition's watermark then, the highest source offset it covered
+  and the wall-clock time of the save (epoch ms);
+- ``pending``: ``brand|offset`` -> ``{"partition", "offset", "mention", "wall"}``, every mention
+  observed since (with the wall-clock time it was counted at), deleted by a save made once Kafka
+  has the save that covers it (:class:`FlushClock`: the two tables' changelogs are flushed
+  independently, so a kill may keep the old state while deletions went through).
+
+Readers ignore keys they do not know, and tables without ``wall`` (older releases) still
+rebuild. The wall times tell a rebuild how long a partition went unwatched: the wall-clock
+timer moves a quiet partition's watermark on by the wall time since its newest mention, and a
+rebuilt partition's quiet clock gets the downtime back once the stage has read what the
+partition held at the rebuild (:func:`resume`), so a quiet brand's storm resolves when it would
+have without the restart, and the mentions queued during the downtime are not made late.
 
 What a kill can lose is a *suffix* of each changelog partition (a changelog partition is written
 in order), never a record whose offset Kafka already committed (Faust flushes the producer before
@@ -103,6 +111,15 @@ class PartitionState:
     #: deleted, as a rebuild replays their mentions from an older watermark, and the other
     #: brands' mentions since then must tick it on exactly as they did.
     unsaved: set[str] = field(default_factory=set)
+    #: Seconds of wall time the partition went unwatched before a rebuild (since its newest save
+    #: or pending mention: :func:`rebuild`), by which its quiet clock (``last_wall``) goes back
+    #: once the stage has read what the partition held at the rebuild (:func:`resume`): the
+    #: timer then goes on as if the worker had not stopped. Dropped when a mention moves the
+    #: watermark first (the clock restarts from it).
+    unwatched_s: float = 0.0
+    #: The partition's end offset at the rebuild, which the stage must have read up to before
+    #: ``unwatched_s`` counts (None: not known yet).
+    resume_at: int | None = None
 
 
 class FlushClock:
@@ -255,6 +272,9 @@ def count(
         _count_late(state, mention.brand, late_before)
     if state.replayer.max_event_ms != newest:
         state.last_wall = time.monotonic() if now is None else now
+        # The quiet clock restarts from this mention: a downtime before it no longer counts.
+        state.unwatched_s = 0.0
+        state.resume_at = None
     return outputs
 
 
@@ -292,11 +312,19 @@ def note(
     mention: MentionEvent,
     pending: MutableMapping[str, Any],
     partition: int,
+    wall_ms: int | None = None,
 ) -> None:
-    """Note a counted record as pending (a FEED one in the table, for the rebuild to replay)."""
+    """Note a counted record as pending (a FEED one in the table, for the rebuild to replay),
+    with the wall time it was counted at (``wall_ms``, epoch milliseconds; default now): a
+    rebuild learns from it how long the partition went unwatched (:func:`rebuild`)."""
     key = pending_key(mention.brand, offset)
     if kind is Disposition.FEED:
-        pending[key] = {"partition": partition, "offset": offset, "mention": record}
+        pending[key] = {
+            "partition": partition,
+            "offset": offset,
+            "mention": record,
+            "wall": wall_now_ms(wall_ms),
+        }
     # A TICK record's brand's saved state holds it; a stale pending entry of it is deleted with
     # the brand's next save.
     state.pending.setdefault(mention.brand, []).append(key)
@@ -310,11 +338,18 @@ def take(
     mention: MentionEvent,
     pending: MutableMapping[str, Any],
     partition: int,
+    now: float | None = None,
+    wall_ms: int | None = None,
 ) -> list[Output]:
     """:func:`count` and :func:`note` at once, for callers that send nothing (tests, tools)."""
-    outputs = count(state, kind, offset, mention)
-    note(state, kind, offset, record, mention, pending, partition)
+    outputs = count(state, kind, offset, mention, now)
+    note(state, kind, offset, record, mention, pending, partition, wall_ms)
     return outputs
+
+
+def wall_now_ms(wall_ms: int | None = None) -> int:
+    """``wall_ms``, or the wall-clock time now, in epoch milliseconds."""
+    return int(time.time() * 1000) if wall_ms is None else int(wall_ms)
 
 
 async def settle(
@@ -400,12 +435,15 @@ def save(
     pending: MutableMapping[str, Any],
     clock: FlushClock | None = None,
     topic: str | None = None,
+    wall_ms: int | None = None,
 ) -> None:
     """Persist detectors whose buckets closed; forget the pending mentions that earlier saves
     covered, once Kafka has those saves (``clock``; without one, as if a flush came between
     two saves: the previous save's). ``topic``: the source topic, recorded with each state
-    (``streams.agents.detect_source``)."""
+    (``streams.agents.detect_source``); ``wall_ms``: the wall-clock time of the save (epoch
+    milliseconds, default now), recorded with the watermark as ``wall`` (:func:`rebuild`)."""
     replayer = state.replayer
+    wall = wall_now_ms(wall_ms)
     state.episode_sent = False
     number = clock.saved() if clock is not None else 0
     waiting: list[tuple[int, list[str]]] = []
@@ -432,6 +470,7 @@ def save(
             "max": replayer.max_event_ms,
             "adv": replayer._advanced_to,
             "offset": state.high_offset,
+            "wall": wall,
         }
         if topic is not None:
             value["topic"] = topic
@@ -545,13 +584,20 @@ def rebuild(
     config: DetectorConfig,
     lateness_ms: int,
     seed: Seed | None = None,
+    wall_ms: int | None = None,
 ) -> dict[int, PartitionState]:
     """Detectors of the ``owned`` partitions from their saved states plus pending mentions.
 
     The replay starts from the partition's oldest saved watermark and goes through the pending
     mentions in their original order: each moves the watermark as it did, and those a brand's
     saved state already holds are not observed again. So brands saved at different moments (a
-    save cut short) still close their buckets exactly when they did."""
+    save cut short) still close their buckets exactly when they did.
+
+    Each partition's quiet clock starts at the rebuild. The wall time it went unwatched before
+    (``wall_ms``, default now, less the newest ``wall`` of its saves and pending mentions) is
+    kept in ``unwatched_s``, for :func:`resume` to give back once the stage has read what the
+    partition holds: a quiet partition's storm then resolves when it would have without the
+    restart, not a whole downtime later."""
     detectors: dict[int, dict[str, BrandDetector]] = {}
     watermarks: dict[int, dict[str, Any]] = {}
     bucket_ms = Replayer(config).bucket_ms
@@ -560,6 +606,7 @@ def rebuild(
     dropped: dict[int, list[str]] = {}
     known: dict[int, set[str]] = {}
     from_start: set[int] = set()  # an unsaved brand's first mention came before any watermark
+    seen_at: dict[int, int] = {}  # the newest wall time of a partition's saves
     for brand, value in states:
         part = int(value["partition"])
         if part not in owned:
@@ -574,6 +621,7 @@ def rebuild(
         known.setdefault(part, set()).add(brand)
         if "state" not in value:
             continue  # a dropped state's marker (see :func:`save`)
+        _take_wall(seen_at, part, value)
         detector = restore(brand, value["state"], config)
         if detector is not None:
             saved_offset[brand] = int(value.get("offset", -1))
@@ -588,11 +636,13 @@ def rebuild(
     for part in from_start:
         watermarks[part] = {"max": None, "adv": None}
     replays: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    walls: dict[tuple[int, int], Any] = {}  # (partition, offset) -> a pending entry's wall
     for _key, record in pending:
         if int(record["partition"]) in owned:
-            replays.setdefault(int(record["partition"]), []).append(
-                (int(record["offset"]), record["mention"])
-            )
+            part, offset = int(record["partition"]), int(record["offset"])
+            replays.setdefault(part, []).append((offset, record["mention"]))
+            walls[(part, offset)] = record.get("wall")
+            _take_wall(seen_at, part, record)
     partitions: dict[int, PartitionState] = {}
     for part in set(detectors) | set(replays) | set(dropped) | set(known):
         state = fresh(config, lateness_ms, seed, known.get(part, ()), part)
@@ -615,8 +665,12 @@ def rebuild(
         seeded: dict[str, int] = {}  # brand -> highest offset here its seed holds already
         ordered = sorted(replays.get(part, []), key=lambda item: item[0])
         by_offset = dict(ordered) if seeding is not None else {}
+        #: A replayed mention that moved the watermark says not when it was counted (written
+        #: by an older release): how long the partition went unwatched since is not known.
+        unknown_since = False
         # Original arrival order: the shared watermark depends on how brands interleave.
         for offset, mention in ordered:
+            newest = replayer.max_event_ms
             try:
                 event = MentionEvent.from_record(mention)
                 state.high_offset = max(state.high_offset, offset)
@@ -643,8 +697,40 @@ def rebuild(
                     replayer.feed(event)  # its outputs were emitted before the restart
             except Exception:  # one bad entry must not keep the partition from starting
                 log.exception("detect.replay_failed", partition=part, offset=offset)
+            if replayer.max_event_ms != newest and not isinstance(walls.get((part, offset)), int):
+                unknown_since = True
+        if not unknown_since:
+            state.unwatched_s = unwatched_s(state, seen_at.get(part), wall_now_ms(wall_ms))
         partitions[part] = state
     return partitions
+
+
+#: A partition unwatched for less than this before a rebuild keeps its quiet clock as it was.
+MIN_UNWATCHED_S = 1.0
+
+
+def unwatched_s(
+    state: PartitionState, seen_ms: int | None, wall_ms: int, now: float | None = None
+) -> float:
+    """How far (seconds) a rebuilt partition's quiet clock is to go back at :func:`resume`: the
+    wall time since ``seen_ms``, the newest wall time its tables hold (a save's or a pending
+    mention's), but not so far that its clock (the newest event time, moved on by the quiet
+    time at monotonic ``now``) would pass the wall clock ``wall_ms``. 0 when nothing says, or
+    under a second."""
+    newest = state.replayer.max_event_ms
+    if seen_ms is None or newest is None:
+        return 0.0
+    now = time.monotonic() if now is None else now
+    clock_ms = newest + (now - state.last_wall) * 1000  # the timer's
+    credit_ms = min(wall_ms - seen_ms, wall_ms - clock_ms)
+    return credit_ms / 1000 if credit_ms >= MIN_UNWATCHED_S * 1000 else 0.0
+
+
+def _take_wall(seen_at: dict[int, int], part: int, value: Mapping[str, Any]) -> None:
+    """Raise a partition's newest known wall time to a saved value's or pending entry's."""
+    wall = value.get("wall")
+    if isinstance(wall, int) and not isinstance(wall, bool):
+        seen_at[part] = max(seen_at.get(part, wall), wall)
 
 
 def _take_marks(
@@ -670,6 +756,70 @@ def held_by_seed(cover: tuple[int, str] | None, pending: Mapping[int, Any]) -> i
     mark, named = cover
     mention = pending.get(mark)
     return mark if isinstance(mention, dict) and fingerprint(mention) == named else -1
+
+
+def resume(
+    state: PartitionState, read_to: int | None, now: float | None = None, part: int | None = None
+) -> bool:
+    """Move a rebuilt partition's quiet clock back by the wall time it went unwatched
+    (``unwatched_s``, see :func:`rebuild`), once the stage has gone through what the partition
+    held at the rebuild: ``read_to`` (the next offset the stage is to process, None: not known)
+    has reached ``resume_at``. Until then mentions written to the partition during the downtime
+    are still queued, and a clock moved on by the downtime would close their buckets before
+    they come (counted late). Returns whether it moved the clock."""
+    if state.unwatched_s <= 0 or state.resume_at is None or read_to is None:
+        return False
+    if read_to < state.resume_at:
+        return False
+    state.last_wall -= state.unwatched_s
+    log.info(
+        "detect.quiet_clock_resumed",
+        partition=part,
+        unwatched_s=round(state.unwatched_s, 1),
+        idle_s=round((time.monotonic() if now is None else now) - state.last_wall, 1),
+        read_to=read_to,
+    )
+    state.unwatched_s = 0.0
+    state.resume_at = None
+    return True
+
+
+async def resume_clocks(
+    partitions: Mapping[int, PartitionState],
+    owned: Callable[[], Collection[int]],
+    ends: Callable[[list[int]], Awaitable[Mapping[int, int]]],
+    read_to: Callable[[list[int]], Awaitable[Mapping[int, int] | None]],
+) -> list[int]:
+    """The timer's :func:`resume` of the owned partitions whose quiet clock waits for it; returns
+    the partitions resumed. ``ends``: the partitions' end offsets now, asked for those whose end
+    at the rebuild is not known (a later end is a stricter one); ``read_to``: how far the stage
+    has gone through them (the group's committed offsets; None: Kafka did not answer, and
+    they wait for the next round). A partition rebuilt or given away meanwhile is left alone."""
+    waiting = {
+        part: state
+        for part, state in list(partitions.items())
+        if state.unwatched_s > 0 and part in owned()
+    }
+    if not waiting:
+        return []
+    unknown = [part for part, state in waiting.items() if state.resume_at is None]
+    if unknown:
+        got = await ends(unknown)
+        for part in unknown:
+            state = waiting[part]
+            if part in got and state.unwatched_s > 0 and state.resume_at is None:
+                state.resume_at = int(got[part])
+    asked = [part for part, state in waiting.items() if state.resume_at is not None]
+    if not asked:
+        return []
+    positions = await read_to(asked) or {}
+    return [
+        part
+        for part in asked
+        if partitions.get(part) is waiting[part]
+        and part in owned()
+        and resume(waiting[part], positions.get(part), part=part)
+    ]
 
 
 def idle_boundary(
