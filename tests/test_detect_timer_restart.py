@@ -277,7 +277,8 @@ def test_the_clock_never_passes_the_wall_clock() -> None:
     behind) gets back only as much as keeps its clock behind the wall clock."""
     state = PartitionState(Replayer(None, LATENESS_MS))
     state.replayer.max_event_ms = 10 * HOUR_MS
-    now = state.last_wall
+    # A whole number of seconds: `now + 3600 - now` is exact only for some monotonic values.
+    now = state.last_wall = 5000.0
     assert detect_state.unwatched_s(state, 5 * HOUR_MS, 12 * HOUR_MS, now) == 2 * 3600
     assert detect_state.unwatched_s(state, 11 * HOUR_MS, 12 * HOUR_MS, now) == 3600
     # The timer had moved it on an hour already: an hour less.
