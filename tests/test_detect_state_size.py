@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 from detectors.brand import BrandDetector
 from detectors.config import DetectorConfig
 from detectors.events import MentionEvent
+from streams import encoded_values
 from streams.agents import detect_state
 from streams.agents.detect_state import Disposition, PartitionState
 from streams.detector_seeds import SeedBook, covered
@@ -43,7 +44,7 @@ def _sizes(records: list[dict[str, Any]]) -> dict[str, int]:
     states: dict[str, Any] = {}
     _feed(state, records, {}, 0)
     detect_state.save(0, state, states, {})
-    return {brand: len(json.dumps(value)) for brand, value in states.items()}
+    return {brand: len(encoded_values.dumps(value)) for brand, value in states.items()}
 
 
 def assert_rebuilds_the_same(
@@ -185,18 +186,13 @@ def test_a_seeded_brand_whose_first_state_is_too_large_is_seeded_again_by_a_rebu
     assert BRAND in covered(states, pending)
 
 
-class _PaddedJson:
-    """``json`` for :mod:`detect_state` under which BRAND's saved value counts as too large."""
-
-    loads = staticmethod(json.loads)
-
-    @staticmethod
-    def dumps(value: Any, **kwargs: Any) -> str:
-        out = json.dumps(value, **kwargs)
-        state = value.get("state") if isinstance(value, dict) else None
-        if isinstance(state, dict) and state.get("brand") == BRAND:
-            return out + " " * 2_000_000
-        return out
+def _padded_dumps(value: Any) -> bytes:
+    """``encoded_values.dumps`` under which BRAND's saved value counts as too large."""
+    out = json.dumps(value, separators=(",", ":")).encode()
+    state = value.get("state") if isinstance(value, dict) else None
+    if isinstance(state, dict) and state.get("brand") == BRAND:
+        return out + b" " * 2_000_000
+    return out
 
 
 def test_while_a_brand_is_unsaved_no_pending_mention_is_forgotten(
@@ -219,7 +215,7 @@ def test_while_a_brand_is_unsaved_no_pending_mention_is_forgotten(
     records = [other(0, first[0]["created_at_ms"]), *first]
     _feed(state, records, pending, 0)
     detect_state.save(0, state, states, pending)
-    monkeypatch.setattr(detect_state, "json", _PaddedJson)
+    monkeypatch.setattr(encoded_values, "dumps", _padded_dumps)
     more = [other(1, jump), *calm[1500:1530]]
     _feed(state, more, pending, len(records))
     detect_state.save(0, state, states, pending)  # OTHER saved, BRAND not

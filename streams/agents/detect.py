@@ -56,7 +56,7 @@ from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output, canonical_json
 from detectors.events import MentionEvent
 from detectors.replay import Seed
-from streams import metrics
+from streams import encoded_values, metrics
 from streams.agents import detect_brands, detect_source, detect_state
 from streams.agents.detect_state import Disposition, PartitionState
 from streams.dedup import Deduplicator
@@ -285,6 +285,7 @@ def register(
         key_type=str,
         help="Each brand's detector state, saved when its buckets close.",
     )
+    encoded_values.use_for(states)
     pending = app.Table(
         "detector-pending",
         partitions=config.partitions,

@@ -59,7 +59,7 @@ from detectors.config import DetectorConfig
 from detectors.episodes import EpisodeEvent, Output
 from detectors.events import MentionEvent, too_far_ahead
 from detectors.replay import Carried, Replayer, Seed
-from streams import metrics
+from streams import encoded_values, metrics
 from streams.log_setup import get_logger
 from streams.topic_limit import CHANGELOG_VALUE_MAX_BYTES
 
@@ -474,7 +474,9 @@ def save(
         }
         if topic is not None:
             value["topic"] = topic
-        size = len(json.dumps(value))
+        # Encoded once: to measure it, and (``streams.encoded_values``) as the changelog's record.
+        encoded = encoded_values.encode(value)
+        size = encoded_values.size(encoded)
         if size > MAX_STATE_BYTES:
             # Unsaved, its pending mentions stay: a restart rebuilds it from the last save
             # that fitted and replays them. The producer would refuse the record and stop the
@@ -491,7 +493,7 @@ def save(
                 "detector-pending, and a restart replays them",
             )
             continue
-        states[brand] = value  # one assignment: a Faust table writes its changelog on set
+        states[brand] = encoded  # one assignment: a Faust table writes its changelog on set
         state.first_marks.pop(brand, None)
         state.unsaved.discard(brand)
         state.saved_until[brand] = detector.closed_until

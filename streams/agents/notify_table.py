@@ -18,11 +18,11 @@ If it still does not fit the value is not written (the table keeps the brand's l
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams import encoded_values
 from streams.topic_limit import CHANGELOG_VALUE_MAX_BYTES
 
 
@@ -43,8 +43,8 @@ class Fitted:
 
 
 def encoded_size(value: Any) -> int:
-    """The value's size as Faust's JSON codec writes it (``json.dumps``, non-ASCII escaped)."""
-    return len(json.dumps(value))
+    """The value's size as Faust's JSON codec writes it (compact, non-ASCII escaped)."""
+    return len(encoded_values.dumps(value))
 
 
 def fit(entries: Mapping[str, Mapping[str, Any]], limit: int = CHANGELOG_VALUE_MAX_BYTES) -> Fitted:
