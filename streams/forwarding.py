@@ -61,6 +61,7 @@ from aiokafka.errors import (
 from faust.exceptions import NotReady, ProducerSendError
 
 from streams.dead_letter import publish_dead_letter
+from streams.held_futures import HeldFutures
 from streams.kafka_send import publish
 from streams.log_setup import get_logger
 from streams.mention import Rejection
@@ -191,12 +192,11 @@ class DeadLetters:
         self._dlq = dlq
         self._stage = stage
         self._dlq_limit = limit
-        self._settle_timeout_s = settle_timeout_s
         self._dlq_name = self._name = dlq.get_topic_name()
         # Records (and dead letters) sent that Kafka has not answered yet.
-        self._sent: set[asyncio.Future[Any]] = set()
+        self._sent = HeldFutures(settle_timeout_s)
         # Dead letters sent (again) after Kafka's answer, each awaited to its end.
-        self._letters: set[asyncio.Future[Any]] = set()
+        self._letters = HeldFutures(settle_timeout_s)
         self._lost: list[tuple[str, str]] = []  # (what was not done, where and why)
         self._crash: asyncio.Future[Any] | None = None  # the app's crash, once a record is lost
         _registered(app).append(self)
@@ -230,8 +230,7 @@ class DeadLetters:
             why = f"its dead letter failed: {type(exc).__name__}: {exc}"
             self._give_up(message, why, topic=self._dlq_name)
             raise SendFailed(why) from exc
-        self._sent.add(pending)
-        pending.add_done_callback(partial(self._lettered, message, rejection))
+        self._sent.hold(pending, partial(self._lettered, message, rejection))
 
     def _lettered(
         self, message: faust.types.Message, rejection: Rejection, pending: asyncio.Future[Any]
@@ -242,12 +241,9 @@ class DeadLetters:
         elif error is not None:
             why = f"its dead letter failed: {type(error).__name__}: {error}"
             self._give_up(message, why, topic=self._dlq_name)
-        self._sent.discard(pending)
 
     def _hold(self, letter: Awaitable[None]) -> None:
-        held = asyncio.ensure_future(letter)
-        self._letters.add(held)
-        held.add_done_callback(self._letters.discard)
+        self._letters.hold(asyncio.ensure_future(letter))
 
     async def _letter_again(
         self, message: faust.types.Message, rejection: Rejection, error: BaseException
@@ -336,27 +332,26 @@ class DeadLetters:
 
     def mark(self) -> set[asyncio.Future[Any]]:
         """The records sent and not yet answered, for :meth:`settle`."""
-        return set(self._sent)
+        return self._sent.mark()
 
     async def settle(self, sent: set[asyncio.Future[Any]] | None = None) -> None:
         """Wait until the records in ``sent`` (a :meth:`mark`; default: those sent so far) are
         acknowledged or dead-lettered; raise :class:`ForwardLost` when one is neither (and at
         every call after that: nothing may be committed any more)."""
-        await self._wait(self.mark() if sent is None else sent, "acknowledged")
+        await self._wait(self._sent, sent, "acknowledged")
         await asyncio.sleep(0)  # the answers' callbacks start the dead letters
-        await self._wait(set(self._letters), "dead-lettered")
+        await self._wait(self._letters, None, "dead-lettered")
         if self._lost:
             raise self._lost_error()
 
-    async def _wait(self, waiting: set[asyncio.Future[Any]], what: str) -> None:
-        if not waiting:
-            return
-        await asyncio.wait(waiting, timeout=self._settle_timeout_s)
-        late = sum(not future.done() for future in waiting)
+    async def _wait(
+        self, held: HeldFutures, marked: set[asyncio.Future[Any]] | None, what: str
+    ) -> None:
+        late = await held.wait(marked)
         if late:
             raise ForwardLost(
-                f"{late} record(s) sent by the {self._stage} stage to {self._name} were not "
-                f"{what} within {self._settle_timeout_s:g} s"
+                f"{len(late)} record(s) sent by the {self._stage} stage to {self._name} were "
+                f"not {what} within {held.timeout_s:g} s"
             )
 
 
@@ -430,8 +425,7 @@ class Forwarder(DeadLetters):
             return False
         copy = _Copy(key, value, timestamp, refused, delivered)
         pending = await self._send(message, copy)
-        self._sent.add(pending)
-        pending.add_done_callback(partial(self._answered, message, copy))
+        self._sent.hold(pending, partial(self._answered, message, copy))
         return True
 
     async def _send(self, message: faust.types.Message, copy: _Copy) -> asyncio.Future[Any]:
@@ -465,7 +459,6 @@ class Forwarder(DeadLetters):
             _tell(copy.refused)
         else:
             self._give_up(message, f"{type(error).__name__}: {error}", topic=self._name)
-        self._sent.discard(pending)
 
     async def _forward_again(
         self, message: faust.types.Message, copy: _Copy, error: BaseException

@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any
 
 from streams import metrics
+from streams.held_futures import HeldFutures
 from streams.log_setup import get_logger
 
 log = get_logger(__name__)
@@ -60,8 +61,7 @@ class TableWrites:
 
     def __init__(self, app: Any, *, settle_timeout_s: float = SETTLE_TIMEOUT_S) -> None:
         self._app = app
-        self._settle_timeout_s = settle_timeout_s
-        self._pending: set[asyncio.Future[Any]] = set()
+        self._pending = HeldFutures(settle_timeout_s)
         self._failed: list[str] = []  # what failed, first first
         self._crash: asyncio.Future[Any] | None = None  # the app's crash, once one failed
 
@@ -78,11 +78,9 @@ class TableWrites:
     def track(self, table: str, future: asyncio.Future[Any]) -> None:
         """Hold ``future`` (Faust's ``FutureMessage`` of a write to ``table``'s changelog)
         until Kafka has answered it."""
-        self._pending.add(future)
-        future.add_done_callback(partial(self._answered, table))
+        self._pending.hold(future, partial(self._answered, table))
 
     def _answered(self, table: str, future: asyncio.Future[Any]) -> None:
-        self._pending.discard(future)
         error = asyncio.CancelledError() if future.cancelled() else future.exception()
         if error is not None:
             self.fail(table, future, error)
@@ -120,19 +118,18 @@ class TableWrites:
 
     def mark(self) -> set[asyncio.Future[Any]]:
         """The writes not answered yet, for :meth:`settle`."""
-        return set(self._pending)
+        return self._pending.mark()
 
     async def settle(self, marked: set[asyncio.Future[Any]]) -> None:
         """Wait until Kafka has answered the writes in ``marked`` (a :meth:`mark`); raise
         :class:`TableWriteFailed` if one of them, or any write before, failed, or when they are
         not answered within the timeout."""
         if marked:
-            await asyncio.wait(marked, timeout=self._settle_timeout_s)
-            late = sum(not future.done() for future in marked)
+            late = await self._pending.wait(marked)
             if late:
                 raise TableWriteFailed(
-                    f"{late} table write(s) were not answered by Kafka within "
-                    f"{self._settle_timeout_s:g} s"
+                    f"{len(late)} table write(s) were not answered by Kafka within "
+                    f"{self._pending.timeout_s:g} s"
                 )
             await asyncio.sleep(0)  # the answers' callbacks
         if self._failed:
