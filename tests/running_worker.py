@@ -9,13 +9,14 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.kafka_local import LocalKafka, free_port
@@ -59,6 +60,18 @@ class RunningWorker:
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+    def log_events(self) -> list[dict[str, Any]]:
+        """The JSON events of the worker's log (every worker started with this log's
+        ``tmp_path`` appends to it), skipping its other lines and a line cut short."""
+        events = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    continue
+        return events
 
     def consume(self, name: str, expected: int, timeout_s: float = 30) -> list[Any]:
         """Every record of a topic, reading until ``expected`` arrived and a quiet second after."""
@@ -158,6 +171,22 @@ def start_worker(
         worker.stop()
         raise
     return worker
+
+
+def topics_made_first(
+    admin: KafkaAdminClient, configs: Mapping[str, Mapping[str, str]], partitions: int = 1
+) -> str:
+    """A topic prefix of its own whose topics named in ``configs`` exist already, with those
+    settings (``{"mentions.valid": {"max.message.bytes": "3000"}}``): a worker started on it
+    makes only the others."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    admin.create_topics(
+        [
+            NewTopic(f"{prefix}{name}", partitions, 1, topic_configs=dict(config))
+            for name, config in configs.items()
+        ]
+    )
+    return prefix
 
 
 def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int:

@@ -56,17 +56,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def log_events(path: Path) -> list[dict[str, object]]:
-    events = []
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
-    return events
-
-
 def worker_health(worker: RunningWorker) -> tuple[int, dict[str, Any]]:
     with urllib.request.urlopen(f"{worker.base_url}/healthz", timeout=5) as response:
         return response.status, json.loads(response.read())
@@ -137,7 +126,7 @@ def test_worker_rides_out_a_broker_restart(tmp_path: Path) -> None:
         assert during["stormvarsel_kafka_checks_failed_total{}"] >= 1
         assert after["stormvarsel_kafka_checks_failed_total{}"] >= 1
         # Logs: when it went away and how long it was gone.
-        events = log_events(worker.log)
+        events = worker.log_events()
         names = [str(e.get("event")) for e in events]
         assert "kafka.unreachable" in names, names[-40:]
         back = [e for e in events if e.get("event") == "kafka.reachable"]

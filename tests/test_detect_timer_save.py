@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kafka import KafkaProducer
@@ -67,17 +66,6 @@ def test_buckets_the_timer_closed_are_saved_without_another_mention(
         worker.stop()
 
 
-def log_events(path: Path) -> list[dict[str, Any]]:
-    events = []
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
-    return events
-
-
 def test_after_a_restart_the_timer_goes_on_as_if_the_worker_had_not_stopped(
     kafka: LocalKafka, tmp_path: Path
 ) -> None:
@@ -113,9 +101,7 @@ def test_after_a_restart_the_timer_goes_on_as_if_the_worker_had_not_stopped(
             90,
             "the timer closing up to the wall clock again",
         )
-        [resumed] = [
-            e for e in log_events(second.log) if e["event"] == "detect.quiet_clock_resumed"
-        ]
+        [resumed] = [e for e in second.log_events() if e["event"] == "detect.quiet_clock_resumed"]
         assert resumed["partition"] == 0 and resumed["unwatched_s"] >= 40, resumed
     finally:
         producer.close()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +21,10 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from streams.kafka_local import LocalKafka
-from tests.running_worker import RunningWorker, start_worker
+from tests.running_worker import RunningWorker, start_worker, topics_made_first
 
 VALID_LIMIT = 3000  # max.message.bytes of mentions.valid: five forwarded mentions fit in it
 DLQ_LIMIT = 2500  # of mentions.dlq: one dead letter of a 900-byte record fits, two do not
@@ -93,19 +92,12 @@ def accounted(worker: RunningWorker, forwarded: int, lettered: int) -> tuple[Any
 def test_bursts_fit_topics_whose_limits_are_below_the_producers_batch_size(
     kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    admin.create_topics(
-        [
-            NewTopic(
-                f"{prefix}mentions.valid",
-                1,
-                1,
-                topic_configs={"max.message.bytes": str(VALID_LIMIT)},
-            ),
-            NewTopic(
-                f"{prefix}mentions.dlq", 1, 1, topic_configs={"max.message.bytes": str(DLQ_LIMIT)}
-            ),
-        ]
+    prefix = topics_made_first(
+        admin,
+        {
+            "mentions.valid": {"max.message.bytes": str(VALID_LIMIT)},
+            "mentions.dlq": {"max.message.bytes": str(DLQ_LIMIT)},
+        },
     )
     worker = start_worker(kafka, tmp_path, prefix=prefix, STORMVARSEL_TOPIC_PARTITIONS="1")
     try:

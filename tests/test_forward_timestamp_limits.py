@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,10 +22,9 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
 from streams.kafka_local import LocalKafka
-from tests.running_worker import start_worker
+from tests.running_worker import start_worker, topics_made_first
 from tests.test_forward_batch_limits import accounted, burst, set_topic_config
 
 pytestmark = pytest.mark.integration
@@ -70,19 +68,14 @@ def original_id(letter: dict[str, Any]) -> str:
 def test_an_old_mention_in_a_burst_is_dead_lettered_alone(
     kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    admin.create_topics(
-        [
-            NewTopic(
-                f"{prefix}mentions.valid",
-                1,
-                1,
-                topic_configs={
-                    "message.timestamp.type": "CreateTime",
-                    "message.timestamp.before.max.ms": str(BEFORE_MAX_MS),
-                },
-            )
-        ]
+    prefix = topics_made_first(
+        admin,
+        {
+            "mentions.valid": {
+                "message.timestamp.type": "CreateTime",
+                "message.timestamp.before.max.ms": str(BEFORE_MAX_MS),
+            }
+        },
     )
     worker = start_worker(kafka, tmp_path, prefix=prefix, STORMVARSEL_TOPIC_PARTITIONS="1")
     try:
