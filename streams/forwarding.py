@@ -61,7 +61,7 @@ from aiokafka.errors import (
 from faust.exceptions import NotReady, ProducerSendError
 
 from streams.dead_letter import publish_dead_letter
-from streams.held_futures import HeldFutures
+from streams.held_futures import HeldFutures, answer_error
 from streams.kafka_send import publish
 from streams.log_setup import get_logger
 from streams.mention import Rejection
@@ -235,7 +235,7 @@ class DeadLetters:
     def _lettered(
         self, message: faust.types.Message, rejection: Rejection, pending: asyncio.Future[Any]
     ) -> None:
-        error = asyncio.CancelledError() if pending.cancelled() else pending.exception()
+        error = answer_error(pending)
         if isinstance(error, _TOO_LARGE_ERRORS) and self._dlq_limit is not None:
             self._hold(self._letter_again(message, rejection, error))
         elif error is not None:
@@ -447,9 +447,7 @@ class Forwarder(DeadLetters):
     def _answered(
         self, message: faust.types.Message, copy: _Copy, pending: asyncio.Future[Any]
     ) -> None:
-        error: BaseException | None = (
-            asyncio.CancelledError() if pending.cancelled() else pending.exception()
-        )
+        error = answer_error(pending)
         if error is None:
             _tell(copy.delivered)
         elif isinstance(error, _SEND_AGAIN_ERRORS) and self._limit is not None:

@@ -20,6 +20,12 @@ from typing import Any
 OnAnswer = Callable[[asyncio.Future[Any]], None]
 
 
+def answer_error(future: asyncio.Future[Any]) -> BaseException | None:
+    """What a done future says went wrong: Kafka's error, ``CancelledError`` when it was
+    cancelled (``exception()`` would raise that instead), None when the record was taken."""
+    return asyncio.CancelledError() if future.cancelled() else future.exception()
+
+
 class HeldFutures:
     """The futures held and not done yet; :meth:`wait` gives up after ``timeout_s`` seconds."""
 

@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from streams import metrics
-from streams.held_futures import HeldFutures
+from streams.held_futures import HeldFutures, answer_error
 from streams.log_setup import get_logger
 
 log = get_logger(__name__)
@@ -81,7 +81,7 @@ class TableWrites:
         self._pending.hold(future, partial(self._answered, table))
 
     def _answered(self, table: str, future: asyncio.Future[Any]) -> None:
-        error = asyncio.CancelledError() if future.cancelled() else future.exception()
+        error = answer_error(future)
         if error is not None:
             self.fail(table, future, error)
 

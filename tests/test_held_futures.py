@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.held_futures import HeldFutures
+from streams.held_futures import HeldFutures, answer_error
 
 
 def _future() -> asyncio.Future[Any]:
@@ -117,3 +117,17 @@ def test_nothing_to_wait_for_returns_nothing_late() -> None:
         assert await held.wait(set()) == set()
 
     asyncio.run(run())
+
+
+def test_answer_error_reads_refusals_cancellations_and_deliveries() -> None:
+    async def answers() -> list[BaseException | None]:
+        refused, cancelled, taken = _future(), _future(), _future()
+        refused.set_exception(ValueError("too large"))
+        cancelled.cancel()
+        taken.set_result("metadata")
+        return [answer_error(f) for f in (refused, cancelled, taken)]
+
+    refused, cancelled, taken = asyncio.run(answers())
+    assert isinstance(refused, ValueError) and str(refused) == "too large"
+    assert isinstance(cancelled, asyncio.CancelledError)
+    assert taken is None
