@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import heapq
 import zlib
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ MAX_AUTHORS_PER_BUCKET = 2000
 MAX_POST_TEXT = 500
 #: Distinct languages / platforms kept per bucket; the rest are counted as "other".
 MAX_MIX_KEYS = 24
+#: An author counted in a bucket is kept by name up to this many ASCII characters, and by a
+#: digest of its name past that: the name only tells authors apart, and 2,000 names of 256
+#: Cyrillic letters (6 bytes each in JSON) made one open bucket's saved state 6 MB.
+MAX_AUTHOR_KEY = 24
 GROUPS = ("negative", "other")
 #: A post's fields in a saved state, in order. ``model`` (2026-12) is left out: the evidence
 #: does not need it, and a state with it would not load in the release before.
@@ -37,6 +42,15 @@ _POST_FIELDS = tuple(f.name for f in dataclasses.fields(MentionEvent) if f.name 
 def stable_hash(text: str) -> int:
     """A hash that is the same in every process (Python's ``hash`` is salted per process)."""
     return zlib.crc32(text.encode("utf-8", "surrogatepass"))
+
+
+def author_key(author: str) -> str:
+    """How a bucket tells ``author`` apart from the others: the name itself when short and
+    ASCII, else ``~`` and 20 hex digits of its BLAKE2b digest (at most 24 bytes of JSON)."""
+    if len(author) <= MAX_AUTHOR_KEY and author.isascii() and author.isprintable():
+        return author
+    digest = hashlib.blake2b(author.encode("utf-8", "surrogatepass"), digest_size=10)
+    return "~" + digest.hexdigest()
 
 
 def post_state(post: Post) -> list[Any]:
@@ -95,6 +109,9 @@ class OpenBucket:
         seq = -volume
         lang = event.lang or "unknown"
         platform = event.platform
+        author = event.author
+        if author is not None:
+            author = author_key(author)
         if event.sentiment == "negative":
             self.negative += 1
             mix = self.negative_languages
@@ -108,14 +125,13 @@ class OpenBucket:
             else:
                 _bump(mix, platform)
             # Reach counts an author's followers once per bucket, however often they post.
-            writer = event.author
-            if writer is None:
+            if author is None:
                 self.reach_negative += event.followers
             else:
                 counted = self.negative_authors
-                if writer not in counted:
+                if author not in counted:
                     if len(counted) < MAX_AUTHORS_PER_BUCKET:
-                        counted.add(writer)
+                        counted.add(author)
                     self.reach_negative += event.followers
             sample, reach, engagement = self.heaps["negative"]
         else:
@@ -124,7 +140,6 @@ class OpenBucket:
             else:
                 self.neutral += 1
             sample, reach, engagement = self.heaps["other"]
-        author = event.author
         if author is not None:
             authors = self.authors
             if len(authors) < MAX_AUTHORS_PER_BUCKET:

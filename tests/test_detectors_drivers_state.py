@@ -8,7 +8,7 @@ import string
 from typing import Any
 
 from detectors.brand import BrandDetector
-from detectors.buckets import MAX_POST_TEXT, post_from_state
+from detectors.buckets import MAX_POST_TEXT, author_key, post_from_state
 from detectors.config import DriversConfig
 from detectors.drivers import TABLE_BUDGET_BYTES, LanguageTable
 from detectors.events import MentionEvent
@@ -167,3 +167,39 @@ def test_a_minute_of_long_posts_keeps_a_short_text_of_each() -> None:
     assert len(posts) == 28
     assert all(len(post.text) == MAX_POST_TEXT for post in posts)
     assert len(json.dumps(state)) < KAFKA_RECORD_LIMIT // 4
+
+
+def test_a_bucket_of_thousands_of_long_author_names_stays_small_and_counts_them_apart() -> None:
+    """2,000 authors (a bucket's cap) whose ids are 256 Cyrillic letters (the longest an id may
+    be; JSON writes each letter as 6 bytes) post twice each in one minute: the bucket kept
+    every name for its unique-author count and once more for reach, and the open bucket made
+    the state 4.9 MB. It keeps a digest of a long name now: the same authors and reach are
+    counted, in a fraction of the bytes."""
+    detector = BrandDetector("acme")
+    authors = [f"{'Ж' * 250}{n:06d}" for n in range(2000)]
+    for i in range(4000):  # each author twice: counted once for authors and for reach
+        detector.observe(
+            MentionEvent(
+                "acme",
+                T0 + 10 + i,
+                "negative",
+                lang="ru",
+                text="ужасный сервис",
+                mention_id=f"m{i}",
+                author=authors[i % 2000],
+                followers=10,
+            )
+        )
+    (bucket,) = detector.to_state()["open"]
+    assert len(bucket["authors"]) == len(bucket["negative_authors"]) == 2000  # the cap
+    assert bucket["reach_negative"] == 2000 * 10  # each author's followers once
+    assert len(json.dumps(bucket["authors"])) <= 2000 * len('"~0123456789abcdef0123", ')
+    assert len(json.dumps(detector.to_state())) < KAFKA_RECORD_LIMIT // 4
+
+
+def test_author_keys_tell_authors_apart_and_keep_short_names() -> None:
+    assert author_key("kari_nordmann") == "kari_nordmann"  # short ASCII: kept, readable
+    long_ids = [author_key("Ж" * 250 + f"{n:06d}") for n in range(1000)]
+    assert len(set(long_ids)) == 1000 and all(len(k) == 21 for k in long_ids)
+    assert author_key("Åse") != "Åse" and author_key("Åse") == author_key("Åse")
+    assert author_key("tab\there") != "tab\there"  # JSON would escape it
