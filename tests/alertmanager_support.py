@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -126,17 +126,32 @@ def receiver() -> Iterator[Receiver]:
     server.shutdown()
 
 
+StartAlertmanager = Callable[[dict[str, Any]], RunningAlertmanager]
+
+
 @pytest.fixture
-def am(tmp_path: Path, receiver: Receiver) -> Iterator[RunningAlertmanager]:
-    """A real Alertmanager with the deployed configuration, delivering to ``receiver``."""
-    yield from alertmanager(tmp_path, receiver_config(receiver))
+def start_alertmanager(tmp_path: Path) -> Iterator[StartAlertmanager]:
+    """Starts a real Alertmanager with a configuration (``receiver_config``'s, changed as the
+    test needs) and stops it after the test. The one way the tests start one: the guard in
+    conftest.py sees this fixture and asks for the ``integration`` marker."""
+    started: list[RunningAlertmanager] = []
 
+    def start(config: dict[str, Any]) -> RunningAlertmanager:
+        assert BINARY is not None
+        name = f"alertmanager-{len(started)}" if started else "alertmanager"
+        running = RunningAlertmanager(BINARY, tmp_path / name)
+        started.append(running)
+        running.start(config)
+        return running
 
-def alertmanager(tmp_path: Path, config: dict[str, Any]) -> Iterator[RunningAlertmanager]:
-    assert BINARY is not None
-    running = RunningAlertmanager(BINARY, tmp_path / "alertmanager")
-    running.start(config)
     try:
-        yield running
+        yield start
     finally:
-        running.stop()
+        for running in started:
+            running.stop()
+
+
+@pytest.fixture
+def am(start_alertmanager: StartAlertmanager, receiver: Receiver) -> RunningAlertmanager:
+    """A real Alertmanager with the deployed configuration, delivering to ``receiver``."""
+    return start_alertmanager(receiver_config(receiver))

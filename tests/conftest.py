@@ -1,4 +1,5 @@
-"""Shared fixtures: one real local Kafka broker for the whole test session."""
+"""Shared fixtures: one real local Kafka broker for the whole test session (and an admin
+client of it), and the guard that a test using a real component is marked ``integration``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient
 
 from streams.kafka_local import LocalKafka, LocalKafkaError, free_port
 from streams.settings import Settings
@@ -15,8 +17,29 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-# Fixtures `receiver` and `am` (a real Alertmanager) for the alerting tests.
+# Fixtures `receiver`, `start_alertmanager` and `am` (a real Alertmanager) for the alerting tests.
 pytest_plugins = ["tests.alertmanager_support"]
+
+#: Fixtures that start a real component: the session's Kafka broker, and an Alertmanager
+#: process (``am`` and every other one the tests start come from ``start_alertmanager``). A test
+#: that uses one, directly or through another fixture, must be marked ``integration``.
+REAL_COMPONENT_FIXTURES = frozenset({"kafka", "start_alertmanager"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse to run when a test starts a real component without the ``integration`` marker,
+    so that ``-m "not integration"`` never starts one; runs before ``-m`` deselects."""
+    unmarked = []
+    for item in items:
+        used = REAL_COMPONENT_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if used and item.get_closest_marker("integration") is None:
+            unmarked.append(f"  {item.nodeid} (uses {', '.join(sorted(used))})")
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that use a real component must be marked @pytest.mark.integration"
+            " (or a module-level `pytestmark = pytest.mark.integration`):\n" + "\n".join(unmarked)
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +72,11 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
         pytest.fail(f"the local Kafka broker could not start: {exc}")
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
+    """An admin client of the session's broker, for a test to make or change topics."""
+    client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    yield client
+    client.close()

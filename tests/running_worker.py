@@ -174,15 +174,18 @@ def start_worker(
 
 
 def topics_made_first(
-    admin: KafkaAdminClient, configs: Mapping[str, Mapping[str, str]], partitions: int = 1
+    admin: KafkaAdminClient,
+    configs: Mapping[str, Mapping[str, str]],
+    partitions: int | Mapping[str, int] = 1,
 ) -> str:
     """A topic prefix of its own whose topics named in ``configs`` exist already, with those
-    settings (``{"mentions.valid": {"max.message.bytes": "3000"}}``): a worker started on it
-    makes only the others."""
+    settings (``{"mentions.valid": {"max.message.bytes": "3000"}}``) and ``partitions`` (for
+    all, or by name): a worker started on it makes only the others."""
     prefix = f"t{uuid.uuid4().hex[:8]}."
+    counts = partitions if isinstance(partitions, Mapping) else dict.fromkeys(configs, partitions)
     admin.create_topics(
         [
-            NewTopic(f"{prefix}{name}", partitions, 1, topic_configs=dict(config))
+            NewTopic(f"{prefix}{name}", counts[name], 1, topic_configs=dict(config))
             for name, config in configs.items()
         ]
     )

@@ -22,7 +22,7 @@ from tests.alertmanager_support import (
     DEPLOY_CONFIG,
     Receiver,
     RunningAlertmanager,
-    alertmanager,
+    StartAlertmanager,
     needs_alertmanager,
     receiver_config,
 )
@@ -130,8 +130,11 @@ def test_a_team_with_its_own_pager_gets_it_instead_of_the_shared_one(tmp_path: P
         assert out == receivers, severity
 
 
+@pytest.mark.integration
 @needs_alertmanager
-def test_the_team_pager_route_on_a_real_alertmanager(tmp_path: Path, receiver: Receiver) -> None:
+def test_the_team_pager_route_on_a_real_alertmanager(
+    start_alertmanager: StartAlertmanager, receiver: Receiver
+) -> None:
     """What reaches the receivers with the example in place: the team's pager for its brand,
     the shared pager for the others, the comms channel for both."""
     config = with_team_pager(receiver_config(receiver))
@@ -147,17 +150,16 @@ def test_the_team_pager_route_on_a_real_alertmanager(tmp_path: Path, receiver: R
     def brands(name: str) -> set[str]:
         return {a["labels"]["brand"] for a in receiver.alerts(name)}
 
-    for running in alertmanager(tmp_path, config):
-        running.post(sent)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (
-            brands("comms-food-pager") and brands("comms-pager") and len(brands("comms-chat")) == 2
-        ):
-            time.sleep(0.3)
-        time.sleep(3)  # past one more group interval (2 s): a late second page would be here
-        assert brands("comms-food-pager") == {"fjellbrod"}
-        assert brands("comms-pager") == {"nordlys-energi"}
-        assert brands("comms-chat") == {"fjellbrod", "nordlys-energi"}
+    start_alertmanager(config).post(sent)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (
+        brands("comms-food-pager") and brands("comms-pager") and len(brands("comms-chat")) == 2
+    ):
+        time.sleep(0.3)
+    time.sleep(3)  # past one more group interval (2 s): a late second page would be here
+    assert brands("comms-food-pager") == {"fjellbrod"}
+    assert brands("comms-pager") == {"nordlys-energi"}
+    assert brands("comms-chat") == {"fjellbrod", "nordlys-energi"}
 
 
 @needs_amtool
@@ -206,6 +208,7 @@ def storm(brand: str, severity: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.integration
 @needs_alertmanager
 def test_critical_inhibits_the_same_brands_warning_only(
     am: RunningAlertmanager, receiver: Receiver

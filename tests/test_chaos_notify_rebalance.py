@@ -76,15 +76,11 @@ def active_episodes(am: RunningAlertmanager) -> set[str]:
 def resolutions_queued(worker: RunningWorker) -> set[str]:
     """Episodes whose resolution this worker's notifier took in (from its JSON log): a count
     that, unlike the notifier's gauge, does not drop when the resolved alert's TTL runs out."""
-    out = set()
-    for line in worker.log.read_text(errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("event") == "notify.queued" and entry.get("change") == "resolved":
-            out.add(str(entry["alert_id"]))
-    return out
+    return {
+        str(entry["alert_id"])
+        for entry in worker.log_events()
+        if entry.get("event") == "notify.queued" and entry.get("change") == "resolved"
+    }
 
 
 def alerts_status(worker: RunningWorker) -> dict[str, str]:

@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from detectors.episodes import EpisodeEvent
 from detectors.events import MentionEvent
 from detectors.replay import Replayer
 from streams.kafka_local import LocalKafka
-from tests.running_worker import RunningWorker, committed_offset, send_scored, start_worker
+from tests.running_worker import (
+    RunningWorker,
+    committed_offset,
+    send_scored,
+    start_worker,
+    topics_made_first,
+)
 from tests.storm_scenario import BRAND, phases
 
 pytestmark = pytest.mark.integration
@@ -45,13 +49,6 @@ TIMER_ENV = {
 }
 TINY_LIMIT = 1000  # max.message.bytes of alerts: below any alert record (about 3 kB and more)
 EXIT_WITHIN_S = 180
-
-
-@pytest.fixture
-def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    yield client
-    client.close()
 
 
 def until_the_storm_opens_on_a_bucket_close() -> list[dict[str, Any]]:
@@ -77,10 +74,7 @@ def refused_run(
 ) -> tuple[RunningWorker, str]:
     """A worker whose ``alerts`` topic takes no alert record, fed ``records``: it must stop on
     its own, and send no storm alert. Returns it (stopped) and its log line of the stop."""
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    admin.create_topics(
-        [NewTopic(f"{prefix}alerts", 1, 1, topic_configs={"max.message.bytes": str(TINY_LIMIT)})]
-    )
+    prefix = topics_made_first(admin, {"alerts": {"max.message.bytes": str(TINY_LIMIT)}})
     (tmp_path / "first").mkdir()
     first = start_worker(kafka, tmp_path / "first", prefix=prefix, **env)
     try:

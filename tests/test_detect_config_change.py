@@ -363,6 +363,7 @@ def stop_cleanly(worker: RunningWorker) -> None:
 
 
 # Three workers one after another: 3 min 18 s seen under CPU load, of the default 5 min.
+@pytest.mark.integration
 @pytest.mark.timeout(480)
 def test_a_worker_restarted_with_another_configuration_keeps_detecting(
     kafka: LocalKafka, tmp_path: Path

@@ -13,40 +13,20 @@ read again alone is sent once more.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType
+from kafka import KafkaAdminClient
 
 from streams.kafka_local import LocalKafka
-from tests.running_worker import RunningWorker, start_worker, topics_made_first
+from tests.forward_limits_support import accounted, burst, set_topic_config
+from tests.running_worker import start_worker, topics_made_first
+
+pytestmark = pytest.mark.integration
 
 VALID_LIMIT = 3000  # max.message.bytes of mentions.valid: five forwarded mentions fit in it
 DLQ_LIMIT = 2500  # of mentions.dlq: one dead letter of a 900-byte record fits, two do not
-
-
-@pytest.fixture
-def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    yield client
-    client.close()
-
-
-def burst(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    """Produce ``values`` to partition 0 together (one fetch for the worker, so that it sends
-    its records on in a burst, which aiokafka batches)."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=200)
-    try:
-        for value in values:
-            producer.send(topic, value=value, partition=0)
-        producer.flush()
-    finally:
-        producer.close()
 
 
 def valid_mentions(first: int, count: int) -> list[bytes]:
@@ -63,30 +43,6 @@ def valid_mentions(first: int, count: int) -> list[bytes]:
         ).encode()
         for index in range(first, first + count)
     ]
-
-
-def set_topic_config(admin: KafkaAdminClient, topic: str, name: str, value: int) -> None:
-    """Change one of ``topic``'s settings while the worker runs (after it has read them)."""
-    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {name: str(value)})])
-    time.sleep(2)  # the broker applies a topic's new config within a moment
-
-
-def accounted(worker: RunningWorker, forwarded: int, lettered: int) -> tuple[Any, list[Any]]:
-    """The records on ``mentions.valid`` and the dead letters, once there are as many as
-    expected (or 90 s passed)."""
-    valid: list[Any] = []
-    letters: list[dict[str, Any]] = []
-
-    def arrived() -> bool:
-        nonlocal valid, letters
-        valid = worker.consume("mentions.valid", forwarded, timeout_s=3)
-        letters = [json.loads(r.value) for r in worker.consume("mentions.dlq", 0, timeout_s=2)]
-        return len(valid) >= forwarded and len(letters) >= lettered
-
-    deadline = time.monotonic() + 90
-    while not arrived() and time.monotonic() < deadline and worker.process.poll() is None:
-        time.sleep(1)
-    return valid, letters
 
 
 def test_bursts_fit_topics_whose_limits_are_below_the_producers_batch_size(

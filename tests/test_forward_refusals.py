@@ -12,22 +12,20 @@ import asyncio
 import base64
 import json
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from streams.dead_letter import headers_bytes
 from streams.forwarding import DeadLetters, Forwarder, ForwardLost, flush_settled
 from streams.kafka_local import LocalKafka
 from streams.mention import Rejection
 from streams.topic_limit import RecordLimit, TopicLimit, batch_bytes
-from tests.running_worker import RunningWorker, committed_offset, start_worker
+from tests.running_worker import RunningWorker, committed_offset, start_worker, topics_made_first
 
 SMALL_LIMIT = 3000  # max.message.bytes: a mention with a 5,000-character text does not fit
 DLQ_LIMIT = 2500  # nor its dead letter (the original in base64, a third larger, and the reason)
@@ -68,13 +66,6 @@ def set_topic_limit(admin: KafkaAdminClient, topic: str, max_bytes: int) -> None
     )
 
 
-@pytest.fixture
-def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    yield client
-    client.close()
-
-
 def wait_committed(worker: RunningWorker, through: int, topic: str = "mentions") -> None:
     """Until the worker committed partition 0 of ``topic`` (by default the validation stage's
     source) past ``through``."""
@@ -107,14 +98,12 @@ def sent_again_is_not_dropped(
     worker.wait(arrived, 60, f"{item['id']}, sent again, forwarded or dead-lettered again")
 
 
+@pytest.mark.integration
 def test_a_mention_mentions_valid_cannot_take_is_dead_lettered_with_its_size_and_the_limit(
     kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    valid = NewTopic(
-        f"{prefix}mentions.valid", 3, 1, topic_configs={"max.message.bytes": str(SMALL_LIMIT)}
-    )
-    admin.create_topics([valid])
+    limit = {"max.message.bytes": str(SMALL_LIMIT)}
+    prefix = topics_made_first(admin, {"mentions.valid": limit}, partitions=3)
     worker = start_worker(kafka, tmp_path, prefix=prefix)
     try:
         small = ["Strømmen er borte igjen"] * 3
@@ -139,6 +128,7 @@ def test_a_mention_mentions_valid_cannot_take_is_dead_lettered_with_its_size_and
         worker.stop()
 
 
+@pytest.mark.integration
 def test_a_limit_lowered_while_the_worker_runs_dead_letters_what_kafka_refuses(
     kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
 ) -> None:
@@ -189,6 +179,7 @@ def test_a_limit_lowered_while_the_worker_runs_dead_letters_what_kafka_refuses(
         worker.stop()
 
 
+@pytest.mark.integration
 def test_dead_letters_are_cut_to_fit_a_dead_letter_topic_with_a_small_limit(
     kafka: LocalKafka, admin: KafkaAdminClient, tmp_path: Path
 ) -> None:
@@ -198,19 +189,13 @@ def test_dead_letters_are_cut_to_fit_a_dead_letter_topic_with_a_small_limit(
     Before, Kafka refused both: the detection stage's was lost with its offset committed, and
     the validation stage's stopped the worker (the record read again, and refused again, at
     every restart)."""
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    admin.create_topics(
-        [
-            NewTopic(
-                f"{prefix}mentions.valid",
-                3,
-                1,
-                topic_configs={"max.message.bytes": str(SMALL_LIMIT)},
-            ),
-            NewTopic(
-                f"{prefix}mentions.dlq", 1, 1, topic_configs={"max.message.bytes": str(DLQ_LIMIT)}
-            ),
-        ]
+    prefix = topics_made_first(
+        admin,
+        {
+            "mentions.valid": {"max.message.bytes": str(SMALL_LIMIT)},
+            "mentions.dlq": {"max.message.bytes": str(DLQ_LIMIT)},
+        },
+        partitions={"mentions.valid": 3, "mentions.dlq": 1},
     )
     worker = start_worker(kafka, tmp_path, prefix=prefix)
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,20 +23,13 @@ import pytest
 from kafka import KafkaAdminClient
 
 from streams.kafka_local import LocalKafka
+from tests.forward_limits_support import accounted, burst, set_topic_config
 from tests.running_worker import start_worker, topics_made_first
-from tests.test_forward_batch_limits import accounted, burst, set_topic_config
 
 pytestmark = pytest.mark.integration
 
 BEFORE_MAX_MS = 3_600_000  # mentions.valid takes records dated up to an hour back
 OLD = 20  # the index of the mention dated three hours back, amid 40 recent ones
-
-
-@pytest.fixture
-def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    yield client
-    client.close()
 
 
 def mentions(first: int, count: int, *, old: int | None = None) -> list[bytes]:

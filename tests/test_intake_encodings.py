@@ -141,6 +141,7 @@ def test_encoding_reads_json_lines_from_a_pipe_too() -> None:
     assert [json.loads(r.value)["text"] for r in sink.sent] == ["plain ascii", *NORDIC]
 
 
+@pytest.mark.integration
 def test_the_cli_sends_a_cp1252_file_with_encoding(
     kafka: LocalKafka, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

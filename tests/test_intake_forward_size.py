@@ -104,6 +104,7 @@ async def _send(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) 
         await producer.stop()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("item", ["1e15", "0", "{}"])
 def test_a_mention_just_under_the_ceiling_is_forwarded(kafka: LocalKafka, item: str) -> None:
     raw = _just_under(MENTION_MAX_BYTES_CEILING, item)

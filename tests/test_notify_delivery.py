@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,13 +20,7 @@ from prometheus_client import REGISTRY
 from streams.agents import notify
 from streams.alertmanager import AlertmanagerClient, Links, am_alerts, instance_label, labels
 from streams.kafka_local import free_port
-from tests.alertmanager_support import (
-    RunningAlertmanager,
-    alertmanager,
-    needs_alertmanager,
-    receiver_config,
-    start_receiver,
-)
+from tests.alertmanager_support import RunningAlertmanager, needs_alertmanager
 
 LINKS = Links("https://runbooks.example/r", "https://grafana.example")
 TTL_MS = 900_000
@@ -51,15 +44,6 @@ def storm(alert_id: str, *, severity: str = "warning", start_ms: float | None = 
     }
 
 
-@pytest.fixture
-def am(tmp_path: Path) -> Iterator[RunningAlertmanager]:
-    receiver, server = start_receiver()
-    try:
-        yield from alertmanager(tmp_path, receiver_config(receiver))
-    finally:
-        server.shutdown()
-
-
 def episodes(am: RunningAlertmanager) -> set[str]:
     return {a["labels"]["episode"] for a in am.alerts()}
 
@@ -76,6 +60,7 @@ def test_metric_label_of_an_alertmanager_url_never_shows_its_password() -> None:
     assert instance_label("https://pager:s3cret@am.example:9093/am") == "https://am.example:9093/am"
 
 
+@pytest.mark.integration
 @needs_alertmanager
 def test_an_alert_dated_ahead_is_still_accepted(am: RunningAlertmanager) -> None:
     """An episode dated after now + TTL (a producer clock ahead of this host's) made
@@ -94,6 +79,7 @@ def test_an_alert_dated_ahead_is_still_accepted(am: RunningAlertmanager) -> None
     asyncio.run(run())
 
 
+@pytest.mark.integration
 @needs_alertmanager
 def test_a_refused_alert_is_a_partial_delivery_not_an_outage(
     am: RunningAlertmanager,
@@ -133,6 +119,7 @@ async def redirecting_proxy(target: str) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.integration
 @needs_alertmanager
 def test_a_redirect_in_front_of_alertmanager_is_an_error_not_a_silent_success(
     am: RunningAlertmanager,
@@ -249,6 +236,7 @@ async def wait_until(predicate: Any, timeout_s: float) -> float:
     return time.monotonic() - start
 
 
+@pytest.mark.integration
 @needs_alertmanager
 def test_one_unreachable_replica_does_not_hold_back_a_new_page(
     am: RunningAlertmanager,
@@ -272,6 +260,7 @@ def test_one_unreachable_replica_does_not_hold_back_a_new_page(
     asyncio.run(run())
 
 
+@pytest.mark.integration
 @needs_alertmanager
 def test_alertmanager_is_checked_before_the_first_storm(am: RunningAlertmanager) -> None:
     """With nothing to send, a wrong URL used to show as up until the first storm failed."""

@@ -69,11 +69,7 @@ def test_storm_pages_once_survives_outages_and_resolves(
         warning = storm_alerts(receiver, "comms-chat", "firing", "warning")[0]
         assert worker.metrics()["stormvarsel_notify_skipped_total{reason=unreadable}"] == 1
         # The log names where it is: the runbook's first step reads it back from there.
-        said = [
-            json.loads(line)
-            for line in worker.log.read_text(errors="replace").splitlines()
-            if '"notify.unreadable"' in line
-        ]
+        said = [e for e in worker.log_events() if e.get("event") == "notify.unreadable"]
         assert [(s["partition"], s["offset"]) for s in said] == [(said[0]["partition"], 0)]
         assert isinstance(said[0]["partition"], int)
         drafts = warning["annotations"]["statements"]

@@ -7,10 +7,14 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
+import pytest
+
 from detectors.alerting import build_alert
 from detectors.alerting.voice import BrandVoice
 from streams.alertmanager import Links, am_alerts
 from tests.alertmanager_support import Receiver, RunningAlertmanager, needs_alertmanager
+
+pytestmark = pytest.mark.integration
 
 LINKS = Links("https://runbooks.example/r", "https://grafana.example")
 #: A link with tracking parameters, longer than the 200 characters a post's text may take.

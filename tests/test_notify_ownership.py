@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -47,6 +48,7 @@ def test_an_entry_saved_before_partitions_were_recorded_belongs_to_one_worker_on
     assert tracked["acme-1"].severities == ["warning"]
 
 
+@pytest.mark.integration
 def test_the_derived_partition_is_where_the_producer_put_the_brand(kafka: LocalKafka) -> None:
     """Faust's producer (aiokafka, default partitioner) against the real broker."""
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)

@@ -5,9 +5,9 @@ and figures), and its details carry the figures, the actions, the drafts and the
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from detectors.alerting import build_alert
@@ -16,7 +16,7 @@ from streams.alertmanager import Links, am_alerts
 from tests.alertmanager_support import (
     DEPLOY_CONFIG,
     Receiver,
-    alertmanager,
+    StartAlertmanager,
     needs_alertmanager,
     receiver_config,
 )
@@ -40,18 +40,21 @@ def with_pagerduty(receiver: Receiver) -> dict[str, Any]:
     return config
 
 
+@pytest.mark.integration
 @needs_alertmanager
-def test_the_pagerduty_page_says_what_happened(tmp_path: Path, receiver: Receiver) -> None:
+def test_the_pagerduty_page_says_what_happened(
+    start_alertmanager: StartAlertmanager, receiver: Receiver
+) -> None:
     now = int(time.time() * 1000)
     episode = {"episode_id": "pd-1", "kind": "storm", "severity": "critical"}
     episode |= {"start_ms": now - 600_000, "figures": {"volume": {"now": 240, "baseline": 12}}}
     voice = BrandVoice("nordlys-energi", "Nordlys Energi", languages=("nb", "en"))
     alert = build_alert({"type": "opened", "at": "", "at_ms": now, "episode": episode}, voice)
-    for running in alertmanager(tmp_path, with_pagerduty(receiver)):
-        running.post(am_alerts(alert, [], LINKS, time.time() * 1000, 600_000))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not receiver.received("/pagerduty"):
-            time.sleep(0.3)
+    running = start_alertmanager(with_pagerduty(receiver))
+    running.post(am_alerts(alert, [], LINKS, time.time() * 1000, 600_000))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not receiver.received("/pagerduty"):
+        time.sleep(0.3)
     event = receiver.received("/pagerduty")[0]
     summary = event["payload"]["summary"]
     assert summary.startswith("Nordlys Energi: storm critical: 240 posts in 60 min"), summary

@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from streams.agents.notify import readable_alert
 from streams.alertmanager import Links, am_alerts
 from tests.alertmanager_support import Receiver, RunningAlertmanager, needs_alertmanager
+
+pytestmark = pytest.mark.integration
 
 LINKS = Links("https://runbooks.example/r", "https://grafana.example")
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,14 +13,7 @@ from prometheus_client import REGISTRY
 
 from streams.agents.notify import superseded
 from streams.kafka_local import free_port
-from tests.alertmanager_support import (
-    Receiver,
-    RunningAlertmanager,
-    alertmanager,
-    needs_alertmanager,
-    receiver_config,
-    start_receiver,
-)
+from tests.alertmanager_support import Receiver, RunningAlertmanager, needs_alertmanager
 from tests.test_notify_delivery import RunningNotifier, start_notifier, wait_until
 
 START_MS = int(time.time() * 1000) - 600_000
@@ -215,23 +206,13 @@ def test_a_resolution_past_its_ttl_still_supersedes_a_redelivered_opened(
     asyncio.run(run())
 
 
-@pytest.fixture
-def paged(tmp_path: Path) -> Iterator[tuple[RunningAlertmanager, Receiver]]:
-    receiver, server = start_receiver()
-    try:
-        for running in alertmanager(tmp_path, receiver_config(receiver)):
-            yield running, receiver
-    finally:
-        server.shutdown()
-
-
+@pytest.mark.integration
 @needs_alertmanager
 def test_a_redelivered_opened_does_not_page_a_resolved_storm_again(
-    paged: tuple[RunningAlertmanager, Receiver],
+    am: RunningAlertmanager, receiver: Receiver
 ) -> None:
     """The reviewer's reproduction: the old ``opened`` arriving after ``resolved`` made the
     alert firing again (endsAt now + TTL) and the pager rang a second time."""
-    am, receiver = paged
 
     def pages(status: str) -> int:
         return len(receiver.alerts("comms-pager", status))

@@ -7,10 +7,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from detectors.alerting import build_alert
 from detectors.alerting.voice import BrandVoice
 from streams.alertmanager import Links, am_alerts
 from tests.alertmanager_support import Receiver, RunningAlertmanager, needs_alertmanager
+
+pytestmark = pytest.mark.integration
 
 LINKS = Links("https://runbooks.example/r", "https://grafana.example")
 VOICE = BrandVoice("nordlys", "Nordlys Energi", languages=("nb", "en"), team="comms-nordic")

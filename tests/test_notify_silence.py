@@ -21,6 +21,8 @@ from streams.local_services import alertmanager_tool
 from tests.alertmanager_support import Receiver, RunningAlertmanager, needs_alertmanager
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.integration
+
 #: The compose file's amtool when deploy/local.sh built it, and Debian's: the runbook's
 #: commands must work with either.
 AMTOOLS = sorted({t for t in (alertmanager_tool("amtool"), shutil.which("amtool")) if t})

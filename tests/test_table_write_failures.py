@@ -15,7 +15,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -141,13 +140,6 @@ def test_a_send_the_client_refuses_at_once_tells_the_writes_future() -> None:
 
 
 # On the real Kafka.
-
-
-@pytest.fixture
-def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    yield client
-    client.close()
 
 
 def changelog_records(bootstrap: str, topic: str) -> list[Any]:

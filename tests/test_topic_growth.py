@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -60,13 +59,6 @@ def settings(kafka: LocalKafka, tmp_path: Path) -> Settings:
     app, _ = build_app(made, mention_partitions=2, scored_partitions=2, alerts_partitions=2)
     ensure_internal_topics(made, faust_internal_topics(app), timeout_s=30)
     return made
-
-
-@pytest.fixture
-def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    yield client
-    client.close()
 
 
 def counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:

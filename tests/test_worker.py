@@ -149,7 +149,7 @@ def test_worker_stops_cleanly_on_sigterm(worker: RunningWorker) -> None:
     log = worker.log.read_text()
     assert "Signal received: 15" in log
     # JSON lines from structlog, including Faust's own log records.
-    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    events = worker.log_events()
     assert any(e.get("event") == "worker.starting" for e in events)
     assert any(e.get("logger", "").startswith("faust") for e in events)
     # SIGTERM is a clean stop, exit 0; Ctrl-C stops it the same way but exits 130
