@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
-from kafka.errors import CoordinatorNotAvailableError, KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from streams.errors import StormvarselError
@@ -36,6 +36,7 @@ from streams.log_setup import get_logger
 from streams.settings import Settings
 from streams.topics import (
     ALERTS,
+    COORDINATOR_NOT_READY,
     MENTIONS_SCORED,
     PIPELINE_TOPICS,
     partition_counts,
@@ -127,7 +128,7 @@ def _group_offsets(
     while True:
         try:
             return admin.list_group_offsets({group: partitions}).get(group, {})
-        except CoordinatorNotAvailableError:
+        except COORDINATOR_NOT_READY:
             if time.monotonic() > deadline:
                 raise StormvarselError(
                     f"Kafka named no coordinator for the consumer group {group!r} within "

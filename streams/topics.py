@@ -12,12 +12,14 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
 from kafka.errors import (
     ClusterAuthorizationFailedError,
+    CoordinatorLoadInProgressError,
     CoordinatorNotAvailableError,
     InvalidPartitionsError,
     InvalidReplicationFactorError,
     InvalidTopicError,
     KafkaError,
     KafkaTimeoutError,
+    NotCoordinatorError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
 )
@@ -27,6 +29,15 @@ from streams.errors import StormvarselError
 from streams.kafka_clients import connect_admin
 from streams.log_setup import get_logger
 from streams.settings import Settings
+
+#: A group's coordinator that is loading, moving or not yet named: a broker just started, or
+#: the group's partition of ``__consumer_offsets`` just moved. Kafka answers each of these for
+#: a moment, and asking again soon gets an answer.
+COORDINATOR_NOT_READY = (
+    CoordinatorNotAvailableError,
+    CoordinatorLoadInProgressError,
+    NotCoordinatorError,
+)
 
 log = get_logger(__name__)
 
@@ -241,7 +252,7 @@ def refuse_while_workers_run(admin: KafkaAdminClient, app_id: str, wait_s: float
         try:
             group = admin.describe_groups([app_id]).get(app_id) or {}
             break
-        except CoordinatorNotAvailableError:
+        except COORDINATOR_NOT_READY:
             if "__consumer_offsets" not in admin.list_topics():
                 group = {}  # no consumer group has ever existed on this cluster
                 break

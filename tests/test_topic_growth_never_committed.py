@@ -10,6 +10,11 @@ from typing import Any
 import pytest
 from kafka import TopicPartition
 from kafka.admin import OffsetSpec
+from kafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    NotCoordinatorError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from streams import topic_growth
@@ -83,3 +88,24 @@ def test_the_plan_refuses_and_says_nothing_was_read(monkeypatch: pytest.MonkeyPa
 
 def test_a_plan_with_everything_read_passes() -> None:
     check_read(GrowthPlan(3, {}, {"p.mentions.scored": {0: 0}, "p.alerts": {}}))
+
+
+@pytest.mark.parametrize(
+    "error", [CoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError]
+)
+def test_a_coordinator_not_ready_is_asked_again(error: type[Exception]) -> None:
+    """A CI run's ``topics grow`` right after the broker started failed at once on "not the
+    coordinator" (error 16): only "not available" was asked again."""
+
+    class NotReady(Admin):
+        calls = 0
+
+        def list_group_offsets(self, groups: dict[str, Any]) -> dict[str, Any]:
+            self.calls += 1
+            if self.calls <= 2:
+                raise error("moving")
+            return super().list_group_offsets(groups)
+
+    admin = NotReady({TopicPartition("p.alerts", 0): 1300})
+    unread = unread_records(admin, "g", TOPICS, read_if_consumed={"p.alerts"})
+    assert admin.calls == 3 and unread["p.alerts"] == {0: 0, 1: 1200}
