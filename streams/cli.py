@@ -509,9 +509,9 @@ def topics_grow(
     work, and delete the workers' state topics to match (as reset-state does; each brand's
     detector is carried over unless --discard-baselines).
 
-    Every worker of STORMVARSEL_APP_ID must be stopped, and they must have read every scored
-    mention and alert record: read after the growth, those would be counted on their brand's old
-    partition.
+    Every worker of STORMVARSEL_APP_ID must be stopped, and they must have read every record of
+    the pipeline topics: scored mentions and alert records read after the growth would be
+    counted on their brand's old partition, and mentions not scored yet late.
 
     Exit 0: grown, or nothing to grow; 1: refused, or not confirmed (nothing changed);
     130: interrupted."""

@@ -28,7 +28,9 @@ from streams.settings import Settings
 from streams.topic_growth import grow_topics, plan_growth, unread_records
 from streams.topics import (
     ALERTS,
+    MENTIONS,
     MENTIONS_SCORED,
+    MENTIONS_VALID,
     PIPELINE_TOPICS,
     ensure_internal_topics,
     ensure_topics,
@@ -85,6 +87,11 @@ def commit(admin: KafkaAdminClient, group: str, topic: str, partition: int, offs
     admin.alter_group_offsets(group, {tp: OffsetAndMetadata(offset, "", -1)})
 
 
+def raw_read(settings: Settings) -> dict[str, dict[int, int]]:
+    """The unread records of the topics before the brand keys when nothing was sent to them."""
+    return {settings.topic(MENTIONS): {0: 0, 1: 0}, settings.topic(MENTIONS_VALID): {0: 0, 1: 0}}
+
+
 def test_every_pipeline_topic_grows_and_the_state_starts_afresh(
     settings: Settings, admin: KafkaAdminClient
 ) -> None:
@@ -119,7 +126,7 @@ def test_unread_scored_mentions_stop_the_growth_until_read_or_forced(
     produce(kafka, alerts, 0, 3)  # alerts no worker of the group ever read: not counted
 
     plan = plan_growth(settings, 3)
-    assert plan.unread == {scored: {0: 0, 1: 3}, alerts: {}}
+    assert plan.unread == {**raw_read(settings), scored: {0: 0, 1: 3}, alerts: {}}
     with pytest.raises(StormvarselError) as refused:
         grow_topics(settings, plan)
     message = str(refused.value)
@@ -129,6 +136,19 @@ def test_unread_scored_mentions_stop_the_growth_until_read_or_forced(
     assert state_topics(settings)  # nothing deleted
 
     commit(admin, settings.app_id, scored, 1, 5)  # the workers read the rest
+    assert plan_growth(settings, 3).unread_total == 0
+
+    # Mentions the collectors sent meanwhile: read after the growth, from the old partitions
+    # while newer ones come from the new partitions, they would be counted late.
+    raw = settings.topic(MENTIONS)
+    produce(kafka, raw, 0, 2)
+    with pytest.raises(StormvarselError) as refused:
+        grow_topics(settings, plan_growth(settings, 3))
+    message = str(refused.value)
+    assert f"{raw}: 2 records (partition 0)" in message and "counted late" in message
+    assert "second detector" not in message
+    commit(admin, settings.app_id, raw, 0, 2)
+    commit(admin, settings.app_id, raw, 1, 0)
     assert plan_growth(settings, 3).unread_total == 0
 
     produce(kafka, scored, 0, 1)
@@ -148,7 +168,7 @@ def test_scored_mentions_the_group_never_committed_on_stop_the_growth_too(
     produce(kafka, alerts, 1, 4)
 
     plan = plan_growth(settings, 3)
-    assert plan.unread == {scored: {0: 2, 1: 1}, alerts: {}}
+    assert plan.unread == {**raw_read(settings), scored: {0: 2, 1: 1}, alerts: {}}
     with pytest.raises(StormvarselError) as refused:
         grow_topics(settings, plan)
     message = str(refused.value)
@@ -158,7 +178,11 @@ def test_scored_mentions_the_group_never_committed_on_stop_the_growth_too(
     assert counts(admin, pipeline(settings)) == dict.fromkeys(pipeline(settings), 2)
 
     commit(admin, settings.app_id, scored, 0, 2)  # the workers read it (partition 1 from its start)
-    assert plan_growth(settings, 3).unread == {scored: {0: 0, 1: 1}, alerts: {}}
+    assert plan_growth(settings, 3).unread == {
+        **raw_read(settings),
+        scored: {0: 0, 1: 1},
+        alerts: {},
+    }
     commit(admin, settings.app_id, scored, 1, 1)
     assert plan_growth(settings, 3).unread_total == 0
 

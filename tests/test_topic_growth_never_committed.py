@@ -76,13 +76,40 @@ def test_the_plan_refuses_and_says_nothing_was_read(monkeypatch: pytest.MonkeyPa
     )
     settings = Settings(kafka_bootstrap_servers="127.0.0.1:9", topic_prefix="p.", app_id="g")
     plan = topic_growth.plan_growth(settings, 3)
-    assert plan.unread == {"p.mentions.scored": {0: 1200, 1: 1200}, "p.alerts": {}}
+    everything = {0: 1200, 1: 1200}
+    assert plan.unread == {
+        "p.mentions": everything,
+        "p.mentions.valid": everything,
+        "p.mentions.scored": everything,
+        "p.alerts": {},
+    }
     with pytest.raises(StormvarselError) as refused:
         check_read(plan)
     message = str(refused.value)
     assert "p.mentions.scored: 2,400 records (partitions 0, 1)" in message
-    assert "Nothing of p.mentions.scored has been read yet" in message
+    assert "p.mentions: 2,400 records" in message and "p.mentions.valid: 2,400" in message
+    assert "second detector" in message and "counted late" in message
+    assert "Nothing of p.mentions or p.mentions.scored or p.mentions.valid" in message
     assert "p.alerts" not in message and "--force grows anyway" in message
+
+
+def test_unread_mentions_before_the_brand_keys_refuse_the_growth_too() -> None:
+    """A review grew the topics while the collectors went on: the backlog on the old
+    partitions of ``mentions`` reached the detector behind newer mentions from the new ones,
+    and 29 of 30 were counted late. Unread ``mentions`` and ``mentions.valid`` were called
+    harmless and let through."""
+    plan = GrowthPlan(
+        3,
+        {"p.mentions": 2, "p.mentions.valid": 2, "p.mentions.scored": 2, "p.alerts": 2},
+        {"p.mentions": {0: 30, 1: 0}, "p.mentions.valid": {}, "p.mentions.scored": {0: 0}},
+        before_keys=frozenset({"p.mentions", "p.mentions.valid"}),
+    )
+    with pytest.raises(StormvarselError) as refused:
+        check_read(plan)
+    message = str(refused.value)
+    assert "p.mentions: 30 records (partition 0)" in message and "counted late" in message
+    assert "second detector" not in message  # nothing keyed by brand is behind
+    check_read(plan, force=True)  # --force grows anyway
     check_read(plan, force=True)
 
 
