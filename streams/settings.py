@@ -514,32 +514,24 @@ class Settings(BaseSettings):
 _URL_FIELDS = frozenset({"alertmanager_urls", "runbook_url", "grafana_url"})
 
 
-#: After the ``@`` that ends a user-info part: a host (name, IPv4 or [IPv6]) with an optional
-#: port, then the end or a path, query or fragment.
-_HOST_AFTER_AT = re.compile(
-    r"(\[[0-9A-Fa-f:.]*\]|[A-Za-z0-9._~%-]*)(:[0-9]*)?([/?#].*)?", re.DOTALL
-)
-
-
 def _cut_userinfo(url: str) -> tuple[str, str, str] | None:
     """``(scheme://, user-info, @host...)`` when a password holds ``/``, ``?`` or ``#``.
 
     urllib ends the host part at the first of them, so ``http://am:pa/ss@alertmanager:9093``
     reads as host ``am``, port ``pa`` and a path, with no password to mask (and with digits
-    before the ``/``, as a URL to another host). Read as text instead: a ``:`` before the last
-    ``@`` that is followed by something host-like, with one of ``/?#`` before that ``@``.
+    before the ``/``, as a URL to another host). Read as text instead: the last ``@`` comes
+    after one of ``/?#``, with a ``:`` before it. Whatever follows that ``@`` is the host: only
+    host-like text was once, so with a name in any script (``alertmanager.bücher.example``) or
+    an IPv6 address with a zone id (``[fe80::1%25eth0]``) the password was shown.
     """
     scheme, sep, rest = url.strip().partition("://")
     if not sep:
         return None
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=-1)
-    if cut < 0:
-        return None  # no path character: urllib finds the user-info itself
-    at = len(rest)
-    while (at := rest.rfind("@", 0, at)) > cut:
-        if _HOST_AFTER_AT.fullmatch(rest, at + 1) and ":" in rest[:at]:
-            return scheme + sep, rest[:at], rest[at:]
-    return None
+    at = rest.rfind("@")
+    if cut < 0 or at < cut or ":" not in rest[:at]:
+        return None  # urllib finds any user-info itself: it ends before the path
+    return scheme + sep, rest[:at], rest[at:]
 
 
 def _url_password(url: str) -> str | None:
@@ -573,21 +565,19 @@ def _comma_problem(name: str, urls: str) -> str | None:
     The list is split on every comma, so ``https://pager:Zq,9vLx@am:9093`` became
     ``https://pager:Zq`` and ``9vLx@am:9093``, and the error about the first half showed part of
     the password. Read as text instead: each URL runs from its scheme to the next one (or from
-    the start without one), and its user-info up to its last ``@`` that is followed by a host.
+    the start without one), and its user-info up to its last ``@``.
     The whole user-info is masked in the message: a comma may as well be in the user name."""
     for entry in _NEXT_URL.split(urls):
         scheme, sep, rest = entry.strip().partition("://")
         if not sep:
             scheme, rest = "", entry.strip()
-        at = len(rest)
-        while (at := rest.rfind("@", 0, at)) >= 0:
-            host = rest[at + 1 :].partition(",")[0]
-            if _HOST_AFTER_AT.fullmatch(host) and "," in rest[:at]:
-                shown = f"{scheme}{sep}{REDACTED}@{host}"
-                return (
-                    f"{name}: the user name or password in {shown!r} holds ',', which separates "
-                    "the URLs of this setting: percent-encode it as %2C"
-                )
+        at = rest.rfind("@")
+        if at >= 0 and "," in rest[:at]:
+            shown = f"{scheme}{sep}{REDACTED}@{rest[at + 1 :].partition(',')[0]}"
+            return (
+                f"{name}: the user name or password in {shown!r} holds ',', which separates "
+                "the URLs of this setting: percent-encode it as %2C"
+            )
     return None
 
 
@@ -606,7 +596,9 @@ def redact_url(url: str) -> str:
 
     A URL that does not parse is masked by its text: everything between ``://`` and the last
     ``@`` of the host part, so a password is never shown because the rest of the URL is wrong;
-    so is one whose password holds ``/``, ``?`` or ``#`` (see :func:`_cut_userinfo`)."""
+    so is one whose password holds ``/``, ``?`` or ``#`` (see :func:`_cut_userinfo`). Whenever
+    urllib finds no password, a ``:`` and then an ``@`` after ``://`` are masked all the same
+    (:func:`_mask_to_last_at`), so a URL read differently here and by urllib shows none."""
     userinfo_cut = _cut_userinfo(url)
     if userinfo_cut is not None:  # a password holding / ? or #: all the user-info is masked
         return f"{userinfo_cut[0]}{REDACTED}{userinfo_cut[2]}"
@@ -621,13 +613,24 @@ def redact_url(url: str) -> str:
         cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
         userinfo, at, host = rest[:cut].rpartition("@")
         if not at:
-            return url
+            return _mask_to_last_at(url)
         user = userinfo.partition(":")[0]
         return f"{scheme}{sep}{user}:{REDACTED}@{host}{rest[cut:]}"
     if password is None:
-        return url
+        return _mask_to_last_at(url)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{REDACTED}@{host}"))
+
+
+def _mask_to_last_at(url: str) -> str:
+    """``url`` masked from ``://`` to its last ``@`` when a ``:`` comes before that ``@`` (what
+    may be a password), else as it is: ``https://user@host`` and ``https://host/@team`` keep
+    everything."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{REDACTED}@{host}"
 
 
 _EMPTY_SECRET = "expected a secret, got an empty value (unset it instead)"  # noqa: S105 (a message)

@@ -3,14 +3,18 @@ client of it), and the guard that a test using a real component is marked ``inte
 
 from __future__ import annotations
 
+import io
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from kafka import KafkaAdminClient
 
 from streams.kafka_local import LocalKafka, LocalKafkaError, free_port
+from streams.log_setup import configure_logging
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,3 +84,29 @@ def admin(kafka: LocalKafka) -> Iterator[KafkaAdminClient]:
     client = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
     yield client
     client.close()
+
+
+@pytest.fixture
+def log_output() -> Iterator[Callable[[str], io.StringIO]]:
+    """Configure the project's logging into a buffer; put the root logger back afterwards."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+
+    def configure(log_format: str) -> io.StringIO:
+        out = io.StringIO()
+        configure_logging("DEBUG", log_format)
+        handler = root.handlers[0]
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(out)
+        return out
+
+    yield configure
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    # Back to structlog's defaults in the same processor list: reset_defaults() alone makes a
+    # new list, and a logger cached earlier (a module's logger first used in-process after a
+    # CLI test's set-up) kept the old one, so a later test's capture_logs missed its events.
+    processors = structlog.get_config()["processors"]
+    structlog.reset_defaults()
+    processors[:] = structlog.get_config()["processors"]
+    structlog.configure(processors=processors)

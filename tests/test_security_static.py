@@ -9,19 +9,18 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from click.testing import CliRunner
 
 from streams import http_ingest
 from streams.cli import main
 from streams.errors import ConfigError
 from streams.http_ingest import authorised
-from streams.log_setup import configure_logging, get_logger, redact
+from streams.log_setup import get_logger, redact
 from streams.settings import load_settings, redact_url
 from tests.conftest import REPO
 from tests.test_compose import dockerfile_instructions
@@ -219,32 +218,6 @@ def test_url_passwords_are_masked() -> None:
     assert redact_url("https://u:p4ss@am.example:9093/x") == "https://u:********@am.example:9093/x"
     assert redact_url("https://am.example:9093") == "https://am.example:9093"
     assert redact_url("https://user@am.example") == "https://user@am.example"
-
-
-@pytest.fixture
-def log_output() -> Iterator[Callable[[str], io.StringIO]]:
-    """Configure the project's logging into a buffer; put the root logger back afterwards."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-
-    def configure(log_format: str) -> io.StringIO:
-        out = io.StringIO()
-        configure_logging("DEBUG", log_format)
-        handler = root.handlers[0]
-        assert isinstance(handler, logging.StreamHandler)
-        handler.setStream(out)
-        return out
-
-    yield configure
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    # Back to structlog's defaults in the same processor list: reset_defaults() alone makes a
-    # new list, and a logger cached earlier (a module's logger first used in-process after a
-    # CLI test's set-up) kept the old one, so a later test's capture_logs missed its events.
-    processors = structlog.get_config()["processors"]
-    structlog.reset_defaults()
-    processors[:] = structlog.get_config()["processors"]
-    structlog.configure(processors=processors)
 
 
 @pytest.mark.parametrize("log_format", ["json", "console"])

@@ -9,10 +9,17 @@ asking for the password to be percent-encoded, and masked from ``://`` to the la
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from yarl import URL
 
+from streams import log_setup
 from streams.cli import main
+from streams.errors import ConfigError
 from streams.log_setup import redact
 from streams.settings import load_settings, redact_url
 
@@ -24,6 +31,12 @@ CASES = [
     ("http://am:1234/secretpart@alertmanager:9093", ["1234/secretpart", "secretpart"]),
     ("https://am:pw/x?y#z@alertmanager.example/api/x?q=1", ["pw/x?y#z", "x?y#z"]),
     ("http://am:pass/w0rdz@[::1]:9093", ["pass/w0rdz", "w0rdz"]),
+    # A host in any script, or an IPv6 address with a zone id: the host after the '@' was not
+    # recognised, so nothing was masked; and the last one was accepted, as host 'pager'.
+    ("https://pager:Zq/9vLx@alertmanager.bücher.example:9093", ["Zq/9vLx", "9vLx"]),
+    ("https://pager:Zq/9vLx@[fe80::1%25eth0]:9093", ["Zq/9vLx", "9vLx"]),
+    ("https://pager:4417/xQ@alertmanager.bücher.example", ["4417/xQ", "xQ"]),
+    ("https://pager:Zq/9vLx@am.example:90x3", ["Zq/9vLx", "9vLx"]),  # and a port that is not one
 ]
 
 
@@ -147,3 +160,95 @@ def test_a_password_in_a_url_without_a_scheme_is_not_shown(
         "error: STORMVARSEL_ALERTMANAGER_URLS: expected http(s):// URLs, "
         "got '********@am.example:9093'"
     )
+
+
+def forget_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start with no secret registered: one registered by an earlier test would hide a miss."""
+    monkeypatch.setattr(log_setup, "_secrets", frozenset())
+    monkeypatch.setattr(log_setup, "_pattern", None)
+
+
+@pytest.mark.parametrize(("url", "secrets"), CASES[-4:])
+def test_a_refused_urls_password_is_registered_with_the_log_scrubber(
+    monkeypatch: pytest.MonkeyPatch, url: str, secrets: list[str]
+) -> None:
+    forget_secrets(monkeypatch)
+    with pytest.raises(ConfigError, match="percent-encode"):
+        load_settings(alertmanager_urls=url)
+    for secret in secrets:
+        assert secret not in redact(f"posting to {url}")
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://pager:Zq%2F9vLx@alertmanager.bücher.example:9093", "alertmanager.bücher.example"),
+        ("https://pager:Zq%2F9vLx@[fe80::1%25eth0]:9093", "fe80::1%25eth0"),
+    ],
+)
+def test_a_percent_encoded_password_with_any_host_is_accepted_with_that_host(
+    monkeypatch: pytest.MonkeyPatch, url: str, host: str
+) -> None:
+    forget_secrets(monkeypatch)
+    monkeypatch.setenv("STORMVARSEL_ALERTMANAGER_URLS", url)
+    assert load_settings().alertmanager_url_list == [url]
+    assert urlsplit(url).hostname == host
+    assert URL(url).host == unquote(host)  # as the notifier's HTTP client (aiohttp) reads it
+    assert URL(url).password == "Zq/9vLx"
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"pager:********@{url.rpartition('@')[2]}" in result.output
+    assert "9vLx" not in result.output
+    # registered with the log scrubber as written and as sent
+    assert redact("Zq%2F9vLx and Zq/9vLx") == "******** and ********"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["1https://pager:Zq9vLx@am.example:9093", "ht tp://pager:Zq9vLx@am.example:9093"],
+)
+def test_a_password_is_masked_when_urllib_finds_no_user_info(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """A scheme urllib does not take as one leaves it no host part, so no password: the URL was
+    shown whole in the refusal. Whatever urllib makes of it, :// to the last @ is masked."""
+    assert redact_url(url) == f"{url.partition('://')[0]}://********@am.example:9093"
+    monkeypatch.setenv("STORMVARSEL_ALERTMANAGER_URLS", url)
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 2, result.output
+    assert "expected http(s):// URLs" in result.output and "Zq9vLx" not in result.output
+
+
+#: Characters a password may hold, those that end a host part or a list entry among them.
+PASSWORD_CHARS = st.sampled_from("QXZJKV0123456789/?#:@[]%,!$&'()*+;=~ÆØß€")
+HOSTS = st.sampled_from(
+    ["am.example", "alertmanager.bücher.example", "10.0.0.7", "[::1]", "[fe80::1%25eth0]"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    password=st.text(PASSWORD_CHARS, min_size=6, max_size=16),
+    host=HOSTS,
+    port=st.sampled_from(["", ":9093"]),
+    path=st.sampled_from(["", "/", "/am/api", "/x?q=1"]),
+)
+def test_a_url_password_is_never_shown_and_an_accepted_url_keeps_its_host(
+    password: str, host: str, port: str, path: str
+) -> None:
+    """Whatever the password holds: the URL is masked from :// to its last @ (or just the
+    password), and it is refused without the password, or accepted with the host as written."""
+    url = f"https://pager:{password}@{host}{port}{path}"
+    tail = url.rpartition("@")[2]
+    assert redact_url(url) in (f"https://pager:********@{tail}", f"https://********@{tail}")
+    try:
+        urls = load_settings(alertmanager_urls=url).alertmanager_url_list
+    except ConfigError as refused:
+        assert password not in str(refused)
+        return
+    assert urls == [url.rstrip("/")]
+    parts = urlsplit(url)
+    assert parts.hostname == host.strip("[]") and parts.password == password
+    for sent in (password, unquote(password)):  # registered as written and as sent
+        if len(sent) >= log_setup.MIN_SECRET_LENGTH:
+            assert redact(f"sent {sent}") == "sent ********"
